@@ -1,0 +1,70 @@
+"""The `neurosim` command line.
+
+Each subcommand lives in its own module, which provides
+``configure(parser: argparse.ArgumentParser) -> None`` and ``run(args) -> int``.
+Modules are imported only when their subcommand is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from neurosim import NeurosimError, __version__
+
+#: subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("neurosim.demo", "quantize and spike-code a real activation tensor, print statistics"),
+    "run": ("neurosim.runner", "run a model in fp/int8/spike mode, optionally writing a trace"),
+    "convert": ("neurosim.gguf_import", "convert a GGUF file to an HF-style checkpoint directory"),
+    "make-checkpoint": ("neurosim.checkpoint_maker", "write a random-initialised checkpoint"),
+    "rtl": ("neurosim.rtl.cli", "emit Verilog for the spiking unit / MAC baseline"),
+    "hw": ("neurosim.hwmodels.cli", "area, timing and power from synthesis"),
+    "report": ("neurosim.reports.cli", "sparsity/area/power report with plots"),
+}
+
+
+def _load(name: str):
+    module_name, _ = COMMANDS[name]
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None
+        raise
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"neurosim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text, add_help=False)
+            continue
+        module = _load(name)
+        if module is None:
+            continue
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.configure(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    only = argv[0] if argv and argv[0] in COMMANDS else None
+    parser = build_parser(only)
+    args = parser.parse_args(argv)
+    if getattr(args, "_module", None) is None:
+        parser.print_help()
+        return 2 if only is None and argv else 0
+    try:
+        return int(args._module.run(args) or 0)
+    except NeurosimError as exc:
+        print(f"neurosim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"neurosim {args.command}: interrupted", file=sys.stderr)
+        return 130
