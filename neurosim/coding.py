@@ -1,0 +1,215 @@
+"""Spike codings: integer counts <-> spike trains of T time steps (SPEC.md section 3).
+
+A spike train has shape ``[T, *counts.shape]`` and dtype int8; step ``t`` carries weight
+``step_weights(coding, T)[t]`` and ``decode`` is ``sum_t weight[t] * spikes[t]``.
+
+* ``binary``     {0,1}: unary code of a non-negative count; T = max count.
+* ``ternary``    {-1,0,1}: unary code of |s| carrying the sign; T = max |s|.
+* ``bitwise``    {-1,0,1}: sign-magnitude, the bits of |s| MSB first, each 1-bit emitted as sign(s);
+  step t weighs 2^(T-1-t); T = bit length of max |s|.
+* ``bitwise_2c`` {0,1}: two's complement, MSB (sign) first; the sign step weighs -2^(T-1), step t>0
+  weighs 2^(T-1-t); T = the smallest width that holds every count (so -128..127 needs 8 steps).
+
+``T=None`` derives T from the data (at least 1), as the SpikingBrain 1.0 code does; an explicit T is
+a fixed hardware window and counts that do not fit raise an error (never wrapped).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurosim import NeurosimError
+
+CODINGS = ("binary", "ternary", "bitwise", "bitwise_2c")
+#: Codings whose step weights are powers of two (one plane per bit).
+BITWISE = ("bitwise", "bitwise_2c")
+#: Window used by the SpikingBrain 1.0 report's sparsity (3 time steps, zero padded).
+WINDOW3 = 3
+
+
+def check_coding(coding: str) -> str:
+    if coding not in CODINGS:
+        raise NeurosimError(f"unknown coding {coding!r}; choose one of {', '.join(CODINGS)}")
+    return coding
+
+
+def _as_counts(counts) -> np.ndarray:
+    c = np.asarray(counts)
+    if c.dtype.kind not in "iu":
+        raise NeurosimError(f"spike counts must be integers, got dtype {c.dtype}")
+    return c.astype(np.int64, copy=False)
+
+
+def required_steps(counts, coding: str) -> int:
+    """Smallest T (>= 1) whose window represents every count under ``coding``."""
+    check_coding(coding)
+    c = _as_counts(counts)
+    lo = int(c.min(initial=0))
+    hi = int(c.max(initial=0))
+    if coding == "binary":
+        if lo < 0:
+            raise NeurosimError(f"binary coding needs non-negative counts, got minimum {lo}")
+        return max(1, hi)
+    if coding == "ternary":
+        return max(1, hi, -lo)
+    if coding == "bitwise":
+        return max(1, max(hi, -lo).bit_length())
+    # two's complement: smallest T with -2^(T-1) <= lo and hi <= 2^(T-1) - 1
+    return max(1, hi.bit_length() + 1, (-lo - 1).bit_length() + 1 if lo < 0 else 1)
+
+
+def fits(counts, coding: str, T: int) -> np.ndarray:
+    """Boolean mask of the counts that a window of T steps can represent."""
+    check_coding(coding)
+    c = _as_counts(counts)
+    if coding == "binary":
+        return (c >= 0) & (c <= T)
+    if coding == "ternary":
+        return np.abs(c) <= T
+    if coding == "bitwise":
+        return np.abs(c) <= (1 << T) - 1
+    return (c >= -(1 << (T - 1))) & (c <= (1 << (T - 1)) - 1)
+
+
+def resolve_steps(counts, coding: str, T: int | None) -> int:
+    """T itself when given and wide enough (else a clear error), or the data-derived T."""
+    if T is None:
+        return required_steps(counts, coding)
+    if int(T) != T or T < 1:
+        raise NeurosimError(f"window T must be a positive integer, got {T!r}")
+    T = int(T)
+    if coding in BITWISE and T > 62:
+        raise NeurosimError(f"window T={T} too long for a bitwise coding (at most 62 steps)")
+    bad = ~fits(counts, coding, T)
+    if bad.any():
+        c = _as_counts(counts)
+        raise NeurosimError(
+            f"{int(bad.sum())} count(s) do not fit a {coding} window of T={T} "
+            f"(range {int(c.min())}..{int(c.max())} needs T={required_steps(c, coding)})"
+        )
+    return T
+
+
+def step_weights(coding: str, T: int) -> np.ndarray:
+    """int64 [T]: the weight of each time step (MSB first for the bitwise codings)."""
+    check_coding(coding)
+    if int(T) != T or T < 1:
+        raise NeurosimError(f"window T must be a positive integer, got {T!r}")
+    if coding in ("binary", "ternary"):
+        return np.ones(T, dtype=np.int64)
+    w = np.array([1 << (T - 1 - t) for t in range(T)], dtype=np.int64)
+    if coding == "bitwise_2c":
+        w[0] = -w[0]
+    return w
+
+
+def encode(counts, coding: str, T: int | None = None) -> np.ndarray:
+    """Spike train int8 ``[T, *counts.shape]`` of integer ``counts``."""
+    check_coding(coding)
+    c = _as_counts(counts)
+    T = resolve_steps(c, coding, T)
+    t = np.arange(T, dtype=np.int64).reshape((T,) + (1,) * c.ndim)
+    if coding == "binary":
+        return (t < c).astype(np.int8)
+    if coding == "ternary":
+        return ((t < np.abs(c)) * np.sign(c)).astype(np.int8)
+    shift = (T - 1) - t
+    if coding == "bitwise":
+        return (((np.abs(c) >> shift) & 1) * np.sign(c)).astype(np.int8)
+    pattern = c & ((1 << T) - 1)  # two's complement bit pattern of width T
+    return ((pattern >> shift) & 1).astype(np.int8)
+
+
+def decode(spikes, coding: str) -> np.ndarray:
+    """Exact inverse of :func:`encode`: int64 counts ``sum_t weight[t] * spikes[t]``."""
+    check_coding(coding)
+    s = np.asarray(spikes)
+    if s.dtype.kind not in "iu" or s.ndim < 1 or s.shape[0] < 1:
+        raise NeurosimError(f"spikes must be an integer array [T, ...] with T >= 1, got {s.dtype} {s.shape}")
+    allowed = (0, 1) if coding in ("binary", "bitwise_2c") else (-1, 0, 1)
+    if not np.isin(s, allowed).all():
+        raise NeurosimError(f"{coding} spikes must take values in {allowed}")
+    w = step_weights(coding, s.shape[0]).reshape((-1,) + (1,) * (s.ndim - 1))
+    return (s.astype(np.int64) * w).sum(axis=0)
+
+
+def spike_counts_per_value(counts, coding: str, T: int) -> np.ndarray:
+    """Number of non-zero spikes each count emits in a window of T steps (int64, counts' shape)."""
+    c = _as_counts(counts)
+    if coding in ("binary", "ternary"):
+        return np.abs(c)
+    if coding == "bitwise":
+        return _popcount(np.abs(c))
+    return _popcount(c & ((1 << T) - 1))
+
+
+def _popcount(v: np.ndarray) -> np.ndarray:
+    v = v.astype(np.uint64)
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(v).astype(np.int64)
+    out = np.zeros(v.shape, dtype=np.int64)
+    while v.any():
+        out += (v & 1).astype(np.int64)
+        v = v >> np.uint64(1)
+    return out
+
+
+def spike_stats(counts, coding: str, T: int | None = None) -> dict:
+    """Spike statistics of integer counts ``[..., K]`` (last axis = input channels).
+
+    Sparsity is the fraction of zero entries of a spike tensor; it depends on the window, so
+    several definitions are given side by side:
+
+    * ``sparsity_fixed``: window ``T`` as given (a fixed hardware window; ``None`` when T is None);
+    * ``sparsity_data``: window = the data-derived T of this tensor (the 1.0 code's default);
+    * ``sparsity_window3``: the 1.0 report's method: the data-derived train zero-padded to a
+      multiple of 3 steps (3-step windows);
+    * ``spikes_per_activation``: mean non-zero spikes per activation (window independent);
+    * ``zero_fraction``: activations whose count is 0 (no spike at all);
+    * ``silent_channel_fraction``: input channels (last axis) that never spike over all rows.
+
+    ``firing_rate`` lists, per time step of the fixed (else data-derived) window, the fraction of
+    activations that spike at that step.
+    """
+    check_coding(coding)
+    c = _as_counts(counts)
+    if c.ndim < 1 or c.size == 0:
+        raise NeurosimError(f"spike statistics need a non-empty [..., K] array, got shape {c.shape}")
+    t_data = required_steps(c, coding)
+    t_fixed = resolve_steps(c, coding, T) if T is not None else None
+    t_use = t_fixed if t_fixed is not None else t_data
+    n = int(c.size)
+    per_value = spike_counts_per_value(c, coding, t_use)
+    spikes = int(per_value.sum())
+    t_w3 = -(-t_data // WINDOW3) * WINDOW3
+    firing = _firing_rate(c, coding, t_use)
+    flat = c.reshape(-1, c.shape[-1])
+    return {
+        "coding": coding,
+        "activations": n,
+        "T_fixed": t_fixed,
+        "T_data": t_data,
+        "spikes": spikes,
+        "spikes_per_step": [int(round(r * n)) for r in firing],
+        "zeros_fixed": None if t_fixed is None else t_fixed * n - spikes,
+        "zeros_data": t_data * n - spikes,
+        "sparsity_fixed": None if t_fixed is None else 1.0 - spikes / (t_fixed * n),
+        "sparsity_data": 1.0 - spikes / (t_data * n),
+        "sparsity_window3": 1.0 - spikes / (t_w3 * n),
+        "spikes_per_activation": spikes / n,
+        "zero_fraction": float((c == 0).mean()),
+        "silent_channel_fraction": float((flat == 0).all(axis=0).mean()),
+        "firing_rate": firing,
+    }
+
+
+def _firing_rate(c: np.ndarray, coding: str, T: int) -> list[float]:
+    n = c.size
+    if coding in ("binary", "ternary"):
+        a = np.abs(c).ravel()
+        hist = np.bincount(np.minimum(a, T), minlength=T + 1)
+        # a count a spikes at steps 0..a-1: steps t fire for every count > t
+        ge = np.cumsum(hist[::-1])[::-1]  # ge[t] = #counts >= t
+        return [float(ge[t + 1]) / n for t in range(T)]
+    v = np.abs(c) if coding == "bitwise" else c & ((1 << T) - 1)
+    return [float(((v >> (T - 1 - t)) & 1).sum()) / n for t in range(T)]

@@ -1,0 +1,152 @@
+"""INT8 quantizers: per-token activation counts and per-channel (or per-group) weights.
+
+Activations (SPEC.md section 2), one scale per token row (the last axis is the feature axis):
+
+* ``absmax`` (default): ``V = max(|x|) / 127``, ``s = round_half_to_even(x / V)``; INT8 by construction.
+* ``adaptive`` (SpikingBrain 1.0): ``V_th = mean(|x|) / k`` clamped to [1e-5, 1e4],
+  ``s = round_half_to_even(x / V_th)``, then clamped to ``[-clamp, clamp]`` or, with ``clamp=None``,
+  left unclamped (large counts become bursts with more time steps, as in the 1.0 code).
+  Clamping adaptive counts to 8 bits destroys a real model (SPEC.md), so the caller must choose.
+
+The dequantized linear output is ``y = V * w_scale * (W_int @ s)``; the integer product is exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurosim import NeurosimError
+
+SCALES = ("absmax", "adaptive")
+#: SpB1.0's bounds on the adaptive threshold V_th.
+VTH_MIN, VTH_MAX = 1e-5, 1e4
+
+
+@dataclass(frozen=True)
+class ActQuant:
+    """Quantized activations: ``x ~= scale * counts``."""
+
+    counts: np.ndarray  #: int32, same shape as x
+    scale: np.ndarray  #: float32, shape x.shape[:-1] + (1,): V or V_th of each row
+    clamped: int  #: number of values that were clamped
+
+
+@dataclass(frozen=True)
+class WeightQuant:
+    """Quantized weights: ``w ~= scale * w_int`` (per output channel, or per group of inputs)."""
+
+    w_int: np.ndarray  #: int8 [out, in]
+    scale: np.ndarray  #: float32 [out, 1] or [out, in // group_size]
+    clamped: int  #: number of codes clamped to [-127, 127]
+    group_size: int | None
+
+
+def _check_float(x: np.ndarray, what: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        raise NeurosimError(f"{what} must be a floating-point array, got dtype {x.dtype}")
+    if x.ndim < 1 or x.shape[-1] == 0:
+        raise NeurosimError(f"{what} must have a non-empty last (feature) axis, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).sum())
+        raise NeurosimError(f"{what} contains {bad} NaN/inf value(s)")
+    return x
+
+
+def quantize_activations(
+    x: np.ndarray, scale: str = "absmax", k: float = 3.0, clamp: int | None = 127
+) -> ActQuant:
+    """Quantize each row of ``x`` (last axis = features) to integer spike counts.
+
+    ``clamp`` is the largest allowed |count| (``None``: no clamp, only for ``adaptive``).
+    Rows that are all zero get scale 1.0 and zero counts.
+    """
+    x = _check_float(x, "activations")
+    if scale not in SCALES:
+        raise NeurosimError(f"unknown activation scale {scale!r}; choose one of {', '.join(SCALES)}")
+    if clamp is not None and (int(clamp) != clamp or clamp < 1):
+        raise NeurosimError(f"clamp must be a positive integer or None, got {clamp!r}")
+    x64 = x.astype(np.float64)
+    ax = np.abs(x64)
+    if scale == "absmax":
+        if clamp is None:
+            raise NeurosimError("absmax scaling is INT8 by construction; clamp=None only applies to adaptive")
+        v = ax.max(axis=-1, keepdims=True) / 127.0
+        v = np.where(v > 0, v, 1.0)
+    else:
+        if not (k > 0 and np.isfinite(k)):
+            raise NeurosimError(f"adaptive threshold divisor k must be a positive number, got {k!r}")
+        v = np.clip(ax.mean(axis=-1, keepdims=True) / k, VTH_MIN, VTH_MAX)
+    # The division is done in float32 like the reference implementations (x and V both float32).
+    v32 = v.astype(np.float32)
+    q = np.rint(x.astype(np.float32) / v32)  # rint rounds half to even
+    clamped = 0
+    if clamp is not None:
+        over = np.abs(q) > clamp
+        clamped = int(over.sum())
+        if clamped:
+            q = np.clip(q, -clamp, clamp)
+    if np.abs(q).max(initial=0) >= 2**31:
+        raise NeurosimError("activation counts exceed int32; the adaptive threshold is far too small")
+    return ActQuant(counts=q.astype(np.int32), scale=v32, clamped=clamped)
+
+
+def quantize_weights(w: np.ndarray, group_size: int | None = None, clamp: bool = True) -> WeightQuant:
+    """Symmetric INT8 weights ``w_int = round_half_to_even(w / scale)``, ``scale = max|w| / 127``.
+
+    One scale per output channel (row), or per output channel per group of ``group_size`` inputs
+    (the 1.0 code uses 128). With this scale no code exceeds 127; ``clamp`` guards float rounding.
+    """
+    w = _check_float(w, "weights")
+    if w.ndim != 2:
+        raise NeurosimError(f"weights must be a 2-D [out, in] matrix, got shape {w.shape}")
+    out_f, in_f = w.shape
+    w64 = w.astype(np.float64)
+    if group_size is None:
+        s = np.abs(w64).max(axis=1, keepdims=True) / 127.0
+        s = np.where(s > 0, s, 1.0).astype(np.float32)
+        q = np.rint(w64 / s)
+    else:
+        if int(group_size) != group_size or group_size < 1 or in_f % group_size:
+            raise NeurosimError(
+                f"group_size {group_size!r} must be a positive divisor of in_features {in_f}"
+            )
+        g = w64.reshape(out_f, in_f // group_size, group_size)
+        s = np.abs(g).max(axis=2) / 127.0
+        s = np.where(s > 0, s, 1.0).astype(np.float32)
+        q = np.rint(g / s[:, :, None]).reshape(out_f, in_f)
+    clamped = int((np.abs(q) > 127).sum())
+    if clamped and not clamp:
+        raise NeurosimError(f"{clamped} weight code(s) fall outside INT8 and clamp=False")
+    q = np.clip(q, -127, 127)
+    return WeightQuant(w_int=q.astype(np.int8), scale=s, clamped=clamped, group_size=group_size)
+
+
+def dequant_linear(aq: ActQuant, wq: WeightQuant, int_out: np.ndarray | None = None) -> np.ndarray:
+    """Float32 output ``y = V * w_scale * (W_int @ s)`` of a quantized linear layer.
+
+    ``int_out`` may pass an already computed exact product ``W_int @ s`` ([..., out], per-channel
+    weights only), e.g. from the event-driven engine; otherwise it is computed densely here.
+    """
+    from neurosim.engine import int_linear
+
+    counts = aq.counts
+    if counts.shape[-1] != wq.w_int.shape[1]:
+        raise NeurosimError(
+            f"activation features {counts.shape[-1]} != weight in_features {wq.w_int.shape[1]}"
+        )
+    if wq.group_size is None:
+        acc = int_linear(counts, wq.w_int) if int_out is None else int_out
+        # Exact integers (|acc| < 2^53) times two float32 scales, rounded once to float32.
+        y = acc.astype(np.float64) * aq.scale.astype(np.float64) * wq.scale[:, 0].astype(np.float64)
+        return y.astype(np.float32)
+    if int_out is not None:
+        raise NeurosimError("int_out is only supported for per-channel weight scales")
+    g = wq.group_size
+    y = np.zeros(counts.shape[:-1] + (wq.w_int.shape[0],), dtype=np.float64)
+    for j in range(wq.scale.shape[1]):
+        part = int_linear(counts[..., j * g : (j + 1) * g], wq.w_int[:, j * g : (j + 1) * g])
+        y += part.astype(np.float64) * wq.scale[:, j].astype(np.float64)
+    return (y * aq.scale.astype(np.float64)).astype(np.float32)
