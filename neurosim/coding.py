@@ -164,7 +164,8 @@ def spike_stats(counts, coding: str, T: int | None = None) -> dict:
     * ``sparsity_data``: window = the data-derived T of this tensor (the 1.0 code's default);
     * ``sparsity_window3``: the 1.0 report's method: the data-derived train zero-padded to a
       multiple of 3 steps (3-step windows);
-    * ``spikes_per_activation``: mean non-zero spikes per activation (window independent);
+    * ``spikes_per_activation``: mean non-zero spikes per activation in the window used (fixed T,
+      else data-derived; only two's complement depends on it, through sign extension);
     * ``zero_fraction``: activations whose count is 0 (no spike at all);
     * ``silent_channel_fraction``: input channels (last axis) that never spike over all rows.
 
@@ -181,6 +182,8 @@ def spike_stats(counts, coding: str, T: int | None = None) -> dict:
     n = int(c.size)
     per_value = spike_counts_per_value(c, coding, t_use)
     spikes = int(per_value.sum())
+    # two's complement trains depend on T (sign extension); the others do not
+    spikes_data = int(spike_counts_per_value(c, coding, t_data).sum()) if coding == "bitwise_2c" else spikes
     t_w3 = -(-t_data // WINDOW3) * WINDOW3
     firing = _firing_rate(c, coding, t_use)
     flat = c.reshape(-1, c.shape[-1])
@@ -192,10 +195,11 @@ def spike_stats(counts, coding: str, T: int | None = None) -> dict:
         "spikes": spikes,
         "spikes_per_step": [int(round(r * n)) for r in firing],
         "zeros_fixed": None if t_fixed is None else t_fixed * n - spikes,
-        "zeros_data": t_data * n - spikes,
+        "spikes_data": spikes_data,
+        "zeros_data": t_data * n - spikes_data,
         "sparsity_fixed": None if t_fixed is None else 1.0 - spikes / (t_fixed * n),
-        "sparsity_data": 1.0 - spikes / (t_data * n),
-        "sparsity_window3": 1.0 - spikes / (t_w3 * n),
+        "sparsity_data": 1.0 - spikes_data / (t_data * n),
+        "sparsity_window3": 1.0 - spikes_data / (t_w3 * n),
         "spikes_per_activation": spikes / n,
         "zero_fraction": float((c == 0).mean()),
         "silent_channel_fraction": float((flat == 0).all(axis=0).mean()),

@@ -61,7 +61,7 @@ def quantize_activations(
     """Quantize each row of ``x`` (last axis = features) to integer spike counts.
 
     ``clamp`` is the largest allowed |count| (``None``: no clamp, only for ``adaptive``).
-    Rows that are all zero get scale 1.0 and zero counts.
+    Rows that are all zero (or whose absmax scale underflows float32) get scale 1.0 and zero counts.
     """
     x = _check_float(x, "activations")
     if scale not in SCALES:
@@ -74,7 +74,10 @@ def quantize_activations(
         if clamp is None:
             raise NeurosimError("absmax scaling is INT8 by construction; clamp=None only applies to adaptive")
         v = ax.max(axis=-1, keepdims=True) / 127.0
-        v = np.where(v > 0, v, 1.0)
+        # rows whose scale is zero in float32 (all zero, or only subnormal values) quantize to 0
+        under = v.astype(np.float32) <= 0
+        v = np.where(under, 1.0, v)
+        x = np.where(under, 0, x).astype(x.dtype)
     else:
         if not (k > 0 and np.isfinite(k)):
             raise NeurosimError(f"adaptive threshold divisor k must be a positive number, got {k!r}")

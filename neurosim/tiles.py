@@ -1,0 +1,84 @@
+"""Hardware tiles: small real slices of a projection that RTL testbenches replay bit-exactly.
+
+One tile is one ``.npz`` file (plain numpy, readable without neurosim); keys are documented in
+README.md ("Trace format"). The expected accumulator values come from :func:`neurosim.engine.int_linear`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from neurosim import NeurosimError
+from neurosim.coding import check_coding, encode, resolve_steps
+from neurosim.engine import int_linear
+
+TILE_KEYS = ("counts", "spikes", "w_int", "scale", "expected", "coding", "T", "source")
+
+
+def write_tile(path, counts, w_int, coding: str, T: int | None = None, scale=None, source: str = "") -> Path:
+    """Write one tile atomically; returns its path. ``counts`` [M, K] int, ``w_int`` [N, K] int8."""
+    check_coding(coding)
+    counts = np.asarray(counts)
+    w_int = np.asarray(w_int)
+    if counts.ndim != 2 or w_int.ndim != 2 or counts.shape[1] != w_int.shape[1]:
+        raise NeurosimError(f"tile needs counts [M, K] and w_int [N, K], got {counts.shape} and {w_int.shape}")
+    T = resolve_steps(counts, coding, T)
+    if scale is None:
+        scale = np.ones((counts.shape[0], 1), np.float32)
+    arrays = {
+        "counts": counts.astype(np.int32),
+        "spikes": encode(counts, coding, T),
+        "w_int": w_int.astype(np.int8),
+        "scale": np.asarray(scale, np.float32).reshape(counts.shape[0], 1),
+        "expected": int_linear(counts, w_int.astype(np.int8)),
+        "coding": np.array(coding),
+        "T": np.array(T, np.int64),
+        "source": np.array(source),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tile-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_tile(path) -> dict:
+    """Read and validate one tile: every key present, shapes consistent, expected == int_linear."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise NeurosimError(f"cannot read tile {path}: {exc}") from None
+    missing = [k for k in TILE_KEYS if k not in data]
+    if missing:
+        raise NeurosimError(f"tile {path} lacks key(s): {', '.join(missing)}")
+    tile = {k: data[k] for k in TILE_KEYS}
+    tile["coding"] = str(tile["coding"])
+    tile["source"] = str(tile["source"])
+    tile["T"] = int(tile["T"])
+    M, K = tile["counts"].shape
+    N = tile["w_int"].shape[0]
+    if tile["spikes"].shape != (tile["T"], M, K) or tile["w_int"].shape != (N, K) or tile["expected"].shape != (M, N):
+        raise NeurosimError(f"tile {path} has inconsistent shapes")
+    if not np.array_equal(int_linear(tile["counts"], tile["w_int"]), tile["expected"]):
+        raise NeurosimError(f"tile {path}: expected values disagree with the golden int_linear")
+    return tile
+
+
+def list_tiles(directory) -> list[Path]:
+    """The tile files of a directory (e.g. ``OUT/tiles``), sorted by name."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise NeurosimError(f"tile directory {d} does not exist")
+    return sorted(p for p in d.glob("*.npz") if not p.name.startswith("."))

@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from neurosim import NeurosimError
+from neurosim.coding import CODINGS, encode, required_steps
+from neurosim.engine import PackedWeights, int_linear, spike_linear
+
+
+def naive(counts, w):
+    """Independent reference: Python ints, one dot product at a time."""
+    c = np.asarray(counts).reshape(-1, counts.shape[-1]).tolist()
+    W = w.astype(int).tolist()
+    return np.array([[sum(a * b for a, b in zip(row, wr)) for wr in W] for row in c])
+
+
+def check(counts, w, coding, T=None):
+    ref = int_linear(counts, w)
+    r = spike_linear(counts, w, coding, T)
+    assert r.out.shape == ref.shape
+    np.testing.assert_array_equal(r.out, ref)
+    Tt = T if T is not None else required_steps(counts, coding)
+    s = encode(counts, coding, Tt)
+    assert r.events == int((s != 0).sum())
+    assert r.accumulates == r.events * w.shape[0]
+    assert r.dense_macs == counts.size * w.shape[0]
+    r2 = spike_linear(s, w, coding, spikes=True)
+    np.testing.assert_array_equal(r2.out, ref)
+    assert r2.events == r.events
+    return r
+
+
+@pytest.mark.parametrize("coding", CODINGS)
+@given(data=st.data())
+def test_engine_equals_dense_reference(coding, data):
+    m = data.draw(st.integers(1, 5))
+    k = data.draw(st.integers(1, 70))
+    n = data.draw(st.integers(1, 300))
+    lo = 0 if coding == "binary" else -128
+    counts = data.draw(arrays(np.int32, (m, k), elements=st.integers(lo, 127)))
+    w = data.draw(arrays(np.int8, (n, k), elements=st.integers(-128, 127)))
+    extra = data.draw(st.integers(0, 2))
+    T = required_steps(counts, coding) + extra if coding in ("bitwise", "bitwise_2c") else None
+    r = check(counts, w, coding, T)
+    if m * k * n < 3000:
+        np.testing.assert_array_equal(r.out, naive(counts, w))
+
+
+@pytest.mark.parametrize("coding", CODINGS)
+def test_full_size_K_9728(coding):
+    rng = np.random.default_rng(7)
+    lo = 0 if coding == "binary" else -127
+    counts = rng.integers(lo, 128, (3, 9728)).astype(np.int32)
+    counts[:, ::3] = 0
+    w = rng.integers(-128, 128, (300, 9728)).astype(np.int8)
+    r = check(counts, w, coding)
+    assert r.out.dtype == np.int32
+
+
+@pytest.mark.parametrize("coding", CODINGS)
+def test_extremes(coding):
+    K, N = 513, 260
+    w_max = np.full((N, K), 127, np.int8)
+    w_min = np.full((N, K), -128, np.int8)
+    top = np.full((2, K), 127, np.int32)
+    check(np.zeros((2, K), np.int32), w_max, coding)
+    for w in (w_max, w_min):
+        check(top, w, coding)
+        if coding != "binary":
+            check(-top, w, coding)
+    if coding == "bitwise_2c":
+        r = check(np.full((1, K), -128, np.int32), w_min, coding, T=8)
+        assert int(r.out[0, 0]) == 128 * 128 * K
+    single = np.zeros((1, K), np.int32)
+    single[0, 200] = 1 if coding == "binary" else -77
+    r = check(single, w_max, coding)
+    assert (r.out == single[0, 200] * 127).all()
+
+
+def test_int64_output_when_int32_cannot_be_proven():
+    # unclamped adaptive counts can be huge: K * 128 * max|count| >= 2^31 -> int64
+    K = 4096
+    counts = np.zeros((1, K), np.int64)
+    counts[0, :] = 5000
+    w = np.full((3, K), -128, np.int8)
+    r = spike_linear(counts, w, "bitwise")
+    assert r.out.dtype == np.int64
+    assert int(r.out[0, 0]) == -128 * 5000 * K
+    np.testing.assert_array_equal(r.out, int_linear(counts, w))
+
+
+def test_leading_dims_and_packed_weights():
+    rng = np.random.default_rng(3)
+    counts = rng.integers(-20, 20, (2, 3, 40))
+    w = rng.integers(-128, 128, (17, 40)).astype(np.int8)
+    pw = PackedWeights(w)
+    r = spike_linear(counts, pw, "ternary")
+    assert r.out.shape == (2, 3, 17)
+    np.testing.assert_array_equal(r.out, int_linear(counts, w))
+
+
+def test_bad_input():
+    w = np.zeros((4, 8), np.int8)
+    with pytest.raises(NeurosimError, match="int8"):
+        spike_linear(np.zeros((1, 8), np.int32), w.astype(np.int16), "bitwise")
+    with pytest.raises(NeurosimError, match="integers"):
+        spike_linear(np.zeros((1, 8), np.float32), w, "bitwise")
+    with pytest.raises(NeurosimError, match="does not match"):
+        spike_linear(np.zeros((1, 9), np.int32), w, "bitwise")
+    with pytest.raises(NeurosimError, match="do not fit"):
+        spike_linear(np.full((1, 8), 200, np.int32), w, "bitwise", T=7)
+    with pytest.raises(NeurosimError, match="spike train"):
+        spike_linear(np.zeros((1, 8), np.int32), w, "bitwise", spikes=True)
+    with pytest.raises(NeurosimError, match="values in"):
+        spike_linear(np.full((2, 1, 8), -1, np.int8), w, "binary", spikes=True)
+    with pytest.raises(NeurosimError, match="unknown coding"):
+        spike_linear(np.zeros((1, 8), np.int32), w, "octal")
