@@ -1,0 +1,263 @@
+"""GGUF -> HF-style llama checkpoint directory (``neurosim convert --gguf FILE --out DIR``).
+
+Reads the file with the PyPI ``gguf`` package (``GGUFReader``, memory-mapped), dequantizes one tensor
+at a time with ``gguf.quants.dequantize`` and writes through :func:`neurosim.checkpoint.write_checkpoint`
+(atomic, streaming). Supported: ``general.architecture == "llama"`` with a ``gpt2`` (byte-level BPE)
+tokenizer. llama.cpp's converter permutes the rows of ``attn_q``/``attn_k`` for its interleaved RoPE;
+they are permuted back here so the HF rotate-half RoPE applies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from neurosim import NeurosimError
+from neurosim.checkpoint import expected_tensors, write_checkpoint
+
+SUPPORTED_ARCHITECTURES = ("llama",)
+
+#: GGUF per-layer tensor name -> HF name (``{i}`` = layer index)
+_LAYER_MAP = {
+    "attn_norm": "input_layernorm",
+    "ffn_norm": "post_attention_layernorm",
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+_GLOBAL_MAP = {
+    "token_embd.weight": "model.embed_tokens.weight",
+    "output_norm.weight": "model.norm.weight",
+    "output.weight": "lm_head.weight",
+}
+_BLK = re.compile(r"^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$")
+
+#: llama.cpp pre-tokenizer name -> split regex (None: GPT-2's, built into ByteLevel)
+_GPT2 = None
+_LLAMA3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+           r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+_QWEN2 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+          r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+_PRE = {"default": _GPT2, "gpt-2": _GPT2, "gpt2": _GPT2, "smollm": _GPT2, "llama-bpe": _LLAMA3,
+        "llama3": _LLAMA3, "smaug-bpe": _LLAMA3, "qwen2": _QWEN2}
+#: pre-tokenizers that split every digit on its own before the regex
+_DIGITS_FIRST = {"smollm"}
+
+
+def unpermute_qk(w: np.ndarray, n_head: int) -> np.ndarray:
+    """Undo llama.cpp's ``permute``: rows per head go from interleaved pairs back to two halves.
+
+    ``w``: [n_head * head_dim, in]. llama.cpp stored ``w.reshape(n, 2, hd/2, in).swapaxes(1, 2)``.
+    """
+    rows = w.shape[0]
+    if rows % (2 * n_head):
+        raise NeurosimError(f"cannot unpermute a [{rows}, ...] q/k weight for {n_head} heads")
+    return w.reshape(n_head, rows // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def permute_qk(w: np.ndarray, n_head: int) -> np.ndarray:
+    """llama.cpp's permutation (the inverse of :func:`unpermute_qk`); used by tests."""
+    rows = w.shape[0]
+    return w.reshape(n_head, 2, rows // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _field(reader, key: str, default=None, required: bool = True):
+    f = reader.fields.get(key)
+    if f is None:
+        if required and default is None:
+            raise NeurosimError(f"GGUF: missing metadata key '{key}'")
+        return default
+    return f.contents()
+
+
+def _open(path: Path):
+    from gguf import GGUFReader
+
+    if not path.is_file():
+        raise NeurosimError(f"{path}: no such GGUF file")
+    try:
+        return GGUFReader(str(path), "r")
+    except Exception as exc:  # gguf raises ValueError/struct errors/... on bad input
+        msg = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+        raise NeurosimError(f"{path.name}: not a readable GGUF file ({msg})") from None
+
+
+def build_tokenizer_json(tokens: list[str], merges: list[str], token_types: list[int] | None,
+                         pre: str, bos_id: int | None, add_bos: bool) -> str:
+    """A byte-level BPE ``tokenizer.json`` (GPT-2 style) from a GGUF ``gpt2`` vocabulary."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+
+    if pre not in _PRE:
+        raise NeurosimError(f"GGUF: tokenizer.ggml.pre '{pre}' is not supported "
+                            f"(supported: {', '.join(sorted(_PRE))})")
+    vocab = {t: i for i, t in enumerate(tokens)}
+    if len(vocab) != len(tokens):
+        raise NeurosimError("GGUF: tokenizer.ggml.tokens contains duplicate tokens")
+    pairs = []
+    for m in merges:
+        parts = m.split(" ")
+        if len(parts) != 2:
+            raise NeurosimError(f"GGUF: malformed merge {m!r} in tokenizer.ggml.merges")
+        pairs.append((parts[0], parts[1]))
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, byte_fallback=False))
+    steps = []
+    if pre in _DIGITS_FIRST:
+        steps.append(pre_tokenizers.Digits(individual_digits=True))
+    regex = _PRE[pre]
+    if regex is None:
+        steps.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
+    else:
+        steps.append(pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False))
+        steps.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(steps) if len(steps) > 1 else steps[0]
+    tok.decoder = decoders.ByteLevel()
+    # CONTROL (3) tokens are special; USER_DEFINED (4) are added but kept in decoded text
+    if token_types is not None:
+        special = [AddedToken(tokens[i], special=True, normalized=False)
+                   for i, t in enumerate(token_types) if t == 3]
+        user = [AddedToken(tokens[i], special=False, normalized=False)
+                for i, t in enumerate(token_types) if t == 4]
+        if special:
+            tok.add_special_tokens(special)
+        if user:
+            tok.add_tokens(user)
+    if add_bos and bos_id is not None:
+        bos = tokens[bos_id]
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, bos_id)])
+    return tok.to_str()
+
+
+def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype: str = "float32",
+                 progress: bool = True, force: bool = False) -> Path:
+    """Convert a llama-architecture GGUF file into an HF-style directory ``out`` (atomic)."""
+    from gguf.quants import dequantize
+
+    gguf_path = Path(gguf_path)
+    r = _open(gguf_path)
+    arch = _field(r, "general.architecture")
+    if arch not in SUPPORTED_ARCHITECTURES:
+        raise NeurosimError(f"{gguf_path.name}: unsupported GGUF architecture '{arch}' "
+                            f"(supported: {', '.join(SUPPORTED_ARCHITECTURES)})")
+    a = arch + "."
+    L = int(_field(r, a + "block_count"))
+    H = int(_field(r, a + "embedding_length"))
+    I = int(_field(r, a + "feed_forward_length"))
+    nh = int(_field(r, a + "attention.head_count"))
+    nkv = int(_field(r, a + "attention.head_count_kv", nh))
+    hd = int(_field(r, a + "attention.key_length", H // nh, required=False))
+    eps = float(_field(r, a + "attention.layer_norm_rms_epsilon"))
+    theta = float(_field(r, a + "rope.freq_base", 10000.0, required=False))
+    ctx = int(_field(r, a + "context_length", 2048, required=False))
+    if _field(r, a + "rope.scaling.type", "none", required=False) not in ("none", None):
+        raise NeurosimError(f"{gguf_path.name}: RoPE scaling is not supported")
+
+    tensors = {}
+    for t in r.tensors:
+        name = t.name
+        if name in _GLOBAL_MAP:
+            hf = _GLOBAL_MAP[name]
+        else:
+            m = _BLK.match(name)
+            if not m or m.group(2) not in _LAYER_MAP or m.group(3) != "weight":
+                raise NeurosimError(f"{gguf_path.name}: unsupported tensor '{name}' for a llama model")
+            hf = f"model.layers.{int(m.group(1))}.{_LAYER_MAP[m.group(2)]}.weight"
+        # GGUF shapes are ggml order (fastest dimension first); numpy/HF order is reversed
+        tensors[hf] = (t, tuple(int(x) for x in reversed(t.shape.tolist())) if len(t.shape) > 1
+                       else (int(t.shape[0]),))
+    emb = tensors.get("model.embed_tokens.weight")
+    if emb is None:
+        raise NeurosimError(f"{gguf_path.name}: missing tensor 'token_embd.weight'")
+    V = emb[1][0]
+    tied = "lm_head.weight" not in tensors
+
+    tok_model = _field(r, "tokenizer.ggml.model")
+    if tok_model != "gpt2":
+        raise NeurosimError(f"{gguf_path.name}: tokenizer.ggml.model '{tok_model}' is not supported "
+                            "(only 'gpt2' byte-level BPE)")
+    tokens = list(_field(r, "tokenizer.ggml.tokens"))
+    merges = list(_field(r, "tokenizer.ggml.merges"))
+    ttypes = _field(r, "tokenizer.ggml.token_type", required=False)
+    bos = _field(r, "tokenizer.ggml.bos_token_id", required=False)
+    eos = _field(r, "tokenizer.ggml.eos_token_id", required=False)
+    pad = _field(r, "tokenizer.ggml.padding_token_id", required=False)
+    if len(tokens) > V:
+        raise NeurosimError(f"{gguf_path.name}: {len(tokens)} tokens but token_embd has {V} rows")
+    tok_json = build_tokenizer_json(
+        tokens, merges, list(ttypes) if ttypes is not None else None,
+        str(_field(r, "tokenizer.ggml.pre", "default", required=False)),
+        bos, bool(_field(r, "tokenizer.ggml.add_bos_token", False, required=False)))
+
+    config = {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "hidden_size": H, "intermediate_size": I, "num_hidden_layers": L,
+        "num_attention_heads": nh, "num_key_value_heads": nkv, "head_dim": hd,
+        "vocab_size": V, "rms_norm_eps": eps, "rope_theta": theta,
+        "max_position_embeddings": ctx, "tie_word_embeddings": tied, "hidden_act": "silu",
+        "attention_bias": False, "mlp_bias": False, "torch_dtype": dtype,
+        "bos_token_id": bos, "eos_token_id": eos, "pad_token_id": pad,
+    }
+    schema = expected_tensors(config)
+    for hf, (t, shape) in tensors.items():
+        want = schema.get(hf)
+        if want is None:
+            raise NeurosimError(f"{gguf_path.name}: tensor '{t.name}' ({hf}) is not in the llama schema")
+        if shape != want:
+            raise NeurosimError(f"{gguf_path.name}: tensor '{t.name}' has shape {shape}, expected {want}")
+    missing = [n for n in schema if n not in tensors]
+    if missing:
+        raise NeurosimError(f"{gguf_path.name}: missing tensor for '{missing[0]}'"
+                            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+
+    def produce(hf: str) -> np.ndarray:
+        t, shape = tensors[hf]
+        w = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(shape)
+        if hf.endswith("self_attn.q_proj.weight"):
+            w = unpermute_qk(w, nh)
+        elif hf.endswith("self_attn.k_proj.weight"):
+            w = unpermute_qk(w, nkv)
+        if not np.isfinite(w).all():
+            raise NeurosimError(f"{gguf_path.name}: tensor '{t.name}' contains NaN/inf")
+        return w
+
+    specs = {hf: tensors[hf][1] for hf in schema}
+    extra = {
+        "neurosim_source.json": json.dumps({"converted_from": gguf_path.name,
+                                            "general.name": _field(r, "general.name", "", required=False),
+                                            "tool": "neurosim convert"}, indent=2) + "\n",
+    }
+    tmpl = _field(r, "tokenizer.chat_template", required=False)
+    tc = {"add_bos_token": False, "bos_token": tokens[bos] if bos is not None else None,
+          "eos_token": tokens[eos] if eos is not None else None}
+    if tmpl:
+        tc["chat_template"] = tmpl
+    extra["tokenizer_config.json"] = json.dumps(tc, indent=2) + "\n"
+    return write_checkpoint(out, config, specs, produce, dtype=dtype, tokenizer_json=tok_json,
+                            extra_files=extra, progress=progress, force=force)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gguf", required=True, metavar="FILE", help="input GGUF file (llama architecture)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output checkpoint directory (must not exist)")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="safetensors dtype of the written weights (default float32)")
+    parser.add_argument("--force", action="store_true", help="replace an existing output directory")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    out = convert_gguf(args.gguf, args.out, dtype=args.dtype, progress=not args.no_progress,
+                       force=args.force)
+    cfg = json.loads((out / "config.json").read_text())
+    print(f"wrote {out}: {cfg['model_type']}, {cfg['num_hidden_layers']} layers, hidden {cfg['hidden_size']}, "
+          f"vocab {cfg['vocab_size']}, {args.dtype}")
+    return 0
