@@ -1,0 +1,60 @@
+"""``neurosim rtl``: emit Verilog for the spiking accumulate unit / INT8 MAC baseline lane arrays."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from neurosim import NeurosimError
+
+from .params import CODINGS, DESIGNS, VARIANTS
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--defaults", action="store_true",
+                        help="emit every default configuration (MAC at every pipeline depth, every "
+                             "coding/variant of the spiking unit at every depth) and manifest.json")
+    parser.add_argument("--design", choices=DESIGNS, help="spike or mac")
+    parser.add_argument("--coding", choices=CODINGS, default="bitwise",
+                        help="spike coding (default: bitwise)")
+    parser.add_argument("--variant", choices=VARIANTS, default=None,
+                        help="bitwise codings: barrel (shifter, default) or horner (doubling accumulator)")
+    parser.add_argument("--lanes", type=int, default=16, help="lanes of the array (default 16)")
+    parser.add_argument("--k", type=int, default=2560, help="maximum dot-product length K (default 2560)")
+    parser.add_argument("--t", type=int, default=None,
+                        help="spike window in time steps (default: INT8 range of the coding)")
+    parser.add_argument("--pipeline", type=int, default=0, help="pipeline depth (default 0)")
+    parser.add_argument("--acc-w", type=int, default=None,
+                        help="force the accumulator width (error if too small for K)")
+    parser.add_argument("--out", default="build/rtl", help="output directory (default build/rtl)")
+
+
+def run(args) -> int:
+    from .build import emit, emit_defaults, write_manifest
+
+    if args.defaults:
+        if args.design:
+            raise NeurosimError("give either --defaults or --design, not both")
+        manifest = emit_defaults(args.out, lanes=args.lanes, k=args.k)
+    else:
+        if not args.design:
+            raise NeurosimError("give --design spike|mac (or --defaults)")
+        entry = emit(args.design, coding=args.coding, lanes=args.lanes, k=args.k,
+                     pipeline=args.pipeline, variant=args.variant, out_dir=args.out, t=args.t,
+                     acc_w=args.acc_w)
+        # add to (or replace in) an existing manifest of the same folder
+        from pathlib import Path
+        old = []
+        path = Path(args.out) / "manifest.json"
+        if path.exists():
+            try:
+                old = [e for e in json.loads(path.read_text()).get("designs", [])
+                       if e.get("top") != entry["top"]]
+            except (ValueError, AttributeError):
+                old = []
+        manifest = write_manifest(args.out, old + [entry])
+    for e in manifest["designs"]:
+        print(f"{args.out}/{e['verilog']}: ACC_W={e['acc_w']} latency={e['latency']} "
+              f"gap={e['gap']}")
+    print(f"{args.out}/manifest.json: {len(manifest['designs'])} design(s)")
+    return 0

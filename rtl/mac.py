@@ -1,0 +1,73 @@
+"""INT8 multiply-accumulate lane array: the baseline the spiking unit is compared with.
+
+Extra input port (besides the common ones of :mod:`neurosim.rtl.array`):
+
+===== ===== ===== ====== ==========================================================================
+port  dir   width signed meaning
+===== ===== ===== ====== ==========================================================================
+a     in    8     yes    INT8 activation, broadcast to every lane; lane i adds ``a * w[i]`` when
+                         ``valid``
+===== ===== ===== ====== ==========================================================================
+
+Pipeline depth ``p`` (``neurosim.rtl.params.PIPELINES["mac"]``), each level one more cycle of latency:
+
+* 0: multiply and accumulate in one cycle.
+* 1: the 16-bit product is registered before the accumulator.
+* 2: as 1, and the accumulator is split into 2 carry-pipelined segments.
+* 3: as 2, and the multiplier is split into two registered half products ``a * w[3:0]`` (low nibble,
+  unsigned) and ``a * w[7:4]`` (high nibble, signed), summed in the product stage.
+* 4: as 3, with 3 accumulator segments.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, signed
+from amaranth.lib.wiring import In
+
+from .array import LaneArray
+from .params import Config, make_config
+
+
+class MacArray(LaneArray):
+    """``lanes`` INT8 MACs sharing one broadcast activation ``a``; see the module docstring.
+
+    Parameters
+    ----------
+    cfg : Config
+        From :func:`neurosim.rtl.params.make_config` with ``design="mac"``.
+    """
+
+    def __init__(self, cfg: Config):
+        if cfg.design != "mac":
+            raise ValueError("MacArray needs a mac configuration")
+        super().__init__(cfg)
+
+    def input_members(self) -> dict:
+        return {"a": In(signed(8))}
+
+    def front_end(self, m: Module, ctrl0: dict):
+        cfg = self.cfg
+        ctrl = ctrl0
+        a = self.a
+        terms = []
+        if "mulsplit" in cfg.stages:
+            ctrl1 = self.stage(m, ctrl0, "s1")
+            for i in range(cfg.lanes):
+                w = self.w[i]
+                plo = self.hold(m, a * w[0:4], ctrl0["valid"], f"plo{i}")
+                phi = self.hold(m, a * w[4:8].as_signed(), ctrl0["valid"], f"phi{i}")
+                terms.append((plo + (phi << 4))[:16].as_signed())
+            ctrl = ctrl1
+        else:
+            terms = [(a * self.w[i])[:16].as_signed() for i in range(cfg.lanes)]
+        if "prod" in cfg.stages:
+            n = len(cfg.stages)
+            nxt = self.stage(m, ctrl, f"s{n}")
+            terms = [self.hold(m, tm, ctrl["valid"], f"prod{i}") for i, tm in enumerate(terms)]
+            ctrl = nxt
+        return ctrl, terms
+
+
+def mac_array(**kw) -> MacArray:
+    """Shorthand: ``mac_array(lanes=16, k=2560, pipeline=0)``."""
+    return MacArray(make_config("mac", coding=None, **kw))

@@ -1,0 +1,221 @@
+"""Parameters of the generated units: value ranges, accumulator width, pipeline plans, names.
+
+Everything here is plain Python (no Amaranth), so the builder, the CLI, the testbenches and the
+hardware models can reason about a configuration without elaborating it.
+
+Accumulator width
+-----------------
+A lane computes ``sum_{i<K} c_i * w_i`` with INT8 weights ``w_i`` in [-128, 127] and per-input
+values ``c_i`` in the range of the unit's input:
+
+==================  ======================================  ===========================
+unit                ``c_i`` range                           default window ``t``
+==================  ======================================  ===========================
+mac                 [-128, 127] (INT8 activation)           (none)
+spike binary        [0, t]        (unary count)             127
+spike ternary       [-t, t]       (signed unary count)      127
+spike bitwise       [-(2^t - 1), 2^t - 1] (sign-magnitude)  7  (|s| <= 127)
+spike bitwise_2c    [-2^(t-1), 2^(t-1) - 1]                 8  (-128..127)
+==================  ======================================  ===========================
+
+``acc_min = K * min(c*w)`` and ``acc_max = K * max(c*w)`` over the corners of both ranges, and
+``ACC_W`` is the smallest two's-complement width holding [acc_min, acc_max]. Every *intermediate*
+accumulator value is inside the same interval: in the barrel variants an input's partial
+contribution is ``w`` times a partial bit sum of ``c`` (sign-magnitude: same sign, smaller magnitude;
+two's complement: the sign step first, then positive steps, which stays in [-2^(t-1), 2^(t-1)-1]);
+in the Horner variants it is ``w`` times the prefix ``floor(c / 2^j)`` of ``c``'s bits, again inside
+the count range. So overflow is impossible for any dot product of at most K inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neurosim import NeurosimError
+
+DESIGNS = ("mac", "spike")
+CODINGS = ("binary", "ternary", "bitwise", "bitwise_2c")
+BITWISE = ("bitwise", "bitwise_2c")
+VARIANTS = ("barrel", "horner")
+#: Default window (time steps) per coding: the INT8 range of counts.
+DEFAULT_T = {"binary": 127, "ternary": 127, "bitwise": 7, "bitwise_2c": 8}
+W_MIN, W_MAX = -128, 127          # INT8 weight
+A_MIN, A_MAX = -128, 127          # INT8 activation (MAC)
+WEIGHT_W = 8
+ACT_W = 8
+#: Pipeline plans: depth -> (registered stages before the accumulator, accumulator segments).
+#: Each step adds one register stage, i.e. one cycle of latency.
+PIPELINES = {
+    "mac": {
+        0: ((), 1),
+        1: (("prod",), 1),
+        2: (("prod",), 2),
+        3: (("mulsplit", "prod"), 2),
+        4: (("mulsplit", "prod"), 3),
+    },
+    "spike": {
+        0: ((), 1),
+        1: (("term",), 1),
+        2: (("term",), 2),
+        3: (("term",), 3),
+    },
+}
+MAX_K = 1 << 24
+MAX_LANES = 256
+
+
+def signed_width(lo: int, hi: int) -> int:
+    """Smallest two's-complement width holding every integer in [lo, hi]."""
+    w = 1
+    while not (-(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1):
+        w += 1
+    return w
+
+
+def count_range(design: str, coding: str | None, t: int | None) -> tuple[int, int]:
+    """Range of the per-input value ``c`` (activation or spike count) a lane multiplies by ``w``."""
+    if design == "mac":
+        return A_MIN, A_MAX
+    if coding == "binary":
+        return 0, t
+    if coding == "ternary":
+        return -t, t
+    if coding == "bitwise":
+        return -((1 << t) - 1), (1 << t) - 1
+    if coding == "bitwise_2c":
+        return -(1 << (t - 1)), (1 << (t - 1)) - 1
+    raise NeurosimError(f"unknown coding {coding!r}; choose one of {', '.join(CODINGS)}")
+
+
+def acc_range(design: str, coding: str | None, t: int | None, k: int) -> tuple[int, int]:
+    """[acc_min, acc_max]: every value a lane's accumulator can hold for dot products of <= k inputs."""
+    clo, chi = count_range(design, coding, t)
+    corners = [c * w for c in (clo, chi) for w in (W_MIN, W_MAX)]
+    return k * min(min(corners), 0), k * max(max(corners), 0)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated unit configuration (see :func:`make_config`)."""
+
+    design: str
+    coding: str | None
+    variant: str | None
+    lanes: int
+    k: int
+    t: int | None
+    pipeline: int
+    acc_w: int
+    acc_min: int
+    acc_max: int
+    stages: tuple[str, ...]
+    segments: int
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the input cycle of the ``last`` element to the cycle ``done`` is high."""
+        return 1 + self.pipeline
+
+    @property
+    def gap(self) -> int:
+        """Minimum idle cycles between a ``last`` and the next ``clear`` (segmented accumulator)."""
+        return self.segments - 1
+
+    @property
+    def sh_w(self) -> int:
+        """Width of the barrel variants' shift input (shift amounts 0 .. t-1)."""
+        return max(1, (self.t - 1).bit_length())
+
+    @property
+    def top(self) -> str:
+        if self.design == "mac":
+            return f"mac_l{self.lanes}_k{self.k}_p{self.pipeline}"
+        v = f"_{self.variant}" if self.variant else ""
+        return f"spike_{self.coding}{v}_l{self.lanes}_k{self.k}_t{self.t}_p{self.pipeline}"
+
+    @property
+    def has_neg(self) -> bool:
+        return self.design == "spike" and self.coding in ("ternary", "bitwise")
+
+    @property
+    def has_sh(self) -> bool:
+        return self.design == "spike" and self.variant == "barrel"
+
+    @property
+    def has_step(self) -> bool:
+        return self.design == "spike" and self.variant == "horner"
+
+
+def _int(name: str, value, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            if isinstance(value, bool) or int(value) != value:
+                raise ValueError
+            value = int(value)
+        except (TypeError, ValueError):
+            raise NeurosimError(f"{name} must be an integer, got {value!r}") from None
+    if not lo <= value <= hi:
+        raise NeurosimError(f"{name} must be in [{lo}, {hi}], got {value}")
+    return value
+
+
+def make_config(design: str, *, coding: str | None = "bitwise", variant: str | None = None,
+                lanes: int = 16, k: int = 2560, t: int | None = None, pipeline: int = 0,
+                acc_w: int | None = None) -> Config:
+    """Validate parameters and derive ACC_W. Raises :class:`neurosim.NeurosimError` naming the problem.
+
+    ``acc_w`` may force a width; one smaller than the derived minimum is an error (overflow would be
+    possible for K inputs), a larger one is accepted.
+    """
+    if design not in DESIGNS:
+        raise NeurosimError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
+    lanes = _int("lanes", lanes, 1, MAX_LANES)
+    k = _int("k", k, 1, MAX_K)
+    plans = PIPELINES[design]
+    pipeline = _int("pipeline", pipeline, 0, max(plans))
+    if design == "mac":
+        if variant not in (None, "mac"):
+            raise NeurosimError(f"the mac design has no variant (got {variant!r})")
+        if t is not None:
+            raise NeurosimError("the mac design takes no window t (its activations are INT8)")
+        coding, variant = None, None
+    else:
+        if coding not in CODINGS:
+            raise NeurosimError(f"unknown coding {coding!r}; choose one of {', '.join(CODINGS)}")
+        if coding in BITWISE:
+            variant = variant or "barrel"
+            if variant not in VARIANTS:
+                raise NeurosimError(f"unknown variant {variant!r} for {coding}; choose barrel or horner")
+        elif variant is not None:
+            raise NeurosimError(f"coding {coding} has no variant (barrel/horner are for bitwise codings)")
+        t = DEFAULT_T[coding] if t is None else t
+        t_max = 4096 if coding in ("binary", "ternary") else 16
+        t = _int("t", t, 2 if coding == "bitwise_2c" else 1, t_max)
+    lo, hi = acc_range(design, coding, t, k)
+    need = signed_width(lo, hi)
+    if acc_w is None:
+        acc_w = need
+    else:
+        acc_w = _int("acc_w", acc_w, 1, 64)
+        if acc_w < need:
+            raise NeurosimError(
+                f"acc_w={acc_w} is too small for k={k}: dot products reach [{lo}, {hi}], "
+                f"which needs {need} bits")
+    if acc_w > 64:
+        raise NeurosimError(f"k={k} needs a {acc_w}-bit accumulator; at most 64 bits are supported")
+    stages, segments = plans[pipeline]
+    if segments > acc_w // 2:
+        raise NeurosimError(f"pipeline {pipeline} splits the accumulator into {segments} segments, "
+                            f"too many for {acc_w} bits")
+    return Config(design, coding, variant, lanes, k, t, pipeline, acc_w, lo, hi, stages, segments)
+
+
+def segment_bounds(acc_w: int, segments: int) -> list[tuple[int, int]]:
+    """[lo, hi) bit ranges of the accumulator segments, least significant first."""
+    base, extra = divmod(acc_w, segments)
+    bounds, lo = [], 0
+    for j in range(segments):
+        hi = lo + base + (1 if j < extra else 0)
+        bounds.append((lo, hi))
+        lo = hi
+    return bounds

@@ -1,0 +1,104 @@
+"""Event-driven spiking accumulate lane array (one component for the four codings).
+
+Each cycle carries at most one spike event (``valid``) of one input i, broadcast to all lanes; lane j
+receives the weight ``w[j]`` = W[j, i] and adds or subtracts it, scaled by the event's time-step
+weight. Without an event the accumulator register is not enabled (it holds).
+
+Extra input ports (besides the common ones of :mod:`neurosim.rtl.array`), by coding and variant:
+
+=========== ========== ===== ======== ============================================================
+coding      variant    neg   sh       step
+=========== ========== ===== ======== ============================================================
+binary      (none)     -     -        -        event adds ``w``
+ternary     (none)     1     -        -        ``neg``: the spike is -1 (subtract ``w``)
+bitwise     barrel     1     SH_W     -        adds ``(-1)^neg * w << sh``; ``sh`` = T-1-t for step t
+bitwise     horner     1     -        1        ``step``: first cycle of steps 1..T-1, the
+                                               accumulator doubles before this cycle's term
+bitwise_2c  barrel     -     SH_W     -        ``sh = T-1`` is the sign step: subtracts ``w << sh``
+bitwise_2c  horner     -     -        1        events before the first ``step`` after ``clear``
+                                               (the sign step) subtract
+=========== ========== ===== ======== ============================================================
+
+``SH_W`` = bit length of T-1. All three are unsigned 1-bit / SH_W-bit ports. Events must come in
+time-step order (all events of step 0, then step 1, ...) for the Horner variants; any order works for
+the others.
+
+Pipeline depth ``p``: 0 = term and accumulation in one cycle; 1 = the signed, shifted term is
+registered; 2 / 3 = as 1 with the accumulator split into 2 / 3 carry-pipelined segments.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib.wiring import In
+
+from .array import LaneArray
+from .params import Config, make_config
+
+
+class SpikeArray(LaneArray):
+    """``lanes`` spiking accumulate units sharing one broadcast event; see the module docstring.
+
+    Parameters
+    ----------
+    cfg : Config
+        From :func:`neurosim.rtl.params.make_config` with ``design="spike"``.
+    """
+
+    def __init__(self, cfg: Config):
+        if cfg.design != "spike":
+            raise ValueError("SpikeArray needs a spike configuration")
+        super().__init__(cfg)
+
+    def input_members(self) -> dict:
+        cfg = self.cfg
+        members = {}
+        if cfg.has_neg:
+            members["neg"] = In(1)
+        if cfg.has_sh:
+            members["sh"] = In(cfg.sh_w)
+        if cfg.has_step:
+            members["step"] = In(1)
+        return members
+
+    def front_end(self, m: Module, ctrl0: dict):
+        cfg = self.cfg
+        ctrl0 = dict(ctrl0)
+        if cfg.has_step:
+            ctrl0["step"] = self.step
+        # sign of the event
+        if cfg.has_neg:
+            neg = self.neg
+        elif cfg.coding == "bitwise_2c" and cfg.variant == "barrel":
+            neg = Signal(name="sign_step")
+            m.d.comb += neg.eq(self.sh == cfg.t - 1)
+        elif cfg.coding == "bitwise_2c":
+            # Horner two's complement: the sign step is the one between clear and the first step strobe
+            in_sign = Signal(name="in_sign_step", reset_less=True)
+            with m.If(self.clear):
+                m.d.sync += in_sign.eq(1)
+            with m.Elif(self.step):
+                m.d.sync += in_sign.eq(0)
+            neg = Signal(name="sign_step")
+            m.d.comb += neg.eq(self.clear | (in_sign & ~self.step))
+        else:
+            neg = None
+        terms = []
+        for i in range(cfg.lanes):
+            w = self.w[i]
+            tm = w if neg is None else Mux(neg, -w, w)
+            if cfg.has_sh:
+                tw = tm.shape().width + cfg.t - 1
+                tm = (tm << self.sh)[:tw].as_signed()
+            terms.append(tm)
+        ctrl = ctrl0
+        if "term" in cfg.stages:
+            nxt = self.stage(m, ctrl0, "s1")
+            terms = [self.hold(m, tm, ctrl0["valid"], f"term{i}") for i, tm in enumerate(terms)]
+            ctrl = nxt
+        return ctrl, terms
+
+
+def spike_array(**kw) -> SpikeArray:
+    """Shorthand: ``spike_array(coding="bitwise", variant="horner", lanes=16, k=2560, pipeline=1)``."""
+    return SpikeArray(make_config("spike", **kw))
