@@ -152,7 +152,7 @@ def _float(where: str, cfg: Mapping, key: str, default: float) -> float:
 # normalized config
 # --------------------------------------------------------------------------------------------
 
-LAYER_KINDS = ("full", "moba", "sse_swa")
+LAYER_KINDS = ("attention", "full", "moba", "sse_swa")
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,8 @@ class ModelConfig:
 
     Sizes are element counts. Softmax attention (``full`` / ``moba`` layers and the SWA branch of
     ``sse_swa`` layers) uses ``num_heads`` / ``num_kv_heads`` / ``head_dim``; RoPE is rotate-half
-    with base ``rope_theta``. For qwen3/llama every layer is ``full`` and ``qk_norm`` is True for
+    with base ``rope_theta``. For qwen3/llama every layer is ``attention`` (dense causal softmax,
+    as neurosim.model names it) and ``qk_norm`` is True for
     qwen3, False for llama. ``sse_*`` fields are 0 for qwen3/llama.
     """
 
@@ -185,7 +186,7 @@ class ModelConfig:
     window_size: int | None            # SWA window incl. the current token (SPEC default None)
     moba_chunk_size: int               # SPEC default 1024
     moba_topk: int                     # SPEC default 4; the current block counts toward it
-    layer_kinds: tuple[str, ...]       # per layer: "full" | "moba" | "sse_swa"
+    layer_kinds: tuple[str, ...]       # per layer: "attention" (llama/qwen3) | "full" | "moba" | "sse_swa"
     max_position_embeddings: int | None = None
     # SSE (gated delta rule) branch of sse_swa layers
     sse_num_heads: int = 0             # config num_heads (32 in SpB2.0)
@@ -199,7 +200,8 @@ class ModelConfig:
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     def layer_kind(self, i: int) -> str:
-        """"full" (dense causal softmax), "moba" (block-sparse softmax) or "sse_swa" (hybrid)."""
+        """"attention" (llama/qwen3) or "full" (SpB2.0), both dense causal softmax; "moba"
+        (block-sparse softmax) or "sse_swa" (SSE + sliding-window hybrid)."""
         return self.layer_kinds[i]
 
     @property
@@ -262,7 +264,7 @@ def model_config(config: Mapping) -> ModelConfig:
         mlp_bias=_bool(where, config, "mlp_bias", False),
         rope_theta=_float(where, config, "rope_theta", 10000.0),
         window_size=None, moba_chunk_size=ATTN_DEFAULTS["moba_chunk_size"],
-        moba_topk=ATTN_DEFAULTS["moba_topk"], layer_kinds=("full",) * L,
+        moba_topk=ATTN_DEFAULTS["moba_topk"], layer_kinds=("attention",) * L,
         max_position_embeddings=mpe, raw=dict(config),
     )
 

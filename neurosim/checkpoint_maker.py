@@ -1,0 +1,278 @@
+"""Random-initialised checkpoints in the exact HF layouts (``neurosim make-checkpoint``).
+
+``neurosim make-checkpoint --arch sse_swa_moba|qwen3|llama --preset tiny|full [--seed S] OUT``
+
+- ``tiny``: hidden 64, 4 heads (2 KV heads), head_dim 16, MLP 128, 4 layers, float32, one file.
+  For ``sse_swa_moba``: ``attn.layers [0, 2]``, ``full_layers [2]`` -> layer 0 MoBA, layer 2 full
+  attention, layers 1 and 3 SSE+SWA; ``moba_chunk_size 8``, ``moba_topk 2``, ``window_size 8``, so
+  ~32 tokens exercise block selection and windows.
+- ``full``: the SpB2.0-5B layout of SPEC.md section 4 (36 layers, hidden 2560, MLP 9728, vocab
+  151936; qwen3/llama: the same dimensions with attention in every layer), bfloat16, sharded into
+  5 GB files with ``model.safetensors.index.json``, written tensor by tensor (about 10 GB on disk,
+  one float32 tensor in memory at a time).
+
+Every checkpoint gets the same small byte-level BPE ``tokenizer.json`` (512 tokens, trained
+deterministically on a built-in English text); for ``full`` it covers only the first 512 ids.
+
+Initialisation (per tensor, seeded by (seed, crc32(name)) so the result is independent of the write
+order): linear weights and embeddings N(0, 0.02); every norm weight 1; biases 0;
+``A_log = log(U(1, 16))``; ``dt_bias = softplus^-1(dt)`` with ``dt = exp(U(log 1e-3, log 0.1))``
+(the Mamba/GDN initialisation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from neurosim import NeurosimError
+from neurosim.checkpoint import count_parameters, expected_tensors, write_checkpoint
+
+ARCHES = ("sse_swa_moba", "qwen3", "llama")
+PRESETS = ("tiny", "full")
+TOKENIZER_VOCAB = 512
+INIT_STD = 0.02
+
+_SPB2_FULL = {
+    "architectures": ["SSESWAMoBAForCausalLM"],
+    "model_type": "sse_swa_moba",
+    "attn": {
+        "layers": [0, 1, 2, 3, 6, 12, 17, 21, 24, 35],
+        "full_layers": [35],
+        "moba_chunk_size": 4096,
+        "moba_topk": 12,
+        "num_heads": 32,
+        "num_kv_heads": 8,
+        "qk_norm": True,
+        "qkv_bias": False,
+        "rope_theta": 5000000,
+        "window_size": 128,
+    },
+    "allow_neg_eigval": False,
+    "attention_dropout": 0,
+    "bos_token_id": 151643,
+    "eos_token_id": 151645,
+    "expand_v": 1,
+    "head_dim": 128,
+    "hidden_act": "swish",
+    "hidden_ratio": 4,
+    "hidden_size": 2560,
+    "initializer_range": 0.02,
+    "intermediate_size": 9728,
+    "linear_attn_type": "gdn",
+    "max_position_embeddings": 524288,
+    "norm_eps": 1e-06,
+    "num_heads": 32,
+    "num_hidden_layers": 36,
+    "num_reader": 2,
+    "num_sparse_partition": 4,
+    "num_v_heads": 32,
+    "num_writer": 2,
+    "rope_scaling": None,
+    "sse_qk_relu": False,
+    "tie_word_embeddings": True,
+    "use_cache": True,
+    "use_output_gate": False,
+    "use_short_conv": False,
+    "vocab_size": 151936,
+}
+
+_QWEN3_FULL = {   # Qwen3-4B dimensions (the model SpB2.0 was converted from)
+    "architectures": ["Qwen3ForCausalLM"],
+    "model_type": "qwen3",
+    "attention_bias": False,
+    "bos_token_id": 151643,
+    "eos_token_id": 151645,
+    "head_dim": 128,
+    "hidden_act": "silu",
+    "hidden_size": 2560,
+    "initializer_range": 0.02,
+    "intermediate_size": 9728,
+    "max_position_embeddings": 40960,
+    "num_attention_heads": 32,
+    "num_hidden_layers": 36,
+    "num_key_value_heads": 8,
+    "rms_norm_eps": 1e-06,
+    "rope_scaling": None,
+    "rope_theta": 1000000,
+    "tie_word_embeddings": True,
+    "use_cache": True,
+    "vocab_size": 151936,
+}
+
+_LLAMA_FULL = {   # the same block shape without q/k norms, untied head
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "attention_bias": False,
+    "mlp_bias": False,
+    "bos_token_id": 0,
+    "eos_token_id": 2,
+    "head_dim": 128,
+    "hidden_act": "silu",
+    "hidden_size": 2560,
+    "initializer_range": 0.02,
+    "intermediate_size": 9728,
+    "max_position_embeddings": 8192,
+    "num_attention_heads": 32,
+    "num_hidden_layers": 36,
+    "num_key_value_heads": 8,
+    "rms_norm_eps": 1e-06,
+    "rope_scaling": None,
+    "rope_theta": 500000,
+    "tie_word_embeddings": False,
+    "use_cache": True,
+    "vocab_size": 151936,
+}
+
+_TINY_COMMON = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 4, "head_dim": 16,
+                "vocab_size": TOKENIZER_VOCAB, "bos_token_id": 1, "eos_token_id": 2,
+                "max_position_embeddings": 4096}
+
+
+def preset_config(arch: str, preset: str) -> dict:
+    """The config.json dict of a preset (a fresh copy)."""
+    if arch not in ARCHES:
+        raise NeurosimError(f"unknown --arch '{arch}' (one of {', '.join(ARCHES)})")
+    if preset not in PRESETS:
+        raise NeurosimError(f"unknown --preset '{preset}' (one of {', '.join(PRESETS)})")
+    full = {"sse_swa_moba": _SPB2_FULL, "qwen3": _QWEN3_FULL, "llama": _LLAMA_FULL}[arch]
+    cfg = copy.deepcopy(full)
+    if preset == "full":
+        return cfg
+    cfg.update(_TINY_COMMON)
+    if arch == "sse_swa_moba":
+        cfg["num_heads"] = 4
+        cfg["num_v_heads"] = 4
+        cfg["max_position_embeddings"] = 4096
+        cfg["attn"].update({"layers": [0, 2], "full_layers": [2], "moba_chunk_size": 8,
+                            "moba_topk": 2, "num_heads": 4, "num_kv_heads": 2, "window_size": 8,
+                            "rope_theta": 10000})
+    else:
+        cfg.update({"num_attention_heads": 4, "num_key_value_heads": 2, "rope_theta": 10000})
+    return cfg
+
+
+# ---------------------------------------------------------------------------------- tokenizer
+
+_TRAINING_TEXT = """\
+A spiking neural network passes information as short events called spikes. Each neuron keeps a
+membrane potential; when it crosses a threshold the neuron fires and the potential is reset. The
+timing and the number of spikes carry the signal, so a silent neuron costs almost no energy.
+Neuromorphic hardware exploits this: instead of multiplying every weight by every input, it adds
+the weights of the inputs that fired. When most inputs are zero, most additions are skipped.
+Large language models are built from stacked blocks of attention and feed-forward layers. Each
+block reads the hidden state, normalises it, projects it into queries, keys and values, mixes the
+tokens, and adds the result back. The feed-forward part expands the state, applies a gate, and
+projects it down again. Quantization turns floating point numbers into small integers with a
+scale; eight bits are enough for most weights and, with care, for most activations as well.
+The quick brown fox jumps over the lazy dog. Pack my box with five dozen liquor jugs. How
+vexingly quick daft zebras jump! Sphinx of black quartz, judge my vow.
+In 1958 the perceptron learned to separate two classes; in 2014 a chip held one million neurons
+and 256 million synapses; in 2025 models with 7 billion parameters were converted to spikes.
+Numbers such as 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 32, 64, 128, 256, 512 and 1024 appear often.
+The capital of France is Paris. The capital of Italy is Rome. The capital of Japan is Tokyo.
+Once upon a time there was a small village by the sea, where the people fished in the morning and
+told stories in the evening. The children asked questions about the stars, the tides and the wind,
+and the old sailors answered them with patience, because they remembered asking the same things.
+def forward(x): return x @ weight.T + bias  # a linear layer in Python
+for (int i = 0; i < n; i++) { acc += w[i] * s[i]; }  /* an accumulator in C */
+"""
+
+_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+
+def tiny_tokenizer_json(vocab_size: int = TOKENIZER_VOCAB) -> str:
+    """A byte-level BPE tokenizer (GPT-2 style) with exactly ``vocab_size`` tokens, deterministic."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False, special_tokens=_SPECIALS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    # repeated lines give the trainer enough pair counts to reach vocab_size merges
+    lines = _TRAINING_TEXT.splitlines() * 3
+    tok.train_from_iterator(lines, trainer)
+    if tok.get_vocab_size() != vocab_size:
+        raise NeurosimError(f"tiny tokenizer reached {tok.get_vocab_size()} tokens, wanted {vocab_size}")
+    return tok.to_str()
+
+
+# ---------------------------------------------------------------------------------- init
+
+def init_tensor(name: str, shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """The random float32 initial value of one tensor (see module docstring)."""
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    if name.endswith("A_log"):
+        return np.log(rng.uniform(1.0, 16.0, size=shape)).astype(np.float32)
+    if name.endswith("dt_bias"):
+        dt = np.exp(rng.uniform(np.log(1e-3), np.log(0.1), size=shape))
+        return (dt + np.log(-np.expm1(-dt))).astype(np.float32)   # inverse softplus
+    if name.endswith(".bias"):
+        return np.zeros(shape, np.float32)
+    if re.search(r"(norm|layernorm)\.weight$", name):
+        return np.ones(shape, np.float32)
+    out = rng.standard_normal(size=shape, dtype=np.float32)
+    out *= INIT_STD
+    return out
+
+
+def parse_size(text: str) -> int:
+    """'5GB' / '500MB' / '2GiB' / '123456' -> bytes (GB/MB/KB decimal, GiB/MiB/KiB binary)."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?i?B?)?\s*", text, re.I)
+    if not m:
+        raise NeurosimError(f"cannot parse size '{text}' (e.g. 5GB, 500MB, 1048576)")
+    unit = (m.group(2) or "").upper()
+    base = 1024 if "I" in unit else 1000
+    mult = {"": 1, "B": 1}.get(unit) or base ** "KMGT".index(unit[0]) * base
+    n = int(float(m.group(1)) * mult)
+    if n <= 0:
+        raise NeurosimError(f"size '{text}' must be positive")
+    return n
+
+
+def make_checkpoint(out, arch: str = "sse_swa_moba", preset: str = "tiny", *, seed: int = 0,
+                    dtype: str | None = None, shard_bytes: int | None = None, progress: bool | None = None,
+                    force: bool = False) -> Path:
+    """Write a random-initialised checkpoint; returns its path. Defaults per preset: tiny ->
+    float32 in one file; full -> bfloat16 in 5 GB shards, with a progress bar."""
+    cfg = preset_config(arch, preset)
+    full = preset == "full"
+    dtype = dtype or ("bfloat16" if full else "float32")
+    cfg["torch_dtype"] = dtype
+    if shard_bytes is None and full:
+        shard_bytes = 5 * 10**9
+    specs = expected_tensors(cfg)
+    return write_checkpoint(out, cfg, specs, lambda n: init_tensor(n, specs[n], seed), dtype=dtype,
+                            shard_bytes=shard_bytes, tokenizer_json=tiny_tokenizer_json(),
+                            progress=full if progress is None else progress, force=force)
+
+
+# ---------------------------------------------------------------------------------- CLI
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", metavar="OUT", help="output checkpoint directory (must not exist)")
+    parser.add_argument("--arch", choices=ARCHES, default="sse_swa_moba", help="model_type (default sse_swa_moba)")
+    parser.add_argument("--preset", choices=PRESETS, default="tiny", help="tiny (tests) or full (SpB2.0-5B size)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
+                        help="stored dtype (default: float32 for tiny, bfloat16 for full)")
+    parser.add_argument("--shard-size", default=None, metavar="SIZE",
+                        help="split into shards of at most SIZE (e.g. 5GB; default: 5GB for full, one file for tiny)")
+    parser.add_argument("--force", action="store_true", help="replace an existing output directory")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    shard = parse_size(args.shard_size) if args.shard_size else None
+    out = make_checkpoint(args.out, args.arch, args.preset, seed=args.seed, dtype=args.dtype,
+                          shard_bytes=shard, progress=False if args.no_progress else None, force=args.force)
+    cfg = preset_config(args.arch, args.preset)
+    print(f"wrote {out}: {args.arch} {args.preset}, {cfg['num_hidden_layers']} layers, "
+          f"{count_parameters(cfg) / 1e6:.2f} M parameters")
+    return 0
