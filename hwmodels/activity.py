@@ -1,0 +1,405 @@
+"""Switching activity: gate-level simulation of a mapped netlist in Icarus, toggles counted per net.
+
+* :func:`parse_netlist` reads the flat mapped netlist Yosys writes (instances of liberty cells,
+  bit-level ``assign`` aliases) into nets with their driver and load pins.
+* :func:`simulate` writes a testbench that applies one input vector per clock cycle (changed
+  ``drive_ns`` after the rising edge, as if launched by upstream flip-flops), resets the design
+  first (OSU flip-flops start as X), dumps a VCD of the top module's nets only over the measured
+  cycles, then drains the pipeline and prints the accumulators for a bit-exact check.
+  ``delays=True`` compiles with ``-gspecify`` so the cell models' delays apply (glitches appear);
+  otherwise the simulation is zero-delay (one transition per net and cycle at most).
+* :func:`count_toggles` is a small VCD reader: 0<->1 transitions per bit (X/Z transitions are not
+  toggles), binned by the class of the clock cycle in which they happen.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neurosim import NeurosimError
+
+from .liberty import Library
+from .tools import find_tool, run_tool
+
+# ------------------------------------------------------------------------------------------------
+# netlist
+
+
+def canon(expr: str) -> str:
+    """Canonical bit name: ``\\lane[0].x [3]`` -> ``lane[0].x[3]``; ``acc [5]`` -> ``acc[5]``."""
+    e = expr.strip()
+    if e.startswith("\\"):
+        # escaped identifier ends at whitespace; an optional bit select follows
+        parts = e[1:].split(None, 1)
+        name = parts[0]
+        rest = parts[1].strip() if len(parts) > 1 else ""
+        return name + rest.replace(" ", "")
+    return e.replace(" ", "")
+
+
+_CONST_RE = re.compile(r"^\d+'[bhd][0-9a-fA-FxXzZ]+$")
+
+
+@dataclass
+class Net:
+    name: str
+    driver: tuple[str, str, str] | None = None           # (instance, cell, pin)
+    loads: list[tuple[str, str, str]] = field(default_factory=list)
+    is_input: bool = False
+    is_output: bool = False
+    const: bool = False
+
+
+@dataclass
+class Netlist:
+    top: str
+    ports: dict[str, tuple[str, int]]                    # name -> (dir, width)
+    nets: dict[str, Net]                                 # canonical representative -> Net
+    alias: dict[str, str]                                # any bit name -> representative
+    instances: dict[str, str]                            # instance -> cell
+    clock_pins: list[tuple[str, str]]                    # (instance, cell) whose clock pin is on clk
+
+
+class _UF:
+    def __init__(self):
+        self.p: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        p = self.p
+        p.setdefault(x, x)
+        root = x
+        while p[root] != root:
+            root = p[root]
+        while p[x] != root:
+            p[x], x = root, p[x]
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            # prefer port names and plain names as representatives
+            if ra.startswith("_") and not rb.startswith("_"):
+                ra, rb = rb, ra
+            self.p[rb] = ra
+
+
+_MOD_RE = re.compile(r"^\s*module\s+(\S+)\s*\(", re.M)
+_PORT_RE = re.compile(r"^\s*(input|output)\s+(?:\[(\d+):(\d+)\]\s*)?(\S+?)\s*;", re.M)
+_INST_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s+(\\\S+|[A-Za-z_][\w$]*)\s*\((.*?)\);", re.M | re.S)
+_CONN_RE = re.compile(r"\.(\w+)\s*\(\s*(.*?)\s*\)\s*(?:,|$)", re.S)
+_ASSIGN_RE = re.compile(r"^\s*assign\s+(.+?)\s*=\s*(.+?)\s*;", re.M)
+
+
+def parse_netlist(text: str, lib: Library, clock: str = "clk") -> Netlist:
+    """Connectivity of a flat netlist of ``lib`` cells (Yosys ``write_verilog -noattr -noexpr``)."""
+    m = _MOD_RE.search(text)
+    if not m:
+        raise NeurosimError("netlist: no module")
+    top = m.group(1)
+    ports: dict[str, tuple[str, int]] = {}
+    for pm in _PORT_RE.finditer(text):
+        width = abs(int(pm.group(2)) - int(pm.group(3))) + 1 if pm.group(2) else 1
+        ports[canon(pm.group(4))] = (pm.group(1), width)
+    uf = _UF()
+    consts: set[str] = set()
+    for am in _ASSIGN_RE.finditer(text):
+        lhs, rhs = am.group(1), am.group(2)
+        if "{" in lhs or "{" in rhs:
+            raise NeurosimError("netlist: concatenation in assign (run Yosys 'splitnets' first)")
+        if _CONST_RE.match(rhs.strip()):
+            consts.add(uf.find(canon(lhs)))
+            continue
+        uf.union(canon(lhs), canon(rhs))
+    instances: dict[str, str] = {}
+    conns: list[tuple[str, str, str, str]] = []          # (inst, cell, pin, bit)
+    for im in _INST_RE.finditer(text):
+        cell, inst = im.group(1), im.group(2)
+        if cell in ("module", "assign", "input", "output", "wire", "reg"):
+            continue
+        if cell not in lib.cells:
+            raise NeurosimError(f"netlist: instance {inst} of {cell}, which is not in liberty {lib.name}")
+        instances[inst] = cell
+        for cm in _CONN_RE.finditer(im.group(3)):
+            pin, expr = cm.group(1), cm.group(2)
+            if not expr or _CONST_RE.match(expr):
+                continue
+            conns.append((inst, cell, pin, canon(expr)))
+    nets: dict[str, Net] = {}
+
+    def net(bit: str) -> Net:
+        r = uf.find(bit)
+        if r not in nets:
+            nets[r] = Net(r)
+        return nets[r]
+    for name, (d, w) in ports.items():
+        bits = [name] if w == 1 else [f"{name}[{i}]" for i in range(w)]
+        for b in bits:
+            n = net(b)
+            if d == "input":
+                n.is_input = True
+            else:
+                n.is_output = True
+    for c in consts:
+        net(c).const = True
+    clock_pins = []
+    for inst, cell, pin, bit in conns:
+        n = net(bit)
+        p = lib.cells[cell].pins.get(pin)
+        if p is None:
+            raise NeurosimError(f"netlist: {cell} has no pin {pin}")
+        if p.direction == "output":
+            n.driver = (inst, cell, pin)
+        else:
+            n.loads.append((inst, cell, pin))
+            if p.clock and n.name == clock:
+                clock_pins.append((inst, cell))
+    alias = {b: uf.find(b) for b in uf.p}
+    return Netlist(top, ports, nets, alias, instances, clock_pins)
+
+
+# ------------------------------------------------------------------------------------------------
+# VCD
+
+
+@dataclass
+class Toggles:
+    counts: dict[str, np.ndarray]     # representative net -> toggles per cycle class
+    n_cycles: np.ndarray              # cycles per class
+    unknown_vars: int                 # VCD bits not found in the netlist (ignored)
+
+
+_VAR_RE = re.compile(r"\$var\s+\S+\s+(\d+)\s+(\S+)\s+(.+?)\s*\$end")
+
+
+def count_toggles(vcd_path: str | Path, netlist: Netlist | None, *, period_ps: int, t0_ps: int,
+                  cycle_class: np.ndarray | None = None, n_classes: int = 1,
+                  exclude: tuple[str, ...] = ("clk",)) -> Toggles:
+    """Count 0<->1 transitions per net bit in a VCD, binned by cycle class.
+
+    Cycle ``c`` spans ``[t0 + c*period, t0 + (c+1)*period)`` (ps); its class is
+    ``cycle_class[c]`` (default 0). Transitions outside the cycles are ignored. X/Z values reset a
+    bit's history (a transition from or to X is not a toggle)."""
+    text = Path(vcd_path).read_text()
+    head, sep, body = text.partition("$enddefinitions")
+    if not sep:
+        raise NeurosimError(f"{vcd_path}: not a VCD file (no $enddefinitions)")
+    ts = re.search(r"\$timescale\s+(\d+)\s*(\w+)\s+\$end", head)
+    scale = {"s": 10**12, "ms": 10**9, "us": 10**6, "ns": 1000, "ps": 1, "fs": 1e-3}
+    tmul = int(ts.group(1)) * scale[ts.group(2)] if ts else 1
+    # id -> list of bit names (MSB first for vectors)
+    ids: dict[str, list[str | None]] = {}
+    unknown = 0
+    for vm in _VAR_RE.finditer(head):
+        width, ident, ref = int(vm.group(1)), vm.group(2), vm.group(3)
+        ref = ref.strip()
+        mm = re.match(r"^(.*?)\s*\[(\d+):(\d+)\]$", ref)
+        if width > 1 and mm:
+            base, msb, lsb = canon(mm.group(1)), int(mm.group(2)), int(mm.group(3))
+            step = -1 if msb >= lsb else 1
+            names = [f"{base}[{i}]" for i in range(msb, lsb + step, step)]
+        else:
+            names = [canon(ref)]
+        resolved: list[str | None] = []
+        for nm in names:
+            if nm in exclude:
+                resolved.append(None)
+                continue
+            if netlist is not None:
+                r = netlist.alias.get(nm)
+                if r is None and nm in netlist.nets:
+                    r = nm
+                if r is None:
+                    unknown += 1
+                resolved.append(r)
+            else:
+                resolved.append(nm)
+        prev = ids.get(ident)
+        ids[ident] = resolved if prev is None else prev
+    n_cyc = len(cycle_class) if cycle_class is not None else None
+    cls = np.asarray(cycle_class, dtype=np.int64) if cycle_class is not None else None
+    counts: dict[str, np.ndarray] = {}
+    last: dict[str, str] = {}            # per id: last value string
+    t = 0
+    cur_cls = -1
+    done_head = False
+    for line in body.split("\n"):
+        if not line:
+            continue
+        c0 = line[0]
+        if c0 == "#":
+            t = int(line[1:]) * tmul
+            rel = t - t0_ps
+            if rel < 0:
+                cur_cls = -1
+            else:
+                cyc = int(rel // period_ps)
+                if n_cyc is not None:
+                    cur_cls = int(cls[cyc]) if cyc < n_cyc else -1
+                else:
+                    cur_cls = 0
+            done_head = True
+            continue
+        if c0 in "01xXzZ":
+            val, ident = c0, line[1:].strip()
+        elif c0 in "bB":
+            val, ident = line[1:].split()
+        elif c0 == "$":
+            continue
+        else:
+            continue
+        names = ids.get(ident)
+        if names is None:
+            continue
+        old = last.get(ident)
+        last[ident] = val
+        if old is None or cur_cls < 0 or not done_head:
+            continue
+        w = len(names)
+        if len(val) < w:   # VCD left-extends with 0 (or x/z when the value starts with them)
+            pad = val[0] if val[0] in "xXzZ" else "0"
+            val = pad * (w - len(val)) + val
+        if len(old) < w:
+            pad = old[0] if old[0] in "xXzZ" else "0"
+            old = pad * (w - len(old)) + old
+        if w == 1:
+            if old != val and old in "01" and val in "01" and names[0] is not None:
+                arr = counts.get(names[0])
+                if arr is None:
+                    arr = counts[names[0]] = np.zeros(n_classes, dtype=np.int64)
+                arr[cur_cls] += 1
+            continue
+        for i in range(w):
+            a, b = old[i], val[i]
+            if a != b and a in "01" and b in "01":
+                nm = names[i]
+                if nm is None:
+                    continue
+                arr = counts.get(nm)
+                if arr is None:
+                    arr = counts[nm] = np.zeros(n_classes, dtype=np.int64)
+                arr[cur_cls] += 1
+    if cls is not None:
+        ncls = np.bincount(cls, minlength=n_classes)
+    else:
+        ncls = np.zeros(n_classes, dtype=np.int64)
+    return Toggles(counts, ncls, unknown)
+
+
+# ------------------------------------------------------------------------------------------------
+# simulation
+
+
+@dataclass
+class SimResult:
+    toggles: Toggles
+    outputs: dict[str, int]           # output port -> final value (unsigned) after draining
+    cycles: int
+    period_ns: float
+    delays: bool
+    vcd_bytes: int
+
+
+def simulate(netlist_path: str | Path, netlist: Netlist, cell_models: str | Path, *,
+             stimulus: dict[str, np.ndarray], drain: dict[str, int], drain_cycles: int,
+             period_ns: float, delays: bool, cycle_class: np.ndarray | None = None,
+             n_classes: int = 1, reset_cycles: int = 4, drive_ns: float = 0.2,
+             workdir: str | Path | None = None, keep_vcd: bool = False) -> SimResult:
+    """Run the gate-level netlist under ``stimulus`` (input port -> per-cycle values, all the same
+    length) and count toggles per net over those cycles. ``drain`` gives the input values held
+    while the pipeline drains (not measured). Returns toggles and the final output values."""
+    iverilog, vvp = find_tool("iverilog"), find_tool("vvp")
+    ins = [(p, w) for p, (d, w) in netlist.ports.items() if d == "input" and p not in ("clk", "rst")]
+    outs = [(p, w) for p, (d, w) in netlist.ports.items() if d == "output"]
+    missing = [p for p, _ in ins if p not in stimulus]
+    if missing:
+        raise NeurosimError(f"stimulus lacks input ports {missing}")
+    n = len(next(iter(stimulus.values())))
+    if any(len(v) != n for v in stimulus.values()):
+        raise NeurosimError("stimulus arrays differ in length")
+    if cycle_class is not None and len(cycle_class) != n:
+        raise NeurosimError("cycle_class must have one entry per stimulus cycle")
+    total_w = sum(w for _, w in ins)
+    # pack every cycle's inputs into one hex word (first port in the most significant bits)
+    packed = [0] * n
+    shift = total_w
+    layout = []
+    for p, w in ins:
+        shift -= w
+        layout.append((p, w, shift))
+        vals = np.asarray(stimulus[p]).astype(np.int64) & ((1 << w) - 1)
+        for c in range(n):
+            packed[c] |= int(vals[c]) << shift
+    drain_word = 0
+    for p, w, sh in layout:
+        drain_word |= (int(drain.get(p, 0)) & ((1 << w) - 1)) << sh
+    nhex = (total_w + 3) // 4
+    period_ps = int(round(period_ns * 1000))
+    half_ps = period_ps // 2
+    drive_ps = int(round(drive_ns * 1000))
+    own = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="neurosim-sim-")) if own else Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        (work / "stim.hex").write_text("\n".join(f"{v:0{nhex}x}" for v in packed) + "\n")
+        conns = [".clk(clk)", ".rst(rst)"] + [f".{p}(cur[{sh + w - 1}:{sh}])" for p, w, sh in layout]
+        conns += [f".{p}({p})" for p, _ in outs]
+        tb = [
+            "`timescale 1ps/1ps",
+            "module tb;",
+            "reg clk = 1'b0; reg rst = 1'b1;",
+            f"reg [{total_w - 1}:0] mem [0:{n - 1}];",
+            f"reg [{total_w - 1}:0] cur = {total_w}'d0;",
+        ]
+        tb += [f"wire [{w - 1}:0] {p};" for p, w in outs]
+        tb += [f"{netlist.top} dut ({', '.join(conns)});",
+               f"always #{half_ps} clk = ~clk;",
+               "integer c;",
+               "initial begin",
+               '  $readmemh("stim.hex", mem);',
+               f"  repeat ({reset_cycles}) @(posedge clk);",
+               f"  #{drive_ps};",
+               "  rst = 1'b0;",
+               '  $dumpfile("act.vcd");',
+               "  $dumpvars(1, tb.dut);",
+               f"  for (c = 0; c < {n}; c = c + 1) begin",
+               "    cur = mem[c];",
+               "    @(posedge clk);",
+               f"    #{drive_ps};",
+               "  end",
+               "  $dumpoff;",
+               f"  cur = {total_w}'h{drain_word:x};",
+               f"  repeat ({drain_cycles}) @(posedge clk);",
+               f"  #{drive_ps};"]
+        tb += [f'  $display("OUT {p} %h", {p});' for p, _ in outs]
+        tb += ["  $finish;", "end", "endmodule", ""]
+        (work / "tb.v").write_text("\n".join(tb))
+        shutil.copyfile(netlist_path, work / "netlist.v")
+        cmd = [iverilog, "-o", "sim.vvp", "-s", "tb"]
+        if delays:
+            cmd += ["-gspecify", "-Ttyp"]
+        cmd += ["tb.v", "netlist.v", str(Path(cell_models).resolve())]
+        run_tool(cmd, cwd=work, what="iverilog (gate-level testbench)", timeout=300)
+        res = run_tool([vvp, "-n", "sim.vvp"], cwd=work, what="vvp (gate-level simulation)", timeout=600)
+        outputs = {}
+        for line in res.stdout.splitlines():
+            if line.startswith("OUT "):
+                _, p, hx = line.split()
+                if any(ch in hx.lower() for ch in "xz"):
+                    raise NeurosimError(f"gate-level simulation: output {p} is X/Z ({hx})")
+                outputs[p] = int(hx, 16)
+        # the dump starts drive_ps after the reset_cycles-th rising edge
+        t0 = (2 * reset_cycles - 1) * half_ps + drive_ps
+        vcd = work / "act.vcd"
+        tog = count_toggles(vcd, netlist, period_ps=period_ps, t0_ps=t0, cycle_class=cycle_class,
+                            n_classes=n_classes)
+        size = vcd.stat().st_size
+        return SimResult(tog, outputs, n, period_ns, delays, size)
+    finally:
+        if own and not keep_vcd:
+            shutil.rmtree(work, ignore_errors=True)
