@@ -72,12 +72,8 @@ def silu(x: np.ndarray) -> np.ndarray:
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """1 / (1 + exp(-x)) without overflow warnings."""
     x = np.asarray(x)
-    out = np.empty_like(x)
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    ex = np.exp(x[~pos])
-    out[~pos] = ex / (1.0 + ex)
-    return out
+    with np.errstate(over="ignore"):  # exp(-x) = inf for very negative x gives exactly 0
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 def softplus(x: np.ndarray) -> np.ndarray:

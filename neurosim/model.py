@@ -124,13 +124,14 @@ class Model:
         a = c.get("attn") or {}
         self.num_heads = int(_get(a, "num_heads", default=c.get("num_heads")))
         self.num_kv_heads = int(_get(a, "num_kv_heads", default=self.num_heads))
-        self.head_dim = int(_get(c, "head_dim", default=self.hidden_size // self.num_heads))
+        self.sse_num_heads = int(_get(c, "num_heads", default=self.num_heads))
+        self.sse_head_dim = int(_get(c, "head_dim", default=self.hidden_size // self.sse_num_heads))
+        self.head_dim = int(_get(a, "head_dim", default=self.sse_head_dim))
         self.rope_theta = float(_get(a, "rope_theta", default=_get(c, "rope_theta", default=10000.0)))
         self.qk_norm = bool(a.get("qk_norm", False))
         self.window_size = a.get("window_size")
         self.moba_chunk_size = int(_get(a, "moba_chunk_size", default=1024))
         self.moba_topk = int(_get(a, "moba_topk", default=4))
-        self.sse_num_heads = int(_get(c, "num_heads", default=self.num_heads))
         self.n_partitions = int(_get(c, "num_sparse_partition", default=4))
         self.n_writer = int(_get(c, "num_writer", default=2))
         n_reader = int(_get(c, "num_reader", default=self.n_writer))
@@ -217,7 +218,7 @@ class Model:
     def _attn_sse_swa(self, linear, p, x):
         a = p + "attn."
         s = x.shape[0]
-        d = self.head_dim
+        d = self.sse_head_dim
         h = self.sse_num_heads
         # ---- SSE branch (gated delta rule with sparse state expansion)
         q1 = self._lin(linear, a + "sse_q_proj.weight", x)
