@@ -121,7 +121,8 @@ def make_spb2(seed=0, hidden=32, heads=4, kv=2, d=8, inter=48, vocab=50, n_layer
 
 # --------------------------------------------------------------------------- naive float64 reference
 def W(ck, name):
-    return ck._t[name].astype(np.float32).astype(np.float64)
+    t = ck._t[name] if hasattr(ck, "_t") else ck.tensor(name)
+    return np.asarray(t, dtype=np.float32).astype(np.float64)
 
 
 def rms(vec, w, eps):
@@ -476,3 +477,21 @@ def test_smollm2_hamlet_perplexity_in_the_tens(smollm2):
     assert len(ids) == 256
     ppl = perplexity(Model(smollm2).forward(ids), ids)
     assert 10 < ppl < 100, ppl  # measured 26.9 (float32 and float64 agree to 1e-6)
+
+
+def test_tiny_spb2_from_make_checkpoint(tmp_path):
+    ckpt_mod = pytest.importorskip("neurosim.checkpoint")
+    from neurosim.cli import main
+
+    out = tmp_path / "tiny"
+    assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", "--no-progress", str(out)]) == 0
+    ck = ckpt_mod.load_checkpoint(out)
+    m = Model(ck)
+    kinds = [m.layer_kind(i) for i in range(m.n_layers)]
+    assert {"moba", "full", "sse_swa"} <= set(kinds)
+    ids = np.array(ck.tokenizer.encode("To be, or not to be, that is the question: whether tis nobler").ids)
+    if len(ids) < 2 * ck.config["attn"]["moba_chunk_size"]:  # make MoBA select among several blocks
+        ids = np.resize(ids, 3 * ck.config["attn"]["moba_chunk_size"] + 1)
+    logits = m.forward(ids)
+    assert logits.shape == (len(ids), ck.config["vocab_size"]) and np.isfinite(logits).all()
+    np.testing.assert_allclose(logits, naive_spb2(ck, ids), rtol=1e-3, atol=1e-4)
