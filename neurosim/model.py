@@ -162,6 +162,21 @@ class Model:
     def layer_prefix(self, i: int) -> str:
         return f"model.layers.{i}."
 
+    def projection_names(self, i: int) -> list[str]:
+        """Weight names of layer i's linear projections, in the order ``linear`` is called."""
+        p = self.layer_prefix(i)
+        mlp = [p + f"mlp.{n}_proj.weight" for n in ("gate", "up", "down")]
+        kind = self._kinds[i]
+        if kind == "attention":
+            return [p + f"self_attn.{n}_proj.weight" for n in "qkvo"] + mlp
+        a = p + "attn."
+        if kind in ("moba", "full"):
+            return [a + f"{n}_proj.weight" for n in "qkvo"] + mlp
+        sse = [a + n + ".weight" for n in ("sse_q_proj", "sse_k_proj", "sse_v_proj", "lora_q_proj.0",
+                                          "lora_q_proj.1", "lora_k_proj.0", "lora_k_proj.1", "sse_b_proj",
+                                          "sse_a_proj", "sse_e_proj", "sse_o_proj")]
+        return sse + [a + f"swa_{n}_proj.weight" for n in "qkvo"] + mlp
+
     # ------------------------------------------------------------------ weights
     def _has(self, name: str) -> bool:
         return self._names is not None and name in self._names

@@ -364,6 +364,7 @@ def test_linear_hook_sees_every_block_projection():
     want = {n for n in ck.names if n.startswith("model.layers.") and n.endswith("_proj.weight")
             or ".lora_" in n}
     assert set(calls) == want and len(calls) == len(want)
+    assert calls == [n for i in range(m.n_layers) for n in m.projection_names(i)]
     # the hook really is used: zeroing the MLP down projections changes the logits
     zero_down = lambda name, x, w: x @ w.T * (0.0 if name.endswith("down_proj.weight") else 1.0)  # noqa: E731
     assert np.abs(m.forward(ids, linear=zero_down) - m.forward(ids)).max() > 1e-3
@@ -389,7 +390,9 @@ def test_progress_callable_and_tqdm_like():
     ck = make_hf("llama", n_layers=3, seed=9)
     m = Model(ck)
     seen = []
-    m.forward(IDS, progress=lambda i, n: seen.append((i, n)))
+    calls = []
+    m.forward(IDS, linear=lambda n, x, w: calls.append(n) or x @ w.T, progress=lambda i, n: seen.append((i, n)))
+    assert calls == [n for i in range(3) for n in m.projection_names(i)]
     assert seen == [(0, 3), (1, 3), (2, 3)]
 
     class Bar:
