@@ -223,7 +223,18 @@ def moba_attention(q, k, v, chunk: int, topk: int, scale=None) -> np.ndarray:
     q [S, H, D], k/v [S, KV, D] -> [S, H, D]. With topk >= number of blocks it is full causal
     attention. (Prefill only; the HF code uses dense attention for single-token decode steps.)
     """
-    return attention(q, k, v, mask=moba_mask(q, k, chunk, topk), scale=scale)
+    s, h, _ = q.shape
+    kv = k.shape[1]
+    g = h // kv
+    sel = moba_select(q, k, chunk, topk)  # [H, S, nb]
+    blk = np.arange(s) // chunk
+    causal = causal_mask(s)
+    out = np.empty((s, h, v.shape[2]), dtype=q.dtype)
+    for j in range(kv):  # one KV group at a time: the token mask is [G, S, S], not [H, S, S]
+        hs = slice(j * g, (j + 1) * g)
+        mask = sel[hs][:, :, blk] & causal[None]
+        out[:, hs] = attention(q[:, hs], k[:, j:j + 1], v[:, j:j + 1], mask=mask, scale=scale)
+    return out
 
 
 # --------------------------------------------------------------------------- gated delta rule

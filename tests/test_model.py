@@ -461,11 +461,12 @@ def smollm2():
         path = ckpt_mod.default_model_dir()
     except NeurosimError as exc:
         pytest.skip(str(exc))
-    return ckpt_mod.load_checkpoint(path)
+    ck = ckpt_mod.load_checkpoint(path)
+    return ck, Model(ck, keep_weights=True)  # one read of the weights for both tests
 
 
 def test_smollm2_paris(smollm2):
-    m = Model(smollm2)
+    smollm2, m = smollm2
     assert m.n_layers == 30 and m.layer_kind(0) == "attention"
     tok = smollm2.tokenizer
     ids = tok.encode("The capital of France is").ids
@@ -474,11 +475,12 @@ def test_smollm2_paris(smollm2):
 
 
 def test_smollm2_hamlet_perplexity_in_the_tens(smollm2):
+    smollm2, m = smollm2
     text = _hamlet_path().read_text(encoding="utf-8")
     text = text[text.index("ACT I."):]
     ids = np.array(smollm2.tokenizer.encode(text).ids[:256])
     assert len(ids) == 256
-    ppl = perplexity(Model(smollm2).forward(ids), ids)
+    ppl = perplexity(m.forward(ids), ids)
     assert 10 < ppl < 100, ppl  # measured 26.9 (float32 and float64 agree to 1e-6)
 
 
