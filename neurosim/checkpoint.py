@@ -629,11 +629,12 @@ def _collect_entries(path: Path) -> dict[str, _Entry]:
         if not isinstance(wm, dict) or not all(isinstance(v, str) for v in wm.values()):
             raise NeurosimError(f"{INDEX_FILE}: missing or malformed 'weight_map'")
         entries: dict[str, _Entry] = {}
-        for shard in sorted(set(wm.values())):
-            sp = path / shard
-            if Path(shard).name != shard or not sp.is_file():
+        shards = sorted(set(wm.values()))
+        for shard in shards:
+            if Path(shard).name != shard or not (path / shard).is_file():
                 raise NeurosimError(f"{INDEX_FILE}: shard file '{shard}' not found")
-            ents, _ = read_safetensors_header(sp)
+        for shard in shards:
+            ents, _ = read_safetensors_header(path / shard)
             for name, e in ents.items():
                 if wm.get(name) != shard:
                     raise NeurosimError(f"{shard}: tensor '{name}' is not mapped to this shard in {INDEX_FILE}")

