@@ -15,7 +15,7 @@ bitwise     barrel     1     SH_W     -        adds ``(-1)^neg * w << sh``; ``sh
 bitwise     horner     1     -        1        ``step``: first cycle of steps 1..T-1, the
                                                accumulator doubles before this cycle's term
 bitwise_2c  barrel     -     SH_W     -        ``sh = T-1`` is the sign step: subtracts ``w << sh``
-bitwise_2c  horner     -     -        1        events before the first ``step`` after ``clear``
+bitwise_2c  horner     -     -        1        events from ``clear`` up to the first ``step``
                                                (the sign step) subtract
 =========== ========== ===== ======== ============================================================
 
@@ -74,13 +74,14 @@ class SpikeArray(LaneArray):
             m.d.comb += neg.eq(self.sh == cfg.t - 1)
         elif cfg.coding == "bitwise_2c":
             # Horner two's complement: the sign step is the one between clear and the first step strobe
+            # (a step strobe wins: clear together with step starts a product whose sign step is empty)
             in_sign = Signal(name="in_sign_step", reset_less=True)
-            with m.If(self.clear):
-                m.d.sync += in_sign.eq(1)
-            with m.Elif(self.step):
+            with m.If(self.step):
                 m.d.sync += in_sign.eq(0)
+            with m.Elif(self.clear):
+                m.d.sync += in_sign.eq(1)
             neg = Signal(name="sign_step")
-            m.d.comb += neg.eq(self.clear | (in_sign & ~self.step))
+            m.d.comb += neg.eq(~self.step & (self.clear | in_sign))
         else:
             neg = None
         terms = []

@@ -1,0 +1,89 @@
+"""cocotb driver/monitor of a lane array (runs inside the simulator; plain Python, no numpy).
+
+The design's manifest entry comes from the JSON file ``NEUROSIM_TB_ENTRY`` and the test vectors
+(prepared on the pytest side by :mod:`testbench.stimulus` from neurosim's golden functions) from
+``NEUROSIM_TB_VECTORS``. Inputs are driven and outputs sampled on the falling clock edge: what is
+driven in cycle n is captured by rising edge n, and the outputs sampled in cycle n+1 show its effect.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge
+
+_cache: dict = {}
+
+
+def load() -> tuple[dict, dict]:
+    if not _cache:
+        with open(os.environ["NEUROSIM_TB_ENTRY"]) as f:
+            _cache["entry"] = json.load(f)
+        with open(os.environ["NEUROSIM_TB_VECTORS"]) as f:
+            _cache["vectors"] = json.load(f)
+    return _cache["entry"], _cache["vectors"]
+
+
+class ArrayTB:
+    def __init__(self, dut, entry: dict):
+        self.dut = dut
+        self.e = entry
+        self.lanes = entry["lanes"]
+        self.acc_w = entry["acc_w"]
+        self.in_ports = [p["name"] for p in entry["ports"]
+                         if p["dir"] == "in" and p["name"] not in ("clk", "rst")]
+        self.handles = {name: getattr(dut, name) for name in self.in_ports}
+
+    async def reset(self):
+        dut = self.dut
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        for h in self.handles.values():
+            h.value = 0
+        dut.rst.value = 1
+        for _ in range(3):
+            await FallingEdge(dut.clk)
+        dut.rst.value = 0
+
+    def read_acc(self) -> list[int]:
+        v = self.dut.acc.value.to_unsigned()     # raises on X/Z: the accumulators must be defined
+        W = self.acc_w
+        out = []
+        for i in range(self.lanes):
+            x = (v >> (W * i)) & ((1 << W) - 1)
+            out.append(x - (1 << W) if x >> (W - 1) else x)
+        return out
+
+    async def run(self, cycles: list[dict], tail: int) -> list[tuple[int, list[int]]]:
+        """Drive ``cycles`` (then idle); return (cycle index, acc lanes) for every cycle with done."""
+        dut, handles = self.dut, self.handles
+        idle = {name: 0 for name in ("valid", "clear", "last", "step") if name in handles}
+        seen = []
+        for n in range(len(cycles) + tail):
+            await FallingEdge(dut.clk)
+            if n > 0 and dut.done.value == 1:
+                seen.append((n, self.read_acc()))
+            for name, v in (cycles[n] if n < len(cycles) else idle).items():
+                handles[name].value = v
+        return seen
+
+    async def check(self, name: str, sc: dict):
+        """Run one scenario and compare every ``done`` with the expected lanes and the latency."""
+        lat = self.e["latency"]
+        seen = await self.run(sc["cycles"], lat + 2)
+        lasts, expected = sc["lasts"], sc["expected"]
+        assert len(seen) == len(lasts), f"{name}: {len(seen)} done pulses for {len(lasts)} dot products"
+        for j, ((n, got), exp, last) in enumerate(zip(seen, expected, lasts)):
+            assert n - last == lat, f"{name} #{j}: done {n - last} cycles after last, latency is {lat}"
+            assert got == exp, f"{name} #{j}: acc {got} != expected {exp}"
+        self.dut._log.info("%s: %d dot products, %d cycles, bit-exact (seed %s)", name, len(lasts),
+                           len(sc["cycles"]), sc.get("seed"))
+
+
+async def run_scenario(dut, name: str):
+    entry, vectors = load()
+    tb = ArrayTB(dut, entry)
+    await tb.reset()
+    await tb.check(name, vectors[name])

@@ -1,0 +1,258 @@
+"""Stimulus for the lane arrays: dot products turned into per-cycle port values (plain Python/numpy).
+
+This is the model of the *sequencer* in front of the hardware (which input is broadcast in which
+cycle), not of the arithmetic: the spike trains come from :func:`neurosim.coding.encode`, the step
+shifts from :func:`neurosim.coding.step_weights`, and every expected value from
+:func:`neurosim.engine.int_linear`.
+
+A cycle is a dict of input port values: ``valid, clear, last`` (0/1), ``a`` (MAC activation),
+``neg``/``sh``/``step`` (spike event fields, by design) and ``w`` (list of per-lane weights).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurosim.coding import encode, step_weights
+from neurosim.engine import int_linear
+
+
+def count_range(entry: dict) -> tuple[int, int]:
+    """Per-input value range of the unit (from the manifest's parameters)."""
+    from neurosim.rtl.params import count_range as cr
+    return cr(entry["design"], entry["coding"], entry["t"])
+
+
+def idle() -> dict:
+    return {"valid": 0, "clear": 0, "last": 0, "step": 0}
+
+
+def mac_job(counts: np.ndarray, W: np.ndarray) -> list[dict]:
+    """One dot product on the MAC array: one activation per cycle, K cycles."""
+    cycles = [{"valid": 1, "clear": 0, "last": 0, "step": 0, "a": int(counts[i]), "w": W[:, i].tolist()}
+              for i in range(len(counts))]
+    return _frame(cycles)
+
+
+def spike_events(spikes: np.ndarray, entry: dict, W: np.ndarray, rng=None) -> list[dict]:
+    """Cycles for one dot product from a spike train ``spikes`` [T, K] (one input's column each).
+
+    Events come in time-step order (required by the Horner variants); for the other variants ``rng``
+    may shuffle them, which must not change the result.
+    """
+    coding, variant = entry["coding"], entry["variant"]
+    T = spikes.shape[0]
+    sw = step_weights(coding, T)
+    horner = variant == "horner"
+    has_neg = coding in ("ternary", "bitwise")
+    has_sh = variant == "barrel"
+    cycles = []
+    for t in range(T):
+        strobe = horner and t > 0          # Horner: the first cycle of steps 1..T-1 doubles acc
+        for i in np.flatnonzero(spikes[t]):
+            s = int(spikes[t, i])
+            sign = s * int(np.sign(sw[t]))      # the event's signed weight multiplier is sign * |sw[t]|
+            c = {"valid": 1, "clear": 0, "last": 0, "step": int(strobe), "w": W[:, i].tolist()}
+            if has_neg:
+                c["neg"] = int(sign < 0)
+            elif sign < 0:
+                # bitwise_2c: the hardware knows the sign step itself (barrel: sh == T-1; Horner: the
+                # step before the first strobe). Make sure that is the golden step weights' convention.
+                assert coding == "bitwise_2c" and t == 0, (coding, t, sw)
+            if coding == "binary":
+                assert s == 1, s
+            if has_sh:
+                mag = abs(int(sw[t]))
+                assert mag & (mag - 1) == 0, sw
+                c["sh"] = mag.bit_length() - 1
+            cycles.append(c)
+            strobe = False
+        if strobe:                                  # a step without events still doubles
+            cycles.append({"valid": 0, "clear": 0, "last": 0, "step": 1})
+    if rng is not None and not horner and len(cycles) > 1:
+        order = rng.permutation(len(cycles))
+        cycles = [cycles[j] for j in order]
+    return _frame(cycles)
+
+
+def _frame(cycles: list[dict]) -> list[dict]:
+    if not cycles:                                  # all-zero spike train: one control cycle
+        cycles = [idle()]
+    cycles[0] = dict(cycles[0], clear=1)
+    cycles[-1] = dict(cycles[-1], last=1)
+    return cycles
+
+
+def job(entry: dict, counts: np.ndarray, W: np.ndarray, rng=None) -> tuple[list[dict], np.ndarray]:
+    """(cycles, expected accumulators [lanes]) of one dot product ``W @ counts``.
+
+    ``counts`` [K] integers in the unit's range, ``W`` [lanes, K] int8.
+    """
+    counts = np.asarray(counts, np.int64)
+    W = np.asarray(W, np.int8)
+    expected = int_linear(counts[None, :], W)[0]
+    if entry["design"] == "mac":
+        return mac_job(counts, W), expected
+    spikes = encode(counts[None, :], entry["coding"], entry["t"])[:, 0, :]
+    return spike_events(spikes, entry, W, rng), expected
+
+
+def insert_bubbles(cycles: list[dict], rng, p: float) -> list[dict]:
+    """Insert idle cycles (valid low) inside a job with probability ``p`` per cycle. Horner step
+    strobes stay on the first cycle of their step, so order is kept."""
+    out = []
+    for j, c in enumerate(cycles):
+        if j > 0 and rng.random() < p:
+            out.append(idle())
+        out.append(c)
+    return out
+
+
+def random_counts(entry: dict, K: int, rng) -> np.ndarray:
+    """Counts with a realistic shape: many zeros and small values, a few at the range limits."""
+    lo, hi = count_range(entry)
+    mag = max(abs(lo), hi)
+    kind = rng.integers(3)
+    if kind == 0:
+        c = rng.integers(lo, hi + 1, size=K)
+    else:
+        c = np.rint(rng.laplace(0.0, max(1.0, mag / 16), size=K))
+        c[rng.random(K) < 0.3] = 0
+        if K > 2:
+            c[rng.integers(K)] = lo
+            c[rng.integers(K)] = hi
+    return np.clip(c, lo, hi).astype(np.int64)
+
+
+def random_weights(lanes: int, K: int, rng) -> np.ndarray:
+    W = rng.integers(-128, 128, size=(lanes, K))
+    if rng.random() < 0.5:                          # sometimes realistic small weights
+        W = np.clip(np.rint(rng.normal(0, 20, size=(lanes, K))), -128, 127)
+    return W.astype(np.int8)
+
+
+def schedule(jobs: list[list[dict]], gaps: list[int]) -> tuple[list[dict], list[int]]:
+    """Concatenate jobs with ``gaps[j]`` idle cycles after job j; return (cycles, index of each last)."""
+    cycles, lasts = [], []
+    for cyc, gap in zip(jobs, gaps):
+        cycles.extend(cyc)
+        lasts.append(len(cycles) - 1)
+        cycles.extend(idle() for _ in range(gap))
+    return cycles, lasts
+
+
+# -- scenarios: named sets of dot products, serialized for the cocotb side -------------------------
+
+def _garbage(entry: dict, cycles: list[dict], rng) -> list[dict]:
+    """Random values on the data inputs of idle cycles (valid low): they must have no effect."""
+    ports = {p["name"]: p for p in entry["ports"]}
+    out = []
+    for c in cycles:
+        if not c.get("valid"):
+            c = dict(c)
+            for name in ("a", "neg", "sh"):
+                if name in ports:
+                    c[name] = int(rng.integers(0, 1 << ports[name]["width"]))
+            c["w"] = rng.integers(-128, 128, size=entry["lanes"]).tolist()
+        out.append(c)
+    return out
+
+
+def pack(entry: dict, cycles: list[dict]) -> list[dict]:
+    """Port values as the simulator takes them: unsigned, ``w`` packed lane 0 in the low bits, only
+    ports the design has; values not given are held from the previous cycle."""
+    ports = {p["name"]: p for p in entry["ports"] if p["dir"] == "in"}
+    out = []
+    for c in cycles:
+        d = {}
+        for name, v in c.items():
+            if name not in ports:
+                continue
+            if name == "w":
+                v = sum((int(x) & 0xFF) << (8 * i) for i, x in enumerate(v))
+            else:
+                v = int(v) & ((1 << ports[name]["width"]) - 1)
+            d[name] = v
+        for name in ("valid", "clear", "last", "step"):
+            if name in ports:
+                d.setdefault(name, 0)
+        out.append(d)
+    return out
+
+
+def scenario(entry: dict, jobs, expected, gaps, rng=None, garbage=True, **info) -> dict:
+    cycles, lasts = schedule(jobs, gaps)
+    if garbage and rng is not None:
+        cycles = _garbage(entry, cycles, rng)
+    return {"cycles": pack(entry, cycles), "lasts": lasts,
+            "expected": [[int(x) for x in e] for e in expected], **info}
+
+
+def scenarios(entry: dict, seed: int, n_random: int = 8) -> dict:
+    """The regression's scenarios for one design (expected values from int_linear)."""
+    import zlib
+    sc = {}
+    lanes, Kmax, gap = entry["lanes"], entry["k"], entry["gap"]
+    lo, hi = count_range(entry)
+
+    def rng_for(name):
+        return np.random.default_rng((seed ^ zlib.crc32(f"{entry['top']}/{name}".encode())) & 0xFFFFFFFF)
+
+    # seeded random dot products, random bubbles and gaps, garbage on idle inputs
+    rng = rng_for("random")
+    jobs, exp, gaps = [], [], []
+    for _ in range(n_random):
+        K = int(rng.integers(1, Kmax + 1))
+        cyc, x = job(entry, random_counts(entry, K, rng), random_weights(lanes, K, rng), rng=rng)
+        jobs.append(insert_bubbles(cyc, rng, 0.1))
+        exp.append(x)
+        gaps.append(gap + int(rng.integers(0, 3)))
+    sc["random"] = scenario(entry, jobs, exp, gaps, rng)
+
+    # K = k at the range limits, weights -128/127 per lane: reaches acc_min and acc_max exactly
+    if lanes < 2:
+        raise ValueError("the boundary scenario needs at least 2 lanes")
+    W = np.array([[-128 if i % 2 == 0 else 127] * Kmax for i in range(lanes)], np.int8)
+    jobs, exp = [], []
+    for c in (hi, lo):
+        cyc, x = job(entry, np.full(Kmax, c), W)
+        jobs.append(cyc)
+        exp.append(x)
+    allx = np.concatenate(exp)
+    if allx.max() != entry["acc_max"] or allx.min() != entry["acc_min"]:
+        raise AssertionError(f"boundary scenario misses the bounds: {allx.min()}..{allx.max()} vs "
+                             f"{entry['acc_min']}..{entry['acc_max']}")
+    sc["extremes"] = scenario(entry, jobs, exp, [gap] * 2, rng_for("extremes"))
+
+    # a non-zero dot product, then an all-zero one (no events at all for the spiking unit)
+    rng = rng_for("zero")
+    W = random_weights(lanes, Kmax, rng)
+    c1 = random_counts(entry, Kmax, rng)
+    c1[0] = hi
+    j1, x1 = job(entry, c1, W)
+    j2, x2 = job(entry, np.zeros(Kmax, np.int64), W)
+    if np.any(x2) or (entry["design"] == "spike" and any(c.get("valid") for c in j2)):
+        raise AssertionError("an all-zero input must give no events and 0")
+    sc["all_zero"] = scenario(entry, [j1, j2], [x1, x2], [gap] * 2, rng)
+
+    # a dot product abandoned half-way by a new clear (no last, no gap)
+    rng = rng_for("clear")
+    ca = random_counts(entry, Kmax, rng)
+    ca[ca == 0] = hi
+    cyc_a, _ = job(entry, ca, random_weights(lanes, Kmax, rng))
+    partial = [dict(c, last=0) for c in cyc_a[: max(1, len(cyc_a) // 2)]]
+    cyc_b, xb = job(entry, random_counts(entry, Kmax, rng), random_weights(lanes, Kmax, rng))
+    sc["clear_mid_stream"] = scenario(entry, [partial + cyc_b], [xb], [gap], rng)
+
+    # back-to-back with exactly the minimum gap, including K = 1 (clear and last in one cycle)
+    rng = rng_for("b2b")
+    jobs, exp = [], []
+    for K in (1, 2, Kmax, 1, 3):
+        counts = random_counts(entry, K, rng)
+        if not counts.any():
+            counts[0] = hi
+        cyc, x = job(entry, counts, random_weights(lanes, K, rng))
+        jobs.append(cyc)
+        exp.append(x)
+    sc["back_to_back"] = scenario(entry, jobs, exp, [gap] * len(jobs), rng)
+    return sc
