@@ -309,10 +309,13 @@ def simulate(netlist_path: str | Path, netlist: Netlist, cell_models: str | Path
              stimulus: dict[str, np.ndarray], drain: dict[str, int], drain_cycles: int,
              period_ns: float, delays: bool, cycle_class: np.ndarray | None = None,
              n_classes: int = 1, reset_cycles: int = 4, drive_ns: float = 0.2,
+             reset_inputs: dict[str, int] | None = None,
              workdir: str | Path | None = None, keep_vcd: bool = False) -> SimResult:
     """Run the gate-level netlist under ``stimulus`` (input port -> per-cycle values, all the same
-    length) and count toggles per net over those cycles. ``drain`` gives the input values held
-    while the pipeline drains (not measured). Returns toggles and the final output values."""
+    length) and count toggles per net over those cycles. ``reset_inputs`` are the input values
+    during reset (e.g. ``valid=1`` with zero operands so that registers without reset load zeros);
+    ``drain`` gives the input values held while the pipeline drains (not measured). Returns toggles
+    and the final output values."""
     iverilog, vvp = find_tool("iverilog"), find_tool("vvp")
     ins = [(p, w) for p, (d, w) in netlist.ports.items() if d == "input" and p not in ("clk", "rst")]
     outs = [(p, w) for p, (d, w) in netlist.ports.items() if d == "output"]
@@ -332,12 +335,15 @@ def simulate(netlist_path: str | Path, netlist: Netlist, cell_models: str | Path
     for p, w in ins:
         shift -= w
         layout.append((p, w, shift))
-        vals = np.asarray(stimulus[p]).astype(np.int64) & ((1 << w) - 1)
-        for c in range(n):
-            packed[c] |= int(vals[c]) << shift
+        mask = (1 << w) - 1
+        for c, v in enumerate(stimulus[p]):
+            packed[c] |= (int(v) & mask) << shift
     drain_word = 0
     for p, w, sh in layout:
         drain_word |= (int(drain.get(p, 0)) & ((1 << w) - 1)) << sh
+    reset_word = 0
+    for p, w, sh in layout:
+        reset_word |= (int((reset_inputs or {}).get(p, 0)) & ((1 << w) - 1)) << sh
     nhex = (total_w + 3) // 4
     period_ps = int(round(period_ns * 1000))
     half_ps = period_ps // 2
@@ -354,7 +360,7 @@ def simulate(netlist_path: str | Path, netlist: Netlist, cell_models: str | Path
             "module tb;",
             "reg clk = 1'b0; reg rst = 1'b1;",
             f"reg [{total_w - 1}:0] mem [0:{n - 1}];",
-            f"reg [{total_w - 1}:0] cur = {total_w}'d0;",
+            f"reg [{total_w - 1}:0] cur = {total_w}'h{reset_word:x};",
         ]
         tb += [f"wire [{w - 1}:0] {p};" for p, w in outs]
         tb += [f"{netlist.top} dut ({', '.join(conns)});",

