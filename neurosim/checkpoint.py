@@ -710,17 +710,24 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 _WRITE_DTYPES = {"float32": "F32", "bfloat16": "BF16", "float16": "F16"}
 
 
-def _to_bytes(arr: np.ndarray, st_dtype: str) -> bytes:
-    a = np.ascontiguousarray(arr)
-    if st_dtype == "F32":
-        return a.astype("<f4", copy=False).tobytes()
-    if st_dtype == "F16":
-        return a.astype("<f2").tobytes()
+def _write_array(f, arr: np.ndarray, st_dtype: str, chunk_bytes: int = 1 << 26) -> None:
+    """Write ``arr`` converted to ``st_dtype`` (little-endian), in row chunks of about 64 MB so
+    no full-size converted copy is made."""
+    a = np.asarray(arr)
     if st_dtype == "BF16":
         import ml_dtypes  # round-to-nearest-even
 
-        return a.astype(np.float32, copy=False).astype(ml_dtypes.bfloat16).view("<u2").tobytes()
-    raise ValueError(st_dtype)
+        conv = lambda x: x.astype(np.float32, copy=False).astype(ml_dtypes.bfloat16).view("<u2")  # noqa: E731
+    else:
+        np_dt = {"F32": "<f4", "F16": "<f2"}[st_dtype]
+        conv = lambda x: x.astype(np_dt, copy=False)  # noqa: E731
+    if a.ndim == 0 or a.size == 0:
+        f.write(np.ascontiguousarray(conv(a.reshape(-1))).data)
+        return
+    flat = a.reshape(a.shape[0], -1) if a.ndim > 1 else a.reshape(-1, 1)
+    rows = max(1, chunk_bytes // max(1, flat.shape[1] * 4))
+    for r in range(0, flat.shape[0], rows):
+        f.write(np.ascontiguousarray(conv(flat[r:r + rows])).data)
 
 
 def _plan_shards(specs: Mapping[str, tuple[int, ...]], itemsize: int, shard_bytes: int | None) -> list[list[str]]:
@@ -757,7 +764,7 @@ def _write_safetensors_file(path: Path, names: list[str], specs, st_dtype: str,
             arr = produce(name)
             if tuple(arr.shape) != tuple(specs[name]):
                 raise NeurosimError(f"tensor '{name}': produced shape {arr.shape}, expected {specs[name]}")
-            f.write(_to_bytes(arr, st_dtype))
+            _write_array(f, arr, st_dtype)
             del arr
             if progress is not None:
                 progress.update(math.prod(specs[name]) * itemsize)
