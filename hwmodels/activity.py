@@ -90,7 +90,7 @@ class _UF:
 
 
 _MOD_RE = re.compile(r"^\s*module\s+(\S+)\s*\(", re.M)
-_PORT_RE = re.compile(r"^\s*(input|output)\s+(?:\[(\d+):(\d+)\]\s*)?(\S+?)\s*;", re.M)
+_PORT_RE = re.compile(r"^\s*(input|output)\s+(?:signed\s+)?(?:\[(\d+):(\d+)\]\s*)?([^;\s]+)\s*$")
 _INST_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s+(\\\S+|[A-Za-z_][\w$]*)\s*\((.*?)\);", re.M | re.S)
 _CONN_RE = re.compile(r"\.(\w+)\s*\(\s*(.*?)\s*\)\s*(?:,|$)", re.S)
 _ASSIGN_RE = re.compile(r"^\s*assign\s+(.+?)\s*=\s*(.+?)\s*;", re.M)
@@ -103,7 +103,12 @@ def parse_netlist(text: str, lib: Library, clock: str = "clk") -> Netlist:
         raise NeurosimError("netlist: no module")
     top = m.group(1)
     ports: dict[str, tuple[str, int]] = {}
-    for pm in _PORT_RE.finditer(text):
+    body = text[m.end():]
+    body = body[body.index(";") + 1:]          # after the module header's port list
+    for stmt in body.split(";"):
+        pm = _PORT_RE.match(stmt)
+        if not pm:
+            continue
         width = abs(int(pm.group(2)) - int(pm.group(3))) + 1 if pm.group(2) else 1
         ports[canon(pm.group(4))] = (pm.group(1), width)
     uf = _UF()
@@ -179,7 +184,7 @@ _VAR_RE = re.compile(r"\$var\s+\S+\s+(\d+)\s+(\S+)\s+(.+?)\s*\$end")
 
 def count_toggles(vcd_path: str | Path, netlist: Netlist | None, *, period_ps: int, t0_ps: int,
                   cycle_class: np.ndarray | None = None, n_classes: int = 1,
-                  exclude: tuple[str, ...] = ("clk",)) -> Toggles:
+                  exclude: tuple[str, ...] = ("clk", "rst")) -> Toggles:
     """Count 0<->1 transitions per net bit in a VCD, binned by cycle class.
 
     Cycle ``c`` spans ``[t0 + c*period, t0 + (c+1)*period)`` (ps); its class is
@@ -369,10 +374,13 @@ def simulate(netlist_path: str | Path, netlist: Netlist, cell_models: str | Path
                "initial begin",
                '  $readmemh("stim.hex", mem);',
                f"  repeat ({reset_cycles}) @(posedge clk);",
-               f"  #{drive_ps};",
-               "  rst = 1'b0;",
+               f"  #{drive_ps - 1};",
+               # the dump starts 1 ps before the first measured cycle, so that its initial values
+               # are the settled reset-phase values and the first cycle's changes are toggles
                '  $dumpfile("act.vcd");',
                "  $dumpvars(1, tb.dut);",
+               "  #1;",
+               "  rst = 1'b0;",
                f"  for (c = 0; c < {n}; c = c + 1) begin",
                "    cur = mem[c];",
                "    @(posedge clk);",

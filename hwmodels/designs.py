@@ -7,7 +7,8 @@ Two designs, each an array of ``lanes`` identical lanes with one ``acc_w``-bit a
 ``spike`` event-driven spiking accumulate (bitwise sign-magnitude coding). Every cycle at most one
           event (``valid``) is broadcast: its sign ``neg`` and time step's shift ``sh`` (weight
           ``2**sh``); lane ``i`` gets the weight ``w[i]`` of the event's input and does
-          ``acc += (neg ? -w : w) << sh``. With ``valid`` low the accumulators hold.
+          ``acc += (neg ? -w : w) << sh`` (the negation as ones' complement plus a carry-in of the
+          accumulator, so no separate negation carry chain). With ``valid`` low the accumulators hold.
 
 Ports (all synchronous to ``clk``; ``rst`` active high, synchronous, clears the accumulators):
 
@@ -61,7 +62,8 @@ def acc_segments(design: str, pipeline: int) -> int:
     return {0: 1, 1: 1, 2: 2, 3: 3, 4: 4}[pipeline]
 
 
-def _segmented_acc(L: list[str], src: str, acc_w: int, segs: int, ven: int | None = None) -> None:
+def _segmented_acc(L: list[str], src: str, acc_w: int, segs: int, ven: int | None = None,
+                   cin0: str | None = None) -> None:
     """acc += src (acc_w-bit signed operand) with ``segs`` carry-pipelined segments: segment j adds
     its operand slice delayed by j cycles plus the registered carry of segment j-1.
 
@@ -76,7 +78,8 @@ def _segmented_acc(L: list[str], src: str, acc_w: int, segs: int, ven: int | Non
     L.append(f"  wire [{acc_w - 1}:0] opx = {src};")
     if segs == 1:
         L.append(f"  reg [{acc_w - 1}:0] acc_r;")
-        L.append(f"  always @(posedge clk) if (rst) acc_r <= {acc_w}'d0; else {gate(0, 'acc_r', 'acc_r + opx')}")
+        plus = f" + {cin0}" if cin0 else ""
+        L.append(f"  always @(posedge clk) if (rst) acc_r <= {acc_w}'d0; else {gate(0, 'acc_r', 'acc_r + opx' + plus)}")
         L.append(f"  assign acc[{acc_w}*i +: {acc_w}] = acc_r;")
         return
     parts = []
@@ -89,7 +92,7 @@ def _segmented_acc(L: list[str], src: str, acc_w: int, segs: int, ven: int | Non
             L.append(f"  reg [{w - 1}:0] o{j}_{d};")
             L.append(f"  always @(posedge clk) if (rst) o{j}_{d} <= {w}'d0; else {gate(d, f'o{j}_{d}', sl)}")
             sl = f"o{j}_{d}"
-        cin = f" + c{j - 1}" if j else ""
+        cin = f" + c{j - 1}" if j else (f" + {cin0}" if cin0 else "")
         L.append(f"  wire [{w}:0] n{j} = s{j} + {sl}{cin};")
         L.append(f"  always @(posedge clk) if (rst) begin s{j} <= {w}'d0; c{j} <= 1'b0; end "
                  f"else begin {gate(j, f's{j}', f'n{j}[{w - 1}:0]')} {gate(j, f'c{j}', f'n{j}[{w}]')} end")
@@ -134,12 +137,14 @@ def _lane_body(design: str, pipeline: int, acc_w: int) -> list[str]:
             src = "op_r"
     else:
         L.append("  wire signed [15:0] shw = wl <<< sh;")
-        L.append("  wire signed [15:0] sop = neg ? -shw : shw;")
-        src = "sop"
+        # -x = ~x + 1: invert here, add the 1 as the carry-in of accumulator segment 0
+        L.append("  wire signed [15:0] sop = shw ^ {16{neg}};")
+        src, cin = "sop", "neg"
         if pipeline >= 1:
-            L.append("  reg signed [15:0] op_r;")
-            L.append("  always @(posedge clk) if (rst) op_r <= 16'sd0; else if (valid) op_r <= sop;")
-            src = "op_r"
+            L.append("  reg signed [15:0] op_r; reg neg_r;")
+            L.append("  always @(posedge clk) if (rst) begin op_r <= 16'sd0; neg_r <= 1'b0; end "
+                     "else if (valid) begin op_r <= sop; neg_r <= neg; end")
+            src, cin = "op_r", "neg_r"
     sx = f"{{{{{acc_w - 16}{{{src}[15]}}}}, {src}}}"
     segs = acc_segments(design, pipeline)
     if design == "spike":
@@ -148,7 +153,7 @@ def _lane_body(design: str, pipeline: int, acc_w: int) -> list[str]:
         L.append(f"  reg [{nd - 1}:0] vdr;")
         L.append(f"  wire [{nd - 1}:0] vd = {{vdr[{nd - 2}:0], valid}};" if nd > 1 else "  wire [0:0] vd = valid;")
         L.append(f"  always @(posedge clk) vdr <= rst ? {nd}'d0 : vd;")
-        _segmented_acc(L, sx, acc_w, segs, ven=1 if pipeline >= 1 else 0)
+        _segmented_acc(L, sx, acc_w, segs, ven=1 if pipeline >= 1 else 0, cin0=cin)
     else:
         _segmented_acc(L, sx, acc_w, segs)
     return L
