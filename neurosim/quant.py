@@ -127,29 +127,29 @@ def quantize_weights(w: np.ndarray, group_size: int | None = None, clamp: bool =
     return WeightQuant(w_int=q.astype(np.int8), scale=s, clamped=clamped, group_size=group_size)
 
 
-def dequant_linear(aq: ActQuant, wq: WeightQuant, int_out: np.ndarray | None = None) -> np.ndarray:
+def dequant_linear(aq: ActQuant, wq: WeightQuant, product=None) -> np.ndarray:
     """Float32 output ``y = V * w_scale * (W_int @ s)`` of a quantized linear layer.
 
-    ``int_out`` may pass an already computed exact product ``W_int @ s`` ([..., out], per-channel
-    weights only), e.g. from the event-driven engine; otherwise it is computed densely here.
+    ``product(counts, w_int) -> integer [..., out]`` computes the exact integer product (default
+    :func:`neurosim.engine.int_linear`; the event-driven engine gives the same integers). With
+    per-group weight scales it is called once per group of inputs.
     """
     from neurosim.engine import int_linear
 
+    product = product or int_linear
     counts = aq.counts
     if counts.shape[-1] != wq.w_int.shape[1]:
         raise NeurosimError(
             f"activation features {counts.shape[-1]} != weight in_features {wq.w_int.shape[1]}"
         )
+    # Exact integers (|acc| < 2^53) times the float32 scales in float64, rounded once to float32.
     if wq.group_size is None:
-        acc = int_linear(counts, wq.w_int) if int_out is None else int_out
-        # Exact integers (|acc| < 2^53) times two float32 scales, rounded once to float32.
-        y = acc.astype(np.float64) * aq.scale.astype(np.float64) * wq.scale[:, 0].astype(np.float64)
+        acc = product(counts, wq.w_int).astype(np.float64)
+        y = acc * aq.scale.astype(np.float64) * wq.scale[:, 0].astype(np.float64)
         return y.astype(np.float32)
-    if int_out is not None:
-        raise NeurosimError("int_out is only supported for per-channel weight scales")
     g = wq.group_size
     y = np.zeros(counts.shape[:-1] + (wq.w_int.shape[0],), dtype=np.float64)
     for j in range(wq.scale.shape[1]):
-        part = int_linear(counts[..., j * g : (j + 1) * g], wq.w_int[:, j * g : (j + 1) * g])
+        part = product(counts[..., j * g : (j + 1) * g], wq.w_int[:, j * g : (j + 1) * g])
         y += part.astype(np.float64) * wq.scale[:, j].astype(np.float64)
     return (y * aq.scale.astype(np.float64)).astype(np.float32)

@@ -1,0 +1,136 @@
+"""neurosim run on the tiny SpB2.0 checkpoint: all modes, spike == int8 bit for bit, the trace."""
+
+import json
+
+import numpy as np
+import pytest
+
+from neurosim import NeurosimError
+from neurosim.cli import main
+from neurosim.coding import decode
+from neurosim.runner import Settings, execute
+from neurosim.tiles import list_tiles, read_tile
+from neurosim.trace import SCHEMA_VERSION, read_histograms, read_summary
+
+PROMPT = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ckpt") / "tiny"
+    assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(out)]) == 0
+    return out
+
+
+def run_quiet(**kw):
+    return execute(Settings(**kw).validate(), quiet=True)
+
+
+@pytest.mark.parametrize("coding", ["bitwise", "bitwise_2c", "ternary"])
+def test_spike_logits_identical_to_int8(tiny, coding, tmp_path):
+    a = run_quiet(model=str(tiny), prompt=PROMPT, mode="int8", coding=coding, trace=str(tmp_path / "a"))
+    b = run_quiet(model=str(tiny), prompt=PROMPT, mode="spike", coding=coding, trace=str(tmp_path / "b"))
+    assert a["accuracy"] == b["accuracy"]
+    # identical integers -> identical statistics; int8 mode predicts the events from the counts,
+    # spike mode reports what the engine consumed: they must agree
+    assert a["totals"] == b["totals"] and a["layers"] == b["layers"]
+    assert b["totals"]["events"] > 0
+
+
+def test_all_layer_kinds_and_modes(tiny):
+    fp = run_quiet(model=str(tiny), prompt=PROMPT, mode="fp")
+    assert "layers" not in fp and fp["accuracy"]["ppl_fp"] > 1
+    sp = run_quiet(model=str(tiny), prompt=PROMPT, mode="spike")
+    kinds = {L["kind"] for L in sp["layers"]}
+    assert {"moba", "full", "sse_swa"} <= kinds
+    sse = next(L for L in sp["layers"] if L["kind"] == "sse_swa")
+    names = {p["name"].rsplit(".", 2)[-2] for p in sse["projections"]}
+    assert {"sse_q_proj", "swa_q_proj", "sse_o_proj"} <= names
+    acc = sp["accuracy"]
+    assert 0 <= acc["top1_agreement"] <= 1 and acc["mean_kl"] >= 0
+    assert acc["ppl_fp"] == pytest.approx(fp["accuracy"]["ppl_fp"])
+    for L in sp["layers"]:
+        for p in L["projections"]:
+            assert p["accumulates"] == p["events"] * p["out_features"]
+            assert p["dense_macs"] == p["tokens"] * p["in_features"] * p["out_features"]
+            assert 0 <= p["sparsity_data"] <= 1
+
+
+def test_trace_contents(tiny, tmp_path):
+    out = tmp_path / "trace"
+    assert main(["run", "--model", str(tiny), "--prompt", PROMPT, "--trace", str(out), "--tiles", "3"]) == 0
+    s = read_summary(out)
+    assert s["schema_version"] == SCHEMA_VERSION
+    hist = read_histograms(out)
+    first = s["layers"][0]["projections"][0]
+    values, freq = hist[first["name"]]
+    assert freq.sum() == first["activations"]
+    assert freq[values == 0].sum() / first["activations"] == pytest.approx(first["zero_fraction"])
+    tiles = list_tiles(out / "tiles")
+    assert len(tiles) == 3 and [t.name for t in tiles] == s["tiles"]
+    for t in tiles:
+        tile = read_tile(t)  # validates expected == int_linear
+        np.testing.assert_array_equal(decode(tile["spikes"], tile["coding"]), tile["counts"])
+        assert tile["w_int"].shape[0] == 16
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_trace_is_deterministic(tiny, tmp_path):
+    for name in ("a", "b"):
+        assert main(["run", "--model", str(tiny), "--prompt", PROMPT, "--trace", str(tmp_path / name)]) == 0
+    assert (tmp_path / "a/summary.json").read_bytes() == (tmp_path / "b/summary.json").read_bytes()
+    assert (tmp_path / "a/stats.npz").read_bytes() == (tmp_path / "b/stats.npz").read_bytes()
+
+
+def test_yaml_config_and_flag_override(tiny, tmp_path):
+    cfg = tmp_path / "sim.yaml"
+    cfg.write_text(f"model: {tiny}\nprompt: hello there general\nmode: int8\nscale: adaptive\nk: 8\nclamp: none\n"
+                   "coding: ternary\nprojections: '*mlp*'\n")
+    out = tmp_path / "t"
+    assert main(["run", "--config", str(cfg), "--coding", "bitwise", "--trace", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    st = s["settings"]
+    assert (st["mode"], st["scale"], st["k"], st["clamp"], st["coding"]) == ("int8", "adaptive", 8, None, "bitwise")
+    names = [p["name"] for L in s["layers"] for p in L["projections"]]
+    assert names and all(".mlp." in n for n in names)
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--mode", "spike", "--window", "5"], "window T=5 is too small"),
+    (["--scale", "absmax", "--clamp", "none"], "clamp none only applies"),
+    (["--max-tokens", "0"], "max_tokens must be"),
+    (["--coding", "binary"], "binary coding cannot"),
+    (["--scale", "adaptive", "--clamp", "none", "--window", "8"], "needs bounded counts"),
+])
+def test_impossible_settings_rejected(tiny, tmp_path, capsys, argv, msg):
+    out = tmp_path / "t"
+    assert main(["run", "--model", str(tiny), "--trace", str(out)] + argv) == 2
+    assert msg in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_bad_yaml_key_suggests(tmp_path, capsys):
+    cfg = tmp_path / "sim.yaml"
+    cfg.write_text("codding: bitwise\n")
+    assert main(["run", "--config", str(cfg)]) == 2
+    assert "did you mean 'coding'" in capsys.readouterr().err
+
+
+def test_failed_run_leaves_no_trace(tmp_path, capsys):
+    out = tmp_path / "t"
+    assert main(["run", "--model", str(tmp_path / "missing"), "--trace", str(out)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_rerun_replaces_trace(tiny, tmp_path):
+    out = tmp_path / "t"
+    assert main(["run", "--model", str(tiny), "--prompt", "one two", "--trace", str(out)]) == 0
+    assert main(["run", "--model", str(tiny), "--prompt", PROMPT, "--trace", str(out)]) == 0
+    assert read_summary(out)["tokens"] > 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]
+
+
+def test_settings_validation_direct():
+    with pytest.raises(NeurosimError, match="unknown coding"):
+        Settings(coding="morse").validate()
