@@ -582,14 +582,16 @@ class Checkpoint:
         e = self._entry(name)
         data = self.raw(name)
         if e.dtype == "BF16":
-            out = (data.astype(np.uint32) << 16).view(np.float32)
+            bits = data.astype(np.uint32)          # the only full-size allocation
+            bits <<= 16                            # bf16 is the top half of a float32: exact
+            out = bits.view(np.float32)
         else:
             out = np.array(data, dtype=np.float32)
-        bad = ~np.isfinite(out)
-        if bad.any():
+        if not np.isfinite(out).all():
             nn = int(np.isnan(out).sum())
+            ni = int(np.isinf(out).sum())
             raise NeurosimError(f"tensor '{name}' in {e.file.name} contains non-finite values "
-                                f"({nn} NaN, {int(bad.sum()) - nn} inf of {out.size})")
+                                f"({nn} NaN, {ni} inf of {out.size})")
         return out
 
     def close(self) -> None:

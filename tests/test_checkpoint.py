@@ -427,3 +427,16 @@ def test_cli_make_checkpoint(tmp_path, capsys):
     assert cli_main(["make-checkpoint", "--force", "--seed", "4", str(out)]) == 0
     assert load_checkpoint(out).model_type == "sse_swa_moba"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cli"]
+
+
+def test_cli_exit_status_in_a_subprocess(tmp_path):
+    """The real process exit status is 2 for bad input, with the one-line message on stderr."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "o"
+    r = subprocess.run([sys.executable, "-m", "neurosim", "convert", "--gguf", str(tmp_path / "none.gguf"),
+                        "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"neurosim convert: error: {tmp_path / 'none.gguf'}: no such GGUF file"
+    assert not out.exists()
