@@ -122,8 +122,11 @@ def _check_keys(where: str, cfg: Mapping, known: set, required: Iterable[str]) -
 
 
 def _int(where: str, cfg: Mapping, key: str, default=None, minimum: int = 1) -> int:
-    v = cfg.get(key, default)
-    if v is None and default is None and key not in cfg:
+    """An integer config value; a missing or null key takes ``default`` (None: required)."""
+    v = cfg.get(key)
+    if v is None:
+        v = default
+    if v is None:
         raise NeurosimError(f"{where}: missing required key '{key}'")
     if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
         raise NeurosimError(f"{where}: key '{key}' must be an integer >= {minimum}, got {v!r}")
@@ -321,7 +324,8 @@ def _sse_config(config, H, L, I, V, act, mpe) -> ModelConfig:
         tie_word_embeddings=_bool(where, config, "tie_word_embeddings", True),
         hidden_act=act, num_heads=nh, num_kv_heads=nkv, head_dim=ahd,
         qk_norm=_bool(aw, attn, "qk_norm", False), qkv_bias=_bool(aw, attn, "qkv_bias", False),
-        o_bias=False, mlp_bias=False, rope_theta=_float(aw, attn, "rope_theta", 10000.0),
+        o_bias=False, mlp_bias=False,
+        rope_theta=_float(aw, attn, "rope_theta", _float(where, config, "rope_theta", 10000.0)),
         window_size=ws,
         moba_chunk_size=_int(aw, attn, "moba_chunk_size", ATTN_DEFAULTS["moba_chunk_size"]),
         moba_topk=_int(aw, attn, "moba_topk", ATTN_DEFAULTS["moba_topk"]),

@@ -362,9 +362,22 @@ def test_missing_config_and_weights(tiny):
 
 
 def test_tokenizer_larger_than_vocab(tiny):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tiny / "tokenizer.json"))
+    tok.add_tokens([f"<extra_{i}>" for i in range(20)])
+    tok.save(str(tiny / "tokenizer.json"))
+    assert _err(tiny) == "tokenizer.json: has 532 tokens but config vocab_size is 512"
+
+
+def test_vocab_size_disagrees_with_embeddings(tiny):
     _edit_config(tiny, lambda c: c.__setitem__("vocab_size", 100))
-    # the embeddings disagree first ...
     assert _err(tiny) == "tensor 'model.embeddings.weight' has shape (512, 64), config expects (100, 64)"
+
+
+def test_null_head_dim_takes_default(tiny):
+    _edit_config(tiny, lambda c: c.__setitem__("head_dim", None))
+    assert load_checkpoint(tiny).model_config.head_dim == 16
 
 
 def test_corrupt_tokenizer(tiny):
