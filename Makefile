@@ -1,40 +1,72 @@
 # neurosim: see README.md. Every target installs what it needs first (scripts/setup.sh).
+# `make main` runs the whole chain on the embedded default model; each stage is a file target, so a
+# rerun reuses what is already built (delete build/ or run `make clean` to start over).
 PY := .venv/bin/python
 SETUP := bash scripts/setup.sh
+B := build
+SIM_SRC := $(wildcard neurosim/*.py)
 
-.PHONY: help setup demo main test rtl sim hw report bench clean
+.PHONY: help setup main test rtl sim hw report bench clean
 
 help:
-	@echo "make main   - the whole chain end to end on the embedded default model"
+	@echo "make main   - the whole chain end to end on the embedded SmolLM2-135M (about 10 min)"
 	@echo "make test   - install what is needed and run the full test suite"
 	@echo "make rtl    - emit Verilog for the default configurations into build/rtl/"
-	@echo "make sim    - cocotb regression of the RTL on Icarus"
-	@echo "make hw     - hardware models (area, timing, power) for the default configuration"
-	@echo "make bench  - engine benchmark"
+	@echo "make sim    - cocotb regression of the RTL on Icarus (WAVES=1 for waveforms, SEED=n)"
+	@echo "make hw     - area, timing and power for the default configuration into build/hw/"
+	@echo "make bench  - engine benchmark (python -m benchmarks.engine)"
 
 setup:
 	@$(SETUP)
 
-demo: setup
-	$(PY) -m neurosim demo
+main: setup $(B)/report/report.html
+	@echo
+	@echo "== claims"
+	@cat $(B)/report/claims.txt 2>/dev/null || true
+	@echo "report: $(abspath $(B)/report/report.html)"
 
-main: setup
-	$(PY) -m neurosim demo
+# 1. simulate SmolLM2 on a Hamlet passage in spike mode, with trace
+$(B)/trace/summary.json: $(SIM_SRC)
+	@echo "== [1/5] neurosim run (SmolLM2-135M, 256 tokens, spike mode, trace)"
+	$(PY) -m neurosim run --trace $(B)/trace
+
+# 2. Verilog for the default configurations
+$(B)/rtl/manifest.json: $(wildcard rtl/*.py)
+	@echo "== [2/5] make rtl"
+	$(PY) -m neurosim rtl --defaults --out $(B)/rtl
+
+# 3. replay the trace's real tiles on the RTL in Icarus, bit-exactly
+$(B)/replay.ok: $(B)/trace/summary.json $(B)/rtl/manifest.json $(wildcard testbench/*.py)
+	@echo "== [3/5] cocotb replay of the trace tiles"
+	NEUROSIM_TILES=$(B)/trace/tiles $(PY) -m pytest -q -p no:cacheprovider testbench/test_replay.py
+	@touch $@
+
+# 4. synthesis, timing and gate-level power driven by the trace tiles
+$(B)/hw/hw.json: $(B)/replay.ok $(wildcard hwmodels/*.py)
+	@echo "== [4/5] neurosim hw (Yosys, OpenSTA, Icarus gate-level power at 250 and 500 MHz)"
+	$(PY) -m neurosim hw --trace $(B)/trace --out $(B)/hw
+
+# 5. the report
+$(B)/report/report.html: $(B)/hw/hw.json $(wildcard reports/*.py)
+	@echo "== [5/5] neurosim report"
+	$(PY) -m neurosim report --trace $(B)/trace --hw $(B)/hw --out $(B)/report
 
 test: setup
 	$(PY) -m pytest -q
 
 rtl: setup
-	$(PY) -m neurosim rtl --defaults --out build/rtl
+	$(PY) -m neurosim rtl --defaults --out $(B)/rtl
 
 sim: setup
 	$(PY) -m pytest -q testbench
 
 hw: setup
-	$(PY) -m neurosim hw --out build/hw
+	$(PY) -m neurosim hw --out $(B)/hw
+
+report: setup $(B)/report/report.html
 
 bench: setup
 	$(PY) -m benchmarks.engine
 
 clean:
-	rm -rf build sim_build .pytest_cache
+	rm -rf $(B) sim_build .pytest_cache

@@ -15,7 +15,6 @@ from neurosim import NeurosimError, __version__
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("neurosim.demo", "quantize and spike-code a real activation tensor, print statistics"),
     "run": ("neurosim.runner", "run a model in fp/int8/spike mode, optionally writing a trace"),
     "convert": ("neurosim.gguf_import", "convert a GGUF file to an HF-style checkpoint directory"),
     "make-checkpoint": ("neurosim.checkpoint_maker", "write a random-initialised checkpoint"),
