@@ -896,6 +896,9 @@ def default_model_dir() -> Path:
     src = smollm2_gguf_path()
     from neurosim.gguf_import import convert_gguf
 
+    import sys
+
+    print(f"neurosim: converting {src.name} into {out} (first use only)", file=sys.stderr)
     try:
         convert_gguf(src, out, dtype="float32", progress=False)
     except NeurosimError:

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -303,6 +304,13 @@ def test_synthetic_llama_gguf_round_trip(tmp_path):
     for key in ("hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size",
                 "tie_word_embeddings", "intermediate_size", "num_hidden_layers"):
         assert back.config[key] == src.config[key], key
+    # bf16 output: the same values rounded to nearest even
+    assert cli_main(["convert", "--no-progress", "--dtype", "bfloat16", "--gguf", str(g),
+                     "--out", str(tmp_path / "bf")]) == 0
+    bf = load_checkpoint(tmp_path / "bf")
+    name = "model.layers.1.self_attn.q_proj.weight"
+    assert bf.dtype(name) == "BF16"
+    np.testing.assert_array_equal(bf.tensor(name), src.tensor(name).astype(ml_dtypes.bfloat16).astype(np.float32))
     text = "The capital of France is Paris. <|im_start|>42"
     assert back.tokenizer.encode(text).ids == src.tokenizer.encode(text).ids
     assert back.tokenizer.decode(back.tokenizer.encode(text).ids, skip_special_tokens=False) == text
