@@ -74,7 +74,7 @@ def _field(reader, key: str, default=None, required: bool = True):
     f = reader.fields.get(key)
     if f is None:
         if required and default is None:
-            raise NeurosimError(f"GGUF: missing metadata key '{key}'")
+            raise NeurosimError(f"{Path(reader.data.filename).name}: missing metadata key '{key}'")
         return default
     return f.contents()
 
@@ -160,6 +160,10 @@ def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype:
     ctx = int(_field(r, a + "context_length", 2048, required=False))
     if _field(r, a + "rope.scaling.type", "none", required=False) not in ("none", None):
         raise NeurosimError(f"{gguf_path.name}: RoPE scaling is not supported")
+    rot = _field(r, a + "rope.dimension_count", hd, required=False)
+    if int(rot) != hd:
+        raise NeurosimError(f"{gguf_path.name}: partial RoPE ({a}rope.dimension_count {rot} < head_dim {hd}) "
+                            "is not supported")
 
     tensors = {}
     for t in r.tensors:

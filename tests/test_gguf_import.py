@@ -138,10 +138,10 @@ def test_smollm2_tokenizer_round_trip(smol_dir):
 def test_smollm2_greedy_paris(smol_dir, smol_model):
     ck, model = load_checkpoint(smol_dir), smol_model
     ids = ck.tokenizer.encode("The capital of France is").ids
-    for _ in range(3):
+    for _ in range(2):
         ids.append(int(np.argmax(model.logits(np.array(ids))[-1])))
     text = ck.tokenizer.decode(ids)
-    assert "Paris" in text, text
+    assert text.startswith("The capital of France is Paris"), text
 
 
 HAMLET = """To be, or not to be, that is the question:
@@ -347,7 +347,7 @@ def test_gguf_unknown_tensor_and_missing_key(tmp_path):
         convert_gguf(g, tmp_path / "out", progress=False)
     g2 = tmp_path / "y.gguf"
     _write_gguf(g2, "llama", _llama_as_gguf(src))
-    with pytest.raises(NeurosimError, match="^GGUF: missing metadata key 'llama.block_count'$"):
+    with pytest.raises(NeurosimError, match="^y.gguf: missing metadata key 'llama.block_count'$"):
         convert_gguf(g2, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
 
