@@ -125,9 +125,11 @@ class LaneArray(wiring.Component):
                 seg = Signal(unsigned(L), name=f"acc{lane}_seg{j}" if cfg.segments > 1 else f"acc{lane}",
                              reset_less=True)
                 base = Mux(clr, 0, Mux(c["step"], Cat(Const(0, 1), seg), seg))
-                cin = Mux(rst, 0, carry) if carry is not None else 0
                 full = Signal(unsigned(L + carry_w), name=f"sum{lane}_s{j}")
-                m.d.comb += full.eq(base + val + cin)
+                if carry is None:
+                    m.d.comb += full.eq(base + val)
+                else:
+                    m.d.comb += full.eq(base + val + Mux(rst, 0, carry))
                 en = c["valid"] | c["clear"] | c["step"] | rst
                 with m.If(en):
                     m.d.sync += seg.eq(full[:L])

@@ -21,7 +21,7 @@ Pipeline depth ``p`` (``neurosim.rtl.params.PIPELINES["mac"]``), each level one 
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib.wiring import In
 
 from .array import LaneArray
@@ -60,10 +60,16 @@ class MacArray(LaneArray):
             ctrl = ctrl1
         else:
             terms = [(a * self.w[i])[:16].as_signed() for i in range(cfg.lanes)]
+        named = []
+        for i, tm in enumerate(terms):
+            sig = Signal(signed(16), name=f"prod{i}")
+            m.d.comb += sig.eq(tm)
+            named.append(sig)
+        terms = named
         if "prod" in cfg.stages:
             n = len(cfg.stages)
             nxt = self.stage(m, ctrl, f"s{n}")
-            terms = [self.hold(m, tm, ctrl["valid"], f"prod{i}") for i, tm in enumerate(terms)]
+            terms = [self.hold(m, tm, ctrl["valid"], f"prod{i}_r") for i, tm in enumerate(terms)]
             ctrl = nxt
         return ctrl, terms
 

@@ -203,10 +203,7 @@ def make_config(design: str, *, coding: str | None = "bitwise", variant: str | N
                 f"which needs {need} bits")
     if acc_w > 64:
         raise NeurosimError(f"k={k} needs a {acc_w}-bit accumulator; at most 64 bits are supported")
-    stages, segments = plans[pipeline]
-    if segments > acc_w // 2:
-        raise NeurosimError(f"pipeline {pipeline} splits the accumulator into {segments} segments, "
-                            f"too many for {acc_w} bits")
+    stages, segments = plans[pipeline]     # acc_w >= 8 > segments: every segment has >= 2 bits
     return Config(design, coding, variant, lanes, k, t, pipeline, acc_w, lo, hi, stages, segments)
 
 

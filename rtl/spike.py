@@ -91,11 +91,13 @@ class SpikeArray(LaneArray):
             if cfg.has_sh:
                 tw = tm.shape().width + cfg.t - 1
                 tm = (tm << self.sh)[:tw].as_signed()
-            terms.append(tm)
+            sig = Signal(tm.shape(), name=f"term{i}")
+            m.d.comb += sig.eq(tm)
+            terms.append(sig)
         ctrl = ctrl0
         if "term" in cfg.stages:
             nxt = self.stage(m, ctrl0, "s1")
-            terms = [self.hold(m, tm, ctrl0["valid"], f"term{i}") for i, tm in enumerate(terms)]
+            terms = [self.hold(m, tm, ctrl0["valid"], f"term{i}_r") for i, tm in enumerate(terms)]
             ctrl = nxt
         return ctrl, terms
 

@@ -60,9 +60,19 @@ class ArrayTB:
         """Drive ``cycles`` (then idle); return (cycle index, acc lanes) for every cycle with done."""
         dut, handles = self.dut, self.handles
         idle = {name: 0 for name in ("valid", "clear", "last", "step") if name in handles}
-        seen = []
+        # event-driven check: the accumulators may change in sample n only if an input cycle whose
+        # operation reaches a segment register at edge n-1 carried an event, clear or step
+        pre = self.e["latency"] - self.e["segments"]           # registered stages before segment 0
+        active = [any(c.get(k) for k in ("valid", "clear", "step")) for c in cycles]
+        seen, prev = [], None
         for n in range(len(cycles) + tail):
             await FallingEdge(dut.clk)
+            acc = dut.acc.value
+            if prev is not None and acc != prev:
+                lo, hi = n - 1 - pre - (self.e["segments"] - 1), n - 1 - pre
+                assert any(active[i] for i in range(max(lo, 0), min(hi, len(active) - 1) + 1)), (
+                    f"accumulator changed in cycle {n} without an event, clear or step feeding it")
+            prev = acc
             if n > 0 and dut.done.value == 1:
                 seen.append((n, self.read_acc()))
             for name, v in (cycles[n] if n < len(cycles) else idle).items():
