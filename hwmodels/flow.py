@@ -75,18 +75,24 @@ def _families(rtl: str) -> list[str]:
     return fam[rtl]
 
 
-def _depths(family: str, design: str) -> list[int]:
+def _depths(family: str, design: str, only: dict | None = None) -> list[int]:
     if family == "generator":
         from neurosim.rtl.params import PIPELINES
-        return sorted(PIPELINES[design])
-    return list(range(refdesigns.MAX_PIPELINE[design] + 1))
+        d = sorted(PIPELINES[design])
+    else:
+        d = list(range(refdesigns.MAX_PIPELINE[design] + 1))
+    if only and design in only:
+        d = [p for p in d if p in only[design]]
+    return d
 
 
 def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: str = "bitwise",
              liberty: str | Path | None = None, trace: str | Path | None = None, rtl: str = "both",
              flavour: str = "yowasp", rows: int = 4, k_inputs: int = 64, k: int = 2560, seed: int = 0,
              glitches: bool = True, cache_dir: str | Path = "build/hw_cache", progress: bool = True,
-             tech_nodes=(45, 32, 7), workers: int = 2) -> dict:
+             tech_nodes=(45, 32, 7), workers: int = 2, pipelines: dict | None = None) -> dict:
+    """Run the flow and write ``out/hw.json`` and ``out/hw.md``; returns the hw.json document.
+    ``pipelines`` ({"mac": [..], "spike": [..]}) restricts the searched depths (tests, quick runs)."""
     t_start = time.time()
     from tqdm import tqdm
     if coding != "bitwise":
@@ -110,7 +116,7 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: 
     cands = []
     for fam in fams:
         for design in ("mac", "spike"):
-            for p in _depths(fam, design):
+            for p in _depths(fam, design, pipelines):
                 cands.append((fam, design, p))
     bar = tqdm(total=len(cands), desc="hw: synth+STA candidates (1 lane)", disable=not progress, unit="cfg")
     t0 = time.time()
@@ -277,6 +283,7 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: 
         "families": fams, "yosys": flavour, "booth_for_mac": flavour == "yowasp",
         "abc_delay_target_ps": delay_ps, "stimulus": src.origin, "rows": int(src.counts.shape[0]),
         "inputs": int(src.counts.shape[1]), "seed": seed, "slew_ns": DEFAULT_SLEW_NS,
+        "pipelines_searched": pipelines or "all",
         "vectorless_toggle_rate": VECTORLESS_TOGGLE_RATE, "sta_crosscheck_activity": STA_CROSSCHECK_ACTIVITY,
         "wire_capacitance": "none (unplaced netlist)", "clock_tree": "none (ideal clock; clock net = pin caps)",
     }

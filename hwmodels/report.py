@@ -29,18 +29,24 @@ def render_markdown(doc: dict) -> str:
         L += ["", "**Not reached:** " + ", ".join(
             f"{k} (best {doc['results'][k]['fmax_mhz']:.0f} MHz)" for k in miss) + "."]
     L += ["", "## Energy per cycle of the whole array (pJ), gate-level activity", "",
-          "| design @ MHz | sim | active | idle clocked | idle gated | switching | internal | clock | leakage | vectorless @0.1 |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+          "| design @ MHz | sim | active | idle clocked | idle gated | switching | internal | clock | leakage | "
+          "vectorless @0.1 | OpenSTA report_power @0.1 |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, r in doc["results"].items():
+        rp = r.get("opensta_report_power_w") or {}
+        sta_pj = rp["total_w"] * 1e6 / r["freq_mhz"] if rp else None   # W / MHz -> pJ per cycle
         for label, p in r["power"].items():
             if "active" not in p:
-                L.append(f"| {key} | {label} | {p.get('skipped', '')} | | | | | | | |")
+                L.append(f"| {key} | {label} | {p.get('skipped', '')} | | | | | | | | |")
                 continue
             a = p["active"]
             L.append(f"| {key} | {label} | {_f(a['total_pj'], 2)} | {_f(p['idle_clocked']['total_pj'], 2)} | "
                      f"{_f(p['idle_clock_gated']['total_pj'], 2)} | {_f(a['switching_pj'], 2)} | "
                      f"{_f(a['internal_pj'] + a['input_pins_pj'], 2)} | {_f(a['clock_pj'], 2)} | "
-                     f"{_f(a['leakage_pj'], 4)} | {_f(r['vectorless']['total_pj'], 2)} |")
+                     f"{_f(a['leakage_pj'], 4)} | {_f(r['vectorless']['total_pj'], 2)} | {_f(sta_pj, 2)} |")
+    L += ["", "Active: cycles with an event in the pipeline; idle: none (operands held). Internal includes "
+          "flip-flop D-pin energy. OpenSTA's figure (vectorless, adds rise and fall energies) is a "
+          "cross-check only.", ""]
     P = doc["paper"]
     L += ["", "## Reductions of the spiking array vs the MAC array (positive = spiking smaller)", "",
           "| MHz | both meet timing | area | power, equal clock, busy | power, time-stepped, gated | "

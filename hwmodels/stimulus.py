@@ -34,7 +34,7 @@ ACTIVE, IDLE = 0, 1
 @dataclass
 class Source:
     counts: np.ndarray          # int64 [M, K]
-    w_int: np.ndarray           # int64 [N, K]
+    w_int: np.ndarray           # int64 [M, N, K]: the weights each row is multiplied with
     coding: str
     T: int
     spikes: np.ndarray          # int8 [T, M, K]
@@ -65,35 +65,58 @@ def synthetic_source(rows: int, k: int, lanes: int, coding: str = "bitwise", T: 
     wq = quantize_weights(w)
     counts = aq.counts.astype(np.int64)[:, :k]
     spikes = encode(counts, coding, T)
-    return Source(counts, wq.w_int.astype(np.int64)[:, :k], coding, int(spikes.shape[0]), spikes,
+    w_rows = np.broadcast_to(wq.w_int.astype(np.int64)[:, :k], (rows, lanes, k)).copy()
+    return Source(counts, w_rows, coding, int(spikes.shape[0]), spikes,
                   f"synthetic: seed {seed}, Gaussian N(0,1) rows of {kf} with 2% outlier channels x8, "
                   f"absmax INT8 per token, first {k} inputs streamed, "
                   f"weights N(0,0.02) INT8 per channel, {coding} T={int(spikes.shape[0])}")
 
 
 def tile_source(trace_dir: str | Path, rows: int, k: int, lanes: int, coding: str) -> Source:
-    """The first tile under ``trace_dir/tiles`` (or ``trace_dir`` itself) with the wanted coding."""
+    """Rows taken round-robin from every tile under ``trace_dir/tiles`` (or ``trace_dir``) with the
+    wanted coding: row r is row r // n_tiles of tile r % n_tiles, first ``k`` inputs, first
+    ``lanes`` weight rows of that tile (so the stream visits several layers and projections)."""
     from neurosim.tiles import list_tiles, read_tile
     d = Path(trace_dir)
     tdir = d / "tiles" if (d / "tiles").is_dir() else d
     paths = list_tiles(tdir) if tdir.is_dir() else []
     if not paths:
         raise NeurosimError(f"no trace tiles (*.npz) under {tdir}: run 'neurosim run --trace {d}' first")
+    tiles = []
     for p in paths:
         t = read_tile(p)
         if str(t["coding"]) != coding:
             continue
-        counts, w = np.asarray(t["counts"], np.int64), np.asarray(t["w_int"], np.int64)
-        if w.shape[0] < lanes:
-            raise NeurosimError(f"tile {p.name} has {w.shape[0]} output channels, fewer than {lanes} lanes")
-        if coding == "bitwise" and np.abs(counts).max() > 127:
+        if np.asarray(t["w_int"]).shape[0] < lanes:
+            raise NeurosimError(f"tile {p.name} has {np.asarray(t['w_int']).shape[0]} output channels, "
+                                f"fewer than {lanes} lanes")
+        if np.abs(np.asarray(t["counts"])).max() > 127:
             raise NeurosimError(f"tile {p.name}: counts exceed INT8, the MAC baseline cannot take them")
-        kk = min(k, counts.shape[1])
-        spikes = np.asarray(t["spikes"])[:, :rows, :kk]
-        return Source(counts[:rows, :kk], w[:lanes, :kk], coding, int(t["T"]), spikes,
-                      f"trace tile {p} ({str(t.get('source', ''))}), rows {min(rows, counts.shape[0])}, "
-                      f"inputs {kk}, lanes {lanes}")
-    raise NeurosimError(f"no trace tile with coding {coding!r} under {tdir}")
+        tiles.append((p, t))
+    if not tiles:
+        raise NeurosimError(f"no trace tile with coding {coding!r} under {tdir}")
+    Ts = {int(t["T"]) for _, t in tiles}
+    if len(Ts) != 1:
+        raise NeurosimError(f"trace tiles have different windows T {sorted(Ts)}")
+    T = Ts.pop()
+    kk = min([k] + [np.asarray(t["counts"]).shape[1] for _, t in tiles])
+    cnt, wts, spk, used = [], [], [], []
+    for r in range(rows):
+        p, t = tiles[r % len(tiles)]
+        i = r // len(tiles)
+        c = np.asarray(t["counts"], np.int64)
+        if i >= c.shape[0]:
+            break
+        cnt.append(c[i, :kk])
+        wts.append(np.asarray(t["w_int"], np.int64)[:lanes, :kk])
+        spk.append(np.asarray(t["spikes"])[:, i, :kk])
+        used.append(f"{p.name}[{i}]")
+    all_counts = np.concatenate([np.asarray(t["counts"]).ravel() for _, t in tiles])
+    all_spikes = sum(int(np.count_nonzero(t["spikes"])) for _, t in tiles)
+    src = Source(np.stack(cnt), np.stack(wts), coding, T, np.stack(spk, axis=1),
+                 f"trace tiles under {tdir}: rows {', '.join(used)}; first {kk} inputs, {lanes} lanes; "
+                 f"whole tiles: {all_spikes / all_counts.size:.3f} spikes per activation")
+    return src
 
 
 def _pack(w_col: np.ndarray) -> int:
@@ -129,8 +152,7 @@ def build_stream(src: Source, design: str, manifest: dict, idle: int | None = No
     gap = int(manifest.get("gap", 0))
     idle = max(gap, lat + 4) if idle is None else max(idle, gap)
     M, K = src.counts.shape
-    W = src.w_int[:lanes]
-    wcols = [_pack(W[:, k]) for k in range(K)]
+    wcols_rows = [[_pack(src.w_int[m, :lanes, k]) for k in range(K)] for m in range(M)]
     cyc: dict[str, list[int]] = {p: [] for p in ports if p not in ("clk", "rst")}
     last_vals = {p: 0 for p in cyc}
 
@@ -143,6 +165,7 @@ def build_stream(src: Source, design: str, manifest: dict, idle: int | None = No
             cyc[p].append(last_vals[p])
     events = 0
     for m in range(M):
+        wcols = wcols_rows[m]
         if design == "mac":
             for k in range(K):
                 emit(valid=1, clear=int(k == 0), last=int(k == K - 1), a=int(src.counts[m, k]), w=wcols[k])
@@ -178,9 +201,9 @@ def build_stream(src: Source, design: str, manifest: dict, idle: int | None = No
     if src.coding == "bitwise_2c" and design == "spike":
         raise NeurosimError("bitwise_2c stimulus not implemented")
     if "clear" in ports:     # each row restarts the accumulators: they end with the last row
-        exp = [int(src.counts[last_m] @ W[i]) for i in range(lanes)]
+        exp = [int(src.counts[last_m] @ src.w_int[last_m, i]) for i in range(lanes)]
     else:                    # reference designs accumulate every row
-        exp = [int(src.counts.sum(0) @ W[i]) for i in range(lanes)]
+        exp = [int(sum(src.counts[m] @ src.w_int[m, i] for m in range(M))) for i in range(lanes)]
     busy = cyc["valid"] if "valid" in cyc else None
     if busy is None:     # no valid port: the activation cycles are the busy ones
         busy = ([1] * K + [0] * idle) * M
