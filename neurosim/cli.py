@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from neurosim import NeurosimError, __version__
@@ -51,6 +52,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame):
+    """SIGTERM unwinds like Ctrl-C, so partial outputs are removed on the way out."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     only = argv[0] if argv and argv[0] in COMMANDS else None
@@ -59,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_module", None) is None:
         parser.print_help()
         return 2 if only is None and argv else 0
+    if sys.platform != "win32":
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args._module.run(args) or 0)
     except NeurosimError as exc:

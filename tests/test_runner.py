@@ -134,3 +134,23 @@ def test_rerun_replaces_trace(tiny, tmp_path):
 def test_settings_validation_direct():
     with pytest.raises(NeurosimError, match="unknown coding"):
         Settings(coding="morse").validate()
+
+
+def test_numeric_guards_one_token_and_long_sequence(tiny):
+    one = run_quiet(model=str(tiny), prompt="a", mode="spike")
+    assert one["tokens"] == 1
+    assert "ppl_fp" not in one["accuracy"] and one["accuracy"]["positions"] == 1
+    assert 0 <= one["totals"]["sparsity_data"] <= 1
+    # longer than the MoBA block (8) and the SWA window (8) of the tiny preset: blocks are selected
+    long = run_quiet(model=str(tiny), prompt=PROMPT * 3, mode="spike")
+    assert long["tokens"] > 3 * 8
+    assert all(np.isfinite(v) for v in (long["accuracy"]["mean_kl"], long["accuracy"]["ppl_quant"]))
+
+
+def test_adaptive_huge_outliers_burst_without_clamping(tiny):
+    s = run_quiet(model=str(tiny), prompt=PROMPT, mode="spike", scale="adaptive", k=64.0, clamp=None)
+    t = s["totals"]
+    assert t["clamped"] == 0 and t["T_fixed"] is None  # counts beyond INT8: no fixed INT8 window
+    assert max(p["T_data"] for L in s["layers"] for p in L["projections"]) > 7
+    c = run_quiet(model=str(tiny), prompt=PROMPT, mode="spike", scale="adaptive", k=64.0, clamp=127)
+    assert c["totals"]["clamped"] > 0 and c["totals"]["T_fixed"] == 7
