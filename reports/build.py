@@ -1,0 +1,276 @@
+"""Build the report: ``DIR/report.md``, a self-contained ``DIR/report.html``, ``DIR/figures/*.png``
+and ``DIR/report.json`` (the claims table with the JSON pointer of every measured value).
+
+The directory is assembled under a temporary sibling name and renamed into place at the end; an
+error leaves no ``DIR`` behind (and an existing report untouched).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from neurosim import NeurosimError, __version__
+
+from . import figures as F
+from .claims import NO_HW, PAPER, SPB1, build_claims, fmt_frac_pct, fmt_pct
+from .data import CLASS_HELP, Trace, freq_keys, kind_label, load_hw, load_trace, sim_label
+from .document import Document, to_html, to_markdown
+
+REPORT_FILES = ("report.md", "report.html", "report.json")
+
+
+def _n(x) -> str:
+    return f"{x:,}" if isinstance(x, int) else f"{x:,.4g}"
+
+
+def _f(x, nd=2) -> str:
+    return "n/a" if x is None else f"{x:,.{nd}f}"
+
+
+def build_document(trace: Trace, hw: dict | None, hw_path: Path | None) -> tuple[Document, list, dict]:
+    """The document, its claims and the figure builders ``{name: callable -> Figure | None}``."""
+    S = trace.summary
+    s, t, model = S["settings"], S["totals"], S["model"]
+    claims = build_claims(S, hw)
+    figs = {}
+    doc = Document("neurosim report: SpikingBrain 2.0's neuromorphic claims, measured")
+    kinds = ", ".join(f"{kind_label(k)} x{model['layer_kinds'].count(k)}" for k in dict.fromkeys(model["layer_kinds"]))
+    window = f"fixed T={s['window']}" if s.get("window") else "per tensor (statistics on the INT8 hardware window)"
+    doc.p(f"Model `{model['model_type']}` from `{model['path']}`: {model['n_layers']} layers ({kinds}). "
+          f"Input: {S['tokens']} tokens of {S.get('input', {}).get('source', '?')}. Mode {s['mode']}, "
+          f"coding {s['coding']}, activation scale {s['scale']}"
+          + (f" (k={s['k']:g})" if s["scale"] == "adaptive" else "")
+          + f", clamp {s['clamp']}, window {window}, weights INT8 per "
+          + (f"group of {s['weight_group']}" if s.get("weight_group") else "output channel") + ".")
+    doc.p(f"Trace: `{trace.path}` (schema {S['schema_version']}, neurosim {S.get('neurosim_version', '?')}). "
+          + (f"Hardware: `{hw_path}` ({hw['schema']})." if hw is not None
+             else f"Hardware: **{NO_HW}** (run `neurosim hw --out HWOUT` and pass `--hw HWOUT`)."))
+
+    # ---- claims -------------------------------------------------------------------------------
+    doc.h(1, "Claims: the paper next to the measurement")
+    doc.p("Each measured value is one number of the named file, at the JSON pointer in the source column. "
+          "Rows marked *alt.* give the same claim under another definition. Reductions are positive when "
+          "the spiking design is smaller.")
+    doc.table(["claim", "paper", "measured", "definition", "source", "what differs"],
+              [[c.claim, c.paper, c.measured, c.definition,
+                f"`{c.file}:{c.source}`" if c.source else "-", c.note] for c in claims],
+              align="llrlll")
+
+    # ---- sparsity -----------------------------------------------------------------------------
+    doc.h(1, "Spike sparsity per layer")
+    doc.p("Sparsity = zero entries / all entries of the spike trains at the inputs of the block's linear "
+          "projections (embeddings, lm_head, norms and attention math stay floating point). A layer's "
+          "attention-block projections (coloured by layer kind) and its MLP projections are aggregated "
+          "separately, with the same aggregation `neurosim run` uses (activation-weighted; q/k/v and "
+          "gate/up read the same input, which therefore counts once per projection).")
+    figs["sparsity_per_layer"] = lambda: F.sparsity_per_layer(trace)
+    doc.figure("sparsity_per_layer", "per-layer sparsity, attention-block vs MLP projections, under each "
+               f"definition; dashed: the paper's {PAPER['sparsity_pct']}%")
+    rows = []
+    for key, label in F.SPARSITY_DEFS:
+        rows.append([label + (f" (T={t['T_fixed']})" if key == "sparsity_fixed" and t.get("T_fixed") else ""),
+                     fmt_frac_pct(t.get(key)), f"`summary.json:/totals/{key}`"])
+    rows += [["spikes per activation", _f(t["spikes_per_activation"], 3), "`summary.json:/totals/spikes_per_activation`"],
+             ["activations with count 0", fmt_frac_pct(t["zero_fraction"]), "`summary.json:/totals/zero_fraction`"],
+             ["silent input channels", fmt_frac_pct(t["silent_channel_fraction"]),
+              "`summary.json:/totals/silent_channel_fraction`"]]
+    doc.table(["all projections", "value", "source"], rows, align="lrl")
+    doc.p(f"SpikingBrain 1.0 (7B, bitwise sign-magnitude coding, 3-step windows) reported {SPB1['sparsity_pct']}% "
+          f"sparsity, {SPB1['spikes_per_activation']} spikes per activation and {SPB1['silent_channel_pct']}% "
+          "silent channels.")
+    rows = []
+    for part in F.layer_parts(trace):
+        for which, label, n in (("attn", f"{kind_label(part['kind'])} block", part["n_attn"]),
+                                ("mlp", "MLP", part["n_mlp"])):
+            a = part[which]
+            if a is None:
+                continue
+            rows.append([part["layer"], label, n, fmt_frac_pct(a["sparsity_fixed"]), fmt_frac_pct(a["sparsity_data"]),
+                         fmt_frac_pct(a["sparsity_window3"]), _f(a["spikes_per_activation"], 3),
+                         fmt_frac_pct(a["silent_channel_fraction"]), _n(a["clamped"])])
+    doc.table(["layer", "projections of", "n", "sparsity fixed T", "sparsity data T", "sparsity 3-step",
+               "spikes/act", "silent ch", "clamped"], rows, align="llrrrrrrr")
+
+    # ---- counts -------------------------------------------------------------------------------
+    doc.h(1, "Integer spike counts")
+    doc.p("Histograms of the integer activation counts s (from `stats.npz`), summed over the projections of "
+          "each class (classes by the tensor they read), with the share of activations that needed clamping.")
+    figs["count_histograms"] = lambda: F.count_histograms(trace)
+    doc.figure("count_histograms", "integer spike counts per projection class (log scale), clamped share in "
+                                   "each title")
+    rows = []
+    for cls, recs in F.class_records(trace).items():
+        clamped = sum(r["clamped"] for r in recs)
+        n_act = sum(r["activations"] for r in recs)
+        rows.append([cls, len(recs), _n(n_act), _n(clamped), fmt_frac_pct(clamped / n_act), CLASS_HELP[cls]])
+    doc.table(["class", "projections", "activations", "clamped", "clamped share", "reads"], rows, align="lrrrrl")
+    doc.p(f"Total clamped: {_n(t['clamped'])} of {_n(t['activations'])} activations "
+          f"(`summary.json:/totals/clamped`, `/totals/activations`).")
+
+    # ---- firing rate --------------------------------------------------------------------------
+    doc.h(1, "Firing rate per time step")
+    labels, per, total, T = F.firing_per_step(trace)
+    bitwise = trace.coding in ("bitwise", "bitwise_2c")
+    doc.p("Fraction of activations that spike at each time step: the sum of `spikes_per_step` over the "
+          "projections divided by the sum of their `activations`"
+          + (" (MSB first; trains of different length aligned at the least significant bit)." if bitwise
+             else " (trains of different length aligned at the first step)."))
+    figs["firing_rate"] = lambda: F.firing_rate(trace)
+    doc.figure("firing_rate", "firing rate per time step" + (" (bit plane)" if bitwise else ""))
+    if T <= 16:
+        doc.table(["step" + (" (bit weight)" if bitwise else ""), "all projections", *per.keys()],
+                  [[labels[i], fmt_frac_pct(total[i]), *(fmt_frac_pct(v[i]) for v in per.values())]
+                   for i in range(T)])
+
+    # ---- raster -------------------------------------------------------------------------------
+    doc.h(1, "Spike raster of one real tile")
+    if trace.tile is not None:
+        tl = trace.tile
+        Tt, M, K = tl["spikes"].shape
+        doc.p(f"Tile `{trace.tile_name}` (`{tl['source']}`): {M} token rows x {K} inputs, {tl['coding']} coding, "
+              f"T={Tt}, {int((tl['spikes'] != 0).sum()):,} spikes in {Tt * M * K:,} cells; "
+              f"{tl['w_int'].shape[0]} weight rows (hardware lanes). The tile's spike train is what the "
+              "testbenches replay.")
+        figs["spike_raster"] = lambda: F.raster(trace)
+        doc.figure("spike_raster", f"spike raster of {trace.tile_name}")
+    else:
+        doc.p("The trace holds no tiles (`neurosim run --tiles 0`): no raster.")
+
+    # ---- work and energy ----------------------------------------------------------------------
+    doc.h(1, "Accumulate events vs dense MACs, and energy per token")
+    doc.p("One event is one non-zero spike; it adds (or subtracts) one shifted weight into every output, so "
+          "accumulates = events x out features; a dense INT8 layer does tokens x in x out MACs.")
+    doc.table(["all projections", "value", "source"],
+              [[k.replace("_", " "), _n(t[k]) if k != "accumulates_per_dense_mac" else _f(t[k], 3),
+                f"`summary.json:/totals/{k}`"] for k in ("events", "accumulates", "dense_macs",
+                                                         "accumulates_per_dense_mac")], align="lrl")
+    figs["work_per_layer"] = lambda: F.work_per_layer(trace, hw)
+    efk = F.energy_freq(hw) if hw is not None else None
+    doc.figure("work_per_layer", "accumulates vs dense MACs per token and layer"
+               + (f"; estimated energy per token at {efk} MHz" if efk else ""))
+    if hw is None:
+        doc.p(f"Energy per token: **{NO_HW}**.")
+    else:
+        doc.p("Energy per token of the projection arrays only (no memory traffic, attention math or "
+              "control): MAC array = dense MACs per token x `energy_per_mac_eq_pj/mac`; spiking array = "
+              "accumulates per token x `energy_per_cycle_pj/spike_busy` / lanes (one busy cycle handles one "
+              "event in every lane), from hw.json's gate-level figures at each clock.")
+        rows = []
+        tok = S["tokens"]
+        for fk in freq_keys(hw):
+            em = F.energy_model(hw, fk)
+            if em is None:
+                rows.append([f"{fk} MHz", "not simulated", "", "", "", "", ""])
+                continue
+            e_mac = t["dense_macs"] / tok * em["pj_per_mac"] * 1e-6
+            e_spk = t["accumulates"] / tok * em["pj_per_accumulate"] * 1e-6
+            rows.append([f"{fk} MHz", em["label"], _f(em["pj_per_mac"], 4), _f(em["pj_per_accumulate"], 4),
+                         _f(e_mac, 3), _f(e_spk, 3), fmt_pct(100.0 * (1.0 - e_spk / e_mac))])
+        doc.table(["clock", "simulation", "pJ per MAC", "pJ per accumulate", "MAC array uJ/token",
+                   "spiking uJ/token", "reduction"], rows)
+
+    # ---- hardware -----------------------------------------------------------------------------
+    doc.h(1, "Area and power: spiking array vs INT8 MAC array")
+    if hw is None:
+        doc.p(f"**{NO_HW}**: run `neurosim hw --out HWOUT --trace {trace.path}` and pass `--hw HWOUT`.")
+    else:
+        st = hw["settings"]
+        doc.p(f"From `{hw_path}`: {st.get('library')} at {st.get('voltage_v')} V, {st.get('lanes')} lanes, "
+              f"{st.get('coding')} coding (T={st.get('T')}), Yosys {st.get('yosys')}, stimulus: "
+              f"{st.get('stimulus')}; measured {hw.get('measured_spikes_per_activation', float('nan')):.3f} spikes per "
+              "activation in that stimulus. See `hw.md` beside it for every configuration.")
+        figs["area_power"] = lambda: F.area_power(hw)
+        doc.figure("area_power", "area and power at each clock, with the reductions of the spiking array")
+        rows = []
+        for fk in freq_keys(hw):
+            c = hw["comparison"][fk]
+            label = sim_label(c)
+            pw = c[label]["power_mw"] if label else {}
+            r = c[label] if label else {}
+            rows.append([f"{fk} MHz", c["mac"] if "mac" in c else "", c["spike"] if "spike" in c else "",
+                         "yes" if c["both_meet_timing"] else "**NO**", _f(c["area_mac_um2"], 0),
+                         _f(c["area_spike_um2"], 0), fmt_pct(c["area_reduction_pct"]), label or "-",
+                         _f(pw.get("mac_busy"), 3), _f(pw.get("spike_busy"), 3),
+                         fmt_pct(r.get("power_reduction_equal_clock_busy_pct")),
+                         _f(pw.get("spike_time_stepped_clock_gated"), 3),
+                         fmt_pct(r.get("power_reduction_equal_clock_time_stepped_gated_pct")),
+                         fmt_pct(r.get("energy_reduction_equal_work_pct"))])
+        doc.table(["clock", "MAC top", "spike top", "timing met", "MAC area um^2", "spike area um^2", "area red.",
+                   "sim", "MAC mW", "spike busy mW", "power red.", "spike time-stepped gated mW",
+                   "power red. time-stepped", "energy red. equal work"], rows, align="llllrrrlrrrrrr")
+        if hw.get("assumptions"):
+            doc.p("Assumptions of the hardware model (from hw.json):")
+            doc.table(["item", "paper", "here"], [[a["item"], a["paper"], a["here"]] for a in hw["assumptions"]],
+                      align="lll")
+
+    # ---- accuracy -----------------------------------------------------------------------------
+    doc.h(1, "Accuracy against the float model")
+    acc = S.get("accuracy", {})
+    rows = [[k, _f(acc[k], 4) if isinstance(acc[k], float) else _n(acc[k]), f"`summary.json:/accuracy/{k}`"]
+            for k in ("ppl_fp", "ppl_quant", "ppl_change", "top1_agreement", "mean_kl", "positions") if k in acc]
+    doc.table(["quantity", "value", "source"], rows, align="lrl")
+    doc.p(f"The paper's {PAPER['accuracy_loss_pct']}% is a benchmark-average accuracy drop of SpB2.0-5B against "
+          "BF16; these are next-token statistics of the traced model on one text. A randomly initialised "
+          "checkpoint (`make-checkpoint`) has no meaningful accuracy.")
+
+    doc.h(1, "Provenance")
+    doc.p(f"Report by neurosim {__version__}. Settings of the trace: "
+          + ", ".join(f"{k}={v}" for k, v in sorted(s.items())) + ".")
+    return doc, claims, figs
+
+
+def _prepare_out(out: Path) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise NeurosimError(f"report output {out} exists and is not a directory")
+        if any(out.iterdir()) and not (out / "report.md").is_file():
+            raise NeurosimError(f"report output {out} exists and is not a report directory; choose another --out")
+
+
+def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress: bool = True) -> dict:
+    """Write the report into ``out``; returns {"out", "html", "md", "claims", "figures"}."""
+    out = Path(out)
+    _prepare_out(out)
+    trace = load_trace(trace_dir, tile=tile)
+    hw_path, hw = load_hw(hw_dir) if hw_dir is not None else (None, None)
+    doc, claims, figs = build_document(trace, hw, hw_path)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    try:
+        fig_dir = tmp / "figures"
+        fig_dir.mkdir()
+        from tqdm import tqdm
+        written = []
+        with tqdm(total=len(figs), desc="report: figures", unit="fig", disable=not progress, leave=False) as bar:
+            for name, make in figs.items():
+                fig = make()
+                if fig is None:
+                    raise NeurosimError(f"figure {name} has no data")
+                F.save(fig, fig_dir / f"{name}.png")
+                written.append(name)
+                bar.update(1)
+        (tmp / "report.md").write_text(to_markdown(doc))
+        (tmp / "report.html").write_text(to_html(doc, fig_dir))
+        meta = {"neurosim_version": __version__, "trace": str(trace.path),
+                "hw": str(hw_path) if hw_path else None, "tile": trace.tile_name,
+                "figures": [f"figures/{n}.png" for n in written],
+                "claims": [c.as_dict() for c in claims]}
+        (tmp / "report.json").write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n")
+        os.chmod(tmp, 0o755)
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+            os.replace(out, old / "report")
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"out": out, "html": out / "report.html", "md": out / "report.md", "claims": claims,
+            "figures": [out / "figures" / f"{n}.png" for n in written]}

@@ -1,0 +1,31 @@
+"""`neurosim report`: Markdown + self-contained HTML report with figures, set against the paper's claims."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from neurosim import NeurosimError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trace", required=True, help="trace folder from `neurosim run --trace OUT`")
+    parser.add_argument("--hw", default=None,
+                        help="folder from `neurosim hw --out HWOUT` (or its hw.json); without it the hardware "
+                             "sections say 'no hardware results given'")
+    parser.add_argument("--out", required=True, help="report folder (report.md, report.html, report.json, figures/)")
+    parser.add_argument("--tile", default=None, help="tile of the trace for the spike raster (default: the first)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from .build import build_report
+    from .claims import claims_text
+
+    if not args.out:
+        raise NeurosimError("--out must name a folder")
+    res = build_report(args.trace, args.out, hw_dir=args.hw, tile=args.tile, progress=not args.quiet)
+    print(claims_text(res["claims"]))
+    print(f"report written to {res['html'].resolve()}", file=sys.stderr)
+    print(res["html"].resolve())
+    return 0
