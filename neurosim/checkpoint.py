@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import mmap
 import os
 import shutil
 import tempfile
@@ -545,7 +546,7 @@ class Checkpoint:
         self.names = list(entries)
         self.tokenizer = tokenizer
         self.lm_head_name = "lm_head.weight" if "lm_head.weight" in entries else mc.embed_name
-        self._maps: dict[Path, np.memmap] = {}
+        self._maps: dict[Path, mmap.mmap] = {}
 
     def __repr__(self) -> str:
         return f"Checkpoint({str(self.path)!r}, model_type={self.model_type!r}, tensors={len(self.names)})"
@@ -569,17 +570,31 @@ class Checkpoint:
             hint = f" (did you mean '{guess}'?)" if guess else ""
             raise NeurosimError(f"{self.path.name}: no tensor '{name}'{hint}") from None
 
-    def _map(self, file: Path) -> np.memmap:
+    def _map(self, file: Path) -> mmap.mmap:
         m = self._maps.get(file)
         if m is None:
-            m = self._maps[file] = np.memmap(file, dtype=np.uint8, mode="r")
+            with open(file, "rb") as f:
+                m = self._maps[file] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         return m
 
     def raw(self, name: str) -> np.ndarray:
         """The stored data as a read-only memory-mapped numpy view (bf16 as uint16 bit patterns)."""
         e = self._entry(name)
-        np_dt, _ = _FLOAT_DTYPES[e.dtype]
-        return self._map(e.file)[e.start:e.end].view(np_dt).reshape(e.shape)
+        np_dt, size = _FLOAT_DTYPES[e.dtype]
+        count = (e.end - e.start) // size
+        return np.frombuffer(self._map(e.file), dtype=np_dt, count=count, offset=e.start).reshape(e.shape)
+
+    def _release(self, e: _Entry) -> None:
+        """Drop this process's mapping of a tensor's pages (they stay in the page cache), so
+        reading a 10 GB checkpoint tensor by tensor does not grow the resident set."""
+        if not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        page = mmap.PAGESIZE
+        start = e.start // page * page
+        try:
+            self._maps[e.file].madvise(mmap.MADV_DONTNEED, start, e.end - start)
+        except (OSError, ValueError, KeyError):
+            pass
 
     def tensor(self, name: str) -> np.ndarray:
         """A float32 copy of one tensor (bf16/f16/f64 converted); NaN/inf raise NeurosimError."""
@@ -591,6 +606,8 @@ class Checkpoint:
             out = bits.view(np.float32)
         else:
             out = np.array(data, dtype=np.float32)
+        del data
+        self._release(e)
         if not np.isfinite(out).all():
             nn = int(np.isnan(out).sum())
             ni = int(np.isinf(out).sum())
@@ -599,7 +616,7 @@ class Checkpoint:
         return out
 
     def close(self) -> None:
-        """Drop the memory maps (they are reopened on the next read)."""
+        """Drop the memory maps (they are reopened on the next read; views from raw() stay valid)."""
         self._maps.clear()
 
     def __enter__(self):
