@@ -453,3 +453,15 @@ def test_cli_exit_status_in_a_subprocess(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip() == f"neurosim convert: error: {tmp_path / 'none.gguf'}: no such GGUF file"
     assert not out.exists()
+
+
+def test_raw_views_survive_page_release_and_close(tmp_path):
+    d = make_checkpoint(tmp_path / "bf", dtype="bfloat16")
+    ck = load_checkpoint(d)
+    name = "model.layers.1.attn.sse_q_proj.weight"
+    raw = ck.raw(name)
+    assert raw.dtype == np.uint16 and raw.shape == (64, 64) and not raw.flags.writeable
+    first = ck.tensor(name)              # releases the mapped pages of this tensor
+    np.testing.assert_array_equal((raw.astype(np.uint32) << 16).view(np.float32), first)
+    ck.close()
+    np.testing.assert_array_equal(ck.tensor(name), first)
