@@ -47,9 +47,11 @@ def build(design: str, **kw) -> dict:
     entry_path.write_text(json.dumps(entry, indent=1))
     waves = os.environ.get("WAVES", "0") not in ("", "0")
     runner = get_runner("icarus")
-    runner.build(sources=[src], hdl_toplevel=entry["top"], build_dir=d / "icarus",
+    sim_dir = d / ("icarus_waves" if waves else "icarus")      # a waves build has the dump module
+    runner.build(sources=[src], hdl_toplevel=entry["top"], build_dir=sim_dir,
                  timescale=("1ns", "1ps"), waves=waves)
-    info = dict(entry, _dir=str(d), _entry=str(entry_path), _runner=runner, _waves=waves)
+    info = dict(entry, _dir=str(d), _sim_dir=str(sim_dir), _entry=str(entry_path), _runner=runner,
+                _waves=waves)
     _built[key] = info
     return info
 
@@ -69,7 +71,7 @@ def run(info: dict, vectors: dict, tag: str = "regression", module: str = "testb
     results = d / f"results_{tag}.xml"
     if results.exists():
         results.unlink()
-    runner.test(hdl_toplevel=info["top"], test_module=module, build_dir=d / "icarus",
+    runner.test(hdl_toplevel=info["top"], test_module=module, build_dir=info["_sim_dir"],
                 test_dir=d, results_xml=str(results), extra_env=env, waves=info["_waves"],
                 testcase=list(vectors), timescale=("1ns", "1ps"))
     if not results.exists():

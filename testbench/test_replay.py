@@ -117,10 +117,16 @@ def test_replay_tiles():
     paths = tile_paths()
     seed = harness.seed()
     rng = np.random.default_rng(seed)
-    ran = 0
+    ran, done = 0, set()
     for path in paths:
         tile = read_tile(path)
         for design, kw in _designs_for(tile):
+            # tiles of one slice in several codings share their counts: run the MAC on them once
+            key = (design, repr(sorted(kw.items())),
+                   hash(tile["counts"].tobytes()) if design == "mac" else str(path))
+            if key in done:
+                continue
+            done.add(key)
             info = harness.build(design, **kw)
             vectors, n = replay_vectors(info, tile, rng)
             print(f"replay {path.name} ({tile['source']}, {tile['coding']} T={tile['T']}) "
@@ -128,7 +134,7 @@ def test_replay_tiles():
             tests, failed = harness.run(info, vectors, tag=f"replay_{path.stem}")
             assert (tests, failed) == (1, 0), f"replay of {path} on {info['top']}: {failed} failed"
             ran += 1
-    assert ran >= len(paths), "every tile must replay on at least one design"
+    assert ran >= len(paths), "every tile must replay on at least one spiking design"
 
 
 @pytest.mark.skipif(bool(os.environ.get("NEUROSIM_TILES")), reason="checks the generated tiles only")
