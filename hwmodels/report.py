@@ -18,16 +18,25 @@ def render_markdown(doc: dict) -> str:
          f"(T={s['T']}), Yosys: {s['yosys']}, stimulus: {s['stimulus']}.",
          f"Measured spikes per activation: {doc['measured_spikes_per_activation']:.3f}.", "",
          "## Chosen configurations (cheapest that meets timing)", "",
-         "| design @ MHz | top | family | pipeline | area um^2 | slack ns | fmax MHz | meets | critical path |",
-         "|---|---|---|---|---|---|---|---|---|"]
+         "| design @ MHz | top | family | pipeline | ABC -D ps | area um^2 | slack ns | fmax MHz | meets | critical path |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
     for key, r in doc["results"].items():
-        L.append(f"| {key} | {r['top']} | {r['family']} | {r['pipeline']} | {_f(r['area_um2'], 0)} | "
+        L.append(f"| {key} | {r['top']} | {r['family']} | {r['pipeline']} | {r.get('abc_delay_target_ps')} | "
+                 f"{_f(r['area_um2'], 0)} | "
                  f"{_f(r['slack_ns'], 3)} | {_f(r['fmax_mhz'], 0)} | {'yes' if r['meets_timing'] else '**NO**'} | "
                  f"{r['critical_path']} |")
     miss = [k for k, r in doc["results"].items() if not r["meets_timing"]]
     if miss:
         L += ["", "**Not reached:** " + ", ".join(
             f"{k} (best {doc['results'][k]['fmax_mhz']:.0f} MHz)" for k in miss) + "."]
+    fks = list(doc["settings"]["freqs_mhz"])
+    L += ["", "## Every candidate at one lane (area um^2, worst slack ns per clock)", "",
+          "| design | family | pipeline | latency | area | " + " | ".join(f"slack @{f:g}" for f in fks) + " |",
+          "|---|---|---|---|---|" + "---|" * len(fks)]
+    for c in doc["candidates_1lane"]:
+        sl = " | ".join(f"{c['timing'][f'{f:g}']['slack_ns']:.3f}{'' if c['timing'][f'{f:g}']['met'] else ' x'}"
+                        for f in fks)
+        L.append(f"| {c['design']} | {c['family']} | {c['pipeline']} | {c['latency']} | {c['area_um2']:,.0f} | {sl} |")
     L += ["", "## Energy per cycle of the whole array (pJ), gate-level activity", "",
           "| design @ MHz | sim | active | idle clocked | idle gated | switching | internal | clock | leakage | "
           "vectorless @0.1 | OpenSTA report_power @0.1 |",
