@@ -17,6 +17,9 @@ Pipeline depth ``p`` (``neurosim.rtl.params.PIPELINES["mac"]``), each level one 
 * 3: as 2, and the multiplier is split into two registered half products ``a * w[3:0]`` (low nibble,
   unsigned) and ``a * w[7:4]`` (high nibble, signed), summed in the product stage.
 * 4: as 3, with 3 accumulator segments.
+* 5: the multiplier in three stages: four registered quarter products ``a * w[2j+1:2j]`` (top one
+  signed), two registered pair sums, the product; 3 accumulator segments.
+* 6: as 5, with 4 accumulator segments.
 """
 
 from __future__ import annotations
@@ -50,7 +53,20 @@ class MacArray(LaneArray):
         ctrl = ctrl0
         a = self.a
         terms = []
-        if "mulsplit" in cfg.stages:
+        if "mulsplit4" in cfg.stages:
+            # four registered quarter products a * w[2j+1:2j] (the top one signed), then two
+            # registered pair sums, summed in the product stage
+            ctrl1 = self.stage(m, ctrl0, "s1")
+            ctrl2 = self.stage(m, ctrl1, "s2")
+            for i in range(cfg.lanes):
+                w = self.w[i]
+                q = [self.hold(m, a * (w[2 * j:2 * j + 2] if j < 3 else w[6:8].as_signed()),
+                               ctrl0["valid"], f"q{i}_{j}") for j in range(4)]
+                s0 = self.hold(m, q[0] + (q[1] << 2), ctrl1["valid"], f"ps{i}_0")
+                s1 = self.hold(m, q[2] + (q[3] << 2), ctrl1["valid"], f"ps{i}_1")
+                terms.append((s0 + (s1 << 4))[:16].as_signed())
+            ctrl = ctrl2
+        elif "mulsplit" in cfg.stages:
             ctrl1 = self.stage(m, ctrl0, "s1")
             for i in range(cfg.lanes):
                 w = self.w[i]

@@ -52,12 +52,15 @@ PIPELINES = {
         2: (("prod",), 2),
         3: (("mulsplit", "prod"), 2),
         4: (("mulsplit", "prod"), 3),
+        5: (("mulsplit4", "pairsum", "prod"), 3),
+        6: (("mulsplit4", "pairsum", "prod"), 4),
     },
     "spike": {
         0: ((), 1),
         1: (("term",), 1),
         2: (("term",), 2),
         3: (("term",), 3),
+        4: (("term",), 4),
     },
 }
 MAX_K = 1 << 24

@@ -24,7 +24,7 @@ time-step order (all events of step 0, then step 1, ...) for the Horner variants
 the others.
 
 Pipeline depth ``p``: 0 = term and accumulation in one cycle; 1 = the signed, shifted term is
-registered; 2 / 3 = as 1 with the accumulator split into 2 / 3 carry-pipelined segments.
+registered; 2 / 3 / 4 = as 1 with the accumulator split into 2 / 3 / 4 carry-pipelined segments.
 """
 
 from __future__ import annotations
