@@ -170,8 +170,12 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None) -> tuple
             e_spk = t["accumulates"] / tok * em["pj_per_accumulate"] * 1e-6
             rows.append([f"{fk} MHz", em["label"], _f(em["pj_per_mac"], 4), _f(em["pj_per_accumulate"], 4),
                          _f(e_mac, 3), _f(e_spk, 3), fmt_pct(100.0 * (1.0 - e_spk / e_mac))])
-        doc.table(["clock", "simulation", "pJ per MAC", "pJ per accumulate", "MAC array uJ/token",
-                   "spiking uJ/token", "reduction"], rows)
+        doc.table(["clock", "simulation", "pJ per MAC", "pJ per accumulate", "MAC array \u00b5J/token",
+                   "spiking \u00b5J/token", "reduction"], rows)
+        doc.p(f"This model needs {_f(t['accumulates_per_dense_mac'], 3)} accumulates per dense MAC "
+              "(`summary.json:/totals/accumulates_per_dense_mac`); hw.json's own equal-work reduction assumes "
+              f"its stimulus' {_f(hw.get('measured_spikes_per_activation'), 3)} spikes per activation "
+              "(`hw.json:/measured_spikes_per_activation`), hence the difference from its `energy_reduction_equal_work_pct`.")
 
     # ---- hardware -----------------------------------------------------------------------------
     doc.h(1, "Area and power: spiking array vs INT8 MAC array")
@@ -210,8 +214,13 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None) -> tuple
     # ---- accuracy -----------------------------------------------------------------------------
     doc.h(1, "Accuracy against the float model")
     acc = S.get("accuracy", {})
-    rows = [[k, _f(acc[k], 4) if isinstance(acc[k], float) else _n(acc[k]), f"`summary.json:/accuracy/{k}`"]
-            for k in ("ppl_fp", "ppl_quant", "ppl_change", "top1_agreement", "mean_kl", "positions") if k in acc]
+    shown = {"ppl_fp": ("perplexity, float model", lambda v: _f(v, 3)),
+             "ppl_quant": ("perplexity, spiking model", lambda v: _f(v, 3)),
+             "ppl_change": ("perplexity change", lambda v: f"{100 * v:+.2f}%"),
+             "top1_agreement": ("top-1 agreement", fmt_frac_pct),
+             "mean_kl": ("mean KL(float || spiking)", lambda v: f"{v:.4f} nats"),
+             "positions": ("token positions", _n)}
+    rows = [[label, f(acc[k]), f"`summary.json:/accuracy/{k}`"] for k, (label, f) in shown.items() if k in acc]
     doc.table(["quantity", "value", "source"], rows, align="lrl")
     doc.p(f"The paper's {PAPER['accuracy_loss_pct']}% is a benchmark-average accuracy drop of SpB2.0-5B against "
           "BF16; these are next-token statistics of the traced model on one text. A randomly initialised "

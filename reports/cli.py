@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
-
 from neurosim import NeurosimError
 
 
@@ -26,6 +24,5 @@ def run(args) -> int:
         raise NeurosimError("--out must name a folder")
     res = build_report(args.trace, args.out, hw_dir=args.hw, tile=args.tile, progress=not args.quiet)
     print(claims_text(res["claims"]))
-    print(f"report written to {res['html'].resolve()}", file=sys.stderr)
-    print(res["html"].resolve())
+    print(f"\nHTML report: {res['html'].resolve()}")
     return 0

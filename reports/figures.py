@@ -79,16 +79,14 @@ def sparsity_per_layer(trace: Trace):
                              squeeze=False)
     x = np.arange(n)
     w = 0.4
-    kinds_seen = []
+    kinds_seen = list(dict.fromkeys(p["kind"] for p in parts if p["attn"] is not None))
     for ax, (key, label) in zip(axes[:, 0], defs):
-        for i, part in enumerate(parts):
-            if part["attn"] is not None and part["attn"].get(key) is not None:
-                ax.bar(x[i] - w / 2, 100 * part["attn"][key], w, color=KIND_COLORS.get(part["kind"], "#444"))
-                if part["kind"] not in kinds_seen:
-                    kinds_seen.append(part["kind"])
-            if part["mlp"] is not None and part["mlp"].get(key) is not None:
-                ax.bar(x[i] + w / 2, 100 * part["mlp"][key], w, color=KIND_COLORS["mlp"], hatch="//",
-                       edgecolor="white", linewidth=0)
+        ia = [i for i, p in enumerate(parts) if p["attn"] is not None and p["attn"].get(key) is not None]
+        im = [i for i, p in enumerate(parts) if p["mlp"] is not None and p["mlp"].get(key) is not None]
+        ax.bar(x[ia] - w / 2, [100 * parts[i]["attn"][key] for i in ia], w,
+               color=[KIND_COLORS.get(parts[i]["kind"], "#444") for i in ia])
+        ax.bar(x[im] + w / 2, [100 * parts[i]["mlp"][key] for i in im], w, color=KIND_COLORS["mlp"], hatch="//",
+               edgecolor="white", linewidth=0)
         ax.axhline(PAPER["sparsity_pct"], color="k", ls="--", lw=1)
         ax.axhline(100 * tot[key], color="crimson", ls=":", lw=1.2)
         T = f", T={tot['T_fixed']}" if key == "sparsity_fixed" else ""
@@ -127,9 +125,11 @@ def count_histograms(trace: Trace):
             for v, f in zip(values.tolist(), freq.tolist()):
                 acc[v] = acc.get(v, 0) + f
         vals = np.array(sorted(acc), dtype=np.int64)
-        freq = np.array([acc[v] for v in vals.tolist()], dtype=np.float64)
-        share = freq / freq.sum()
-        ax.bar(vals, 100 * share, width=1.0, color="#1f78b4", linewidth=0)
+        lo, hi = int(vals[0]), int(vals[-1])
+        dense = np.zeros(hi - lo + 1)
+        dense[vals - lo] = [acc[v] for v in vals.tolist()]
+        share = np.where(dense > 0, 100 * dense / dense.sum(), np.nan)   # gaps, not zeros, on a log axis
+        ax.stairs(share, np.arange(lo, hi + 2) - 0.5, fill=True, color="#1f78b4")
         ax.set_yscale("log")
         clamped = sum(r["clamped"] for r in recs)
         activations = sum(r["activations"] for r in recs)
@@ -238,10 +238,14 @@ def energy_model(hw: dict, fk: str) -> dict | None:
 
 
 def energy_freq(hw: dict) -> str | None:
+    """The clock of the energy figure: 500 MHz (the paper's point) if simulated and met by both
+    designs, else the fastest such clock, else the fastest simulated one."""
     fks = [fk for fk in freq_keys(hw) if sim_label(hw["comparison"][fk])]
-    if not fks:
-        return None
-    return "500" if "500" in fks else fks[-1]
+    met = [fk for fk in fks if hw["comparison"][fk]["both_meet_timing"]]
+    for group in (met, fks):
+        if group:
+            return "500" if "500" in group else group[-1]
+    return None
 
 
 def work_per_layer(trace: Trace, hw: dict | None):
@@ -253,8 +257,8 @@ def work_per_layer(trace: Trace, hw: dict | None):
     accs = np.array([p["all"]["accumulates"] / tokens if p["all"] else 0 for p in parts]) / 1e6
     fk = energy_freq(hw) if hw is not None else None
     em = energy_model(hw, fk) if fk else None
-    ncol = 2 if em else 1
-    fig, axes = plt.subplots(1, ncol, figsize=(max(7.0, 0.28 * n + 4) * (1.6 if em else 1), 4.2), squeeze=False)
+    nrow = 2 if em else 1
+    fig, axes = plt.subplots(nrow, 1, figsize=(max(8.0, 0.3 * n + 4), 4.0 * nrow), squeeze=False)
     ax = axes[0, 0]
     w = 0.4
     ax.bar(x - w / 2, dense, w, color="#999999", label="dense INT8 MACs")
@@ -267,14 +271,14 @@ def work_per_layer(trace: Trace, hw: dict | None):
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     if em:
-        ax = axes[0, 1]
+        ax = axes[1, 0]
         e_mac = dense * 1e6 * em["pj_per_mac"] * 1e-6      # pJ -> uJ
         e_spk = accs * 1e6 * em["pj_per_accumulate"] * 1e-6
         ax.bar(x - w / 2, e_mac, w, color="#999999", label=f"INT8 MAC array ({em['pj_per_mac']:.3g} pJ/MAC)")
         ax.bar(x + w / 2, e_spk, w, color="#1f78b4",
                label=f"spiking array ({em['pj_per_accumulate']:.3g} pJ/accumulate)")
         ax.set_xlabel("layer")
-        ax.set_ylabel("energy per token (uJ)")
+        ax.set_ylabel("energy per token (\u00b5J)")
         ax.set_title(f"Estimated energy per token, projection arrays only ({fk} MHz, "
                      f"{hw['settings'].get('library', '')})", fontsize=10)
         ax.set_xticks(x)
@@ -283,6 +287,14 @@ def work_per_layer(trace: Trace, hw: dict | None):
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def _missed(hw: dict, fk: str) -> str:
+    if hw["comparison"][fk]["both_meet_timing"]:
+        return ""
+    who = [name for d, name in (("mac", "MAC"), ("spike", "spiking"))
+           if not hw["results"].get(f"{d}@{fk}", {}).get("meets_timing", True)]
+    return f"\n({' and '.join(who) or 'a design'} misses timing)"
 
 
 def area_power(hw: dict | None):
@@ -301,7 +313,7 @@ def area_power(hw: dict | None):
         a1.annotate(f"{-comp[f]['area_reduction_pct']:+.1f}%", (x[i] + w / 2, spk[i]), ha="center",
                     va="bottom", fontsize=9, xytext=(0, 2), textcoords="offset points")
     a1.set_xticks(x)
-    a1.set_xticklabels([f"{f} MHz" + ("" if comp[f]["both_meet_timing"] else "\n(timing not met)") for f in fks])
+    a1.set_xticklabels([f"{f} MHz" + _missed(hw, f) for f in fks])
     a1.set_ylabel("cell area (mm^2)")
     a1.set_title(f"Area, {hw['settings'].get('lanes')} lanes (paper: -{PAPER['area_reduction_pct']}%)", fontsize=10)
     a1.grid(axis="y", alpha=0.3)

@@ -1,0 +1,385 @@
+"""neurosim report: every section and figure, numbers equal to the JSON, clear errors, atomic output.
+
+The trace comes from the tiny SpB2.0 checkpoint (MoBA, full and SSE+SWA layers). The hardware
+results are a small hand-made hw.json whose comparison is built by hwmodels' own ``compare`` and
+``assumptions`` (so it has the real schema) from hand-picked areas and energies: the real
+``neurosim hw`` takes minutes.
+"""
+
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurosim.cli import main
+from neurosim.reports.claims import NO_HW, PAPER, resolve
+from neurosim.trace import read_summary
+
+HEADINGS = (
+    "Claims: the paper next to the measurement",
+    "Spike sparsity per layer",
+    "Integer spike counts",
+    "Firing rate per time step",
+    "Spike raster of one real tile",
+    "Accumulate events vs dense MACs, and energy per token",
+    "Area and power: spiking array vs INT8 MAC array",
+    "Accuracy against the float model",
+    "Provenance",
+)
+TRACE_FIGURES = ("sparsity_per_layer", "count_histograms", "firing_rate", "spike_raster", "work_per_layer")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ckpt") / "tiny"
+    assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def trace(tiny, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trace") / "trace"
+    assert main(["run", "--model", str(tiny), "--max-tokens", "48", "--trace", str(out)]) == 0
+    return out
+
+
+def _power(total_active, idle, idle_gated):
+    return {"active": {"total_pj": total_active}, "idle_clocked": {"total_pj": idle},
+            "idle_clock_gated": {"total_pj": idle_gated}}
+
+
+@pytest.fixture(scope="module")
+def hw(tmp_path_factory):
+    """A hw.json in hwmodels' schema: its comparison computed by hwmodels.flow.compare."""
+    from neurosim.hwmodels.flow import PAPER as HW_PAPER
+    from neurosim.hwmodels.flow import assumptions, compare
+
+    lanes, T, spa = 16, 7, 1.5
+    results = {}
+    for f, (a_mac, a_spk, e_mac, e_spk, met) in {250.0: (100000.0, 40000.0, 20.0, 9.0, True),
+                                               500.0: (120000.0, 45000.0, 21.0, 10.0, False)}.items():
+        fk = f"{f:g}"
+        results[f"mac@{fk}"] = {"design": "mac", "freq_mhz": f, "top": f"mac_top_{fk}", "area_um2": a_mac,
+                                "meets_timing": True,
+                                "power": {"zero_delay": _power(e_mac, 2.0, 0.5), "gspecify": _power(e_mac * 1.2, 2.2, 0.6)}}
+        spk_power = {"zero_delay": _power(e_spk, 1.0, 0.2)}
+        spk_power["gspecify"] = _power(e_spk * 1.3, 1.1, 0.3) if met else {"skipped": "timing not met"}
+        results[f"spike@{fk}"] = {"design": "spike", "freq_mhz": f, "top": f"spike_top_{fk}", "area_um2": a_spk,
+                                  "meets_timing": met, "power": spk_power}
+    settings = {"freqs_mhz": [250.0, 500.0], "lanes": lanes, "coding": "bitwise", "T": T, "k_max": 2560,
+                "library": "osu018_stdcells", "voltage_v": 1.8, "yosys": "yowasp", "booth_for_mac": True,
+                "stimulus": "hand-made test stimulus"}
+    doc = {"schema": "neurosim.hw/1", "settings": settings, "measured_spikes_per_activation": spa,
+           "results": results, "comparison": compare(results, [250.0, 500.0], spa, T, lanes),
+           "paper": HW_PAPER, "assumptions": assumptions(settings, spa)}
+    out = tmp_path_factory.mktemp("hw") / "hwout"
+    out.mkdir()
+    (out / "hw.json").write_text(json.dumps(doc, indent=1))
+    return out
+
+
+class _Balance(HTMLParser):
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.errors = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(tag)
+
+
+def assert_well_formed(html: str):
+    p = _Balance()
+    p.feed(html)
+    p.close()
+    assert not p.errors and not p.stack
+
+
+def report(args, capsys=None):
+    rc = main(["report", "--quiet", *map(str, args)])
+    return rc, (capsys.readouterr() if capsys is not None else None)
+
+
+def md_table(md: str, header: str) -> list[list[str]]:
+    """The rows of every Markdown table whose header row starts with ``| header |``
+    (``header`` may name several columns: ``"clock | simulation"``)."""
+    lines = md.splitlines()
+    rows = []
+    for i, line in enumerate(lines):
+        if not line.startswith(f"| {header} |"):
+            continue
+        for row in lines[i + 2:]:
+            if not row.startswith("|"):
+                break
+            rows.append([c.strip() for c in re.split(r"(?<!\\)\|", row.strip())[1:-1]])
+    assert rows, f"no table headed {header!r}"
+    return rows
+
+
+@pytest.fixture(scope="module")
+def built(trace, hw, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rep") / "with_hw"
+    assert main(["report", "--quiet", "--trace", str(trace), "--hw", str(hw), "--out", str(out)]) == 0
+    return out
+
+
+def test_report_without_hw_has_every_section_and_figure(trace, tmp_path, capsys):
+    out = tmp_path / "rep"
+    rc, cap = report(["--trace", trace, "--out", out], capsys)
+    assert rc == 0, cap.err
+    md = (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    for h in HEADINGS:
+        assert f"## {h}" in md and f"<h2>{h}</h2>" in html
+    for name in TRACE_FIGURES:
+        png = out / "figures" / f"{name}.png"
+        assert png.read_bytes()[:8] == PNG_MAGIC
+        assert f"(figures/{name}.png)" in md
+    assert not (out / "figures" / "area_power.png").exists()
+    # self-contained: every figure embedded, no reference to a file
+    assert html.count('src="data:image/png;base64,') == len(TRACE_FIGURES)
+    assert "figures/" not in html
+    assert_well_formed(html)
+    assert NO_HW in md and NO_HW in html
+    # stdout: the claims table, then the HTML path last
+    lines = cap.out.strip().splitlines()
+    assert lines[0].startswith("claim") and "64.31%" in cap.out and NO_HW in cap.out
+    assert lines[-1] == f"HTML report: {(out / 'report.html').resolve()}"
+    # nothing else is left beside the report
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
+
+
+def test_report_with_hw_has_hardware_sections(built, hw):
+    md = (built / "report.md").read_text()
+    html = (built / "report.html").read_text()
+    assert (built / "figures" / "area_power.png").read_bytes()[:8] == PNG_MAGIC
+    assert html.count('src="data:image/png;base64,') == len(TRACE_FIGURES) + 1
+    assert NO_HW not in md
+    assert_well_formed(html)
+    doc = json.loads((hw / "hw.json").read_text())
+    # per clock: designs, timing, areas and reductions in the hardware table
+    hwrows = {r[0]: r for r in md_table(md, "clock | MAC top")}
+    assert set(hwrows) == {"250 MHz", "500 MHz"}
+    for fk in ("250", "500"):
+        c = doc["comparison"][fk]
+        r = hwrows[f"{fk} MHz"]
+        assert r[1] == c["mac"] and r[2] == c["spike"]
+        assert r[3] == ("yes" if c["both_meet_timing"] else "**NO**")
+        assert r[4] == f"{c['area_mac_um2']:,.0f}" and r[5] == f"{c['area_spike_um2']:,.0f}"
+        assert r[6] == f"{c['area_reduction_pct']:.2f}%"
+    # 500 MHz: the spike array misses timing -> gspecify skipped -> zero-delay figures are used
+    assert hwrows["500 MHz"][7] == "zero_delay" and hwrows["250 MHz"][7] == "gspecify"
+    assert hwrows["250 MHz"][10] == f"{doc['comparison']['250']['gspecify']['power_reduction_equal_clock_busy_pct']:.2f}%"
+    # the assumptions table is hw.json's
+    for a in doc["assumptions"]:
+        assert a["here"].replace("|", "\\|") in md
+
+
+def test_claims_equal_the_json(built, trace, hw):
+    md = (built / "report.md").read_text()
+    meta = json.loads((built / "report.json").read_text())
+    files = {"summary.json": read_summary(trace), "hw.json": json.loads((hw / "hw.json").read_text())}
+    claims = meta["claims"]
+    rows = md_table(md, "claim")
+    assert len(rows) == len(claims)
+    fmt = {"frac_pct": lambda v: f"{100 * v:.2f}%", "pct": lambda v: f"{v:.2f}%",
+           "signed_frac_pct": lambda v: f"{100 * v:+.2f}%"}
+    checked = set()
+    for c, row in zip(claims, rows):
+        assert row[0] == c["claim"] and row[2] == c["measured"]
+        if c["source"] is None:
+            continue
+        value = resolve(files[c["file"]], c["source"])
+        assert value == c["value"]
+        assert row[2] == fmt[c["fmt"]](value)
+        assert row[4] == f"`{c['file']}:{c['source']}`"
+        checked.add(c["source"])
+    s = files["summary.json"]
+    # the paper's numbers and the headline measurements are all there, with their sources
+    for p in PAPER.values():
+        assert any(row[1].startswith(f"{p}") or row[1].startswith(f"{p:.2f}") for row in rows)
+    assert {"/totals/sparsity_fixed", "/totals/sparsity_data", "/totals/sparsity_window3",
+            "/accuracy/ppl_change", "/comparison/500/area_reduction_pct",
+            "/comparison/500/zero_delay/power_reduction_equal_clock_busy_pct",
+            "/comparison/250/gspecify/power_reduction_equal_clock_busy_pct"} <= checked
+    assert rows[0][2] == f"{100 * s['totals']['sparsity_fixed']:.2f}%"
+
+
+def test_layer_tables_equal_the_json(built, trace):
+    """Per-layer rows re-derived here by hand from the per-projection records of summary.json."""
+    md = (built / "report.md").read_text()
+    s = read_summary(trace)
+    rows = md_table(md, "layer | projections of")
+    expect = []
+    for L in s["layers"]:
+        for mlp in (False, True):
+            P = [p for p in L["projections"] if (".mlp." in p["name"]) == mlp]
+            n = sum(p["activations"] for p in P)
+            fixed = 1 - sum(p["spikes"] for p in P) / sum(p["T_fixed"] * p["activations"] for p in P)
+            data = 1 - sum(p["spikes_data"] for p in P) / sum(p["T_data"] * p["activations"] for p in P)
+            w3 = 1 - sum(p["spikes_data"] for p in P) / sum(-(-p["T_data"] // 3) * 3 * p["activations"] for p in P)
+            expect.append([str(L["layer"]), str(len(P)), f"{100 * fixed:.2f}%", f"{100 * data:.2f}%",
+                           f"{100 * w3:.2f}%", f"{sum(p['spikes'] for p in P) / n:.3f}",
+                           f"{sum(p['clamped'] for p in P):,}"])
+    got = [[r[0], r[2], r[3], r[4], r[5], r[6], r[8]] for r in rows]
+    assert got == expect
+    kinds = {r[1] for r in rows}
+    assert {"MoBA block", "full attention block", "SSE+SWA block", "MLP"} <= kinds
+    # the totals table: each definition equals summary.json's totals
+    t = s["totals"]
+    tot = {r[0]: r[1] for r in md_table(md, "all projections")}
+    assert tot[f"fixed hardware window (T={t['T_fixed']})"] == f"{100 * t['sparsity_fixed']:.2f}%"
+    assert tot["per-tensor data-derived window"] == f"{100 * t['sparsity_data']:.2f}%"
+    assert tot["3-step windows (SpB1.0 method)"] == f"{100 * t['sparsity_window3']:.2f}%"
+    assert tot["accumulates"] == f"{t['accumulates']:,}" and tot["dense macs"] == f"{t['dense_macs']:,}"
+    # firing rate per bit plane: sum of spikes_per_step over all projections / activations
+    fr = md_table(md, "step (bit weight)")
+    per_step = np.sum([p["spikes_per_step"] for L in s["layers"] for p in L["projections"]], axis=0)
+    assert [r[0] for r in fr] == ["64", "32", "16", "8", "4", "2", "1"]
+    assert [r[1] for r in fr] == [f"{100 * v / t['activations']:.2f}%" for v in per_step]
+
+
+def test_energy_per_token_by_hand(built, trace, hw):
+    md = (built / "report.md").read_text()
+    t = read_summary(trace)["totals"]
+    tokens = read_summary(trace)["tokens"]
+    doc = json.loads((hw / "hw.json").read_text())
+    rows = {r[0]: r for r in md_table(md, "clock | simulation")}
+    for fk, label in (("250", "gspecify"), ("500", "zero_delay")):
+        e = doc["comparison"][fk][label]
+        # 250 MHz gspecify: MAC 20*1.2 = 24 pJ per busy cycle of 16 lanes; spike 9*1.3 = 11.7 pJ
+        pj_mac = {"250": 24.0, "500": 21.0}[fk] / 16
+        pj_acc = {"250": 11.7, "500": 10.0}[fk] / 16
+        assert e["energy_per_mac_eq_pj"]["mac"] == pytest.approx(pj_mac)
+        r = rows[f"{fk} MHz"]
+        assert r[1] == label
+        assert float(r[2]) == pytest.approx(pj_mac, abs=1e-4) and float(r[3]) == pytest.approx(pj_acc, abs=1e-4)
+        e_mac = t["dense_macs"] / tokens * pj_mac * 1e-6
+        e_spk = t["accumulates"] / tokens * pj_acc * 1e-6
+        assert r[4] == f"{e_mac:,.3f}" and r[5] == f"{e_spk:,.3f}"
+        assert r[6] == f"{100 * (1 - e_spk / e_mac):.2f}%"
+
+
+def _assert_clean_failure(rc, cap, out, *words):
+    assert rc == 2
+    err = cap.err.strip()
+    assert err.startswith("neurosim report: error:") and len(err.splitlines()) == 1
+    for w in words:
+        assert w in err
+    assert not out.exists()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]
+
+
+def _copy(trace, tmp_path) -> Path:
+    dst = tmp_path / "trace"
+    shutil.copytree(trace, dst)
+    return dst
+
+
+def test_older_schema_is_a_clear_error(trace, tmp_path, capsys):
+    t = _copy(trace, tmp_path)
+    s = json.loads((t / "summary.json").read_text())
+    s["schema_version"] = 0
+    (t / "summary.json").write_text(json.dumps(s))
+    out = tmp_path / "rep"
+    rc, cap = report(["--trace", t, "--out", out], capsys)
+    _assert_clean_failure(rc, cap, out, "schema version 0")
+
+
+@pytest.mark.parametrize("remove", ["summary.json", "stats.npz", "tile", "trace"])
+def test_missing_file_is_a_clear_error(trace, tmp_path, capsys, remove):
+    t = _copy(trace, tmp_path)
+    if remove == "tile":
+        victim = sorted((t / "tiles").iterdir())[0]
+        victim.unlink()
+        word = victim.name
+    elif remove == "trace":
+        shutil.rmtree(t)
+        word = "not found"
+    else:
+        (t / remove).unlink()
+        word = remove
+    out = tmp_path / "rep"
+    rc, cap = report(["--trace", t, "--out", out], capsys)
+    _assert_clean_failure(rc, cap, out, word)
+
+
+@pytest.mark.parametrize("problem", ["missing", "schema", "json"])
+def test_bad_hw_is_a_clear_error(trace, hw, tmp_path, capsys, problem):
+    h = tmp_path / "hw"
+    h.mkdir()
+    if problem == "schema":
+        doc = json.loads((hw / "hw.json").read_text())
+        doc["schema"] = "neurosim.hw/0"
+        (h / "hw.json").write_text(json.dumps(doc))
+    elif problem == "json":
+        (h / "hw.json").write_text("{not json")
+    out = tmp_path / "rep"
+    rc, cap = report(["--trace", trace, "--hw", h, "--out", out], capsys)
+    _assert_clean_failure(rc, cap, out, {"missing": "not found", "schema": "neurosim.hw/0",
+                                         "json": "not valid JSON"}[problem])
+
+
+def test_fp_trace_is_a_clear_error(tiny, tmp_path, capsys):
+    t = tmp_path / "fp"
+    assert main(["run", "--model", str(tiny), "--mode", "fp", "--max-tokens", "8", "--trace", str(t)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "rep"
+    rc, cap = report(["--trace", t, "--out", out], capsys)
+    _assert_clean_failure(rc, cap, out, "no spike statistics")
+
+
+def test_failure_while_drawing_leaves_nothing(trace, tmp_path, capsys, monkeypatch):
+    from neurosim.reports import figures
+
+    out = tmp_path / "rep"
+    assert report(["--trace", trace, "--out", out])[0] == 0
+    before = (out / "report.md").read_bytes()
+
+    def boom(*a, **k):
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr(figures, "raster", boom)
+    with pytest.raises(RuntimeError):
+        report(["--trace", trace, "--out", out])
+    # the earlier report is untouched and no temporary folder is left
+    assert (out / "report.md").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
+
+
+def test_refuses_to_replace_a_foreign_folder(trace, tmp_path, capsys):
+    out = tmp_path / "precious"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    rc, cap = report(["--trace", trace, "--out", out], capsys)
+    assert rc == 2 and "not a report directory" in cap.err
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_adaptive_unclamped_trace(tiny, tmp_path, capsys):
+    """No fixed window (counts beyond 127): data-T sparsity leads the claims, trains of different
+    length are aligned by bit weight, and the report still builds."""
+    t = tmp_path / "adaptive"
+    assert main(["run", "--model", str(tiny), "--scale", "adaptive", "--clamp", "none", "--k", "40",
+                 "--max-tokens", "32", "--trace", str(t)]) == 0
+    s = read_summary(t)
+    out = tmp_path / "rep"
+    rc, cap = report(["--trace", t, "--out", out], capsys)
+    assert rc == 0, cap.err
+    meta = json.loads((out / "report.json").read_text())
+    first = meta["claims"][0]
+    assert s["totals"]["sparsity_fixed"] is None       # k=40: counts beyond 127, no 7-step window
+    assert first["source"] == "/totals/sparsity_data"
+    assert first["measured"] == f"{100 * resolve(s, first['source']):.2f}%"
+    assert len(meta["figures"]) == len(TRACE_FIGURES)
