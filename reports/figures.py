@@ -173,11 +173,11 @@ def firing_per_step(trace: Trace) -> tuple[list[str], dict[str, np.ndarray], np.
 
 def firing_rate(trace: Trace):
     labels, per, total, T = firing_per_step(trace)
-    fig, ax = plt.subplots(figsize=(max(7.0, 0.12 * T + 5), 4.2))
+    fig, ax = plt.subplots(figsize=(min(max(7.0, 0.12 * T + 5), 12.0), 4.2))
     x = np.arange(T)
     ax.bar(x, 100 * total, color="#bbbbbb", label="all projections")
     for cls, rate in per.items():
-        ax.plot(x, 100 * rate, marker="o", ms=3, lw=1.3, label=cls)
+        ax.plot(x, 100 * rate, marker="o" if T <= 16 else None, ms=3, lw=1.3, label=cls)
     if T <= 16:
         ax.set_xticks(x)
         ax.set_xticklabels(labels)
@@ -202,12 +202,14 @@ def raster(trace: Trace):
     T, M, K = spikes.shape
     k = min(K, RASTER_MAX_K)
     cmap = ListedColormap(["#2166ac", "#ffffff", "#b2182b"])
-    fig, axes = plt.subplots(M, 1, figsize=(11, 0.28 * T * M + 1.6), sharex=True, squeeze=False)
+    panel = min(0.28 * T + 0.2, 2.6)   # inches per token row: long unary trains are squeezed
+    fig, axes = plt.subplots(M, 1, figsize=(11, panel * M + 1.6), sharex=True, squeeze=False)
     labels = step_labels(tile["coding"], T)
     for m, ax in enumerate(axes[:, 0]):
         ax.imshow(spikes[:, m, :k], aspect="auto", interpolation="nearest", cmap=cmap, vmin=-1, vmax=1)
-        ax.set_yticks(range(T))
-        ax.set_yticklabels(labels, fontsize=6)
+        if T <= 16:
+            ax.set_yticks(range(T))
+            ax.set_yticklabels(labels, fontsize=6)
         nz = int(np.count_nonzero(spikes[:, m, :]))
         ax.set_ylabel(f"row {m}\nstep", fontsize=8)
         ax.text(1.005, 0.5, f"{nz} spikes\n/ {T * K} cells", transform=ax.transAxes, fontsize=7, va="center")
