@@ -4,7 +4,7 @@
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PKGS="iverilog yosys opensta qflow-tech-osu018"
+APT_PKGS="iverilog yosys opensta qflow-tech-osu018 verilator"
 missing=""
 for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

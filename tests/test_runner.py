@@ -154,3 +154,12 @@ def test_adaptive_huge_outliers_burst_without_clamping(tiny):
     assert max(p["T_data"] for L in s["layers"] for p in L["projections"]) > 7
     c = run_quiet(model=str(tiny), prompt=PROMPT, mode="spike", scale="adaptive", k=64.0, clamp=127)
     assert c["totals"]["clamped"] > 0 and c["totals"]["T_fixed"] == 7
+
+
+def test_generate_in_spike_mode(tiny, capsys):
+    assert main(["run", "--model", str(tiny), "--prompt", PROMPT, "--generate", "3", "--mode", "spike"]) == 0
+    out = capsys.readouterr().out
+    assert "generated: " in out
+    s = run_quiet(model=str(tiny), prompt=PROMPT, generate=3, mode="int8")
+    t = run_quiet(model=str(tiny), prompt=PROMPT, generate=3, mode="spike")
+    assert len(s["generated"]["ids"]) == 3 and s["generated"] == t["generated"]
