@@ -187,6 +187,11 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None) -> tuple
               f"{st.get('coding')} coding (T={st.get('T')}), Yosys {st.get('yosys')}, stimulus: "
               f"{st.get('stimulus')}; measured {hw.get('measured_spikes_per_activation', float('nan')):.3f} spikes per "
               "activation in that stimulus. See `hw.md` beside it for every configuration.")
+        same = _stimulus_from(str(st.get("stimulus", "")), trace.path)
+        if not same:
+            doc.p(f"**Note:** the hardware stimulus is not a tile of this trace (`{trace.path}`)"
+                  + (" but synthetic" if same is None else "") + f"; run `neurosim hw --trace {trace.path}` "
+                  "for gate-level activity from the same model and text.")
         figs["area_power"] = lambda: F.area_power(hw)
         doc.figure("area_power", "area and power at each clock, with the reductions of the spiking array")
         rows = []
@@ -230,6 +235,16 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None) -> tuple
     doc.p(f"Report by neurosim {__version__}. Settings of the trace: "
           + ", ".join(f"{k}={v}" for k, v in sorted(s.items())) + ".")
     return doc, claims, figs
+
+
+def _stimulus_from(stimulus: str, trace_path: Path) -> bool | None:
+    """Whether hw.json's stimulus is a tile of this trace (None: not a trace tile at all)."""
+    import re
+
+    m = re.search(r"trace tile (\S+)", stimulus)
+    if not m:
+        return None
+    return Path(m.group(1)).resolve().parent == (Path(trace_path) / "tiles").resolve()
 
 
 def _prepare_out(out: Path) -> None:

@@ -83,12 +83,14 @@ def to_markdown(doc: Document, fig_dir: str = "figures") -> str:
 
 _CODE = re.compile(r"`([^`]+)`")
 _BOLD = re.compile(r"\*\*([^*]+)\*\*")
+_EM = re.compile(r"(?<![*\w])\*([^*\s][^*]*)\*(?![*\w])")
 
 
 def _inline(text: str) -> str:
     s = html.escape(str(text), quote=False)
     s = _CODE.sub(r"<code>\1</code>", s)
-    return _BOLD.sub(r"<strong>\1</strong>", s)
+    s = _BOLD.sub(r"<strong>\1</strong>", s)
+    return _EM.sub(r"<em>\1</em>", s)
 
 
 _CSS = """

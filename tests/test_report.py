@@ -167,6 +167,9 @@ def test_report_with_hw_has_hardware_sections(built, hw):
     assert html.count('src="data:image/png;base64,') == len(TRACE_FIGURES) + 1
     assert NO_HW not in md
     assert_well_formed(html)
+    assert "<em>alt.</em>" in html and "*alt.*" not in html
+    # the hand-made stimulus is no tile of this trace: the report says so
+    assert "the hardware stimulus is not a tile of this trace" in md and "but synthetic" in md
     doc = json.loads((hw / "hw.json").read_text())
     # per clock: designs, timing, areas and reductions in the hardware table
     hwrows = {r[0]: r for r in md_table(md, "clock | MAC top")}
@@ -383,3 +386,16 @@ def test_adaptive_unclamped_trace(tiny, tmp_path, capsys):
     assert first["source"] == "/totals/sparsity_data"
     assert first["measured"] == f"{100 * resolve(s, first['source']):.2f}%"
     assert len(meta["figures"]) == len(TRACE_FIGURES)
+
+
+def test_tile_choice(trace, tmp_path, capsys):
+    tiles = read_summary(trace)["tiles"]
+    assert len(tiles) >= 2
+    out = tmp_path / "rep"
+    rc, cap = report(["--trace", trace, "--out", out, "--tile", tiles[1].removesuffix(".npz")], capsys)
+    assert rc == 0, cap.err
+    assert json.loads((out / "report.json").read_text())["tile"] == tiles[1]
+    assert f"Tile `{tiles[1]}`" in (out / "report.md").read_text()
+    out2 = tmp_path / "rep2"
+    rc, cap = report(["--trace", trace, "--out", out2, "--tile", "no_such_tile"], capsys)
+    _assert_clean_failure(rc, cap, out2, "no_such_tile", tiles[0])
