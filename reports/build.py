@@ -172,6 +172,18 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None) -> tuple
                          _f(e_mac, 3), _f(e_spk, 3), fmt_pct(100.0 * (1.0 - e_spk / e_mac))])
         doc.table(["clock", "simulation", "pJ per MAC", "pJ per accumulate", "MAC array \u00b5J/token",
                    "spiking \u00b5J/token", "reduction"], rows)
+        ts = hw.get("technology_scaling") or {}
+        em = F.energy_model(hw, efk) if efk else None
+        nodes = {k: v for k, v in (ts.get("nodes") or {}).items() if "energy_factor" in v}
+        if em and nodes:
+            e_mac = t["dense_macs"] / tok * em["pj_per_mac"] * 1e-6
+            e_spk = t["accumulates"] / tok * em["pj_per_accumulate"] * 1e-6
+            doc.p(f"{ts.get('label', 'Technology scaling')}: the {efk} MHz energies per token times hw.json's "
+                  f"`technology_scaling/nodes/N/energy_factor` ({ts.get('source', 'source not given')}). "
+                  "The same factor multiplies both designs, so the reduction does not change.")
+            doc.table(["node", "energy factor", "MAC array \u00b5J/token", "spiking \u00b5J/token"],
+                      [[f"{n} nm", _f(v["energy_factor"], 5), _f(e_mac * v["energy_factor"], 3),
+                        _f(e_spk * v["energy_factor"], 3)] for n, v in sorted(nodes.items(), key=lambda kv: -float(kv[0]))])
         doc.p(f"This model needs {_f(t['accumulates_per_dense_mac'], 3)} accumulates per dense MAC "
               "(`summary.json:/totals/accumulates_per_dense_mac`); hw.json's own equal-work reduction assumes "
               f"its stimulus' {_f(hw.get('measured_spikes_per_activation'), 3)} spikes per activation "

@@ -58,6 +58,7 @@ def hw(tmp_path_factory):
     """A hw.json in hwmodels' schema: its comparison computed by hwmodels.flow.compare."""
     from neurosim.hwmodels.flow import PAPER as HW_PAPER
     from neurosim.hwmodels.flow import assumptions, compare
+    from neurosim.hwmodels.tech import scale_energy_area
 
     lanes, T, spa = 16, 7, 1.5
     results = {}
@@ -77,6 +78,7 @@ def hw(tmp_path_factory):
     doc = {"schema": "neurosim.hw/1", "settings": settings, "measured_spikes_per_activation": spa,
            "results": results, "comparison": compare(results, [250.0, 500.0], spa, T, lanes),
            "paper": HW_PAPER, "assumptions": assumptions(settings, spa)}
+    doc["technology_scaling"] = scale_energy_area(doc["comparison"], [45, 7])
     out = tmp_path_factory.mktemp("hw") / "hwout"
     out.mkdir()
     (out / "hw.json").write_text(json.dumps(doc, indent=1))
@@ -272,6 +274,12 @@ def test_energy_per_token_by_hand(built, trace, hw):
         e_spk = t["accumulates"] / tokens * pj_acc * 1e-6
         assert r[4] == f"{e_mac:,.3f}" and r[5] == f"{e_spk:,.3f}"
         assert r[6] == f"{100 * (1 - e_spk / e_mac):.2f}%"
+        if fk == "250":   # the energy figure's clock: the fastest one both designs meet
+            scaled = {r[0]: r for r in md_table(md, "node | energy factor")}
+            assert set(scaled) == {"45 nm", "7 nm"}
+            for node in ("45", "7"):
+                f = doc["technology_scaling"]["nodes"][node]["energy_factor"]
+                assert scaled[f"{node} nm"][2:] == [f"{e_mac * f:,.3f}", f"{e_spk * f:,.3f}"]
 
 
 def _assert_clean_failure(rc, cap, out, *words):
