@@ -287,7 +287,8 @@ def _softmax_stats(fp: np.ndarray, q: np.ndarray, ids: np.ndarray) -> dict:
     return out
 
 
-def _totals(records: list[dict]) -> dict:
+def aggregate_totals(records: list[dict]) -> dict:
+    """Totals over projection records: counts summed, sparsities as zero cells over all cells."""
     if not records:
         return {}
     n = sum(r["activations"] for r in records)
@@ -384,7 +385,7 @@ def execute(s: Settings, quiet: bool = False) -> dict:
                 layers.append({"layer": i, "kind": model.layer_kind(i),
                                "projections": [r for r in recs if r["name"].startswith(prefix)]})
             summary["layers"] = layers
-            summary["totals"] = _totals(recs)
+            summary["totals"] = aggregate_totals(recs)
             summary["accuracy"] = _softmax_stats(fp_logits, logits, ids)
             summary["tiles"] = sorted(hook.tiles_written)
         else:
@@ -421,7 +422,7 @@ def format_summary(summary: dict) -> str:
             P = L["projections"]
             if not P:
                 continue
-            t = _totals(P)
+            t = aggregate_totals(P)
             lines.append(f"{L['layer']:>5} {L['kind']:>8} {len(P):>5} {t['sparsity_data']:>16.1%} "
                          f"{t['spikes_per_activation']:>10.2f} {t['silent_channel_fraction']:>9.1%} "
                          f"{t['clamped']:>7} {t['accumulates_per_dense_mac']:>7.2f}")

@@ -4,7 +4,7 @@ Everything is validated here, before any output is created, so that a bad input 
 :class:`neurosim.NeurosimError` and no half-written report directory.
 
 Aggregates over several projections (a layer's attention block, all MLP down projections, ...)
-use :func:`neurosim.runner._totals`, the same function ``neurosim run`` uses for its per-layer
+use :func:`neurosim.runner.aggregate_totals`, the same function ``neurosim run`` uses for its per-layer
 table and for ``summary.json``'s ``totals``: the report never re-derives a number another way.
 """
 
@@ -74,9 +74,9 @@ def kind_label(kind: str) -> str:
 
 def totals(records: list[dict]) -> dict:
     """Aggregate projection records exactly as ``neurosim run`` does (``summary.json`` totals)."""
-    from neurosim.runner import _totals
+    from neurosim.runner import aggregate_totals
 
-    return _totals(records)
+    return aggregate_totals(records)
 
 
 @dataclass
