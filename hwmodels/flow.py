@@ -297,7 +297,8 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: 
             "lanes": m["lanes"], "acc_w": m["acc_w"],
             "latency": m["latency"], "area_um2": r.area_um2, "seq_area_um2": r.seq_area_um2,
             "area_check_um2": r.area_check_um2, "cells": r.cells, "n_cells": r.n_cells,
-            "netlist": r.netlist, "synth_settings": r.settings,
+            "netlist": r.netlist, "synth_settings": r.settings, "synth_key": r.key,
+            "verilog_sha256": hashlib.sha256(Path(m["verilog"]).read_bytes()).hexdigest(),
             "timing": {fk: {**s.to_dict(), "path": s.path} for fk, s in fr["sta"].items()},
         }
     results = {}

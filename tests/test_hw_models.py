@@ -147,6 +147,19 @@ def test_synthesis_and_timing_real_tools(tmp_path, lib):
     assert t4.arrival_ns == pytest.approx(t4.path[-1]["time_ns"], abs=0.002)
 
 
+@needs_lib
+def test_debian_yosys_option(tmp_path, lib):
+    from neurosim.hwmodels.designs import emit_verilog
+    from neurosim.hwmodels.synth import synthesize
+    v, m = emit_verilog("mac", lanes=1, pipeline=1, acc_w=20)
+    (tmp_path / "d.v").write_text(v)
+    r = synthesize(tmp_path / "d.v", m["top"], LIB_PATH, cache_dir=tmp_path / "c", flavour="debian",
+                   booth=False, delay_ps=4000)
+    assert r.settings["tool"] == "yosys (Debian)" and r.area_um2 == pytest.approx(r.area_check_um2)
+    with pytest.raises(NeurosimError, match="booth"):
+        synthesize(tmp_path / "d.v", m["top"], LIB_PATH, cache_dir=tmp_path / "c", flavour="debian", booth=True)
+
+
 def test_missing_tool_names_package(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(NeurosimError, match="opensta"):
