@@ -30,8 +30,11 @@ together with the carry segment j-1 produced in the previous cycle. The result i
 ``segments - 1`` cycles after segment 0 has seen the last term, so the next ``clear`` must come at
 least ``segments - 1`` idle cycles after ``last`` (``Config.gap``).
 
-Event-driven: every datapath register is enabled only when its stage carries an event
-(``valid``), a ``clear`` or a Horner ``step``; otherwise it holds its value.
+Event-driven: the accumulator registers are enabled only when their stage carries an event
+(``valid``), a ``clear``, a Horner ``step`` or ``rst``; otherwise they hold. The registers feeding an
+accumulator (term/product, delayed term slices) hold the term during an event and 0 otherwise
+(:meth:`LaneArray.zhold`: loaded on events and once after a burst), so the adder needs no mask.
+``rst`` must be held for at least 2 cycles (``reset_cycles`` in the manifest).
 """
 
 from __future__ import annotations
@@ -90,6 +93,21 @@ class LaneArray(wiring.Component):
             m.d.sync += r.eq(value)
         return r
 
+    @staticmethod
+    def zhold(m: Module, value, v_in, v_out, name: str) -> Signal:
+        """A data register that holds ``value`` for a stage carrying an event and 0 otherwise.
+
+        Loaded when its input stage has an event (``v_in``), once more after the last event of a
+        burst (``v_out``, to load 0) and during ``rst`` (0); otherwise it holds, so idle cycles cause
+        no toggles. Its consumer can add it without masking: the ``valid`` mask (a high-fanout
+        control register) stays off the adder's critical path.
+        """
+        rst = ResetSignal("sync")
+        r = Signal(value.shape(), name=name, reset_less=True)
+        with m.If(v_in | v_out | rst):
+            m.d.sync += r.eq(Mux(v_in & ~rst, value, 0))
+        return r
+
     def elaborate(self, platform):
         cfg = self.cfg
         m = Module()
@@ -116,12 +134,16 @@ class LaneArray(wiring.Component):
                 else:
                     src = term[tw - 1]
                 for d in range(j):
-                    src = self.hold(m, src, seg_ctrl[d]["valid"], f"t{lane}_s{j}_d{d + 1}")
+                    src = self.zhold(m, src, seg_ctrl[d]["valid"], seg_ctrl[d + 1]["valid"],
+                                     f"t{lane}_s{j}_d{d + 1}")
                 n = src.shape().width
                 sl = Cat(src, src[n - 1].replicate(hi - lo - n)) if hi - lo > n else src
                 L = hi - lo
                 clr = c["clear"] | rst
-                val = Mux(c["valid"] & ~rst, sl, 0)
+                if j == 0 and not cfg.stages:
+                    val = Mux(c["valid"] & ~rst, sl, 0)     # straight from the input ports
+                else:
+                    val = sl                                 # from a zhold register: 0 without event
                 seg = Signal(unsigned(L), name=f"acc{lane}_seg{j}" if cfg.segments > 1 else f"acc{lane}",
                              reset_less=True)
                 base = Mux(clr, 0, Mux(c["step"], Cat(Const(0, 1), seg), seg))

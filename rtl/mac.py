@@ -85,7 +85,8 @@ class MacArray(LaneArray):
         if "prod" in cfg.stages:
             n = len(cfg.stages)
             nxt = self.stage(m, ctrl, f"s{n}")
-            terms = [self.hold(m, tm, ctrl["valid"], f"prod{i}_r") for i, tm in enumerate(terms)]
+            terms = [self.zhold(m, tm, ctrl["valid"], nxt["valid"], f"prod{i}_r")
+                     for i, tm in enumerate(terms)]
             ctrl = nxt
         return ctrl, terms
 

@@ -97,7 +97,8 @@ class SpikeArray(LaneArray):
         ctrl = ctrl0
         if "term" in cfg.stages:
             nxt = self.stage(m, ctrl0, "s1")
-            terms = [self.hold(m, tm, ctrl0["valid"], f"term{i}_r") for i, tm in enumerate(terms)]
+            terms = [self.zhold(m, tm, ctrl0["valid"], nxt["valid"], f"term{i}_r")
+                     for i, tm in enumerate(terms)]
             ctrl = nxt
         return ctrl, terms
 

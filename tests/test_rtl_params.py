@@ -96,7 +96,10 @@ def test_component_checks_width_at_elaboration():
         spike_array(coding="bitwise", k=100, acc_w=16)
     with pytest.raises(NeurosimError, match="too small"):
         mac_array(k=2560, acc_w=26)
-    assert spike_array(coding="bitwise", k=100, lanes=2).acc.shape().size == 2 * 22
+    from amaranth.hdl import Fragment
+    unit = spike_array(coding="bitwise", k=100, lanes=2)
+    assert unit.acc.shape().size == 2 * 22
+    Fragment.get(unit, None)       # elaborates
 
 
 @settings(max_examples=50)
