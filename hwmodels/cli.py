@@ -40,10 +40,10 @@ def run(args) -> int:
                    cache_dir=args.cache, progress=not args.quiet, tech_nodes=args.tech)
     for fk, c in doc["comparison"].items():
         g = c.get("gspecify", {}) if "energy_per_cycle_pj" in c.get("gspecify", {}) else c.get("zero_delay", {})
-        msg = f"{fk} MHz: area -{c['area_reduction_pct']:.1f}%"
+        msg = f"{fk} MHz, reductions of the spiking array (negative = larger): area {c['area_reduction_pct']:.1f}%"
         if "power_reduction_equal_clock_busy_pct" in g:
-            msg += (f", power (equal clock, busy) -{g['power_reduction_equal_clock_busy_pct']:.1f}%"
-                    f", energy per MAC-eq -{g['energy_reduction_equal_work_pct']:.1f}%")
+            msg += (f", power (equal clock, busy) {g['power_reduction_equal_clock_busy_pct']:.1f}%"
+                    f", energy per MAC-eq {g['energy_reduction_equal_work_pct']:.1f}%")
         if not c["both_meet_timing"]:
             msg += " (timing NOT met by both)"
         print(msg)

@@ -17,6 +17,20 @@ def render_markdown(doc: dict) -> str:
          f"Library {s['library']} ({s['voltage_v']} V), {s['lanes']} lanes, coding {s['coding']} "
          f"(T={s['T']}), Yosys: {s['yosys']}, stimulus: {s['stimulus']}.",
          f"Measured spikes per activation: {doc['measured_spikes_per_activation']:.3f}.", "",
+         "## Bottom line", ""]
+    P0 = doc["paper"]
+    for fk, c in doc["comparison"].items():
+        g = c.get("gspecify", {}) if "energy_per_cycle_pj" in c.get("gspecify", {}) else c.get("zero_delay", {})
+        which = "with glitches (-gspecify)" if g is c.get("gspecify") else "zero-delay"
+        paper_p = P0["power_reduction_500mhz_pct"] if fk == "500" else P0["power_reduction_other_pct"]
+        line = (f"- **{fk} MHz** ({'both meet timing' if c['both_meet_timing'] else 'timing NOT met by both'}): "
+                f"area {c['area_reduction_pct']:.1f}% smaller (paper {P0['area_reduction_pct']}%)")
+        if "power_reduction_equal_clock_busy_pct" in g:
+            line += (f"; power at equal clock, both busy, {which}: {g['power_reduction_equal_clock_busy_pct']:.1f}% "
+                     f"lower (paper {paper_p}%); energy per MAC-equivalent: "
+                     f"{g['energy_reduction_equal_work_pct']:.1f}% lower")
+        L.append(line + ".")
+    L += ["",
          "## Chosen configurations (cheapest that meets timing)", "",
          "| design @ MHz | top | family | pipeline | ABC -D ps | area um^2 | slack ns | fmax MHz | meets | critical path |",
          "|---|---|---|---|---|---|---|---|---|---|"]
