@@ -33,8 +33,7 @@ class ArrayTB:
         self.e = entry
         self.lanes = entry["lanes"]
         self.acc_w = entry["acc_w"]
-        self.in_ports = [p["name"] for p in entry["ports"]
-                         if p["dir"] == "in" and p["name"] not in ("clk", "rst")]
+        self.in_ports = [p["name"] for p in entry["ports"] if p["dir"] == "in" and p["name"] != "clk"]
         self.handles = {name: getattr(dut, name) for name in self.in_ports}
 
     async def reset(self):
@@ -43,7 +42,7 @@ class ArrayTB:
         for h in self.handles.values():
             h.value = 0
         dut.rst.value = 1
-        for _ in range(3):
+        for _ in range(max(3, self.e.get("reset_cycles", 2))):
             await FallingEdge(dut.clk)
         dut.rst.value = 0
 
@@ -56,14 +55,15 @@ class ArrayTB:
             out.append(x - (1 << W) if x >> (W - 1) else x)
         return out
 
-    async def run(self, cycles: list[dict], tail: int) -> list[tuple[int, list[int]]]:
+    async def run(self, cycles: list[dict], tail: int, acc_checks: dict | None = None) -> list[tuple[int, list[int]]]:
         """Drive ``cycles`` (then idle); return (cycle index, acc lanes) for every cycle with done."""
         dut, handles = self.dut, self.handles
-        idle = {name: 0 for name in ("valid", "clear", "last", "step") if name in handles}
+        idle = {name: 0 for name in ("valid", "clear", "last", "step", "rst") if name in handles}
+        acc_checks = acc_checks or {}
         # event-driven check: the accumulators may change in sample n only if an input cycle whose
         # operation reaches a segment register at edge n-1 carried an event, clear or step
         pre = self.e["latency"] - self.e["segments"]           # registered stages before segment 0
-        active = [any(c.get(k) for k in ("valid", "clear", "step")) for c in cycles]
+        active = [any(c.get(k) for k in ("valid", "clear", "step", "rst")) for c in cycles]
         seen, prev = [], None
         for n in range(len(cycles) + tail):
             await FallingEdge(dut.clk)
@@ -73,6 +73,9 @@ class ArrayTB:
                 assert any(active[i] for i in range(max(lo, 0), min(hi, len(active) - 1) + 1)), (
                     f"accumulator changed in cycle {n} without an event, clear or step feeding it")
             prev = acc
+            if str(n) in acc_checks:
+                got = self.read_acc()
+                assert got == acc_checks[str(n)], f"cycle {n}: acc {got} != {acc_checks[str(n)]}"
             if n > 0 and dut.done.value == 1:
                 seen.append((n, self.read_acc()))
             for name, v in (cycles[n] if n < len(cycles) else idle).items():
@@ -82,7 +85,7 @@ class ArrayTB:
     async def check(self, name: str, sc: dict):
         """Run one scenario and compare every ``done`` with the expected lanes and the latency."""
         lat = self.e["latency"]
-        seen = await self.run(sc["cycles"], lat + 2)
+        seen = await self.run(sc["cycles"], lat + 2, sc.get("acc_checks"))
         lasts, expected = sc["lasts"], sc["expected"]
         assert len(seen) == len(lasts), f"{name}: {len(seen)} done pulses for {len(lasts)} dot products"
         for j, ((n, got), exp, last) in enumerate(zip(seen, expected, lasts)):

@@ -173,19 +173,22 @@ def pack(entry: dict, cycles: list[dict]) -> list[dict]:
             else:
                 v = int(v) & ((1 << ports[name]["width"]) - 1)
             d[name] = v
-        for name in ("valid", "clear", "last", "step"):
+        for name in ("valid", "clear", "last", "step", "rst"):
             if name in ports:
                 d.setdefault(name, 0)
         out.append(d)
     return out
 
 
-def scenario(entry: dict, jobs, expected, gaps, rng=None, garbage=True, **info) -> dict:
+def scenario(entry: dict, jobs, expected, gaps, rng=None, garbage=True, acc_checks=None, **info) -> dict:
+    """Serializable scenario: packed cycles, index of every ``last``, expected lanes per dot product,
+    and optional ``acc_checks`` {cycle index: lanes} of accumulator values sampled in that cycle."""
     cycles, lasts = schedule(jobs, gaps)
     if garbage and rng is not None:
         cycles = _garbage(entry, cycles, rng)
     return {"cycles": pack(entry, cycles), "lasts": lasts,
-            "expected": [[int(x) for x in e] for e in expected], **info}
+            "expected": [[int(x) for x in e] for e in expected],
+            "acc_checks": {str(k): v for k, v in (acc_checks or {}).items()}, **info}
 
 
 def scenarios(entry: dict, seed: int, n_random: int = 8) -> dict:
@@ -255,4 +258,18 @@ def scenarios(entry: dict, seed: int, n_random: int = 8) -> dict:
         jobs.append(cyc)
         exp.append(x)
     sc["back_to_back"] = scenario(entry, jobs, exp, [gap] * len(jobs), rng)
+
+    # rst in the middle of a dot product (held reset_cycles): accumulators read 0, no done; then a
+    # dot product runs normally
+    rng = rng_for("reset")
+    ca = random_counts(entry, Kmax, rng)
+    ca[ca == 0] = hi
+    cyc_a, _ = job(entry, ca, random_weights(lanes, Kmax, rng))
+    partial = [dict(c, last=0) for c in cyc_a[: max(1, len(cyc_a) // 2)]]
+    n_rst = entry.get("reset_cycles", 2)
+    resets = [dict(idle(), rst=1) for _ in range(n_rst)]
+    cyc_b, xb = job(entry, random_counts(entry, Kmax, rng), random_weights(lanes, Kmax, rng))
+    first = partial + resets + [idle()]
+    checks = {len(partial) + n_rst: [0] * lanes}      # sampled in the idle cycle after the reset
+    sc["reset"] = scenario(entry, [first + cyc_b], [xb], [gap], rng, acc_checks=checks)
     return sc

@@ -37,6 +37,12 @@ async def back_to_back(dut):
 
 
 @cocotb.test()
+async def reset(dut):
+    """rst (held reset_cycles) in the middle of a dot product: acc reads 0, no done; then a normal one."""
+    await run_scenario(dut, "reset")
+
+
+@cocotb.test()
 async def replay(dut):
     """Real trace tiles (see testbench/test_replay.py)."""
     await run_scenario(dut, "replay")

@@ -12,7 +12,7 @@ from neurosim.rtl.params import PIPELINES
 from testbench import harness, stimulus
 
 LANES, K = 3, 24
-N_TESTS = 5   # cocotb tests in testbench/tb_array.py
+N_TESTS = 6   # cocotb tests in testbench/tb_array.py (all but replay)
 
 SPIKE_KINDS = [("binary", None), ("ternary", None), ("bitwise", "barrel"), ("bitwise", "horner"),
                ("bitwise_2c", "barrel"), ("bitwise_2c", "horner")]
