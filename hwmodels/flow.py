@@ -56,9 +56,11 @@ def _emit(family: str, design: str, pipeline: int, lanes: int, coding: str, k: i
                                     7 if design == "spike" else None, k))
     v, m = refdesigns.emit_verilog(design, lanes=lanes, pipeline=pipeline, acc_w=acc_w)
     path = out_dir / f"{m['top']}.v"
-    tmp = path.with_suffix(".v.tmp")
-    tmp.write_text(v)
-    tmp.replace(path)
+    import tempfile
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{m['top']}.", suffix=".tmp")
+    with open(fd, "w") as fh:
+        fh.write(v)
+    Path(tmp).replace(path)        # atomic: concurrent runs never see a partial file
     m.update(verilog=str(path), family="reference", gap=0, k=k)
     return m
 
