@@ -18,7 +18,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from neurosim.engine import int_linear
 from neurosim.rtl.build import DEFAULT_K, DEFAULT_LANES
@@ -137,7 +136,6 @@ def test_replay_tiles():
     assert ran >= len(paths), "every tile must replay on at least one spiking design"
 
 
-@pytest.mark.skipif(bool(os.environ.get("NEUROSIM_TILES")), reason="checks the generated tiles only")
 def test_generated_tiles_are_real_and_varied():
     """The stand-in tiles carry real data: non-trivial counts, bursts beyond INT8 in the adaptive one."""
     tiles = {p.stem: read_tile(p) for p in make_real_tiles(GEN_DIR)}
