@@ -27,6 +27,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", default="build/hw_cache", help="synthesis cache folder")
     parser.add_argument("--tech", type=int, nargs="*", default=[45, 32, 7],
                         help="Stillmaker & Baas nodes for scaled estimates (tabulated: 45 32 20 7)")
+    parser.add_argument("--slew", default="driver", choices=("driver", "fixed"),
+                        help="input transition for the liberty energy tables: each net's driver's "
+                             "output transition (default) or a fixed 0.1 ns")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -37,7 +40,8 @@ def run(args) -> int:
     doc = run_flow(Path(args.out), freqs=args.freq, lanes=args.lanes, coding=args.coding,
                    liberty=args.liberty, trace=args.trace, rtl=args.rtl, flavour=args.yosys,
                    rows=args.rows, k_inputs=args.inputs, seed=args.seed, glitches=not args.no_glitches,
-                   cache_dir=args.cache, progress=not args.quiet, tech_nodes=args.tech)
+                   cache_dir=args.cache, progress=not args.quiet, tech_nodes=args.tech,
+                   slew_mode=args.slew)
     for fk, c in doc["comparison"].items():
         g = c.get("gspecify", {}) if "energy_per_cycle_pj" in c.get("gspecify", {}) else c.get("zero_delay", {})
         msg = f"{fk} MHz, reductions of the spiking array (negative = larger): area {c['area_reduction_pct']:.1f}%"

@@ -36,7 +36,7 @@ from .tools import cell_models_for, default_liberty
 
 PAPER = {"area_reduction_pct": 70.6, "power_reduction_500mhz_pct": 46.5, "power_reduction_other_pct": 48.1,
          "source": "SpikingBrain 2.0 (arXiv 2604.22575) as summarised in SPEC.md section 1"}
-POWER_CACHE_VERSION = 1         # bump when the simulation or the energy model changes
+POWER_CACHE_VERSION = 2         # bump when the simulation or the energy model changes
 VECTORLESS_TOGGLE_RATE = 0.1
 #: ABC delay targets tried for the full array, as fractions of the clock period
 ABC_TARGET_STEPS = (1.0, 0.9, 0.8)     # toggles per net per cycle, a common default activity for contrast
@@ -94,7 +94,8 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: 
              liberty: str | Path | None = None, trace: str | Path | None = None, rtl: str = "both",
              flavour: str = "yowasp", rows: int = 4, k_inputs: int = 64, k: int = 2560, seed: int = 0,
              glitches: bool = True, cache_dir: str | Path = "build/hw_cache", progress: bool = True,
-             tech_nodes=(45, 32, 7), workers: int = 2, pipelines: dict | None = None) -> dict:
+             tech_nodes=(45, 32, 7), workers: int = 2, pipelines: dict | None = None,
+             slew_mode: str = "driver") -> dict:
     """Run the flow and write ``out/hw.json`` and ``out/hw.md``; returns the hw.json document.
     ``pipelines`` ({"mac": [..], "spike": [..]}) restricts the searched depths (tests, quick runs)."""
     t_start = time.time()
@@ -229,7 +230,8 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: 
         m, r = fr["manifest"], fr["synth"]
         if ch["key"] not in net_cache:
             net = parse_netlist(Path(r.netlist).read_text(), lib)
-            net_cache[ch["key"]] = (net, net_energies(net, lib), clock_energy_per_cycle(net, lib), leakage_nw(net, lib))
+            net_cache[ch["key"]] = (net, net_energies(net, lib, slew_mode=slew_mode),
+                                    clock_energy_per_cycle(net, lib), leakage_nw(net, lib))
         net, ne, clk, leak = net_cache[ch["key"]]
         stream = build_stream(src, ch["design"], m)
         period = periods[ch["freq_mhz"]]
@@ -251,7 +253,7 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: 
 
     def one(job):
         ch, label, delays, m, r, net, ne, clk, leak, stream, period = job
-        h = hashlib.sha256(json.dumps([POWER_CACHE_VERSION, r.key, period, delays, DEFAULT_SLEW_NS,
+        h = hashlib.sha256(json.dumps([POWER_CACHE_VERSION, r.key, period, delays, DEFAULT_SLEW_NS, slew_mode,
                                        stream.inputs, stream.reset, stream.drain,
                                        stream.cycle_class.tolist()], sort_keys=True).encode()).hexdigest()[:24]
         hit = power_cache / f"{h}.json"
@@ -321,7 +323,7 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: 
         "liberty": str(lib_path), "library": lib.name, "voltage_v": lib.voltage, "rtl": rtl,
         "families": fams, "yosys": flavour, "booth_for_mac": flavour == "yowasp",
         "abc_delay_target_ps_candidates": delay_ps, "abc_target_steps_full_array": ABC_TARGET_STEPS, "stimulus": src.origin, "rows": int(src.counts.shape[0]),
-        "inputs": int(src.counts.shape[1]), "seed": seed, "slew_ns": DEFAULT_SLEW_NS,
+        "inputs": int(src.counts.shape[1]), "seed": seed, "slew_ns": DEFAULT_SLEW_NS, "slew_mode": slew_mode,
         "pipelines_searched": pipelines or "all",
         "vectorless_toggle_rate": VECTORLESS_TOGGLE_RATE, "sta_crosscheck_activity": STA_CROSSCHECK_ACTIVITY,
         "wire_capacitance": "none (unplaced netlist)", "clock_tree": "none (ideal clock; clock net = pin caps)",

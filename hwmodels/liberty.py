@@ -160,6 +160,7 @@ class Pin:
     function: str | None = None
     clock: bool = False
     power: list[PowerArc] = field(default_factory=list)
+    transitions: list[PowerArc] = field(default_factory=list)   # output slew tables [ns] per arc
 
 
 @dataclass
@@ -222,7 +223,7 @@ class Library:
         for cg in lib.sub("cell"):
             self.cells[cg.args[0]] = self._cell(cg, templates)
 
-    def _table(self, g: Group, templates) -> Table:
+    def _table(self, g: Group, templates, scale: float | None = None) -> Table:
         tmpl = templates.get(g.args[0]) if g.args else None
         var1 = str(tmpl.attrs.get("variable_1", "")) if tmpl else ""
         var2 = tmpl.attrs.get("variable_2") if tmpl else None
@@ -242,7 +243,8 @@ class Library:
             vals = vals.reshape(len(idx1), len(idx2))
         else:
             vals = vals.reshape(-1)
-        return Table(var1, idx1, str(var2) if var2 else None, idx2, vals * self.energy_to_pj)
+        return Table(var1, idx1, str(var2) if var2 else None, idx2,
+                     vals * (self.energy_to_pj if scale is None else scale))
 
     def _cell(self, cg: Group, templates) -> Cell:
         pins: dict[str, Pin] = {}
@@ -254,11 +256,19 @@ class Library:
                 arcs.append(PowerArc(ip.attrs.get("related_pin"),
                                      self._table(rise[0], templates) if rise else None,
                                      self._table(fall[0], templates) if fall else None))
+            trans = []
+            for tg in pg.sub("timing"):
+                rt, ft = tg.sub("rise_transition"), tg.sub("fall_transition")
+                if rt or ft:
+                    trans.append(PowerArc(tg.attrs.get("related_pin"),
+                                          self._table(rt[0], templates, self.time_to_ns) if rt else None,
+                                          self._table(ft[0], templates, self.time_to_ns) if ft else None))
             for name in pg.args:
                 pins[name] = Pin(name=name, direction=str(pg.attrs.get("direction", "")),
                                  capacitance=float(pg.attrs.get("capacitance", 0) or 0) * self.cap_to_pf,
                                  function=pg.attrs.get("function"),
-                                 clock=str(pg.attrs.get("clock", "false")) == "true", power=arcs)
+                                 clock=str(pg.attrs.get("clock", "false")) == "true", power=arcs,
+                                 transitions=trans)
         seq = bool(cg.sub("ff") or cg.sub("latch"))
         return Cell(name=cg.args[0], area=float(cg.attrs.get("area", 0) or 0),
                     leakage_nw=float(cg.attrs.get("cell_leakage_power", 0) or 0) * self.leak_to_nw,
@@ -279,6 +289,27 @@ class Library:
         tot = 0.0
         for a in arcs:
             r, f = a.energy(load_pf, slew_ns)
+            tot += 0.5 * (r + f)
+        return tot / len(arcs)
+
+    def output_transition(self, cell: str, pin: str, load_pf: float, slew_ns: float) -> float:
+        """Output transition time (ns) of ``cell.pin`` at a load: the mean of rise and fall
+        transitions over its timing arcs, each read at input transition ``slew_ns``."""
+        arcs = self.cells[cell].pins[pin].transitions
+        if not arcs:
+            return slew_ns
+        return sum(0.5 * sum(a.energy(load_pf, slew_ns)) for a in arcs) / len(arcs)
+
+    def output_toggle_energy_arcs(self, cell: str, pin: str, load_pf: float, slews: dict[str, float],
+                                  default_slew_ns: float) -> float:
+        """As :meth:`output_toggle_energy`, each arc read at the transition of its own related
+        input pin (``slews``: pin -> ns; missing pins use ``default_slew_ns``)."""
+        arcs = self.cells[cell].pins[pin].power
+        if not arcs:
+            return 0.0
+        tot = 0.0
+        for a in arcs:
+            r, f = a.energy(load_pf, slews.get(a.related_pin, default_slew_ns))
             tot += 0.5 * (r + f)
         return tot / len(arcs)
 

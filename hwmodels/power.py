@@ -6,8 +6,11 @@ For every net ``n`` (aliases merged) with ``N_n`` toggles (0<->1 transitions) in
   [pF]; no wire capacitance (the netlists are not placed: a stated assumption).
 * switching energy per toggle ``E_sw = 1/2 * C_n * V^2`` [pF * V^2 = pJ].
 * internal energy per toggle of the driving cell's output pin ``E_int = mean over related pins of
-  (rise_power + fall_power) / 2`` looked up at (``C_n``, input transition ``slew_ns``) [pJ]
-  (rise and fall alternate, so half the toggles are rises).
+  (rise_power + fall_power) / 2`` looked up at (``C_n``, input transition) [pJ] (rise and fall
+  alternate, so half the toggles are rises). Input transition: ``slew_mode="driver"`` (flow
+  default) reads each arc at the transition of the net on its related pin, that net's driver's
+  liberty output transition at its load (one level; primary inputs driven by BUFX2; ideal clock
+  0.1 ns); ``"fixed"`` reads every table at ``slew_ns``.
 * internal energy of load pins that have their own tables (flip-flop D pins in OSU), per toggle
   ``(rise + fall) / 2`` at ``slew_ns`` [pJ].
 * nets driven by primary inputs: ``E_sw`` only (the upstream driver's internal energy is outside
@@ -56,22 +59,67 @@ class NetEnergy:
         return self.e_sw + self.e_int + self.e_in
 
 
+SLEW_MODES = ("driver", "fixed")
+#: cell assumed to drive the primary inputs (as in synthesis and timing)
+INPUT_DRIVER = ("BUFX2", "Y")
+
+
+def net_loads(net: Netlist, lib: Library, n) -> float:
+    """Load capacitance of a net [pF]: its load pins (+ the output-port load)."""
+    c = sum(lib.cells[cell].pins[pin].capacitance for _, cell, pin in n.loads)
+    return c + (OUTPUT_PORT_LOAD_PF if n.is_output else 0.0)
+
+
+def net_slews(net: Netlist, lib: Library, slew_ns: float = DEFAULT_SLEW_NS, clock: str = "clk") -> dict:
+    """Transition time [ns] of every net: its driver's output transition (liberty
+    ``rise/fall_transition``, mean) at the net's load with input transition ``slew_ns`` (one level,
+    not propagated further); primary inputs as driven by BUFX2; the clock (ideal) ``slew_ns``."""
+    out = {}
+    for name, n in net.nets.items():
+        if name == clock or n.const:
+            out[name] = slew_ns
+            continue
+        c = net_loads(net, lib, n)
+        if n.driver is not None:
+            out[name] = lib.output_transition(n.driver[1], n.driver[2], c, slew_ns)
+        elif n.is_input and INPUT_DRIVER[0] in lib.cells:
+            out[name] = lib.output_transition(INPUT_DRIVER[0], INPUT_DRIVER[1], c, slew_ns)
+        else:
+            out[name] = slew_ns
+    return out
+
+
 def net_energies(net: Netlist, lib: Library, slew_ns: float = DEFAULT_SLEW_NS,
-                 clock: str = "clk") -> NetEnergy:
-    """Energy per toggle of every net except the clock and constants."""
+                 clock: str = "clk", slew_mode: str = "fixed") -> NetEnergy:
+    """Energy per toggle of every net except the clock and constants.
+
+    ``slew_mode="fixed"``: every table is read at ``slew_ns``. ``"driver"``: each internal-power arc
+    is read at the transition of the net on its related input pin, and flip-flop D-pin tables at
+    the D net's transition (:func:`net_slews`)."""
+    if slew_mode not in SLEW_MODES:
+        raise ValueError(f"slew_mode must be one of {SLEW_MODES}")
     names, caps, esw, eint, ein = [], [], [], [], []
     v2 = lib.voltage ** 2
+    slews = net_slews(net, lib, slew_ns, clock) if slew_mode == "driver" else None
+    pin_net: dict[tuple[str, str], str] = {}
+    if slews is not None:
+        for name, n in net.nets.items():
+            for inst, _, pin in n.loads:
+                pin_net[(inst, pin)] = name
     for name, n in net.nets.items():
         if name == clock or n.const:
             continue
-        c = sum(lib.cells[cell].pins[pin].capacitance for _, cell, pin in n.loads)
-        if n.is_output:
-            c += OUTPUT_PORT_LOAD_PF
+        c = net_loads(net, lib, n)
         e_int = 0.0
         if n.driver is not None:
-            _, cell, pin = n.driver
-            e_int = lib.output_toggle_energy(cell, pin, c, slew_ns)
-        e_in = sum(lib.input_toggle_energy(cell, pin, slew_ns) for _, cell, pin in n.loads
+            inst, cell, pin = n.driver
+            if slews is None:
+                e_int = lib.output_toggle_energy(cell, pin, c, slew_ns)
+            else:
+                sl = {p: slews[pin_net[(inst, p)]] for p in lib.cells[cell].inputs if (inst, p) in pin_net}
+                e_int = lib.output_toggle_energy_arcs(cell, pin, c, sl, slew_ns)
+        own = slew_ns if slews is None else slews[name]
+        e_in = sum(lib.input_toggle_energy(cell, pin, own) for _, cell, pin in n.loads
                    if not lib.cells[cell].pins[pin].clock)
         names.append(name)
         caps.append(c)

@@ -50,6 +50,9 @@ def test_liberty_values(lib):
     a = (0.017698 + 0.063015) / 2
     b = (0.018327 + 0.072689) / 2
     assert lib.output_toggle_energy("AND2X1", "Y", 0.0125, 0.18) == pytest.approx((a + b) / 2, rel=1e-9)
+    # output transition on a grid point: mean over arcs A, B of (rise + fall) / 2 (rise/fall_transition)
+    tr = ((0.047719 + 0.042236) / 2 + (0.049456 + 0.041168) / 2) / 2
+    assert lib.output_transition("AND2X1", "Y", 0.0125, 0.18) == pytest.approx(tr, rel=1e-9)
 
 
 @needs_lib
@@ -126,6 +129,24 @@ def test_energy_by_hand(lib):
 
 
 @needs_lib
+@needs_lib
+def test_driver_slew_mode(lib):
+    from neurosim.hwmodels.power import net_slews
+    net = parse_netlist(TINY, lib)
+    sl = net_slews(net, lib, slew_ns=0.1)
+    # y is driven by AND2X1 into the D pin + 10 fF; b is a primary input driven by BUFX2 into u2.B
+    assert sl["y"] == pytest.approx(lib.output_transition("AND2X1", "Y", 0.00882947 + 0.010, 0.1))
+    assert sl["b"] == pytest.approx(lib.output_transition("BUFX2", "Y", 0.0125298, 0.1))
+    assert sl["clk"] == 0.1
+    ne = net_energies(net, lib, slew_ns=0.1, slew_mode="driver")
+    i = ne.names.index("y")
+    c = 0.00882947 + 0.010
+    arcs = lib.cells["AND2X1"].pins["Y"].power
+    want = sum(0.5 * sum(a.energy(c, sl["n1"] if a.related_pin == "A" else sl["b"])) for a in arcs) / 2
+    assert ne.e_int[i] == pytest.approx(want, rel=1e-12)
+    assert ne.e_in[i] == pytest.approx(lib.input_toggle_energy("DFFPOSX1", "D", sl["y"]), rel=1e-12)
+
+
 def test_synthesis_and_timing_real_tools(tmp_path, lib):
     from neurosim.hwmodels.designs import emit_verilog
     from neurosim.hwmodels.sta import run_sta
