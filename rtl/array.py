@@ -125,7 +125,6 @@ class LaneArray(wiring.Component):
         for lane, term in enumerate(terms):
             tw = term.shape().width
             segs, carry = [], None
-            delayed = None   # term bits for the current segment, delayed to its stage
             for j, (lo, hi) in enumerate(bounds):
                 c = seg_ctrl[j]
                 # slice j of the sign-extended term, delayed by j cycles
