@@ -261,7 +261,8 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: 
             return ch, label, json.loads(hit.read_text())
         sim = simulate(r.netlist, net, models, stimulus=stream.inputs, drain=stream.drain,
                        drain_cycles=int(m["latency"]) + 4, period_ns=period, delays=delays,
-                       cycle_class=stream.cycle_class, n_classes=2, reset_inputs=stream.reset)
+                       cycle_class=stream.cycle_class, n_classes=2, reset_inputs=stream.reset,
+                       reset_cycles=max(4, int(m.get("reset_cycles", 0))))
         got = decode_acc(sim.outputs["acc"], int(m["lanes"]), int(m["acc_w"]))
         if got != stream.expected_last_row:
             raise NeurosimError(f"{m['top']} ({label}): gate-level accumulators {got[:4]}... differ from "
