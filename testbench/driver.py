@@ -91,7 +91,7 @@ class ArrayTB:
         for j, ((n, got), exp, last) in enumerate(zip(seen, expected, lasts)):
             assert n - last == lat, f"{name} #{j}: done {n - last} cycles after last, latency is {lat}"
             assert got == exp, f"{name} #{j}: acc {got} != expected {exp}"
-        self.dut._log.info("%s: %d dot products, %d cycles, bit-exact (seed %s)", name, len(lasts),
+        self.dut._log.info("%s: %d dot products, %d cycles, bit-exact (SEED=%s)", name, len(lasts),
                            len(sc["cycles"]), sc.get("seed"))
 
 

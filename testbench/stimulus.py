@@ -272,4 +272,6 @@ def scenarios(entry: dict, seed: int, n_random: int = 8) -> dict:
     first = partial + resets + [idle()]
     checks = {len(partial) + n_rst: [0] * lanes}      # sampled in the idle cycle after the reset
     sc["reset"] = scenario(entry, [first + cyc_b], [xb], [gap], rng, acc_checks=checks)
+    for v in sc.values():
+        v["seed"] = seed
     return sc
