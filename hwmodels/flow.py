@@ -366,6 +366,19 @@ def _pct(new: float, base: float) -> float:
     return 100.0 * (1.0 - new / base) if base else float("nan")
 
 
+def busy_cycle_energy(p: dict, events: int) -> float:
+    """Energy [pJ] of one cycle of an array that takes one input every cycle.
+
+    The measured stream has active cycles (an event in the pipeline, including the drain after
+    each row) and idle ones (operands held). Every cycle costs at least the idle-cycle floor (clock
+    and leakage); what the active cycles cost above it is caused by the events:
+    ``E_busy = E_idle + N_active (E_active - E_idle) / N_events``. Without idle cycles: E_active."""
+    a, i = p["active"], p["idle_clocked"]
+    if not i["cycles"] or not events:
+        return a["total_pj"]
+    return i["total_pj"] + a["cycles"] * (a["total_pj"] - i["total_pj"]) / events
+
+
 def compare(results: dict, freqs, spa: float, T: int, lanes: int) -> dict:
     """Reductions of the spiking array against the MAC array (positive = spiking is smaller)."""
     out = {}
@@ -383,8 +396,9 @@ def compare(results: dict, freqs, spa: float, T: int, lanes: int) -> dict:
             if "active" not in pm or "active" not in ps:
                 row[label] = {"skipped": pm.get("skipped") or ps.get("skipped") or "not simulated"}
                 continue
-            e_mac = pm["active"]["total_pj"]                 # one activation per cycle, all lanes
-            e_spk = ps["active"]["total_pj"]                 # one spike event per cycle, all lanes
+            # energy of one busy cycle (one activation / one spike event, all lanes)
+            e_mac = busy_cycle_energy(pm, mac["stream"]["events"])
+            e_spk = busy_cycle_energy(ps, spk["stream"]["events"])
             e_idle = ps["idle_clocked"]["total_pj"]
             e_idle_g = ps["idle_clock_gated"]["total_pj"]
             rate = spa / T                                   # busy fraction of a time-stepped schedule

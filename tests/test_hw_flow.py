@@ -77,3 +77,12 @@ def test_scalarize_ports_keeps_logic():
     assert ".A(w__0)" in out and ".Y(acc__1)" in out
     assert "assign w__1 = w[1];" in out and "assign acc[0] = acc__0;" in out
     assert "input [1:0] w;" in out
+
+
+def test_busy_cycle_energy():
+    from neurosim.hwmodels.flow import busy_cycle_energy
+    p = {"active": {"cycles": 12, "total_pj": 10.0}, "idle_clocked": {"cycles": 5, "total_pj": 2.0}}
+    # 12 active cycles at 10 pJ for 10 events: floor 2 pJ + 12 * 8 pJ / 10 events
+    assert busy_cycle_energy(p, 10) == pytest.approx(2.0 + 12 * 8.0 / 10)
+    p["idle_clocked"]["cycles"] = 0
+    assert busy_cycle_energy(p, 10) == 10.0
