@@ -57,8 +57,9 @@ rtl: setup
 sim: setup
 	$(PY) -m pytest -q testbench
 
+# uses the trace of `make main` for real stimulus when there is one, else seeded synthetic data
 hw: setup
-	$(PY) -m neurosim hw --out $(B)/hw
+	$(PY) -m neurosim hw $(if $(wildcard $(B)/trace/summary.json),--trace $(B)/trace) --out $(B)/hw
 
 report: setup $(B)/report/report.html
 
