@@ -100,3 +100,13 @@ async def run_scenario(dut, name: str):
     tb = ArrayTB(dut, entry)
     await tb.reset()
     await tb.check(name, vectors[name])
+
+
+async def run_scenarios(dut, name: str):
+    """Run the scenarios of the list ``vectors[name]`` one after another after one reset (the
+    multi-seed regression); a failure names the seed of its scenario."""
+    entry, vectors = load()
+    tb = ArrayTB(dut, entry)
+    await tb.reset()
+    for sc in vectors[name]:
+        await tb.check(f"{name}[SEED={sc.get('seed')}]", sc)

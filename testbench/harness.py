@@ -3,6 +3,9 @@
 Everything goes under ``build/sim/<top>/`` (gitignored). Environment variables:
 
 * ``SEED``   seed of the random stimulus (default 20261123); printed by every test.
+* ``NEUROSIM_SEEDS=N`` multi-seed random regression: the ``random`` scenario for the N seeds
+  SEED, SEED+1, ..., SEED+N-1 on every design (``test_array_many_seeds``); ``NEUROSIM_PROFILE=long``
+  runs it with LONG_SEEDS seeds. Off by default (``make sim`` is not slower).
 * ``WAVES=1`` record waveforms (Icarus FST, ``build/sim/<top>/<top>.fst``; open with GTKWave).
 """
 
@@ -59,6 +62,26 @@ def build(design: str, **kw) -> dict:
 def seed() -> int:
     """The regression seed: ``SEED`` from the environment, default 20261123."""
     return int(os.environ.get("SEED", DEFAULT_SEED))
+
+
+LONG_SEEDS = 100   # seeds of the multi-seed regression under NEUROSIM_PROFILE=long
+
+
+def seeds() -> list[int]:
+    """Seeds of the multi-seed random regression: ``NEUROSIM_SEEDS=N`` (N >= 0), else LONG_SEEDS
+    under ``NEUROSIM_PROFILE=long``, else none (the default regression runs one seed)."""
+    env = os.environ.get("NEUROSIM_SEEDS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"NEUROSIM_SEEDS must be a number of seeds, got {env!r}") from None
+        if n < 0:
+            raise ValueError(f"NEUROSIM_SEEDS must be >= 0, got {n}")
+    else:
+        n = LONG_SEEDS if os.environ.get("NEUROSIM_PROFILE") == "long" else 0
+    base = seed()
+    return [base + i for i in range(n)]
 
 
 def run(info: dict, vectors: dict, tag: str = "regression", module: str = "testbench.tb_array") -> tuple[int, int]:

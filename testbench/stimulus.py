@@ -191,18 +191,18 @@ def scenario(entry: dict, jobs, expected, gaps, rng=None, garbage=True, acc_chec
             "acc_checks": {str(k): v for k, v in (acc_checks or {}).items()}, **info}
 
 
-def scenarios(entry: dict, seed: int, n_random: int = 8) -> dict:
-    """The regression's scenarios for one design (expected values from int_linear)."""
+def _rng_for(entry: dict, seed: int, name: str):
+    """The generator of one scenario: a function of the seed, the design and the scenario's name."""
     import zlib
-    sc = {}
+    return np.random.default_rng((seed ^ zlib.crc32(f"{entry['top']}/{name}".encode())) & 0xFFFFFFFF)
+
+
+def random_scenario(entry: dict, seed: int, n_random: int = 8) -> dict:
+    """Seeded random dot products (K in [1, k]), random bubbles and gaps, garbage on idle inputs.
+    The same scenario as ``scenarios(entry, seed)["random"]``: a failure of the multi-seed
+    regression is reproduced with ``SEED=<seed>``."""
     lanes, Kmax, gap = entry["lanes"], entry["k"], entry["gap"]
-    lo, hi = count_range(entry)
-
-    def rng_for(name):
-        return np.random.default_rng((seed ^ zlib.crc32(f"{entry['top']}/{name}".encode())) & 0xFFFFFFFF)
-
-    # seeded random dot products, random bubbles and gaps, garbage on idle inputs
-    rng = rng_for("random")
+    rng = _rng_for(entry, seed, "random")
     jobs, exp, gaps = [], [], []
     for _ in range(n_random):
         K = int(rng.integers(1, Kmax + 1))
@@ -210,7 +210,20 @@ def scenarios(entry: dict, seed: int, n_random: int = 8) -> dict:
         jobs.append(insert_bubbles(cyc, rng, 0.1))
         exp.append(x)
         gaps.append(gap + int(rng.integers(0, 3)))
-    sc["random"] = scenario(entry, jobs, exp, gaps, rng)
+    return dict(scenario(entry, jobs, exp, gaps, rng), seed=seed)
+
+
+def scenarios(entry: dict, seed: int, n_random: int = 8) -> dict:
+    """The regression's scenarios for one design (expected values from int_linear)."""
+    sc = {}
+    lanes, Kmax, gap = entry["lanes"], entry["k"], entry["gap"]
+    lo, hi = count_range(entry)
+
+    def rng_for(name):
+        return _rng_for(entry, seed, name)
+
+    # seeded random dot products, random bubbles and gaps, garbage on idle inputs
+    sc["random"] = random_scenario(entry, seed, n_random)
 
     # K = k at the range limits, weights -128/127 per lane: reaches acc_min and acc_max exactly
     if lanes < 2:

@@ -3,7 +3,7 @@
 
 import cocotb
 
-from testbench.driver import run_scenario
+from testbench.driver import run_scenario, run_scenarios
 
 
 @cocotb.test()
@@ -40,6 +40,12 @@ async def back_to_back(dut):
 async def reset(dut):
     """rst (held reset_cycles) in the middle of a dot product: acc reads 0, no done; then a normal one."""
     await run_scenario(dut, "reset")
+
+
+@cocotb.test()
+async def random_seeds(dut):
+    """The random scenario for many seeds in one simulation (NEUROSIM_SEEDS=N, NEUROSIM_PROFILE=long)."""
+    await run_scenarios(dut, "random_seeds")
 
 
 @cocotb.test()

@@ -2,6 +2,9 @@
 
 Small test configurations (3 lanes, K = 24) keep the accumulator tight and the runs short; the
 default 16-lane, K = 2560 builds are exercised by ``test_replay.py``.
+
+``NEUROSIM_SEEDS=N`` (or ``NEUROSIM_PROFILE=long``) adds a random regression over many seeds per
+design (``test_array_many_seeds``, one simulation per design); by default it is skipped.
 """
 
 from __future__ import annotations
@@ -23,17 +26,63 @@ CASES += [pytest.param(dict(design="spike", coding=c, variant=v, pipeline=p),
           for c, v in SPIKE_KINDS for p in PIPELINES["spike"]]
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_array(case):
+def _build(case: dict) -> dict:
     kw = dict(case)
     design = kw.pop("design")
     kw = dict(kw, lanes=LANES, k=K)
     if design == "spike" and kw["coding"] in ("binary", "ternary"):
         kw["t"] = 15          # unary codings: a shorter window keeps the event count small
-    info = harness.build(design, **kw)
+    return harness.build(design, **kw)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_array(case):
+    info = _build(case)
     seed = harness.seed()
     print(f"SEED={seed} ({info['top']}); reproduce with SEED={seed} make sim")
     vectors = stimulus.scenarios(info, seed)
     tests, failed = harness.run(info, vectors)
     assert tests == N_TESTS, f"{tests} cocotb tests ran, expected {N_TESTS}"
     assert failed == 0, f"{failed} of {tests} cocotb tests failed for {info['top']} (see log above)"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_array_many_seeds(case):
+    """The random scenario over many seeds (NEUROSIM_SEEDS=N or NEUROSIM_PROFILE=long), in one
+    simulation per design; each seed's scenario equals the default test's with SEED=<seed>."""
+    seeds = harness.seeds()
+    if not seeds:
+        pytest.skip("multi-seed random regression: set NEUROSIM_SEEDS=N or NEUROSIM_PROFILE=long")
+    info = _build(case)
+    print(f"SEEDS={seeds[0]}..{seeds[-1]} ({len(seeds)}, {info['top']}); "
+          f"reproduce one with SEED=<seed> make sim")
+    vectors = {"random_seeds": [stimulus.random_scenario(info, s) for s in seeds]}
+    tests, failed = harness.run(info, vectors, tag="seeds")
+    assert tests == 1, f"{tests} cocotb tests ran, expected 1"
+    assert failed == 0, (f"the multi-seed random regression failed for {info['top']} (seeds "
+                         f"{seeds[0]}..{seeds[-1]}; the log above names the seed)")
+
+
+def test_seed_modes(monkeypatch):
+    """Default: no multi-seed run; NEUROSIM_SEEDS=N: N consecutive seeds from SEED; the long
+    profile: harness.LONG_SEEDS seeds. Each multi-seed scenario is the default one of its seed."""
+    for var in ("NEUROSIM_SEEDS", "NEUROSIM_PROFILE", "SEED"):
+        monkeypatch.delenv(var, raising=False)
+    assert harness.seeds() == []
+    monkeypatch.setenv("NEUROSIM_PROFILE", "long")
+    assert harness.seeds() == [harness.DEFAULT_SEED + i for i in range(harness.LONG_SEEDS)]
+    monkeypatch.setenv("SEED", "5")
+    monkeypatch.setenv("NEUROSIM_SEEDS", "3")
+    assert harness.seeds() == [5, 6, 7]
+    monkeypatch.setenv("NEUROSIM_SEEDS", "0")
+    assert harness.seeds() == []
+    monkeypatch.setenv("NEUROSIM_SEEDS", "many")
+    with pytest.raises(ValueError, match="NEUROSIM_SEEDS"):
+        harness.seeds()
+    from neurosim.rtl.build import manifest_entry
+    from neurosim.rtl.params import make_config
+    entry = manifest_entry(make_config("spike", coding="bitwise", variant="horner", lanes=LANES, k=K,
+                                       pipeline=2))
+    a, b = stimulus.random_scenario(entry, 11), stimulus.random_scenario(entry, 12)
+    assert a == stimulus.scenarios(entry, 11)["random"] and a["seed"] == 11
+    assert a["cycles"] != b["cycles"]
