@@ -14,10 +14,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--defaults", action="store_true",
                         help="emit every default configuration (MAC at every pipeline depth, every "
                              "coding/variant of the spiking unit at every depth) and manifest.json")
-    parser.add_argument("--design", choices=DESIGNS, help="spike or mac")
-    parser.add_argument("--coding", choices=CODINGS, default="bitwise",
+    # names are checked in run(), not by argparse choices, so that a bad one is a one-line error
+    parser.add_argument("--design", metavar="|".join(DESIGNS), help="spike or mac")
+    parser.add_argument("--coding", metavar="|".join(CODINGS), default="bitwise",
                         help="spike coding (default: bitwise)")
-    parser.add_argument("--variant", choices=VARIANTS, default=None,
+    parser.add_argument("--variant", metavar="|".join(VARIANTS), default=None,
                         help="bitwise codings: barrel (shifter, default) or horner (doubling accumulator)")
     parser.add_argument("--lanes", type=int, default=16, help="lanes of the array (default 16)")
     parser.add_argument("--k", type=int, default=2560, help="maximum dot-product length K (default 2560)")
@@ -29,9 +30,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="build/rtl", help="output directory (default build/rtl)")
 
 
+def _check_names(args) -> None:
+    for flag, value, allowed in (("--design", args.design, DESIGNS), ("--coding", args.coding, CODINGS),
+                                 ("--variant", args.variant, VARIANTS)):
+        if value is not None and value not in allowed:
+            raise NeurosimError(f"unknown {flag[2:]} {value!r} ({flag}); choose one of {', '.join(allowed)}")
+
+
 def run(args) -> int:
     from .build import emit, emit_defaults, write_manifest
 
+    _check_names(args)
     if args.defaults:
         if args.design:
             raise NeurosimError("give either --defaults or --design, not both")
