@@ -1,6 +1,7 @@
 """Scale benchmark: the full-size SpB2.0-5B layout (random weights, bf16, sharded) on this machine.
 
-    python -m benchmarks.scale [DIR] [--tokens 256] [--keep] [--out TRACE]
+    python -m benchmarks.scale [DIR] [--tokens 256] [--keep]
+    python -m benchmarks.scale [DIR] --profile 4,0   # cProfile single layers of DIR/ckpt (needs --keep)
 
 1. ``neurosim make-checkpoint --arch sse_swa_moba --preset full DIR/ckpt`` (skipped when DIR/ckpt
    already holds a loadable checkpoint; default DIR = build/scale, gitignored);
@@ -126,6 +127,37 @@ def child_run(ckpt: str, tokens: int, trace: str, result: str) -> None:
     Path(result).write_text(json.dumps(res, indent=1))
 
 
+def profile_layers(ckpt: str, layers: list[int], tokens: int, top: int = 18) -> None:
+    """cProfile of single layers of the full checkpoint in fp and spike mode (input: the token
+    embeddings of the default text, so the statistics are not those of a real hidden state)."""
+    import cProfile
+    import pstats
+
+    import numpy as np
+
+    from neurosim.checkpoint import load_checkpoint
+    from neurosim.corpus import default_text
+    from neurosim.model import Model
+    from neurosim.runner import QuantizedLinear, Settings, _layer_weight_names
+
+    ck = load_checkpoint(ckpt)
+    model = Model(ck)
+    ids = np.asarray(ck.tokenizer.encode(default_text()).ids, dtype=np.int64)[:tokens]
+    h = model.embed(ids)
+    kinds = _layer_weight_names(model)
+    for i in layers:
+        for mode in ("fp", "spike"):
+            hook = None if mode == "fp" else QuantizedLinear(Settings(model=ckpt, mode=mode).validate(), kinds)
+            prof = cProfile.Profile()
+            t0 = time.perf_counter()
+            prof.enable()
+            model.run_layer(i, h, hook)
+            prof.disable()
+            print(f"\n=== layer {i} ({model.layer_kind(i)}), {mode}: {time.perf_counter() - t0:.1f} s, "
+                  f"load {loadavg()}")
+            pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+
+
 def run_child(cmd: list[str], log: Path) -> tuple[int, float, int]:
     """Run cmd; returns (exit status, wall seconds, peak RSS in bytes of that child)."""
     t0 = time.perf_counter()
@@ -153,12 +185,16 @@ def main(argv=None) -> int:
     ap.add_argument("dir", nargs="?", default=str(DEFAULT_DIR), help=f"work directory (default {DEFAULT_DIR})")
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--keep", action="store_true", help="keep the ~10 GB checkpoint afterwards")
+    ap.add_argument("--profile", metavar="LAYERS", help="only profile these layers (comma list) of DIR/ckpt")
     ap.add_argument("--_child", nargs=3, metavar=("CKPT", "TRACE", "RESULT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._child:
         child_run(args._child[0], args.tokens, args._child[1], args._child[2])
         return 0
 
+    if args.profile:
+        profile_layers(str(Path(args.dir).resolve() / "ckpt"), [int(i) for i in args.profile.split(",")], args.tokens)
+        return 0
     work = Path(args.dir).resolve()
     work.mkdir(parents=True, exist_ok=True)
     ckpt, trace, result = work / "ckpt", work / "trace", work / "run_result.json"
