@@ -277,6 +277,7 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    old = None
     try:
         fig_dir = tmp / "figures"
         fig_dir.mkdir()
@@ -298,15 +299,20 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
                 "claims": [c.as_dict() for c in claims]}
         (tmp / "report.json").write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n")
         os.chmod(tmp, 0o755)
-        old = None
         if out.exists():
             old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
             os.replace(out, old / "report")
         os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
+        # an error or an interrupt (Ctrl-C, SIGTERM) between moving the earlier report aside and
+        # moving the new one in puts the earlier report back
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            if (old / "report").exists() and not out.exists():
+                os.replace(old / "report", out)
+            shutil.rmtree(old, ignore_errors=True)
         raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return {"out": out, "html": out / "report.html", "md": out / "report.md", "claims": claims,
             "figures": [out / "figures" / f"{n}.png" for n in written]}
