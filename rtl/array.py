@@ -32,9 +32,13 @@ least ``segments - 1`` idle cycles after ``last`` (``Config.gap``).
 
 Event-driven: the accumulator registers are enabled only when their stage carries an event
 (``valid``), a ``clear``, a Horner ``step`` or ``rst``; otherwise they hold. The registers feeding an
-accumulator (term/product, delayed term slices) hold the term during an event and 0 otherwise
-(:meth:`LaneArray.zhold`: loaded on events and once after a burst), so the adder needs no mask.
-``rst`` must be held for at least 2 cycles (``reset_cycles`` in the manifest).
+accumulator (term/product, delayed term slices, MAC partial products) hold the term during an event
+and 0 otherwise (:meth:`LaneArray.zreg`: the ``valid`` mask sits before the register), so the adder
+needs no mask; plain registers between them (:meth:`LaneArray.follow`: MAC pair sums, product) keep
+that property. ``clear`` and ``rst`` act after the adder (the segment loads its term slice instead
+of the sum; carries into a cleared segment are 0), so neither high-fanout control bit is on a carry
+chain. ``rst`` must be held ``Config.reset_cycles`` cycles (``reset_cycles`` in the manifest: 2, plus
+one per plain register stage between the partial products and the accumulator).
 """
 
 from __future__ import annotations
@@ -86,26 +90,25 @@ class LaneArray(wiring.Component):
         return out
 
     @staticmethod
-    def hold(m: Module, value, en, name: str) -> Signal:
-        """A data register loaded only when ``en`` (no reset: cleared through the protocol)."""
+    def follow(m: Module, value, name: str) -> Signal:
+        """A plain pipeline register (no enable, no reset) after zero-when-idle registers: it holds
+        the stage's value during an event and 0 otherwise because its sources do."""
         r = Signal(value.shape(), name=name, reset_less=True)
-        with m.If(en):
-            m.d.sync += r.eq(value)
+        m.d.sync += r.eq(value)
         return r
 
     @staticmethod
-    def zhold(m: Module, value, v_in, v_out, name: str) -> Signal:
-        """A data register that holds ``value`` for a stage carrying an event and 0 otherwise.
+    def zreg(m: Module, value, v_in, name: str) -> Signal:
+        """A zero-when-idle register: it loads ``value`` when its input stage carries an event
+        (``v_in``) and 0 otherwise (and during ``rst``).
 
-        Loaded when its input stage has an event (``v_in``), once more after the last event of a
-        burst (``v_out``, to load 0) and during ``rst`` (0); otherwise it holds, so idle cycles cause
-        no toggles. Its consumer can add it without masking: the ``valid`` mask (a high-fanout
-        control register) stays off the adder's critical path.
+        It holds 0 through idle cycles, so it does not toggle then, and its consumer adds it without
+        masking: the ``valid`` mask (a high-fanout control bit) sits before the register, off the
+        adder's critical path. No enable: a clock enable would only re-load the same 0.
         """
         rst = ResetSignal("sync")
         r = Signal(value.shape(), name=name, reset_less=True)
-        with m.If(v_in | v_out | rst):
-            m.d.sync += r.eq(Mux(v_in & ~rst, value, 0))
+        m.d.sync += r.eq(Mux(v_in & ~rst, value, 0))
         return r
 
     def elaborate(self, platform):
@@ -133,8 +136,7 @@ class LaneArray(wiring.Component):
                 else:
                     src = term[tw - 1]
                 for d in range(j):
-                    src = self.zhold(m, src, seg_ctrl[d]["valid"], seg_ctrl[d + 1]["valid"],
-                                     f"t{lane}_s{j}_d{d + 1}")
+                    src = self.zreg(m, src, seg_ctrl[d]["valid"], f"t{lane}_s{j}_d{d + 1}")
                 n = src.shape().width
                 sl = Cat(src, src[n - 1].replicate(hi - lo - n)) if hi - lo > n else src
                 L = hi - lo
@@ -142,22 +144,22 @@ class LaneArray(wiring.Component):
                 if j == 0 and not cfg.stages:
                     val = Mux(c["valid"] & ~rst, sl, 0)     # straight from the input ports
                 else:
-                    val = sl                                 # from a zhold register: 0 without event
+                    val = sl                                 # from a zero-when-idle register
                 seg = Signal(unsigned(L), name=f"acc{lane}_seg{j}" if cfg.segments > 1 else f"acc{lane}",
                              reset_less=True)
-                base = Mux(clr, 0, Mux(c["step"], Cat(Const(0, 1), seg), seg))
+                base = Mux(c["step"], Cat(Const(0, 1), seg), seg)
                 full = Signal(unsigned(L + carry_w), name=f"sum{lane}_s{j}")
                 if carry is None:
                     m.d.comb += full.eq(base + val)
                 else:
-                    m.d.comb += full.eq(base + val + Mux(rst, 0, carry))
+                    m.d.comb += full.eq(base + val + carry)
                 en = c["valid"] | c["clear"] | c["step"] | rst
                 with m.If(en):
-                    m.d.sync += seg.eq(full[:L])
+                    m.d.sync += seg.eq(Mux(clr, val, full[:L]))
                 if j < cfg.segments - 1:
                     carry = Signal(unsigned(carry_w), name=f"carry{lane}_s{j + 1}", reset_less=True)
                     with m.If(en):
-                        m.d.sync += carry.eq(full[L:])
+                        m.d.sync += carry.eq(Mux(clr, 0, full[L:]))
                 segs.append(seg)
             m.d.comb += self.acc[lane].eq(Cat(*segs))
         done = Signal(name="done_r")

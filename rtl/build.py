@@ -27,7 +27,7 @@ DEFAULT_K = 2560
 
 _PORT_DOC = {
     "clk": "clock",
-    "rst": "synchronous reset (active high, hold >= 2 cycles): zeroes control pipeline and accumulators",
+    "rst": "synchronous reset (active high, hold >= reset_cycles): zeroes control pipeline and accumulators",
     "valid": "an input element / spike event is present this cycle",
     "clear": "first cycle of a new dot product: the accumulator restarts from 0 (+ this cycle's term)",
     "last": "last cycle of the dot product: done pulses `latency` cycles later",
@@ -92,7 +92,7 @@ def manifest_entry(cfg: Config, unit=None, verilog_name: str | None = None) -> d
         "gap": cfg.gap,
         "clock": "clk",
         "reset": "rst",
-        "reset_cycles": 2,
+        "reset_cycles": cfg.reset_cycles,
         "ports": ports(unit),
     }
 

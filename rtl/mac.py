@@ -20,6 +20,10 @@ Pipeline depth ``p`` (``neurosim.rtl.params.PIPELINES["mac"]``), each level one 
 * 5: the multiplier in three stages: four registered quarter products ``a * w[2j+1:2j]`` (top one
   signed), two registered pair sums, the product; 3 accumulator segments.
 * 6: as 5, with 4 accumulator segments.
+
+The partial products (P >= 3) are zero-when-idle registers (``valid`` masks them); the pair sums
+and the product after them are plain registers, so ``rst`` must be held 3 (P = 3, 4) or 4 (P = 5, 6)
+cycles for their zeros to reach the accumulators (``Config.reset_cycles``).
 """
 
 from __future__ import annotations
@@ -60,18 +64,18 @@ class MacArray(LaneArray):
             ctrl2 = self.stage(m, ctrl1, "s2")
             for i in range(cfg.lanes):
                 w = self.w[i]
-                q = [self.hold(m, a * (w[2 * j:2 * j + 2] if j < 3 else w[6:8].as_signed()),
+                q = [self.zreg(m, a * (w[2 * j:2 * j + 2] if j < 3 else w[6:8].as_signed()),
                                ctrl0["valid"], f"q{i}_{j}") for j in range(4)]
-                s0 = self.hold(m, q[0] + (q[1] << 2), ctrl1["valid"], f"ps{i}_0")
-                s1 = self.hold(m, q[2] + (q[3] << 2), ctrl1["valid"], f"ps{i}_1")
+                s0 = self.follow(m, q[0] + (q[1] << 2), f"ps{i}_0")
+                s1 = self.follow(m, q[2] + (q[3] << 2), f"ps{i}_1")
                 terms.append((s0 + (s1 << 4))[:16].as_signed())
             ctrl = ctrl2
         elif "mulsplit" in cfg.stages:
             ctrl1 = self.stage(m, ctrl0, "s1")
             for i in range(cfg.lanes):
                 w = self.w[i]
-                plo = self.hold(m, a * w[0:4], ctrl0["valid"], f"plo{i}")
-                phi = self.hold(m, a * w[4:8].as_signed(), ctrl0["valid"], f"phi{i}")
+                plo = self.zreg(m, a * w[0:4], ctrl0["valid"], f"plo{i}")
+                phi = self.zreg(m, a * w[4:8].as_signed(), ctrl0["valid"], f"phi{i}")
                 terms.append((plo + (phi << 4))[:16].as_signed())
             ctrl = ctrl1
         else:
@@ -85,8 +89,11 @@ class MacArray(LaneArray):
         if "prod" in cfg.stages:
             n = len(cfg.stages)
             nxt = self.stage(m, ctrl, f"s{n}")
-            terms = [self.zhold(m, tm, ctrl["valid"], nxt["valid"], f"prod{i}_r")
-                     for i, tm in enumerate(terms)]
+            if n == 1:      # straight from the ports: zero when idle by its own load control
+                terms = [self.zreg(m, tm, ctrl["valid"], f"prod{i}_r")
+                         for i, tm in enumerate(terms)]
+            else:           # from zero-when-idle partial products: a plain register keeps that
+                terms = [self.follow(m, tm, f"prod{i}_r") for i, tm in enumerate(terms)]
             ctrl = nxt
         return ctrl, terms
 

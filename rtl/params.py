@@ -125,6 +125,17 @@ class Config:
         return self.segments - 1
 
     @property
+    def reset_cycles(self) -> int:
+        """Cycles ``rst`` must be held: 2 (zero-when-idle registers, then the accumulators), plus one
+        per plain pipeline register between them (MAC pair sums and product, which have no reset
+        and take the zeros of the partial products one stage per cycle)."""
+        if "mulsplit4" in self.stages:
+            return 4
+        if "mulsplit" in self.stages:
+            return 3
+        return 2
+
+    @property
     def sh_w(self) -> int:
         """Width of the barrel variants' shift input (shift amounts 0 .. t-1)."""
         return max(1, (self.t - 1).bit_length())

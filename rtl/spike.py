@@ -97,7 +97,7 @@ class SpikeArray(LaneArray):
         ctrl = ctrl0
         if "term" in cfg.stages:
             nxt = self.stage(m, ctrl0, "s1")
-            terms = [self.zhold(m, tm, ctrl0["valid"], nxt["valid"], f"term{i}_r")
+            terms = [self.zreg(m, tm, ctrl0["valid"], f"term{i}_r")
                      for i, tm in enumerate(terms)]
             ctrl = nxt
         return ctrl, terms
