@@ -108,6 +108,11 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: 
         raise NeurosimError("--lanes must be 1..256")
     lib_path = Path(liberty) if liberty else default_liberty()
     lib = Library.load(lib_path)
+    from .sta import STA_INPUT_DRIVER
+    from .synth import ABC_DRIVING_CELL
+    missing = lib.missing_cell_classes(tuple(dict.fromkeys((ABC_DRIVING_CELL, STA_INPUT_DRIVER))))
+    if missing:
+        raise NeurosimError(f"liberty {lib_path} lacks what the flow needs: {'; '.join(missing)}")
     models = cell_models_for(lib_path)
     cache_dir = Path(cache_dir)
     rtl_dir = cache_dir / "rtl"
@@ -457,15 +462,22 @@ def write_outputs(out: Path, doc: dict, run_info: dict) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{hashlib.sha1(str(time.time()).encode()).hexdigest()[:8]}"
+    import shutil
     tmp.mkdir()
-    (tmp / "hw.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    (tmp / "hw.md").write_text(render_markdown(doc))
-    (tmp / "run.json").write_text(json.dumps(run_info, indent=1) + "\n")
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{tmp.name[-8:]}"
-        out.rename(old)
+    old = None
+    try:
+        (tmp / "hw.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        (tmp / "hw.md").write_text(render_markdown(doc))
+        (tmp / "run.json").write_text(json.dumps(run_info, indent=1) + "\n")
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{tmp.name[-8:]}"
+            out.rename(old)
         tmp.rename(out)
-        import shutil
+    except BaseException:
+        # an error or an interrupt (Ctrl-C, SIGTERM) leaves no partial folder and the earlier one as it was
+        if old is not None and old.exists() and not out.exists():
+            old.rename(out)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out)

