@@ -48,7 +48,10 @@ def looks_complete(d: Path) -> list[Path]:
 def test_interrupted_hw_leaves_no_output_and_rerun_succeeds(tmp_path, sig):
     out, cache = tmp_path / "hw", tmp_path / "cache"
     cmd = hw_cmd(out, cache)
-    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT)
+    # own process group: SIGINT goes to the whole group like Ctrl-C in a terminal (the running
+    # Yosys/OpenSTA children get it too); SIGTERM only to neurosim, like `kill PID`
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
+                         start_new_session=True)
     seen = ""
     try:
         # mid-way: the candidates' progress bar has counted at least one synthesized configuration
@@ -56,11 +59,14 @@ def test_interrupted_hw_leaves_no_output_and_rerun_succeeds(tmp_path, sig):
             ch = p.stderr.read(1)
             assert ch, f"hw ended before its first progress step: {seen[-500:]}"
             seen += ch
-        p.send_signal(sig)
+        if sig == signal.SIGINT:
+            os.killpg(p.pid, sig)
+        else:
+            p.send_signal(sig)
         rest = p.communicate(timeout=120)[1]
     finally:
-        if p.poll() is None:
-            p.kill()
+        if p.poll() is None:          # the test failed mid-way: end the group this test started
+            os.killpg(p.pid, signal.SIGKILL)
             p.wait()
     assert p.returncode == 130, (seen + rest)[-800:]
     assert "neurosim hw: interrupted" in rest
