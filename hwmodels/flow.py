@@ -106,6 +106,9 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: 
         raise NeurosimError("--freq needs positive MHz values")
     if lanes < 1 or lanes > 256:
         raise NeurosimError("--lanes must be 1..256")
+    if not 1 <= k_inputs <= k:
+        raise NeurosimError(f"--inputs must be 1..{k}: the arrays are built for dot products of at most "
+                            f"K={k} inputs (longer ones could overflow the accumulators), got {k_inputs}")
     lib_path = Path(liberty) if liberty else default_liberty()
     lib = Library.load(lib_path)
     from .sta import STA_INPUT_DRIVER

@@ -97,6 +97,7 @@ def _hw(tmp_path, *args) -> tuple[list[str], Path, Path]:
     (["--freq", "-250"], r"--freq needs positive MHz"),
     (["--freq", "250", "0"], r"--freq needs positive MHz"),
     (["--rows", "0"], r"--rows and --inputs must be >= 1"),
+    (["--inputs", "2561"], r"--inputs must be 1\.\.2560.*K=2560"),
     (["--liberty", "/nonexistent/cells.lib"], r"liberty file not found"),
 ])
 def test_hw_rejects_before_any_work(tmp_path, capsys, args, reason):
