@@ -106,6 +106,7 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: 
         raise NeurosimError("--freq needs positive MHz values")
     if lanes < 1 or lanes > 256:
         raise NeurosimError("--lanes must be 1..256")
+    check_out(Path(out))
     if not 1 <= k_inputs <= k:
         raise NeurosimError(f"--inputs must be 1..{k}: the arrays are built for dot products of at most "
                             f"K={k} inputs (longer ones could overflow the accumulators), got {k_inputs}")
@@ -459,10 +460,22 @@ def assumptions(settings: dict, spa: float) -> list[dict]:
     ]
 
 
+def check_out(out: Path) -> None:
+    """HWOUT is replaced as a whole: refuse a file or a folder that is not an earlier hw output
+    (it would be deleted), before any work."""
+    if out.exists():
+        if not out.is_dir():
+            raise NeurosimError(f"--out {out} exists and is not a folder")
+        if any(out.iterdir()) and not (out / "hw.json").is_file():
+            raise NeurosimError(f"--out {out} exists and is not a hw output folder (no hw.json): it would be "
+                                "replaced; choose another --out")
+
+
 def write_outputs(out: Path, doc: dict, run_info: dict) -> None:
     """Write hw.json, hw.md and run.json atomically (temporary folder, then rename)."""
     from .report import render_markdown
     out = Path(out)
+    check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{hashlib.sha1(str(time.time()).encode()).hexdigest()[:8]}"
     import shutil

@@ -38,9 +38,21 @@ def _check_names(args) -> None:
 
 
 def run(args) -> int:
-    from .build import emit, emit_defaults, write_manifest
+    from pathlib import Path
 
     _check_names(args)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise NeurosimError(f"--out {out} exists and is not a folder")
+    try:
+        return _emit(args)
+    except OSError as exc:            # e.g. a parent of --out is a file, or no permission
+        raise NeurosimError(f"cannot write into {out}: {exc.strerror or exc}") from None
+
+
+def _emit(args) -> int:
+    from .build import emit, emit_defaults, write_manifest
+
     if args.defaults:
         if args.design:
             raise NeurosimError("give either --defaults or --design, not both")
