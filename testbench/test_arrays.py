@@ -63,7 +63,7 @@ def test_array_many_seeds(case):
                          f"{seeds[0]}..{seeds[-1]}; the log above names the seed)")
 
 
-def test_seed_modes(monkeypatch):
+def test_seed_modes(monkeypatch, tmp_path):
     """Default: no multi-seed run; NEUROSIM_SEEDS=N: N consecutive seeds from SEED; the long
     profile: harness.LONG_SEEDS seeds. Each multi-seed scenario is the default one of its seed."""
     for var in ("NEUROSIM_SEEDS", "NEUROSIM_PROFILE", "SEED"):
@@ -79,10 +79,8 @@ def test_seed_modes(monkeypatch):
     monkeypatch.setenv("NEUROSIM_SEEDS", "many")
     with pytest.raises(ValueError, match="NEUROSIM_SEEDS"):
         harness.seeds()
-    from neurosim.rtl.build import manifest_entry
-    from neurosim.rtl.params import make_config
-    entry = manifest_entry(make_config("spike", coding="bitwise", variant="horner", lanes=LANES, k=K,
-                                       pipeline=2))
+    from neurosim.rtl.build import emit
+    entry = emit("spike", coding="bitwise", variant="horner", lanes=LANES, k=K, pipeline=2, out_dir=tmp_path)
     a, b = stimulus.random_scenario(entry, 11), stimulus.random_scenario(entry, 12)
     assert a == stimulus.scenarios(entry, 11)["random"] and a["seed"] == 11
     assert a["cycles"] != b["cycles"]
