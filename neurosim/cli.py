@@ -25,6 +25,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line (exit 2), like every other neurosim error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _load(name: str):
     module_name, _ = COMMANDS[name]
     try:
@@ -36,7 +43,7 @@ def _load(name: str):
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="neurosim", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"neurosim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():

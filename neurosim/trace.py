@@ -43,6 +43,8 @@ class TraceWriter:
         self.out = Path(out)
         if self.out.exists() and not self.out.is_dir():
             raise NeurosimError(f"trace output {self.out} exists and is not a directory")
+        if self.out.is_dir() and any(self.out.iterdir()) and not (self.out / SUMMARY).is_file():
+            raise NeurosimError(f"trace output {self.out} is a non-empty folder that is not a trace; refusing to replace it")
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(dir=self.out.parent, prefix=f".{self.out.name}.partial-"))
         (self.tmp / TILES).mkdir()
@@ -68,9 +70,15 @@ class TraceWriter:
         if self.out.exists():
             old = Path(tempfile.mkdtemp(dir=self.out.parent, prefix=f".{self.out.name}.old-"))
             os.replace(self.out, old / "trace")
-        os.replace(self.tmp, self.out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.replace(self.tmp, self.out)
+        except BaseException:
+            if old is not None and not self.out.exists():
+                os.replace(old / "trace", self.out)  # put the earlier trace back
+            raise
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
         return self.out
 
     def abort(self) -> None:

@@ -149,8 +149,6 @@ def test_run_unknown_coding_in_yaml(tmp_path, capsys):
     rejected(capsys, ["run", "--config", str(cfg), "--trace", str(out)], r"unknown coding 'morse'.*bitwise", out)
 
 
-@pytest.mark.xfail(strict=True, reason="argparse errors print the usage block before the error line; "
-                   "fix in neurosim/cli.py (one-line ArgumentParser.error), see the hardening report")
 def test_run_unknown_coding_flag(tmp_path, capsys):
     out = tmp_path / "trace"
     rejected(capsys, ["run", "--coding", "morse", "--trace", str(out)], r"invalid choice: 'morse'", out)
@@ -196,8 +194,6 @@ def test_hw_refuses_to_replace_what_is_not_a_hw_output(tmp_path, capsys, kind):
     assert sorted(x.name for x in tmp_path.iterdir()) == ["hw"]
 
 
-@pytest.mark.xfail(strict=True, reason="TraceWriter replaces any existing folder; fix in neurosim/trace.py "
-                                       "(refuse a non-empty folder without summary.json), see the hardening report")
 def test_run_refuses_to_replace_a_foreign_folder(tmp_path, capsys):
     ckpt = tmp_path / "tiny"
     assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(ckpt)]) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from neurosim import NeurosimError
@@ -102,7 +102,6 @@ def test_component_checks_width_at_elaboration():
     Fragment.get(unit, None)       # elaborates
 
 
-@settings(max_examples=50)
 @given(st.integers(2, 64), st.integers(1, 3))
 def test_segments_cover_the_accumulator(acc_w, segments):
     b = segment_bounds(acc_w, segments)
@@ -117,3 +116,16 @@ def test_latency_and_gap():
             cfg = make_config(design, coding=None if design == "mac" else "bitwise", pipeline=p)
             assert cfg.latency == 1 + p == 1 + len(stages) + segs - 1
             assert cfg.gap == segs - 1
+
+
+def test_reset_cycles():
+    """rst must reach through the plain (reset-less) MAC pair-sum/product registers: 2 cycles, plus
+    one per such stage; the manifest carries the figure (checked at gate-like X start in
+    testbench/test_xinit.py)."""
+    from neurosim.rtl.build import manifest_entry
+    want = {"mac": {0: 2, 1: 2, 2: 2, 3: 3, 4: 3, 5: 4, 6: 4}}
+    for design, plans in PIPELINES.items():
+        for p in plans:
+            cfg = make_config(design, coding=None if design == "mac" else "bitwise", pipeline=p)
+            assert cfg.reset_cycles == want.get(design, {}).get(p, 2)
+            assert manifest_entry(cfg)["reset_cycles"] == cfg.reset_cycles
