@@ -14,6 +14,7 @@ import os
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
+from cocotb.types import LogicArray
 
 _cache: dict = {}
 
@@ -41,8 +42,19 @@ class ArrayTB:
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
         for h in self.handles.values():
             h.value = 0
+        exact = self.e.get("tb_reset_cycles")
+        if exact:
+            # exactly `exact` rising edges with rst, every other input X (don't care): first one
+            # edge without rst (the state stays unknown), so that the clock's start at t=0 cannot
+            # count as a reset edge
+            for name, h in self.handles.items():
+                if name != "rst":
+                    h.value = LogicArray("X" * len(h))
+            dut.rst.value = 0
+            for _ in range(2):
+                await FallingEdge(dut.clk)
         dut.rst.value = 1
-        for _ in range(max(3, self.e.get("reset_cycles", 2))):
+        for _ in range(exact or max(3, self.e.get("reset_cycles", 2))):
             await FallingEdge(dut.clk)
         dut.rst.value = 0
 

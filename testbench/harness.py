@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -32,18 +33,34 @@ def require_icarus() -> None:
         raise RuntimeError("Icarus Verilog (iverilog, vvp) is not installed: run `make setup`")
 
 
-def build(design: str, **kw) -> dict:
-    """Emit and compile one configuration (once per session); return its manifest entry + paths."""
+_INIT_RE = re.compile(r"^(\s*reg\b(?:(?!\$auto\$)[^=;])*?)\s*=\s*[^;]+;", re.M)
+
+
+def strip_initializers(text: str) -> str:
+    """The emitted Verilog with every register's initial value removed (Yosys' own ``$auto$``
+    trigger registers kept): registers start at X, as ASIC flip-flops do."""
+    return _INIT_RE.sub(r"\1;", text)
+
+
+def build(design: str, xinit: bool = False, **kw) -> dict:
+    """Emit and compile one configuration (once per session); return its manifest entry + paths.
+
+    ``xinit``: registers start at X (initializers stripped) and the testbench holds ``rst`` for
+    exactly ``reset_cycles`` (the manifest's figure) before the first cycle: checks that the reset
+    protocol alone gives a defined state, as on gates (built under ``build/sim/<top>_x/``)."""
     require_icarus()
-    key = json.dumps([design, sorted(kw.items())])
+    key = json.dumps([design, xinit, sorted(kw.items())])
     if key in _built:
         return _built[key]
     tmp = SIM_DIR / "_emit"
     entry = emit(design, out_dir=tmp, **kw)
-    d = SIM_DIR / entry["top"]
+    d = SIM_DIR / (entry["top"] + ("_x" if xinit else ""))
     d.mkdir(parents=True, exist_ok=True)
     src = d / entry["verilog"]
     new = (tmp / entry["verilog"]).read_text()
+    if xinit:
+        new = strip_initializers(new)
+        entry = dict(entry, tb_reset_cycles=entry["reset_cycles"])
     if not src.exists() or src.read_text() != new:     # keep the mtime when unchanged (no rebuild)
         src.write_text(new)
     entry_path = d / "entry.json"
