@@ -179,7 +179,7 @@ def main(argv=None) -> int:
             li, tot_int8, _ = b.quantized(ids, s_int8)
             ls, tot_spike, _ = b.quantized(ids, s_spike)
             identical = bool(np.array_equal(li, ls))
-            ex = execute(Settings(mode="spike"), quiet=True)
+            ex = execute(Settings(mode="spike", max_tokens=b.tokens), quiet=True)
             same = (abs(ex["accuracy"]["ppl_change"] - rows[0]["ppl_change"]) < 1e-12
                     and ex["totals"]["sparsity_data"] == rows[0]["sparsity_data"])
             results["checks"] = {"spike_logits_bit_identical_to_int8": identical,
