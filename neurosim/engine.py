@@ -137,20 +137,21 @@ def spike_linear(x, w_int, coding: str, T: int | None = None, *, spikes: bool = 
     )
 
 
-@nb.njit(cache=True)
+@nb.njit(parallel=True, cache=True)
 def _events_from_counts(counts, mode, T):
     """Event lists of integer counts [M, K]: (ptr, input index per event).
 
     Events are grouped by (row m, group g, sign): segment ``(m*G + g)*2 + (0 if + else 1)`` spans
     ``ev_k[ptr[seg]:ptr[seg+1]]``. mode 0: unary (binary/ternary), one group, |c| events of sign(c);
     mode 1: sign-magnitude bitwise, group t gets bit T-1-t of |c| with sign(c); mode 2: two's
-    complement, group t gets bit T-1-t of the T-bit pattern, always positive.
+    complement, group t gets bit T-1-t of the T-bit pattern, always positive. Rows are independent
+    (disjoint segments), so both passes run in parallel over rows.
     """
     M, K = counts.shape
     G = 1 if mode == 0 else T
     mask = (np.int64(1) << T) - 1
     cnt = np.zeros(M * G * 2 + 1, np.int64)
-    for m in range(M):
+    for m in nb.prange(M):
         for k in range(K):
             c = counts[m, k]
             if c == 0:
@@ -160,13 +161,16 @@ def _events_from_counts(counts, mode, T):
                 cnt[(m * G) * 2 + neg + 1] += abs(c)
             else:
                 v = abs(c) if mode == 1 else (c & mask)
-                for t in range(T):
-                    if (v >> (T - 1 - t)) & 1:
-                        cnt[(m * G + t) * 2 + neg + 1] += 1
+                b = 0
+                while v:  # set bits only: bit b belongs to step T-1-b
+                    if v & 1:
+                        cnt[(m * G + T - 1 - b) * 2 + neg + 1] += 1
+                    v >>= 1
+                    b += 1
     ptr = np.cumsum(cnt)
     ev_k = np.empty(ptr[-1], np.int32)
     fill = ptr[:-1].copy()
-    for m in range(M):
+    for m in nb.prange(M):
         for k in range(K):
             c = counts[m, k]
             if c == 0:
@@ -179,11 +183,14 @@ def _events_from_counts(counts, mode, T):
                     fill[seg] += 1
             else:
                 v = abs(c) if mode == 1 else (c & mask)
-                for t in range(T):
-                    if (v >> (T - 1 - t)) & 1:
-                        seg = (m * G + t) * 2 + neg
+                b = 0
+                while v:
+                    if v & 1:
+                        seg = (m * G + T - 1 - b) * 2 + neg
                         ev_k[fill[seg]] = k
                         fill[seg] += 1
+                    v >>= 1
+                    b += 1
     return ptr, ev_k
 
 

@@ -217,8 +217,7 @@ class QuantizedLinear:
         st = spike_stats(c, s.coding, stats_T)
         tokens, in_f = c.shape
         out_f = wq.w_int.shape[0]
-        values, freq = np.unique(c, return_counts=True)
-        self.histograms[name] = (values, freq)
+        self.histograms[name] = _histogram(c)
         st.update(
             name=name,
             kind=self.kinds.get(name, "unknown"),
@@ -243,6 +242,16 @@ class QuantizedLinear:
             write_tile(path, counts, wq.w_int[:TILE_LANES], s.coding, T=resolve_steps(counts, s.coding, s.window),
                        scale=aq.scale[rows], source=f"{s.model or 'smollm2-135m-instruct'}:{name}:tokens{r0}+")
             self.tiles_written.append(path.name)
+
+
+def _histogram(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values, freq) of the integer counts that occur (bincount when the range is small)."""
+    lo, hi = int(c.min()), int(c.max())
+    if hi - lo > 1 << 20:
+        return np.unique(c, return_counts=True)
+    freq = np.bincount((c.ravel() - lo).astype(np.intp), minlength=hi - lo + 1)
+    nz = np.flatnonzero(freq)
+    return (nz + lo).astype(np.int64), freq[nz].astype(np.int64)
 
 
 def _tile_targets(model, linear: QuantizedLinear, n: int) -> dict[str, str]:
