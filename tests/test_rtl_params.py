@@ -102,12 +102,24 @@ def test_component_checks_width_at_elaboration():
     Fragment.get(unit, None)       # elaborates
 
 
-@given(st.integers(2, 64), st.integers(1, 3))
+@given(st.integers(8, 64), st.integers(1, 4))
 def test_segments_cover_the_accumulator(acc_w, segments):
     b = segment_bounds(acc_w, segments)
     assert b[0][0] == 0 and b[-1][1] == acc_w
     assert all(b[j][1] == b[j + 1][0] for j in range(len(b) - 1))
-    assert max(h - l for l, h in b) - min(h - l for l, h in b) <= 1
+    widths = [h - l for l, h in b]
+    assert min(widths) >= 2
+    # near-even split; from 3 segments on, the top one (carry in, sign extension) is a bit shorter
+    assert max(widths) - min(widths) <= (2 if segments >= 3 else 1)
+    assert widths == sorted(widths, reverse=True)
+    if segments >= 3 and acc_w >= 3 * segments:
+        assert widths[-1] < widths[0]
+
+
+def test_segments_of_the_default_accumulator():
+    assert [h - l for l, h in segment_bounds(27, 3)] == [10, 9, 8]
+    assert [h - l for l, h in segment_bounds(27, 4)] == [7, 7, 7, 6]
+    assert [h - l for l, h in segment_bounds(27, 2)] == [14, 13]
 
 
 def test_latency_and_gap():
