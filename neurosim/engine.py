@@ -231,7 +231,7 @@ def _accumulate(ptr, ev_k, shifts, negs, tiles, out):
     """out[m, :] = sum over groups g and signs of (+/-)(acc << shift_g).
 
     acc is the int16 sum of the weight columns of up to FLUSH events of one (row, group, sign)
-    segment; eight columns are summed per pass so the accumulator is touched once per eight events.
+    segment; sixteen (then eight) columns are summed per pass so the accumulator is touched once per 16 events.
     """
     n_tiles, K, NT = tiles.shape
     M, N = out.shape
@@ -254,6 +254,17 @@ def _accumulate(ptr, ev_k, shifts, negs, tiles, out):
                     stop = min(b, e + FLUSH)
                     acc16[:] = 0
                     i = e
+                    while i + 16 <= stop:
+                        r0, r1, r2, r3 = ev_k[i], ev_k[i + 1], ev_k[i + 2], ev_k[i + 3]
+                        r4, r5, r6, r7 = ev_k[i + 4], ev_k[i + 5], ev_k[i + 6], ev_k[i + 7]
+                        q0, q1, q2, q3 = ev_k[i + 8], ev_k[i + 9], ev_k[i + 10], ev_k[i + 11]
+                        q4, q5, q6, q7 = ev_k[i + 12], ev_k[i + 13], ev_k[i + 14], ev_k[i + 15]
+                        for j in range(NT):
+                            acc16[j] += (((W[r0, j] + W[r1, j]) + (W[r2, j] + W[r3, j])) + (
+                                (W[r4, j] + W[r5, j]) + (W[r6, j] + W[r7, j]))) + (
+                                ((W[q0, j] + W[q1, j]) + (W[q2, j] + W[q3, j])) + (
+                                (W[q4, j] + W[q5, j]) + (W[q6, j] + W[q7, j])))
+                        i += 16
                     while i + 8 <= stop:
                         r0, r1, r2, r3 = ev_k[i], ev_k[i + 1], ev_k[i + 2], ev_k[i + 3]
                         r4, r5, r6, r7 = ev_k[i + 4], ev_k[i + 5], ev_k[i + 6], ev_k[i + 7]
