@@ -22,6 +22,8 @@ from neurosim import NeurosimError
 SCALES = ("absmax", "adaptive")
 #: SpB1.0's bounds on the adaptive threshold V_th.
 VTH_MIN, VTH_MAX = 1e-5, 1e4
+#: Smallest normal float32: a scale below it (subnormal) would lose precision, so it counts as zero.
+_F32_TINY = np.float32(np.finfo(np.float32).tiny)
 
 
 @dataclass(frozen=True)
@@ -61,36 +63,35 @@ def quantize_activations(
     """Quantize each row of ``x`` (last axis = features) to integer spike counts.
 
     ``clamp`` is the largest allowed |count| (``None``: no clamp, only for ``adaptive``).
-    Rows that are all zero (or whose absmax scale underflows float32) get scale 1.0 and zero counts.
+    Rows that are all zero (or whose absmax scale is below float32's normal range) get scale 1.0 and
+    zero counts.
     """
     x = _check_float(x, "activations")
     if scale not in SCALES:
         raise NeurosimError(f"unknown activation scale {scale!r}; choose one of {', '.join(SCALES)}")
     if clamp is not None and (int(clamp) != clamp or clamp < 1):
         raise NeurosimError(f"clamp must be a positive integer or None, got {clamp!r}")
-    x64 = x.astype(np.float64)
-    ax = np.abs(x64)
+    ax = np.abs(x)
     if scale == "absmax":
         if clamp is None:
             raise NeurosimError("absmax scaling is INT8 by construction; clamp=None only applies to adaptive")
-        v = ax.max(axis=-1, keepdims=True) / 127.0
-        # rows whose scale is zero in float32 (all zero, or only subnormal values) quantize to 0
-        under = v.astype(np.float32) <= 0
+        v = ax.max(axis=-1, keepdims=True).astype(np.float64) / 127.0
+        # rows whose scale is not a normal float32 (all zero, or tiny values) quantize to 0
+        under = v.astype(np.float32) < _F32_TINY
         v = np.where(under, 1.0, v)
         x = np.where(under, 0, x).astype(x.dtype)
     else:
         if not (k > 0 and np.isfinite(k)):
             raise NeurosimError(f"adaptive threshold divisor k must be a positive number, got {k!r}")
-        v = np.clip(ax.mean(axis=-1, keepdims=True) / k, VTH_MIN, VTH_MAX)
+        v = np.clip(ax.mean(axis=-1, keepdims=True, dtype=np.float64) / k, VTH_MIN, VTH_MAX)
     # The division is done in float32 like the reference implementations (x and V both float32).
     v32 = v.astype(np.float32)
-    q = np.rint(x.astype(np.float32) / v32)  # rint rounds half to even
+    q = x.astype(np.float32, copy=False) / v32
+    np.rint(q, out=q)  # rounds half to even
     clamped = 0
-    if clamp is not None:
-        over = np.abs(q) > clamp
-        clamped = int(over.sum())
-        if clamped:
-            q = np.clip(q, -clamp, clamp)
+    if clamp is not None and np.abs(q).max(initial=0) > clamp:
+        clamped = int((np.abs(q) > clamp).sum())
+        np.clip(q, -clamp, clamp, out=q)
     if np.abs(q).max(initial=0) >= 2**31:
         raise NeurosimError("activation counts exceed int32; the adaptive threshold is far too small")
     return ActQuant(counts=q.astype(np.int32), scale=v32, clamped=clamped)
@@ -100,31 +101,35 @@ def quantize_weights(w: np.ndarray, group_size: int | None = None, clamp: bool =
     """Symmetric INT8 weights ``w_int = round_half_to_even(w / scale)``, ``scale = max|w| / 127``.
 
     One scale per output channel (row), or per output channel per group of ``group_size`` inputs
-    (the 1.0 code uses 128). With this scale no code exceeds 127; ``clamp`` guards float rounding.
+    (the 1.0 code uses 128). The scale is rounded to float32 and the division done in float32, as
+    for activations. With this scale no code exceeds 127; ``clamp`` guards float rounding. Rows (or
+    groups) that are zero, or whose scale is below float32's normal range, get scale 1.0 and zero codes.
     """
     w = _check_float(w, "weights")
     if w.ndim != 2:
         raise NeurosimError(f"weights must be a 2-D [out, in] matrix, got shape {w.shape}")
     out_f, in_f = w.shape
-    w64 = w.astype(np.float64)
     if group_size is None:
-        s = np.abs(w64).max(axis=1, keepdims=True) / 127.0
-        s = np.where(s > 0, s, 1.0).astype(np.float32)
-        q = np.rint(w64 / s)
+        group_size_eff = in_f
     else:
         if int(group_size) != group_size or group_size < 1 or in_f % group_size:
             raise NeurosimError(
                 f"group_size {group_size!r} must be a positive divisor of in_features {in_f}"
             )
-        g = w64.reshape(out_f, in_f // group_size, group_size)
-        s = np.abs(g).max(axis=2) / 127.0
-        s = np.where(s > 0, s, 1.0).astype(np.float32)
-        q = np.rint(g / s[:, :, None]).reshape(out_f, in_f)
-    clamped = int((np.abs(q) > 127).sum())
-    if clamped and not clamp:
-        raise NeurosimError(f"{clamped} weight code(s) fall outside INT8 and clamp=False")
-    q = np.clip(q, -127, 127)
-    return WeightQuant(w_int=q.astype(np.int8), scale=s, clamped=clamped, group_size=group_size)
+        group_size_eff = group_size
+    g = w.astype(np.float32, copy=False).reshape(out_f, in_f // group_size_eff, group_size_eff)
+    s = (np.abs(g).max(axis=2).astype(np.float64) / 127.0).astype(np.float32)
+    s = np.where(s >= _F32_TINY, s, np.float32(1.0))
+    q = g / s[:, :, None]
+    np.rint(q, out=q)
+    clamped = 0
+    if np.abs(q).max(initial=0) > 127:
+        clamped = int((np.abs(q) > 127).sum())
+        if not clamp:
+            raise NeurosimError(f"{clamped} weight code(s) fall outside INT8 and clamp=False")
+        np.clip(q, -127, 127, out=q)
+    return WeightQuant(w_int=q.reshape(out_f, in_f).astype(np.int8), scale=s, clamped=clamped,
+                       group_size=group_size)
 
 
 def dequant_linear(aq: ActQuant, wq: WeightQuant, product=None) -> np.ndarray:
