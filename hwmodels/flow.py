@@ -1,7 +1,8 @@
 """The whole hardware flow: configuration search, synthesis, timing, gate-level power, comparison.
 
-1. Candidates: every pipeline depth of the RTL generator (``neurosim.rtl.build.emit``) and of the
-   deeper-pipelined reference arrays in :mod:`.designs` (``rtl="both"``, the default), synthesized
+1. Candidates: every pipeline depth of the RTL generator (``neurosim.rtl.build.emit``, the default,
+   cocotb-verified) and, with ``rtl="both"`` or ``"reference"``, of the reference arrays in
+   :mod:`.designs` (gate-level checked only), synthesized
    at one lane with an ABC delay target of the fastest clock, each netlist timed at every clock.
 2. Per design and clock: the smallest-area candidate that meets timing at one lane is synthesized
    at the full lane count and timed again (next candidate if the array misses); if none meets,
@@ -91,7 +92,7 @@ def _depths(family: str, design: str, only: dict | None = None) -> list[int]:
 
 
 def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = 16, coding: str = "bitwise",
-             liberty: str | Path | None = None, trace: str | Path | None = None, rtl: str = "both",
+             liberty: str | Path | None = None, trace: str | Path | None = None, rtl: str = "generator",
              flavour: str = "yowasp", rows: int = 4, k_inputs: int = 64, k: int = 2560, seed: int = 0,
              glitches: bool = True, cache_dir: str | Path = "build/hw_cache", progress: bool = True,
              tech_nodes=(45, 32, 7), workers: int = 2, pipelines: dict | None = None,
