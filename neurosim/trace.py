@@ -93,15 +93,21 @@ class TraceWriter:
         return False
 
 
+def read_json(path, missing_hint: str):
+    """Parse a JSON file; a missing or unparsable file is a one-line NeurosimError."""
+    path = Path(path)
+    if not path.is_file():
+        raise NeurosimError(f"{path} not found: {missing_hint}")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise NeurosimError(f"{path} is not valid JSON: {exc}") from None
+
+
 def read_summary(out) -> dict:
     """Read ``OUT/summary.json``; a missing file or another schema version is a clear error."""
     path = Path(out) / SUMMARY
-    if not path.is_file():
-        raise NeurosimError(f"{path} not found: is {out} a trace written by `neurosim run --trace`?")
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise NeurosimError(f"{path} is not valid JSON: {exc}") from None
+    summary = read_json(path, f"is {out} a trace written by `neurosim run --trace`?")
     version = summary.get("schema_version") if isinstance(summary, dict) else None
     if version != SCHEMA_VERSION:
         raise NeurosimError(

@@ -10,7 +10,6 @@ table and for ``summary.json``'s ``totals``: the report never re-derives a numbe
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.trace import read_json
 
 #: the hw.json schema this report understands (``hwmodels/flow.py``: ``doc["schema"]``)
 HW_SCHEMA = "neurosim.hw/1"
@@ -148,12 +148,7 @@ def load_hw(path) -> tuple[Path, dict]:
     """Read ``hw.json`` (``path`` is the ``neurosim hw --out`` folder or the file) and check its schema."""
     p = Path(path)
     f = p / "hw.json" if p.is_dir() else p
-    if not f.is_file():
-        raise NeurosimError(f"{f} not found: give the folder written by `neurosim hw --out HWOUT`")
-    try:
-        doc = json.loads(f.read_text())
-    except (OSError, ValueError) as exc:
-        raise NeurosimError(f"{f} is not valid JSON: {exc}") from None
+    doc = read_json(f, "give the folder written by `neurosim hw --out HWOUT`")
     schema = doc.get("schema") if isinstance(doc, dict) else None
     if schema != HW_SCHEMA:
         raise NeurosimError(f"{f} has hardware schema {schema!r}; this report reads {HW_SCHEMA!r} "
