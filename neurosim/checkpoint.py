@@ -717,6 +717,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Open and fully validate a checkpoint directory (no tensor data is read yet)."""
     path = Path(path)
     if not path.is_dir():
+        if path.is_file() and path.suffix.lower() == ".gguf":
+            raise NeurosimError(f"{path}: a GGUF file; convert it first: neurosim convert --gguf {path} --out DIR")
         raise NeurosimError(f"{path}: not a checkpoint directory")
     config = _read_json(path / CONFIG_FILE, "model configuration")
     mc = model_config(config)
