@@ -103,6 +103,7 @@ td.r{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr:nth-child(even) td{background:#fafafa}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:0.9em;color:#444}code{background:#f3f3f3;padding:0 3px}
+td code{overflow-wrap:anywhere;font-size:0.85em}
 """
 
 
