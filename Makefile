@@ -9,7 +9,7 @@ SIM_SRC := $(wildcard neurosim/*.py)
 .PHONY: help setup main test rtl sim hw report bench clean
 
 help:
-	@echo "make main   - the whole chain end to end on the embedded SmolLM2-135M (about 10 min)"
+	@echo "make main   - the whole chain end to end on the embedded SmolLM2-135M (about 4 min)"
 	@echo "make test   - install what is needed and run the full test suite"
 	@echo "make rtl    - emit Verilog for the default configurations into build/rtl/"
 	@echo "make sim    - cocotb regression of the RTL on Icarus (WAVES=1 for waveforms, SEED=n)"
