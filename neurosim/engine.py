@@ -137,6 +137,35 @@ def spike_linear(x, w_int, coding: str, T: int | None = None, *, spikes: bool = 
     )
 
 
+@nb.njit(cache=True)
+def _walk_row(row, m, mode, T, G, pos, ev_k, write):
+    """Walk the events of token row m: each event advances ``pos[seg]`` of its segment and, when
+    ``write``, stores its input index at ``ev_k[pos[seg]]`` first (one walk counts, one fills)."""
+    mask = (np.int64(1) << T) - 1
+    for k in range(row.shape[0]):
+        c = row[k]
+        if c == 0:
+            continue
+        neg = 1 if (c < 0 and mode != 2) else 0
+        if mode == 0:
+            seg = (m * G) * 2 + neg
+            for _ in range(abs(c)):
+                if write:
+                    ev_k[pos[seg]] = k
+                pos[seg] += 1
+        else:
+            v = abs(c) if mode == 1 else (c & mask)
+            b = 0
+            while v:  # set bits only: bit b belongs to step T-1-b
+                if v & 1:
+                    seg = (m * G + T - 1 - b) * 2 + neg
+                    if write:
+                        ev_k[pos[seg]] = k
+                    pos[seg] += 1
+                v >>= 1
+                b += 1
+
+
 @nb.njit(parallel=True, cache=True)
 def _events_from_counts(counts, mode, T):
     """Event lists of integer counts [M, K]: (ptr, input index per event).
@@ -145,52 +174,20 @@ def _events_from_counts(counts, mode, T):
     ``ev_k[ptr[seg]:ptr[seg+1]]``. mode 0: unary (binary/ternary), one group, |c| events of sign(c);
     mode 1: sign-magnitude bitwise, group t gets bit T-1-t of |c| with sign(c); mode 2: two's
     complement, group t gets bit T-1-t of the T-bit pattern, always positive. Rows are independent
-    (disjoint segments), so both passes run in parallel over rows.
+    (disjoint segments), so both walks run in parallel over rows.
     """
     M, K = counts.shape
     G = 1 if mode == 0 else T
-    mask = (np.int64(1) << T) - 1
-    cnt = np.zeros(M * G * 2 + 1, np.int64)
+    sizes = np.zeros(M * G * 2, np.int64)
+    none = np.empty(0, np.int32)
     for m in nb.prange(M):
-        for k in range(K):
-            c = counts[m, k]
-            if c == 0:
-                continue
-            neg = 1 if (c < 0 and mode != 2) else 0
-            if mode == 0:
-                cnt[(m * G) * 2 + neg + 1] += abs(c)
-            else:
-                v = abs(c) if mode == 1 else (c & mask)
-                b = 0
-                while v:  # set bits only: bit b belongs to step T-1-b
-                    if v & 1:
-                        cnt[(m * G + T - 1 - b) * 2 + neg + 1] += 1
-                    v >>= 1
-                    b += 1
-    ptr = np.cumsum(cnt)
+        _walk_row(counts[m], m, mode, T, G, sizes, none, False)
+    ptr = np.zeros(M * G * 2 + 1, np.int64)
+    ptr[1:] = np.cumsum(sizes)
     ev_k = np.empty(ptr[-1], np.int32)
     fill = ptr[:-1].copy()
     for m in nb.prange(M):
-        for k in range(K):
-            c = counts[m, k]
-            if c == 0:
-                continue
-            neg = 1 if (c < 0 and mode != 2) else 0
-            if mode == 0:
-                seg = (m * G) * 2 + neg
-                for _ in range(abs(c)):
-                    ev_k[fill[seg]] = k
-                    fill[seg] += 1
-            else:
-                v = abs(c) if mode == 1 else (c & mask)
-                b = 0
-                while v:
-                    if v & 1:
-                        seg = (m * G + T - 1 - b) * 2 + neg
-                        ev_k[fill[seg]] = k
-                        fill[seg] += 1
-                    v >>= 1
-                    b += 1
+        _walk_row(counts[m], m, mode, T, G, fill, ev_k, True)
     return ptr, ev_k
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.engine import int_linear
 
 SCALES = ("absmax", "adaptive")
 #: SpB1.0's bounds on the adaptive threshold V_th.
@@ -139,8 +140,6 @@ def dequant_linear(aq: ActQuant, wq: WeightQuant, product=None) -> np.ndarray:
     :func:`neurosim.engine.int_linear`; the event-driven engine gives the same integers). With
     per-group weight scales it is called once per group of inputs.
     """
-    from neurosim.engine import int_linear
-
     product = product or int_linear
     counts = aq.counts
     if counts.shape[-1] != wq.w_int.shape[1]:
