@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 SETUP := bash scripts/setup.sh
 B := build
-SIM_SRC := $(wildcard neurosim/*.py)
+SIM_SRC := $(shell find neurosim -name "*.py")
 
 .PHONY: help setup main test rtl sim hw report bench clean
 

@@ -32,16 +32,16 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.checkpoint import default_model_dir, load_checkpoint
-from neurosim.corpus import default_text, texts_dir
-from neurosim.model import Model
-from neurosim.quant import quantize_activations, quantize_weights
-from neurosim.runner import QuantizedLinear, Settings, _layer_weight_names, _softmax_stats, execute
+from neurosim.model.checkpoint import default_model_dir, load_checkpoint
+from neurosim.run.corpus import default_text, texts_dir
+from neurosim.model.network import Model
+from neurosim.core.quant import quantize_activations, quantize_weights
+from neurosim.run.runner import QuantizedLinear, Settings, _layer_weight_names, _softmax_stats, execute
 
 try:  # public since 8821d8a
-    from neurosim.runner import aggregate_totals as _totals
+    from neurosim.run.runner import aggregate_totals as _totals
 except ImportError:  # pragma: no cover
-    from neurosim.runner import _totals
+    from neurosim.run.runner import _totals
 
 #: passage name -> (play file, first words); hamlet = the default passage of neurosim run
 PASSAGES = {

@@ -25,9 +25,9 @@ import time
 
 import numpy as np
 
-from neurosim.coding import encode, spike_stats, step_weights
-from neurosim.engine import PackedWeights, int_linear, spike_linear
-from neurosim.quant import quantize_activations
+from neurosim.core.coding import encode, spike_stats, step_weights
+from neurosim.core.engine import PackedWeights, int_linear, spike_linear
+from neurosim.core.quant import quantize_activations
 
 SHAPES = [(256, 2560, 9728), (256, 576, 1536)]
 TARGETS = [0.40, 0.64, 0.85]

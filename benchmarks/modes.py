@@ -58,10 +58,10 @@ def _reset_hwm() -> bool:
 def measure(tokens: int, repeats: int) -> dict:
     import numpy as np
 
-    from neurosim.checkpoint import default_model_dir, load_checkpoint
-    from neurosim.corpus import default_text
-    from neurosim.model import Model
-    from neurosim.runner import QuantizedLinear, Settings, _layer_weight_names
+    from neurosim.model.checkpoint import default_model_dir, load_checkpoint
+    from neurosim.run.corpus import default_text
+    from neurosim.model.network import Model
+    from neurosim.run.runner import QuantizedLinear, Settings, _layer_weight_names
 
     ckpt = load_checkpoint(default_model_dir())
     model = Model(ckpt)  # as neurosim run: weights read per projection call, not cached

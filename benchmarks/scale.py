@@ -83,8 +83,8 @@ def child_run(ckpt: str, tokens: int, trace: str, result: str) -> None:
     sampler = Sampler()
     sampler.start()
     t0 = time.perf_counter()
-    from neurosim import model as model_mod
-    from neurosim.runner import Settings, execute
+    from neurosim.model import network as model_mod
+    from neurosim.run.runner import Settings, execute
 
     layer_times: dict[str, list[float]] = {"fp": [], "spike": []}
     # time every layer: wrap Model.forward's progress callback by patching run_layer timing
@@ -135,10 +135,10 @@ def profile_layers(ckpt: str, layers: list[int], tokens: int, top: int = 18) -> 
 
     import numpy as np
 
-    from neurosim.checkpoint import load_checkpoint
-    from neurosim.corpus import default_text
-    from neurosim.model import Model
-    from neurosim.runner import QuantizedLinear, Settings, _layer_weight_names
+    from neurosim.model.checkpoint import load_checkpoint
+    from neurosim.run.corpus import default_text
+    from neurosim.model.network import Model
+    from neurosim.run.runner import QuantizedLinear, Settings, _layer_weight_names
 
     ck = load_checkpoint(ckpt)
     model = Model(ck)
@@ -172,7 +172,7 @@ def checkpoint_ok(path: Path) -> bool:
     if not (path / "config.json").is_file():
         return False
     try:
-        from neurosim.checkpoint import load_checkpoint
+        from neurosim.model.checkpoint import load_checkpoint
 
         load_checkpoint(path)
         return True

@@ -3,7 +3,7 @@
 Source data (``counts`` [M, K] integer activations, ``w_int`` [N, K] INT8 weights, the spike
 coding and window T): trace tiles (``--trace OUT`` reads ``OUT/tiles/*.npz``) or, without a trace,
 seeded synthetic data: Gaussian activations with a few outlier channels (a known property of LLM
-activations; SPEC section 2) quantized per token with ``neurosim.quant.quantize_activations``
+activations; SPEC section 2) quantized per token with ``neurosim.core.quant.quantize_activations``
 (absmax INT8) and Gaussian weights quantized per channel with ``quantize_weights``.
 
 Streams (one dot product per token row, every row's first cycle has ``clear``, its last ``last``):
@@ -53,8 +53,8 @@ def synthetic_source(rows: int, k: int, lanes: int, coding: str = "bitwise", T: 
     over all of them, as in the model; the first ``k`` inputs are streamed. (With this distribution
     a full row gives about 1.66 spikes per activation, near the 1.61 measured on SmolLM2-135M with
     absmax INT8, SPEC.md section 2.)"""
-    from neurosim.coding import encode
-    from neurosim.quant import quantize_activations, quantize_weights
+    from neurosim.core.coding import encode
+    from neurosim.core.quant import quantize_activations, quantize_weights
     rng = np.random.default_rng(seed)
     kf = max(k, k_full)
     x = rng.standard_normal((rows, kf)).astype(np.float32)
@@ -76,7 +76,7 @@ def tile_source(trace_dir: str | Path, rows: int, k: int, lanes: int, coding: st
     """Rows taken round-robin from every tile under ``trace_dir/tiles`` (or ``trace_dir``) with the
     wanted coding: row r is row r // n_tiles of tile r % n_tiles, first ``k`` inputs, first
     ``lanes`` weight rows of that tile (so the stream visits several layers and projections)."""
-    from neurosim.tiles import list_tiles, read_tile
+    from neurosim.run.tiles import list_tiles, read_tile
     d = Path(trace_dir)
     tdir = d / "tiles" if (d / "tiles").is_dir() else d
     paths = list_tiles(tdir) if tdir.is_dir() else []

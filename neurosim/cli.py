@@ -16,9 +16,9 @@ from neurosim import NeurosimError, __version__
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("neurosim.runner", "run a model in fp/int8/spike mode, optionally writing a trace"),
-    "convert": ("neurosim.gguf_import", "convert a GGUF file to an HF-style checkpoint directory"),
-    "make-checkpoint": ("neurosim.checkpoint_maker", "write a random-initialised checkpoint"),
+    "run": ("neurosim.run.runner", "run a model in fp/int8/spike mode, optionally writing a trace"),
+    "convert": ("neurosim.model.gguf_import", "convert a GGUF file to an HF-style checkpoint directory"),
+    "make-checkpoint": ("neurosim.model.maker", "write a random-initialised checkpoint"),
     "rtl": ("neurosim.rtl.cli", "emit Verilog for the spiking unit / MAC baseline"),
     "hw": ("neurosim.hwmodels.cli", "area, timing and power from synthesis"),
     "report": ("neurosim.reports.cli", "sparsity/area/power report with plots"),

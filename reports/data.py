@@ -4,7 +4,7 @@ Everything is validated here, before any output is created, so that a bad input 
 :class:`neurosim.NeurosimError` and no half-written report directory.
 
 Aggregates over several projections (a layer's attention block, all MLP down projections, ...)
-use :func:`neurosim.runner.aggregate_totals`, the same function ``neurosim run`` uses for its per-layer
+use :func:`neurosim.run.runner.aggregate_totals`, the same function ``neurosim run`` uses for its per-layer
 table and for ``summary.json``'s ``totals``: the report never re-derives a number another way.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
-from neurosim.trace import read_json
+from neurosim.run.trace import read_json
 
 #: the hw.json schema this report understands (``hwmodels/flow.py``: ``doc["schema"]``)
 HW_SCHEMA = "neurosim.hw/1"
@@ -74,7 +74,7 @@ def kind_label(kind: str) -> str:
 
 def totals(records: list[dict]) -> dict:
     """Aggregate projection records exactly as ``neurosim run`` does (``summary.json`` totals)."""
-    from neurosim.runner import aggregate_totals
+    from neurosim.run.runner import aggregate_totals
 
     return aggregate_totals(records)
 
@@ -99,8 +99,8 @@ class Trace:
 
 def load_trace(path, tile: str | None = None) -> Trace:
     """Read and check a trace directory; ``tile`` picks the raster tile (default: the first)."""
-    from neurosim.tiles import read_tile
-    from neurosim.trace import read_histograms, read_summary, tiles_dir
+    from neurosim.run.tiles import read_tile
+    from neurosim.run.trace import read_histograms, read_summary, tiles_dir
 
     path = Path(path)
     if not path.is_dir():

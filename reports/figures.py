@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from neurosim.coding import step_weights  # noqa: E402
+from neurosim.core.coding import step_weights  # noqa: E402
 
 from .claims import PAPER  # noqa: E402
 from .data import (CLASS_ORDER, KIND_COLORS, Trace, freq_keys, is_mlp, kind_label,  # noqa: E402

@@ -1,9 +1,9 @@
 """Stimulus for the lane arrays: dot products turned into per-cycle port values (plain Python/numpy).
 
 This is the model of the *sequencer* in front of the hardware (which input is broadcast in which
-cycle), not of the arithmetic: the spike trains come from :func:`neurosim.coding.encode`, the step
-shifts from :func:`neurosim.coding.step_weights`, and every expected value from
-:func:`neurosim.engine.int_linear`.
+cycle), not of the arithmetic: the spike trains come from :func:`neurosim.core.coding.encode`, the step
+shifts from :func:`neurosim.core.coding.step_weights`, and every expected value from
+:func:`neurosim.core.engine.int_linear`.
 
 A cycle is a dict of input port values: ``valid, clear, last`` (0/1), ``a`` (MAC activation),
 ``neg``/``sh``/``step`` (spike event fields, by design) and ``w`` (list of per-lane weights).
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosim.coding import encode, step_weights
-from neurosim.engine import int_linear
+from neurosim.core.coding import encode, step_weights
+from neurosim.core.engine import int_linear
 
 
 def count_range(entry: dict) -> tuple[int, int]:

@@ -1,5 +1,5 @@
 """cocotb tests of one lane array (MAC or spiking unit). The vectors, with expected values from
-:func:`neurosim.engine.int_linear`, come from :func:`testbench.stimulus.scenarios` (pytest side)."""
+:func:`neurosim.core.engine.int_linear`, come from :func:`testbench.stimulus.scenarios` (pytest side)."""
 
 import cocotb
 

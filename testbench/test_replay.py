@@ -1,9 +1,9 @@
 """Replay real data bit-exactly on the default-size (16-lane) lane arrays.
 
-Tiles (format: docs/CONTRACTS.md, read with :func:`neurosim.tiles.read_tile`) come from
+Tiles (format: docs/CONTRACTS.md, read with :func:`neurosim.run.tiles.read_tile`) come from
 ``NEUROSIM_TILES=DIR`` (e.g. ``OUT/tiles`` written by ``neurosim run --trace OUT``). Without it, tiles
 are made here from the embedded real SmolLM2-135M: the real input of layer 0's attention projections
-(RMS-normalized embeddings of a real sentence) quantized by :mod:`neurosim.quant`, against the real
+(RMS-normalized embeddings of a real sentence) quantized by :mod:`neurosim.core.quant`, against the real
 INT8 ``q_proj`` weights; absmax INT8 tiles in three codings and one with the unclamped adaptive
 threshold (k = 8: counts burst beyond 127, so the bitwise window is 8 steps and the MAC cannot run it).
 
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.engine import int_linear
+from neurosim.core.engine import int_linear
 from neurosim.rtl.build import DEFAULT_K, DEFAULT_LANES
-from neurosim.tiles import list_tiles, read_tile, write_tile
+from neurosim.run.tiles import list_tiles, read_tile, write_tile
 from testbench import harness, stimulus
 
 GEN_DIR = harness.SIM_DIR / "tiles"
@@ -30,8 +30,8 @@ SENTENCE = "The capital of France is Paris. To be, or not to be, that is the que
 
 def make_real_tiles(out: Path) -> list[Path]:
     """Tiles from the embedded SmolLM2-135M (real weights, real activations of real tokens)."""
-    from neurosim.checkpoint import default_model_dir, load_checkpoint
-    from neurosim.quant import quantize_activations, quantize_weights
+    from neurosim.model.checkpoint import default_model_dir, load_checkpoint
+    from neurosim.core.quant import quantize_activations, quantize_weights
 
     ckpt = load_checkpoint(default_model_dir())
     ids = ckpt.tokenizer.encode(SENTENCE).ids[:8]

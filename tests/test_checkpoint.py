@@ -17,11 +17,11 @@ import pytest
 import safetensors.numpy as stn
 
 from neurosim import NeurosimError
-from neurosim.checkpoint import (
+from neurosim.model.checkpoint import (
     Checkpoint, _plan_shards, count_parameters, expected_tensors, load_checkpoint, model_config,
     optional_tensors, write_checkpoint,
 )
-from neurosim.checkpoint_maker import init_tensor, make_checkpoint, parse_size, preset_config
+from neurosim.model.maker import init_tensor, make_checkpoint, parse_size, preset_config
 from neurosim.cli import main as cli_main
 
 

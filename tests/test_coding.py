@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from neurosim import NeurosimError
-from neurosim.coding import CODINGS, decode, encode, required_steps, spike_stats, step_weights
+from neurosim.core.coding import CODINGS, decode, encode, required_steps, spike_stats, step_weights
 
 shapes = st.tuples(st.integers(1, 5), st.integers(1, 12))
 

@@ -5,8 +5,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from neurosim import NeurosimError
-from neurosim.coding import CODINGS, encode, required_steps
-from neurosim.engine import PackedWeights, int_linear, spike_linear
+from neurosim.core.coding import CODINGS, encode, required_steps
+from neurosim.core.engine import PackedWeights, int_linear, spike_linear
 
 
 def naive(counts, w):

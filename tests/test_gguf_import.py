@@ -1,7 +1,7 @@
 """GGUF import: the embedded SmolLM2 converts to a llama checkpoint that actually works.
 
 The proof is a tiny float32 numpy llama forward pass written here (independent of
-neurosim.model): greedy decoding of "The capital of France is" must produce " Paris".
+neurosim.model.network): greedy decoding of "The capital of France is" must produce " Paris".
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from neurosim import NeurosimError
-from neurosim.checkpoint import default_model_dir, load_checkpoint, smollm2_gguf_path
-from neurosim.checkpoint_maker import make_checkpoint
+from neurosim.model.checkpoint import default_model_dir, load_checkpoint, smollm2_gguf_path
+from neurosim.model.maker import make_checkpoint
 from neurosim.cli import main as cli_main
-from neurosim.gguf_import import convert_gguf, permute_qk, unpermute_qk
+from neurosim.model.gguf_import import convert_gguf, permute_qk, unpermute_qk
 
 
 def _smollm2():

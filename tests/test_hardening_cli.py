@@ -156,7 +156,7 @@ def test_run_unknown_coding_flag(tmp_path, capsys):
 
 def test_hw_and_rtl_unknown_coding_agree_with_run(tmp_path, capsys):
     """Every command knows the same coding names: rtl accepts all four, hw only bitwise."""
-    from neurosim.coding import CODINGS
+    from neurosim.core.coding import CODINGS
     from neurosim.rtl.params import CODINGS as RTL_CODINGS
     assert tuple(RTL_CODINGS) == tuple(CODINGS)
     with pytest.raises(NeurosimError, match="only the bitwise"):

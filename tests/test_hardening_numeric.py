@@ -30,11 +30,11 @@ from hypothesis import strategies as st
 
 from neurosim import NeurosimError
 from neurosim.cli import main
-from neurosim.coding import CODINGS, decode, encode, required_steps
-from neurosim.engine import int_linear
-from neurosim.quant import VTH_MAX, VTH_MIN
-from neurosim.runner import QuantizedLinear, Settings, aggregate_totals
-from neurosim.tiles import read_tile, write_tile
+from neurosim.core.coding import CODINGS, decode, encode, required_steps
+from neurosim.core.engine import int_linear
+from neurosim.core.quant import VTH_MAX, VTH_MIN
+from neurosim.run.runner import QuantizedLinear, Settings, aggregate_totals
+from neurosim.run.tiles import read_tile, write_tile
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGNED = ("bitwise", "bitwise_2c", "ternary")
@@ -97,7 +97,7 @@ def test_all_zero_tile_round_trip(tmp_path, coding):
 
 def float64_formula(h, x, w):
     """The dequantized product from the hook's own quantizers, in float64: V * w_scale * (W_int @ s)."""
-    from neurosim.quant import quantize_activations, quantize_weights
+    from neurosim.core.quant import quantize_activations, quantize_weights
     s = h.s
     aq = quantize_activations(x, s.scale, k=s.k, clamp=s.clamp)
     wq = quantize_weights(w)
@@ -183,8 +183,8 @@ def test_activations_under_the_vth_floor(coding):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from neurosim.checkpoint import load_checkpoint
-    from neurosim.model import Model
+    from neurosim.model.checkpoint import load_checkpoint
+    from neurosim.model.network import Model
     d = tmp_path_factory.mktemp("ckpt") / "tiny"
     assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(d)]) == 0
     ckpt = load_checkpoint(d)

@@ -46,10 +46,10 @@ def test_flow_end_to_end_deterministic(tmp_path):
 
 
 def test_tile_source_round_robin(tmp_path):
-    from neurosim.coding import encode
+    from neurosim.core.coding import encode
     from neurosim.hwmodels.designs import emit_verilog
     from neurosim.hwmodels.stimulus import build_stream, tile_source
-    from neurosim.tiles import write_tile
+    from neurosim.run.tiles import write_tile
     rng = np.random.default_rng(1)
     d = tmp_path / "trace" / "tiles"
     d.mkdir(parents=True)

@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from neurosim.cli import main
-from neurosim.corpus import default_text
-from neurosim.trace import read_summary
+from neurosim.run.corpus import default_text
+from neurosim.run.trace import read_summary
 
 
 @pytest.fixture(scope="module")

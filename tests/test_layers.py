@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from neurosim import layers as L
+from neurosim.model import layers as L
 
 
 def rnd(rng, *shape):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from neurosim import NeurosimError
-from neurosim.model import Model, perplexity, token_nll
+from neurosim.model.network import Model, perplexity, token_nll
 
 
 class FakeCkpt:
@@ -456,7 +456,7 @@ def _hamlet_path():
 
 @pytest.fixture(scope="module")
 def smollm2():
-    ckpt_mod = pytest.importorskip("neurosim.checkpoint")
+    ckpt_mod = pytest.importorskip("neurosim.model.checkpoint")
     try:
         path = ckpt_mod.default_model_dir()
     except NeurosimError as exc:
@@ -485,7 +485,7 @@ def test_smollm2_hamlet_perplexity_in_the_tens(smollm2):
 
 
 def test_tiny_spb2_from_make_checkpoint(tmp_path):
-    ckpt_mod = pytest.importorskip("neurosim.checkpoint")
+    ckpt_mod = pytest.importorskip("neurosim.model.checkpoint")
     from neurosim.cli import main
 
     out = tmp_path / "tiny"

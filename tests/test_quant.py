@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from neurosim import NeurosimError
-from neurosim.quant import dequant_linear, quantize_activations, quantize_weights
+from neurosim.core.quant import dequant_linear, quantize_activations, quantize_weights
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, width=32)
 

@@ -17,7 +17,7 @@ import pytest
 
 from neurosim.cli import main
 from neurosim.reports.claims import NO_HW, PAPER, resolve
-from neurosim.trace import read_summary
+from neurosim.run.trace import read_summary
 
 HEADINGS = (
     "Claims: the paper next to the measurement",

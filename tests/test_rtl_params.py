@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from neurosim import NeurosimError
-from neurosim.coding import encode, decode
+from neurosim.core.coding import encode, decode
 from neurosim.rtl.params import (DEFAULT_T, PIPELINES, acc_range, count_range, make_config,
                                  segment_bounds, signed_width)
 
@@ -25,7 +25,7 @@ def test_signed_width_is_minimal(lo, span):
 @pytest.mark.parametrize("coding", ["binary", "ternary", "bitwise", "bitwise_2c"])
 @pytest.mark.parametrize("t", [2, 3, 7, 8])
 def test_count_range_matches_golden_coding(coding, t):
-    """The unit's input range is exactly what neurosim.coding can encode in a window of t steps."""
+    """The unit's input range is exactly what neurosim.core.coding can encode in a window of t steps."""
     lo, hi = count_range("spike", coding, t)
     ok = np.array([lo, hi, (lo + hi) // 2])
     assert np.array_equal(decode(encode(ok, coding, t), coding), ok)

@@ -7,10 +7,10 @@ import pytest
 
 from neurosim import NeurosimError
 from neurosim.cli import main
-from neurosim.coding import decode
-from neurosim.runner import Settings, execute
-from neurosim.tiles import list_tiles, read_tile
-from neurosim.trace import SCHEMA_VERSION, read_histograms, read_summary
+from neurosim.core.coding import decode
+from neurosim.run.runner import Settings, execute
+from neurosim.run.tiles import list_tiles, read_tile
+from neurosim.run.trace import SCHEMA_VERSION, read_histograms, read_summary
 
 PROMPT = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer"
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from neurosim import NeurosimError
-from neurosim.coding import decode
-from neurosim.tiles import list_tiles, read_tile, write_tile
+from neurosim.core.coding import decode
+from neurosim.run.tiles import list_tiles, read_tile, write_tile
 
 
 def test_tile_round_trip(tmp_path):

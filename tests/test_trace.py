@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from neurosim import NeurosimError
-from neurosim.trace import SCHEMA_VERSION, TraceWriter, read_histograms, read_summary
+from neurosim.run.trace import SCHEMA_VERSION, TraceWriter, read_histograms, read_summary
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**62, 2**62) | st.floats(allow_nan=False, allow_infinity=False)

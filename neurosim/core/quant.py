@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurosim import NeurosimError
-from neurosim.engine import int_linear
+from neurosim.core.engine import int_linear
 
 SCALES = ("absmax", "adaptive")
 #: SpB1.0's bounds on the adaptive threshold V_th.
@@ -137,7 +137,7 @@ def dequant_linear(aq: ActQuant, wq: WeightQuant, product=None) -> np.ndarray:
     """Float32 output ``y = V * w_scale * (W_int @ s)`` of a quantized linear layer.
 
     ``product(counts, w_int) -> integer [..., out]`` computes the exact integer product (default
-    :func:`neurosim.engine.int_linear`; the event-driven engine gives the same integers). With
+    :func:`neurosim.core.engine.int_linear`; the event-driven engine gives the same integers). With
     per-group weight scales it is called once per group of inputs.
     """
     product = product or int_linear

@@ -21,7 +21,7 @@ import numba as nb
 import numpy as np
 
 from neurosim import NeurosimError
-from neurosim.coding import check_coding, resolve_steps, step_weights
+from neurosim.core.coding import check_coding, resolve_steps, step_weights
 
 #: Output columns per weight tile (int8 bytes; 4 cache lines).
 TILE = 256
@@ -90,7 +90,7 @@ def spike_linear(x, w_int, coding: str, T: int | None = None, *, spikes: bool = 
     """Event-driven integer product of token rows with INT8 weights ``[out, in]``.
 
     ``x`` holds integer counts ``[..., in]`` (encoded on the fly, no spike tensor is built), or with
-    ``spikes=True`` a spike train ``[T, ..., in]`` as produced by :func:`neurosim.coding.encode`.
+    ``spikes=True`` a spike train ``[T, ..., in]`` as produced by :func:`neurosim.core.coding.encode`.
     ``T`` is the window for counts (``None``: derived from the data). ``w_int`` may be a
     :class:`PackedWeights` to skip packing. Equals :func:`int_linear` exactly.
     """

@@ -5,7 +5,7 @@
 * ``summary.json``: schema version, model, settings, per-projection spike statistics, totals and
   accuracy against the float path; deterministic for the same inputs (no times in it);
 * ``stats.npz``: per-projection histograms of the integer counts (``<proj>/values``, ``<proj>/freq``);
-* ``tiles/*.npz``: small real tiles for hardware replay (:mod:`neurosim.tiles`);
+* ``tiles/*.npz``: small real tiles for hardware replay (:mod:`neurosim.run.tiles`);
 * ``timing.json``: wall-clock durations (kept apart so the rest is byte-for-byte reproducible).
 
 The directory is written under a temporary name beside ``OUT`` and renamed into place at the end,

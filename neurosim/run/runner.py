@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError, __version__
-from neurosim.coding import CODINGS, fits, required_steps, resolve_steps, spike_counts_per_value, spike_stats
-from neurosim.engine import int_linear, spike_linear
-from neurosim.quant import SCALES, dequant_linear, quantize_activations, quantize_weights
+from neurosim.core.coding import CODINGS, fits, required_steps, resolve_steps, spike_counts_per_value, spike_stats
+from neurosim.core.engine import int_linear, spike_linear
+from neurosim.core.quant import SCALES, dequant_linear, quantize_activations, quantize_weights
 
 MODES = ("fp", "int8", "spike")
 #: Tokens x lanes of each hardware tile (the full input width K is kept).
@@ -233,7 +233,7 @@ class QuantizedLinear:
         )
         self.records[name] = st
         if name in self.tile_requests and self.tiles_out is not None:
-            from neurosim.tiles import write_tile
+            from neurosim.run.tiles import write_tile
 
             r0 = max(0, tokens // 2 - TILE_TOKENS // 2)
             rows = slice(r0, min(tokens, r0 + TILE_TOKENS))
@@ -277,7 +277,7 @@ def _layer_weight_names(model) -> dict[str, str]:
 
 
 def _softmax_stats(fp: np.ndarray, q: np.ndarray, ids: np.ndarray) -> dict:
-    from neurosim.model import log_softmax
+    from neurosim.model.network import log_softmax
 
     lp = log_softmax(fp.astype(np.float64))
     lq = log_softmax(q.astype(np.float64))
@@ -334,10 +334,10 @@ def execute(s: Settings, quiet: bool = False) -> dict:
     """Run a model with settings ``s``; returns the summary (and writes the trace if asked)."""
     from tqdm import tqdm
 
-    from neurosim.checkpoint import default_model_dir, load_checkpoint
-    from neurosim.corpus import default_text
-    from neurosim.model import Model
-    from neurosim.trace import TraceWriter
+    from neurosim.model.checkpoint import default_model_dir, load_checkpoint
+    from neurosim.run.corpus import default_text
+    from neurosim.model.network import Model
+    from neurosim.run.trace import TraceWriter
 
     t_start = time.perf_counter()
     writer = TraceWriter(s.trace) if s.trace else None  # fails early on a bad output path

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from neurosim import NeurosimError
-from neurosim import layers as L
+from neurosim.model import layers as L
 
 __all__ = ["Model", "default_linear", "log_softmax", "token_nll", "perplexity", "LAYER_KINDS"]
 

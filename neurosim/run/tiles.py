@@ -1,7 +1,7 @@
 """Hardware tiles: small real slices of a projection that RTL testbenches replay bit-exactly.
 
 One tile is one ``.npz`` file (plain numpy, readable without neurosim); keys are documented in
-README.md ("Trace format"). The expected accumulator values come from :func:`neurosim.engine.int_linear`.
+README.md ("Trace format"). The expected accumulator values come from :func:`neurosim.core.engine.int_linear`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
-from neurosim.coding import check_coding, encode, resolve_steps
-from neurosim.engine import int_linear
+from neurosim.core.coding import check_coding, encode, resolve_steps
+from neurosim.core.engine import int_linear
 
 TILE_KEYS = ("counts", "spikes", "w_int", "scale", "expected", "coding", "T", "source")
 

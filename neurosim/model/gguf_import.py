@@ -1,7 +1,7 @@
 """GGUF -> HF-style llama checkpoint directory (``neurosim convert --gguf FILE --out DIR``).
 
 Reads the file with the PyPI ``gguf`` package (``GGUFReader``, memory-mapped), dequantizes one tensor
-at a time with ``gguf.quants.dequantize`` and writes through :func:`neurosim.checkpoint.write_checkpoint`
+at a time with ``gguf.quants.dequantize`` and writes through :func:`neurosim.model.checkpoint.write_checkpoint`
 (atomic, streaming). Supported: ``general.architecture == "llama"`` with a ``gpt2`` (byte-level BPE)
 tokenizer. llama.cpp's converter permutes the rows of ``attn_q``/``attn_k`` for its interleaved RoPE;
 they are permuted back here so the HF rotate-half RoPE applies.
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
-from neurosim.checkpoint import expected_tensors, write_checkpoint
+from neurosim.model.checkpoint import expected_tensors, write_checkpoint
 
 SUPPORTED_ARCHITECTURES = ("llama",)
 

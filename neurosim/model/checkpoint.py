@@ -166,7 +166,7 @@ class ModelConfig:
     Sizes are element counts. Softmax attention (``full`` / ``moba`` layers and the SWA branch of
     ``sse_swa`` layers) uses ``num_heads`` / ``num_kv_heads`` / ``head_dim``; RoPE is rotate-half
     with base ``rope_theta``. For qwen3/llama every layer is ``attention`` (dense causal softmax,
-    as neurosim.model names it) and ``qk_norm`` is True for
+    as neurosim.model.network names it) and ``qk_norm`` is True for
     qwen3, False for llama. ``sse_*`` fields are 0 for qwen3/llama.
     """
 
@@ -913,7 +913,7 @@ def default_model_dir() -> Path:
     if (out / CONFIG_FILE).exists():
         return out
     src = smollm2_gguf_path()
-    from neurosim.gguf_import import convert_gguf
+    from neurosim.model.gguf_import import convert_gguf
 
     import sys
 
