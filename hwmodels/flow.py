@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.paper import HW_CLAIMS as PAPER
 
 from . import designs as refdesigns
 from .activity import parse_netlist, simulate
@@ -35,8 +36,6 @@ from .synth import synthesize
 from .tech import scale_energy_area
 from .tools import cell_models_for, default_liberty
 
-PAPER = {"area_reduction_pct": 70.6, "power_reduction_500mhz_pct": 46.5, "power_reduction_other_pct": 48.1,
-         "source": "SpikingBrain 2.0 (arXiv 2604.22575) as summarised in SPEC.md section 1"}
 POWER_CACHE_VERSION = 2         # bump when the simulation or the energy model changes
 VECTORLESS_TOGGLE_RATE = 0.1
 #: ABC delay targets tried for the full array, as fractions of the clock period

@@ -10,16 +10,7 @@ from dataclasses import asdict, dataclass
 
 from .data import freq_keys, kind_label, sim_label
 
-#: The paper's claims (SPEC.md section 1; SpikingBrain 2.0, arXiv 2604.22575).
-PAPER = {
-    "sparsity_pct": 64.31,
-    "accuracy_loss_pct": 0.69,
-    "area_reduction_pct": 70.6,
-    "power_reduction_500mhz_pct": 46.5,
-    "power_reduction_other_pct": 48.1,
-}
-#: SpikingBrain 1.0 (7B) reference values (SPEC.md section 1)
-SPB1 = {"sparsity_pct": 69.15, "spikes_per_activation": 1.13, "silent_channel_pct": 18.4}
+from neurosim.paper import PAPER, SPB1
 
 NO_HW = "no hardware results given"
 

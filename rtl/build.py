@@ -17,13 +17,12 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
 from neurosim import NeurosimError
+from neurosim.defaults import K as DEFAULT_K, LANES as DEFAULT_LANES
 
 from .params import CODINGS, PIPELINES, VARIANTS, Config, make_config
 
 MANIFEST_VERSION = 1
 #: Defaults of the paper comparison: 16 lanes, K = 2560 (SpikingBrain 2.0 hidden size).
-DEFAULT_LANES = 16
-DEFAULT_K = 2560
 
 _PORT_DOC = {
     "clk": "clock",

@@ -32,13 +32,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from neurosim import NeurosimError
+from neurosim.core.coding import BITWISE, CODINGS, INT8_WINDOW
 
 DESIGNS = ("mac", "spike")
-CODINGS = ("binary", "ternary", "bitwise", "bitwise_2c")
-BITWISE = ("bitwise", "bitwise_2c")
 VARIANTS = ("barrel", "horner")
 #: Default window (time steps) per coding: the INT8 range of counts.
-DEFAULT_T = {"binary": 127, "ternary": 127, "bitwise": 7, "bitwise_2c": 8}
+DEFAULT_T = INT8_WINDOW
 W_MIN, W_MAX = -128, 127          # INT8 weight
 A_MIN, A_MAX = -128, 127          # INT8 activation (MAC)
 WEIGHT_W = 8

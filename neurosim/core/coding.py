@@ -23,6 +23,9 @@ from neurosim import NeurosimError
 CODINGS = ("binary", "ternary", "bitwise", "bitwise_2c")
 #: Codings whose step weights are powers of two (one plane per bit).
 BITWISE = ("bitwise", "bitwise_2c")
+#: The INT8 hardware window of each coding: time steps that hold every count in [-127, 127]
+#: (binary holds [0, 127]).
+INT8_WINDOW = {"binary": 127, "ternary": 127, "bitwise": 7, "bitwise_2c": 8}
 #: Window used by the SpikingBrain 1.0 report's sparsity (3 time steps, zero padded).
 WINDOW3 = 3
 

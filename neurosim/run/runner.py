@@ -19,15 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError, __version__
-from neurosim.core.coding import CODINGS, fits, required_steps, resolve_steps, spike_counts_per_value, spike_stats
+from neurosim.defaults import LANES as TILE_LANES, TILE_TOKENS
+from neurosim.core.coding import CODINGS, INT8_WINDOW, fits, required_steps, resolve_steps, spike_counts_per_value, spike_stats
 from neurosim.core.engine import int_linear, spike_linear
 from neurosim.core.quant import SCALES, dequant_linear, quantize_activations, quantize_weights
 
 MODES = ("fp", "int8", "spike")
-#: Tokens x lanes of each hardware tile (the full input width K is kept).
-TILE_TOKENS, TILE_LANES = 4, 16
-#: The INT8 hardware window of each coding: steps that hold every count in [-127, 127].
-INT8_WINDOW = {"binary": 127, "ternary": 127, "bitwise": 7, "bitwise_2c": 8}
 
 
 @dataclass

@@ -15,14 +15,12 @@ so an interrupted run never leaves a directory that looks complete.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.outdir import OutputFolder
 
 SCHEMA_VERSION = 1
 SUMMARY = "summary.json"
@@ -37,16 +35,12 @@ def dump_json(obj) -> str:
 
 
 class TraceWriter:
-    """Builds a trace in a temporary sibling directory; :meth:`commit` renames it to ``out``."""
+    """Builds a trace in a temporary sibling folder; :meth:`commit` swaps it into ``out``
+    (the rules of :mod:`neurosim.outdir`)."""
 
     def __init__(self, out):
-        self.out = Path(out)
-        if self.out.exists() and not self.out.is_dir():
-            raise NeurosimError(f"trace output {self.out} exists and is not a directory")
-        if self.out.is_dir() and any(self.out.iterdir()) and not (self.out / SUMMARY).is_file():
-            raise NeurosimError(f"trace output {self.out} is a non-empty folder that is not a trace; refusing to replace it")
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(dir=self.out.parent, prefix=f".{self.out.name}.partial-"))
+        self.folder = OutputFolder(out, SUMMARY, "trace")
+        self.out, self.tmp = self.folder.out, self.folder.building
         (self.tmp / TILES).mkdir()
 
     @property
@@ -66,23 +60,10 @@ class TraceWriter:
         return self.commit()
 
     def commit(self) -> Path:
-        old = None
-        if self.out.exists():
-            old = Path(tempfile.mkdtemp(dir=self.out.parent, prefix=f".{self.out.name}.old-"))
-            os.replace(self.out, old / "trace")
-        try:
-            os.replace(self.tmp, self.out)
-        except BaseException:
-            if old is not None and not self.out.exists():
-                os.replace(old / "trace", self.out)  # put the earlier trace back
-            raise
-        finally:
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        return self.out
+        return self.folder.commit()
 
     def abort(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.folder.abort()
 
     def __enter__(self):
         return self
