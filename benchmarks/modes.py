@@ -2,10 +2,11 @@
 
     python -m benchmarks.modes [--tokens 256] [--repeats 5] [--threads-compare]
 
-The forward pass of each mode is exactly what ``neurosim run`` times (``runner.execute``'s
+The forward pass of each mode is exactly what ``neurosim run`` times (``neurosim.run.execute``'s
 ``fp_s`` / ``int8_s`` / ``spike_s``): ``Model.forward`` with weights read from the checkpoint on
-every call, and for int8/spike the ``runner.QuantizedLinear`` hook (activation + weight quantization
-on every call, bitwise coding, absmax, every block projection) with its statistics recording on.
+every call, and for int8/spike the ``neurosim.run.Recorder`` hook around the int8 / spike projection
+(activation + weight quantization on every call, bitwise coding, absmax, every block projection) with
+its statistics recording on.
 A second column times the hook with recording off (pure compute). Modes are interleaved
 (fp, int8, spike, fp, ...) after one warm-up round, so machine-load drifts hit all of them alike;
 the table gives median seconds and the median of the per-round ratios to fp.
@@ -61,17 +62,17 @@ def measure(tokens: int, repeats: int) -> dict:
     from neurosim.model.checkpoint import default_model_dir, load_checkpoint
     from neurosim.run.corpus import default_text
     from neurosim.model.network import Model
-    from neurosim.run.runner import QuantizedLinear, Settings, _layer_weight_names
+    from neurosim.run import Recorder, Settings, projection_for, projection_kinds
 
     ckpt = load_checkpoint(default_model_dir())
     model = Model(ckpt)  # as neurosim run: weights read per projection call, not cached
-    kinds = _layer_weight_names(model)
+    kinds = projection_kinds(model)
     ids = np.asarray(ckpt.tokenizer.encode(default_text()).ids, dtype=np.int64)[:tokens]
 
     def hook(mode, recording=True):
         if mode == "fp":
             return None
-        h = QuantizedLinear(Settings(mode=mode).validate(), kinds)
+        h = Recorder(projection_for(Settings(mode=mode).validate()), kinds)
         h.recording = recording
         return h
 

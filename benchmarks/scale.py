@@ -6,7 +6,7 @@
 1. ``neurosim make-checkpoint --arch sse_swa_moba --preset full DIR/ckpt`` (skipped when DIR/ckpt
    already holds a loadable checkpoint; default DIR = build/scale, gitignored);
 2. ``neurosim run --model DIR/ckpt --mode spike --max-tokens 256 --trace DIR/trace`` (in-process
-   ``runner.execute``, in a child process of its own).
+   ``neurosim.run.execute``, in a child process of its own).
 
 Each phase runs in its own child process; its peak RSS is the kernel's ``ru_maxrss`` of that child
 (``os.wait4``), i.e. the high-water mark of resident memory, which includes file-backed pages of
@@ -84,7 +84,7 @@ def child_run(ckpt: str, tokens: int, trace: str, result: str) -> None:
     sampler.start()
     t0 = time.perf_counter()
     from neurosim.model import network as model_mod
-    from neurosim.run.runner import Settings, execute
+    from neurosim.run import Settings, execute
 
     layer_times: dict[str, list[float]] = {"fp": [], "spike": []}
     # time every layer: wrap Model.forward's progress callback by patching run_layer timing
@@ -138,16 +138,16 @@ def profile_layers(ckpt: str, layers: list[int], tokens: int, top: int = 18) -> 
     from neurosim.model.checkpoint import load_checkpoint
     from neurosim.run.corpus import default_text
     from neurosim.model.network import Model
-    from neurosim.run.runner import QuantizedLinear, Settings, _layer_weight_names
+    from neurosim.run import Recorder, Settings, projection_for, projection_kinds
 
     ck = load_checkpoint(ckpt)
     model = Model(ck)
     ids = np.asarray(ck.tokenizer.encode(default_text()).ids, dtype=np.int64)[:tokens]
     h = model.embed(ids)
-    kinds = _layer_weight_names(model)
+    kinds = projection_kinds(model)
     for i in layers:
         for mode in ("fp", "spike"):
-            hook = None if mode == "fp" else QuantizedLinear(Settings(model=ckpt, mode=mode).validate(), kinds)
+            hook = None if mode == "fp" else Recorder(projection_for(Settings(model=ckpt, mode=mode).validate()), kinds)
             prof = cProfile.Profile()
             t0 = time.perf_counter()
             prof.enable()

@@ -4,7 +4,7 @@ Everything is validated here, before any output is created, so that a bad input 
 :class:`neurosim.NeurosimError` and no half-written report directory.
 
 Aggregates over several projections (a layer's attention block, all MLP down projections, ...)
-use :func:`neurosim.run.runner.aggregate_totals`, the same function ``neurosim run`` uses for its per-layer
+use :func:`neurosim.run.aggregate_totals`, the same function ``neurosim run`` uses for its per-layer
 table and for ``summary.json``'s ``totals``: the report never re-derives a number another way.
 """
 
@@ -74,7 +74,7 @@ def kind_label(kind: str) -> str:
 
 def totals(records: list[dict]) -> dict:
     """Aggregate projection records exactly as ``neurosim run`` does (``summary.json`` totals)."""
-    from neurosim.run.runner import aggregate_totals
+    from neurosim.run.metrics import aggregate_totals
 
     return aggregate_totals(records)
 

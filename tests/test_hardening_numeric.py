@@ -5,7 +5,7 @@ longer-than-block runs end to end (tests/test_runner.py), windows/blocks against
 (tests/test_layers.py), property tests of codings, quantizers, engine, trace (hypothesis profiles
 "ci" and "long" in tests/conftest.py). Added here:
 
-* the projection hook of int8/spike modes (``QuantizedLinear``) on all-zero activations, huge
+* the projection hook of int8/spike modes (``neurosim.run.Recorder`` around the int8 / spike projection) on all-zero activations, huge
   outliers and activations under the V_th floor: exact outputs (spike == int8 == the float64
   formula), sane statistics, totals without division by zero, tiles that read back;
 * sequences of length 1, exactly one MoBA block / SWA window, and longer: prefix consistency
@@ -33,7 +33,7 @@ from neurosim.cli import main
 from neurosim.core.coding import CODINGS, decode, encode, required_steps
 from neurosim.core.engine import int_linear
 from neurosim.core.quant import VTH_MAX, VTH_MIN
-from neurosim.run.runner import QuantizedLinear, Settings, aggregate_totals
+from neurosim.run import Recorder, Settings, aggregate_totals, projection_for
 from neurosim.run.tiles import read_tile, write_tile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ SCALINGS = [("absmax", 127), ("adaptive", 127), ("adaptive", None)]
 
 def hook(mode, coding, scale, clamp, k=3.0):
     s = Settings(mode=mode, coding=coding, scale=scale, clamp=clamp, k=k).validate()
-    return QuantizedLinear(s, {"p.weight": "full"})
+    return Recorder(projection_for(s), {"p.weight": "full"})
 
 
 def both_modes(x, w, coding, scale, clamp, k=3.0):
@@ -98,7 +98,7 @@ def test_all_zero_tile_round_trip(tmp_path, coding):
 def float64_formula(h, x, w):
     """The dequantized product from the hook's own quantizers, in float64: V * w_scale * (W_int @ s)."""
     from neurosim.core.quant import quantize_activations, quantize_weights
-    s = h.s
+    s = h.projection.quant
     aq = quantize_activations(x, s.scale, k=s.k, clamp=s.clamp)
     wq = quantize_weights(w)
     return aq, aq.scale.astype(np.float64) * (aq.counts.astype(np.float64) @ wq.w_int.T.astype(np.float64)) \
@@ -214,7 +214,7 @@ def test_spike_equals_int8_at_block_edges(tiny_model, n):
              for nm in tiny_model.projection_names(i)}
     logits, recs = {}, {}
     for mode in ("int8", "spike"):
-        h = QuantizedLinear(Settings(mode=mode).validate(), kinds)
+        h = Recorder(projection_for(Settings(mode=mode).validate()), kinds)
         logits[mode] = tiny_model.forward(ids, linear=h)
         recs[mode] = h.records
     np.testing.assert_array_equal(logits["int8"], logits["spike"])

@@ -8,7 +8,7 @@ import pytest
 from neurosim import NeurosimError
 from neurosim.cli import main
 from neurosim.core.coding import decode
-from neurosim.run.runner import Settings, execute
+from neurosim.run import Settings, execute
 from neurosim.run.tiles import list_tiles, read_tile
 from neurosim.run.trace import SCHEMA_VERSION, read_histograms, read_summary
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from neurosim import NeurosimError
 
+__all__ = ["DEFAULT_PLAY", "DEFAULT_START", "texts_dir", "default_text"]
+
 #: The default passage: Hamlet, Act III Scene 1, from the soliloquy on.
 DEFAULT_PLAY = "hamlet_gut.txt"
 DEFAULT_START = "To be, or not to be"

@@ -15,8 +15,40 @@ import numpy as np
 from neurosim import NeurosimError
 from neurosim.core.coding import check_coding, encode, resolve_steps
 from neurosim.core.engine import int_linear
+from neurosim.defaults import TILE_TOKENS
+
+__all__ = ["TILE_KEYS", "choose_tiles", "tile_rows", "write_tile", "read_tile", "list_tiles"]
 
 TILE_KEYS = ("counts", "spikes", "w_int", "scale", "expected", "coding", "T", "source")
+
+
+def choose_tiles(model, names, n: int) -> dict[str, str]:
+    """Up to ``n`` projections to write as tiles, spread over the depth: of the first, middle and last
+    layers, the first selected projection (attention input) and the MLP down projection, alternately.
+
+    names: the selected projection weight names in the model's call order. Returns weight name ->
+    tile file stem (``tile00_L0_self_attn_q_proj``).
+    """
+    if n == 0:
+        return {}
+    names = list(names)
+    layers = sorted({0, model.n_layers // 2, model.n_layers - 1})
+    picked: list[str] = []
+    for i in layers:
+        prefix = model.layer_prefix(i)
+        mine = [nm for nm in names if nm.startswith(prefix)]
+        down = [nm for nm in mine if nm.endswith("down_proj.weight")]
+        picked += mine[:1] + down[:1]
+    picked = list(dict.fromkeys(picked))[:n]
+    return {nm: f"tile{j:02d}_" + nm.replace("model.layers.", "L").replace(".weight", "").replace(".", "_")
+            for j, nm in enumerate(picked)}
+
+
+def tile_rows(tokens: int) -> slice:
+    """The token rows a tile takes from a projection input of ``tokens`` rows: ``TILE_TOKENS``
+    consecutive rows from the middle of the sequence (fewer when the input is shorter)."""
+    r0 = max(0, tokens // 2 - TILE_TOKENS // 2)
+    return slice(r0, min(tokens, r0 + TILE_TOKENS))
 
 
 def write_tile(path, counts, w_int, coding: str, T: int | None = None, scale=None, source: str = "") -> Path:

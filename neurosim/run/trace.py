@@ -22,6 +22,9 @@ import numpy as np
 from neurosim import NeurosimError
 from neurosim.outdir import OutputFolder
 
+__all__ = ["SCHEMA_VERSION", "SUMMARY", "STATS", "TILES", "TIMING", "dump_json", "TraceWriter", "read_json",
+           "read_summary", "read_histograms", "tiles_dir"]
+
 SCHEMA_VERSION = 1
 SUMMARY = "summary.json"
 STATS = "stats.npz"

@@ -1,0 +1,269 @@
+"""Fidelity as one interface: the block projections ``y = x @ w.T`` in float, INT8 or spiking arithmetic,
+and a recorder that observes them.
+
+As Lava selects a floating-point or a bit-accurate model of one process, a run selects one
+implementation of :class:`Projection` for every selected block projection of the model:
+
+* :class:`FloatProjection` (mode ``fp``): ``x @ w.T`` in the model's float dtype;
+* :class:`Int8Projection` (``int8``): activations quantized per token row (absmax or adaptive
+  threshold), weights per output channel (or per group of inputs), the dense exact integer product
+  :func:`neurosim.core.engine.int_linear`, one dequantization;
+* :class:`SpikeProjection` (``spike``): the same integers through the event-driven engine
+  :func:`neurosim.core.engine.spike_linear`. Both feed identical integers to the same
+  dequantization, so int8 and spike outputs are bit-identical.
+
+A projection is the model's ``linear`` hook: ``projection(name, x, w) -> y`` with ``x`` [S, in] and
+``w`` [out, in] in the model's dtype. ``projection.product(name, x, w)`` returns a :class:`Product`
+that also carries the integers behind ``y``. A :class:`Recorder` wraps a projection, forwards every
+call and, while ``recording``, gathers per-projection spike statistics, count histograms and the
+hardware tiles of the trace.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from neurosim.core.coding import INT8_WINDOW, fits, resolve_steps, spike_counts_per_value, spike_stats
+from neurosim.core.engine import int_linear, spike_linear
+from neurosim.core.quant import ActQuant, WeightQuant, dequant_linear, quantize_activations, quantize_weights
+from neurosim.defaults import LANES
+from neurosim.run.tiles import tile_rows, write_tile
+
+__all__ = [
+    "Quantization",
+    "Product",
+    "Projection",
+    "FloatProjection",
+    "QuantizedProjection",
+    "Int8Projection",
+    "SpikeProjection",
+    "FIDELITIES",
+    "projection_for",
+    "projection_kinds",
+    "Recorder",
+]
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """How the quantized fidelities turn a float projection into integers (see neurosim.core.quant)."""
+
+    scale: str = "absmax"  #: activation quantizer: "absmax" (V = max|x|/127) or "adaptive"
+    k: float = 3.0  #: adaptive threshold divisor, V_th = mean|x| / k
+    clamp: int | None = 127  #: largest |count| (None: unbounded, adaptive only)
+    weight_group: int | None = None  #: inputs per weight scale (None: one per output channel)
+    coding: str = "bitwise"  #: spike coding of the counts (neurosim.core.coding.CODINGS)
+    window: int | None = None  #: fixed spike window T in steps (None: derived per tensor)
+
+    @classmethod
+    def from_settings(cls, s) -> "Quantization":
+        """The quantization fields of a :class:`neurosim.run.settings.Settings`."""
+        return cls(scale=s.scale, k=s.k, clamp=s.clamp, weight_group=s.weight_group, coding=s.coding,
+                   window=s.window)
+
+
+@dataclass(frozen=True)
+class Product:
+    """One projection call: the float output and, for the quantized fidelities, the integers behind it."""
+
+    y: np.ndarray  #: float output [S, out], dtype of x
+    acts: ActQuant | None = None  #: quantized activations (None: a float product)
+    weights: WeightQuant | None = None  #: quantized weights (None: a float product)
+    T: int | None = None  #: window of the spike coding, in time steps
+    events: int | None = None  #: input spike events the engine processed (None: the engine did not run)
+
+    @property
+    def quantized(self) -> bool:
+        """True when ``y`` came from integers (int8 or spike), False for a float product."""
+        return self.acts is not None
+
+
+class Projection:
+    """The projection interface: ``__call__(name, x, w) -> y`` (the model's ``linear`` hook) and
+    ``product(name, x, w) -> Product``. Subclasses implement :meth:`product`."""
+
+    mode = "?"
+
+    def selected(self, name: str) -> bool:
+        """Whether the projection ``name`` (a weight tensor name) runs in this fidelity."""
+        return True
+
+    def product(self, name: str, x: np.ndarray, w: np.ndarray) -> Product:
+        raise NotImplementedError
+
+    def __call__(self, name: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return self.product(name, x, w).y
+
+
+class FloatProjection(Projection):
+    """Float reference: ``x @ w.T`` in the model's dtype."""
+
+    mode = "fp"
+
+    def product(self, name: str, x: np.ndarray, w: np.ndarray) -> Product:
+        """The float product; never quantized."""
+        return Product(y=x @ w.T)
+
+
+class QuantizedProjection(Projection):
+    """Shared by int8 and spike: selection by name pattern, quantization, dequantization.
+
+    Subclasses give the exact integer product in :meth:`integers`.
+    """
+
+    def __init__(self, quant: Quantization = Quantization(), projections: Iterable[str] = ("*",)):
+        self.quant = quant
+        self.projections = tuple(projections)
+
+    def selected(self, name: str) -> bool:
+        """Whether ``name`` matches one of the fnmatch patterns ``projections`` (others stay float)."""
+        return any(fnmatch.fnmatchcase(name, pat) for pat in self.projections)
+
+    def integers(self, counts: np.ndarray, w_int: np.ndarray, T: int) -> tuple[np.ndarray, int | None]:
+        """Exact integer product ``counts @ w_int.T`` and the input spike events processed (or None)."""
+        raise NotImplementedError
+
+    def product(self, name: str, x: np.ndarray, w: np.ndarray) -> Product:
+        """Quantize x per token and w per channel (or group), multiply exactly, dequantize to x's dtype."""
+        if not self.selected(name):
+            return Product(y=x @ w.T)
+        q = self.quant
+        aq = quantize_activations(x, q.scale, k=q.k, clamp=q.clamp)
+        wq = quantize_weights(w, group_size=q.weight_group)
+        T = resolve_steps(aq.counts, q.coding, q.window)
+        events = []
+
+        def product(counts, w_int):  # called once per weight group
+            out, ev = self.integers(counts, w_int, T)
+            events.append(ev)
+            return out
+
+        y = dequant_linear(aq, wq, product)
+        total = None if None in events else sum(events)
+        return Product(y=y.astype(x.dtype, copy=False), acts=aq, weights=wq, T=T, events=total)
+
+
+class Int8Projection(QuantizedProjection):
+    """Dense INT8: :func:`neurosim.core.engine.int_linear` (no events counted while multiplying)."""
+
+    mode = "int8"
+
+    def integers(self, counts, w_int, T):
+        return int_linear(counts, w_int), None
+
+
+class SpikeProjection(QuantizedProjection):
+    """Event-driven spiking: :func:`neurosim.core.engine.spike_linear` in the window T; equals int8 exactly."""
+
+    mode = "spike"
+
+    def integers(self, counts, w_int, T):
+        r = spike_linear(counts, w_int, self.quant.coding, T)
+        return r.out, r.events
+
+
+#: mode -> implementation
+FIDELITIES: dict[str, type[Projection]] = {"fp": FloatProjection, "int8": Int8Projection, "spike": SpikeProjection}
+
+
+def projection_for(s) -> Projection:
+    """The projection of a :class:`neurosim.run.settings.Settings` (its mode, quantization, patterns)."""
+    if s.mode == "fp":
+        return FloatProjection()
+    return FIDELITIES[s.mode](Quantization.from_settings(s), s.projections)
+
+
+def projection_kinds(model) -> dict[str, str]:
+    """Every block projection weight name of ``model`` -> its layer kind, in the order the model calls them."""
+    return {nm: model.layer_kind(i) for i in range(model.n_layers) for nm in model.projection_names(i)}
+
+
+def _histogram(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values, freq) of the integer counts that occur (bincount when the range is small)."""
+    lo, hi = int(c.min()), int(c.max())
+    if hi - lo > 1 << 20:
+        return np.unique(c, return_counts=True)
+    freq = np.bincount((c.ravel() - lo).astype(np.intp), minlength=hi - lo + 1)
+    nz = np.flatnonzero(freq)
+    return (nz + lo).astype(np.int64), freq[nz].astype(np.int64)
+
+
+class Recorder:
+    """The model's ``linear`` hook around a projection: forwards every call and, while ``recording``,
+    keeps per-projection statistics (``records``), count histograms (``histograms``) and writes the
+    requested hardware tiles.
+
+    kinds: weight name -> layer kind (:func:`projection_kinds`). tiles: weight name -> tile file stem
+    (:func:`neurosim.run.tiles.choose_tiles`), written under ``tiles_out``. source: the model label
+    recorded in each tile. Only quantized products are recorded; a float projection records nothing.
+    """
+
+    def __init__(self, projection: Projection, kinds: dict[str, str], *, tiles: dict[str, str] | None = None,
+                 tiles_out: Path | None = None, source: str = "smollm2-135m-instruct"):
+        self.projection = projection
+        self.kinds = kinds
+        self.recording = True
+        self.records: dict[str, dict] = {}
+        self.histograms: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.tile_requests = dict(tiles or {})
+        self.tiles_out = Path(tiles_out) if tiles_out is not None else None
+        self.tiles_written: list[str] = []
+        self.source = source
+
+    @property
+    def mode(self) -> str:
+        """The mode of the wrapped projection."""
+        return self.projection.mode
+
+    def selected(self, name: str) -> bool:
+        """Whether the wrapped projection runs ``name`` in its fidelity."""
+        return self.projection.selected(name)
+
+    def ordered_records(self) -> list[dict]:
+        """The records in the model's call order (the order of ``kinds``)."""
+        return [self.records[n] for n in self.kinds if n in self.records]
+
+    def __call__(self, name: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        p = self.projection.product(name, x, w)
+        if self.recording and p.quantized:
+            self._record(name, p)
+        return p.y
+
+    def _record(self, name: str, p: Product) -> None:
+        q = self.projection.quant
+        aq, wq, T = p.acts, p.weights, p.T
+        c = aq.counts
+        # int8 did not run the engine: count the events it would process for these integers
+        events = p.events if p.events is not None else int(spike_counts_per_value(c, q.coding, T).sum())
+        hw = INT8_WINDOW[q.coding] if q.window is None else q.window
+        stats_T = hw if bool(fits(c, q.coding, hw).all()) else None
+        st = spike_stats(c, q.coding, stats_T)
+        tokens, in_f = c.shape
+        out_f = wq.w_int.shape[0]
+        self.histograms[name] = _histogram(c)
+        st.update(
+            name=name,
+            kind=self.kinds.get(name, "unknown"),
+            in_features=in_f,
+            out_features=out_f,
+            tokens=tokens,
+            clamped=aq.clamped,
+            weight_clamped=wq.clamped,
+            T_engine=T,
+            events=events,
+            accumulates=events * out_f,
+            dense_macs=tokens * in_f * out_f,
+        )
+        self.records[name] = st
+        if name in self.tile_requests and self.tiles_out is not None:
+            rows = tile_rows(tokens)
+            counts = c[rows]
+            path = self.tiles_out / f"{self.tile_requests[name]}.npz"
+            write_tile(path, counts, wq.w_int[:LANES], q.coding, T=resolve_steps(counts, q.coding, q.window),
+                       scale=aq.scale[rows], source=f"{self.source}:{name}:tokens{rows.start}+")
+            self.tiles_written.append(path.name)

@@ -1,0 +1,83 @@
+"""Metrics of a run: how far a quantized pass is from the float pass, and totals over projection records.
+
+The next-token negative log-likelihood has one owner, :func:`neurosim.model.network.token_nll`;
+perplexities here are ``exp(mean NLL)`` of it. Divergences are in nats.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurosim.model.network import log_softmax, perplexity
+
+__all__ = ["kl_divergence", "top1_agreement", "accuracy", "aggregate_totals"]
+
+
+def kl_divergence(p_logits: np.ndarray, q_logits: np.ndarray) -> np.ndarray:
+    """KL(p || q) per position [S] in nats, from logits [S, vocab] (float64 softmax)."""
+    lp = log_softmax(p_logits)
+    lq = log_softmax(q_logits)
+    return (np.exp(lp) * (lp - lq)).sum(axis=-1)
+
+
+def top1_agreement(a_logits: np.ndarray, b_logits: np.ndarray) -> float:
+    """Fraction of positions whose arg-max token is the same in both logits [S, vocab]."""
+    return float((a_logits.argmax(-1) == b_logits.argmax(-1)).mean())
+
+
+def accuracy(fp_logits: np.ndarray, q_logits: np.ndarray, ids) -> dict:
+    """The ``accuracy`` block of ``summary.json``: the quantized logits against the float ones.
+
+    Keys: ``positions``, ``top1_agreement`` (fraction), ``mean_kl`` (KL(fp || quant), nats, mean over
+    positions) and, with two or more tokens, ``ppl_fp``, ``ppl_quant`` (perplexity of ``ids``) and
+    ``ppl_change`` (ppl_quant / ppl_fp - 1).
+    """
+    out = {
+        "positions": int(len(fp_logits)),
+        "top1_agreement": top1_agreement(fp_logits, q_logits),
+        "mean_kl": float(kl_divergence(fp_logits, q_logits).mean()),
+    }
+    if len(ids) > 1:
+        out["ppl_fp"] = perplexity(fp_logits, ids)
+        out["ppl_quant"] = perplexity(q_logits, ids)
+        out["ppl_change"] = out["ppl_quant"] / out["ppl_fp"] - 1.0
+    return out
+
+
+def aggregate_totals(records: list[dict]) -> dict:
+    """Totals over projection records (:class:`neurosim.run.fidelity.Recorder`): counts summed,
+    sparsities as zero cells over all cells, fractions weighted by activations (or input channels).
+
+    Empty records give ``{}``. ``T_fixed``/``sparsity_fixed`` are set only when every record has the
+    same fixed window.
+    """
+    if not records:
+        return {}
+    n = sum(r["activations"] for r in records)
+    spikes = sum(r["spikes"] for r in records)
+    spikes_data = sum(r["spikes_data"] for r in records)
+    cells_data = sum(r["T_data"] * r["activations"] for r in records)
+    cells_w3 = sum(-(-r["T_data"] // 3) * 3 * r["activations"] for r in records)
+    fixed = [r for r in records if r["T_fixed"] is not None]
+    tot = {
+        "projections": len(records),
+        "activations": n,
+        "spikes": spikes,
+        "events": sum(r["events"] for r in records),
+        "accumulates": sum(r["accumulates"] for r in records),
+        "dense_macs": sum(r["dense_macs"] for r in records),
+        "clamped": sum(r["clamped"] for r in records),
+        "sparsity_data": 1.0 - spikes_data / cells_data,
+        "sparsity_window3": 1.0 - spikes_data / cells_w3,
+        "spikes_per_activation": spikes / n,
+        "zero_fraction": sum(r["zero_fraction"] * r["activations"] for r in records) / n,
+        "silent_channel_fraction": sum(r["silent_channel_fraction"] * r["in_features"] for r in records)
+        / sum(r["in_features"] for r in records),
+        "sparsity_fixed": None,
+        "T_fixed": None,
+    }
+    if len(fixed) == len(records) and len({r["T_fixed"] for r in fixed}) == 1:
+        tot["T_fixed"] = fixed[0]["T_fixed"]
+        tot["sparsity_fixed"] = 1.0 - sum(r["spikes"] for r in fixed) / (tot["T_fixed"] * n)
+    tot["accumulates_per_dense_mac"] = tot["accumulates"] / tot["dense_macs"]
+    return tot

@@ -1,0 +1,167 @@
+"""The settings of a run: one dataclass, its YAML file, its command-line flags, and the check that
+rejects impossible combinations before any work starts.
+
+Every field is a YAML key and a flag of the same name (underscores become dashes on the command
+line); flags override the file. ``asdict(Settings)`` minus ``trace`` is what ``summary.json``
+records under ``settings``, in field order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from neurosim import NeurosimError
+from neurosim.core.coding import CODINGS, fits, required_steps
+from neurosim.core.quant import SCALES
+
+__all__ = ["MODES", "Settings", "load_yaml", "parse_clamp", "add_arguments", "settings_from_args"]
+
+#: fidelities of a run: float reference, dense INT8 products, event-driven spiking products
+MODES = ("fp", "int8", "spike")
+
+
+@dataclass
+class Settings:
+    """Everything a run depends on; YAML keys and CLI flags have these names."""
+
+    model: str | None = None  #: checkpoint dir (None: the embedded SmolLM2-135M)
+    prompt: str | None = None
+    text_file: str | None = None
+    max_tokens: int = 256  #: input truncated to this many tokens
+    generate: int = 0  #: greedily generated tokens after the input
+    mode: str = "spike"  #: one of MODES
+    coding: str = "bitwise"  #: one of neurosim.core.coding.CODINGS
+    scale: str = "absmax"  #: activation quantizer, one of neurosim.core.quant.SCALES
+    k: float = 3.0  #: adaptive threshold divisor, V_th = mean|x| / k
+    clamp: int | None = 127  #: largest |count| (None: unbounded, adaptive only)
+    window: int | None = None  #: fixed spike window T in steps (None: derived from each tensor)
+    projections: list[str] = field(default_factory=lambda: ["*"])  #: fnmatch patterns of weight names
+    weight_group: int | None = None  #: inputs per weight scale (None: one scale per output channel)
+    tiles: int = 4  #: hardware tiles written into the trace
+    dtype: str = "float32"  #: float dtype of the model
+    trace: str | None = None  #: trace directory to write (None: no trace)
+
+    def validate(self) -> "Settings":
+        """Reject impossible combinations before any work starts; returns ``self``."""
+        if self.mode not in MODES:
+            raise NeurosimError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.coding not in CODINGS:
+            raise NeurosimError(f"unknown coding {self.coding!r}; choose one of {', '.join(CODINGS)}")
+        if self.scale not in SCALES:
+            raise NeurosimError(f"unknown scale {self.scale!r}; choose one of {', '.join(SCALES)}")
+        if self.dtype not in ("float32", "float64"):
+            raise NeurosimError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.prompt is not None and self.text_file is not None:
+            raise NeurosimError("give either --prompt or --text-file, not both")
+        for name, minimum in (("max_tokens", 1), ("generate", 0), ("tiles", 0)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+                raise NeurosimError(f"{name} must be an integer >= {minimum}, got {v!r}")
+        if not (isinstance(self.k, (int, float)) and self.k > 0):
+            raise NeurosimError(f"k must be a positive number, got {self.k!r}")
+        if self.clamp is not None and (not isinstance(self.clamp, int) or self.clamp < 1):
+            raise NeurosimError(f"clamp must be a positive integer or none, got {self.clamp!r}")
+        if self.scale == "absmax" and self.clamp is None:
+            raise NeurosimError("clamp none only applies to --scale adaptive (absmax is INT8 by construction)")
+        if self.coding == "binary" and self.mode != "fp":
+            raise NeurosimError("binary coding cannot carry negative activations; use ternary, bitwise or bitwise_2c")
+        if self.window is not None:
+            if not isinstance(self.window, int) or self.window < 1:
+                raise NeurosimError(f"window must be a positive integer, got {self.window!r}")
+            top = 127 if self.scale == "absmax" else self.clamp
+            if top is None:
+                raise NeurosimError("a fixed --window needs bounded counts: use --clamp N with --scale adaptive")
+            if not bool(fits(np.array([top, -top]), self.coding, self.window).all()):
+                need = required_steps(np.array([top, -top]), self.coding)
+                raise NeurosimError(
+                    f"window T={self.window} is too small for {self.coding} counts up to {top} (needs T >= {need})"
+                )
+        if self.weight_group is not None and (not isinstance(self.weight_group, int) or self.weight_group < 1):
+            raise NeurosimError(f"weight_group must be a positive integer, got {self.weight_group!r}")
+        if not self.projections or not all(isinstance(p, str) and p for p in self.projections):
+            raise NeurosimError("projections must be a non-empty list of name patterns")
+        return self
+
+
+def load_yaml(path) -> dict:
+    """Settings values from a YAML file (not yet validated); unknown keys are errors with a suggestion."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise NeurosimError(f"config file {p} not found")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise NeurosimError(f"config file {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise NeurosimError(f"config file {p} must be a mapping of settings")
+    known = [f.name for f in fields(Settings)]
+    out = {}
+    for key, value in data.items():
+        k = str(key).replace("-", "_")
+        if k not in known:
+            hint = difflib.get_close_matches(k, known, n=1)
+            raise NeurosimError(f"unknown key {key!r} in {p}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+        if k == "clamp" and isinstance(value, str):
+            value = parse_clamp(value)
+        if k == "projections" and isinstance(value, str):
+            value = [s.strip() for s in value.split(",") if s.strip()]
+        out[k] = value
+    return out
+
+
+def parse_clamp(text: str) -> int | None:
+    """``"none"`` / ``"null"`` / ``"off"`` -> None, otherwise the integer clamp (a count)."""
+    if str(text).lower() in ("none", "null", "off"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise NeurosimError(f"clamp must be an integer or 'none', got {text!r}") from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add one flag per :class:`Settings` field, plus ``--config`` (a YAML file of settings)."""
+    d = Settings()
+    p.add_argument("--model", help="checkpoint directory (default: the embedded SmolLM2-135M-Instruct)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--prompt", help="input text (default: a Hamlet passage)")
+    src.add_argument("--text-file", help="read the input text from a file")
+    p.add_argument("--max-tokens", type=int, help=f"truncate the input to N tokens (default {d.max_tokens})")
+    p.add_argument("--generate", type=int, help="greedily generate N tokens after the input (default 0)")
+    p.add_argument("--mode", choices=MODES, help=f"fidelity (default {d.mode})")
+    p.add_argument("--coding", choices=CODINGS, help=f"spike coding (default {d.coding})")
+    p.add_argument("--scale", choices=SCALES, help=f"activation quantizer (default {d.scale})")
+    p.add_argument("--k", type=float, help=f"adaptive threshold divisor: V_th = mean|x|/k (default {d.k:g})")
+    p.add_argument("--clamp", help="largest |count| or 'none' (adaptive only; default 127)")
+    p.add_argument("--window", type=int, help="fixed spike window T in steps (default: derived per tensor)")
+    p.add_argument("--projections", help="comma-separated fnmatch patterns of spiking weight names (default *)")
+    p.add_argument("--weight-group", type=int, help="per-group weight scales of G inputs (default per channel)")
+    p.add_argument("--tiles", type=int, help=f"hardware tiles to write into the trace (default {d.tiles})")
+    p.add_argument("--dtype", choices=("float32", "float64"), help="float dtype of the model (default float32)")
+    p.add_argument("--config", help="YAML file of settings (keys = flag names)")
+    p.add_argument("--trace", help="write the trace directory OUT (summary.json, stats.npz, tiles/)")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Validated settings from parsed flags over the ``--config`` file (flags win)."""
+    values = load_yaml(args.config) if getattr(args, "config", None) else {}
+    for f in fields(Settings):
+        v = getattr(args, f.name, None)
+        if v is None:
+            continue
+        if f.name == "projections":
+            v = [p.strip() for p in v.split(",") if p.strip()]
+        elif f.name == "clamp":
+            v = parse_clamp(v)
+        values[f.name] = v
+    try:
+        return Settings(**values).validate()
+    except TypeError as exc:
+        raise NeurosimError(f"bad settings: {exc}") from None
