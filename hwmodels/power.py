@@ -34,7 +34,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .activity import Netlist, Toggles
+from .netlist import Netlist
+from .vcd import Toggles
 from .liberty import Library
 
 #: input transition time at which internal-power tables are read [ns]: a typical output transition

@@ -136,7 +136,7 @@ def test_hw_rejects_a_liberty_without_needed_cells(tmp_path, capsys, drop, reaso
     before any synthesis (no cache folder), not by a failing Yosys/OpenSTA run later."""
     lib = strip_cells(OSU, tmp_path / "lib" / "cells.lib", drop)
     argv, out, cache = _hw(tmp_path, "--liberty", str(lib), "--lanes", "1", "--rows", "1", "--inputs", "4",
-                           "--freq", "250", "--rtl", "reference", "--no-glitches", "--tech")
+                           "--freq", "250", "--k", "16", "--no-glitches", "--tech")
     rejected(capsys, argv, reason, out, cache)
 
 
@@ -181,15 +181,15 @@ def test_hw_refuses_to_replace_what_is_not_a_hw_output(tmp_path, capsys, kind):
     """HWOUT is replaced as a whole, so a file or a folder of other things given as --out is refused
     up front (it used to be moved aside and deleted after a successful run)."""
     argv, out, cache = _hw(tmp_path, "--lanes", "1", "--rows", "1", "--inputs", "4", "--freq", "250",
-                           "--rtl", "reference", "--no-glitches", "--tech")
+                           "--k", "16", "--no-glitches", "--tech")
     if kind == "file":
         out.write_text("mine\n")
-        rejected(capsys, argv, r"exists and is not a folder", cache)
+        rejected(capsys, argv, r"exists and is not a directory", cache)
         assert out.read_text() == "mine\n"
     else:
         out.mkdir()
         (out / "notes.txt").write_text("keep me\n")
-        rejected(capsys, argv, r"not a hw output folder", cache)
+        rejected(capsys, argv, r"is a non-empty folder that is not a hw \(no hw.json\)", cache)
         assert sorted(x.name for x in out.iterdir()) == ["notes.txt"]
     assert sorted(x.name for x in tmp_path.iterdir()) == ["hw"]
 

@@ -93,12 +93,12 @@ except NeurosimError:
 
 @pytest.mark.skipif(not HAVE_LIB, reason="qflow-tech-osu018 not installed")
 def test_hw_json_bytes_identical_from_scratch(tmp_path):
-    """Two full runs of the hw flow (reference arrays, one lane: synthesis, STA and zero-delay and
+    """Two full runs of the hw flow (generator arrays for K = 16, one lane: synthesis, STA and zero-delay and
     -gspecify gate-level simulation each time, the cache emptied in between; two processes): hw.json is written canonically and equals the other byte for
     byte except its 'run' member (durations, start time), also in run.json; hw.md is identical."""
     cache = tmp_path / "cache"
     script = ("import sys\nfrom neurosim.hwmodels.flow import run_flow\n"
-              "run_flow(sys.argv[1], freqs=(250.0,), lanes=1, rtl='reference', rows=2, k_inputs=12, glitches=True,"
+              "run_flow(sys.argv[1], freqs=(250.0,), lanes=1, k=16, rows=2, k_inputs=12, glitches=True,"
               f" cache_dir={str(cache)!r}, progress=False, pipelines={{'mac': [1], 'spike': [1]}},"
               " tech_nodes=(45,), seed=3)\n")
     texts, docs, mds = [], [], []

@@ -2,7 +2,7 @@
 
 `neurosim run` (SIGINT, SIGTERM) is covered by tests/test_interrupt.py; trace writes by
 tests/test_trace.py. Here: `neurosim hw` killed while its first progress bar runs (smallest
-configuration the CLI offers: 1 lane, 1 row of 4 inputs, one clock, reference designs, no glitch
+configuration the CLI offers: 1 lane, 1 row of 4 inputs, one clock, generator designs for K = 16, no glitch
 simulation, no technology scaling), then rerun; and the final rename steps of the report and hw
 writers interrupted (KeyboardInterrupt, which is what SIGINT and SIGTERM raise in neurosim).
 """
@@ -34,7 +34,7 @@ needs_lib = pytest.mark.skipif(not HAVE_LIB, reason="qflow-tech-osu018 not insta
 
 def hw_cmd(out: Path, cache: Path) -> list[str]:
     return [sys.executable, "-m", "neurosim", "hw", "--out", str(out), "--cache", str(cache),
-            "--lanes", "1", "--rows", "1", "--inputs", "4", "--freq", "250", "--rtl", "reference",
+            "--lanes", "1", "--rows", "1", "--inputs", "4", "--freq", "250", "--k", "16",
             "--no-glitches", "--tech"]
 
 

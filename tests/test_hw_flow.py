@@ -19,7 +19,8 @@ pytestmark = pytest.mark.skipif(LIB is None, reason="qflow-tech-osu018 not insta
 
 def test_flow_end_to_end_deterministic(tmp_path):
     from neurosim.hwmodels.flow import run_flow
-    kw = dict(freqs=(250.0,), lanes=2, rtl="reference", rows=2, k_inputs=12, glitches=True,
+    # the generator's designs (the cocotb-verified ones) at one lane, K = 16: a fast but complete run
+    kw = dict(freqs=(250.0,), lanes=1, k=16, rows=2, k_inputs=12, glitches=True,
               cache_dir=tmp_path / "cache", progress=False, pipelines={"mac": [1], "spike": [1]},
               tech_nodes=(45, 28))
     doc = run_flow(tmp_path / "hw", **kw)
@@ -47,8 +48,8 @@ def test_flow_end_to_end_deterministic(tmp_path):
 
 def test_tile_source_round_robin(tmp_path):
     from neurosim.core.coding import encode
-    from neurosim.hwmodels.designs import emit_verilog
     from neurosim.hwmodels.stimulus import build_stream, tile_source
+    from neurosim.rtl.build import emit
     from neurosim.run.tiles import write_tile
     rng = np.random.default_rng(1)
     d = tmp_path / "trace" / "tiles"
@@ -60,7 +61,7 @@ def test_tile_source_round_robin(tmp_path):
     src = tile_source(tmp_path / "trace", rows=3, k=8, lanes=3, coding="bitwise")
     assert src.counts.shape == (3, 8) and src.w_int.shape == (3, 3, 8) and src.spikes.shape == (7, 3, 8)
     np.testing.assert_array_equal(src.spikes, encode(src.counts, "bitwise", 7))
-    _, m = emit_verilog("spike", lanes=3, pipeline=1)
+    m = emit("spike", coding="bitwise", lanes=3, k=8, pipeline=1, out_dir=tmp_path / "rtl")
     st = build_stream(src, "spike", m)
     assert st.events == int(np.count_nonzero(src.spikes))
     with pytest.raises(NeurosimError, match="lanes"):
@@ -70,7 +71,7 @@ def test_tile_source_round_robin(tmp_path):
 
 
 def test_scalarize_ports_keeps_logic():
-    from neurosim.hwmodels.activity import scalarize_ports
+    from neurosim.hwmodels.gatesim import scalarize_ports
     text = ("module t(clk, w, acc);\n  input clk;\n  input [1:0] w;\n  output [1:0] acc;\n"
             "  INVX1 u0 (.A(w[0]), .Y(acc[1]));\n  INVX1 u1 (.A(w[1]), .Y(acc[0]));\nendmodule\n")
     out = scalarize_ports(text, {"clk": ("input", 1), "w": ("input", 2), "acc": ("output", 2)})

@@ -10,7 +10,9 @@ import pytest
 
 from neurosim import NeurosimError
 from neurosim.hwmodels import tools
-from neurosim.hwmodels.activity import count_toggles, parse_netlist, simulate
+from neurosim.hwmodels.gatesim import simulate
+from neurosim.hwmodels.netlist import parse_netlist
+from neurosim.hwmodels.vcd import count_toggles
 from neurosim.hwmodels.liberty import Library
 from neurosim.hwmodels.power import (clock_energy_per_cycle, energy_per_cycle, leakage_nw,
                                      net_energies)
@@ -119,7 +121,7 @@ def test_energy_by_hand(lib):
     leak = leakage_nw(net, lib)
     assert leak == pytest.approx(lib.cells["INVX1"].leakage_nw + 0.0746794 + 0.160725)
     # energy per cycle from 4 toggles of y over 2 cycles
-    from neurosim.hwmodels.activity import Toggles
+    from neurosim.hwmodels.vcd import Toggles
     tog = Toggles({"y": np.array([4])}, np.array([2]), 0)
     e = energy_per_cycle(tog, ne, clk, leak, period_ns=4.0)
     assert e.switching_pj == pytest.approx(2 * 0.5 * c * 1.8 ** 2)
@@ -148,11 +150,11 @@ def test_driver_slew_mode(lib):
 
 
 def test_synthesis_and_timing_real_tools(tmp_path, lib):
-    from neurosim.hwmodels.designs import emit_verilog
     from neurosim.hwmodels.sta import run_sta
     from neurosim.hwmodels.synth import synthesize
-    v, m = emit_verilog("spike", lanes=1, pipeline=2, acc_w=24)
-    (tmp_path / "d.v").write_text(v)
+    from neurosim.rtl.build import emit
+    m = emit("spike", coding="bitwise", lanes=1, k=64, pipeline=2, out_dir=tmp_path, acc_w=24)
+    (tmp_path / m["verilog"]).rename(tmp_path / "d.v")
     r = synthesize(tmp_path / "d.v", m["top"], LIB_PATH, cache_dir=tmp_path / "cache", booth=False,
                    delay_ps=2000)
     assert r.area_um2 > 1000 and r.area_um2 == pytest.approx(r.area_check_um2)
@@ -170,10 +172,10 @@ def test_synthesis_and_timing_real_tools(tmp_path, lib):
 
 @needs_lib
 def test_debian_yosys_option(tmp_path, lib):
-    from neurosim.hwmodels.designs import emit_verilog
     from neurosim.hwmodels.synth import synthesize
-    v, m = emit_verilog("mac", lanes=1, pipeline=1, acc_w=20)
-    (tmp_path / "d.v").write_text(v)
+    from neurosim.rtl.build import emit
+    m = emit("mac", lanes=1, k=16, pipeline=1, out_dir=tmp_path, acc_w=20)
+    (tmp_path / m["verilog"]).rename(tmp_path / "d.v")
     r = synthesize(tmp_path / "d.v", m["top"], LIB_PATH, cache_dir=tmp_path / "c", flavour="debian",
                    booth=False, delay_ps=4000)
     assert r.settings["tool"] == "yosys (Debian)" and r.area_um2 == pytest.approx(r.area_check_um2)

@@ -1,0 +1,293 @@
+"""Stage 1 of the hardware flow: per design kind and clock, the cheapest pipeline depth that meets it.
+
+:func:`search` runs two steps:
+
+1. **Candidates at one lane.** Every pipeline depth of the RTL generator (:func:`neurosim.rtl.emit`,
+   the designs the cocotb regression verifies) is synthesized at one lane with the fastest clock's
+   period as ABC delay target and timed at every clock (:class:`Candidate`).
+2. **Choice at full size.** Per kind and clock, the smallest-area candidate that meets timing at one
+   lane is synthesized at the full lane count with the clock's own period as ABC delay target and
+   timed again (:class:`FullArray`); when the array misses (the buffering of the broadcast inputs
+   grows with the lanes), tighter ABC targets (:data:`ABC_TARGET_STEPS` x the period) are tried
+   before the next candidate. If nothing meets, the fastest candidate is kept and the
+   :class:`Choice` says ``meets_timing=False``.
+
+Synthesis is cached on disk (:func:`neurosim.hwmodels.synth.synthesize`); a full-size array and its
+timing per clock are computed once per search (:attr:`SearchResult.arrays`).
+Units: area um^2, time ns, frequency MHz, ABC delay targets ps.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .liberty import Library
+from .sta import TimingResult, run_sta
+from .synth import SynthResult, synthesize
+
+__all__ = ["ABC_TARGET_STEPS", "FAMILY", "STA_CROSSCHECK_ACTIVITY", "DesignKind", "MAC", "SPIKE",
+           "DEFAULT_KINDS", "Tools", "Candidate", "FullArray", "Choice", "SearchResult", "freq_key",
+           "search"]
+
+#: ABC delay targets tried for the full array, as fractions of the clock period
+ABC_TARGET_STEPS = (1.0, 0.9, 0.8)
+#: toggles per net per cycle of OpenSTA's vectorless report_power (a cross-check figure)
+STA_CROSSCHECK_ACTIVITY = 0.1
+#: where the designs come from (hw.json's ``family``): the cocotb-verified RTL generator
+FAMILY = "generator"
+
+
+def freq_key(freq_mhz: float) -> str:
+    """The key of a clock in hw.json: ``250.0 -> "250"``."""
+    return f"{freq_mhz:g}"
+
+
+@dataclass(frozen=True)
+class DesignKind:
+    """One kind of lane array the flow searches; ``name`` keys hw.json's results (``mac@250``)."""
+
+    name: str
+    design: str                  # "mac" | "spike"
+    coding: str | None = None    # spike coding (None for the MAC)
+    variant: str | None = None   # barrel | horner for the bitwise codings
+
+    def emit_kw(self) -> dict:
+        """Keywords of :func:`neurosim.rtl.emit` for this kind."""
+        return {"coding": self.coding, "variant": self.variant}
+
+
+MAC = DesignKind("mac", "mac")
+SPIKE = DesignKind("spike", "spike", "bitwise", "barrel")
+DEFAULT_KINDS = (MAC, SPIKE)
+
+
+@dataclass
+class Tools:
+    """What every synthesis and timing run of one flow shares: the cell library, the Yosys flavour
+    (``yowasp`` adds ``synth -booth`` for the MAC: the baseline gets the best multiplier the tool
+    has), the cache folder and the number of tool processes run at a time."""
+
+    liberty: Path
+    lib: Library
+    flavour: str
+    cache_dir: Path
+    workers: int = 2
+    progress: bool = True
+
+    @property
+    def rtl_dir(self) -> Path:
+        return self.cache_dir / "rtl"
+
+    def booth(self, kind: DesignKind) -> bool:
+        return kind.design == "mac" and self.flavour == "yowasp"
+
+    def emit(self, kind: DesignKind, pipeline: int, lanes: int, k: int) -> dict:
+        """Verilog of one configuration under ``rtl_dir``; its manifest entry with the file's path."""
+        from neurosim.rtl.build import emit
+        out_dir = self.rtl_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        m = emit(kind.design, lanes=lanes, k=k, pipeline=pipeline, out_dir=out_dir, **kind.emit_kw())
+        m["verilog"] = str(out_dir / Path(m["verilog"]).name)
+        m["family"] = FAMILY
+        return m
+
+    def synthesize(self, kind: DesignKind, entry: dict, delay_ps: int) -> SynthResult:
+        return synthesize(entry["verilog"], entry["top"], self.liberty, cache_dir=self.cache_dir / "synth",
+                          flavour=self.flavour, booth=self.booth(kind), delay_ps=delay_ps, lib=self.lib)
+
+    def map(self, fn, items) -> list:
+        """``fn`` over ``items``, ``workers`` at a time (the tools are external processes)."""
+        with ThreadPoolExecutor(max_workers=max(1, int(self.workers))) as pool:
+            return list(pool.map(fn, items))
+
+    def bar(self, total: int, desc: str, unit: str):
+        from tqdm import tqdm
+        return tqdm(total=total, desc=desc, disable=not self.progress, unit=unit)
+
+
+@dataclass
+class Candidate:
+    """One pipeline depth of one kind at one lane: area [um^2] and timing per clock."""
+
+    kind: DesignKind
+    pipeline: int
+    top: str
+    latency: int                          # cycles
+    area_um2: float
+    cells: int
+    timing: dict[str, TimingResult]       # clock key -> timing at that clock
+
+    def meets(self, fk: str) -> bool:
+        return self.timing[fk].met
+
+    def to_dict(self) -> dict:
+        return {"family": FAMILY, "design": self.kind.name, "pipeline": self.pipeline, "top": self.top,
+                "latency": self.latency, "area_um2": self.area_um2, "cells": self.cells,
+                "timing": {fk: {"slack_ns": s.slack_ns, "met": s.met, "fmax_mhz": s.fmax_mhz}
+                           for fk, s in self.timing.items()}}
+
+
+@dataclass
+class FullArray:
+    """A candidate synthesized at the full lane count for one ABC delay target [ps], timed at the
+    clocks it was tried at (with OpenSTA's vectorless power as a cross-check)."""
+
+    kind: DesignKind
+    pipeline: int
+    abc_delay_target_ps: int
+    entry: dict                                              # the design's manifest entry
+    synth: SynthResult
+    timing: dict[str, TimingResult] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """hw.json's ``configs`` key: ``<top>@D<ps>``."""
+        return f"{self.entry['top']}@D{self.abc_delay_target_ps}"
+
+    def to_dict(self) -> dict:
+        import hashlib
+        m, r = self.entry, self.synth
+        return {
+            "family": FAMILY, "design": self.kind.name, "pipeline": self.pipeline,
+            "abc_delay_target_ps": self.abc_delay_target_ps, "lanes": m["lanes"], "acc_w": m["acc_w"],
+            "latency": m["latency"], "area_um2": r.area_um2, "seq_area_um2": r.seq_area_um2,
+            "area_check_um2": r.area_check_um2, "cells": r.cells, "n_cells": r.n_cells,
+            "netlist": r.netlist, "synth_settings": r.settings, "synth_key": r.key,
+            "verilog_sha256": hashlib.sha256(Path(m["verilog"]).read_bytes()).hexdigest(),
+            "timing": {fk: {**s.to_dict(), "path": s.path} for fk, s in self.timing.items()},
+        }
+
+
+@dataclass
+class Choice:
+    """The configuration chosen for one kind at one clock [MHz]."""
+
+    kind: DesignKind
+    freq_mhz: float
+    array: FullArray
+    meets_timing: bool
+    tried_at_full_size: list[dict]        # [{top, abc_delay_target_ps, slack_ns}] in search order
+
+    @property
+    def key(self) -> str:
+        """hw.json's ``results`` key: ``<kind>@<MHz>``."""
+        return f"{self.kind.name}@{freq_key(self.freq_mhz)}"
+
+    @property
+    def timing(self) -> TimingResult:
+        return self.array.timing[freq_key(self.freq_mhz)]
+
+    def to_dict(self) -> dict:
+        """The choice's members of hw.json's result row (power is added by the power stage)."""
+        st = self.timing
+        return {"design": self.kind.name, "freq_mhz": self.freq_mhz, "family": FAMILY,
+                "pipeline": self.array.pipeline, "abc_delay_target_ps": self.array.abc_delay_target_ps,
+                "meets_timing": self.meets_timing, "tried_at_full_size": self.tried_at_full_size,
+                "top": self.array.entry["top"], "area_um2": self.array.synth.area_um2,
+                "slack_ns": st.slack_ns, "fmax_mhz": st.fmax_mhz,
+                "critical_path": f"{st.startpoint} -> {st.endpoint}",
+                "opensta_report_power_w": st.report_power_w}
+
+
+@dataclass
+class SearchResult:
+    """Everything the search synthesized: candidates at one lane, full-size arrays, the choices."""
+
+    candidates: list[Candidate]
+    arrays: dict[tuple, FullArray]        # (kind name, pipeline, ABC target ps) -> array
+    choices: dict[str, Choice]            # "<kind>@<MHz>" -> choice, kinds outer, clocks inner
+    delay_ps: int                         # ABC delay target of the candidates [ps]
+
+
+def _candidates(kinds, periods: dict[float, float], k: int, tools: Tools, delay_ps: int,
+                pipelines: dict | None) -> list[Candidate]:
+    from neurosim.rtl.params import PIPELINES
+    todo = []
+    for kind in kinds:
+        depths = sorted(PIPELINES[kind.design])
+        if pipelines and kind.name in pipelines:
+            depths = [p for p in depths if p in pipelines[kind.name]]
+        todo += [(kind, p, tools.emit(kind, p, 1, k)) for p in depths]
+    bar = tools.bar(len(todo), "hw: synth+STA candidates (1 lane)", "cfg")
+
+    def one(item) -> Candidate:
+        kind, p, m = item
+        r = tools.synthesize(kind, m, delay_ps)
+        timing = {freq_key(f): run_sta(r.netlist, m["top"], tools.liberty, periods[f]) for f in periods}
+        bar.update(1)
+        return Candidate(kind, p, m["top"], m["latency"], r.area_um2, r.n_cells, timing)
+    try:
+        return tools.map(one, todo)
+    finally:
+        bar.close()
+
+
+def search(kinds, freqs, *, lanes: int, k: int, tools: Tools, pipelines: dict | None = None) -> SearchResult:
+    """Stage 1: candidates at one lane, then the cheapest full-size array meeting each clock.
+
+    ``freqs`` are clocks in MHz (ascending); ``k`` is the arrays' maximum dot-product length;
+    ``pipelines`` ({kind name: [depths]}) restricts the searched depths (tests, quick runs)."""
+    periods = {f: round(1000.0 / f, 4) for f in freqs}
+    delay_ps = int(round(min(periods.values()) * 1000))
+    candidates = _candidates(kinds, periods, k, tools, delay_ps, pipelines)
+    arrays: dict[tuple, FullArray] = {}
+
+    def full(kind: DesignKind, p: int, dps: int) -> FullArray:
+        key = (kind.name, p, dps)
+        if key not in arrays:
+            m = tools.emit(kind, p, lanes, k)
+            arrays[key] = FullArray(kind, p, dps, m, tools.synthesize(kind, m, dps))
+        return arrays[key]
+
+    def timed(fa: FullArray, f: float) -> TimingResult:
+        fk = freq_key(f)
+        if fk not in fa.timing:
+            fa.timing[fk] = run_sta(fa.synth.netlist, fa.entry["top"], tools.liberty, periods[f],
+                                    activity=STA_CROSSCHECK_ACTIVITY)
+        return fa.timing[fk]
+
+    def cheapest_meeting(kind: DesignKind, f: float) -> list[Candidate]:
+        mine = [c for c in candidates if c.kind == kind and c.meets(freq_key(f))]
+        return sorted(mine, key=lambda c: c.area_um2)
+
+    sel = [(kind, f) for kind in kinds for f in freqs]
+    bar = tools.bar(len(sel), f"hw: synth+STA chosen ({lanes} lanes)", "cfg")
+    # the first choice of every (kind, clock), synthesized `workers` at a time; the search below
+    # then finds them in the synthesis cache
+    first = []
+    for kind, f in sel:
+        ok = cheapest_meeting(kind, f)
+        if ok:
+            first.append((kind, tools.emit(kind, ok[0].pipeline, lanes, k), int(round(periods[f] * 1000))))
+    tools.map(lambda a: tools.synthesize(*a), first)
+    choices: dict[str, Choice] = {}
+    for kind, f in sel:
+        targets = [int(round(periods[f] * 1000 * x)) for x in ABC_TARGET_STEPS]
+        pick, tried = None, []
+        for c in cheapest_meeting(kind, f):
+            for dps in targets:
+                fa = full(kind, c.pipeline, dps)
+                st = timed(fa, f)
+                tried.append({"top": fa.entry["top"], "abc_delay_target_ps": dps, "slack_ns": st.slack_ns})
+                if st.met:
+                    pick = fa
+                    break
+            if pick is not None:
+                break
+        met = pick is not None
+        if not met:       # nothing meets: the fastest candidate at its best ABC target
+            fastest = max((c for c in candidates if c.kind == kind),
+                          key=lambda c: c.timing[freq_key(f)].fmax_mhz)
+            best = None
+            for dps in targets:
+                st = timed(full(kind, fastest.pipeline, dps), f)
+                if best is None or st.slack_ns > best[1]:
+                    best = (dps, st.slack_ns)
+            pick = arrays[(kind.name, fastest.pipeline, best[0])]
+        ch = Choice(kind, f, pick, met, tried)
+        choices[ch.key] = ch
+        bar.update(1)
+    bar.close()
+    return SearchResult(candidates, arrays, choices, delay_ps)
