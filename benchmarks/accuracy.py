@@ -32,9 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.model.checkpoint import default_model_dir, load_checkpoint
+from neurosim.model import Model, default_model_dir, load_checkpoint
 from neurosim.run.corpus import default_text, texts_dir
-from neurosim.model.network import Model
 from neurosim.core.quant import quantize_activations, quantize_weights
 from neurosim.run import Recorder, Settings, accuracy, aggregate_totals, execute, projection_for, projection_kinds
 

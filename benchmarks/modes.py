@@ -59,9 +59,8 @@ def _reset_hwm() -> bool:
 def measure(tokens: int, repeats: int) -> dict:
     import numpy as np
 
-    from neurosim.model.checkpoint import default_model_dir, load_checkpoint
+    from neurosim.model import Model, default_model_dir, load_checkpoint
     from neurosim.run.corpus import default_text
-    from neurosim.model.network import Model
     from neurosim.run import Recorder, Settings, projection_for, projection_kinds
 
     ckpt = load_checkpoint(default_model_dir())

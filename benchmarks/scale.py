@@ -135,9 +135,8 @@ def profile_layers(ckpt: str, layers: list[int], tokens: int, top: int = 18) -> 
 
     import numpy as np
 
-    from neurosim.model.checkpoint import load_checkpoint
+    from neurosim.model import Model, load_checkpoint
     from neurosim.run.corpus import default_text
-    from neurosim.model.network import Model
     from neurosim.run import Recorder, Settings, projection_for, projection_kinds
 
     ck = load_checkpoint(ckpt)
@@ -172,7 +171,7 @@ def checkpoint_ok(path: Path) -> bool:
     if not (path / "config.json").is_file():
         return False
     try:
-        from neurosim.model.checkpoint import load_checkpoint
+        from neurosim.model import load_checkpoint
 
         load_checkpoint(path)
         return True

@@ -30,7 +30,7 @@ SENTENCE = "The capital of France is Paris. To be, or not to be, that is the que
 
 def make_real_tiles(out: Path) -> list[Path]:
     """Tiles from the embedded SmolLM2-135M (real weights, real activations of real tokens)."""
-    from neurosim.model.checkpoint import default_model_dir, load_checkpoint
+    from neurosim.model import default_model_dir, load_checkpoint
     from neurosim.core.quant import quantize_activations, quantize_weights
 
     ckpt = load_checkpoint(default_model_dir())

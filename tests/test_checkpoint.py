@@ -17,10 +17,11 @@ import pytest
 import safetensors.numpy as stn
 
 from neurosim import NeurosimError
-from neurosim.model.checkpoint import (
-    Checkpoint, _plan_shards, count_parameters, expected_tensors, load_checkpoint, model_config,
-    optional_tensors, write_checkpoint,
+from neurosim.model import (
+    Checkpoint, count_parameters, expected_tensors, load_checkpoint, model_config, optional_tensors,
+    write_checkpoint,
 )
+from neurosim.model.checkpoint import _plan_shards
 from neurosim.model.maker import init_tensor, make_checkpoint, parse_size, preset_config
 from neurosim.cli import main as cli_main
 
@@ -465,3 +466,61 @@ def test_raw_views_survive_page_release_and_close(tmp_path):
     np.testing.assert_array_equal((raw.astype(np.uint32) << 16).view(np.float32), first)
     ck.close()
     np.testing.assert_array_equal(ck.tensor(name), first)
+
+
+# ------------------------------------------------------------------------------- reference rules (SPEC.md 4.1)
+
+def _spb2(**changes):
+    cfg = preset_config("sse_swa_moba", "tiny")
+    attn = changes.pop("attn", {})
+    cfg.update(changes)
+    cfg["attn"].update(attn)
+    return cfg
+
+
+def test_reference_schema_swa_heads_from_top_level_num_heads():
+    cfg = _spb2(attn={"num_heads": 8, "num_kv_heads": 2})       # num_heads 4, head_dim 16, hidden 64
+    exp = expected_tensors(cfg)
+    assert exp["model.layers.1.attn.swa_q_proj.weight"] == (4 * 16, 64)
+    assert exp["model.layers.1.attn.swa_o_proj.weight"] == (64, 4 * 16)
+    assert exp["model.layers.1.attn.swa_k_proj.weight"] == (2 * 16, 64)
+    assert exp["model.layers.1.attn.swa_v_proj.weight"] == (2 * 16, 64)
+    assert exp["model.layers.0.attn.q_proj.weight"] == (8 * 16, 64)     # MoBA: attn.num_heads
+    assert exp["model.layers.2.attn.o_proj.weight"] == (64, 8 * 16)     # full: attn.num_heads
+    mc = model_config(cfg)
+    assert (mc.num_heads, mc.swa_num_heads, mc.num_kv_heads, mc.head_dim) == (8, 4, 2, 16)
+
+
+def test_reference_tie_word_embeddings_absent_is_untied():
+    cfg = _spb2()
+    del cfg["tie_word_embeddings"]
+    assert not model_config(cfg).tie_word_embeddings
+    assert expected_tensors(cfg)["lm_head.weight"] == (512, 64) and not optional_tensors(cfg)
+
+
+@pytest.mark.parametrize("key", ["num_writer", "num_reader"])
+def test_reference_writer_reader_below_partitions(key):
+    with pytest.raises(NeurosimError) as ei:
+        model_config(_spb2(**{key: 4}))
+    assert str(ei.value) == f"config.json: key '{key}' (4) must be below num_sparse_partition (4)"
+    assert model_config(_spb2(**{key: 3})).num_sparse_partition == 4
+
+
+def test_reference_ignored_keys_must_agree():
+    assert model_config(_spb2(num_v_heads=4, attn={"head_dim": 16})).head_dim == 16
+    with pytest.raises(NeurosimError) as ei:
+        model_config(_spb2(num_v_heads=8))
+    assert str(ei.value) == ("config.json: key 'num_v_heads' (8) differs from num_heads (4); the reference "
+                             "code ignores num_v_heads and uses num_heads: set it equal or remove it")
+    with pytest.raises(NeurosimError) as ei:
+        model_config(_spb2(attn={"head_dim": 32}))
+    assert str(ei.value) == ("config.json: attn: key 'head_dim' (32) differs from the top-level head_dim (16); "
+                             "the reference code ignores attn.head_dim and uses the top-level head_dim: "
+                             "set it equal or remove it")
+
+
+def test_heads_must_be_multiples_of_kv_heads():
+    with pytest.raises(NeurosimError, match="attn.num_heads 6 is not a multiple of attn.num_kv_heads 4"):
+        model_config(_spb2(attn={"num_heads": 6, "num_kv_heads": 4}))
+    with pytest.raises(NeurosimError, match="^config.json: num_heads 4 is not a multiple of attn.num_kv_heads 3$"):
+        model_config(_spb2(attn={"num_heads": 6, "num_kv_heads": 3}))

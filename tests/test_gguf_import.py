@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from neurosim import NeurosimError
-from neurosim.model.checkpoint import default_model_dir, load_checkpoint, smollm2_gguf_path
+from neurosim.model import default_model_dir, load_checkpoint, smollm2_gguf_path
 from neurosim.model.maker import make_checkpoint
 from neurosim.cli import main as cli_main
 from neurosim.model.gguf_import import convert_gguf, permute_qk, unpermute_qk

@@ -183,8 +183,7 @@ def test_activations_under_the_vth_floor(coding):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from neurosim.model.checkpoint import load_checkpoint
-    from neurosim.model.network import Model
+    from neurosim.model import Model, load_checkpoint
     d = tmp_path_factory.mktemp("ckpt") / "tiny"
     assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(d)]) == 0
     ckpt = load_checkpoint(d)

@@ -1,7 +1,8 @@
 """The model stack against straightforward float64 re-implementations, plus real checkpoints.
 
-The fake checkpoints are duck-typed (config, model_type, names, tensor(name)) with random weights
-and the exact tensor names of SPEC.md section 4 (SpB2.0) and HF llama/qwen3.
+The fake checkpoints are duck-typed (model_config, names, tensor(name)) with random weights for
+exactly the tensors of ``expected_tensors`` (SPEC.md section 4 for SpB2.0, HF llama/qwen3); the naive
+references below spell the tensor names and shapes out on their own.
 """
 
 import math
@@ -10,12 +11,15 @@ import numpy as np
 import pytest
 
 from neurosim import NeurosimError
-from neurosim.model.network import Model, perplexity, token_nll
+from neurosim.model import Model, expected_tensors, model_config, perplexity, token_nll
 
 
 class FakeCkpt:
+    """Random weights for exactly the tensors of ``expected_tensors(config)``."""
+
     def __init__(self, config, tensors):
         self.config = config
+        self.model_config = model_config(config)
         self.model_type = config["model_type"]
         self._t = tensors
         self.names = sorted(tensors)
@@ -34,89 +38,56 @@ def _norm_w(rng, n):
     return 1.0 + 0.2 * rng.standard_normal(n)
 
 
+def fake_ckpt(cfg, seed, e_scale=1.0):
+    """A FakeCkpt with one random tensor per entry of the schema, drawn in schema order."""
+    rng = np.random.default_rng(seed)
+    t = {}
+    for name, shape in expected_tensors(cfg).items():
+        if name.endswith("A_log"):
+            t[name] = np.log(rng.uniform(1, 16, shape))
+        elif name.endswith("dt_bias"):
+            dt = np.exp(rng.uniform(math.log(1e-3), math.log(0.1), shape))
+            t[name] = dt + np.log(-np.expm1(-dt))
+        elif name.endswith(".bias"):
+            t[name] = 0.3 * rng.standard_normal(shape)
+        elif len(shape) == 1:
+            t[name] = _norm_w(rng, shape[0])
+        elif name.startswith("model.embed"):
+            t[name] = rng.standard_normal(shape)
+        else:
+            t[name] = (e_scale if "sse_e_proj" in name else 1.0) * _mat(rng, *shape)
+    return FakeCkpt(cfg, t)
+
+
 def make_hf(model_type="llama", tied=True, n_layers=2, hidden=24, heads=6, kv=2, head_dim=None,
             inter=40, vocab=37, seed=0, bias=False):
-    rng = np.random.default_rng(seed)
     d = head_dim or hidden // heads
     cfg = dict(model_type=model_type, hidden_size=hidden, num_hidden_layers=n_layers,
                num_attention_heads=heads, num_key_value_heads=kv, head_dim=d, intermediate_size=inter,
                vocab_size=vocab, rms_norm_eps=1e-5, rope_theta=100.0, tie_word_embeddings=tied,
                hidden_act="silu", attention_bias=bias)
-    t = {"model.embed_tokens.weight": rng.standard_normal((vocab, hidden)),
-         "model.norm.weight": _norm_w(rng, hidden)}
-    if not tied:
-        t["lm_head.weight"] = _mat(rng, vocab, hidden)
-    for i in range(n_layers):
-        p = f"model.layers.{i}."
-        t[p + "input_layernorm.weight"] = _norm_w(rng, hidden)
-        t[p + "post_attention_layernorm.weight"] = _norm_w(rng, hidden)
-        t[p + "self_attn.q_proj.weight"] = _mat(rng, heads * d, hidden)
-        t[p + "self_attn.k_proj.weight"] = _mat(rng, kv * d, hidden)
-        t[p + "self_attn.v_proj.weight"] = _mat(rng, kv * d, hidden)
-        t[p + "self_attn.o_proj.weight"] = _mat(rng, hidden, heads * d)
-        if bias:
-            for n, m in (("q", heads), ("k", kv), ("v", kv)):
-                t[p + f"self_attn.{n}_proj.bias"] = 0.3 * rng.standard_normal(m * d)
-        if model_type == "qwen3":
-            t[p + "self_attn.q_norm.weight"] = _norm_w(rng, d)
-            t[p + "self_attn.k_norm.weight"] = _norm_w(rng, d)
-        t[p + "mlp.gate_proj.weight"] = _mat(rng, inter, hidden)
-        t[p + "mlp.up_proj.weight"] = _mat(rng, inter, hidden)
-        t[p + "mlp.down_proj.weight"] = _mat(rng, hidden, inter)
-    return FakeCkpt(cfg, t)
+    return fake_ckpt(cfg, seed)
 
 
-def make_spb2(seed=0, hidden=32, heads=4, kv=2, d=8, inter=48, vocab=50, n_layers=5, chunk=3, topk=2,
-              window=3, P=4, e_scale=3.0):
-    rng = np.random.default_rng(seed)
+def spb2_config(hidden=32, heads=4, kv=2, d=8, inter=48, vocab=50, n_layers=5, chunk=3, topk=2,
+                window=3, P=4, attn_heads=None, tied=True, **extra):
+    """A small sse_swa_moba config; ``attn_heads`` (default ``heads``) is attn.num_heads."""
     cfg = dict(model_type="sse_swa_moba", hidden_size=hidden, num_hidden_layers=n_layers,
-               intermediate_size=inter, vocab_size=vocab, tie_word_embeddings=True, norm_eps=1e-6,
+               intermediate_size=inter, vocab_size=vocab, norm_eps=1e-6,
                head_dim=d, num_heads=heads, num_v_heads=heads, hidden_act="swish",
-               attn=dict(layers=[0, 2, 4], full_layers=[4], num_heads=heads, num_kv_heads=kv, qk_norm=True,
-                         qkv_bias=False, rope_theta=1000.0, window_size=window, moba_chunk_size=chunk,
-                         moba_topk=topk),
+               attn=dict(layers=[0, 2, 4], full_layers=[4], num_heads=attn_heads or heads, num_kv_heads=kv,
+                         qk_norm=True, qkv_bias=False, rope_theta=1000.0, window_size=window,
+                         moba_chunk_size=chunk, moba_topk=topk),
                num_sparse_partition=P, num_writer=2, num_reader=2, linear_attn_type="gdn",
                use_output_gate=False, use_short_conv=False, expand_v=1)
-    t = {"model.embeddings.weight": rng.standard_normal((vocab, hidden)),
-         "model.norm.weight": _norm_w(rng, hidden)}
-    for i in range(n_layers):
-        p = f"model.layers.{i}."
-        t[p + "attn_norm.weight"] = _norm_w(rng, hidden)
-        t[p + "mlp_norm.weight"] = _norm_w(rng, hidden)
-        t[p + "mlp.gate_proj.weight"] = _mat(rng, inter, hidden)
-        t[p + "mlp.up_proj.weight"] = _mat(rng, inter, hidden)
-        t[p + "mlp.down_proj.weight"] = _mat(rng, hidden, inter)
-        a = p + "attn."
-        if i in cfg["attn"]["layers"]:
-            t[a + "q_proj.weight"] = _mat(rng, heads * d, hidden)
-            t[a + "k_proj.weight"] = _mat(rng, kv * d, hidden)
-            t[a + "v_proj.weight"] = _mat(rng, kv * d, hidden)
-            t[a + "o_proj.weight"] = _mat(rng, hidden, heads * d)
-            t[a + "q_norm.weight"] = _norm_w(rng, d)
-            t[a + "k_norm.weight"] = _norm_w(rng, d)
-        else:
-            for n in "qkv":
-                t[a + f"sse_{n}_proj.weight"] = _mat(rng, heads * d, hidden)
-            t[a + "sse_o_proj.weight"] = _mat(rng, hidden, heads * d)
-            for n in "qk":
-                t[a + f"lora_{n}_proj.0.weight"] = _mat(rng, d, hidden)
-                t[a + f"lora_{n}_proj.1.weight"] = _mat(rng, heads * d, d)
-            t[a + "sse_a_proj.weight"] = _mat(rng, 2 * heads, hidden)
-            t[a + "sse_b_proj.weight"] = _mat(rng, 2 * heads, hidden)
-            t[a + "A_log"] = np.log(rng.uniform(1, 16, 2 * heads))
-            dt = np.exp(rng.uniform(math.log(1e-3), math.log(0.1), 2 * heads))
-            t[a + "dt_bias"] = dt + np.log(-np.expm1(-dt))
-            t[a + "sse_e_proj.weight"] = e_scale * _mat(rng, P, hidden)
-            t[a + "sse_o_norm.weight"] = _norm_w(rng, d)
-            t[a + "swa_q_proj.weight"] = _mat(rng, heads * d, hidden)
-            t[a + "swa_k_proj.weight"] = _mat(rng, kv * d, hidden)
-            t[a + "swa_v_proj.weight"] = _mat(rng, kv * d, hidden)
-            t[a + "swa_o_proj.weight"] = _mat(rng, hidden, heads * d)
-            t[a + "swa_q_norm.weight"] = _norm_w(rng, d)
-            t[a + "swa_k_norm.weight"] = _norm_w(rng, d)
-            t[a + "sse_merge_norm.weight"] = _norm_w(rng, hidden)
-            t[a + "swa_merge_norm.weight"] = _norm_w(rng, hidden)
-    return FakeCkpt(cfg, t)
+    cfg.update(extra)
+    if tied is not None:
+        cfg["tie_word_embeddings"] = tied
+    return cfg
+
+
+def make_spb2(seed=0, e_scale=3.0, **kw):
+    return fake_ckpt(spb2_config(**kw), seed, e_scale)
 
 
 # --------------------------------------------------------------------------- naive float64 reference
@@ -148,7 +119,7 @@ def sig(x):
 
 
 def naive_attn(xn, wq, wk, wv, wo, heads, kv, d, theta, eps, qn=None, kn=None, allowed=None,
-               bq=None, bk=None, bv=None):
+               bq=None, bk=None, bv=None, bo=None):
     s = len(xn)
     q, k, v = xn @ wq.T, xn @ wk.T, xn @ wv.T
     if bq is not None:
@@ -170,7 +141,7 @@ def naive_attn(xn, wq, wk, wv, wo, heads, kv, d, theta, eps, qn=None, kn=None, a
             p = np.exp(sc - sc.max())
             p /= p.sum()
             out[i, h * d:(h + 1) * d] = sum(pj * vh[j][h // g] for pj, j in zip(p, js))
-    return out @ wo.T
+    return out @ wo.T + (0 if bo is None else bo)
 
 
 def naive_mlp(xn, ck, p):
@@ -188,12 +159,12 @@ def naive_hf(ck, ids):
         p = f"model.layers.{i}."
         a = p + "self_attn."
         q3 = c["model_type"] == "qwen3"
-        bias = {n: W(ck, a + f"{n}_proj.bias") for n in "qkv"} if c.get("attention_bias") else {}
+        bias = {n: W(ck, a + f"{n}_proj.bias") for n in "qkvo"} if c.get("attention_bias") else {}
         x = x + naive_attn(rows_rms(x, W(ck, p + "input_layernorm.weight"), eps),
                            *(W(ck, a + f"{n}_proj.weight") for n in "qkvo"), heads, kv, d, c["rope_theta"], eps,
                            qn=W(ck, a + "q_norm.weight") if q3 else None,
                            kn=W(ck, a + "k_norm.weight") if q3 else None,
-                           bq=bias.get("q"), bk=bias.get("k"), bv=bias.get("v"))
+                           bq=bias.get("q"), bk=bias.get("k"), bv=bias.get("v"), bo=bias.get("o"))
         x = x + naive_mlp(rows_rms(x, W(ck, p + "post_attention_layernorm.weight"), eps), ck, p)
     xn = rows_rms(x, W(ck, "model.norm.weight"), eps)
     head = W(ck, "model.embed_tokens.weight") if c["tie_word_embeddings"] else W(ck, "lm_head.weight")
@@ -210,7 +181,9 @@ def naive_sse_swa(ck, p, xn):
     q1, k1, v = (xn @ W(ck, a + f"sse_{n}_proj.weight").T for n in "qkv")
     q2 = q1 + (xn @ W(ck, a + "lora_q_proj.0.weight").T) @ W(ck, a + "lora_q_proj.1.weight").T
     k2 = k1 + (xn @ W(ck, a + "lora_k_proj.0.weight").T) @ W(ck, a + "lora_k_proj.1.weight").T
-    q1, k1, q2, k2, v = (silu(z) for z in (q1, k1, q2, k2, v))
+    act = np.vectorize(lambda z: max(z, 0.0)) if c.get("sse_qk_relu") else silu
+    q1, k1, q2, k2 = (act(z) for z in (q1, k1, q2, k2))
+    v = silu(v)
     bl = xn @ W(ck, a + "sse_b_proj.weight").T
     al = xn @ W(ck, a + "sse_a_proj.weight").T
     el = xn @ W(ck, a + "sse_e_proj.weight").T
@@ -230,7 +203,7 @@ def naive_sse_swa(ck, p, xn):
             for sid, ch, w in [(0, h, 1.0)] + [(1 + j, H + h, pr[j]) for j in chosen]:
                 qv, kv_ = (q1[t, sl], k1[t, sl]) if sid == 0 else (q2[t, sl] * w, k2[t, sl] * w)
                 qv, kv_ = l2(qv) / math.sqrt(d), l2(kv_)
-                beta = sig(bl[t, ch])
+                beta = sig(bl[t, ch]) * (2 if c.get("allow_neg_eigval") else 1)
                 gg = -math.exp(A[ch]) * math.log1p(math.exp(al[t, ch] + dtb[ch]))
                 S = math.exp(gg) * states[sid, h]
                 S = S + np.outer(kv_, beta * (v[t, sl] - S.T @ kv_))
@@ -239,7 +212,8 @@ def naive_sse_swa(ck, p, xn):
     on = np.array([[rms(o[t, h], W(ck, a + "sse_o_norm.weight"), eps) for h in range(H)] for t in range(s)])
     sse = on.reshape(s, H * d) @ W(ck, a + "sse_o_proj.weight").T
     win = c["attn"]["window_size"]
-    swa = naive_attn(xn, *(W(ck, a + f"swa_{n}_proj.weight") for n in "qkvo"), c["attn"]["num_heads"],
+    # the reference code (SPEC.md 4.1): SWA has the top-level num_heads query heads
+    swa = naive_attn(xn, *(W(ck, a + f"swa_{n}_proj.weight") for n in "qkvo"), c["num_heads"],
                      c["attn"]["num_kv_heads"], d, c["attn"]["rope_theta"], eps,
                      qn=W(ck, a + "swa_q_norm.weight"), kn=W(ck, a + "swa_k_norm.weight"),
                      allowed=lambda h, i, j, qh, kh: i - j < win)
@@ -277,7 +251,8 @@ def naive_spb2(ck, ids):
             x = x + naive_sse_swa(ck, p, xn)
         x = x + naive_mlp(rows_rms(x, W(ck, p + "mlp_norm.weight"), eps), ck, p)
     xn = rows_rms(x, W(ck, "model.norm.weight"), eps)
-    return xn @ W(ck, "model.embeddings.weight").T
+    tied = c.get("tie_word_embeddings", False)       # absent = untied, as the reference code has it
+    return xn @ W(ck, "model.embeddings.weight" if tied else "lm_head.weight").T
 
 
 # --------------------------------------------------------------------------- tests: fake checkpoints
@@ -333,6 +308,29 @@ def test_spb2_stack_vs_naive_float64():
     np.testing.assert_allclose(out32, ref, rtol=1e-3, atol=2e-3)
     # every tensor of the checkpoint is used
     assert set(ck.fetched) == set(ck.names)
+
+
+def test_reference_layout_swa_heads_untied_relu_negeig():
+    """The authors' reference layout (SPEC.md 4.1): attn.num_heads 8 for MoBA/full, the top-level
+    num_heads 4 for the SWA queries, attn.num_kv_heads 2 for both; no tie_word_embeddings (untied)."""
+    cfg = spb2_config(heads=4, attn_heads=8, kv=2, tied=None, allow_neg_eigval=True, sse_qk_relu=True)
+    exp = expected_tensors(cfg)
+    assert exp["model.layers.1.attn.swa_q_proj.weight"] == (4 * 8, 32)
+    assert exp["model.layers.1.attn.swa_o_proj.weight"] == (32, 4 * 8)
+    assert exp["model.layers.1.attn.swa_k_proj.weight"] == (2 * 8, 32)
+    assert exp["model.layers.0.attn.q_proj.weight"] == (8 * 8, 32)
+    assert exp["model.layers.4.attn.o_proj.weight"] == (32, 8 * 8)
+    assert exp["lm_head.weight"] == (50, 32)
+    ck = fake_ckpt(cfg, seed=11)
+    ids = np.array([1, 7, 44, 3, 3, 19, 28, 0, 9, 13, 2])
+    m = Model(ck, dtype=np.float64)
+    assert m.lm_head_name == "lm_head.weight"
+    out = m.forward(ids)
+    np.testing.assert_allclose(out, naive_spb2(ck, ids), rtol=1e-8, atol=1e-8)
+    assert set(ck.fetched) == set(ck.names)
+    # the two flags change the result (so the reference above really exercises them)
+    plain = Model(ck, np.float64, config=model_config(dict(cfg, allow_neg_eigval=False, sse_qk_relu=False)))
+    assert np.abs(plain.forward(ids) - out).max() > 1e-3
 
 
 def test_spb2_router_weight_modes():
@@ -425,18 +423,22 @@ def test_perplexity_helper():
 
 
 def test_unsupported_configs_are_clear_errors():
-    ck = make_hf("llama")
-    ck.model_type = "gpt2"
+    cfg = make_hf("llama").config
     with pytest.raises(NeurosimError, match="gpt2"):
-        Model(ck)
-    ck = make_hf("llama")
-    ck.config["rope_scaling"] = {"rope_type": "llama3", "factor": 8.0}
+        model_config(dict(cfg, model_type="gpt2"))
     with pytest.raises(NeurosimError, match="rope_scaling"):
-        Model(ck)
-    ck = make_spb2()
-    ck.config["use_output_gate"] = True
+        model_config(dict(cfg, rope_scaling={"rope_type": "llama3", "factor": 8.0}))
     with pytest.raises(NeurosimError, match="use_output_gate"):
-        Model(ck)
+        model_config(spb2_config(use_output_gate=True))
+    ck = make_spb2()
+    # the float model has no math for these, although the schema can describe them
+    with pytest.raises(NeurosimError, match="expand_v"):
+        Model(ck, config=model_config(spb2_config(expand_v=2)))
+    with pytest.raises(NeurosimError, match="num_reader 1 != num_writer 2"):
+        Model(ck, config=model_config(spb2_config(num_reader=1)))
+    # the model description comes from a ModelConfig only
+    with pytest.raises(NeurosimError, match="ModelConfig"):
+        Model(type("Bare", (), {"config": cfg, "tensor": ck.tensor})())
     with pytest.raises(NeurosimError, match="out of range"):
         Model(make_hf("llama")).forward([0, 999])
 

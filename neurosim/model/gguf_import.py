@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
-from neurosim.model.checkpoint import expected_tensors, write_checkpoint
+from neurosim.model.checkpoint import write_checkpoint
+from neurosim.model.config import expected_tensors
 
 SUPPORTED_ARCHITECTURES = ("llama",)
 

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
-from neurosim.model.checkpoint import count_parameters, expected_tensors, write_checkpoint
+from neurosim.model.checkpoint import write_checkpoint
+from neurosim.model.config import count_parameters, expected_tensors
 
 ARCHES = ("sse_swa_moba", "qwen3", "llama")
 PRESETS = ("tiny", "full")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosim.model.network import log_softmax, perplexity
+from neurosim.model import log_softmax, perplexity
 
 __all__ = ["kl_divergence", "top1_agreement", "accuracy", "aggregate_totals"]
 

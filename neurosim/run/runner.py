@@ -41,8 +41,7 @@ def execute(s: Settings, quiet: bool = False) -> dict:
     """
     from tqdm import tqdm
 
-    from neurosim.model.checkpoint import default_model_dir, load_checkpoint
-    from neurosim.model.network import Model, perplexity
+    from neurosim.model import Model, default_model_dir, load_checkpoint, perplexity
     from neurosim.run.corpus import default_text
     from neurosim.run.trace import TraceWriter
 

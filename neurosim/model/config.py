@@ -1,0 +1,488 @@
+"""The model description: config.json normalisation and the tensor schema (the one owner of both).
+
+:func:`model_config` validates a ``config.json`` dict of any supported ``model_type`` and returns a
+:class:`ModelConfig` with the SPEC.md defaults applied. The tensor schema (every tensor name and its
+shape, per layer and role) is the table in :func:`layer_tensors`; :func:`expected_tensors`,
+:meth:`ModelConfig.names`, :meth:`ModelConfig.projection_names` and the float model all read it, so
+no other module spells a tensor name.
+
+The ``sse_swa_moba`` rules follow the authors' reference implementation (SPEC.md 4.1): the SWA branch
+has the top-level ``num_heads`` query heads and ``attn.num_kv_heads`` key/value heads; every softmax
+branch uses the top-level ``head_dim``; an absent ``tie_word_embeddings`` means untied;
+``num_writer`` and ``num_reader`` must be below ``num_sparse_partition``. ``attn.head_dim`` and
+``num_v_heads`` are not read by the reference code, so a value that disagrees with ``head_dim`` /
+``num_heads`` is refused rather than silently ignored.
+
+Every problem is a one-line :class:`neurosim.NeurosimError` naming the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from neurosim import NeurosimError
+
+__all__ = [
+    "SUPPORTED_MODEL_TYPES", "LAYER_KINDS", "ATTN_DEFAULTS", "LM_HEAD_NAME", "PROJECTION_ROLES",
+    "ModelConfig", "model_config", "layer_tensors", "expected_tensors", "optional_tensors",
+    "count_parameters", "suggest",
+]
+
+SUPPORTED_MODEL_TYPES = ("sse_swa_moba", "qwen3", "llama")
+
+#: "attention" (llama/qwen3) and "full" (SpB2.0) are dense causal softmax; "moba" is block-sparse
+#: softmax; "sse_swa" is the SSE (gated delta rule) + sliding-window softmax hybrid.
+LAYER_KINDS = ("attention", "full", "moba", "sse_swa")
+
+LM_HEAD_NAME = "lm_head.weight"
+
+#: defaults of SPEC.md section 4 (attn sub-dict) and of the HF configs
+ATTN_DEFAULTS = {"window_size": None, "moba_chunk_size": 1024, "moba_topk": 4, "qk_norm": False,
+                 "qkv_bias": False, "rope_theta": 10000.0, "full_layers": []}
+
+_SOFTMAX_PROJ = ("q_proj", "k_proj", "v_proj", "o_proj")
+_MLP_PROJ = ("gate_proj", "up_proj", "down_proj")
+_SSE_PROJ = ("sse_q_proj", "sse_k_proj", "sse_v_proj", "lora_q_proj.0", "lora_q_proj.1",
+             "lora_k_proj.0", "lora_k_proj.1", "sse_b_proj", "sse_a_proj", "sse_e_proj", "sse_o_proj")
+
+#: per layer kind, the roles of the linear projections in the order the float model calls them
+PROJECTION_ROLES: dict[str, tuple[str, ...]] = {
+    "attention": _SOFTMAX_PROJ + _MLP_PROJ,
+    "full": _SOFTMAX_PROJ + _MLP_PROJ,
+    "moba": _SOFTMAX_PROJ + _MLP_PROJ,
+    "sse_swa": _SSE_PROJ + tuple("swa_" + r for r in _SOFTMAX_PROJ) + _MLP_PROJ,
+}
+
+# --------------------------------------------------------------------------------------------
+# config keys
+# --------------------------------------------------------------------------------------------
+
+_HF_REQUIRED = ("hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size", "num_attention_heads")
+#: required top-level keys per model_type (checked before anything else)
+_REQUIRED = {
+    "sse_swa_moba": ("hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size",
+                     "num_heads", "attn"),
+    "qwen3": _HF_REQUIRED,
+    "llama": _HF_REQUIRED,
+}
+_REQUIRED_ATTN = ("layers", "num_heads")
+
+#: keys commonly found in HF configs; an unknown key close to one of these is reported as a typo
+_COMMON_KEYS = {
+    "architectures", "model_type", "transformers_version", "torch_dtype", "dtype", "use_cache",
+    "bos_token_id", "eos_token_id", "pad_token_id", "initializer_range", "hidden_size",
+    "num_hidden_layers", "intermediate_size", "vocab_size", "max_position_embeddings",
+    "tie_word_embeddings", "hidden_act", "rope_scaling", "rope_theta", "head_dim", "auto_map",
+    "attention_dropout", "name_or_path", "_name_or_path",
+}
+_HF_KEYS = _COMMON_KEYS | {"num_attention_heads", "num_key_value_heads", "rms_norm_eps", "attention_bias"}
+_KNOWN_KEYS = {
+    "sse_swa_moba": _COMMON_KEYS | {
+        "allow_neg_eigval", "attn", "attn_mode", "aux_loss_coef", "conv_size", "expand_v",
+        "fuse_cross_entropy", "fuse_linear_cross_entropy", "fuse_norm", "fuse_swiglu",
+        "hidden_ratio", "linear_attn_type", "norm_eps", "num_heads", "num_reader",
+        "num_sparse_partition", "num_v_heads", "num_writer", "sse_implementation", "sse_qk_relu",
+        "swa_dropout", "use_l2warp", "use_output_gate", "use_short_conv",
+    },
+    "qwen3": _HF_KEYS | {"max_window_layers", "sliding_window", "use_sliding_window", "layer_types"},
+    "llama": _HF_KEYS | {"mlp_bias", "pretraining_tp"},
+}
+_KNOWN_ATTN_KEYS = {
+    "layers", "full_layers", "num_heads", "num_kv_heads", "qk_norm", "qkv_bias", "rope_theta",
+    "window_size", "moba_chunk_size", "moba_topk", "head_dim",
+}
+_WHERE = "config.json"
+
+
+def suggest(key: str, known: Iterable[str]) -> str | None:
+    """The known name closest to a misspelt ``key`` (difflib ratio >= 0.8), or None."""
+    m = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
+    return m[0] if m else None
+
+
+def _check_keys(where: str, cfg: Mapping, known: set, required: Iterable[str]) -> None:
+    for key in cfg:
+        if key in known:
+            continue
+        guess = suggest(key, known)
+        if guess is not None:
+            raise NeurosimError(f"{where}: unknown key '{key}' (did you mean '{guess}'?)")
+    for key in required:
+        if key not in cfg:
+            raise NeurosimError(f"{where}: missing required key '{key}'")
+
+
+def _int(where: str, cfg: Mapping, key: str, default=None, minimum: int = 1) -> int:
+    """An integer config value; a missing or null key takes ``default`` (None: required)."""
+    v = cfg.get(key)
+    if v is None:
+        v = default
+    if v is None:
+        raise NeurosimError(f"{where}: missing required key '{key}'")
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise NeurosimError(f"{where}: key '{key}' must be an integer >= {minimum}, got {v!r}")
+    return v
+
+
+def _bool(where: str, cfg: Mapping, key: str, default: bool) -> bool:
+    v = cfg.get(key, default)
+    if v is None:
+        return default
+    if not isinstance(v, bool):
+        raise NeurosimError(f"{where}: key '{key}' must be true or false, got {v!r}")
+    return v
+
+
+def _float(where: str, cfg: Mapping, key: str, default: float) -> float:
+    v = cfg.get(key, default)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise NeurosimError(f"{where}: key '{key}' must be a positive number, got {v!r}")
+    return float(v)
+
+
+# --------------------------------------------------------------------------------------------
+# normalized config
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One normalized view of a config.json of any supported model_type, SPEC.md defaults applied.
+
+    Sizes are element counts. MoBA/full softmax layers use ``num_heads`` / ``num_kv_heads`` /
+    ``head_dim``; the SWA branch of ``sse_swa`` layers uses ``swa_num_heads`` (the top-level
+    ``num_heads``, as the reference code has it) / ``num_kv_heads`` / ``head_dim``. RoPE is
+    rotate-half with base ``rope_theta``. For qwen3/llama every layer is ``attention`` and
+    ``qk_norm`` is True for qwen3, False for llama; the ``sse_*`` fields are 0 there.
+    """
+
+    model_type: str
+    hidden_size: int
+    num_layers: int
+    intermediate_size: int
+    vocab_size: int
+    norm_eps: float
+    tie_word_embeddings: bool
+    hidden_act: str                    # "swish"/"silu": both mean SiLU
+    # softmax attention
+    num_heads: int                     # MoBA/full query heads (sse_swa_moba: attn.num_heads)
+    num_kv_heads: int                  # SPEC default: num_heads
+    head_dim: int                      # default hidden_size // num_heads (sse_swa_moba: top-level)
+    qk_norm: bool
+    qkv_bias: bool                     # biases on q/k/v projections
+    o_bias: bool                       # bias on o_proj (llama/qwen3 attention_bias)
+    mlp_bias: bool
+    rope_theta: float
+    window_size: int | None            # SWA window in tokens incl. the current one (SPEC default None)
+    moba_chunk_size: int               # tokens per MoBA block (SPEC default 1024)
+    moba_topk: int                     # SPEC default 4; the current block counts toward it
+    layer_kinds: tuple[str, ...]       # per layer, one of LAYER_KINDS
+    max_position_embeddings: int | None = None
+    # SSE (gated delta rule) branch of sse_swa layers
+    sse_num_heads: int = 0             # config num_heads (32 in SpB2.0); also the SWA query heads
+    sse_head_dim: int = 0              # config head_dim
+    sse_v_dim: int = 0                 # num_heads * head_dim * expand_v (width of sse_v_proj)
+    sse_lora_rank: int = 0             # rank of lora_{q,k}_proj (assumed = head_dim; 128 in SpB2.0)
+    num_sparse_partition: int = 0      # partitions of the SSE state (4)
+    num_writer: int = 0                # partitions each token writes to (router top-k, 2)
+    num_reader: int = 0                # partitions each token reads from (2)
+    linear_attn_type: str = ""
+    sse_qk_relu: bool = False          # ReLU instead of SiLU on the SSE q and k
+    allow_neg_eigval: bool = False     # beta doubled (range 0..2)
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def swa_num_heads(self) -> int:
+        """Query heads of the SWA branch: the top-level ``num_heads`` (reference sse_swa.py:774)."""
+        return self.sse_num_heads
+
+    def layer_kind(self, i: int) -> str:
+        """The kind of layer ``i``, one of :data:`LAYER_KINDS`."""
+        return self.layer_kinds[i]
+
+    @staticmethod
+    def layer_prefix(i: int) -> str:
+        """The tensor-name prefix of layer ``i`` (``model.layers.{i}.``)."""
+        return f"model.layers.{i}."
+
+    @property
+    def embed_name(self) -> str:
+        """Tensor name of the input embeddings [vocab, hidden]."""
+        return "model.embeddings.weight" if self.model_type == "sse_swa_moba" else "model.embed_tokens.weight"
+
+    @property
+    def final_norm_name(self) -> str:
+        """Tensor name of the final RMSNorm weight [hidden]."""
+        return "model.norm.weight"
+
+    def head_name(self, names: Iterable[str] | None = None) -> str:
+        """The tensor used as the output projection [vocab, hidden]: the embeddings when tied;
+        otherwise ``lm_head.weight``, or the embeddings if ``names`` is given and lacks it."""
+        if self.tie_word_embeddings or (names is not None and LM_HEAD_NAME not in set(names)):
+            return self.embed_name
+        return LM_HEAD_NAME
+
+    def names(self, i: int) -> dict[str, str]:
+        """Role -> tensor name for layer i (roles are the SpB2.0 short names, e.g. ``q_proj``,
+        ``attn_norm``, ``gate_proj``, ``sse_q_proj``; llama/qwen3 names are mapped onto them)."""
+        return {role: name for role, (name, _) in layer_tensors(self, i).items()}
+
+    def projection_names(self, i: int) -> list[str]:
+        """Weight names of layer i's linear projections, in the order the float model calls them."""
+        n = self.names(i)
+        return [n[r] for r in PROJECTION_ROLES[self.layer_kinds[i]]]
+
+    def bias_names(self, i: int) -> dict[str, str]:
+        """Projection weight name -> its bias tensor name, for the projections of layer i that have one."""
+        n = self.names(i)
+        return {n[r]: n[b] for r in PROJECTION_ROLES[self.layer_kinds[i]]
+                if (b := r.replace("_proj", "_bias")) in n}
+
+
+def model_config(config: Mapping) -> ModelConfig:
+    """Validate a config.json dict and return its normalized :class:`ModelConfig`.
+
+    Raises NeurosimError for an unknown model_type, a missing required key, a misspelt key (with a
+    suggestion), a value of the wrong type, inconsistent layer lists, or a feature without tensors
+    or float math here (``rope_scaling``, ``use_short_conv``, ``use_output_gate``, non-SiLU).
+    """
+    if not isinstance(config, Mapping):
+        raise NeurosimError("config.json: top level must be a JSON object")
+    mt = config.get("model_type")
+    if mt is None:
+        guess = next((k for k in config if suggest(k, ["model_type"])), None)
+        if guess:
+            raise NeurosimError(f"config.json: unknown key '{guess}' (did you mean 'model_type'?)")
+        raise NeurosimError("config.json: missing required key 'model_type'")
+    if mt not in SUPPORTED_MODEL_TYPES:
+        raise NeurosimError(f"config.json: unknown model_type '{mt}' "
+                            f"(supported: {', '.join(SUPPORTED_MODEL_TYPES)})")
+    where = _WHERE
+    _check_keys(where, config, _KNOWN_KEYS[mt], _REQUIRED[mt])
+    common = dict(
+        model_type=mt, hidden_size=_int(where, config, "hidden_size"),
+        num_layers=_int(where, config, "num_hidden_layers"),
+        intermediate_size=_int(where, config, "intermediate_size"),
+        vocab_size=_int(where, config, "vocab_size"),
+        hidden_act=config.get("hidden_act", "silu"),
+        max_position_embeddings=config.get("max_position_embeddings"),
+        # HF LlamaConfig/Qwen3Config and the SpB2.0 reference code: absent = untied
+        tie_word_embeddings=_bool(where, config, "tie_word_embeddings", False),
+        raw=dict(config),
+    )
+    if common["hidden_act"] not in ("silu", "swish"):
+        raise NeurosimError(f"config.json: hidden_act '{common['hidden_act']}' is not supported (silu/swish only)")
+    scaling = config.get("rope_scaling")
+    if scaling and (not isinstance(scaling, Mapping)
+                    or (scaling.get("rope_type") or scaling.get("type")) not in (None, "default")):
+        raise NeurosimError(f"config.json: rope_scaling {scaling!r} is not supported")
+    if mt == "sse_swa_moba":
+        return _sse_config(config, common)
+    H, L = common["hidden_size"], common["num_layers"]
+    nh = _int(where, config, "num_attention_heads")
+    nkv = _int(where, config, "num_key_value_heads", nh)
+    hd = _int(where, config, "head_dim", H // nh if H % nh == 0 else None)
+    if nh % nkv:
+        raise NeurosimError(f"config.json: num_attention_heads {nh} is not a multiple of num_key_value_heads {nkv}")
+    bias = _bool(where, config, "attention_bias", False)
+    return ModelConfig(
+        **common, norm_eps=_float(where, config, "rms_norm_eps", 1e-6),
+        num_heads=nh, num_kv_heads=nkv, head_dim=hd,
+        qk_norm=(mt == "qwen3"), qkv_bias=bias, o_bias=bias,
+        mlp_bias=_bool(where, config, "mlp_bias", False),
+        rope_theta=_float(where, config, "rope_theta", 10000.0),
+        window_size=None, moba_chunk_size=ATTN_DEFAULTS["moba_chunk_size"],
+        moba_topk=ATTN_DEFAULTS["moba_topk"], layer_kinds=("attention",) * L,
+    )
+
+
+def _same_or_refuse(where: str, cfg: Mapping, key: str, label: str, value: int, owner: str) -> None:
+    """Refuse a key (``label`` in messages) that the reference code does not read when its value
+    disagrees with the one it uses instead (``owner``)."""
+    v = cfg.get(key)
+    if v is not None and v != value:
+        raise NeurosimError(f"{where}: key '{key}' ({v!r}) differs from {owner} ({value}); the reference "
+                            f"code ignores {label} and uses {owner}: set it equal or remove it")
+
+
+def _sse_config(config: Mapping, common: dict) -> ModelConfig:
+    where = _WHERE
+    H, L = common["hidden_size"], common["num_layers"]
+    attn = config["attn"]
+    if not isinstance(attn, Mapping):
+        raise NeurosimError("config.json: key 'attn' must be an object")
+    aw = "config.json: attn"
+    _check_keys(aw, attn, _KNOWN_ATTN_KEYS, _REQUIRED_ATTN)
+    for flag in ("use_short_conv", "use_output_gate"):
+        if config.get(flag):
+            raise NeurosimError(f"config.json: {flag}=true is not supported (no tensors defined for it)")
+    nh_sse = _int(where, config, "num_heads")
+    hd = _int(where, config, "head_dim", H // nh_sse if H % nh_sse == 0 else None)
+    _same_or_refuse(where, config, "num_v_heads", "num_v_heads", nh_sse, "num_heads")
+    _same_or_refuse(aw, attn, "head_dim", "attn.head_dim", hd, "the top-level head_dim")
+    expand_v = config.get("expand_v", 1)
+    if isinstance(expand_v, bool) or not isinstance(expand_v, (int, float)) or expand_v <= 0 \
+            or (nh_sse * hd * expand_v) != int(nh_sse * hd * expand_v):
+        raise NeurosimError(f"config.json: key 'expand_v' must be a positive number giving an integer width, got {expand_v!r}")
+    P = _int(where, config, "num_sparse_partition", 4)
+    nw = _int(where, config, "num_writer", 2)
+    nr = _int(where, config, "num_reader", 2)
+    for key, v in (("num_writer", nw), ("num_reader", nr)):
+        if v >= P:
+            raise NeurosimError(f"config.json: key '{key}' ({v}) must be below num_sparse_partition ({P})")
+    nh = _int(aw, attn, "num_heads")
+    nkv = _int(aw, attn, "num_kv_heads", nh)
+    for key, q in (("attn.num_heads", nh), ("num_heads", nh_sse)):
+        if q % nkv:
+            raise NeurosimError(f"config.json: {key} {q} is not a multiple of attn.num_kv_heads {nkv}")
+    layers = _layer_list(aw, attn, "layers", L)
+    full = _layer_list(aw, attn, "full_layers", L) if attn.get("full_layers") is not None else []
+    for i in full:
+        if i not in layers:
+            raise NeurosimError(f"config.json: attn.full_layers contains {i}, which is not in attn.layers")
+    ws = attn.get("window_size", None)
+    if ws is not None:
+        ws = _int(aw, attn, "window_size")
+    kinds = tuple("full" if i in full else "moba" if i in layers else "sse_swa" for i in range(L))
+    linear_type = config.get("linear_attn_type", "gdn")
+    if linear_type != "gdn":
+        raise NeurosimError(f"config.json: linear_attn_type '{linear_type}' is not supported (gdn only)")
+    return ModelConfig(
+        **common, norm_eps=_float(where, config, "norm_eps", 1e-6),
+        num_heads=nh, num_kv_heads=nkv, head_dim=hd,
+        qk_norm=_bool(aw, attn, "qk_norm", False), qkv_bias=_bool(aw, attn, "qkv_bias", False),
+        o_bias=False, mlp_bias=False,
+        rope_theta=_float(aw, attn, "rope_theta", _float(where, config, "rope_theta", 10000.0)),
+        window_size=ws,
+        moba_chunk_size=_int(aw, attn, "moba_chunk_size", ATTN_DEFAULTS["moba_chunk_size"]),
+        moba_topk=_int(aw, attn, "moba_topk", ATTN_DEFAULTS["moba_topk"]),
+        layer_kinds=kinds,
+        sse_num_heads=nh_sse, sse_head_dim=hd, sse_v_dim=int(nh_sse * hd * expand_v),
+        sse_lora_rank=hd, num_sparse_partition=P, num_writer=nw, num_reader=nr,
+        linear_attn_type=linear_type, sse_qk_relu=_bool(where, config, "sse_qk_relu", False),
+        allow_neg_eigval=_bool(where, config, "allow_neg_eigval", False),
+    )
+
+
+def _layer_list(where: str, cfg: Mapping, key: str, L: int) -> list[int]:
+    v = cfg.get(key)
+    if not isinstance(v, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
+        raise NeurosimError(f"{where}: key '{key}' must be a list of layer indices, got {v!r}")
+    for i in v:
+        if not 0 <= i < L:
+            raise NeurosimError(f"{where}: key '{key}' has layer {i}, outside 0..{L - 1}")
+    if len(set(v)) != len(v):
+        raise NeurosimError(f"{where}: key '{key}' lists a layer twice")
+    return sorted(v)
+
+
+# --------------------------------------------------------------------------------------------
+# tensor schema (the one table)
+# --------------------------------------------------------------------------------------------
+
+Spec = dict[str, tuple[str, tuple[int, ...]]]
+
+
+def _softmax_tensors(t: Spec, mc: ModelConfig, a: str, s: str, heads: int, o_bias: bool) -> None:
+    """q/k/v/o projections of one softmax branch (name prefix ``a + s``; roles prefixed ``s``)."""
+    H, hd = mc.hidden_size, mc.head_dim
+    qd, kvd = heads * hd, mc.num_kv_heads * hd
+    for r, shape in (("q", (qd, H)), ("k", (kvd, H)), ("v", (kvd, H)), ("o", (H, qd))):
+        t[f"{s}{r}_proj"] = (f"{a}{s}{r}_proj.weight", shape)
+    if mc.qk_norm:
+        for r in "qk":
+            t[f"{s}{r}_norm"] = (f"{a}{s}{r}_norm.weight", (hd,))
+    if mc.qkv_bias:
+        for r, n in (("q", qd), ("k", kvd), ("v", kvd)):
+            t[f"{s}{r}_bias"] = (f"{a}{s}{r}_proj.bias", (n,))
+    if o_bias:
+        t[f"{s}o_bias"] = (f"{a}{s}o_proj.bias", (H,))
+
+
+def _mlp_tensors(t: Spec, mc: ModelConfig, p: str) -> None:
+    H, I = mc.hidden_size, mc.intermediate_size
+    for r, shape, bias in (("gate", (I, H), I), ("up", (I, H), I), ("down", (H, I), H)):
+        t[f"{r}_proj"] = (f"{p}mlp.{r}_proj.weight", shape)
+        if mc.mlp_bias:
+            t[f"{r}_bias"] = (f"{p}mlp.{r}_proj.bias", (bias,))
+
+
+def _sse_tensors(t: Spec, mc: ModelConfig, a: str) -> None:
+    H = mc.hidden_size
+    sq, g, r, vd = mc.sse_num_heads * mc.sse_head_dim, 2 * mc.sse_num_heads, mc.sse_lora_rank, mc.sse_v_dim
+    for role, shape in (("sse_q_proj", (sq, H)), ("sse_k_proj", (sq, H)), ("sse_v_proj", (vd, H)),
+                        ("sse_o_proj", (H, vd)), ("sse_a_proj", (g, H)), ("sse_b_proj", (g, H)),
+                        ("sse_e_proj", (mc.num_sparse_partition, H)), ("sse_o_norm", (mc.sse_head_dim,)),
+                        ("sse_merge_norm", (H,)), ("swa_merge_norm", (H,))):
+        t[role] = (f"{a}{role}.weight", shape)
+    for role in ("lora_q_proj", "lora_k_proj"):
+        t[role + ".0"] = (f"{a}{role}.0.weight", (r, H))
+        t[role + ".1"] = (f"{a}{role}.1.weight", (sq, r))
+    t["A_log"] = (a + "A_log", (g,))
+    t["dt_bias"] = (a + "dt_bias", (g,))
+
+
+def layer_tensors(mc: ModelConfig, i: int) -> Spec:
+    """The schema of layer ``i``: role -> (tensor name, shape), in checkpoint write order.
+
+    llama/qwen3: ``input_layernorm``, ``post_attention_layernorm``, ``self_attn.{q,k,v,o}_proj``
+    (+ ``{q,k}_norm`` for qwen3, biases with ``attention_bias``), ``mlp.{gate,up,down}_proj``.
+    sse_swa_moba (SPEC.md 4): ``attn_norm``, ``mlp_norm``, ``mlp.*``; MoBA/full layers
+    ``attn.{q,k,v,o}_proj`` with ``attn.num_heads`` query heads; SSE+SWA layers the SSE tensors and
+    ``attn.swa_{q,k,v,o}_proj`` with the top-level ``num_heads`` query heads.
+    """
+    p = mc.layer_prefix(i)
+    H = mc.hidden_size
+    t: Spec = {}
+    if mc.model_type != "sse_swa_moba":
+        t["attn_norm"] = (p + "input_layernorm.weight", (H,))
+        t["mlp_norm"] = (p + "post_attention_layernorm.weight", (H,))
+        _softmax_tensors(t, mc, p + "self_attn.", "", mc.num_heads, mc.o_bias)
+        _mlp_tensors(t, mc, p)
+        return t
+    a = p + "attn."
+    t["attn_norm"] = (p + "attn_norm.weight", (H,))
+    t["mlp_norm"] = (p + "mlp_norm.weight", (H,))
+    _mlp_tensors(t, mc, p)
+    if mc.layer_kinds[i] == "sse_swa":
+        _sse_tensors(t, mc, a)
+        _softmax_tensors(t, mc, a, "swa_", mc.swa_num_heads, False)
+    else:
+        _softmax_tensors(t, mc, a, "", mc.num_heads, False)
+    return t
+
+
+def _as_config(config: Mapping | ModelConfig) -> ModelConfig:
+    return config if isinstance(config, ModelConfig) else model_config(config)
+
+
+def expected_tensors(config: Mapping | ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The exact name -> shape schema of a checkpoint with this config (validates the config).
+
+    ``lm_head.weight`` is listed only when ``tie_word_embeddings`` is false; with tied embeddings
+    it is optional (see :func:`optional_tensors`).
+    """
+    mc = _as_config(config)
+    H, V = mc.hidden_size, mc.vocab_size
+    out: dict[str, tuple[int, ...]] = {mc.embed_name: (V, H)}
+    for i in range(mc.num_layers):
+        out.update(dict(layer_tensors(mc, i).values()))
+    out[mc.final_norm_name] = (H,)
+    if not mc.tie_word_embeddings:
+        out[LM_HEAD_NAME] = (V, H)
+    return out
+
+
+def optional_tensors(config: Mapping | ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Tensors that may be present or absent: ``lm_head.weight`` when embeddings are tied."""
+    mc = _as_config(config)
+    return {LM_HEAD_NAME: (mc.vocab_size, mc.hidden_size)} if mc.tie_word_embeddings else {}
+
+
+def count_parameters(config: Mapping | ModelConfig) -> int:
+    """Number of parameters (elements) in :func:`expected_tensors` (tied lm_head not counted)."""
+    return sum(math.prod(s) for s in expected_tensors(config).values())
