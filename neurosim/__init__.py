@@ -1,4 +1,13 @@
-"""neurosim: spiking INT8 simulation, RTL and hardware models for SpikingBrain 2.0's claims."""
+"""neurosim: spiking INT8 simulation, RTL and hardware models for SpikingBrain 2.0's claims.
+
+Packages (folder -> import name): ``neurosim/core`` -> ``neurosim.core`` (the golden integer model),
+``neurosim/model`` -> ``neurosim.model`` (config, checkpoints, the float model), ``neurosim/run`` ->
+``neurosim.run`` (fidelities, metrics, runner, trace), ``rtl/`` -> ``neurosim.rtl``, ``hwmodels/`` ->
+``neurosim.hwmodels``, ``reports/`` -> ``neurosim.reports``. Running a model programmatically::
+
+    import neurosim
+    summary = neurosim.execute(neurosim.Settings(mode="spike", max_tokens=64).validate(), quiet=True)
+"""
 
 __version__ = "0.1.0"
 
@@ -8,3 +17,11 @@ class NeurosimError(Exception):
 
     The CLI prints its message on one line and exits with status 2.
     """
+
+
+from neurosim.face import lazy_face  # noqa: E402  (after NeurosimError: submodules import it)
+
+_all, __getattr__, __dir__ = lazy_face(__name__, {"neurosim.run.settings": ("Settings",),
+                                                  "neurosim.run.runner": ("execute",)})
+__all__ = ["__version__", "NeurosimError", *_all]
+del _all
