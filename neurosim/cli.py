@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "make-checkpoint": ("neurosim.model.maker", "write a random-initialised checkpoint"),
     "rtl": ("neurosim.rtl.cli", "emit Verilog for the spiking unit / MAC baseline"),
     "hw": ("neurosim.hwmodels.cli", "area, timing and power from synthesis"),
+    "energy": ("neurosim.hwmodels.energy_cli", "energy per token with memory: compute, SRAM/DRAM, buffers, leakage"),
     "report": ("neurosim.reports.cli", "sparsity/area/power report with plots"),
 }
 

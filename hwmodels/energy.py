@@ -1,0 +1,384 @@
+"""System-level energy per token of a traced model: compute + weight memory + buffers + leakage.
+
+For every projection of the trace and every design, the access counts of :mod:`.dataflow` are
+priced with:
+
+* **compute**: the lane array's gate-level energy per busy cycle from ``neurosim hw`` (hw.json;
+  cell delays when simulated, else zero-delay), without its leakage, at the measured node
+  (OSU 0.18 um, 1.8 V) or scaled to ``node`` with Stillmaker & Baas (:mod:`.tech`; ESTIMATE).
+  The zero-skipping MAC pays the dense MAC's measured mean energy per activation for each
+  non-zero one (zero detection not counted);
+* **weight memory**: one SRAM read of a ``lanes x 8``-bit word per weight row (:mod:`.memory`,
+  CACTI, or cited figures at the measured node); with ``weights="dram"`` every weight is also
+  streamed from DRAM once per batch of ``batch`` tokens and written into the SRAM staging bank
+  (all designs alike: a row is fetched whether or not a token of the batch needs it);
+* **buffers**: activation / spike buffer and output writes in bits, priced per bit of a
+  ``buffer_kb`` SRAM bank with a 64-bit port;
+* **leakage**: the array's and every powered SRAM bank's standby power over the run time
+  (busy cycles / clock; one array processes everything in sequence). With ``weights="sram"`` all
+  weights are on chip (``ceil(weight bytes / bank)`` banks); with ``"dram"`` one staging bank.
+
+Energies in pJ; per token = total over the trace / tokens. Break-even spike rate: scaling the
+spikes per activation ``s`` scales the event-proportional part ``E_ev`` of a spiking design's energy
+and leaves the rest ``E_fix`` (held weight rows, outputs, DRAM) alone, so it equals a baseline's
+``E_B`` at ``s* = s_meas (E_B - E_fix) / E_ev``; unit-only uses compute energy alone.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from neurosim import NeurosimError
+
+from . import dataflow as df
+from . import memory as mem
+from . import tech
+
+SCHEMA = "neurosim.energy/1"
+MEASURED_NODE_NM = 180
+#: nodes where both CACTI and the compute scaling exist, plus the measured node (cited SRAM figures)
+NODES_NM = (45, 32, MEASURED_NODE_NM)
+BUFFER_WORD_BITS = 64
+#: published break-even band (spikes per synapse / activation), as cited in issue 12
+PUBLISHED_BREAK_EVEN = {
+    "range": [0.15, 1.7],
+    "source": ("Dampfhoffer et al., IEEE TETCI 7(3), 2023; Davidson & Furber 2021; Lemaire et al. 2022 "
+               "(break-even between about 0.15 and 1.7 spikes per synapse across these studies; "
+               "per-study values not transcribed here)"),
+}
+COMPONENTS = ("compute", "weight_sram", "weight_dram", "buffers", "outputs", "leakage")
+
+
+def _hw_doc(hw) -> dict:
+    from neurosim.run.trace import read_json
+    p = Path(hw)
+    f = p / "hw.json" if p.is_dir() else p
+    doc = read_json(f, "give the folder written by `neurosim hw --out HWOUT`")
+    if not isinstance(doc, dict) or doc.get("schema") != "neurosim.hw/1" or not isinstance(doc.get("results"), dict):
+        raise NeurosimError(f"{f} is not a neurosim.hw/1 document (re-run `neurosim hw`)")
+    return doc
+
+
+def compute_designs(doc: dict, freq: float | None) -> tuple[float, list[dict]]:
+    """The lane arrays of hw.json at one clock: energy per busy cycle [pJ] (dynamic, leakage apart)."""
+    from .flow import busy_cycle_energy
+    s = doc.get("settings", {})
+    freqs = sorted({float(r["freq_mhz"]) for r in doc["results"].values()})
+    if not freqs:
+        raise NeurosimError("hw.json has no results")
+    f = max(freqs) if freq is None else float(freq)
+    if f not in freqs:
+        raise NeurosimError(f"--freq {f:g} MHz not in hw.json (clocks: {', '.join(f'{x:g}' for x in freqs)})")
+    out = []
+    for key, r in sorted(doc["results"].items()):
+        if float(r["freq_mhz"]) != f:
+            continue
+        label = next((lb for lb in ("gspecify", "zero_delay") if "active" in r.get("power", {}).get(lb, {})), None)
+        if label is None:
+            continue
+        e_busy = busy_cycle_energy(r["power"][label], r["stream"]["events"])
+        period = 1000.0 / f
+        leak_mw = float(r.get("leakage_nw", 0.0)) * 1e-6
+        cfg = doc.get("configs", {}).get(f"{r['top']}@D{r['abc_delay_target_ps']}", {})
+        d = {"key": key, "design": r["design"], "top": r["top"], "pipeline": r.get("pipeline"),
+             "meets_timing": bool(r.get("meets_timing")), "simulation": label,
+             "busy_pj": e_busy, "dynamic_pj": e_busy - leak_mw * period, "leakage_mw": leak_mw,
+             "acc_w": int(cfg.get("acc_w", 27)), "area_um2": r.get("area_um2")}
+        if r["design"] != "mac":
+            d["coding"] = r.get("coding", s.get("coding", "bitwise"))
+            d["variant"] = r.get("variant", s.get("variant", "barrel"))
+        out.append(d)
+    if not any(d["design"] == "mac" for d in out) or not any(d["design"] != "mac" for d in out):
+        raise NeurosimError(f"hw.json needs a simulated MAC and a spiking array at {f:g} MHz")
+    return f, out
+
+
+def _systems(compute: list[dict]) -> list[dict]:
+    """Design x dataflow combinations: dense and zero-skipping MAC; per spiking array its dataflows."""
+    out = []
+    for c in compute:
+        if c["design"] == "mac":
+            out += [dict(c, name="MAC dense", dataflow="mac_dense", baseline=True),
+                    dict(c, name="MAC zero-skipping", dataflow="mac_zero_skip", baseline=True)]
+        else:
+            tag = f"{c['coding']} {c['variant']}"
+            if c["variant"] == "horner":
+                out.append(dict(c, name=f"spike {tag}", dataflow="spike_horner", baseline=False))
+            else:
+                out += [dict(c, name=f"spike {tag}, row held", dataflow="spike_barrel_held", baseline=False),
+                        dict(c, name=f"spike {tag}, row per event", dataflow="spike_barrel_per_event",
+                             baseline=False)]
+    return out
+
+
+def _price(a: df.Accesses, p: df.Projection, sys_: dict, m: dict) -> dict:
+    """Energy [pJ] of one projection's accesses, by component, and its event-proportional part."""
+    ef = m["compute_factor"]
+    compute = a.busy_cycles * sys_["dynamic_pj"] * ef
+    w_sram = a.weight_row_reads * m["sram"]["read_pj"]
+    w_dram = 0.0
+    if m["weights"] == "dram":
+        batches = p.tokens / m["batch"]
+        rows = p.in_features * p.groups_per_token(m["lanes"])
+        w_dram = batches * (p.in_features * p.out_features * df.INT8_BITS * m["dram"]["pj_per_bit"]
+                            + rows * m["sram"]["write_pj"])
+    per_bit_w = m["buffer"]["write_pj"] / BUFFER_WORD_BITS
+    per_bit_r = m["buffer"]["read_pj"] / BUFFER_WORD_BITS
+    buffers = a.buffer_write_bits * per_bit_w + a.buffer_read_bits * per_bit_r
+    outputs = a.output_write_bits * per_bit_w
+    t_ns = a.busy_cycles * m["period_ns"]
+    leak_array = t_ns * sys_["leakage_mw"] * ef
+    leakage = leak_array + t_ns * m["leakage_mw_memory"]
+    e = {"compute": compute, "weight_sram": w_sram, "weight_dram": w_dram, "buffers": buffers,
+         "outputs": outputs, "leakage": leakage}
+    total = sum(e.values())
+    if sys_["baseline"]:
+        ev = 0.0
+    else:   # parts that scale with the spike events (held rows, outputs, DRAM do not)
+        ev = compute + buffers + leakage + (w_sram if sys_["dataflow"] != "spike_barrel_held" else 0.0)
+    unit = compute + leak_array
+    return {"components_pj": e, "total_pj": total, "event_part_pj": ev, "unit_pj": unit,
+            "busy_cycles": a.busy_cycles, "weight_row_reads": a.weight_row_reads}
+
+
+def _add(acc: dict, r: dict) -> None:
+    for k in COMPONENTS:
+        acc["components_pj"][k] += r["components_pj"][k]
+    for k in ("total_pj", "event_part_pj", "unit_pj", "busy_cycles", "weight_row_reads"):
+        acc[k] += r[k]
+
+
+def _zero() -> dict:
+    return {"components_pj": {k: 0.0 for k in COMPONENTS}, "total_pj": 0.0, "event_part_pj": 0.0,
+            "unit_pj": 0.0, "busy_cycles": 0, "weight_row_reads": 0}
+
+
+def _pct(new: float, base: float) -> float | None:
+    return 100.0 * (1.0 - new / base) if base else None
+
+
+def _break_even(s_meas: float, spk: dict, base: dict, memory: bool) -> float | None:
+    """Spikes per activation at which the spiking design's energy equals the baseline's (None: never,
+    the fixed part alone exceeds the baseline or no events)."""
+    if memory:
+        ev, fix, b = spk["event_part_pj"], spk["total_pj"] - spk["event_part_pj"], base["total_pj"]
+    else:
+        ev, fix, b = spk["unit_pj"], 0.0, base["unit_pj"]
+    if ev <= 0 or s_meas <= 0:
+        return None
+    s = s_meas * (b - fix) / ev
+    return s if s > 0 else 0.0
+
+
+def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str = "sram", batch: int = 1,
+                  buffer_kb: int = 8, freq: float | None = None, sram_model: str = "cacti",
+                  dram_level: str = "low", cache_dir: str | Path = "build/energy_cache") -> dict:
+    """The energy document (``energy.json``) of a trace under the hardware of ``hw``."""
+    if weights not in ("sram", "dram"):
+        raise NeurosimError(f"--weights must be sram or dram, got {weights!r}")
+    if batch < 1:
+        raise NeurosimError(f"--batch must be >= 1, got {batch}")
+    if node not in NODES_NM:
+        raise NeurosimError(f"--node must be one of {', '.join(map(str, NODES_NM))} nm: CACTI models 22-90 nm, the "
+                            f"compute scaling (Stillmaker & Baas) 45/32/20/7 nm, and {MEASURED_NODE_NM} nm keeps the "
+                            f"measured node with cited SRAM figures; got {node}")
+    if sram_model not in ("cacti", "cited"):
+        raise NeurosimError(f"--sram-model must be cacti or cited, got {sram_model!r}")
+    projections = df.projections_from_trace(trace)
+    from neurosim.run.trace import read_summary
+    summary = read_summary(trace)
+    doc_hw = _hw_doc(hw)
+    f, compute = compute_designs(doc_hw, freq)
+    lanes = int(doc_hw.get("settings", {}).get("lanes", 16))
+    word_bits = lanes * df.INT8_BITS
+    use_cited = node == MEASURED_NODE_NM or sram_model == "cited"
+    if use_cited:
+        sram = mem.sram_cited(sram_kb, word_bits, node)
+        buf = mem.sram_cited(buffer_kb, BUFFER_WORD_BITS, node)
+    else:
+        sram = mem.sram_cacti(sram_kb, word_bits, node, cache_dir)
+        buf = mem.sram_cacti(buffer_kb, BUFFER_WORD_BITS, node, cache_dir)
+    ef = 1.0 if node == MEASURED_NODE_NM else tech.energy_factor(node)
+    weight_bytes = sum(p.in_features * p.out_features for p in projections)
+    largest_group = max(p.in_features for p in projections) * lanes
+    if weights == "sram":
+        n_banks = math.ceil(weight_bytes / (sram_kb * 1024))
+    else:
+        if largest_group > sram_kb * 1024:
+            raise NeurosimError(f"--sram-kb {sram_kb} cannot stage one weight group of {largest_group} bytes "
+                                f"(K x lanes); use --sram-kb {2 ** math.ceil(math.log2(largest_group / 1024))} or more")
+        n_banks = 1
+    m = {"compute_factor": ef, "sram": sram, "buffer": buf, "dram": mem.dram(dram_level), "weights": weights,
+         "batch": batch, "lanes": lanes, "period_ns": 1000.0 / f,
+         "leakage_mw_memory": n_banks * sram["leakage_mw"] + 2 * buf["leakage_mw"]}
+    systems = _systems(compute)
+    tokens = int(summary.get("tokens") or max(p.tokens for p in projections))
+    per_proj = []
+    totals = {s["name"]: _zero() for s in systems}
+    layers: dict[int, dict] = {}
+    for p in projections:
+        row = {"name": p.name, "layer": p.layer, "activations": p.activations,
+               "nonzero_fraction": p.nonzero / p.activations if p.activations else 0.0, "designs": {}}
+        for s in systems:
+            kw = {"lanes": lanes, "acc_w": s["acc_w"]}
+            if not s["baseline"]:
+                kw["coding"] = s["coding"]
+            a = df.accesses(p, s["dataflow"], **kw)
+            r = _price(a, p, s, m)
+            if not s["baseline"]:
+                row.setdefault("spikes_per_activation", {})[s["coding"]] = a.notes["events"] / p.activations
+            row["designs"][s["name"]] = r
+            _add(totals[s["name"]], r)
+            _add(layers.setdefault(p.layer, {x["name"]: _zero() for x in systems})[s["name"]], r)
+        per_proj.append(row)
+    events = {}
+    for s in systems:
+        if not s["baseline"]:
+            events[s["coding"]] = sum(p.events(s["coding"], df_T(s["coding"])) for p in projections)
+    acts = sum(p.activations for p in projections)
+    s_meas = {c: e / acts for c, e in events.items()}
+
+    def per_token(r):
+        return {"components_pj": {k: v / tokens for k, v in r["components_pj"].items()},
+                "total_pj": r["total_pj"] / tokens, "unit_pj": r["unit_pj"] / tokens,
+                "busy_cycles": r["busy_cycles"] / tokens, "weight_row_reads": r["weight_row_reads"] / tokens,
+                "run_time_us": r["busy_cycles"] / tokens / f}
+    dense_macs = sum(p.tokens * p.in_features * p.out_features for p in projections)
+    designs = []
+    for s in systems:
+        t = totals[s["name"]]
+        d = {"name": s["name"], "design": s["design"], "dataflow": s["dataflow"], "top": s["top"],
+             "meets_timing": s["meets_timing"], "simulation": s["simulation"],
+             "per_token": per_token(t), "per_mac_eq_pj": t["total_pj"] / dense_macs,
+             "unit_per_mac_eq_pj": t["unit_pj"] / dense_macs}
+        if not s["baseline"]:
+            d["coding"], d["variant"] = s["coding"], s["variant"]
+            d["spikes_per_activation"] = s_meas[s["coding"]]
+            d["vs"], d["break_even"] = {}, {}
+            for b in systems:
+                if not b["baseline"]:
+                    continue
+                tb = totals[b["name"]]
+                d["vs"][b["name"]] = {"memory_included_reduction_pct": _pct(t["total_pj"], tb["total_pj"]),
+                                      "unit_only_reduction_pct": _pct(t["unit_pj"], tb["unit_pj"]),
+                                      "spiking_loses": t["total_pj"] > tb["total_pj"]}
+                d["break_even"][b["name"]] = {
+                    "memory_included": _break_even(s_meas[s["coding"]], t, tb, True),
+                    "unit_only": _break_even(s_meas[s["coding"]], t, tb, False)}
+        designs.append(d)
+    for row in per_proj:          # per-projection break-even (memory included) for the figure
+        for s in systems:
+            if s["baseline"]:
+                continue
+            sp = row["spikes_per_activation"][s["coding"]]
+            row.setdefault("break_even", {})[s["name"]] = {
+                b["name"]: _break_even(sp, row["designs"][s["name"]], row["designs"][b["name"]], True)
+                for b in systems if b["baseline"]}
+        row["designs"] = {k: {"total_pj_per_token": v["total_pj"] / tokens,
+                              "components_pj_per_token": {c: x / tokens for c, x in v["components_pj"].items()}}
+                          for k, v in row["designs"].items()}
+    per_layer = [{"layer": li, "designs": {k: {"total_pj_per_token": v["total_pj"] / tokens,
+                                               "components_pj_per_token": {c: x / tokens
+                                                                           for c, x in v["components_pj"].items()}}
+                                           for k, v in d.items()}}
+                 for li, d in sorted(layers.items())]
+    label = ("measured node (OSU 0.18 um, 1.8 V)" if node == MEASURED_NODE_NM else
+             f"ESTIMATE: compute scaled from OSU 0.18 um to {node} nm (Stillmaker & Baas, x{ef:.4f})")
+    constants = {
+        "compute": {"source": "neurosim hw gate-level simulation (hw.json)", "node_nm": MEASURED_NODE_NM,
+                    "vdd_v": doc_hw.get("settings", {}).get("voltage_v"), "unit": "pJ per busy cycle of the array",
+                    "scaled_to_nm": node, "factor": ef, "label": label,
+                    "scaling_source": tech.SOURCE, "scaled_vdd_v": tech.NOMINAL_VDD.get(node),
+                    "leakage_note": "array leakage scaled like dynamic energy (no leakage factor in the source)",
+                    "designs": [{k: c[k] for k in ("key", "top", "busy_pj", "dynamic_pj", "leakage_mw", "simulation",
+                                                   "meets_timing", "acc_w")} for c in compute]},
+        "weight_sram": dict(sram, banks=n_banks, unit="pJ per access of one word; mW per bank"),
+        "buffer_sram": dict(buf, banks=2, unit="pJ per 64-bit access, charged per bit"),
+        "dram": dict(m["dram"], used=weights == "dram"),
+    }
+    return {
+        "schema": SCHEMA,
+        "settings": {"trace": str(trace), "hw": str(hw), "freq_mhz": f, "node_nm": node, "sram_kb": sram_kb,
+                     "buffer_kb": buffer_kb, "weights": weights, "batch": batch, "lanes": lanes,
+                     "sram_model": "cited" if use_cited else "cacti", "dram_level": dram_level,
+                     "word_bits": word_bits},
+        "model": summary.get("model", {}).get("path") if isinstance(summary.get("model"), dict) else None,
+        "tokens": tokens, "projections": len(projections), "weight_bytes": weight_bytes,
+        "dense_macs_per_token": dense_macs / tokens,
+        "spikes_per_activation": s_meas,
+        "nonzero_fraction": sum(p.nonzero for p in projections) / acts,
+        "constants": constants,
+        "designs": designs,
+        "per_layer": per_layer,
+        "per_projection": per_proj,
+        "published_break_even": PUBLISHED_BREAK_EVEN,
+        "assumptions": [
+            "one lane array processes every projection in sequence, one input per cycle (no stalls)",
+            "zero-skipping MAC: the dense MAC's mean measured energy per activation for each non-zero one; "
+            "the compressor is not counted",
+            "buffers charged per bit of a 64-bit SRAM port (packed sequential access)",
+            "dram: every weight streamed once per batch for every design",
+            "attention score/value products, norms and the LM head are not in the trace's projections",
+        ],
+    }
+
+
+def df_T(coding: str) -> int:
+    from neurosim.core.coding import INT8_WINDOW
+    return INT8_WINDOW[coding]
+
+
+def render_markdown(doc: dict) -> str:
+    """Tables of energy.md (per token, by component; reductions; break-even)."""
+    s = doc["settings"]
+    c = doc["constants"]
+    lines = [f"# Energy per token ({doc['tokens']} tokens, {doc['projections']} projections)", "",
+             f"{s['freq_mhz']:g} MHz, {s['lanes']} lanes, weights in {s['weights'].upper()}"
+             + (f" (batch {s['batch']})" if s["weights"] == "dram" else "")
+             + f", {s['sram_kb']} KiB weight banks x {c['weight_sram']['banks']}, {s['buffer_kb']} KiB buffers, "
+             f"memory at {s['node_nm']} nm ({s['sram_model']}); compute: {c['compute']['label']}.", "",
+             f"Weight SRAM: {c['weight_sram']['read_pj']:.2f} pJ read / {c['weight_sram']['write_pj']:.2f} pJ write "
+             f"per {s['word_bits']}-bit word, {c['weight_sram']['leakage_mw']:.4g} mW leakage per bank "
+             f"({c['weight_sram']['source']}).", "",
+             "| design | total uJ/token | compute | weight SRAM | weight DRAM | buffers | outputs | leakage | "
+             "pJ per MAC-eq | run time us/token |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for d in doc["designs"]:
+        pt = d["per_token"]
+        comp = " | ".join(f"{pt['components_pj'][k] * 1e-6:.2f}" for k in COMPONENTS)
+        lines.append(f"| {d['name']} | {pt['total_pj'] * 1e-6:.2f} | {comp} | {d['per_mac_eq_pj']:.3f} | "
+                     f"{pt['run_time_us']:.0f} |")
+    lines += ["", "Reductions of the spiking designs (negative = spiking uses more energy) and break-even "
+              "spikes per activation (measured: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in doc["spikes_per_activation"].items()) + "):", "",
+              "| spiking design | against | memory-included reduction | unit-only reduction | "
+              "break-even s (memory) | break-even s (unit) | verdict |", "|---|---|---|---|---|---|---|"]
+
+    def num(x, fmt):
+        return "never" if x is None else format(x, fmt)
+    for d in doc["designs"]:
+        for b, v in d.get("vs", {}).items():
+            be = d["break_even"][b]
+            lines.append(f"| {d['name']} | {b} | {num(v['memory_included_reduction_pct'], '.1f')}% | "
+                         f"{num(v['unit_only_reduction_pct'], '.1f')}% | {num(be['memory_included'], '.2f')} | "
+                         f"{num(be['unit_only'], '.2f')} | "
+                         f"{'spiking LOSES' if v['spiking_loses'] else 'spiking wins'} |")
+    pb = doc["published_break_even"]
+    lines += ["", f"Published break-even band: {pb['range'][0]}-{pb['range'][1]} spikes per synapse ({pb['source']}).",
+              "", "Assumptions: " + "; ".join(doc["assumptions"]) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def write_energy(out, doc: dict) -> Path:
+    """``out/energy.json`` + ``out/energy.md`` through :class:`neurosim.outdir.OutputFolder`."""
+    from neurosim.outdir import OutputFolder
+    from neurosim.run.trace import dump_json
+    with OutputFolder(out, "energy.json", "energy") as folder:
+        (folder.building / "energy.json").write_text(dump_json(doc))
+        (folder.building / "energy.md").write_text(render_markdown(doc))
+        return folder.commit()
+
+
+__all__ = ["SCHEMA", "NODES_NM", "COMPONENTS", "PUBLISHED_BREAK_EVEN", "compute_designs", "energy_report",
+           "render_markdown", "write_energy"]

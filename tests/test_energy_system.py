@@ -1,0 +1,136 @@
+"""Energy per token on a hand-made trace and hw.json: components, reductions, break-even, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+
+from neurosim import NeurosimError
+from neurosim.cli import main
+from neurosim.hwmodels import energy as en
+from neurosim.hwmodels import memory as mem
+from neurosim.hwmodels import tech
+
+E_MAC, E_SPK = 100.0, 40.0          # pJ per busy cycle of the whole array (no leakage)
+
+
+def write_trace(path, counts, n=16):
+    counts = np.asarray(counts, dtype=np.int64)
+    v, f = np.unique(counts, return_counts=True)
+    name = "model.layers.0.mlp.up_proj.weight"
+    path.mkdir()
+    summary = {"schema_version": 1, "tokens": counts.shape[0], "model": {"path": "hand"},
+               "layers": [{"layer": 0, "kind": "attention", "projections": [
+                   {"name": name, "kind": "mlp", "in_features": counts.shape[1], "out_features": n,
+                    "tokens": counts.shape[0]}]}]}
+    (path / "summary.json").write_text(json.dumps(summary))
+    np.savez(path / "stats.npz", **{f"{name}/values": v, f"{name}/freq": f})
+    return path
+
+
+def write_hw(path, leak_nw=0.0):
+    def res(design, e):
+        return {"design": design, "freq_mhz": 500.0, "top": f"{design}_top", "abc_delay_target_ps": 2000,
+                "meets_timing": True, "pipeline": 1, "area_um2": 1.0, "leakage_nw": leak_nw,
+                "stream": {"events": 10},
+                "power": {"zero_delay": {"active": {"cycles": 10, "total_pj": e + leak_nw * 2e-6},
+                                         "idle_clocked": {"cycles": 0, "total_pj": 0.0}}}}
+    doc = {"schema": "neurosim.hw/1", "settings": {"lanes": 16, "coding": "bitwise", "variant": "barrel",
+                                                   "voltage_v": 1.8},
+           "results": {"mac@500": res("mac", E_MAC), "spike@500": res("spike", E_SPK)},
+           "configs": {"mac_top@D2000": {"acc_w": 27}, "spike_top@D2000": {"acc_w": 27}}}
+    path.mkdir()
+    (path / "hw.json").write_text(json.dumps(doc))
+    return path
+
+
+def by_name(doc):
+    return {d["name"]: d for d in doc["designs"]}
+
+
+def test_components_and_break_even_at_the_measured_node(tmp_path):
+    # one token, K = 4: 7 = 0b111 (3 events, one channel)
+    trace = write_trace(tmp_path / "t", [[7, 0, 0, 0]])
+    hw = write_hw(tmp_path / "hw")
+    doc = en.energy_report(trace, hw, node=180, sram_kb=8, buffer_kb=8)
+    d = by_name(doc)
+    e_row = mem.sram_cited(8, 128, 180)["read_pj"]
+    dense, zs = d["MAC dense"]["per_token"], d["MAC zero-skipping"]["per_token"]
+    held, per_ev = d["spike bitwise barrel, row held"]["per_token"], d["spike bitwise barrel, row per event"]["per_token"]
+    assert dense["components_pj"]["compute"] == pytest.approx(4 * E_MAC)
+    assert dense["components_pj"]["weight_sram"] == pytest.approx(4 * e_row)
+    assert zs["components_pj"]["compute"] == pytest.approx(1 * E_MAC)
+    assert held["components_pj"]["compute"] == pytest.approx(3 * E_SPK)
+    assert held["components_pj"]["weight_sram"] == pytest.approx(1 * e_row)
+    assert per_ev["components_pj"]["weight_sram"] == pytest.approx(3 * e_row)
+    assert held["components_pj"]["leakage"] == 0.0 and held["components_pj"]["weight_dram"] == 0.0
+    spk = d["spike bitwise barrel, row held"]
+    assert spk["spikes_per_activation"] == pytest.approx(0.75)
+    # unit-only break-even against the dense MAC: E_mac / E_spk spikes per activation
+    assert spk["break_even"]["MAC dense"]["unit_only"] == pytest.approx(E_MAC / E_SPK)
+    # memory-included: s* = s (E_B - E_fix) / E_ev, checked by evaluating the energy at s*
+    be = spk["break_even"]["MAC zero-skipping"]["memory_included"]
+    fix = held["components_pj"]["weight_sram"] + held["components_pj"]["outputs"]
+    ev = held["total_pj"] - fix
+    assert fix + ev * be / 0.75 == pytest.approx(zs["total_pj"])
+    v = spk["vs"]["MAC zero-skipping"]
+    assert v["spiking_loses"] == (held["total_pj"] > zs["total_pj"])
+    assert v["memory_included_reduction_pct"] == pytest.approx(100 * (1 - held["total_pj"] / zs["total_pj"]))
+    assert "spiking LOSES" in en.render_markdown(doc) or "spiking wins" in en.render_markdown(doc)
+
+
+def test_dram_batch_and_leakage(tmp_path):
+    trace = write_trace(tmp_path / "t", [[7, 0, 0, 0], [0, 0, 0, 0]])
+    hw = write_hw(tmp_path / "hw", leak_nw=1000.0)      # 1 uW
+    one = by_name(en.energy_report(trace, hw, node=180, weights="dram", batch=1, sram_kb=8))
+    two = by_name(en.energy_report(trace, hw, node=180, weights="dram", batch=2, sram_kb=8))
+    bits = 4 * 16 * 8                                     # all weights, per batch
+    dram1 = one["MAC dense"]["per_token"]["components_pj"]["weight_dram"]
+    per_bit = mem.dram()["pj_per_bit"]
+    w = mem.sram_cited(8, 128, 180)["write_pj"]
+    assert dram1 == pytest.approx(bits * per_bit + 4 * w)  # 2 tokens, 2 batches / 2 tokens
+    assert two["MAC dense"]["per_token"]["components_pj"]["weight_dram"] == pytest.approx(dram1 / 2)
+    # DRAM is the same for every design
+    assert one["spike bitwise barrel, row held"]["per_token"]["components_pj"]["weight_dram"] == pytest.approx(dram1)
+    # array leakage: 1 uW over 4 cycles of 2 ns per token = 8 fJ ... per token: 4 cycles x 2 ns / token
+    leak = one["MAC dense"]["per_token"]["components_pj"]["leakage"]
+    assert leak == pytest.approx(4 * 2.0 * 1e-3)          # mW x ns = pJ; cited SRAM has no leakage
+
+
+def test_scaled_node_uses_cacti_and_the_tech_factor(tmp_path):
+    trace = write_trace(tmp_path / "t", [[7, 0, 0, 0]])
+    hw = write_hw(tmp_path / "hw")
+    doc = en.energy_report(trace, hw, node=45, sram_kb=64, cache_dir=tmp_path / "c")
+    assert doc["constants"]["weight_sram"]["model"] == "CACTI"
+    assert doc["constants"]["compute"]["label"].startswith("ESTIMATE")
+    dense = by_name(doc)["MAC dense"]["per_token"]["components_pj"]
+    assert dense["compute"] == pytest.approx(4 * E_MAC * tech.energy_factor(45))
+
+
+def test_bad_settings_are_one_line_errors(tmp_path):
+    trace = write_trace(tmp_path / "t", [[7, 0, 0, 0]])
+    hw = write_hw(tmp_path / "hw")
+    with pytest.raises(NeurosimError, match="--node must be one of 45, 32, 180"):
+        en.energy_report(trace, hw, node=65)
+    with pytest.raises(NeurosimError, match="--freq 250 MHz not in hw.json"):
+        en.energy_report(trace, hw, node=180, freq=250)
+    with pytest.raises(NeurosimError, match="--batch must be >= 1"):
+        en.energy_report(trace, hw, node=180, weights="dram", batch=0)
+    with pytest.raises(NeurosimError, match="power of two from 1 to 8192 KiB; got 100"):
+        en.energy_report(trace, hw, node=45, sram_kb=100, cache_dir=tmp_path / "c")
+
+
+def test_cli_writes_energy_folder(tmp_path, capsys):
+    trace = write_trace(tmp_path / "t", [[7, 0, 0, 0]])
+    hw = write_hw(tmp_path / "hw")
+    out = tmp_path / "e"
+    assert main(["energy", "--trace", str(trace), "--hw", str(hw), "--node", "180", "--sram-kb", "8",
+                 "--out", str(out)]) == 0
+    doc = json.loads((out / "energy.json").read_text())
+    assert doc["schema"] == en.SCHEMA and (out / "energy.md").read_text().startswith("# Energy per token")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "x").write_text("keep")
+    assert main(["energy", "--trace", str(trace), "--hw", str(hw), "--node", "180", "--sram-kb", "8",
+                 "--out", str(tmp_path / "foreign")]) == 2
+    assert (tmp_path / "foreign" / "x").read_text() == "keep"
+    assert "error" in capsys.readouterr().err
