@@ -19,6 +19,7 @@ from . import figures as F
 from .claims import NO_HW, PAPER, SPB1, build_claims, fmt_frac_pct, fmt_pct
 from .data import CLASS_HELP, Trace, freq_keys, kind_label, load_hw, load_trace, sim_label
 from .document import Document, to_html, to_markdown
+from .energy_section import add_energy_section, compute_energy, energy_claims, load_energy
 
 REPORT_FILES = ("report.md", "report.html", "report.json")
 
@@ -31,11 +32,12 @@ def _f(x, nd=2) -> str:
     return "n/a" if x is None else f"{x:,.{nd}f}"
 
 
-def build_document(trace: Trace, hw: dict | None, hw_path: Path | None) -> tuple[Document, list, dict]:
+def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: dict | None = None,
+                   energy_path=None) -> tuple[Document, list, dict]:
     """The document, its claims and the figure builders ``{name: callable -> Figure | None}``."""
     S = trace.summary
     s, t, model = S["settings"], S["totals"], S["model"]
-    claims = build_claims(S, hw)
+    claims = build_claims(S, hw) + (energy_claims(energy) if energy is not None else [])
     figs = {}
     doc = Document("neurosim report: SpikingBrain 2.0's neuromorphic claims, measured")
     kinds = ", ".join(f"{kind_label(k)} x{model['layer_kinds'].count(k)}" for k in dict.fromkeys(model["layer_kinds"]))
@@ -228,6 +230,8 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None) -> tuple
             doc.table(["item", "paper", "here"], [[a["item"], a["paper"], a["here"]] for a in hw["assumptions"]],
                       align="lll")
 
+    add_energy_section(doc, figs, energy, energy_path)
+
     # ---- accuracy -----------------------------------------------------------------------------
     doc.h(1, "Accuracy against the float model")
     acc = S.get("accuracy", {})
@@ -267,13 +271,23 @@ def _prepare_out(out: Path) -> None:
             raise NeurosimError(f"report output {out} exists and is not a report directory; choose another --out")
 
 
-def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress: bool = True) -> dict:
-    """Write the report into ``out``; returns {"out", "html", "md", "claims", "figures"}."""
+def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress: bool = True,
+                 energy_dir=None) -> dict:
+    """Write the report into ``out``; returns {"out", "html", "md", "claims", "figures"}.
+    ``energy_dir``: a ``neurosim energy --out`` folder, or ``"compute"`` (from the trace and ``hw_dir``)."""
     out = Path(out)
     _prepare_out(out)
     trace = load_trace(trace_dir, tile=tile)
     hw_path, hw = load_hw(hw_dir) if hw_dir is not None else (None, None)
-    doc, claims, figs = build_document(trace, hw, hw_path)
+    energy_path, energy = None, None
+    if energy_dir == "compute":
+        if hw_dir is None:
+            raise NeurosimError("--energy compute needs --hw HWOUT")
+        energy_path, energy = "computed from --trace and --hw (default memory configuration)", \
+            compute_energy(trace_dir, hw_dir)
+    elif energy_dir is not None:
+        energy_path, energy = load_energy(energy_dir)
+    doc, claims, figs = build_document(trace, hw, hw_path, energy, energy_path)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
@@ -295,6 +309,7 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
         (tmp / "report.html").write_text(to_html(doc, fig_dir))
         meta = {"neurosim_version": __version__, "trace": str(trace.path),
                 "hw": str(hw_path) if hw_path else None, "tile": trace.tile_name,
+                "energy": str(energy_path) if energy_path else None,
                 "figures": [f"figures/{n}.png" for n in written],
                 "claims": [c.as_dict() for c in claims]}
         (tmp / "report.json").write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n")

@@ -1,0 +1,186 @@
+"""The report's system-level energy section: tables, three figures and claims rows from ``energy.json``
+(``neurosim energy --out DIR``, schema ``neurosim.energy/1``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from neurosim import NeurosimError
+
+from .claims import Claim, fmt_pct, pointer
+
+SCHEMA = "neurosim.energy/1"
+NO_ENERGY = "no energy results given"
+COMPONENT_LABELS = {"compute": "compute (lane array)", "weight_sram": "weight SRAM reads",
+                    "weight_dram": "weight DRAM + staging", "buffers": "activation / spike buffers",
+                    "outputs": "output writes", "leakage": "leakage over the run"}
+
+
+def load_energy(path) -> tuple[Path, dict]:
+    """Read ``energy.json`` (``path`` is the ``neurosim energy --out`` folder or the file)."""
+    from neurosim.run.trace import read_json
+    p = Path(path)
+    f = p / "energy.json" if p.is_dir() else p
+    doc = read_json(f, "give the folder written by `neurosim energy --out DIR`")
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("designs"), list):
+        raise NeurosimError(f"{f} is not a {SCHEMA} document (re-run `neurosim energy`)")
+    return f, doc
+
+
+def compute_energy(trace_dir, hw_dir) -> dict:
+    """Energy with the default memory configuration, from the trace and hw.json."""
+    from neurosim.hwmodels.energy import energy_report
+    return energy_report(trace_dir, hw_dir)
+
+
+def _spiking(doc):
+    return [(i, d) for i, d in enumerate(doc["designs"]) if "vs" in d]
+
+
+def energy_claims(doc: dict | None, file: str = "energy.json") -> list[Claim]:
+    """Memory-included energy reduction per token of each spiking design against both MAC baselines."""
+    if doc is None:
+        return [Claim("energy reduction per token, memory included", "not claimed", NO_ENERGY, None, None, None,
+                      "pct", "-", "run `neurosim energy --trace OUT --hw HWOUT --out DIR` and pass `--energy DIR`")]
+    s = doc["settings"]
+    cfg = (f"{s['freq_mhz']:g} MHz, weights in {s['weights'].upper()}"
+           + (f" (batch {s['batch']})" if s["weights"] == "dram" else "")
+           + f", {s['sram_kb']} KiB banks, memory at {s['node_nm']} nm ({s['sram_model']})")
+    rows = []
+    for i, d in _spiking(doc):
+        for base, v in d["vs"].items():
+            ptr = pointer("designs", i, "vs", base, "memory_included_reduction_pct")
+            val = v["memory_included_reduction_pct"]
+            be = d["break_even"][base]["memory_included"]
+            verdict = ("spiking LOSES: it uses more energy per token than the " + base
+                       if v["spiking_loses"] else "spiking wins")
+            rows.append(Claim(f"energy reduction per token, memory included: {d['name']} vs {base}",
+                              "not claimed (paper: compute only)", fmt_pct(val), val, file, ptr, "pct",
+                              "1 - whole-model energy per token (compute + weight memory + buffers + leakage) of "
+                              f"the spiking design / the {base}; {cfg}",
+                              f"{verdict}; break-even at "
+                              + ("no spike rate" if be is None else f"{be:.2f} spikes per activation")
+                              + f" (trace: {d['spikes_per_activation']:.2f})"))
+    return rows
+
+
+def energy_stacked(doc: dict):
+    """Stacked bars per design: energy per token by component [uJ]."""
+    import matplotlib.pyplot as plt
+    designs = doc["designs"]
+    comps = list(COMPONENT_LABELS)
+    fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    x = np.arange(len(designs))
+    bottom = np.zeros(len(designs))
+    for c in comps:
+        v = np.array([d["per_token"]["components_pj"][c] * 1e-6 for d in designs])
+        if not v.any():
+            continue
+        ax.bar(x, v, bottom=bottom, label=COMPONENT_LABELS[c], width=0.6)
+        bottom += v
+    for xi, tot in zip(x, bottom):
+        ax.text(xi, tot, f"{tot:,.0f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, [d["name"].replace(", ", ",\n") for d in designs], fontsize=8)
+    ax.set_ylabel("energy per token [\u00b5J]")
+    s = doc["settings"]
+    ax.set_title(f"energy per token, {s['freq_mhz']:g} MHz, weights in {s['weights'].upper()}, "
+                 f"memory at {s['node_nm']} nm", fontsize=10)
+    ax.legend(fontsize=7, loc="upper right")
+    return fig
+
+
+def energy_per_layer(doc: dict):
+    """Energy per token and layer, one line per design [uJ]."""
+    import matplotlib.pyplot as plt
+    layers = [L["layer"] for L in doc["per_layer"]]
+    fig, ax = plt.subplots(figsize=(8.5, 3.8))
+    for d in doc["designs"]:
+        v = [L["designs"][d["name"]]["total_pj_per_token"] * 1e-6 for L in doc["per_layer"]]
+        ax.plot(layers, v, marker="o", ms=3, label=d["name"], ls="-" if "vs" in d else "--")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("energy per token [\u00b5J]")
+    ax.set_title("energy per token and layer (memory included)", fontsize=10)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def break_even_figure(doc: dict):
+    """Per-projection spikes per activation against the break-even thresholds, with the published band."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    pb = doc["published_break_even"]
+    ax.axhspan(pb["range"][0], pb["range"][1], color="0.85", label=f"published break-even {pb['range'][0]}-"
+               f"{pb['range'][1]} (Dampfhoffer 2023; Davidson & Furber 2021; Lemaire 2022)")
+    codings = sorted({d["coding"] for _, d in _spiking(doc)})
+    for c in codings:
+        s = [p["spikes_per_activation"][c] for p in doc["per_projection"]]
+        ax.scatter(np.arange(len(s)), s, s=8, label=f"trace: spikes per activation per projection ({c})", zorder=3)
+    styles = iter(["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8"])
+    for _, d in _spiking(doc):
+        for base, be in d["break_even"].items():
+            col = next(styles, "k")
+            for kind, ls in (("memory_included", "-"), ("unit_only", ":")):
+                if be[kind] is not None:
+                    ax.axhline(be[kind], color=col, ls=ls, lw=1.2,
+                               label=f"{d['name']} = {base} ({kind.replace('_', ' ')}): {be[kind]:.2f}")
+    ax.set_xlabel("projection (layer order)")
+    ax.set_ylabel("spikes per activation")
+    ax.set_title("break-even spike rates against the trace's projections", fontsize=10)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def add_energy_section(doc, figs: dict, energy: dict | None, energy_path) -> None:
+    """Append the section (tables and figure placeholders) to the report document."""
+    doc.h(1, "System-level energy per token, memory included")
+    if energy is None:
+        doc.p(f"**{NO_ENERGY}**: run `neurosim energy --trace OUT --hw HWOUT --out DIR` and pass `--energy DIR` "
+              "(or `--energy compute` to compute it with the default memory configuration).")
+        return
+    s, c = energy["settings"], energy["constants"]
+    doc.p(f"From `{energy_path}`: every traced projection priced per design with the explicit dataflows of "
+          "`hwmodels/dataflow.py` (weight rows read per dot product of K inputs and "
+          f"{s['lanes']} lanes, buffer and output traffic) at {s['freq_mhz']:g} MHz. Compute: {c['compute']['label']}. "
+          f"Weight SRAM ({c['weight_sram']['model']}, {c['weight_sram']['source']}): "
+          f"{c['weight_sram']['read_pj']:.2f} pJ per {s['word_bits']}-bit read, {c['weight_sram']['banks']} bank(s) of "
+          f"{s['sram_kb']} KiB at {s['node_nm']} nm"
+          + (f"; DRAM {c['dram']['pj_per_bit']:.1f} pJ/bit ({c['dram']['source']}), batch {s['batch']}"
+             if s["weights"] == "dram" else "") + ".")
+    rows = []
+    for d in energy["designs"]:
+        pt = d["per_token"]
+        rows.append([d["name"], f"{pt['total_pj'] * 1e-6:,.1f}",
+                     *(f"{pt['components_pj'][k] * 1e-6:,.1f}" for k in COMPONENT_LABELS),
+                     f"{d['per_mac_eq_pj']:.3f}", f"{pt['run_time_us']:,.0f}"])
+    doc.table(["design", "\u00b5J/token", *COMPONENT_LABELS.values(), "pJ/MAC-eq", "\u00b5s/token"], rows,
+              align="l" + "r" * 9)
+    figs["energy_stacked"] = lambda: energy_stacked(energy)
+    doc.figure("energy_stacked", "energy per token by component, per design")
+    figs["energy_per_layer"] = lambda: energy_per_layer(energy)
+    doc.figure("energy_per_layer", "energy per token and layer, per design")
+    rows = []
+    for i, d in _spiking(energy):
+        for base, v in d["vs"].items():
+            be = d["break_even"][base]
+            rows.append([d["name"], base, fmt_pct(v["memory_included_reduction_pct"]),
+                         fmt_pct(v["unit_only_reduction_pct"]),
+                         "never" if be["memory_included"] is None else f"{be['memory_included']:.2f}",
+                         "never" if be["unit_only"] is None else f"{be['unit_only']:.2f}",
+                         "**spiking LOSES**" if v["spiking_loses"] else "spiking wins"])
+    doc.p("Break-even: the spikes per activation at which the spiking design's energy equals the baseline's "
+          "(its event-proportional energy scaled, held weight rows, outputs and DRAM fixed); measured "
+          + ", ".join(f"{k}: {v:.3f}" for k, v in energy["spikes_per_activation"].items())
+          + f" spikes per activation, {100 * energy['nonzero_fraction']:.1f}% non-zero activations.")
+    doc.table(["spiking design", "against", "reduction, memory incl.", "reduction, unit only",
+               "break-even s (memory)", "break-even s (unit)", "verdict"], rows, align="lllrrrl")
+    figs["break_even"] = lambda: break_even_figure(energy)
+    pb = energy["published_break_even"]
+    doc.figure("break_even", "spikes per activation of each traced projection against the break-even thresholds "
+                             f"(solid: memory included, dotted: unit only); grey: published band ({pb['source']})")
+    doc.p("Assumptions: " + "; ".join(energy["assumptions"]) + ".")
+
+
+__all__ = ["SCHEMA", "NO_ENERGY", "load_energy", "compute_energy", "energy_claims", "add_energy_section",
+           "energy_stacked", "energy_per_layer", "break_even_figure"]
