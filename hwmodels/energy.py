@@ -62,7 +62,7 @@ def _hw_doc(hw) -> dict:
 
 def compute_designs(doc: dict, freq: float | None) -> tuple[float, list[dict]]:
     """The lane arrays of hw.json at one clock: energy per busy cycle [pJ] (dynamic, leakage apart)."""
-    from .flow import busy_cycle_energy
+    from .compare import busy_cycle_energy
     s = doc.get("settings", {})
     freqs = sorted({float(r["freq_mhz"]) for r in doc["results"].values()})
     if not freqs:
