@@ -6,7 +6,7 @@ SETUP := bash scripts/setup.sh
 B := build
 SIM_SRC := $(shell find neurosim -name "*.py")
 
-.PHONY: help setup main test rtl sim hw report bench clean
+.PHONY: help setup main test rtl sim hw energy report bench clean
 
 help:
 	@echo "make main   - the whole chain end to end on the embedded SmolLM2-135M (about 4 min)"
@@ -15,6 +15,7 @@ help:
 	@echo "make sim    - cocotb regression of the RTL on Icarus (WAVES=1 for waveforms, SEED=n)"
 	@echo "make hw     - area, timing and power for the default configuration into build/hw/"
 	@echo "make bench  - engine benchmark (python -m benchmarks.engine)"
+	@echo "make energy - energy per token with memory from build/trace and build/hw into build/energy"
 
 setup:
 	@$(SETUP)
@@ -60,6 +61,9 @@ sim: setup
 # uses the trace of `make main` for real stimulus when there is one, else seeded synthetic data
 hw: setup
 	$(PY) -m neurosim hw $(if $(wildcard $(B)/trace/summary.json),--trace $(B)/trace) --out $(B)/hw
+
+energy: setup
+	$(PY) -m neurosim energy --trace $(B)/trace --hw $(B)/hw --out $(B)/energy
 
 report: setup $(B)/report/report.html
 

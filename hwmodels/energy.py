@@ -304,6 +304,7 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
                      "sram_model": "cited" if use_cited else "cacti", "dram_level": dram_level,
                      "word_bits": word_bits},
         "model": summary.get("model", {}).get("path") if isinstance(summary.get("model"), dict) else None,
+        "model_type": summary.get("model", {}).get("model_type") if isinstance(summary.get("model"), dict) else None,
         "tokens": tokens, "projections": len(projections), "weight_bytes": weight_bytes,
         "dense_macs_per_token": dense_macs / tokens,
         "spikes_per_activation": s_meas,
