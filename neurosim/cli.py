@@ -17,6 +17,7 @@ from neurosim import NeurosimError, __version__
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("neurosim.run.runner", "run a model in fp/int8/spike mode, optionally writing a trace"),
+    "eval": ("neurosim.run.eval", "accuracy of int8/spike vs float over many text windows, with 95% intervals"),
     "convert": ("neurosim.model.gguf_import", "convert a GGUF file to an HF-style checkpoint directory"),
     "make-checkpoint": ("neurosim.model.maker", "write a random-initialised checkpoint"),
     "rtl": ("neurosim.rtl.cli", "emit Verilog for the spiking unit / MAC baseline"),

@@ -59,11 +59,13 @@ def _check_float(x: np.ndarray, what: str) -> np.ndarray:
 
 
 def quantize_activations(
-    x: np.ndarray, scale: str = "absmax", k: float = 3.0, clamp: int | None = 127
+    x: np.ndarray, scale: str = "absmax", k: float = 3.0, clamp: int | None = 127, levels: int = 127
 ) -> ActQuant:
     """Quantize each row of ``x`` (last axis = features) to integer spike counts.
 
     ``clamp`` is the largest allowed |count| (``None``: no clamp, only for ``adaptive``).
+    ``levels`` is absmax's largest count: ``V = max|x| / levels`` (127 = INT8; a longer spike
+    window holds more, e.g. 2047 for an 11-step bitwise window); it must not exceed ``clamp``.
     Rows that are all zero (or whose absmax scale is below float32's normal range) get scale 1.0 and
     zero counts.
     """
@@ -76,7 +78,9 @@ def quantize_activations(
     if scale == "absmax":
         if clamp is None:
             raise NeurosimError("absmax scaling is INT8 by construction; clamp=None only applies to adaptive")
-        v = ax.max(axis=-1, keepdims=True).astype(np.float64) / 127.0
+        if int(levels) != levels or not 1 <= levels <= clamp:
+            raise NeurosimError(f"absmax levels must be an integer in [1, clamp={clamp}], got {levels!r}")
+        v = ax.max(axis=-1, keepdims=True).astype(np.float64) / float(levels)
         # rows whose scale is not a normal float32 (all zero, or tiny values) quantize to 0
         under = v.astype(np.float32) < _F32_TINY
         v = np.where(under, 1.0, v)

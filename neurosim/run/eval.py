@@ -1,0 +1,627 @@
+"""``neurosim eval``: float vs INT8 / spike accuracy over many text windows, with 95% intervals.
+
+Windows are drawn deterministically (:mod:`neurosim.run.windows`); for every window the float pass
+runs once and every quantizer setting runs against it. Per setting: mean NLL change (nats/token)
+and perplexity change ``exp(mean dNLL) - 1``, each with a 95% percentile-bootstrap interval over
+windows (the same resamples for every setting, so the difference to the first setting has a paired
+interval too); mean KL(fp || quantized) and top-1 agreement; the spike totals (sparsity in the
+fixed window and the other definitions of the trace); tokens scored.
+
+Quantizer settings are those of ``neurosim run`` (mode int8|spike, coding, scale, k, clamp, window,
+projections, weight_group) plus
+
+- ``smooth: ALPHA`` with ``calib_file`` / ``calib_tokens``: SmoothQuant migration folded into the
+  weights (:mod:`neurosim.run.smooth`), calibrated on a text disjoint from the windows (default:
+  the first ``calib_tokens`` tokens of The Winter's Tale, which is not an evaluation play);
+- ``window_for: {PATTERN: T}``: projections whose weight name matches PATTERN (fnmatch; a pattern
+  without wildcards matches as a substring, e.g. ``down_proj``) use a fixed spike window of T
+  steps, so their per-token absmax scale has ``levels(T)`` levels (bitwise: 2^T - 1, e.g. 2047 for
+  T = 11) instead of 127: the spiking form of mixed precision (weights stay INT8).
+
+Determinism: OpenBLAS gives different last bits with different thread counts, and a last bit can
+move an INT8 rounding decision; the eval therefore runs every float operation with OpenBLAS pinned
+to one thread (``threadpoolctl``), whatever ``OPENBLAS_NUM_THREADS`` says. The integer products
+are exact (dense: float32 BLAS on blocks of inputs small enough that every partial sum is an
+integer below 2^24; spike: the event-driven engine), and the numba kernels either are integer
+(engine) or parallel over independent heads only, so ``NUMBA_NUM_THREADS`` cannot change a bit.
+The printed figures are then identical across thread settings and processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fnmatch
+import io
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from neurosim import NeurosimError, __version__
+from neurosim.core.coding import INT8_WINDOW, resolve_steps
+from neurosim.core.engine import int_linear, spike_linear, PackedWeights
+from neurosim.core.quant import dequant_linear, quantize_activations, quantize_weights
+from neurosim.run import evalstats as ES
+
+__all__ = ["QuantSetting", "EvalConfig", "evaluate", "levels", "format_table", "configure", "run",
+           "EVAL_MARKER"]
+
+EVAL_MARKER = "eval.json"
+EXACT_F32 = 2 ** 24  # float32 represents every integer up to this exactly
+
+
+def levels(coding: str, T: int) -> int:
+    """Largest |count| a window of T steps holds: bitwise 2^T - 1, bitwise_2c 2^(T-1) - 1, ternary T."""
+    if coding == "bitwise":
+        return 2 ** T - 1
+    if coding == "bitwise_2c":
+        return 2 ** (T - 1) - 1
+    return T
+
+
+@dataclass
+class QuantSetting:
+    """One quantizer setting; YAML keys and CLI flags have these names."""
+
+    label: str | None = None
+    mode: str = "int8"
+    coding: str = "bitwise"
+    scale: str = "absmax"
+    k: float = 3.0
+    clamp: int | None = 127
+    window: int | None = None
+    projections: list[str] = field(default_factory=lambda: ["*"])
+    weight_group: int | None = None
+    smooth: float | None = None  #: SmoothQuant strength alpha in [0, 1] (None: no smoothing)
+    calib_file: str | None = None  #: calibration text (default: a disjoint play)
+    calib_tokens: int = 2048
+    window_for: dict[str, int] = field(default_factory=dict)  #: weight-name pattern -> window T
+
+    def validate(self) -> "QuantSetting":
+        from neurosim.run.runner import Settings
+
+        if self.mode not in ("int8", "spike"):
+            raise NeurosimError(f"eval mode must be int8 or spike, got {self.mode!r}")
+        base = {f.name: getattr(self, f.name) for f in fields(Settings) if hasattr(self, f.name)}
+        Settings(**base).validate()
+        if self.smooth is not None:
+            if isinstance(self.smooth, bool) or not isinstance(self.smooth, (int, float)) or not 0 <= self.smooth <= 1:
+                raise NeurosimError(f"smooth (alpha) must be a number in [0, 1], got {self.smooth!r}")
+        elif self.calib_file is not None:
+            raise NeurosimError("calib_file is only used with smooth ALPHA")
+        if not isinstance(self.calib_tokens, int) or self.calib_tokens < 16:
+            raise NeurosimError(f"calib_tokens must be an integer >= 16, got {self.calib_tokens!r}")
+        if not isinstance(self.window_for, dict):
+            raise NeurosimError("window_for must map name patterns to windows T")
+        for pat, T in self.window_for.items():
+            if not isinstance(T, int) or isinstance(T, bool) or not 1 <= T <= 16:
+                raise NeurosimError(f"window_for {pat}={T!r}: T must be an integer in [1, 16]")
+            if self.scale == "adaptive" and self.clamp is None:
+                raise NeurosimError("window_for needs bounded counts: absmax, or adaptive with a clamp")
+            if self.coding == "bitwise_2c" and T < 2:
+                raise NeurosimError(f"window_for {pat}={T}: bitwise_2c needs T >= 2")
+        if self.window_for and self.coding not in ("bitwise", "bitwise_2c", "ternary"):
+            raise NeurosimError(f"window_for needs a signed coding, got {self.coding}")
+        if self.label is None:
+            self.label = self.describe()
+        return self
+
+    def describe(self) -> str:
+        q = "absmax" if self.scale == "absmax" else f"adaptive k={self.k:g}" + (
+            ", no clamp" if self.clamp is None else f", clamp {self.clamp}")
+        parts = [q]
+        if self.smooth is not None:
+            parts.append(f"smooth {self.smooth:g}")
+        parts += [f"{p} T={T}" for p, T in self.window_for.items()]
+        if self.projections != ["*"]:
+            parts.append("only " + ",".join(self.projections))
+        if self.weight_group:
+            parts.append(f"w group {self.weight_group}")
+        if self.coding != "bitwise":
+            parts.append(self.coding)
+        return ", ".join(parts)
+
+
+QUANT_KEYS = tuple(f.name for f in fields(QuantSetting))
+
+
+@dataclass
+class EvalConfig:
+    """Everything an eval depends on; YAML keys and CLI flags have these names."""
+
+    model: str | None = None
+    text_file: list[str] | None = None
+    corpus: str | None = None  #: default "shakespeare" when no text file is given
+    windows: int = 32
+    window_tokens: int = 512
+    seed: int = 0
+    bootstrap: int = 10000
+    dtype: str = "float32"
+    out: str | None = None
+    settings: list[QuantSetting] = field(default_factory=lambda: [QuantSetting()])
+
+    def validate(self) -> "EvalConfig":
+        if self.text_file and self.corpus:
+            raise NeurosimError("give either --text-file or --corpus, not both")
+        for name, lo in (("windows", 1), ("window_tokens", 2), ("bootstrap", 100)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+                raise NeurosimError(f"{name} must be an integer >= {lo}, got {v!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise NeurosimError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise NeurosimError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if not self.settings:
+            raise NeurosimError("no quantizer settings to evaluate")
+        for s in self.settings:
+            s.validate()
+        labels = [s.label for s in self.settings]
+        dup = {x for x in labels if labels.count(x) > 1}
+        if dup:
+            raise NeurosimError(f"two settings share the label {sorted(dup)[0]!r}; give each a distinct label")
+        return self
+
+
+# --------------------------------------------------------------------------- the projection hook
+def _match(pat: str, name: str) -> bool:
+    if not any(ch in pat for ch in "*?["):
+        return pat in name
+    return fnmatch.fnmatchcase(name, pat)
+
+
+def exact_product(counts: np.ndarray, w_int: np.ndarray) -> np.ndarray:
+    """``counts @ w_int.T`` exactly (float64 holding integers): float32 BLAS over blocks of inputs
+    small enough that every partial sum is an integer of magnitude <= 2^24; int_linear otherwise."""
+    top = max(int(np.abs(counts).max(initial=0)), 1) * 128
+    block = EXACT_F32 // top
+    K = counts.shape[-1]
+    if block < 64:
+        return int_linear(counts, w_int).astype(np.float64)
+    c32 = counts.astype(np.float32)
+    out = None
+    for a in range(0, K, block):
+        part = c32[:, a:a + block] @ w_int[:, a:a + block].T.astype(np.float32)
+        out = part.astype(np.float64) if out is None else out + part
+    return out
+
+
+class EvalLinear:
+    """The projection hook of one setting: quantize, multiply exactly, record spike statistics.
+
+    Weights are quantized once per setting (cached INT8); ``records`` collects one record per
+    projection call until it is read and cleared.
+    """
+
+    def __init__(self, q: QuantSetting, names: list[str]):
+        self.q = q
+        self.T_base = q.window if q.window is not None else INT8_WINDOW[q.coding]
+        self.plan: dict[str, tuple[int, int | None, int]] = {}  # name -> (T, clamp, levels)
+        for nm in names:
+            if not any(fnmatch.fnmatchcase(nm, p) for p in q.projections):
+                continue
+            T = next((t for p, t in q.window_for.items() if _match(p, nm)), None)
+            if T is None:
+                self.plan[nm] = (self.T_base, q.clamp, 127)
+            else:
+                L = levels(q.coding, T)
+                self.plan[nm] = (T, L if q.scale == "absmax" else min(L, q.clamp or L), L)
+        self.weights: dict[str, tuple] = {}
+        self.records: list[dict] = []
+
+    def __call__(self, name: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        plan = self.plan.get(name)
+        if plan is None:
+            return x @ w.T
+        q = self.q
+        T_fix, clamp, L = plan
+        if q.scale == "absmax":
+            aq = quantize_activations(x, "absmax", clamp=clamp, levels=L)
+        else:
+            aq = quantize_activations(x, "adaptive", k=q.k, clamp=clamp)
+        cached = self.weights.get(name)
+        if cached is None:
+            wq = quantize_weights(w, group_size=q.weight_group)
+            cached = (wq, PackedWeights(wq.w_int) if q.mode == "spike" and wq.group_size is None else None)
+            self.weights[name] = cached
+        wq, packed = cached
+        explicit = q.window is not None or name in self._windowed
+        T = resolve_steps(aq.counts, q.coding, T_fix if explicit else None)
+        events = 0
+
+        def product(counts, w_int):
+            nonlocal events
+            if q.mode == "spike":
+                r = spike_linear(counts, packed if packed is not None and w_int is wq.w_int else w_int, q.coding, T)
+                events += r.events
+                return r.out
+            return exact_product(counts, w_int)
+
+        y = dequant_linear(aq, wq, product)
+        rec = ES.count_record(aq.counts, q.coding, T_fix)
+        rec.update(name=name, kind=name.split(".")[-2], out_features=int(wq.w_int.shape[0]),
+                   clamped=aq.clamped, T_window=T_fix)
+        if q.mode == "spike":
+            rec["events"] = events
+        self.records.append(rec)
+        return y.astype(x.dtype, copy=False)
+
+    @property
+    def _windowed(self) -> set:
+        if not hasattr(self, "_wset"):
+            self._wset = {nm for nm in self.plan if any(_match(p, nm) for p in self.q.window_for)}
+        return self._wset
+
+
+# --------------------------------------------------------------------------- the evaluation
+def _blas_one_thread():
+    """Context manager pinning OpenBLAS (and any other BLAS) to one thread."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _calib_ids(q: QuantSetting, tokenizer) -> tuple[str, np.ndarray]:
+    from neurosim.run.windows import CALIB_PLAY
+    from neurosim.run.corpus import texts_dir
+
+    if q.calib_file is not None:
+        p = Path(q.calib_file)
+        if not p.is_file():
+            raise NeurosimError(f"calibration file {p} not found")
+        text, src = p.read_text(encoding="utf-8", errors="replace"), str(p)
+    else:
+        text, src = (texts_dir() / CALIB_PLAY).read_text(encoding="utf-8", errors="replace"), f"shakespeare:{CALIB_PLAY}"
+    ids = np.asarray(tokenizer.encode(text).ids, dtype=np.int64)[: q.calib_tokens]
+    if len(ids) < 16:
+        raise NeurosimError(f"calibration text {src} has only {len(ids)} tokens")
+    return src, ids
+
+
+def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
+    """Run the evaluation ``cfg`` (validated here); returns the result dict (written to
+    ``cfg.out`` when given: eval.json, windows.csv, eval.md, timing.json)."""
+    from tqdm import tqdm
+
+    from neurosim.model.checkpoint import default_model_dir, load_checkpoint
+    from neurosim.model.network import Model, log_softmax
+    from neurosim.outdir import OutputFolder
+    from neurosim.run import smooth as SM
+    from neurosim.run.windows import check_disjoint, load_texts, select_windows
+
+    cfg.validate()
+    t_start = time.perf_counter()
+    folder = OutputFolder(cfg.out, EVAL_MARKER, "eval") if cfg.out else None
+    try:
+        model_dir = Path(cfg.model) if cfg.model else default_model_dir()
+        ckpt = load_checkpoint(model_dir)
+        if ckpt.tokenizer is None:
+            raise NeurosimError(f"{model_dir} has no tokenizer.json; neurosim eval needs one to read text")
+        texts = load_texts(cfg.text_file, cfg.corpus)
+        wins = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.seed)
+        dtype = np.dtype(cfg.dtype).type
+        base = Model(ckpt, dtype=dtype, keep_weights=True)
+        names = [nm for i in range(base.n_layers) for nm in base.projection_names(i)]
+        for q in cfg.settings:
+            for pat in q.window_for:
+                if not any(_match(pat, nm) for nm in names):
+                    raise NeurosimError(f"window_for pattern {pat!r} matches no projection of the model "
+                                        f"(e.g. {names[-1]!r})")
+            if not any(fnmatch.fnmatchcase(nm, p) for nm in names for p in q.projections):
+                raise NeurosimError(f"projections {','.join(q.projections)} match no projection of the model")
+        calib = {}
+        for q in cfg.settings:
+            if q.smooth is not None:
+                key = (q.calib_file, q.calib_tokens)
+                if key not in calib:
+                    src, ids = _calib_ids(q, ckpt.tokenizer)
+                    check_disjoint(ids, wins, src)
+                    calib[key] = (src, ids)
+        # ---------------------------------------------------------------- all checks done: work
+        timing = {}
+        with _blas_one_thread():
+            t0 = time.perf_counter()
+            amax = {}
+            for key, (src, ids) in calib.items():
+                chunks = [ids[a:a + cfg.window_tokens] for a in range(0, len(ids), cfg.window_tokens)]
+                amax[key] = SM.calibrate(base, [c for c in chunks if len(c) > 1])
+            models, hooks = [], []
+            for q in cfg.settings:
+                m = base
+                if q.smooth is not None:
+                    f = SM.smoothing_factors(base, amax[(q.calib_file, q.calib_tokens)], float(q.smooth))
+                    m = Model(SM.SmoothedCheckpoint(base, f), dtype=dtype)
+                models.append(m)
+                hooks.append(EvalLinear(q, names))
+            timing["calibration_s"] = time.perf_counter() - t0
+            rows: list[dict] = []
+            recs: list[list[dict]] = [[] for _ in cfg.settings]
+            t0 = time.perf_counter()
+            with tqdm(total=len(wins), desc=f"eval, {len(cfg.settings)} setting(s)", unit="window",
+                      disable=quiet) as bar:
+                for w in wins:
+                    bar.set_postfix_str("float")
+                    lp = log_softmax(base.forward(w.ids))
+                    for j, (q, m, h) in enumerate(zip(cfg.settings, models, hooks)):
+                        bar.set_postfix_str(q.label[:40])
+                        logits = m.forward(w.ids, linear=h)
+                        acc = ES.window_accuracy(lp, logits, w.ids)
+                        tot = ES.totals(h.records)
+                        for r in h.records:
+                            r["window"] = w.index
+                        recs[j] += h.records
+                        h.records = []
+                        rows.append({"setting": q.label, "window": w.index, "source": w.source, "offset": w.offset,
+                                     **acc, "spikes_per_activation": tot["spikes_per_activation"],
+                                     "sparsity_fixed": tot["sparsity_fixed"]})
+                    bar.update(1)
+                    del lp
+            timing["passes_s"] = time.perf_counter() - t0
+        result = _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts)
+        timing["total_s"] = time.perf_counter() - t_start
+        if folder is not None:
+            _write(folder, result, rows, timing)
+        result["_timing"] = timing
+        return result
+    except BaseException:
+        if folder is not None:
+            folder.abort()
+        raise
+
+
+def _rtl_window(coding: str, T: int, K: int) -> dict:
+    """The RTL parameters of a spiking lane array for window T at K inputs (neurosim rtl --t)."""
+    from neurosim.rtl.params import make_config
+
+    c = make_config("spike", coding=coding, t=T, k=K)
+    return {"t": T, "k": K, "acc_w": c.acc_w, "levels": levels(coding, T)}
+
+
+def _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts) -> dict:
+    n = len(wins)
+    rng = np.random.default_rng([cfg.seed, 1])
+    res = rng.integers(0, n, size=(cfg.bootstrap, n))
+    by = {q.label: [r for r in rows if r["setting"] == q.label] for q in cfg.settings}
+    first = np.array([r["dnll"] for r in by[cfg.settings[0].label]])
+    out_settings = []
+    for j, q in enumerate(cfg.settings):
+        rs = by[q.label]
+        d = np.array([r["dnll"] for r in rs])
+        kl = np.array([r["kl"] for r in rs])
+        t1 = np.array([r["top1"] for r in rs])
+        nfp = np.array([r["nll_fp"] for r in rs])
+        nq = np.array([r["nll_quant"] for r in rs])
+        lo, hi = ES.bootstrap_mean_ci(d, res)
+        vs = ES.bootstrap_mean_ci(d - first, res) if j else (0.0, 0.0)
+        tot = ES.totals(recs[j])
+        kinds = {}
+        for r in recs[j]:
+            kinds.setdefault(r["kind"], []).append(r)
+        per_kind = {k: {x: ES.totals(v)[x] for x in ("sparsity_fixed", "spikes_per_activation", "zero_fraction", "T_fixed")}
+                    for k, v in kinds.items()}
+        win_params = []
+        for pat, T in q.window_for.items():
+            ks = sorted({r["in_features"] for r in recs[j] if _match(pat, r["name"])})
+            win_params.append({"pattern": pat, **_rtl_window(q.coding, T, max(ks)),
+                               "projections": len({r["name"] for r in recs[j] if _match(pat, r["name"])})})
+        qd = asdict(q)
+        out_settings.append({
+            "label": q.label,
+            "quantizer": qd,
+            "windows": n,
+            "tokens_scored": int(sum(r["tokens_scored"] for r in rs)),
+            "nll_fp": float(nfp.mean()),
+            "nll_quant": float(nq.mean()),
+            "dnll": float(d.mean()),
+            "dnll_ci": [lo, hi],
+            "ppl_fp": float(np.exp(nfp.mean())),
+            "ppl_quant": float(np.exp(nq.mean())),
+            "ppl_change": float(np.expm1(d.mean())),
+            "ppl_change_ci": [float(np.expm1(lo)), float(np.expm1(hi))],
+            "dnll_vs_first": float((d - first).mean()),
+            "dnll_vs_first_ci": list(vs),
+            "mean_kl": float(kl.mean()),
+            "mean_kl_ci": list(ES.bootstrap_mean_ci(kl, res)),
+            "top1_agreement": float(t1.mean()),
+            "top1_agreement_ci": list(ES.bootstrap_mean_ci(t1, res)),
+            "totals": tot,
+            "per_projection_kind": per_kind,
+            "windows_for": win_params,
+        })
+    smooth_info = {}
+    if calib:
+        from neurosim.run.smooth import unsmoothable
+
+        smooth_info = {"calibration": [{"source": src, "tokens": int(len(ids))} for src, ids in calib.values()],
+                       "unsmoothable": unsmoothable(base)}
+    return {
+        "schema_version": 1,
+        "neurosim_version": __version__,
+        "model": {"path": str(model_dir), "model_type": ckpt.model_type, "n_layers": base.n_layers},
+        "config": {k: v for k, v in asdict(cfg).items() if k not in ("out", "settings")},
+        "corpus": {"sources": [s for s, _ in texts]},
+        "selection": [{"window": w.index, "source": w.source, "offset": w.offset, "tokens": int(len(w.ids))}
+                      for w in wins],
+        "ci": {"level": ES.CI_LEVEL, "method": "percentile bootstrap over windows", "resamples": cfg.bootstrap},
+        "smoothing": smooth_info,
+        "settings": out_settings,
+    }
+
+
+# --------------------------------------------------------------------------- outputs
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{x:.2%}"
+
+
+def format_table(result: dict) -> str:
+    """The Markdown table of an eval result (also printed)."""
+    n = result["settings"][0]["windows"]
+    wt = result["config"]["window_tokens"]
+    lines = [f"{n} windows x {wt} tokens, {result['model']['model_type']}; 95% bootstrap intervals over windows",
+             "",
+             "| setting | dNLL (nats/token) [95% CI] | ppl change [95% CI] | mean KL | top-1 agree | sparsity fixed T "
+             "| spikes/act | tokens |",
+             "|---|---|---|---|---|---|---|---|"]
+    for s in result["settings"]:
+        t = s["totals"]
+        T = t["T_fixed"]
+        fixed = "n/a (unbounded)" if t["sparsity_fixed"] is None else (
+            f"{t['sparsity_fixed']:.2%} (T={T})" if not isinstance(T, list) else
+            f"{t['sparsity_fixed']:.2%} (T={'/'.join(map(str, T))})")
+        lo, hi = s["dnll_ci"]
+        plo, phi = s["ppl_change_ci"]
+        lines.append(f"| {s['label']} | {s['dnll']:+.4f} [{lo:+.4f}, {hi:+.4f}] | {s['ppl_change']:+.2%} "
+                     f"[{plo:+.2%}, {phi:+.2%}] | {s['mean_kl']:.4f} | {s['top1_agreement']:.1%} | {fixed} "
+                     f"| {t['spikes_per_activation']:.3f} | {s['tokens_scored']:,} |")
+    return "\n".join(lines)
+
+
+def _write(folder, result: dict, rows: list[dict], timing: dict) -> None:
+    d = folder.building
+    (d / EVAL_MARKER).write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    buf = io.StringIO()
+    cols = ["setting", "window", "source", "offset", "tokens_scored", "nll_fp", "nll_quant", "dnll", "kl", "top1",
+            "spikes_per_activation", "sparsity_fixed"]
+    wr = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    wr.writeheader()
+    for r in rows:
+        wr.writerow({k: (repr(r[k]) if isinstance(r[k], float) else r[k]) for k in cols})
+    (d / "windows.csv").write_text(buf.getvalue())
+    (d / "eval.md").write_text("# neurosim eval\n\n" + format_table(result) + "\n")
+    (d / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
+    folder.commit()
+
+
+# --------------------------------------------------------------------------- CLI
+def _parse_window_for(items) -> dict[str, int]:
+    out = {}
+    for it in items or []:
+        pat, eq, T = str(it).rpartition("=")
+        if not eq or not pat:
+            raise NeurosimError(f"--window-for takes PATTERN=T, got {it!r}")
+        try:
+            out[pat] = int(T)
+        except ValueError:
+            raise NeurosimError(f"--window-for {it!r}: T must be an integer") from None
+    return out
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    d, q = EvalConfig(), QuantSetting()
+    p.add_argument("--model", help="checkpoint directory (default: the embedded SmolLM2-135M-Instruct)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--text-file", nargs="+", help="evaluation text file(s) (default: --corpus shakespeare)")
+    src.add_argument("--corpus", help="bundled corpus: shakespeare (10 plays)")
+    p.add_argument("--windows", type=int, help=f"number of windows (default {d.windows})")
+    p.add_argument("--window-tokens", type=int, help=f"tokens per window (default {d.window_tokens})")
+    p.add_argument("--seed", type=int, help=f"window selection and bootstrap seed (default {d.seed})")
+    p.add_argument("--bootstrap", type=int, help=f"bootstrap resamples (default {d.bootstrap})")
+    p.add_argument("--dtype", choices=("float32", "float64"), help="float dtype of the model (default float32)")
+    p.add_argument("--settings", help="YAML file: eval keys and/or 'settings:', a list of quantizer settings")
+    p.add_argument("--out", help="output folder (eval.json, windows.csv, eval.md, timing.json)")
+    g = p.add_argument_group("quantizer (as in neurosim run; the base of every --settings entry)")
+    g.add_argument("--label", help="name of the setting in the tables")
+    g.add_argument("--mode", choices=("int8", "spike"), help=f"int8 (dense exact) or spike (default {q.mode})")
+    g.add_argument("--coding", help=f"spike coding (default {q.coding})")
+    g.add_argument("--scale", help=f"absmax or adaptive (default {q.scale})")
+    g.add_argument("--k", type=float, help="adaptive threshold divisor (default 3)")
+    g.add_argument("--clamp", help="largest |count| or 'none' (adaptive only; default 127)")
+    g.add_argument("--window", type=int, help="fixed spike window T (default: the coding's INT8 window)")
+    g.add_argument("--projections", help="comma-separated fnmatch patterns of quantized weight names (default *)")
+    g.add_argument("--weight-group", type=int, help="per-group weight scales of G inputs (default per channel)")
+    g.add_argument("--smooth", type=float, help="SmoothQuant migration strength ALPHA in [0, 1]")
+    g.add_argument("--calib-file", help="calibration text for --smooth (default: The Winter's Tale)")
+    g.add_argument("--calib-tokens", type=int, help=f"calibration tokens (default {q.calib_tokens})")
+    g.add_argument("--window-for", action="append", metavar="PATTERN=T",
+                   help="longer spike window T for matching projections (repeatable), e.g. down_proj=11")
+
+
+def _quant_values(raw: dict, where: str) -> dict:
+    from neurosim.run.runner import _parse_clamp
+
+    out = {}
+    for key, value in raw.items():
+        k = str(key).replace("-", "_")
+        if k not in QUANT_KEYS:
+            import difflib
+
+            hint = difflib.get_close_matches(k, QUANT_KEYS, n=1)
+            raise NeurosimError(f"unknown quantizer key {key!r} in {where}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+        if k == "clamp" and (isinstance(value, str) or value is None):
+            value = None if value is None else _parse_clamp(value)
+        if k == "projections" and isinstance(value, str):
+            value = [s.strip() for s in value.split(",") if s.strip()]
+        if k == "window_for" and isinstance(value, (list, str)):
+            value = _parse_window_for([value] if isinstance(value, str) else value)
+        out[k] = value
+    return out
+
+
+def _load_settings_file(path) -> tuple[dict, list[dict] | None]:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise NeurosimError(f"settings file {p} not found")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise NeurosimError(f"settings file {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if isinstance(data, list):
+        data = {"settings": data}
+    if not isinstance(data, dict):
+        raise NeurosimError(f"settings file {p} must be a mapping or a list of settings")
+    items = data.pop("settings", None)
+    if items is not None and (not isinstance(items, list) or not all(isinstance(x, dict) for x in items)):
+        raise NeurosimError(f"'settings' in {p} must be a list of mappings")
+    ev_keys = [f.name for f in fields(EvalConfig) if f.name != "settings"]
+    top_eval, top_quant = {}, {}
+    for key, value in data.items():
+        k = str(key).replace("-", "_")
+        if k in ev_keys:
+            top_eval[k] = value
+        else:
+            top_quant[key] = value
+    top_quant = _quant_values(top_quant, str(p))
+    if items is not None:
+        items = [{**top_quant, **_quant_values(x, str(p))} for x in items]
+    elif top_quant:
+        items = [top_quant]
+    return top_eval, items
+
+
+def config_from_args(args: argparse.Namespace) -> EvalConfig:
+    ev, items = _load_settings_file(args.settings) if args.settings else ({}, None)
+    for f in fields(EvalConfig):
+        v = getattr(args, f.name, None)
+        if f.name != "settings" and v is not None:
+            ev[f.name] = v
+    if isinstance(ev.get("text_file"), str):
+        ev["text_file"] = [ev["text_file"]]
+    flags = {}
+    for k in QUANT_KEYS:
+        v = getattr(args, k, None)
+        if v is not None:
+            flags[k] = v
+    flags = _quant_values({k: v for k, v in flags.items() if k != "window_for"}, "the flags")
+    if args.window_for:
+        flags["window_for"] = _parse_window_for(args.window_for)
+    entries = items if items is not None else [{}]
+    try:
+        settings = [QuantSetting(**{**e, **flags}) if items is None else QuantSetting(**{**flags, **e})
+                    for e in entries]
+        return EvalConfig(**ev, settings=settings).validate()
+    except TypeError as exc:
+        raise NeurosimError(f"bad settings: {exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    if not cfg.out:
+        raise NeurosimError("--out DIR is required")
+    result = evaluate(cfg)
+    print(format_table(result))
+    print(f"eval written to {cfg.out} ({result['_timing']['total_s']:.0f} s)")
+    return 0

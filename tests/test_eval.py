@@ -1,0 +1,202 @@
+"""neurosim eval: windows, exact products, the hook against neurosim run's, smoothing folds,
+per-projection windows, bad input, outputs, and thread-count determinism on SmolLM2."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from neurosim import NeurosimError
+from neurosim.cli import main
+from neurosim.core.engine import int_linear
+from neurosim.model.checkpoint import load_checkpoint
+from neurosim.model.network import Model
+from neurosim.run import smooth as SM
+from neurosim.run.eval import EvalConfig, EvalLinear, QuantSetting, evaluate, exact_product, levels
+from neurosim.run.runner import QuantizedLinear, Settings, _layer_weight_names
+from neurosim.run.windows import check_disjoint, select_windows
+
+TEXT = ("To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer the slings "
+        "and arrows of outrageous fortune, or to take arms against a sea of troubles and by opposing end "
+        "them. To die, to sleep, no more; and by a sleep to say we end the heart-ache and the thousand "
+        "natural shocks that flesh is heir to. ") * 6
+
+
+@pytest.fixture(scope="module", params=["sse_swa_moba", "llama"])
+def tiny(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ckpt") / request.param
+    assert main(["make-checkpoint", "--arch", request.param, "--preset", "tiny", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory):
+    p = tmp_path_factory.mktemp("text") / "t.txt"
+    p.write_text(TEXT)
+    return p
+
+
+def _ids(ckpt, n=40):
+    return np.asarray(ckpt.tokenizer.encode(TEXT).ids[:n])
+
+
+def test_exact_product_equals_int_linear():
+    rng = np.random.default_rng(0)
+    w = rng.integers(-127, 128, size=(33, 2100)).astype(np.int8)
+    for top in (127, 2047, 40000):
+        c = rng.integers(-top, top + 1, size=(7, 2100)).astype(np.int32)
+        assert np.array_equal(exact_product(c, w), int_linear(c, w).astype(np.float64))
+
+
+def test_levels():
+    assert levels("bitwise", 7) == 127 and levels("bitwise", 11) == 2047
+    assert levels("bitwise_2c", 8) == 127 and levels("ternary", 127) == 127
+
+
+def test_windows_disjoint_seeded_and_checked(tiny):
+    ck = load_checkpoint(tiny)
+    texts = [("a", TEXT), ("b", TEXT[::-1])]
+    w1 = select_windows(ck.tokenizer, texts, 4, 16, seed=3)
+    w2 = select_windows(ck.tokenizer, texts, 4, 16, seed=3)
+    assert [(w.source, w.offset) for w in w1] == [(w.source, w.offset) for w in w2]
+    spans = sorted((w.source, w.offset) for w in w1)
+    for (s1, o1), (s2, o2) in zip(spans, spans[1:]):
+        assert s1 != s2 or o2 - o1 >= 16
+    with pytest.raises(NeurosimError, match="fewer than the 999 asked"):
+        select_windows(ck.tokenizer, texts, 999, 16, seed=3)
+    with pytest.raises(NeurosimError, match="overlaps the evaluation windows"):
+        check_disjoint(np.concatenate([[1, 2, 3], w1[0].ids]), w1, "x", n=8)
+    check_disjoint(np.arange(100000, 100050), w1, "x", n=8)  # disjoint: no error
+
+
+@pytest.mark.parametrize("scale,clamp", [("absmax", 127), ("adaptive", None)])
+def test_hook_matches_neurosim_run_bit_for_bit(tiny, scale, clamp):
+    ck = load_checkpoint(tiny)
+    m = Model(ck)
+    ids = _ids(ck)
+    kinds = _layer_weight_names(m)
+    ref = QuantizedLinear(Settings(mode="int8", scale=scale, clamp=clamp).validate(), kinds)
+    want = m.forward(ids, linear=ref)
+    for mode in ("int8", "spike"):
+        h = EvalLinear(QuantSetting(mode=mode, scale=scale, clamp=clamp).validate(), list(kinds))
+        assert np.array_equal(m.forward(ids, linear=h), want)
+        # the lean records give the trace's totals
+        got = {r["name"]: r for r in h.records}
+        for name, r in ref.records.items():
+            assert got[name]["spikes"] == r["spikes"] and got[name]["T_fixed"] == r["T_fixed"]
+            assert got[name]["events"] == r["events"]
+
+
+def test_window_for_spike_equals_int8_and_more_levels(tiny):
+    ck = load_checkpoint(tiny)
+    m = Model(ck)
+    ids = _ids(ck)
+    names = list(_layer_weight_names(m))
+    out = {}
+    for mode in ("int8", "spike"):
+        h = EvalLinear(QuantSetting(mode=mode, window_for={"down_proj": 11}).validate(), names)
+        out[mode] = (m.forward(ids, linear=h), h.records)
+    assert np.array_equal(out["int8"][0], out["spike"][0])
+    recs = out["int8"][1]
+    down = [r for r in recs if r["kind"] == "down_proj"]
+    assert down and all(r["T_fixed"] == 11 for r in down)
+    assert all(r["T_fixed"] == 7 for r in recs if r["kind"] != "down_proj")
+    plain = EvalLinear(QuantSetting().validate(), names)
+    m.forward(ids, linear=plain)
+    spa = lambda rs: sum(r["spikes"] for r in rs) / sum(r["activations"] for r in rs)
+    assert spa(down) > spa([r for r in plain.records if r["kind"] == "down_proj"])
+
+
+def test_smoothing_fold_preserves_the_float_model(tiny):
+    ck = load_checkpoint(tiny)
+    base = Model(ck, dtype=np.float64, keep_weights=True)
+    ids = _ids(ck)
+    assert SM.unsmoothable(base) == []
+    amax = SM.calibrate(base, [ids[:20]])
+    for alpha in (0.5, 0.8):
+        f = SM.smoothing_factors(base, amax, alpha)
+        assert any(not np.allclose(s, 1.0) for s, _ in f.values())
+        sm = Model(SM.SmoothedCheckpoint(base, f), dtype=np.float64)
+        np.testing.assert_allclose(sm.forward(ids), base.forward(ids), rtol=1e-9, atol=1e-9)
+        # the smoothed inputs are the float inputs divided by s
+        got = SM.calibrate(sm, [ids[:20]])
+        for grp, (s, tie) in f.items():
+            for c in grp.consumers:
+                np.testing.assert_allclose(got[c], amax[c] / s[tie].astype(np.float64), rtol=1e-6)
+    with pytest.raises(NeurosimError, match=r"alpha must be in \[0, 1\]"):
+        SM.smoothing_factors(base, amax, 1.5)
+
+
+def _eval_cli(args, capsys):
+    rc = main(["eval", *args])
+    return rc, capsys.readouterr()
+
+
+@pytest.mark.parametrize("extra,msg", [
+    (["--windows", "500"], "fewer than the 500 asked"),
+    (["--smooth", "1.5"], r"must be a number in \[0, 1\]"),
+    (["--window-for", "nosuchproj=11"], "matches no projection"),
+    (["--window-for", "down_proj"], "PATTERN=T"),
+    (["--calib-file", "x.txt"], "only used with smooth"),
+    (["--scale", "adaptive", "--clamp", "none", "--window-for", "down_proj=9"], "bounded counts"),
+])
+def test_bad_input_one_line_exit_2_no_output(tiny, text_file, tmp_path, capsys, extra, msg):
+    out = tmp_path / "ev"
+    rc, cap = _eval_cli(["--model", str(tiny), "--text-file", str(text_file), "--windows", "2",
+                         "--window-tokens", "16", "--out", str(out), *extra], capsys)
+    assert rc == 2
+    err = cap.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("neurosim eval: error:") and __import__("re").search(msg, err[0])
+    assert not out.exists() and not list(tmp_path.glob(".ev*"))
+
+
+def test_calibration_overlapping_the_windows_is_refused(tiny, text_file, tmp_path, capsys):
+    rc, cap = _eval_cli(["--model", str(tiny), "--text-file", str(text_file), "--windows", "2",
+                         "--window-tokens", "16", "--smooth", "0.5", "--calib-file", str(text_file),
+                         "--out", str(tmp_path / "ev")], capsys)
+    assert rc == 2 and "overlaps the evaluation windows" in cap.err
+    assert not (tmp_path / "ev").exists()
+
+
+def test_eval_outputs_and_settings_file(tiny, text_file, tmp_path, capsys):
+    calib = tmp_path / "calib.txt"
+    calib.write_text("Now is the winter of our discontent made glorious summer by this sun of York. " * 5)
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("windows: 3\nwindow_tokens: 16\nsettings:\n  - label: absmax\n"
+                     "  - {label: k8, scale: adaptive, k: 8, clamp: none}\n"
+                     f"  - {{label: smooth, smooth: 0.5, calib_file: {calib}, calib_tokens: 32}}\n"
+                     "  - {label: long down, window_for: {down_proj: 11}, mode: spike}\n")
+    out = tmp_path / "ev"
+    rc, cap = _eval_cli(["--model", str(tiny), "--text-file", str(text_file), "--settings", str(sweep),
+                         "--out", str(out)], capsys)
+    assert rc == 0, cap.err
+    res = json.loads((out / "eval.json").read_text())
+    assert [s["label"] for s in res["settings"]] == ["absmax", "k8", "smooth", "long down"]
+    assert len(res["selection"]) == 3
+    for s in res["settings"]:
+        lo, hi = s["dnll_ci"]
+        assert lo <= s["dnll"] <= hi and s["tokens_scored"] == 3 * 15
+        assert np.isclose(s["ppl_change"], np.expm1(s["dnll"]))
+    assert res["smoothing"]["calibration"] == [{"source": str(calib), "tokens": 32}]
+    assert res["smoothing"]["unsmoothable"] == []
+    assert res["settings"][3]["windows_for"][0]["t"] == 11 and res["settings"][3]["totals"]["T_fixed"] == [7, 11]
+    rows = (out / "windows.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3 * 4
+    assert "| smooth |" in (out / "eval.md").read_text()
+
+
+def test_eval_deterministic_across_thread_counts_smollm2(tmp_path):
+    """Two processes with different OpenBLAS / numba thread counts print identical figures."""
+    outs = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, NUMBA_NUM_THREADS=threads)
+        out = tmp_path / f"ev{threads}"
+        p = subprocess.run([sys.executable, "-m", "neurosim", "eval", "--windows", "2", "--window-tokens", "96",
+                            "--out", str(out)], env=env, capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        outs.append((p.stdout.split("eval written")[0], (out / "eval.json").read_bytes(),
+                     (out / "windows.csv").read_bytes()))
+    assert outs[0] == outs[1]
