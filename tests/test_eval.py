@@ -16,7 +16,11 @@ from neurosim.model.checkpoint import load_checkpoint
 from neurosim.model.network import Model
 from neurosim.run import smooth as SM
 from neurosim.run.eval import EvalConfig, EvalLinear, QuantSetting, evaluate, exact_product, levels
-from neurosim.run.runner import QuantizedLinear, Settings, _layer_weight_names
+from neurosim.run.fidelity import Recorder, projection_for, projection_kinds as _layer_weight_names
+from neurosim.run.metrics import accuracy
+from neurosim.run.settings import Settings
+from neurosim.run.evalstats import window_accuracy
+from neurosim.model.network import log_softmax, token_nll
 from neurosim.run.windows import check_disjoint, select_windows
 
 TEXT = ("To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer the slings "
@@ -78,7 +82,7 @@ def test_hook_matches_neurosim_run_bit_for_bit(tiny, scale, clamp):
     m = Model(ck)
     ids = _ids(ck)
     kinds = _layer_weight_names(m)
-    ref = QuantizedLinear(Settings(mode="int8", scale=scale, clamp=clamp).validate(), kinds)
+    ref = Recorder(projection_for(Settings(mode="int8", scale=scale, clamp=clamp).validate()), kinds)
     want = m.forward(ids, linear=ref)
     for mode in ("int8", "spike"):
         h = EvalLinear(QuantSetting(mode=mode, scale=scale, clamp=clamp).validate(), list(kinds))
@@ -88,6 +92,19 @@ def test_hook_matches_neurosim_run_bit_for_bit(tiny, scale, clamp):
         for name, r in ref.records.items():
             assert got[name]["spikes"] == r["spikes"] and got[name]["T_fixed"] == r["T_fixed"]
             assert got[name]["events"] == r["events"]
+
+
+def test_window_accuracy_equals_run_metrics(tiny):
+    ck = load_checkpoint(tiny)
+    m = Model(ck)
+    ids = _ids(ck)
+    fp = m.forward(ids)
+    q = m.forward(ids, linear=EvalLinear(QuantSetting().validate(), list(_layer_weight_names(m))))
+    got = window_accuracy(log_softmax(fp), q, ids, rows=7)
+    ref = accuracy(fp, q, ids)
+    assert np.isclose(got["kl"], ref["mean_kl"], rtol=1e-12) and got["top1"] == ref["top1_agreement"]
+    assert np.isclose(got["dnll"], (token_nll(q, ids) - token_nll(fp, ids)).mean(), rtol=1e-12)
+    assert np.isclose(np.exp(got["nll_quant"]) / np.exp(got["nll_fp"]) - 1, ref["ppl_change"], rtol=1e-9)
 
 
 def test_window_for_spike_equals_int8_and_more_levels(tiny):

@@ -45,6 +45,7 @@ from neurosim.core.coding import INT8_WINDOW, resolve_steps
 from neurosim.core.engine import int_linear, spike_linear, PackedWeights
 from neurosim.core.quant import dequant_linear, quantize_activations, quantize_weights
 from neurosim.run import evalstats as ES
+from neurosim.run.fidelity import Product, Quantization, QuantizedProjection
 
 __all__ = ["QuantSetting", "EvalConfig", "evaluate", "levels", "format_table", "configure", "run",
            "EVAL_MARKER"]
@@ -81,7 +82,7 @@ class QuantSetting:
     window_for: dict[str, int] = field(default_factory=dict)  #: weight-name pattern -> window T
 
     def validate(self) -> "QuantSetting":
-        from neurosim.run.runner import Settings
+        from neurosim.run.settings import Settings
 
         if self.mode not in ("int8", "spike"):
             raise NeurosimError(f"eval mode must be int8 or spike, got {self.mode!r}")
@@ -188,35 +189,46 @@ def exact_product(counts: np.ndarray, w_int: np.ndarray) -> np.ndarray:
     return out
 
 
-class EvalLinear:
-    """The projection hook of one setting: quantize, multiply exactly, record spike statistics.
+class EvalLinear(QuantizedProjection):
+    """The projection of one eval setting (a :class:`neurosim.run.fidelity.QuantizedProjection`):
+    quantize, multiply exactly, dequantize, and keep a lean spike record per call.
 
-    Weights are quantized once per setting (cached INT8); ``records`` collects one record per
-    projection call until it is read and cleared.
+    Beyond the run fidelities: per-projection windows (``window_for``: window T and absmax levels
+    ``levels(T)``), weights quantized once per setting (cached INT8), and a dense product on exact
+    float32 blocks (:func:`exact_product`). ``records`` collects one record per call until cleared.
     """
 
     def __init__(self, q: QuantSetting, names: list[str]):
+        super().__init__(Quantization(scale=q.scale, k=q.k, clamp=q.clamp, weight_group=q.weight_group,
+                                      coding=q.coding, window=q.window), q.projections)
         self.q = q
+        self.mode = q.mode
         self.T_base = q.window if q.window is not None else INT8_WINDOW[q.coding]
-        self.plan: dict[str, tuple[int, int | None, int]] = {}  # name -> (T, clamp, levels)
+        self.plan: dict[str, tuple[int | None, int, int | None, int]] = {}  # name -> (T engine, T stats, clamp, levels)
         for nm in names:
-            if not any(fnmatch.fnmatchcase(nm, p) for p in q.projections):
+            if not self.selected(nm):
                 continue
             T = next((t for p, t in q.window_for.items() if _match(p, nm)), None)
             if T is None:
-                self.plan[nm] = (self.T_base, q.clamp, 127)
+                self.plan[nm] = (q.window, self.T_base, q.clamp, 127)
             else:
                 L = levels(q.coding, T)
-                self.plan[nm] = (T, L if q.scale == "absmax" else min(L, q.clamp or L), L)
+                self.plan[nm] = (T, T, L if q.scale == "absmax" else min(L, q.clamp), L)
         self.weights: dict[str, tuple] = {}
         self.records: list[dict] = []
 
-    def __call__(self, name: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    def integers(self, counts, w_int, T):
+        if self.q.mode == "spike":
+            r = spike_linear(counts, w_int, self.q.coding, T)
+            return r.out, r.events
+        return exact_product(counts, w_int), None
+
+    def product(self, name: str, x: np.ndarray, w: np.ndarray) -> Product:
         plan = self.plan.get(name)
         if plan is None:
-            return x @ w.T
+            return Product(y=x @ w.T)
         q = self.q
-        T_fix, clamp, L = plan
+        T_engine, T_fix, clamp, L = plan
         if q.scale == "absmax":
             aq = quantize_activations(x, "absmax", clamp=clamp, levels=L)
         else:
@@ -227,32 +239,23 @@ class EvalLinear:
             cached = (wq, PackedWeights(wq.w_int) if q.mode == "spike" and wq.group_size is None else None)
             self.weights[name] = cached
         wq, packed = cached
-        explicit = q.window is not None or name in self._windowed
-        T = resolve_steps(aq.counts, q.coding, T_fix if explicit else None)
-        events = 0
+        T = resolve_steps(aq.counts, q.coding, T_engine)
+        events = []
 
         def product(counts, w_int):
-            nonlocal events
-            if q.mode == "spike":
-                r = spike_linear(counts, packed if packed is not None and w_int is wq.w_int else w_int, q.coding, T)
-                events += r.events
-                return r.out
-            return exact_product(counts, w_int)
+            out, ev = self.integers(counts, packed if packed is not None and w_int is wq.w_int else w_int, T)
+            events.append(ev)
+            return out
 
         y = dequant_linear(aq, wq, product)
         rec = ES.count_record(aq.counts, q.coding, T_fix)
         rec.update(name=name, kind=name.split(".")[-2], out_features=int(wq.w_int.shape[0]),
                    clamped=aq.clamped, T_window=T_fix)
         if q.mode == "spike":
-            rec["events"] = events
+            rec["events"] = sum(events)
         self.records.append(rec)
-        return y.astype(x.dtype, copy=False)
-
-    @property
-    def _windowed(self) -> set:
-        if not hasattr(self, "_wset"):
-            self._wset = {nm for nm in self.plan if any(_match(p, nm) for p in self.q.window_for)}
-        return self._wset
+        return Product(y=y.astype(x.dtype, copy=False), acts=aq, weights=wq, T=T,
+                       events=None if None in events else sum(events))
 
 
 # --------------------------------------------------------------------------- the evaluation
@@ -539,7 +542,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _quant_values(raw: dict, where: str) -> dict:
-    from neurosim.run.runner import _parse_clamp
+    from neurosim.run.settings import parse_clamp as _parse_clamp
 
     out = {}
     for key, value in raw.items():

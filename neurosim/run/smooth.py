@@ -53,44 +53,51 @@ class FoldGroup:
     tie: np.ndarray = field(compare=False)
 
 
-def _gqa_tie(heads: int, kv_heads: int, head_dim: int) -> np.ndarray:
-    c = np.arange(heads * head_dim)
-    return (c // head_dim) // (heads // kv_heads) * head_dim + c % head_dim
+def _tie(model, consumer: str, target: str, kind: str) -> np.ndarray:
+    """Consumer input channel -> target channel: a norm weight repeats per head (c mod width);
+    a producing projection is the same channel, or with GQA the channel of the query head's KV head."""
+    k_in = model.weight(consumer).shape[1]
+    c = np.arange(k_in)
+    width = model.weight(target).shape[0]
+    if kind == "norm" or width == k_in:
+        return c % width
+    d = model.model_config.head_dim
+    group = (k_in // d) // (width // d)  # query heads per KV head
+    return (c // d) // group * d + c % d
+
+
+#: (consumer roles, fold kind, target role) per layer kind; roles are ModelConfig.names() keys.
+_PLAN = {
+    "softmax": [
+        (("q_proj", "k_proj", "v_proj"), "norm", "attn_norm"),
+        (("o_proj",), "rows", "v_proj"),
+    ],
+    "sse_swa": [
+        (("sse_q_proj", "sse_k_proj", "sse_v_proj", "lora_q_proj.0", "lora_k_proj.0", "sse_b_proj",
+          "sse_a_proj", "sse_e_proj", "swa_q_proj", "swa_k_proj", "swa_v_proj"), "norm", "attn_norm"),
+        (("lora_q_proj.1",), "rows", "lora_q_proj.0"),
+        (("lora_k_proj.1",), "rows", "lora_k_proj.0"),
+        (("sse_o_proj",), "norm", "sse_o_norm"),
+        (("swa_o_proj",), "rows", "swa_v_proj"),
+    ],
+    "mlp": [
+        (("gate_proj", "up_proj"), "norm", "mlp_norm"),
+        (("down_proj",), "rows", "up_proj"),
+    ],
+}
 
 
 def fold_groups(model) -> list[FoldGroup]:
     """The fold groups of every layer of ``model`` (a :class:`neurosim.model.network.Model`)."""
+    mc = model.model_config
     out = []
-    hid = np.arange(model.hidden_size)
     for i in range(model.n_layers):
-        p = model.layer_prefix(i)
-        kind = model.layer_kind(i)
-        names = model.projection_names(i)
-
-        def g(consumers, k, target, tie):
-            out.append(FoldGroup(tuple(consumers), k, target, tie))
-
-        if kind == "attention":
-            a, n1, n2 = p + "self_attn.", p + "input_layernorm.weight", p + "post_attention_layernorm.weight"
-        else:
-            a, n1, n2 = p + "attn.", p + "attn_norm.weight", p + "mlp_norm.weight"
-        m = p + "mlp."
-        gqa = _gqa_tie(model.num_heads, model.num_kv_heads, model.head_dim)
-        if kind == "sse_swa":
-            behind_norm = [nm for nm in names if nm.startswith(a) and not any(
-                t in nm for t in ("lora_q_proj.1", "lora_k_proj.1", "sse_o_proj", "swa_o_proj"))]
-            g(behind_norm, "norm", n1, hid)
-            g([a + "lora_q_proj.1.weight"], "rows", a + "lora_q_proj.0.weight", None)
-            g([a + "lora_k_proj.1.weight"], "rows", a + "lora_k_proj.0.weight", None)
-            dv = model.sse_head_dim
-            g([a + "sse_o_proj.weight"], "norm", a + "sse_o_norm.weight",
-              np.arange(model.sse_num_heads * dv) % dv)
-            g([a + "swa_o_proj.weight"], "rows", a + "swa_v_proj.weight", gqa)
-        else:
-            g([a + f"{n}_proj.weight" for n in "qkv"], "norm", n1, hid)
-            g([a + "o_proj.weight"], "rows", a + "v_proj.weight", gqa)
-        g([m + "gate_proj.weight", m + "up_proj.weight"], "norm", n2, hid)
-        g([m + "down_proj.weight"], "rows", m + "up_proj.weight", None)
+        n = mc.names(i)
+        kind = mc.layer_kinds[i]
+        plan = (_PLAN["sse_swa"] if kind == "sse_swa" else _PLAN["softmax"]) + _PLAN["mlp"]
+        for roles, fk, target in plan:
+            cons = tuple(n[r] for r in roles)
+            out.append(FoldGroup(cons, fk, n[target], _tie(model, cons[0], n[target], fk)))
     return out
 
 
@@ -127,7 +134,7 @@ def smoothing_factors(model, amax: dict[str, np.ndarray], alpha: float) -> dict[
             wc = np.abs(model.weight(c)).max(axis=0).astype(np.float64)
             w_max = wc if w_max is None else np.maximum(w_max, wc)
         x_max = amax[grp.consumers[0]]
-        tie = grp.tie if grp.tie is not None else np.arange(len(x_max))
+        tie = grp.tie
         n = int(tie.max()) + 1
         xm = np.zeros(n)
         wm = np.zeros(n)
@@ -149,6 +156,7 @@ class SmoothedCheckpoint:
         ck = base_model.ckpt
         self.config = ck.config
         self.model_type = base_model.model_type
+        self.model_config = base_model.model_config
         self.names = getattr(ck, "names", None)
         self.tokenizer = getattr(ck, "tokenizer", None)
         self.col: dict[str, np.ndarray] = {}
@@ -158,16 +166,15 @@ class SmoothedCheckpoint:
                 self.col[c] = s[tie]
             self.row[grp.target] = s
         self._small: dict[str, np.ndarray] = {}
+        mc = base_model.model_config
+        self._bias_of = {b: w for i in range(mc.num_layers) for w, b in mc.bias_names(i).items()}
 
     def tensor(self, name: str) -> np.ndarray:
         w = self.base.weight(name)
-        key = name
-        if name.endswith(".bias"):
-            key = name[: -len("bias")] + "weight"
-            if key in self.row:
-                return (w / self.row[key]).astype(w.dtype)
-            return w
-        r, c = self.row.get(key), self.col.get(key)
+        if name in self._bias_of:
+            r = self.row.get(self._bias_of[name])
+            return w if r is None else (w / r).astype(w.dtype)
+        r, c = self.row.get(name), self.col.get(name)
         if r is None and c is None:
             return w
         if w.ndim == 1:  # a norm weight
