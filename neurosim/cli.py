@@ -45,6 +45,7 @@ def _load(name: str):
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``neurosim`` parser; with ``only``, just that subcommand's module is imported and configured."""
     parser = _Parser(prog="neurosim", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"neurosim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -67,6 +68,8 @@ def _terminate(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``neurosim`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status (2: a
+    NeurosimError or a usage error, 130: interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     only = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser(only)

@@ -49,6 +49,7 @@ def short_name(name: str) -> str:
 
 
 def is_mlp(name: str) -> bool:
+    """Whether the projection ``name`` is one of the block's MLP projections."""
     return short_name(name).startswith("mlp.")
 
 
@@ -69,6 +70,7 @@ def projection_class(name: str) -> str:
 
 
 def kind_label(kind: str) -> str:
+    """The human name of a layer kind (``sse_swa`` -> ``SSE+SWA``)."""
     return KIND_LABELS.get(kind, kind)
 
 
@@ -81,6 +83,8 @@ def totals(records: list[dict]) -> dict:
 
 @dataclass
 class Trace:
+    """A loaded trace: its summary, count histograms, the projection records and one chosen tile."""
+
     path: Path
     summary: dict
     histograms: dict[str, tuple[np.ndarray, np.ndarray]]
@@ -90,10 +94,12 @@ class Trace:
 
     @property
     def settings(self) -> dict:
+        """The run's settings as recorded in summary.json."""
         return self.summary["settings"]
 
     @property
     def coding(self) -> str:
+        """The spike coding of the run."""
         return self.settings["coding"]
 
 
@@ -175,4 +181,5 @@ def sim_label(comp: dict) -> str | None:
 
 
 def freq_keys(doc: dict) -> list[str]:
+    """The clock keys of ``hw.json``'s comparison (MHz, as strings), in increasing frequency."""
     return sorted(doc["comparison"], key=float)

