@@ -143,3 +143,18 @@ def test_public_face_resolves(package):
     for name in names:
         assert not is_private(name), f"{package}.__all__ lists the private name {name}"
         getattr(mod, name)  # raises AttributeError for a name that does not resolve
+
+
+def test_faces_load_lazily():
+    """Importing the faces loads none of the heavy submodules (numba engine, matplotlib, Amaranth)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, neurosim, neurosim.core, neurosim.run, neurosim.reports\n"
+            "heavy = [m for m in ('numba', 'matplotlib', 'amaranth', 'neurosim.core.engine', 'neurosim.run.runner')"
+            " if m in sys.modules]\n"
+            "assert not heavy, heavy\n"
+            "from neurosim.run import execute\n"
+            "assert 'neurosim.run.runner' in sys.modules and neurosim.execute is execute\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
