@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neurosim import NeurosimError
+from neurosim.rtl.protocol import decode_acc
 
 from .compare import SIM_LABELS
 from .gatesim import simulate
@@ -25,7 +26,7 @@ from .netlist import parse_netlist
 from .power import (DEFAULT_SLEW_NS, clock_energy_per_cycle, combine, energy_per_cycle, leakage_nw,
                     net_energies, vectorless_energy)
 from .search import Choice, SearchResult, Tools
-from .stimulus import ACTIVE, IDLE, Source, Stream, build_stream, decode_acc
+from .stimulus import ACTIVE, IDLE, Source, Stream, build_stream
 
 __all__ = ["POWER_CACHE_VERSION", "VECTORLESS_TOGGLE_RATE", "PowerResult", "measure_power"]
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.rtl.protocol import as_entry, frame, idle_cycle, mac_events, port_streams, spike_events
 
 ACTIVE, IDLE = 0, 1
 
@@ -119,13 +120,6 @@ def tile_source(trace_dir: str | Path, rows: int, k: int, lanes: int, coding: st
     return src
 
 
-def _pack(w_col: np.ndarray) -> int:
-    v = 0
-    for i, x in enumerate(w_col):
-        v |= (int(x) & 0xFF) << (8 * i)
-    return v
-
-
 @dataclass
 class Stream:
     inputs: dict[str, list[int]]
@@ -145,75 +139,40 @@ def _classes(valid: list[int], latency: int) -> np.ndarray:
 
 
 def build_stream(src: Source, design: str, manifest: dict, idle: int | None = None) -> Stream:
-    """Cycle-by-cycle inputs for one lane array described by its manifest."""
-    lanes = int(manifest["lanes"])
-    ports = {p["name"] for p in manifest["ports"] if p["dir"] == "in"}
-    lat = int(manifest.get("latency", 1))
-    gap = int(manifest.get("gap", 0))
-    idle = max(gap, lat + 4) if idle is None else max(idle, gap)
-    M, K = src.counts.shape
-    wcols_rows = [[_pack(src.w_int[m, :lanes, k]) for k in range(K)] for m in range(M)]
-    cyc: dict[str, list[int]] = {p: [] for p in ports if p not in ("clk", "rst")}
-    last_vals = {p: 0 for p in cyc}
+    """Cycle-by-cycle inputs for one lane array described by its manifest entry.
 
-    def emit(**vals):
-        for p in cyc:
-            if p in vals:
-                last_vals[p] = vals[p]
-            elif p in ("valid", "clear", "last", "step"):
-                last_vals[p] = 0
-            cyc[p].append(last_vals[p])
-    events = 0
+    Each token row is one dot product sequenced by :mod:`neurosim.rtl.protocol` (MAC: one activation
+    per cycle; spiking unit: one event per non-zero spike; a row without spikes is left out), then
+    ``idle`` cycles (default: the latency + 4, at least the design's gap) with every operand held."""
+    entry = as_entry(manifest)
+    if design != entry.design:
+        raise NeurosimError(f"stream for a {design} array given the manifest of {entry.top}")
+    lanes, lat = entry.lanes, entry.latency
+    idle = max(entry.gap, lat + 4) if idle is None else max(idle, entry.gap)
+    M, K = src.counts.shape
+    cycles: list[dict] = []
+    last_m = None
     for m in range(M):
-        wcols = wcols_rows[m]
+        W = src.w_int[m, :lanes, :]
         if design == "mac":
-            for k in range(K):
-                emit(valid=1, clear=int(k == 0), last=int(k == K - 1), a=int(src.counts[m, k]), w=wcols[k])
-                events += 1
+            row = mac_events(src.counts[m], W)
         else:
-            if "step" in ports:
-                raise NeurosimError("Horner spike variant: stimulus not implemented (use the barrel variant)")
-            evs = [(t, k) for t in range(src.T) for k in np.flatnonzero(src.spikes[t, m])]
-            if not evs:
+            row = spike_events(src.spikes[:, m, :], src.coding, entry.variant, W)
+            if not any(c["valid"] for c in row):
                 continue
-            for j, (t, k) in enumerate(evs):
-                s = int(src.spikes[t, m, k])
-                sh = src.T - 1 - t if src.coding in ("bitwise", "bitwise_2c") else 0
-                vals = dict(valid=1, clear=int(j == 0), last=int(j == len(evs) - 1), w=wcols[k])
-                if "neg" in cyc:
-                    vals["neg"] = int(s < 0)
-                if "sh" in cyc:
-                    vals["sh"] = sh
-                emit(**vals)
-                events += 1
-        for _ in range(idle):
-            if "valid" in cyc or "a" not in cyc:
-                emit()
-            else:            # a MAC without 'valid' (reference design) idles on a zero activation
-                emit(a=0)
-    reset = {p: 0 for p in cyc}
+        cycles += frame(row) + [idle_cycle() for _ in range(idle)]
+        last_m = m
+    if last_m is None:
+        raise NeurosimError("the stimulus has no spike event at all")
+    inputs = port_streams(entry, cycles)
+    reset = {p: 0 for p in inputs}
     if "valid" in reset:
         reset["valid"] = 1          # registers without reset load the zero operands during reset
-    drain = {p: 0 for p in cyc}          # valid=0 (or a=0): nothing more is accumulated
-    if "w" in drain and cyc["w"]:
-        drain["w"] = cyc["w"][-1]
-    last_m = max(m for m in range(M) if design == "mac" or np.any(src.spikes[:, m]))
-    if src.coding == "bitwise_2c" and design == "spike":
-        raise NeurosimError("bitwise_2c stimulus not implemented")
-    if "clear" in ports:     # each row restarts the accumulators: they end with the last row
-        exp = [int(src.counts[last_m] @ src.w_int[last_m, i]) for i in range(lanes)]
-    else:                    # reference designs accumulate every row
-        exp = [int(sum(src.counts[m] @ src.w_int[m, i] for m in range(M))) for i in range(lanes)]
-    busy = cyc["valid"] if "valid" in cyc else None
-    if busy is None:     # no valid port: the activation cycles are the busy ones
-        busy = ([1] * K + [0] * idle) * M
-    return Stream(cyc, reset, drain, _classes(busy, lat), exp,
-                  events, M * K, {"rows": M, "inputs": K, "idle_after_row": idle})
-
-
-def decode_acc(value: int, lanes: int, acc_w: int) -> list[int]:
-    out = []
-    for i in range(lanes):
-        v = (value >> (acc_w * i)) & ((1 << acc_w) - 1)
-        out.append(v - (1 << acc_w) if v >> (acc_w - 1) else v)
-    return out
+    drain = {p: 0 for p in inputs}          # valid=0: nothing more is accumulated
+    if "w" in drain and inputs["w"]:
+        drain["w"] = inputs["w"][-1]
+    # each row restarts the accumulators: they end with the last row's dot product
+    exp = [int(src.counts[last_m] @ src.w_int[last_m, i]) for i in range(lanes)]
+    valid = inputs["valid"]
+    return Stream(inputs, reset, drain, _classes(valid, lat), exp, int(sum(valid)), M * K,
+                  {"rows": M, "inputs": K, "idle_after_row": idle})

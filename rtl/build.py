@@ -20,24 +20,10 @@ from neurosim import NeurosimError
 from neurosim.defaults import K as DEFAULT_K, LANES as DEFAULT_LANES
 
 from .params import CODINGS, PIPELINES, VARIANTS, Config, make_config
+from .protocol import PORT_DOC, ManifestEntry, Port
 
+#: version of manifest.json's format
 MANIFEST_VERSION = 1
-#: Defaults of the paper comparison: 16 lanes, K = 2560 (SpikingBrain 2.0 hidden size).
-
-_PORT_DOC = {
-    "clk": "clock",
-    "rst": "synchronous reset (active high, hold >= reset_cycles): zeroes control pipeline and accumulators",
-    "valid": "an input element / spike event is present this cycle",
-    "clear": "first cycle of a new dot product: the accumulator restarts from 0 (+ this cycle's term)",
-    "last": "last cycle of the dot product: done pulses `latency` cycles later",
-    "a": "INT8 activation broadcast to all lanes",
-    "neg": "spike sign: 1 = subtract the (shifted) weight",
-    "sh": "shift of the event's time step (step weight 2^sh; sh = T-1-t for step t)",
-    "step": "first cycle of time step t >= 1: the accumulator doubles before this cycle's term",
-    "w": "per-lane INT8 weights, lane i in bits [8i+7:8i]",
-    "acc": "per-lane accumulators, lane i in bits [ACC_W*(i+1)-1 : ACC_W*i]",
-    "done": "acc holds the dot product ended by `last` (one-cycle pulse)",
-}
 
 
 def build_unit(cfg: Config):
@@ -49,51 +35,25 @@ def build_unit(cfg: Config):
     return SpikeArray(cfg)
 
 
-def ports(unit) -> list[dict]:
-    """Ports in the manifest format: ``{name, dir, width, signed, [elem_width, elems], doc}``."""
-    out = [
-        {"name": "clk", "dir": "in", "width": 1, "signed": False, "doc": _PORT_DOC["clk"]},
-        {"name": "rst", "dir": "in", "width": 1, "signed": False, "doc": _PORT_DOC["rst"]},
-    ]
+def ports(unit) -> list[Port]:
+    """The unit's ports (clock and reset first, then its Amaranth signature) with their docs."""
+    out = [Port("clk", "in", 1, False, PORT_DOC["clk"]), Port("rst", "in", 1, False, PORT_DOC["rst"])]
     for name, member in unit.signature.members.items():
         shape = member.shape
-        entry = {"name": name, "dir": "in" if member.flow == wiring.In else "out"}
+        d = "in" if member.flow == wiring.In else "out"
         if isinstance(shape, data.ArrayLayout):
             elem = shape.elem_shape
-            entry.update(width=shape.size, signed=elem.signed, elem_width=elem.width,
-                         elems=shape.length)
+            out.append(Port(name, d, shape.size, elem.signed, PORT_DOC.get(name, ""), elem.width, shape.length))
         else:
             s = Shape.cast(shape)
-            entry.update(width=s.width, signed=s.signed)
-        entry["doc"] = _PORT_DOC.get(name, "")
-        out.append(entry)
+            out.append(Port(name, d, s.width, s.signed, PORT_DOC.get(name, "")))
     return out
 
 
 def manifest_entry(cfg: Config, unit=None, verilog_name: str | None = None) -> dict:
+    """The manifest entry of ``cfg`` (a :class:`~neurosim.rtl.protocol.ManifestEntry` as a dict)."""
     unit = unit if unit is not None else build_unit(cfg)
-    return {
-        "design": cfg.design,
-        "top": cfg.top,
-        "verilog": verilog_name or f"{cfg.top}.v",
-        "coding": cfg.coding,
-        "variant": cfg.variant,
-        "lanes": cfg.lanes,
-        "k": cfg.k,
-        "t": cfg.t,
-        "acc_w": cfg.acc_w,
-        "acc_min": cfg.acc_min,
-        "acc_max": cfg.acc_max,
-        "pipeline": cfg.pipeline,
-        "stages": list(cfg.stages),
-        "segments": cfg.segments,
-        "latency": cfg.latency,
-        "gap": cfg.gap,
-        "clock": "clk",
-        "reset": "rst",
-        "reset_cycles": cfg.reset_cycles,
-        "ports": ports(unit),
-    }
+    return ManifestEntry.from_config(cfg, ports(unit), verilog_name).to_dict()
 
 
 def _write_atomic(path: Path, text: str) -> None:

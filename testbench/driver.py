@@ -1,4 +1,4 @@
-"""cocotb driver/monitor of a lane array (runs inside the simulator; plain Python, no numpy).
+"""cocotb driver/monitor of a lane array (runs inside the simulator).
 
 The design's manifest entry comes from the JSON file ``NEUROSIM_TB_ENTRY`` and the test vectors
 (prepared on the pytest side by :mod:`testbench.stimulus` from neurosim's golden functions) from
@@ -15,6 +15,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 from cocotb.types import LogicArray
+
+from neurosim.rtl.protocol import ZERO_DEFAULT, decode_acc
 
 _cache: dict = {}
 
@@ -59,18 +61,13 @@ class ArrayTB:
         dut.rst.value = 0
 
     def read_acc(self) -> list[int]:
-        v = self.dut.acc.value.to_unsigned()     # raises on X/Z: the accumulators must be defined
-        W = self.acc_w
-        out = []
-        for i in range(self.lanes):
-            x = (v >> (W * i)) & ((1 << W) - 1)
-            out.append(x - (1 << W) if x >> (W - 1) else x)
-        return out
+        # to_unsigned raises on X/Z: the accumulators must be defined
+        return decode_acc(self.dut.acc.value.to_unsigned(), self.lanes, self.acc_w)
 
     async def run(self, cycles: list[dict], tail: int, acc_checks: dict | None = None) -> list[tuple[int, list[int]]]:
         """Drive ``cycles`` (then idle); return (cycle index, acc lanes) for every cycle with done."""
         dut, handles = self.dut, self.handles
-        idle = {name: 0 for name in ("valid", "clear", "last", "step", "rst") if name in handles}
+        idle = {name: 0 for name in ZERO_DEFAULT if name in handles}
         acc_checks = acc_checks or {}
         # event-driven check: the accumulators may change in sample n only if an input cycle whose
         # operation reaches a segment register at edge n-1 carried an event, clear or step

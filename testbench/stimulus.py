@@ -1,9 +1,9 @@
 """Stimulus for the lane arrays: dot products turned into per-cycle port values (plain Python/numpy).
 
-This is the model of the *sequencer* in front of the hardware (which input is broadcast in which
-cycle), not of the arithmetic: the spike trains come from :func:`neurosim.core.coding.encode`, the step
-shifts from :func:`neurosim.core.coding.step_weights`, and every expected value from
-:func:`neurosim.core.engine.int_linear`.
+The sequencer in front of the hardware (which input is broadcast in which cycle), the packing of
+the port values and the expected values are :mod:`neurosim.rtl.protocol`'s; this module makes the
+regression's data (random counts and weights with a realistic shape, bubbles, gaps, garbage on
+idle inputs) and its named scenarios.
 
 A cycle is a dict of input port values: ``valid, clear, last`` (0/1), ``a`` (MAC activation),
 ``neg``/``sh``/``step`` (spike event fields, by design) and ``w`` (list of per-lane weights).
@@ -13,88 +13,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosim.core.coding import encode, step_weights
-from neurosim.core.engine import int_linear
+from neurosim.rtl import params, protocol
+from neurosim.rtl.protocol import idle_cycle as idle
 
 
 def count_range(entry: dict) -> tuple[int, int]:
     """Per-input value range of the unit (from the manifest's parameters)."""
-    from neurosim.rtl.params import count_range as cr
-    return cr(entry["design"], entry["coding"], entry["t"])
-
-
-def idle() -> dict:
-    return {"valid": 0, "clear": 0, "last": 0, "step": 0}
-
-
-def mac_job(counts: np.ndarray, W: np.ndarray) -> list[dict]:
-    """One dot product on the MAC array: one activation per cycle, K cycles."""
-    cycles = [{"valid": 1, "clear": 0, "last": 0, "step": 0, "a": int(counts[i]), "w": W[:, i].tolist()}
-              for i in range(len(counts))]
-    return _frame(cycles)
+    return params.count_range(entry["design"], entry["coding"], entry["t"])
 
 
 def spike_events(spikes: np.ndarray, entry: dict, W: np.ndarray, rng=None) -> list[dict]:
-    """Cycles for one dot product from a spike train ``spikes`` [T, K] (one input's column each).
-
-    Events come in time-step order (required by the Horner variants); for the other variants ``rng``
-    may shuffle them, which must not change the result.
-    """
-    coding, variant = entry["coding"], entry["variant"]
-    T = spikes.shape[0]
-    sw = step_weights(coding, T)
-    horner = variant == "horner"
-    has_neg = coding in ("ternary", "bitwise")
-    has_sh = variant == "barrel"
-    cycles = []
-    for t in range(T):
-        strobe = horner and t > 0          # Horner: the first cycle of steps 1..T-1 doubles acc
-        for i in np.flatnonzero(spikes[t]):
-            s = int(spikes[t, i])
-            sign = s * int(np.sign(sw[t]))      # the event's signed weight multiplier is sign * |sw[t]|
-            c = {"valid": 1, "clear": 0, "last": 0, "step": int(strobe), "w": W[:, i].tolist()}
-            if has_neg:
-                c["neg"] = int(sign < 0)
-            elif sign < 0:
-                # bitwise_2c: the hardware knows the sign step itself (barrel: sh == T-1; Horner: the
-                # step before the first strobe). Make sure that is the golden step weights' convention.
-                assert coding == "bitwise_2c" and t == 0, (coding, t, sw)
-            if coding == "binary":
-                assert s == 1, s
-            if has_sh:
-                mag = abs(int(sw[t]))
-                assert mag & (mag - 1) == 0, sw
-                c["sh"] = mag.bit_length() - 1
-            cycles.append(c)
-            strobe = False
-        if strobe:                                  # a step without events still doubles
-            cycles.append({"valid": 0, "clear": 0, "last": 0, "step": 1})
-    if rng is not None and not horner and len(cycles) > 1:
-        order = rng.permutation(len(cycles))
-        cycles = [cycles[j] for j in order]
-    return _frame(cycles)
-
-
-def _frame(cycles: list[dict]) -> list[dict]:
-    if not cycles:                                  # all-zero spike train: one control cycle
-        cycles = [idle()]
-    cycles[0] = dict(cycles[0], clear=1)
-    cycles[-1] = dict(cycles[-1], last=1)
-    return cycles
+    """Framed cycles of one dot product from a spike train ``spikes`` [T, K] on the design ``entry``
+    (:func:`neurosim.rtl.protocol.spike_events`; ``rng`` may shuffle the events)."""
+    return protocol.frame(protocol.spike_events(spikes, entry["coding"], entry["variant"], W, rng))
 
 
 def job(entry: dict, counts: np.ndarray, W: np.ndarray, rng=None) -> tuple[list[dict], np.ndarray]:
-    """(cycles, expected accumulators [lanes]) of one dot product ``W @ counts``.
-
-    ``counts`` [K] integers in the unit's range, ``W`` [lanes, K] int8.
-    """
-    counts = np.asarray(counts, np.int64)
-    W = np.asarray(W, np.int8)
-    expected = int_linear(counts[None, :], W)[0]
-    if entry["design"] == "mac":
-        return mac_job(counts, W), expected
-    spikes = encode(counts[None, :], entry["coding"], entry["t"])[:, 0, :]
-    return spike_events(spikes, entry, W, rng), expected
+    """(cycles, expected accumulators [lanes]) of one dot product ``W @ counts``
+    (:func:`neurosim.rtl.protocol.dot_product`)."""
+    return protocol.dot_product(entry, counts, W, rng)
 
 
 def insert_bubbles(cycles: list[dict], rng, p: float) -> list[dict]:
@@ -150,33 +87,11 @@ def _garbage(entry: dict, cycles: list[dict], rng) -> list[dict]:
     for c in cycles:
         if not c.get("valid"):
             c = dict(c)
-            for name in ("a", "neg", "sh"):
+            for name in protocol.OPERANDS:
                 if name in ports:
                     c[name] = int(rng.integers(0, 1 << ports[name]["width"]))
             c["w"] = rng.integers(-128, 128, size=entry["lanes"]).tolist()
         out.append(c)
-    return out
-
-
-def pack(entry: dict, cycles: list[dict]) -> list[dict]:
-    """Port values as the simulator takes them: unsigned, ``w`` packed lane 0 in the low bits, only
-    ports the design has; values not given are held from the previous cycle."""
-    ports = {p["name"]: p for p in entry["ports"] if p["dir"] == "in"}
-    out = []
-    for c in cycles:
-        d = {}
-        for name, v in c.items():
-            if name not in ports:
-                continue
-            if name == "w":
-                v = sum((int(x) & 0xFF) << (8 * i) for i, x in enumerate(v))
-            else:
-                v = int(v) & ((1 << ports[name]["width"]) - 1)
-            d[name] = v
-        for name in ("valid", "clear", "last", "step", "rst"):
-            if name in ports:
-                d.setdefault(name, 0)
-        out.append(d)
     return out
 
 
@@ -186,7 +101,7 @@ def scenario(entry: dict, jobs, expected, gaps, rng=None, garbage=True, acc_chec
     cycles, lasts = schedule(jobs, gaps)
     if garbage and rng is not None:
         cycles = _garbage(entry, cycles, rng)
-    return {"cycles": pack(entry, cycles), "lasts": lasts,
+    return {"cycles": protocol.pack_cycles(entry, cycles), "lasts": lasts,
             "expected": [[int(x) for x in e] for e in expected],
             "acc_checks": {str(k): v for k, v in (acc_checks or {}).items()}, **info}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim.core.engine import int_linear
-from neurosim.rtl.build import DEFAULT_K, DEFAULT_LANES
+from neurosim.defaults import K as DEFAULT_K, LANES as DEFAULT_LANES
 from neurosim.run.tiles import list_tiles, read_tile, write_tile
 from testbench import harness, stimulus
 
