@@ -1,19 +1,18 @@
 """Build the report: ``DIR/report.md``, a self-contained ``DIR/report.html``, ``DIR/figures/*.png``
 and ``DIR/report.json`` (the claims table with the JSON pointer of every measured value).
 
-The directory is assembled under a temporary sibling name and renamed into place at the end; an
-error leaves no ``DIR`` behind (and an existing report untouched).
+The directory is assembled under a temporary sibling name and swapped into place at the end by
+:class:`neurosim.outdir.OutputFolder`: an error or an interrupt leaves no ``DIR`` behind (and an
+earlier report as it was); a file or a non-empty folder without ``report.md`` is refused.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from neurosim import NeurosimError, __version__
+from neurosim.outdir import OutputFolder, check_replaceable
 
 from . import figures as F
 from .claims import NO_HW, PAPER, SPB1, build_claims, fmt_frac_pct, fmt_pct
@@ -22,6 +21,8 @@ from .document import Document, to_html, to_markdown
 from .energy_section import add_energy_section, compute_energy, energy_claims, load_energy
 
 REPORT_FILES = ("report.md", "report.html", "report.json")
+#: the report folder's marker file and name in messages (neurosim.outdir.OutputFolder)
+MARKER, WHAT = "report.md", "report"
 
 
 def _n(x) -> str:
@@ -263,20 +264,12 @@ def _stimulus_from(stimulus: str, trace_path: Path) -> bool | None:
     return Path(m.group(1)).resolve().parent == (Path(trace_path) / "tiles").resolve()
 
 
-def _prepare_out(out: Path) -> None:
-    if out.exists():
-        if not out.is_dir():
-            raise NeurosimError(f"report output {out} exists and is not a directory")
-        if any(out.iterdir()) and not (out / "report.md").is_file():
-            raise NeurosimError(f"report output {out} exists and is not a report directory; choose another --out")
-
-
 def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress: bool = True,
                  energy_dir=None) -> dict:
     """Write the report into ``out``; returns {"out", "html", "md", "claims", "figures"}.
     ``energy_dir``: a ``neurosim energy --out`` folder, or ``"compute"`` (from the trace and ``hw_dir``)."""
     out = Path(out)
-    _prepare_out(out)
+    check_replaceable(out, MARKER, WHAT)
     trace = load_trace(trace_dir, tile=tile)
     hw_path, hw = load_hw(hw_dir) if hw_dir is not None else (None, None)
     energy_path, energy = None, None
@@ -289,10 +282,8 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
         energy_path, energy = load_energy(energy_dir)
     doc, claims, figs = build_document(trace, hw, hw_path, energy, energy_path)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    old = None
-    try:
+    with OutputFolder(out, MARKER, WHAT) as folder:
+        tmp = folder.building
         fig_dir = tmp / "figures"
         fig_dir.mkdir()
         from tqdm import tqdm
@@ -313,21 +304,6 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
                 "figures": [f"figures/{n}.png" for n in written],
                 "claims": [c.as_dict() for c in claims]}
         (tmp / "report.json").write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n")
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-            os.replace(out, old / "report")
-        os.replace(tmp, out)
-    except BaseException:
-        # an error or an interrupt (Ctrl-C, SIGTERM) between moving the earlier report aside and
-        # moving the new one in puts the earlier report back
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            if (old / "report").exists() and not out.exists():
-                os.replace(old / "report", out)
-            shutil.rmtree(old, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        folder.commit()
     return {"out": out, "html": out / "report.html", "md": out / "report.md", "claims": claims,
             "figures": [out / "figures" / f"{n}.png" for n in written]}

@@ -119,7 +119,7 @@ def test_report_interrupted_between_renames_keeps_the_earlier_report(trace, tmp_
     from neurosim.reports.build import build_report
     out = tmp_path / "rep"
     out.mkdir()
-    (out / "report.md").write_text("earlier report\n")          # what _prepare_out accepts as a report
+    (out / "report.md").write_text("earlier report\n")          # what check_replaceable accepts as a report
     calls = _interrupt_nth_replace(monkeypatch, 2)               # 1: earlier aside, 2: new one in
     with pytest.raises(KeyboardInterrupt):
         build_report(trace, out, progress=False)

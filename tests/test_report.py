@@ -375,7 +375,7 @@ def test_refuses_to_replace_a_foreign_folder(trace, tmp_path, capsys):
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     rc, cap = report(["--trace", trace, "--out", out], capsys)
-    assert rc == 2 and "not a report directory" in cap.err
+    assert rc == 2 and "not a report (no report.md)" in cap.err
     assert (out / "notes.txt").read_text() == "keep me"
 
 
