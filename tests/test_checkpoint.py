@@ -21,7 +21,7 @@ from neurosim.model import (
     Checkpoint, count_parameters, expected_tensors, load_checkpoint, model_config, optional_tensors,
     write_checkpoint,
 )
-from neurosim.model.checkpoint import _plan_shards
+from neurosim.model.safetensors_io import plan_shards
 from neurosim.model.maker import init_tensor, make_checkpoint, parse_size, preset_config
 from neurosim.cli import main as cli_main
 
@@ -204,7 +204,7 @@ def test_full_preset_schema():
     assert exp["model.layers.4.mlp.down_proj.weight"] == (2560, 9728)
     assert "lm_head.weight" not in exp and "lm_head.weight" in optional_tensors(cfg)
     # 5 GB bf16 shards: 3 files, each within the limit
-    shards = _plan_shards(exp, 2, 5 * 10**9)
+    shards = plan_shards(exp, 2, 5 * 10**9)
     assert len(shards) == 3
     assert all(sum(math.prod(exp[n]) * 2 for n in s) <= 5 * 10**9 for s in shards)
     assert count_parameters(preset_config("qwen3", "full")) == 4_022_468_096   # Qwen3-4B
@@ -524,3 +524,52 @@ def test_heads_must_be_multiples_of_kv_heads():
         model_config(_spb2(attn={"num_heads": 6, "num_kv_heads": 4}))
     with pytest.raises(NeurosimError, match="^config.json: num_heads 4 is not a multiple of attn.num_kv_heads 3$"):
         model_config(_spb2(attn={"num_heads": 6, "num_kv_heads": 3}))
+
+
+# ------------------------------------------------------------------------------- output-folder rules
+
+def _zeros_writer(fail_on=None):
+    specs = {"a": (2, 2), "b": (3,)}
+
+    def produce(name):
+        if name == fail_on:
+            raise NeurosimError("boom")
+        return np.zeros(specs[name], np.float32)
+
+    return specs, produce
+
+
+def test_write_refuses_a_foreign_folder_even_with_force(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep\n")
+    specs, produce = _zeros_writer()
+    for force in (False, True):
+        with pytest.raises(NeurosimError) as ei:
+            write_checkpoint(out, {"model_type": "llama"}, specs, produce, force=force)
+        assert str(ei.value) == (f"checkpoint output {out} is a non-empty folder that is not a checkpoint "
+                                 "(no config.json); refusing to replace it")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(NeurosimError, match="exists and is not a directory"):
+        write_checkpoint(f, {"model_type": "llama"}, specs, produce, force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "mine"]
+
+
+def test_write_keeps_the_earlier_checkpoint_on_error_and_replaces_it_with_force(tmp_path):
+    out = tmp_path / "ck"
+    specs, produce = _zeros_writer()
+    write_checkpoint(out, {"model_type": "llama", "v": 1}, specs, produce)
+    before = (out / "model.safetensors").read_bytes()
+    _, failing = _zeros_writer(fail_on="b")
+    with pytest.raises(NeurosimError, match="boom"):
+        write_checkpoint(out, {"model_type": "llama", "v": 2}, specs, failing, force=True)
+    assert json.loads((out / "config.json").read_text())["v"] == 1
+    assert (out / "model.safetensors").read_bytes() == before
+    write_checkpoint(out, {"model_type": "llama", "v": 3}, specs, produce, force=True)
+    assert json.loads((out / "config.json").read_text())["v"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]      # no temporary left
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert write_checkpoint(empty, {"model_type": "llama"}, specs, produce) == empty

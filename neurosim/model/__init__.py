@@ -20,7 +20,11 @@ _HOME = {
     "Checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "write_checkpoint": "checkpoint",
     "load_tokenizer": "checkpoint",
     # default_model.py: the embedded SmolLM2 GGUF as a cached checkpoint directory
-    "default_model_dir": "checkpoint", "default_cache_dir": "checkpoint", "smollm2_gguf_path": "checkpoint",
+    "default_model_dir": "default_model", "default_cache_dir": "default_model",
+    "smollm2_gguf_path": "default_model",
+    # safetensors_io.py: safetensors files and HF tensor sets
+    "read_safetensors_header": "safetensors_io", "read_tensor_set": "safetensors_io",
+    "write_tensor_set": "safetensors_io",
     # gguf_import.py / maker.py
     "convert_gguf": "gguf_import", "make_checkpoint": "maker", "preset_config": "maker",
     # network.py: the float model
