@@ -573,3 +573,32 @@ def test_write_keeps_the_earlier_checkpoint_on_error_and_replaces_it_with_force(
     empty = tmp_path / "empty"
     empty.mkdir()
     assert write_checkpoint(empty, {"model_type": "llama"}, specs, produce) == empty
+
+
+def test_cli_make_checkpoint_out_option(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert cli_main(["make-checkpoint", "--arch", "llama", "--out", str(out), "--no-progress"]) == 0
+    assert "llama tiny" in capsys.readouterr().out and load_checkpoint(out).model_type == "llama"
+    for argv, msg in (
+        (["make-checkpoint", str(tmp_path / "a"), "--out", str(tmp_path / "b")],
+         "give the output directory once: as OUT or as --out DIR, not both"),
+        (["make-checkpoint"], "missing the output directory (OUT or --out DIR)"),
+        (["make-checkpoint", "--config", str(out / "config.json"), "--arch", "llama", str(tmp_path / "c")],
+         "--config replaces --arch/--preset: give either, not both"),
+        (["make-checkpoint", "--config", str(tmp_path / "none.json"), str(tmp_path / "c")],
+         f"{tmp_path}: no none.json (model configuration)"),
+    ):
+        assert cli_main(argv) == 2
+        assert capsys.readouterr().err.strip() == f"neurosim make-checkpoint: error: {msg}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+
+
+def test_make_checkpoint_from_a_config(tmp_path, capsys):
+    cfg = preset_config("qwen3", "tiny")
+    cfg.update(vocab_size=100, num_hidden_layers=2)
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    assert cli_main(["make-checkpoint", "--config", str(tmp_path / "cfg.json"), "--out", str(tmp_path / "q")]) == 0
+    assert "qwen3 from cfg.json, 2 layers" in capsys.readouterr().out
+    ck = load_checkpoint(tmp_path / "q")
+    assert set(ck.names) == set(expected_tensors(cfg)) and ck.shape("model.embed_tokens.weight") == (100, 64)
+    assert ck.tokenizer is None          # 100 ids leave no room for the 512-token tokenizer

@@ -5,6 +5,7 @@ exactly the tensors of ``expected_tensors`` (SPEC.md section 4 for SpB2.0, HF ll
 references below spell the tensor names and shapes out on their own.
 """
 
+import json
 import math
 
 import numpy as np
@@ -502,3 +503,59 @@ def test_tiny_spb2_from_make_checkpoint(tmp_path):
     logits = m.forward(ids)
     assert logits.shape == (len(ids), ck.config["vocab_size"]) and np.isfinite(logits).all()
     np.testing.assert_allclose(logits, naive_spb2(ck, ids), rtol=1e-3, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- the reference layout, end to end
+def _reference_config():
+    """The tiny SpB2.0 preset changed to the layout the reference code writes (SPEC.md 4.1)."""
+    from neurosim.model import preset_config
+
+    cfg = preset_config("sse_swa_moba", "tiny")              # hidden 64, head_dim 16, num_heads 4
+    cfg["attn"].update(num_heads=8, num_kv_heads=2)
+    del cfg["tie_word_embeddings"]                           # absent: untied
+    cfg.update(allow_neg_eigval=True, sse_qk_relu=True)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def reference_dir(tmp_path_factory):
+    from neurosim.cli import main
+
+    root = tmp_path_factory.mktemp("ref")
+    (root / "config.json").write_text(json.dumps(_reference_config()))
+    out = root / "ckpt"
+    assert main(["make-checkpoint", "--config", str(root / "config.json"), "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_make_checkpoint_writes_the_reference_layout(reference_dir):
+    from neurosim.model import load_checkpoint
+    from neurosim.model.safetensors_io import read_tensor_set
+
+    shapes = {n: e.shape for n, e in read_tensor_set(reference_dir).items()}   # the files themselves
+    assert shapes["model.layers.1.attn.swa_q_proj.weight"] == (4 * 16, 64)
+    assert shapes["model.layers.1.attn.swa_o_proj.weight"] == (64, 4 * 16)
+    assert shapes["model.layers.1.attn.swa_k_proj.weight"] == (2 * 16, 64)
+    assert shapes["model.layers.0.attn.q_proj.weight"] == (8 * 16, 64)
+    assert shapes["model.layers.2.attn.k_proj.weight"] == (2 * 16, 64)
+    assert shapes["lm_head.weight"] == (512, 64)
+    written = json.loads((reference_dir / "config.json").read_text())
+    assert "tie_word_embeddings" not in written and written["attn"]["num_heads"] == 8
+    ck = load_checkpoint(reference_dir)
+    assert ck.lm_head_name == "lm_head.weight" and ck.tokenizer is not None
+
+
+def test_reference_layout_runs_fp_int8_spike(reference_dir):
+    from neurosim.model import load_checkpoint
+    from neurosim.run import Settings, execute
+
+    ck = load_checkpoint(reference_dir)
+    ids = np.resize(np.array(ck.tokenizer.encode("To be, or not to be, that is the question").ids), 25)
+    np.testing.assert_allclose(Model(ck, np.float64).forward(ids), naive_spb2(ck, ids), rtol=1e-8, atol=1e-8)
+    prompt = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer"
+    out = {m: execute(Settings(model=str(reference_dir), prompt=prompt, mode=m).validate(), quiet=True)
+           for m in ("fp", "int8", "spike")}
+    assert out["fp"]["model"]["layer_kinds"] == ["moba", "sse_swa", "full", "sse_swa"]
+    assert out["spike"]["accuracy"] == out["int8"]["accuracy"]           # spike == int8 bit for bit
+    assert out["spike"]["totals"] == out["int8"]["totals"] and out["spike"]["totals"]["events"] > 0
+    assert np.isfinite(out["spike"]["accuracy"]["ppl_quant"])

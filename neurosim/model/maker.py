@@ -1,6 +1,7 @@
 """Random-initialised checkpoints in the exact HF layouts (``neurosim make-checkpoint``).
 
 ``neurosim make-checkpoint --arch sse_swa_moba|qwen3|llama --preset tiny|full [--seed S] OUT``
+(or ``--out DIR``; ``--config FILE`` writes the layout of any config.json instead of a preset)
 
 - ``tiny``: hidden 64, 4 heads (2 KV heads), head_dim 16, MLP 128, 4 layers, float32, one file.
   For ``sse_swa_moba``: ``attn.layers [0, 2]``, ``full_layers [2]`` -> layer 0 MoBA, layer 2 full
@@ -27,12 +28,14 @@ import copy
 import re
 import zlib
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
 from neurosim import NeurosimError
 from neurosim.model.checkpoint import write_checkpoint
-from neurosim.model.config import count_parameters, expected_tensors
+from neurosim.model.config import count_parameters, expected_tensors, model_config
+from neurosim.model.safetensors_io import read_json
 
 ARCHES = ("sse_swa_moba", "qwen3", "llama")
 PRESETS = ("tiny", "full")
@@ -239,41 +242,71 @@ def parse_size(text: str) -> int:
 
 def make_checkpoint(out, arch: str = "sse_swa_moba", preset: str = "tiny", *, seed: int = 0,
                     dtype: str | None = None, shard_bytes: int | None = None, progress: bool | None = None,
-                    force: bool = False) -> Path:
-    """Write a random-initialised checkpoint; returns its path. Defaults per preset: tiny ->
-    float32 in one file; full -> bfloat16 in 5 GB shards, with a progress bar."""
-    cfg = preset_config(arch, preset)
-    full = preset == "full"
+                    force: bool = False, config: Mapping | None = None) -> Path:
+    """Write a random-initialised checkpoint into folder ``out``; returns its path.
+
+    The layout is the preset's (``arch``, ``preset``), or with ``config`` (a config.json dict of any
+    supported model_type, validated by :func:`neurosim.model.config.model_config`) that config's:
+    every tensor of :func:`~neurosim.model.config.expected_tensors`. Defaults: tiny and custom
+    configs are float32 in one file; full is bfloat16 in 5 GB shards (``shard_bytes``, in bytes),
+    with a progress bar. The 512-token tokenizer is written when the vocabulary has room for it.
+    """
+    if config is not None:
+        cfg = copy.deepcopy(dict(config))
+        full = False
+    else:
+        cfg = preset_config(arch, preset)
+        full = preset == "full"
     dtype = dtype or ("bfloat16" if full else "float32")
     cfg["torch_dtype"] = dtype
     if shard_bytes is None and full:
         shard_bytes = 5 * 10**9
     specs = expected_tensors(cfg)
+    tokenizer = tiny_tokenizer_json() if model_config(cfg).vocab_size >= TOKENIZER_VOCAB else None
     return write_checkpoint(out, cfg, specs, lambda n: init_tensor(n, specs[n], seed), dtype=dtype,
-                            shard_bytes=shard_bytes, tokenizer_json=tiny_tokenizer_json(),
+                            shard_bytes=shard_bytes, tokenizer_json=tokenizer,
                             progress=full if progress is None else progress, force=force)
 
 
 # ---------------------------------------------------------------------------------- CLI
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", metavar="OUT", help="output checkpoint directory (must not exist)")
-    parser.add_argument("--arch", choices=ARCHES, default="sse_swa_moba", help="model_type (default sse_swa_moba)")
-    parser.add_argument("--preset", choices=PRESETS, default="tiny", help="tiny (tests) or full (SpB2.0-5B size)")
+    """The ``neurosim make-checkpoint`` arguments."""
+    parser.add_argument("out", metavar="OUT", nargs="?", default=None,
+                        help="output checkpoint directory (must not exist; or give --out)")
+    parser.add_argument("--out", dest="out_option", metavar="DIR", default=None,
+                        help="output checkpoint directory (the same as OUT)")
+    parser.add_argument("--arch", choices=ARCHES, default=None, help="model_type (default sse_swa_moba)")
+    parser.add_argument("--preset", choices=PRESETS, default=None, help="tiny (tests) or full (SpB2.0-5B size)")
+    parser.add_argument("--config", metavar="FILE", default=None,
+                        help="a config.json to use instead of --arch/--preset (any supported model_type)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
-                        help="stored dtype (default: float32 for tiny, bfloat16 for full)")
+                        help="stored dtype (default: bfloat16 for full, float32 otherwise)")
     parser.add_argument("--shard-size", default=None, metavar="SIZE",
-                        help="split into shards of at most SIZE (e.g. 5GB; default: 5GB for full, one file for tiny)")
-    parser.add_argument("--force", action="store_true", help="replace an existing output directory")
+                        help="split into shards of at most SIZE (e.g. 5GB; default: 5GB for full, one file otherwise)")
+    parser.add_argument("--force", action="store_true", help="replace an existing checkpoint directory")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
+    """``neurosim make-checkpoint``: write the checkpoint and print one line about it."""
+    if args.out is not None and args.out_option is not None:
+        raise NeurosimError("give the output directory once: as OUT or as --out DIR, not both")
+    out = args.out if args.out is not None else args.out_option
+    if out is None:
+        raise NeurosimError("missing the output directory (OUT or --out DIR)")
+    config = None
+    if args.config is not None:
+        if args.arch is not None or args.preset is not None:
+            raise NeurosimError("--config replaces --arch/--preset: give either, not both")
+        config = read_json(Path(args.config), "model configuration")
+    arch, preset = args.arch or "sse_swa_moba", args.preset or "tiny"
     shard = parse_size(args.shard_size) if args.shard_size else None
-    out = make_checkpoint(args.out, args.arch, args.preset, seed=args.seed, dtype=args.dtype,
-                          shard_bytes=shard, progress=False if args.no_progress else None, force=args.force)
-    cfg = preset_config(args.arch, args.preset)
-    print(f"wrote {out}: {args.arch} {args.preset}, {cfg['num_hidden_layers']} layers, "
+    out = make_checkpoint(out, arch, preset, seed=args.seed, dtype=args.dtype, shard_bytes=shard,
+                          progress=False if args.no_progress else None, force=args.force, config=config)
+    cfg = config if config is not None else preset_config(arch, preset)
+    label = f"{cfg['model_type']} from {Path(args.config).name}" if config is not None else f"{arch} {preset}"
+    print(f"wrote {out}: {label}, {cfg['num_hidden_layers']} layers, "
           f"{count_parameters(cfg) / 1e6:.2f} M parameters")
     return 0
