@@ -288,8 +288,7 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
     ``cfg.out`` when given: eval.json, windows.csv, eval.md, timing.json)."""
     from tqdm import tqdm
 
-    from neurosim.model.checkpoint import default_model_dir, load_checkpoint
-    from neurosim.model.network import Model, log_softmax
+    from neurosim.model import Model, default_model_dir, load_checkpoint, log_softmax
     from neurosim.outdir import OutputFolder
     from neurosim.run import smooth as SM
     from neurosim.run.windows import check_disjoint, load_texts, select_windows
