@@ -6,11 +6,12 @@ the accumulator of step t's group; the groups are combined at the end with their
 (shifts: 2^e, negative for the two's complement sign step). Zero spikes cause no work. No multiply
 is used anywhere. ``int_linear`` is the dense exact reference (int64 accumulation).
 
-Layout: weights are packed once into output tiles ``[n_tiles, K, TILE]`` (W transposed per tile),
-so each event is one contiguous vector add and a tile stays in cache while every token row uses it;
-tiles run in parallel. Partial sums are int16 and flushed (shifted by the step weight) into int64
-before they could overflow (at most 255 events of |w| <= 128 each), which halves the bytes of every
-add compared with int32.
+Layout: weights are packed once into output tiles ``[n_tiles, K, cols]`` (W transposed per tile,
+up to MAX_TILE columns), so each event is one contiguous vector add. Events are ordered by (input
+chunk, row, step, sign): a tile's chunk of K_BUDGET bytes of weights stays in L2 while every token row
+uses it; tiles run in parallel. Sixteen events of one (row, step) are summed in int16 registers per
+pass (one accumulator update per 16 events); partial sums are int16 and flushed (shifted by the step
+weight) into the output before they could overflow (at most 255 events of |w| <= 128 each).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import numpy as np
 from neurosim import NeurosimError
 from neurosim.core.coding import check_coding, resolve_steps, step_weights
 
-#: Output columns per weight tile (int8 bytes; 4 cache lines).
-TILE = 256
+#: Most output columns per weight tile (int8 bytes); wide tiles amortise each event's overhead.
+MAX_TILE = 1024
+#: Bytes of one tile's weights per input chunk: about the L2 cache of one core (512 KiB here).
+K_BUDGET = 1 << 19
 #: Events accumulated in int16 before flushing: 255 * 128 < 2**15.
 FLUSH = 255
 _MODES = {"binary": 0, "ternary": 0, "bitwise": 1, "bitwise_2c": 2}
@@ -47,12 +50,18 @@ class PackedWeights:
         w = _check_weights(w_int)
         self.w_int = w
         self.out_features, self.in_features = w.shape
-        n_tiles = -(-self.out_features // TILE)
-        padded = np.zeros((n_tiles * TILE, self.in_features), dtype=np.int8)
-        padded[: self.out_features] = w
+        N = self.out_features
+        # Equal tiles of at most MAX_TILE columns (multiples of 64), at least one per thread.
+        n_tiles = max(-(-N // MAX_TILE), min(nb.get_num_threads(), -(-N // 64)))
+        cols = -(-(-(-N // n_tiles)) // 64) * 64
+        n_tiles = -(-N // cols)
+        padded = np.zeros((n_tiles * cols, self.in_features), dtype=np.int8)
+        padded[:N] = w
         self.tiles = np.ascontiguousarray(
-            padded.reshape(n_tiles, TILE, self.in_features).transpose(0, 2, 1)
+            padded.reshape(n_tiles, cols, self.in_features).transpose(0, 2, 1)
         )
+        #: Input channels per chunk (events are ordered chunk by chunk).
+        self.k_chunk = max(16, K_BUDGET // cols)
 
 
 def _check_weights(w_int) -> np.ndarray:
@@ -108,7 +117,7 @@ def spike_linear(x, w_int, coding: str, T: int | None = None, *, spikes: bool = 
         lead = s.shape[1:-1]
         planes = np.ascontiguousarray(s.reshape(T, -1, K))
         unary = coding in ("binary", "ternary")
-        ptr, ev_k = _events_from_spikes(planes, unary)
+        ptr, ev_k = _events_from_spikes(planes, unary, packed.k_chunk)
         n_groups = 1 if unary else T
         max_abs = T if unary else (1 << T)
     else:
@@ -116,18 +125,18 @@ def spike_linear(x, w_int, coding: str, T: int | None = None, *, spikes: bool = 
         T = resolve_steps(c, coding, T)
         lead = c.shape[:-1]
         rows = np.ascontiguousarray(c.reshape(-1, K), dtype=np.int64)
-        ptr, ev_k = _events_from_counts(rows, _MODES[coding], T)
+        ptr, ev_k = _events_from_counts(rows, _MODES[coding], T, packed.k_chunk)
         n_groups = 1 if _MODES[coding] == 0 else T
         max_abs = int(np.abs(rows).max(initial=0))
     weights = np.ones(1, np.int64) if n_groups == 1 else step_weights(coding, T)
-    shifts = np.array([int(abs(int(v))).bit_length() - 1 for v in weights], dtype=np.int64)
-    negs = (weights < 0).astype(np.int8)
-    M = (len(ptr) - 1) // (2 * n_groups)
+    negs = (weights < 0).astype(np.int8)  # magnitudes are 2^(G-1-g): the kernel folds by Horner
+    M = int(np.prod(lead, dtype=np.int64))
     # |out| <= K * 128 * max|count|: int32 whenever that provably fits.
     out_dtype = np.int32 if K * 128 * max(max_abs, 1) < 2**31 else np.int64
-    out = np.empty((M, N), dtype=out_dtype)
+    out = np.zeros((M, N), dtype=out_dtype)
     if M:
-        _accumulate(ptr, ev_k, shifts, negs, packed.tiles, out)
+        tot = np.empty(packed.tiles.shape[::2], dtype=out_dtype)
+        _accumulate(ptr, ev_k, negs, packed.tiles, out, tot)
     events = int(len(ev_k))
     return SpikeLinearResult(
         out=out.reshape(lead + (N,)),
@@ -138,7 +147,7 @@ def spike_linear(x, w_int, coding: str, T: int | None = None, *, spikes: bool = 
 
 
 @nb.njit(cache=True)
-def _walk_row(row, m, mode, T, G, pos, ev_k, write):
+def _walk_row(row, m, M, mode, T, G, KC, pos, ev_k, write):
     """Walk the events of token row m: each event advances ``pos[seg]`` of its segment and, when
     ``write``, stores its input index at ``ev_k[pos[seg]]`` first (one walk counts, one fills)."""
     mask = (np.int64(1) << T) - 1
@@ -147,8 +156,9 @@ def _walk_row(row, m, mode, T, G, pos, ev_k, write):
         if c == 0:
             continue
         neg = 1 if (c < 0 and mode != 2) else 0
+        base = (k // KC) * M + m
         if mode == 0:
-            seg = (m * G) * 2 + neg
+            seg = (base * G) * 2 + neg
             for _ in range(abs(c)):
                 if write:
                     ev_k[pos[seg]] = k
@@ -158,7 +168,7 @@ def _walk_row(row, m, mode, T, G, pos, ev_k, write):
             b = 0
             while v:  # set bits only: bit b belongs to step T-1-b
                 if v & 1:
-                    seg = (m * G + T - 1 - b) * 2 + neg
+                    seg = (base * G + T - 1 - b) * 2 + neg
                     if write:
                         ev_k[pos[seg]] = k
                     pos[seg] += 1
@@ -167,32 +177,34 @@ def _walk_row(row, m, mode, T, G, pos, ev_k, write):
 
 
 @nb.njit(parallel=True, cache=True)
-def _events_from_counts(counts, mode, T):
+def _events_from_counts(counts, mode, T, KC):
     """Event lists of integer counts [M, K]: (ptr, input index per event).
 
-    Events are grouped by (row m, group g, sign): segment ``(m*G + g)*2 + (0 if + else 1)`` spans
-    ``ev_k[ptr[seg]:ptr[seg+1]]``. mode 0: unary (binary/ternary), one group, |c| events of sign(c);
-    mode 1: sign-magnitude bitwise, group t gets bit T-1-t of |c| with sign(c); mode 2: two's
-    complement, group t gets bit T-1-t of the T-bit pattern, always positive. Rows are independent
-    (disjoint segments), so both walks run in parallel over rows.
+    Events are grouped by (input chunk c = k // KC, row m, group g, sign): segment
+    ``((c*M + m)*G + g)*2 + (0 if + else 1)`` spans ``ev_k[ptr[seg]:ptr[seg+1]]``, input indices
+    ascending. mode 0: unary (binary/ternary), one group, |c| events of sign(c); mode 1:
+    sign-magnitude bitwise, group t gets bit T-1-t of |c| with sign(c); mode 2: two's complement,
+    group t gets bit T-1-t of the T-bit pattern, always positive. Rows are independent (disjoint
+    segments), so both walks run in parallel over rows.
     """
     M, K = counts.shape
     G = 1 if mode == 0 else T
-    sizes = np.zeros(M * G * 2, np.int64)
+    n_seg = (-(-K // KC)) * M * G * 2
+    sizes = np.zeros(n_seg, np.int64)
     none = np.empty(0, np.int32)
     for m in nb.prange(M):
-        _walk_row(counts[m], m, mode, T, G, sizes, none, False)
-    ptr = np.zeros(M * G * 2 + 1, np.int64)
+        _walk_row(counts[m], m, M, mode, T, G, KC, sizes, none, False)
+    ptr = np.zeros(n_seg + 1, np.int64)
     ptr[1:] = np.cumsum(sizes)
     ev_k = np.empty(ptr[-1], np.int32)
     fill = ptr[:-1].copy()
     for m in nb.prange(M):
-        _walk_row(counts[m], m, mode, T, G, fill, ev_k, True)
+        _walk_row(counts[m], m, M, mode, T, G, KC, fill, ev_k, True)
     return ptr, ev_k
 
 
 @nb.njit(cache=True)
-def _events_from_spikes(planes, unary):
+def _events_from_spikes(planes, unary, KC):
     """Event lists (as in :func:`_events_from_counts`) of a spike train [T, M, K].
 
     Unary codings (binary, ternary) merge all steps into one group; -1 spikes go to the negative
@@ -200,87 +212,150 @@ def _events_from_spikes(planes, unary):
     """
     T, M, K = planes.shape
     G = 1 if unary else T
-    cnt = np.zeros(M * G * 2 + 1, np.int64)
+    n_seg = (-(-K // KC)) * M * G * 2
+    cnt = np.zeros(n_seg + 1, np.int64)
     for t in range(T):
         for m in range(M):
-            g = m * G + (0 if unary else t)
             for k in range(K):
                 v = planes[t, m, k]
                 if v != 0:
+                    g = ((k // KC) * M + m) * G + (0 if unary else t)
                     cnt[g * 2 + (1 if v < 0 else 0) + 1] += 1
     ptr = np.cumsum(cnt)
     ev_k = np.empty(ptr[-1], np.int32)
     fill = ptr[:-1].copy()
     for t in range(T):
         for m in range(M):
-            g = m * G + (0 if unary else t)
             for k in range(K):
                 v = planes[t, m, k]
                 if v != 0:
+                    g = ((k // KC) * M + m) * G + (0 if unary else t)
                     seg = g * 2 + (1 if v < 0 else 0)
                     ev_k[fill[seg]] = k
                     fill[seg] += 1
     return ptr, ev_k
 
 
-@nb.njit(parallel=True, cache=True)
-def _accumulate(ptr, ev_k, shifts, negs, tiles, out):
-    """out[m, :] = sum over groups g and signs of (+/-)(acc << shift_g).
+@nb.njit(cache=True, inline="always")
+def _sum_events(acc16, W, ev_k, e, b, neg):
+    """acc16 (+/-)= sum of the weight rows W[ev_k[e:b]] (int16 lanes; the caller bounds b - e)."""
+    NT = acc16.shape[0]
+    i = e
+    while i + 16 <= b:
+        r0, r1, r2, r3 = ev_k[i], ev_k[i + 1], ev_k[i + 2], ev_k[i + 3]
+        r4, r5, r6, r7 = ev_k[i + 4], ev_k[i + 5], ev_k[i + 6], ev_k[i + 7]
+        q0, q1, q2, q3 = ev_k[i + 8], ev_k[i + 9], ev_k[i + 10], ev_k[i + 11]
+        q4, q5, q6, q7 = ev_k[i + 12], ev_k[i + 13], ev_k[i + 14], ev_k[i + 15]
+        if neg:
+            for j in range(NT):
+                acc16[j] -= (((W[r0, j] + W[r1, j]) + (W[r2, j] + W[r3, j])) + (
+                    (W[r4, j] + W[r5, j]) + (W[r6, j] + W[r7, j]))) + (
+                    ((W[q0, j] + W[q1, j]) + (W[q2, j] + W[q3, j])) + (
+                    (W[q4, j] + W[q5, j]) + (W[q6, j] + W[q7, j])))
+        else:
+            for j in range(NT):
+                acc16[j] += (((W[r0, j] + W[r1, j]) + (W[r2, j] + W[r3, j])) + (
+                    (W[r4, j] + W[r5, j]) + (W[r6, j] + W[r7, j]))) + (
+                    ((W[q0, j] + W[q1, j]) + (W[q2, j] + W[q3, j])) + (
+                    (W[q4, j] + W[q5, j]) + (W[q6, j] + W[q7, j])))
+        i += 16
+    if i + 8 <= b:
+        r0, r1, r2, r3 = ev_k[i], ev_k[i + 1], ev_k[i + 2], ev_k[i + 3]
+        r4, r5, r6, r7 = ev_k[i + 4], ev_k[i + 5], ev_k[i + 6], ev_k[i + 7]
+        if neg:
+            for j in range(NT):
+                acc16[j] -= ((W[r0, j] + W[r1, j]) + (W[r2, j] + W[r3, j])) + (
+                    (W[r4, j] + W[r5, j]) + (W[r6, j] + W[r7, j]))
+        else:
+            for j in range(NT):
+                acc16[j] += ((W[r0, j] + W[r1, j]) + (W[r2, j] + W[r3, j])) + (
+                    (W[r4, j] + W[r5, j]) + (W[r6, j] + W[r7, j]))
+        i += 8
+    if i + 4 <= b:
+        r0, r1, r2, r3 = ev_k[i], ev_k[i + 1], ev_k[i + 2], ev_k[i + 3]
+        if neg:
+            for j in range(NT):
+                acc16[j] -= (W[r0, j] + W[r1, j]) + (W[r2, j] + W[r3, j])
+        else:
+            for j in range(NT):
+                acc16[j] += (W[r0, j] + W[r1, j]) + (W[r2, j] + W[r3, j])
+        i += 4
+    if i + 2 <= b:
+        r0, r1 = ev_k[i], ev_k[i + 1]
+        if neg:
+            for j in range(NT):
+                acc16[j] -= W[r0, j] + W[r1, j]
+        else:
+            for j in range(NT):
+                acc16[j] += W[r0, j] + W[r1, j]
+        i += 2
+    if i < b:
+        r0 = ev_k[i]
+        if neg:
+            for j in range(NT):
+                acc16[j] -= W[r0, j]
+        else:
+            for j in range(NT):
+                acc16[j] += W[r0, j]
 
-    acc is the int16 sum of the weight columns of up to FLUSH events of one (row, group, sign)
-    segment; sixteen (then eight) columns are summed per pass so the accumulator is touched once per 16 events.
+
+@nb.njit(cache=True)
+def _fold(acc16, tot, neg, shift):
+    """tot = (tot << shift) (+/-) acc16 (a Horner step over the groups, MSB first), then acc16 = 0."""
+    if neg:
+        for j in range(tot.shape[0]):
+            tot[j] = (tot[j] << shift) - acc16[j]
+    else:
+        for j in range(tot.shape[0]):
+            tot[j] = (tot[j] << shift) + acc16[j]
+    acc16[:] = 0
+
+
+@nb.njit(parallel=True, cache=True)
+def _accumulate(ptr, ev_k, negs, tiles, out, tot):
+    """out[m, :] = sum over groups g of (+/-) acc_g * 2^(G-1-g), by Horner's rule; ``out`` starts at
+    zero, ``tot`` is scratch [n_tiles, cols] of out's dtype.
+
+    Per tile (in parallel) and input chunk (its weights stay in L2 while every row uses them), the
+    events of one (row, group) are summed into int16 lanes sixteen at a time (one accumulator
+    update per 16 events), the negative segment subtracted into the same lanes, and folded into
+    the row's total (shifted one step per group) at most every FLUSH events, before int16 could
+    overflow. Group weights are 2^(G-1-g) (bitwise codings; G = 1 for the unary ones), negative
+    where ``negs[g]`` (the two's complement sign step). Integer wrap-around of partial sums is
+    harmless: the result provably fits ``out``'s dtype and all arithmetic is modular.
     """
     n_tiles, K, NT = tiles.shape
     M, N = out.shape
-    G = shifts.shape[0]
+    G = negs.shape[0]
+    n_chunks = (ptr.shape[0] - 1) // (M * G * 2)
     for ti in nb.prange(n_tiles):
         n0 = ti * NT
         nt = min(NT, N - n0)
         W = tiles[ti]
         acc16 = np.zeros(NT, np.int16)
-        total = np.zeros(NT, np.int64)
-        for m in range(M):
-            total[:] = 0
-            for seg in range(m * G * 2, (m + 1) * G * 2):
-                g = (seg // 2) % G
-                sh = shifts[g]
-                subtract = (seg % 2 == 1) != (negs[g] != 0)
-                e = ptr[seg]
-                b = ptr[seg + 1]
-                while e < b:
-                    stop = min(b, e + FLUSH)
-                    acc16[:] = 0
-                    i = e
-                    while i + 16 <= stop:
-                        r0, r1, r2, r3 = ev_k[i], ev_k[i + 1], ev_k[i + 2], ev_k[i + 3]
-                        r4, r5, r6, r7 = ev_k[i + 4], ev_k[i + 5], ev_k[i + 6], ev_k[i + 7]
-                        q0, q1, q2, q3 = ev_k[i + 8], ev_k[i + 9], ev_k[i + 10], ev_k[i + 11]
-                        q4, q5, q6, q7 = ev_k[i + 12], ev_k[i + 13], ev_k[i + 14], ev_k[i + 15]
-                        for j in range(NT):
-                            acc16[j] += (((W[r0, j] + W[r1, j]) + (W[r2, j] + W[r3, j])) + (
-                                (W[r4, j] + W[r5, j]) + (W[r6, j] + W[r7, j]))) + (
-                                ((W[q0, j] + W[q1, j]) + (W[q2, j] + W[q3, j])) + (
-                                (W[q4, j] + W[q5, j]) + (W[q6, j] + W[q7, j])))
-                        i += 16
-                    while i + 8 <= stop:
-                        r0, r1, r2, r3 = ev_k[i], ev_k[i + 1], ev_k[i + 2], ev_k[i + 3]
-                        r4, r5, r6, r7 = ev_k[i + 4], ev_k[i + 5], ev_k[i + 6], ev_k[i + 7]
-                        for j in range(NT):
-                            acc16[j] += ((W[r0, j] + W[r1, j]) + (W[r2, j] + W[r3, j])) + (
-                                (W[r4, j] + W[r5, j]) + (W[r6, j] + W[r7, j])
-                            )
-                        i += 8
-                    while i < stop:
-                        r0 = ev_k[i]
-                        for j in range(NT):
-                            acc16[j] += W[r0, j]
-                        i += 1
-                    if subtract:
-                        for j in range(NT):
-                            total[j] -= np.int64(acc16[j]) << sh
-                    else:
-                        for j in range(NT):
-                            total[j] += np.int64(acc16[j]) << sh
-                    e = stop
-            for j in range(nt):
-                out[m, n0 + j] = total[j]
+        t = tot[ti]
+        for kc in range(n_chunks):
+            for m in range(M):
+                t[:] = 0
+                owed = 0  # shifts owed to t: groups passed since its last fold
+                for g in range(G):
+                    sub = negs[g] != 0
+                    base = ((kc * M + m) * G + g) * 2
+                    filled = 0
+                    for s in range(2):
+                        e = ptr[base + s]
+                        b = ptr[base + s + 1]
+                        while e < b:
+                            take = min(b - e, FLUSH - filled)
+                            _sum_events(acc16, W, ev_k, e, e + take, s == 1)
+                            filled += take
+                            e += take
+                            if filled == FLUSH or e == b and (s == 1 or ptr[base + 2] == b):
+                                _fold(acc16, t, sub, owed)
+                                owed = 0
+                                filled = 0
+                    owed += 1
+                row = out[m, n0:n0 + nt]
+                sh = owed - 1
+                for j in range(nt):
+                    row[j] += t[j] << sh
