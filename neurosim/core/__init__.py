@@ -1,9 +1,10 @@
-"""The golden integer model: INT8 quantizers, the four spike codings, and the event-driven engine.
+"""The golden integer model: INT8 quantizers, the four spike codings, the event-driven engine and
+its exact dense counterpart.
 
 Everything that must agree bit for bit (simulator, cocotb expectations, hardware stimulus) derives
-from these functions. The public face (names load lazily from ``quant``, ``coding``, ``engine``)::
+from these functions. The public face (names load lazily from ``quant``, ``coding``, ``engine``, ``dense``)::
 
-    from neurosim.core import quantize_activations, encode, spike_linear
+    from neurosim.core import quantize_activations, encode, spike_linear, dense_linear
 """
 
 from neurosim.face import lazy_face
@@ -13,5 +14,6 @@ __all__, __getattr__, __dir__ = lazy_face(__name__, {
               "dequant_linear"),
     "coding": ("CODINGS", "BITWISE", "INT8_WINDOW", "WINDOW3", "check_coding", "required_steps", "fits",
                "resolve_steps", "step_weights", "encode", "decode", "spike_counts_per_value", "spike_stats"),
-    "engine": ("TILE", "FLUSH", "SpikeLinearResult", "PackedWeights", "int_linear", "spike_linear"),
+    "engine": ("MAX_TILE", "K_BUDGET", "FLUSH", "SpikeLinearResult", "PackedWeights", "int_linear", "spike_linear"),
+    "dense": ("F32_EXACT", "F64_EXACT", "MIN_CHUNK", "exact_chunk", "exact_linear", "spike_events", "dense_linear"),
 })

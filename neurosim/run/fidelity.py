@@ -6,11 +6,13 @@ implementation of :class:`Projection` for every selected block projection of the
 
 * :class:`FloatProjection` (mode ``fp``): ``x @ w.T`` in the model's float dtype;
 * :class:`Int8Projection` (``int8``): activations quantized per token row (absmax or adaptive
-  threshold), weights per output channel (or per group of inputs), the dense exact integer product
-  :func:`neurosim.core.engine.int_linear`, one dequantization;
+  threshold), weights per output channel (or per group of inputs), the exact dense integer product
+  at BLAS speed :func:`neurosim.core.dense.exact_linear`, one dequantization;
 * :class:`SpikeProjection` (``spike``): the same integers through the event-driven engine
-  :func:`neurosim.core.engine.spike_linear`. Both feed identical integers to the same
-  dequantization, so int8 and spike outputs are bit-identical.
+  :func:`neurosim.core.engine.spike_linear` (``engine="event"``, the default) or the exact dense
+  path :func:`neurosim.core.dense.dense_linear` (``engine="dense"``: same integers, events counted
+  from the counts). All feed identical integers to the same dequantization, so int8 and spike
+  outputs are bit-identical.
 
 A projection is the model's ``linear`` hook: ``projection(name, x, w) -> y`` with ``x`` [S, in] and
 ``w`` [out, in] in the model's dtype. ``projection.product(name, x, w)`` returns a :class:`Product`
@@ -29,7 +31,8 @@ from typing import Iterable
 import numpy as np
 
 from neurosim.core.coding import INT8_WINDOW, fits, resolve_steps, spike_counts_per_value, spike_stats
-from neurosim.core.engine import int_linear, spike_linear
+from neurosim.core.dense import dense_linear, exact_linear
+from neurosim.core.engine import spike_linear
 from neurosim.core.quant import ActQuant, WeightQuant, dequant_linear, quantize_activations, quantize_weights
 from neurosim.defaults import LANES
 from neurosim.run.tiles import tile_rows, write_tile
@@ -150,23 +153,32 @@ class QuantizedProjection(Projection):
 
 
 class Int8Projection(QuantizedProjection):
-    """Dense INT8: :func:`neurosim.core.engine.int_linear` (no events counted while multiplying)."""
+    """Dense INT8: :func:`neurosim.core.dense.exact_linear` (no events counted while multiplying)."""
 
     mode = "int8"
 
     def integers(self, counts, w_int, T):
-        """``int_linear(counts, w_int)``; no events (the recorder counts them from the counts)."""
-        return int_linear(counts, w_int), None
+        """``exact_linear(counts, w_int)``; no events (the recorder counts them from the counts)."""
+        return exact_linear(counts, w_int), None
 
 
 class SpikeProjection(QuantizedProjection):
-    """Event-driven spiking: :func:`neurosim.core.engine.spike_linear` in the window T; equals int8 exactly."""
+    """Spiking: :func:`neurosim.core.engine.spike_linear` in the window T (``engine="event"``) or
+    :func:`neurosim.core.dense.dense_linear` (``"dense"``); both equal int8 exactly, same events."""
 
     mode = "spike"
 
+    def __init__(self, quant: Quantization = Quantization(), projections: Iterable[str] = ("*",),
+                 engine: str = "event"):
+        super().__init__(quant, projections)
+        if engine not in ("event", "dense"):
+            raise ValueError(f"engine must be 'event' or 'dense', got {engine!r}")
+        self.engine = engine
+
     def integers(self, counts, w_int, T):
-        """``spike_linear`` in the window ``T`` (steps): the same integers, and the events consumed."""
-        r = spike_linear(counts, w_int, self.quant.coding, T)
+        """The product in the window ``T`` (steps): the same integers, and the events consumed."""
+        f = spike_linear if self.engine == "event" else dense_linear
+        r = f(counts, w_int, self.quant.coding, T)
         return r.out, r.events
 
 
@@ -178,6 +190,8 @@ def projection_for(s) -> Projection:
     """The projection of a :class:`neurosim.run.settings.Settings` (its mode, quantization, patterns)."""
     if s.mode == "fp":
         return FloatProjection()
+    if s.mode == "spike":
+        return SpikeProjection(Quantization.from_settings(s), s.projections, engine=s.engine or "event")
     return FIDELITIES[s.mode](Quantization.from_settings(s), s.projections)
 
 

@@ -19,10 +19,13 @@ from neurosim import NeurosimError
 from neurosim.core.coding import CODINGS, fits, required_steps
 from neurosim.core.quant import SCALES
 
-__all__ = ["MODES", "Settings", "load_yaml", "parse_clamp", "add_arguments", "settings_from_args"]
+__all__ = ["MODES", "ENGINES", "Settings", "load_yaml", "parse_clamp", "add_arguments", "settings_from_args"]
 
 #: fidelities of a run: float reference, dense INT8 products, event-driven spiking products
 MODES = ("fp", "int8", "spike")
+#: integer products of spike mode: the event-driven engine (default) or the exact dense path (same
+#: integers and event counts; neurosim.core.dense); int8 mode always uses the dense path
+ENGINES = ("event", "dense")
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Settings:
     max_tokens: int = 256  #: input truncated to this many tokens
     generate: int = 0  #: greedily generated tokens after the input
     mode: str = "spike"  #: one of MODES
+    engine: str | None = None  #: spike-mode product, one of ENGINES (None: event); int8 is always dense
     coding: str = "bitwise"  #: one of neurosim.core.coding.CODINGS
     scale: str = "absmax"  #: activation quantizer, one of neurosim.core.quant.SCALES
     k: float = 3.0  #: adaptive threshold divisor, V_th = mean|x| / k
@@ -50,6 +54,10 @@ class Settings:
         """Reject impossible combinations before any work starts; returns ``self``."""
         if self.mode not in MODES:
             raise NeurosimError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.engine is not None and self.engine not in ENGINES:
+            raise NeurosimError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        if self.engine == "event" and self.mode == "int8":
+            raise NeurosimError("engine event applies to spike mode; int8 mode is the dense product (use --mode spike)")
         if self.coding not in CODINGS:
             raise NeurosimError(f"unknown coding {self.coding!r}; choose one of {', '.join(CODINGS)}")
         if self.scale not in SCALES:
@@ -136,6 +144,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tokens", type=int, help=f"truncate the input to N tokens (default {d.max_tokens})")
     p.add_argument("--generate", type=int, help="greedily generate N tokens after the input (default 0)")
     p.add_argument("--mode", choices=MODES, help=f"fidelity (default {d.mode})")
+    p.add_argument("--engine", choices=ENGINES,
+                   help="spike-mode products: event-driven engine or exact dense path, same integers (default event)")
     p.add_argument("--coding", choices=CODINGS, help=f"spike coding (default {d.coding})")
     p.add_argument("--scale", choices=SCALES, help=f"activation quantizer (default {d.scale})")
     p.add_argument("--k", type=float, help=f"adaptive threshold divisor: V_th = mean|x|/k (default {d.k:g})")
