@@ -66,7 +66,7 @@ def test_energy_section_claims_and_figures(trace, hw, tmp_path, capsys):
     assert len(rows) == sum(len(d["vs"]) for d in spiking) == 4     # barrel held / per event x 2 baselines
     for c in rows:
         v = resolve(edoc, c["source"])
-        assert c["value"] == v and c["measured"] == f"{v:.2f}%"
+        assert c["value"] == v and c["measured"] == f"{v:.2f}%" + (" (spiking loses)" if v < 0 else "")
         assert ("spiking LOSES" in c["note"]) == (v < 0)
     # the paper-comparable rows are still there
     assert any(c["claim"].startswith("area reduction vs INT8 MAC") for c in claims)
