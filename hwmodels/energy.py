@@ -70,10 +70,13 @@ def compute_designs(doc: dict, freq: float | None) -> tuple[float, list[dict]]:
     f = max(freqs) if freq is None else float(freq)
     if f not in freqs:
         raise NeurosimError(f"--freq {f:g} MHz not in hw.json (clocks: {', '.join(f'{x:g}' for x in freqs)})")
+    kinds = s.get("kinds") or {}     # `neurosim hw --coding ...`: the kind of every result row
     out = []
     for key, r in sorted(doc["results"].items()):
         if float(r["freq_mhz"]) != f:
             continue
+        kd = kinds.get(r["design"]) or {"design": "mac" if r["design"] == "mac" else "spike",
+                                         "coding": s.get("coding", "bitwise"), "variant": s.get("variant", "barrel")}
         label = next((lb for lb in ("gspecify", "zero_delay") if "active" in r.get("power", {}).get(lb, {})), None)
         if label is None:
             continue
@@ -81,13 +84,13 @@ def compute_designs(doc: dict, freq: float | None) -> tuple[float, list[dict]]:
         period = 1000.0 / f
         leak_mw = float(r.get("leakage_nw", 0.0)) * 1e-6
         cfg = doc.get("configs", {}).get(f"{r['top']}@D{r['abc_delay_target_ps']}", {})
-        d = {"key": key, "design": r["design"], "top": r["top"], "pipeline": r.get("pipeline"),
+        d = {"key": key, "design": kd["design"], "top": r["top"], "pipeline": r.get("pipeline"),
              "meets_timing": bool(r.get("meets_timing")), "simulation": label,
              "busy_pj": e_busy, "dynamic_pj": e_busy - leak_mw * period, "leakage_mw": leak_mw,
              "acc_w": int(cfg.get("acc_w", 27)), "area_um2": r.get("area_um2")}
-        if r["design"] != "mac":
-            d["coding"] = r.get("coding", s.get("coding", "bitwise"))
-            d["variant"] = r.get("variant", s.get("variant", "barrel"))
+        if kd["design"] != "mac":
+            d["coding"] = kd["coding"]
+            d["variant"] = kd.get("variant") or "unary"
         out.append(d)
     if not any(d["design"] == "mac" for d in out) or not any(d["design"] != "mac" for d in out):
         raise NeurosimError(f"hw.json needs a simulated MAC and a spiking array at {f:g} MHz")
@@ -102,7 +105,7 @@ def _systems(compute: list[dict]) -> list[dict]:
             out += [dict(c, name="MAC dense", dataflow="mac_dense", baseline=True),
                     dict(c, name="MAC zero-skipping", dataflow="mac_zero_skip", baseline=True)]
         else:
-            tag = f"{c['coding']} {c['variant']}"
+            tag = c["coding"] if c["variant"] == "unary" else f"{c['coding']} {c['variant']}"
             if c["variant"] == "horner":
                 out.append(dict(c, name=f"spike {tag}", dataflow="spike_horner", baseline=False))
             else:
@@ -212,7 +215,13 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
     m = {"compute_factor": ef, "sram": sram, "buffer": buf, "dram": mem.dram(dram_level), "weights": weights,
          "batch": batch, "lanes": lanes, "period_ns": 1000.0 / f,
          "leakage_mw_memory": n_banks * sram["leakage_mw"] + 2 * buf["leakage_mw"]}
-    systems = _systems(compute)
+    systems, skipped = [], []
+    negative = any(int(p.values[p.freq > 0].min(initial=0)) < 0 for p in projections)
+    for sy in _systems(compute):
+        if sy.get("coding") == "binary" and negative:
+            skipped.append({"name": sy["name"], "reason": "the binary coding cannot carry the trace's negative counts"})
+        else:
+            systems.append(sy)
     tokens = int(summary.get("tokens") or max(p.tokens for p in projections))
     per_proj = []
     totals = {s["name"]: _zero() for s in systems}
@@ -311,6 +320,7 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
         "nonzero_fraction": sum(p.nonzero for p in projections) / acts,
         "constants": constants,
         "designs": designs,
+        "skipped_designs": skipped,
         "per_layer": per_layer,
         "per_projection": per_proj,
         "published_break_even": PUBLISHED_BREAK_EVEN,
@@ -365,6 +375,8 @@ def render_markdown(doc: dict) -> str:
                          f"{num(v['unit_only_reduction_pct'], '.1f')}% | {num(be['memory_included'], '.2f')} | "
                          f"{num(be['unit_only'], '.2f')} | "
                          f"{'spiking LOSES' if v['spiking_loses'] else 'spiking wins'} |")
+    for sk in doc.get("skipped_designs", []):
+        lines.append(f"\nNot priced: {sk['name']} ({sk['reason']}).")
     pb = doc["published_break_even"]
     lines += ["", f"Published break-even band: {pb['range'][0]}-{pb['range'][1]} spikes per synapse ({pb['source']}).",
               "", "Assumptions: " + "; ".join(doc["assumptions"]) + "."]

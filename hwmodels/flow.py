@@ -36,7 +36,7 @@ from .measure import VECTORLESS_TOGGLE_RATE, measure_power
 from .power import DEFAULT_SLEW_NS
 from .search import (ABC_TARGET_STEPS, DEFAULT_KINDS, FAMILY, STA_CROSSCHECK_ACTIVITY, SearchResult, Tools,
                      search)
-from .stimulus import Source, synthetic_source, tile_source
+from .stimulus import Source, recode, synthetic_source, tile_source
 from .tech import scale_energy_area
 from .tools import cell_models_for, default_liberty
 
@@ -49,7 +49,8 @@ MARKER, WHAT = "hw.json", "hw"
 
 def _check(out: Path, freqs, lanes: int, coding: str, k_inputs: int, k: int) -> None:
     if coding != "bitwise":
-        raise NeurosimError("only the bitwise coding is modelled in hardware (barrel variant); got " + coding)
+        raise NeurosimError("the stimulus coding is bitwise (other spike codings: --coding all or a list, "
+                            "re-encoded from it); got " + coding)
     if not freqs or any(f <= 0 for f in freqs):
         raise NeurosimError("--freq needs positive MHz values")
     if lanes < 1 or lanes > 256:
@@ -76,13 +77,15 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
              flavour: str = "yowasp", rows: int = 4, k_inputs: int = 64, k: int = DEFAULT_K, seed: int = 0,
              glitches: bool = True, cache_dir: str | Path = "build/hw_cache", progress: bool = True,
              tech_nodes=(45, 32, 7), workers: int = 2, pipelines: dict | None = None,
-             slew_mode: str = "driver") -> dict:
+             slew_mode: str = "driver", kinds=DEFAULT_KINDS) -> dict:
     """Run the flow and write ``out/hw.json``, ``out/hw.md`` and ``out/run.json``; return hw.json.
 
     ``freqs`` clocks [MHz]; ``lanes`` lanes of the full arrays; ``k`` their maximum dot-product
     length; ``rows`` x ``k_inputs`` the stimulus (token rows x inputs per row); ``pipelines``
     ({"mac": [..], "spike": [..]}) restricts the searched depths (tests, quick runs); ``workers``
-    tool processes at a time. Raises :class:`neurosim.NeurosimError` for bad settings before any
+    tool processes at a time; ``kinds`` the lane-array kinds (default: the MAC and the bitwise
+    barrel array; :func:`neurosim.hwmodels.search.kinds_for` for more codings and variants, each
+    driven by the stimulus re-encoded in its coding). Raises :class:`neurosim.NeurosimError` for bad settings before any
     synthesis."""
     t_start = time.time()
     out = Path(out)
@@ -98,10 +101,14 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
     tools = Tools(lib_path, lib, flavour, Path(cache_dir), workers, progress)
     timings_s: dict[str, float] = {}
     t0 = time.time()
-    found = search(DEFAULT_KINDS, freqs, lanes=lanes, k=k, tools=tools, pipelines=pipelines)
+    kinds = tuple(kinds)
+    extra = [kd for kd in kinds if kd not in DEFAULT_KINDS]
+    sources = {kd.coding: recode(src, kd.coding) for kd in kinds if kd.coding} | {"bitwise": src}
+    found = search(kinds, freqs, lanes=lanes, k=k, tools=tools, pipelines=pipelines)
     timings_s["search"] = time.time() - t0
     t0 = time.time()
-    power = measure_power(found, src, tools, models=models, glitches=glitches, slew_mode=slew_mode)
+    power = measure_power(found, sources if extra else src, tools, models=models, glitches=glitches,
+                          slew_mode=slew_mode)
     timings_s["power"] = time.time() - t0
     settings = {
         "freqs_mhz": freqs, "lanes": lanes, "coding": coding, "variant": "barrel", "T": src.T, "k_max": k,
@@ -114,7 +121,16 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
         "vectorless_toggle_rate": VECTORLESS_TOGGLE_RATE, "sta_crosscheck_activity": STA_CROSSCHECK_ACTIVITY,
         "wire_capacitance": "none (unplaced netlist)", "clock_tree": "none (ideal clock; clock net = pin caps)",
     }
+    if extra:        # the default document stays as it was; more kinds add these members
+        settings["kinds"] = {kd.name: {"design": kd.design, "coding": kd.coding, "variant": kd.variant,
+                                       "T": sources[kd.coding].T if kd.coding else None,
+                                       "spikes_per_activation": sources[kd.coding].spikes_per_activation
+                                       if kd.coding else None} for kd in kinds}
     doc = assemble(found, power, src, settings, tech_nodes)
+    if extra:
+        doc["comparison_kinds"] = {
+            kd.name: compare(doc["results"], freqs, sources[kd.coding].spikes_per_activation, sources[kd.coding].T,
+                             lanes, spike=kd.name) for kd in kinds if kd.design == "spike"}
     run_info = {"durations_s": {k2: round(v, 2) for k2, v in timings_s.items()},
                 "total_s": round(time.time() - t_start, 2),
                 "started_unix": round(t_start, 0)}

@@ -106,7 +106,7 @@ def _simulate(sim: _Sim, models: Path, slew_mode: str, cache: Path) -> dict:
     return out
 
 
-def measure_power(found: SearchResult, src: Source, tools: Tools, *, models: Path, glitches: bool = True,
+def measure_power(found: SearchResult, src: Source | dict, tools: Tools, *, models: Path, glitches: bool = True,
                   slew_mode: str = "driver") -> dict[str, PowerResult]:
     """Stage 2: {choice key: PowerResult} for every choice of ``found``, driven by ``src``.
 
@@ -124,7 +124,9 @@ def measure_power(found: SearchResult, src: Source, tools: Tools, *, models: Pat
             netlists[fa.key] = _Netlist(net, net_energies(net, lib, slew_mode=slew_mode),
                                         clock_energy_per_cycle(net, lib), leakage_nw(net, lib))
         nl = netlists[fa.key]
-        stream = build_stream(src, ch.kind.design, fa.entry)
+        # one Source, or {coding: Source} when several spike codings are measured (the MAC: bitwise's)
+        s_src = src.get(ch.kind.coding or "bitwise", src.get("bitwise")) if isinstance(src, dict) else src
+        stream = build_stream(s_src, ch.kind.design, fa.entry)
         pr = PowerResult(stream={"events": stream.events, "activations": stream.activations,
                                  "cycles": len(stream.cycle_class), **stream.info},
                          vectorless=vectorless_energy(nl.energies, nl.clock, nl.leakage_nw, ch.timing.period_ns,

@@ -88,6 +88,22 @@ def render_markdown(doc: dict) -> str:
                      f"{_f(r['power_reduction_equal_clock_time_stepped_gated_pct'])}% | "
                      f"{_f(r['energy_reduction_equal_work_pct'])}% | "
                      f"{_f(c['area_x_cycles_reduction_equal_work_pct'])}% | {P['area_reduction_pct']}% | {pp}% |")
+    kinds = doc.get("settings", {}).get("kinds") or {}
+    if doc.get("comparison_kinds"):
+        L += ["", "## Every spiking kind vs the MAC array (`--coding`; positive = spiking smaller)", "",
+              "| kind | coding | variant | T | spikes/act | MHz | both meet timing | area | energy per busy cycle pJ "
+              "(spike / MAC) | energy per MAC-eq (event-driven) |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for name, comp in doc["comparison_kinds"].items():
+            kd = kinds.get(name, {})
+            for fk, c in comp.items():
+                lab = "gspecify" if "energy_per_cycle_pj" in c.get("gspecify", {}) else "zero_delay"
+                r = c.get(lab, {})
+                e = r.get("energy_per_cycle_pj", {})
+                L.append(f"| {name} | {kd.get('coding')} | {kd.get('variant') or '-'} | {kd.get('T')} | "
+                         f"{_f(kd.get('spikes_per_activation') or 0, 3)} | {fk} | {c['both_meet_timing']} | "
+                         f"{_f(c['area_reduction_pct'])}% | "
+                         + (f"{_f(e['spike_busy'], 2)} / {_f(e['mac_busy'], 2)} ({lab}) | "
+                            f"{_f(r['energy_reduction_equal_work_pct'])}% |" if e else "not simulated | |"))
     L += ["", "Equal clock, busy: both arrays take one input per cycle (an activation / a spike event). "
           "Time-stepped: the spike array spends T slots per activation, busy at the measured spike rate, "
           "idle slots with ideal clock gating. Equal work: per MAC-equivalent (one activation x one weight), "

@@ -28,7 +28,7 @@ from .sta import TimingResult, run_sta
 from .synth import SynthResult, synthesize
 
 __all__ = ["ABC_TARGET_STEPS", "FAMILY", "STA_CROSSCHECK_ACTIVITY", "DesignKind", "MAC", "SPIKE",
-           "DEFAULT_KINDS", "Tools", "Candidate", "FullArray", "Choice", "SearchResult", "freq_key",
+           "DEFAULT_KINDS", "SPIKE_KINDS", "kinds_for", "Tools", "Candidate", "FullArray", "Choice", "SearchResult", "freq_key",
            "search"]
 
 #: ABC delay targets tried for the full array, as fractions of the clock period
@@ -61,6 +61,30 @@ class DesignKind:
 MAC = DesignKind("mac", "mac")
 SPIKE = DesignKind("spike", "spike", "bitwise", "barrel")
 DEFAULT_KINDS = (MAC, SPIKE)
+#: every spiking kind of the RTL generator, by the name ``--coding`` uses (``coding[:variant]``)
+SPIKE_KINDS = {
+    "bitwise": SPIKE,
+    "bitwise:horner": DesignKind("spike_bitwise_horner", "spike", "bitwise", "horner"),
+    "bitwise_2c": DesignKind("spike_bitwise_2c_barrel", "spike", "bitwise_2c", "barrel"),
+    "bitwise_2c:horner": DesignKind("spike_bitwise_2c_horner", "spike", "bitwise_2c", "horner"),
+    "ternary": DesignKind("spike_ternary", "spike", "ternary", None),
+    "binary": DesignKind("spike_binary", "spike", "binary", None),
+}
+
+
+def kinds_for(codings) -> tuple[DesignKind, ...]:
+    """The MAC, the bitwise barrel array (hw.json's ``comparison`` pair, always kept) and the spiking
+    kinds named by ``codings`` (``"all"``, or names of :data:`SPIKE_KINDS`: ``bitwise`` = barrel,
+    ``bitwise:horner``, ``bitwise_2c``, ...)."""
+    from neurosim import NeurosimError
+    names = [codings] if isinstance(codings, str) else list(codings)
+    if "all" in names:
+        names = list(SPIKE_KINDS)
+    bad = [n for n in names if n not in SPIKE_KINDS]
+    if bad or not names:
+        raise NeurosimError(f"--coding: unknown {', '.join(bad) or 'empty list'}; choose all or from "
+                            f"{', '.join(SPIKE_KINDS)}")
+    return (MAC, SPIKE) + tuple(k for k in dict.fromkeys(SPIKE_KINDS[n] for n in names) if k != SPIKE)
 
 
 @dataclass

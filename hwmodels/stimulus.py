@@ -120,6 +120,20 @@ def tile_source(trace_dir: str | Path, rows: int, k: int, lanes: int, coding: st
     return src
 
 
+def recode(src: Source, coding: str) -> Source:
+    """The same rows and weights as ``src`` in another spike coding, at its INT8 window
+    (``neurosim.core.coding.INT8_WINDOW``). The binary coding carries no sign: it gets the
+    magnitudes ``|counts|`` (same events per activation as ternary)."""
+    from neurosim.core.coding import INT8_WINDOW, encode
+    if coding == src.coding:
+        return src
+    counts = np.abs(src.counts) if coding == "binary" else src.counts
+    T = INT8_WINDOW[coding]
+    spikes = encode(counts, coding, T)
+    return Source(counts, src.w_int, coding, T, spikes,
+                  src.origin + f"; re-encoded {coding} T={T}" + (" from |counts|" if coding == "binary" else ""))
+
+
 @dataclass
 class Stream:
     inputs: dict[str, list[int]]

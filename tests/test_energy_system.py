@@ -134,3 +134,27 @@ def test_cli_writes_energy_folder(tmp_path, capsys):
                  "--out", str(tmp_path / "foreign")]) == 2
     assert (tmp_path / "foreign" / "x").read_text() == "keep"
     assert "error" in capsys.readouterr().err
+
+
+def test_every_kind_of_hw_coding_all(tmp_path):
+    """hw.json of `neurosim hw --coding all`: each kind priced with its own dataflow; binary refused."""
+    trace = write_trace(tmp_path / "t", [[7, -1, 0, 0]])
+    hw = write_hw(tmp_path / "hw")
+    doc = json.loads((hw / "hw.json").read_text())
+    base = doc["results"]["spike@500"]
+    kinds = {"mac": {"design": "mac", "coding": None, "variant": None},
+             "spike": {"design": "spike", "coding": "bitwise", "variant": "barrel"}}
+    for name, coding, variant in (("spike_bitwise_horner", "bitwise", "horner"), ("spike_ternary", "ternary", None),
+                                  ("spike_binary", "binary", None)):
+        doc["results"][f"{name}@500"] = dict(base, design=name, top=f"{name}_top")
+        kinds[name] = {"design": "spike", "coding": coding, "variant": variant}
+    doc["settings"]["kinds"] = kinds
+    (hw / "hw.json").write_text(json.dumps(doc))
+    out = en.energy_report(trace, hw, node=180, sram_kb=8)
+    d = by_name(out)
+    # Horner: one row per event (3 + 1 events); ternary, row held: 2 channels, 7 + 1 events
+    assert d["spike bitwise horner"]["per_token"]["weight_row_reads"] == 4
+    assert d["spike ternary, row held"]["per_token"]["weight_row_reads"] == 2
+    assert d["spike ternary, row held"]["per_token"]["busy_cycles"] == 8
+    assert [s["name"] for s in out["skipped_designs"]] == ["spike binary, row held", "spike binary, row per event"]
+    assert "Not priced: spike binary" in en.render_markdown(out)
