@@ -11,6 +11,7 @@ from neurosim.defaults import K, LANES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``neurosim hw``."""
     parser.add_argument("--out", required=True, help="output folder (hw.json, hw.md, run.json)")
     parser.add_argument("--trace", default=None, help="trace folder from 'neurosim run --trace OUT' (uses OUT/tiles)")
     parser.add_argument("--freq", type=float, nargs="+", default=[250.0, 500.0], help="clocks in MHz")
@@ -38,6 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    """``neurosim hw``: run the flow, print the reductions per clock; returns the exit status (0)."""
     from neurosim.rtl.params import MAX_K
 
     from .flow import run_flow

@@ -177,6 +177,7 @@ def _jsonable(o):
 
 
 def assumptions(settings: dict, spa: float) -> list[dict]:
+    """hw.json's ``assumptions``: what differs from, or is unknown in, the paper."""
     return [
         {"item": "process node", "paper": "unknown", "here": f"OSU 0.18 um ({settings['library']}), "
                                                            f"{settings['voltage_v']} V, typical corner"},

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +31,7 @@ _TOKEN_RE = re.compile(
 
 @dataclass
 class Group:
+    """A Liberty group (``kind(args) { attrs; complex attrs; subgroups }``)."""
     kind: str
     args: list[str]
     attrs: dict[str, object] = field(default_factory=dict)
@@ -39,6 +39,7 @@ class Group:
     groups: list["Group"] = field(default_factory=list)
 
     def sub(self, kind: str) -> list["Group"]:
+        """The subgroups of one kind."""
         return [g for g in self.groups if g.kind == kind]
 
 
@@ -141,6 +142,7 @@ def _interp1(xs: np.ndarray, ys: np.ndarray, x: float) -> float:
 
 @dataclass
 class PowerArc:
+    """An internal-power (or transition) arc: rise and fall tables, related to one input pin."""
     related_pin: str | None
     rise: Table | None
     fall: Table | None
@@ -154,6 +156,7 @@ class PowerArc:
 
 @dataclass
 class Pin:
+    """A cell pin: direction, input capacitance [pF], power arcs [pJ], output transition tables [ns]."""
     name: str
     direction: str
     capacitance: float          # pF
@@ -165,6 +168,7 @@ class Pin:
 
 @dataclass
 class Cell:
+    """A liberty cell: area [um^2], leakage [nW], pins."""
     name: str
     area: float                 # um^2 (library area unit)
     leakage_nw: float
@@ -174,10 +178,12 @@ class Cell:
 
     @property
     def outputs(self) -> list[str]:
+        """Names of the output pins."""
         return [p for p, v in self.pins.items() if v.direction == "output"]
 
     @property
     def inputs(self) -> list[str]:
+        """Names of the input pins."""
         return [p for p, v in self.pins.items() if v.direction == "input"]
 
 
@@ -295,6 +301,7 @@ class Library:
 
     @classmethod
     def load(cls, path: str | Path) -> "Library":
+        """The library of a liberty file (parsed once per path and process)."""
         return _load_cached(str(Path(path).resolve()))
 
     # -- energies used by the power model -------------------------------------------------------

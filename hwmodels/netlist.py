@@ -34,6 +34,7 @@ _CONST_RE = re.compile(r"^\d+'[bhd][0-9a-fA-FxXzZ]+$")
 
 @dataclass
 class Net:
+    """One electrical net: its driver pin (instance, cell, pin), load pins, port and constant flags."""
     name: str
     driver: tuple[str, str, str] | None = None           # (instance, cell, pin)
     loads: list[tuple[str, str, str]] = field(default_factory=list)
@@ -44,6 +45,8 @@ class Net:
 
 @dataclass
 class Netlist:
+    """A flat mapped netlist: ports (name -> (direction, width)), nets by representative name, bit
+    aliases, instances, clocked cells."""
     top: str
     ports: dict[str, tuple[str, int]]                    # name -> (dir, width)
     nets: dict[str, Net]                                 # canonical representative -> Net

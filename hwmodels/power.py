@@ -57,6 +57,7 @@ class NetEnergy:
 
     @property
     def e_total(self) -> np.ndarray:
+        """Energy per toggle of every net [pJ]: switching + internal + load-pin."""
         return self.e_sw + self.e_int + self.e_in
 
 
@@ -146,6 +147,7 @@ def clock_energy_per_cycle(net: Netlist, lib: Library, slew_ns: float = DEFAULT_
 
 
 def leakage_nw(net: Netlist, lib: Library) -> float:
+    """Total cell leakage of the netlist [nW]."""
     return float(sum(lib.cells[c].leakage_nw for c in net.instances.values()))
 
 
@@ -162,6 +164,7 @@ class EnergyBreakdown:
 
     @property
     def total_pj(self) -> float:
+        """Energy per cycle [pJ], all parts."""
         return (self.switching_pj + self.internal_pj + self.input_pins_pj + self.clock_pj
                 + self.leakage_pj)
 

@@ -12,6 +12,8 @@ def _f(x, nd=1):
 
 
 def render_markdown(doc: dict) -> str:
+    """hw.md from hw.json: bottom line, chosen configurations, candidates, energies, reductions,
+    assumptions, scaling."""
     s = doc["settings"]
     L = ["# Hardware models: spiking accumulate array vs INT8 MAC array", "",
          f"Library {s['library']} ({s['voltage_v']} V), {s['lanes']} lanes, coding {s['coding']} "

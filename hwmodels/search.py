@@ -102,9 +102,11 @@ class Tools:
 
     @property
     def rtl_dir(self) -> Path:
+        """Where the emitted Verilog goes (``cache_dir/rtl``)."""
         return self.cache_dir / "rtl"
 
     def booth(self, kind: DesignKind) -> bool:
+        """Whether the kind is synthesized with ``synth -booth`` (the MAC, with a current Yosys)."""
         return kind.design == "mac" and self.flavour == "yowasp"
 
     def emit(self, kind: DesignKind, pipeline: int, lanes: int, k: int) -> dict:
@@ -118,6 +120,7 @@ class Tools:
         return m
 
     def synthesize(self, kind: DesignKind, entry: dict, delay_ps: int) -> SynthResult:
+        """Synthesize an emitted design for an ABC delay target [ps] (cached)."""
         return synthesize(entry["verilog"], entry["top"], self.liberty, cache_dir=self.cache_dir / "synth",
                           flavour=self.flavour, booth=self.booth(kind), delay_ps=delay_ps, lib=self.lib)
 
@@ -127,6 +130,7 @@ class Tools:
             return list(pool.map(fn, items))
 
     def bar(self, total: int, desc: str, unit: str):
+        """A progress bar (silent without ``progress``)."""
         from tqdm import tqdm
         return tqdm(total=total, desc=desc, disable=not self.progress, unit=unit)
 
@@ -144,6 +148,7 @@ class Candidate:
     timing: dict[str, TimingResult]       # clock key -> timing at that clock
 
     def meets(self, fk: str) -> bool:
+        """Whether the candidate meets the clock ``fk`` at one lane."""
         return self.timing[fk].met
 
     def to_dict(self) -> dict:
@@ -201,6 +206,7 @@ class Choice:
 
     @property
     def timing(self) -> TimingResult:
+        """The chosen array's timing at this clock."""
         return self.array.timing[freq_key(self.freq_mhz)]
 
     def to_dict(self) -> dict:

@@ -23,6 +23,7 @@ STA_OUTPUT_LOAD_PF = 0.010   # 10 fF, the same load ABC was told about
 
 @dataclass
 class TimingResult:
+    """One OpenSTA run: period, worst slack, TNS, arrival [ns]; met; fmax [MHz]; the critical path."""
     period_ns: float
     slack_ns: float             # worst setup slack (negative: violated)
     tns_ns: float

@@ -34,6 +34,8 @@ ACTIVE, IDLE = 0, 1
 
 @dataclass
 class Source:
+    """Stimulus data: counts [M, K], the weights of each row [M, N, K], coding, window T, spikes [T, M,
+    K], and where they came from."""
     counts: np.ndarray          # int64 [M, K]
     w_int: np.ndarray           # int64 [M, N, K]: the weights each row is multiplied with
     coding: str
@@ -43,6 +45,7 @@ class Source:
 
     @property
     def spikes_per_activation(self) -> float:
+        """Non-zero spikes per activation of the source."""
         return float(np.count_nonzero(self.spikes) / self.counts.size)
 
 
@@ -136,6 +139,8 @@ def recode(src: Source, coding: str) -> Source:
 
 @dataclass
 class Stream:
+    """Per-cycle values of every input port (reset and drain values apart), the class of each cycle
+    (active/idle), the last row's expected accumulators, events and activations."""
     inputs: dict[str, list[int]]
     reset: dict[str, int]
     drain: dict[str, int]

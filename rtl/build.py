@@ -70,6 +70,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def to_verilog(cfg: Config) -> tuple[str, object]:
+    """(Verilog text, Amaranth component) of ``cfg``; the module is named ``cfg.top``."""
     unit = build_unit(cfg)
     text = verilog.convert(unit, name=cfg.top, emit_src=False)
     return text, unit
@@ -114,6 +115,7 @@ def default_configs(lanes: int = DEFAULT_LANES, k: int = DEFAULT_K) -> list[dict
 
 
 def write_manifest(out_dir, entries: list[dict]) -> dict:
+    """Write ``<out_dir>/manifest.json`` (version, generator, the entries) atomically; return it."""
     manifest = {"version": MANIFEST_VERSION, "generator": "neurosim.rtl", "designs": entries}
     _write_atomic(Path(out_dir) / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return manifest
@@ -129,6 +131,7 @@ def emit_defaults(out_dir, *, lanes: int = DEFAULT_LANES, k: int = DEFAULT_K) ->
 
 
 def load_manifest(out_dir) -> dict:
+    """Read ``<out_dir>/manifest.json``; a missing file or another version is a one-line NeurosimError."""
     path = Path(out_dir) / "manifest.json"
     try:
         m = json.loads(path.read_text())

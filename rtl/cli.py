@@ -11,6 +11,7 @@ from .params import CODINGS, DESIGNS, VARIANTS
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``neurosim rtl``."""
     parser.add_argument("--defaults", action="store_true",
                         help="emit every default configuration (MAC at every pipeline depth, every "
                              "coding/variant of the spiking unit at every depth) and manifest.json")
@@ -38,6 +39,7 @@ def _check_names(args) -> None:
 
 
 def run(args) -> int:
+    """``neurosim rtl``: emit the Verilog and the manifest; returns the exit status (0)."""
     from pathlib import Path
 
     _check_names(args)

@@ -32,7 +32,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib.wiring import In
 
 from .array import LaneArray
-from .params import Config, make_config
+from .params import make_config
 
 
 class MacArray(LaneArray):
@@ -44,15 +44,15 @@ class MacArray(LaneArray):
         From :func:`neurosim.rtl.params.make_config` with ``design="mac"``.
     """
 
-    def __init__(self, cfg: Config):
-        if cfg.design != "mac":
-            raise ValueError("MacArray needs a mac configuration")
-        super().__init__(cfg)
+    DESIGN = "mac"
 
     def input_members(self) -> dict:
+        """The broadcast INT8 activation ``a`` (signed 8 bits)."""
         return {"a": In(signed(8))}
 
     def front_end(self, m: Module, ctrl0: dict):
+        """(control bits at the accumulator's first stage, per-lane 16-bit products) for the pipeline
+        plan."""
         cfg = self.cfg
         ctrl = ctrl0
         a = self.a

@@ -141,6 +141,7 @@ class Config:
 
     @property
     def top(self) -> str:
+        """The Verilog module name, e.g. ``spike_bitwise_barrel_l16_k2560_t7_p0``."""
         if self.design == "mac":
             return f"mac_l{self.lanes}_k{self.k}_p{self.pipeline}"
         v = f"_{self.variant}" if self.variant else ""
@@ -148,14 +149,17 @@ class Config:
 
     @property
     def has_neg(self) -> bool:
+        """The design has the ``neg`` port (ternary and sign-magnitude bitwise codings)."""
         return self.design == "spike" and self.coding in ("ternary", "bitwise")
 
     @property
     def has_sh(self) -> bool:
+        """The design has the ``sh`` port (barrel variants)."""
         return self.design == "spike" and self.variant == "barrel"
 
     @property
     def has_step(self) -> bool:
+        """The design has the ``step`` port (Horner variants)."""
         return self.design == "spike" and self.variant == "horner"
 
 

@@ -73,6 +73,7 @@ class Port:
 
     @property
     def role(self) -> str:
+        """The port's role: clock, reset, control, operand, weights, result or status."""
         return PORT_ROLES.get(self.name, "")
 
     def to_dict(self) -> dict:

@@ -33,7 +33,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib.wiring import In
 
 from .array import LaneArray
-from .params import Config, make_config
+from .params import make_config
 
 
 class SpikeArray(LaneArray):
@@ -45,12 +45,10 @@ class SpikeArray(LaneArray):
         From :func:`neurosim.rtl.params.make_config` with ``design="spike"``.
     """
 
-    def __init__(self, cfg: Config):
-        if cfg.design != "spike":
-            raise ValueError("SpikeArray needs a spike configuration")
-        super().__init__(cfg)
+    DESIGN = "spike"
 
     def input_members(self) -> dict:
+        """The event's fields by coding/variant: ``neg`` (1 bit), ``sh`` (SH_W bits), ``step`` (1 bit)."""
         cfg = self.cfg
         members = {}
         if cfg.has_neg:
@@ -62,6 +60,7 @@ class SpikeArray(LaneArray):
         return members
 
     def front_end(self, m: Module, ctrl0: dict):
+        """(control bits at the accumulator's first stage, per-lane signed shifted weights)."""
         cfg = self.cfg
         ctrl0 = dict(ctrl0)
         if cfg.has_step:

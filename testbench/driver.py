@@ -22,6 +22,7 @@ _cache: dict = {}
 
 
 def load() -> tuple[dict, dict]:
+    """(manifest entry, vectors) from the files named by NEUROSIM_TB_ENTRY / NEUROSIM_TB_VECTORS."""
     if not _cache:
         with open(os.environ["NEUROSIM_TB_ENTRY"]) as f:
             _cache["entry"] = json.load(f)
@@ -31,6 +32,7 @@ def load() -> tuple[dict, dict]:
 
 
 class ArrayTB:
+    """Drives a lane array's inputs on the falling clock edge and samples its outputs there."""
     def __init__(self, dut, entry: dict):
         self.dut = dut
         self.e = entry
@@ -40,6 +42,8 @@ class ArrayTB:
         self.handles = {name: getattr(dut, name) for name in self.in_ports}
 
     async def reset(self):
+        """Start the 10 ns clock and hold ``rst`` (the manifest's reset_cycles, at least 3; exactly
+        ``tb_reset_cycles`` with X inputs when given)."""
         dut = self.dut
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
         for h in self.handles.values():
@@ -62,6 +66,7 @@ class ArrayTB:
 
     def read_acc(self) -> list[int]:
         # to_unsigned raises on X/Z: the accumulators must be defined
+        """Signed per-lane accumulators now (raises on X/Z)."""
         return decode_acc(self.dut.acc.value.to_unsigned(), self.lanes, self.acc_w)
 
     async def run(self, cycles: list[dict], tail: int, acc_checks: dict | None = None) -> list[tuple[int, list[int]]]:
@@ -105,6 +110,7 @@ class ArrayTB:
 
 
 async def run_scenario(dut, name: str):
+    """Reset, then run the scenario ``vectors[name]`` and check it bit-exactly."""
     entry, vectors = load()
     tb = ArrayTB(dut, entry)
     await tb.reset()

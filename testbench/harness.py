@@ -29,6 +29,7 @@ DEFAULT_SEED = 20261123
 
 
 def require_icarus() -> None:
+    """Raise unless Icarus Verilog (iverilog, vvp) is on PATH."""
     if shutil.which("iverilog") is None or shutil.which("vvp") is None:
         raise RuntimeError("Icarus Verilog (iverilog, vvp) is not installed: run `make setup`")
 

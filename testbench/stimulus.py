@@ -62,6 +62,7 @@ def random_counts(entry: dict, K: int, rng) -> np.ndarray:
 
 
 def random_weights(lanes: int, K: int, rng) -> np.ndarray:
+    """INT8 weights [lanes, K]: uniform over [-128, 127], or half the time N(0, 20) rounded and clipped."""
     W = rng.integers(-128, 128, size=(lanes, K))
     if rng.random() < 0.5:                          # sometimes realistic small weights
         W = np.clip(np.rint(rng.normal(0, 20, size=(lanes, K))), -128, 127)
