@@ -602,3 +602,19 @@ def test_make_checkpoint_from_a_config(tmp_path, capsys):
     ck = load_checkpoint(tmp_path / "q")
     assert set(ck.names) == set(expected_tensors(cfg)) and ck.shape("model.embed_tokens.weight") == (100, 64)
     assert ck.tokenizer is None          # 100 ids leave no room for the 512-token tokenizer
+
+
+def test_one_table_of_kinds_and_projection_roles():
+    from neurosim.model import LAYER_KINDS, PROJECTION_ROLES, SUPPORTED_MODEL_TYPES, layer_tensors
+    from neurosim.model.maker import ARCHES
+
+    assert set(PROJECTION_ROLES) == set(LAYER_KINDS) and ARCHES == SUPPORTED_MODEL_TYPES
+    for arch in SUPPORTED_MODEL_TYPES:
+        mc = model_config(preset_config(arch, "full"))
+        assert set(mc.layer_kinds) <= set(LAYER_KINDS)
+        for i in range(mc.num_layers):
+            names = mc.names(i)
+            assert set(PROJECTION_ROLES[mc.layer_kinds[i]]) <= set(names)
+            # every 2-D tensor of a layer is one of its projections, in the order the model calls them
+            mats = [n for n, shape in layer_tensors(mc, i).values() if len(shape) == 2]
+            assert sorted(mats) == sorted(mc.projection_names(i))

@@ -34,10 +34,10 @@ import numpy as np
 
 from neurosim import NeurosimError
 from neurosim.model.checkpoint import write_checkpoint
-from neurosim.model.config import count_parameters, expected_tensors, model_config
+from neurosim.model.config import SUPPORTED_MODEL_TYPES, count_parameters, expected_tensors, model_config
 from neurosim.model.safetensors_io import read_json
 
-ARCHES = ("sse_swa_moba", "qwen3", "llama")
+ARCHES = SUPPORTED_MODEL_TYPES   # every supported model_type has a preset
 PRESETS = ("tiny", "full")
 TOKENIZER_VOCAB = 512
 INIT_STD = 0.02
