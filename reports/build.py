@@ -19,6 +19,7 @@ from .claims import NO_HW, PAPER, SPB1, build_claims, fmt_frac_pct, fmt_pct
 from .data import CLASS_HELP, Trace, freq_keys, kind_label, load_hw, load_trace, sim_label
 from .document import Document, to_html, to_markdown
 from .energy_section import add_energy_section, compute_energy, energy_claims, load_energy
+from .eval_section import add_eval_section, eval_claims, load_eval
 
 REPORT_FILES = ("report.md", "report.html", "report.json")
 #: the report folder's marker file and name in messages (neurosim.outdir.OutputFolder)
@@ -34,11 +35,16 @@ def _f(x, nd=2) -> str:
 
 
 def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: dict | None = None,
-                   energy_path=None) -> tuple[Document, list, dict]:
+                   energy_path=None, ev: dict | None = None, ev_path=None) -> tuple[Document, list, dict]:
     """The document, its claims and the figure builders ``{name: callable -> Figure | None}``."""
     S = trace.summary
     s, t, model = S["settings"], S["totals"], S["model"]
     claims = build_claims(S, hw) + (energy_claims(energy) if energy is not None else [])
+    if ev is not None:  # the accuracy row comes from the eval, with its interval; the trace's passage is alt.
+        i = next((j for j, c in enumerate(claims) if c.claim == "accuracy loss (INT8-Spiking vs BF16)"), len(claims))
+        if i < len(claims):
+            claims[i].claim += ", alt. (the trace's one passage)"
+        claims[i:i] = eval_claims(ev)
     figs = {}
     doc = Document("neurosim report: SpikingBrain 2.0's neuromorphic claims, measured")
     kinds = ", ".join(f"{kind_label(k)} x{model['layer_kinds'].count(k)}" for k in dict.fromkeys(model["layer_kinds"]))
@@ -232,6 +238,7 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: 
                       align="lll")
 
     add_energy_section(doc, figs, energy, energy_path)
+    add_eval_section(doc, figs, ev, ev_path)
 
     # ---- accuracy -----------------------------------------------------------------------------
     doc.h(1, "Accuracy against the float model")
@@ -265,7 +272,7 @@ def _stimulus_from(stimulus: str, trace_path: Path) -> bool | None:
 
 
 def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress: bool = True,
-                 energy_dir=None) -> dict:
+                 energy_dir=None, eval_dir=None) -> dict:
     """Write the report into ``out``; returns {"out", "html", "md", "claims", "figures"}.
     ``energy_dir``: a ``neurosim energy --out`` folder, or ``"compute"`` (from the trace and ``hw_dir``)."""
     out = Path(out)
@@ -280,7 +287,8 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
             compute_energy(trace_dir, hw_dir)
     elif energy_dir is not None:
         energy_path, energy = load_energy(energy_dir)
-    doc, claims, figs = build_document(trace, hw, hw_path, energy, energy_path)
+    ev_path, ev = load_eval(eval_dir) if eval_dir is not None else (None, None)
+    doc, claims, figs = build_document(trace, hw, hw_path, energy, energy_path, ev, ev_path)
 
     with OutputFolder(out, MARKER, WHAT) as folder:
         tmp = folder.building

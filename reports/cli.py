@@ -14,6 +14,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--energy", default=None,
                         help="folder from `neurosim energy --out DIR` (or its energy.json), or `compute` to "
                              "compute it from --trace and --hw with the default memory configuration")
+    parser.add_argument("--eval", default=None,
+                        help="folder from `neurosim eval --out DIR`: the accuracy claim with its interval and the "
+                             "quantizer frontier")
     parser.add_argument("--out", required=True, help="report folder (report.md, report.html, report.json, figures/)")
     parser.add_argument("--tile", default=None, help="tile of the trace for the spike raster (default: the first)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -26,7 +29,7 @@ def run(args) -> int:
     if not args.out:
         raise NeurosimError("--out must name a folder")
     res = build_report(args.trace, args.out, hw_dir=args.hw, tile=args.tile, progress=not args.quiet,
-                       energy_dir=args.energy)
+                       energy_dir=args.energy, eval_dir=args.eval)
     print(claims_text(res["claims"]))
     print(f"\nHTML report: {res['html'].resolve()}")
     return 0

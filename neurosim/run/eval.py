@@ -47,7 +47,8 @@ from neurosim.core.quant import dequant_linear, quantize_activations, quantize_w
 from neurosim.run import evalstats as ES
 from neurosim.run.fidelity import Product, Quantization, QuantizedProjection
 
-__all__ = ["QuantSetting", "EvalConfig", "evaluate", "levels", "format_table", "configure", "run",
+__all__ = ["QuantSetting", "EvalConfig", "evaluate", "levels", "format_table", "format_kinds", "render_result",
+           "exact_product", "EvalLinear", "configure", "run",
            "EVAL_MARKER"]
 
 EVAL_MARKER = "eval.json"
@@ -332,11 +333,13 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
             models, hooks = [], []
             for q in cfg.settings:
                 m = base
+                h = EvalLinear(q, names)
                 if q.smooth is not None:
                     f = SM.smoothing_factors(base, amax[(q.calib_file, q.calib_tokens)], float(q.smooth))
-                    m = Model(SM.SmoothedCheckpoint(base, f), dtype=dtype)
+                    # once the hook holds a quantized smoothed weight it ignores the float one
+                    m = Model(SM.SmoothedCheckpoint(base, f, cached=h.weights.__contains__), dtype=dtype)
                 models.append(m)
-                hooks.append(EvalLinear(q, names))
+                hooks.append(h)
             timing["calibration_s"] = time.perf_counter() - t0
             rows: list[dict] = []
             recs: list[list[dict]] = [[] for _ in cfg.settings]
@@ -480,6 +483,41 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def format_kinds(result: dict) -> str:
+    """Per projection kind (q_proj, ..., down_proj): fixed-window sparsity and spikes per activation
+    of every setting."""
+    kinds = list(dict.fromkeys(k for s in result["settings"] for k in s["per_projection_kind"]))
+    lines = ["| setting | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+    for s in result["settings"]:
+        cells = []
+        for k in kinds:
+            v = s["per_projection_kind"].get(k)
+            cells.append("-" if v is None else f"{_pct(v['sparsity_fixed'])} / {v['spikes_per_activation']:.2f}")
+        lines.append(f"| {s['label']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_result(doc: dict) -> str:
+    """The Markdown of an eval result document (``docs/results/NAME.md``): the accuracy table, the
+    per-kind spike table, the longer windows' RTL parameters and the calibration."""
+    cmd = doc.get("command")
+    out = [(f"`{cmd}`: " if cmd else "") + format_table(doc), "",
+           "Sparsity in the fixed window / spikes per activation, per projection kind:", "", format_kinds(doc)]
+    wins = [(s["label"], w) for s in doc["settings"] for w in s["windows_for"]]
+    if wins:
+        out += ["", "Longer windows (RTL: `neurosim rtl --design spike --t T --k K`; counts up to the levels):", "",
+                "| setting | pattern | projections | T | levels | K | ACC_W |", "|---|---|---|---|---|---|---|"]
+        out += [f"| {lab} | {w['pattern']} | {w['projections']} | {w['t']} | {w['levels']:,} | {w['k']:,} | {w['acc_w']} |"
+                for lab, w in wins]
+    sm = doc.get("smoothing") or {}
+    if sm.get("calibration"):
+        cal = "; ".join(f"{c['tokens']:,} tokens of {c['source']}" for c in sm["calibration"])
+        un = ", ".join(sm["unsmoothable"]) or "none"
+        out += ["", f"Smoothing calibrated on {cal} (disjoint from the windows); projections that cannot be "
+                    f"smoothed offline: {un}."]
+    return "\n".join(out) + "\n"
+
+
 def _write(folder, result: dict, rows: list[dict], timing: dict) -> None:
     d = folder.building
     (d / EVAL_MARKER).write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
@@ -491,7 +529,7 @@ def _write(folder, result: dict, rows: list[dict], timing: dict) -> None:
     for r in rows:
         wr.writerow({k: (repr(r[k]) if isinstance(r[k], float) else r[k]) for k in cols})
     (d / "windows.csv").write_text(buf.getvalue())
-    (d / "eval.md").write_text("# neurosim eval\n\n" + format_table(result) + "\n")
+    (d / "eval.md").write_text("# neurosim eval\n\n" + render_result(result))
     (d / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
     folder.commit()
 

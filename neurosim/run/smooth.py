@@ -151,8 +151,11 @@ class SmoothedCheckpoint:
     """A checkpoint view with the factors folded in: consumers' columns times s, norm weights and
     producing rows (and biases) divided by s. Everything else is the base model's tensor."""
 
-    def __init__(self, base_model, factors: dict):
+    def __init__(self, base_model, factors: dict, cached=None):
         self.base = base_model
+        #: name -> True when the caller already holds the quantized smoothed weight and ignores the
+        #: float one (then the base tensor is returned without recomputing the fold)
+        self.cached = cached or (lambda name: False)
         ck = base_model.ckpt
         self.config = ck.config
         self.model_type = base_model.model_type
@@ -175,7 +178,7 @@ class SmoothedCheckpoint:
             r = self.row.get(self._bias_of[name])
             return w if r is None else (w / r).astype(w.dtype)
         r, c = self.row.get(name), self.col.get(name)
-        if r is None and c is None:
+        if (r is None and c is None) or (w.ndim == 2 and self.cached(name)):
             return w
         if w.ndim == 1:  # a norm weight
             if name not in self._small:

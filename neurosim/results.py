@@ -1,0 +1,154 @@
+"""Generated figures: ``docs/results/NAME.json`` and ``NAME.md`` rendered from it, and the README's
+quotes of them.
+
+A result document is a JSON object; when it names its renderer (``"renderer": "module:function"``,
+a function ``doc -> Markdown text``) ``NAME.md`` can be re-rendered from ``NAME.json`` alone and
+checked against it. The README quotes a result verbatim between ``<!-- results: NAME.md -->`` and
+``<!-- /results -->``; ``check_readme`` (run by tests/test_readme_results.py) verifies every such
+block against its file and that the "Measured results" section types no figure outside a block
+(inline code, i.e. commands, excepted).
+
+    python -m neurosim.results eval EVAL_DIR NAME   # an eval folder -> docs/results/NAME.{json,md}
+    python -m neurosim.results render [NAME ...]    # re-render NAME.md from NAME.json
+    python -m neurosim.results check                # the README check
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from neurosim import NeurosimError
+
+__all__ = ["RESULTS_DIR", "write_result", "render", "readme_blocks", "measured_section", "check_readme",
+           "loose_numbers"]
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "docs" / "results"
+BLOCK = re.compile(r"<!-- results: (?P<name>[\w.\-]+\.md) -->\n(?P<body>.*?)\n?<!-- /results -->", re.S)
+SECTION = "## Measured results"
+NUMBER = re.compile(r"\d")
+
+
+def render(doc: dict) -> str:
+    """The Markdown of a result document, by its ``renderer``."""
+    spec = doc.get("renderer")
+    if not spec or ":" not in spec:
+        raise NeurosimError("the result document names no renderer ('module:function')")
+    mod, fn = spec.split(":", 1)
+    return getattr(importlib.import_module(mod), fn)(doc).rstrip("\n") + "\n"
+
+
+def write_result(name: str, doc: dict, out_dir=None) -> tuple[Path, Path]:
+    """Write ``NAME.json`` (sorted keys) and ``NAME.md`` rendered from it, each via a temporary file."""
+    d = Path(out_dir) if out_dir is not None else RESULTS_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    pj, pm = d / f"{name}.json", d / f"{name}.md"
+    text = json.dumps(doc, indent=1, sort_keys=True, allow_nan=False) + "\n"
+    md = render(json.loads(text))
+    for p, t in ((pj, text), (pm, md)):
+        tmp = p.with_name(f".{p.name}.tmp")
+        tmp.write_text(t)
+        os.replace(tmp, p)
+    return pj, pm
+
+
+def readme_blocks(text: str) -> list[tuple[str, str, int, int]]:
+    """(file name, quoted text, start, end) of every results block of a README."""
+    return [(m["name"], m["body"], m.start(), m.end()) for m in BLOCK.finditer(text)]
+
+
+def measured_section(text: str) -> tuple[int, int]:
+    """[start, end) of the "Measured results" section (to the next level-2 heading)."""
+    i = text.find(SECTION)
+    if i < 0:
+        raise NeurosimError(f"README has no '{SECTION}' section")
+    j = text.find("\n## ", i + len(SECTION))
+    return i, (len(text) if j < 0 else j + 1)
+
+
+def loose_numbers(text: str) -> list[str]:
+    """Lines of the Measured results section that carry a digit outside results blocks and
+    inline code (commands)."""
+    a, b = measured_section(text)
+    sec = text[a:b]
+    sec = BLOCK.sub("", sec)
+    out = []
+    for line in sec.splitlines()[1:]:  # the heading itself is a title
+        bare = re.sub(r"`[^`]*`", "", line)
+        if NUMBER.search(bare):
+            out.append(line)
+    return out
+
+
+def check_readme(readme=None, results_dir=None) -> list[str]:
+    """Problems of the README's results quotes (empty: all good)."""
+    readme = Path(readme) if readme is not None else ROOT / "README.md"
+    d = Path(results_dir) if results_dir is not None else RESULTS_DIR
+    text = readme.read_text()
+    problems = []
+    for name, body, _, _ in readme_blocks(text):
+        f = d / name
+        if not f.is_file():
+            problems.append(f"README quotes {name}, which docs/results does not have")
+        elif f.read_text().rstrip("\n") != body.rstrip("\n"):
+            problems.append(f"README's quote of {name} differs from docs/results/{name} (re-run `make results`)")
+    for line in loose_numbers(text):
+        problems.append(f"figure typed outside a results block in '{SECTION}': {line.strip()[:80]}")
+    return problems
+
+
+def _eval_result(eval_dir: str, name: str, command: str | None) -> None:
+    from neurosim.run.eval import EVAL_MARKER
+
+    p = Path(eval_dir) / EVAL_MARKER
+    if not p.is_file():
+        raise NeurosimError(f"{eval_dir} is not a neurosim eval folder (no {EVAL_MARKER})")
+    doc = json.loads(p.read_text())
+    doc["model"].pop("path", None)  # machine-specific
+    doc["renderer"] = "neurosim.run.eval:render_result"
+    if command:
+        doc["command"] = command
+    for f in write_result(name, doc):
+        print(f)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m neurosim.results", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("eval", help="an eval folder -> docs/results/NAME.json + NAME.md")
+    e.add_argument("eval_dir")
+    e.add_argument("name")
+    e.add_argument("--command", help="the command that produced the eval folder (recorded and printed)")
+    r = sub.add_parser("render", help="re-render NAME.md from NAME.json (default: every result with a renderer)")
+    r.add_argument("names", nargs="*")
+    sub.add_parser("check", help="check the README's quotes of docs/results")
+    a = ap.parse_args(argv)
+    try:
+        if a.cmd == "eval":
+            _eval_result(a.eval_dir, a.name, a.command)
+        elif a.cmd == "render":
+            names = a.names or sorted(p.stem for p in RESULTS_DIR.glob("*.json"))
+            for n in names:
+                doc = json.loads((RESULTS_DIR / f"{n}.json").read_text())
+                if "renderer" in doc:
+                    (RESULTS_DIR / f"{n}.md").write_text(render(doc))
+                    print(RESULTS_DIR / f"{n}.md")
+        else:
+            problems = check_readme()
+            for p in problems:
+                print(p)
+            return 1 if problems else 0
+    except NeurosimError as exc:
+        print(f"neurosim results: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
