@@ -11,6 +11,7 @@ block against its file and that the "Measured results" section types no figure o
     python -m neurosim.results eval EVAL_DIR NAME   # an eval folder -> docs/results/NAME.{json,md}
     python -m neurosim.results render [NAME ...]    # re-render NAME.md from NAME.json
     python -m neurosim.results check                # the README check
+    python -m neurosim.results sync                 # copy docs/results/*.md into the README's blocks
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from pathlib import Path
 from neurosim import NeurosimError
 
 __all__ = ["RESULTS_DIR", "write_result", "render", "readme_blocks", "measured_section", "check_readme",
-           "loose_numbers"]
+           "loose_numbers", "sync_readme"]
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "docs" / "results"
 BLOCK = re.compile(r"<!-- results: (?P<name>[\w.\-]+\.md) -->\n(?P<body>.*?)\n?<!-- /results -->", re.S)
 SECTION = "## Measured results"
-NUMBER = re.compile(r"\d")
+#: a figure: digits not glued to letters (INT8, SpB2.0-5B and fp16 are names, not figures)
+NUMBER = re.compile(r"(?<![A-Za-z0-9_.])[-+]?\d[\d,]*(\.\d+)?(?![A-Za-z0-9_])")
 
 
 def render(doc: dict) -> str:
@@ -103,6 +105,31 @@ def check_readme(readme=None, results_dir=None) -> list[str]:
     return problems
 
 
+def sync_readme(readme=None, results_dir=None) -> list[str]:
+    """Replace every README results block's text by its file (missing files are left as they are);
+    returns the names updated."""
+    readme = Path(readme) if readme is not None else ROOT / "README.md"
+    d = Path(results_dir) if results_dir is not None else RESULTS_DIR
+    text = readme.read_text()
+    done = []
+
+    def sub(m):
+        f = d / m["name"]
+        if not f.is_file():
+            return m.group(0)
+        body = f.read_text().rstrip("\n")
+        if body != m["body"].rstrip("\n"):
+            done.append(m["name"])
+        return f"<!-- results: {m['name']} -->\n{body}\n<!-- /results -->"
+
+    new = BLOCK.sub(sub, text)
+    if new != text:
+        tmp = readme.with_name(f".{readme.name}.tmp")
+        tmp.write_text(new)
+        os.replace(tmp, readme)
+    return done
+
+
 def _eval_result(eval_dir: str, name: str, command: str | None) -> None:
     from neurosim.run.eval import EVAL_MARKER
 
@@ -128,6 +155,7 @@ def main(argv=None) -> int:
     r = sub.add_parser("render", help="re-render NAME.md from NAME.json (default: every result with a renderer)")
     r.add_argument("names", nargs="*")
     sub.add_parser("check", help="check the README's quotes of docs/results")
+    sub.add_parser("sync", help="copy docs/results/NAME.md into the README's blocks that quote it")
     a = ap.parse_args(argv)
     try:
         if a.cmd == "eval":
@@ -139,6 +167,9 @@ def main(argv=None) -> int:
                 if "renderer" in doc:
                     (RESULTS_DIR / f"{n}.md").write_text(render(doc))
                     print(RESULTS_DIR / f"{n}.md")
+        elif a.cmd == "sync":
+            for n in sync_readme():
+                print(f"README: updated the quote of {n}")
         else:
             problems = check_readme()
             for p in problems:

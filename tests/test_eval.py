@@ -217,3 +217,22 @@ def test_eval_deterministic_across_thread_counts_smollm2(tmp_path):
         outs.append((p.stdout.split("eval written")[0], (out / "eval.json").read_bytes(),
                      (out / "windows.csv").read_bytes()))
     assert outs[0] == outs[1]
+
+
+def test_report_takes_the_accuracy_claim_from_eval(tiny, text_file, tmp_path, capsys):
+    tr, ev, rep = tmp_path / "trace", tmp_path / "ev", tmp_path / "rep"
+    assert main(["run", "--model", str(tiny), "--text-file", str(text_file), "--max-tokens", "24",
+                 "--trace", str(tr)]) == 0
+    assert main(["eval", "--model", str(tiny), "--text-file", str(text_file), "--windows", "3",
+                 "--window-tokens", "16", "--out", str(ev)]) == 0
+    capsys.readouterr()
+    assert main(["report", "--trace", str(tr), "--eval", str(ev), "--out", str(rep), "--quiet"]) == 0
+    res = json.loads((ev / "eval.json").read_text())["settings"][0]
+    claims = json.loads((rep / "report.json").read_text())["claims"]
+    acc = [c for c in claims if c["claim"] == "accuracy loss (INT8-Spiking vs BF16)"]
+    assert len(acc) == 1 and acc[0]["file"] == "eval.json" and acc[0]["value"] == res["ppl_change"]
+    lo, hi = res["ppl_change_ci"]
+    assert f"[{100 * lo:+.2f}%, {100 * hi:+.2f}%]" in acc[0]["measured"] and "budget" in acc[0]["note"]
+    assert any(c["claim"].startswith("accuracy loss (INT8-Spiking vs BF16), alt. (the trace") for c in claims)
+    md = (rep / "report.md").read_text()
+    assert "quantizer frontier" in md and (rep / "figures" / "accuracy_frontier.png").is_file()
