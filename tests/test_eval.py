@@ -11,11 +11,10 @@ import pytest
 
 from neurosim import NeurosimError
 from neurosim.cli import main
-from neurosim.core.engine import int_linear
 from neurosim.model.checkpoint import load_checkpoint
 from neurosim.model.network import Model
 from neurosim.run import smooth as SM
-from neurosim.run.eval import EvalConfig, EvalLinear, QuantSetting, evaluate, exact_product, levels
+from neurosim.run.eval import EvalLinear, QuantSetting, levels
 from neurosim.run.fidelity import Recorder, projection_for, projection_kinds as _layer_weight_names
 from neurosim.run.metrics import accuracy
 from neurosim.run.settings import Settings
@@ -45,14 +44,6 @@ def text_file(tmp_path_factory):
 
 def _ids(ckpt, n=40):
     return np.asarray(ckpt.tokenizer.encode(TEXT).ids[:n])
-
-
-def test_exact_product_equals_int_linear():
-    rng = np.random.default_rng(0)
-    w = rng.integers(-127, 128, size=(33, 2100)).astype(np.int8)
-    for top in (127, 2047, 40000):
-        c = rng.integers(-top, top + 1, size=(7, 2100)).astype(np.int32)
-        assert np.array_equal(exact_product(c, w), int_linear(c, w).astype(np.float64))
 
 
 def test_levels():

@@ -21,8 +21,8 @@ projections, weight_group) plus
 Determinism: OpenBLAS gives different last bits with different thread counts, and a last bit can
 move an INT8 rounding decision; the eval therefore runs every float operation with OpenBLAS pinned
 to one thread (``threadpoolctl``), whatever ``OPENBLAS_NUM_THREADS`` says. The integer products
-are exact (dense: float32 BLAS on blocks of inputs small enough that every partial sum is an
-integer below 2^24; spike: the event-driven engine), and the numba kernels either are integer
+are exact (dense: :func:`neurosim.core.dense.exact_linear`, float32 BLAS on blocks of inputs small
+enough that every partial sum is an integer below 2^24; spike: the event-driven engine), and the numba kernels either are integer
 (engine) or parallel over independent heads only, so ``NUMBA_NUM_THREADS`` cannot change a bit.
 The printed figures are then identical across thread settings and processes.
 """
@@ -42,17 +42,17 @@ import numpy as np
 
 from neurosim import NeurosimError, __version__
 from neurosim.core.coding import INT8_WINDOW, resolve_steps
-from neurosim.core.engine import int_linear, spike_linear, PackedWeights
+from neurosim.core.dense import exact_linear
+from neurosim.core.engine import spike_linear, PackedWeights
 from neurosim.core.quant import dequant_linear, quantize_activations, quantize_weights
 from neurosim.run import evalstats as ES
 from neurosim.run.fidelity import Product, Quantization, QuantizedProjection
 
 __all__ = ["QuantSetting", "EvalConfig", "evaluate", "levels", "format_table", "format_kinds", "render_result",
-           "exact_product", "EvalLinear", "configure", "run",
+           "EvalLinear", "configure", "run",
            "EVAL_MARKER"]
 
 EVAL_MARKER = "eval.json"
-EXACT_F32 = 2 ** 24  # float32 represents every integer up to this exactly
 
 
 def levels(coding: str, T: int) -> int:
@@ -174,29 +174,13 @@ def _match(pat: str, name: str) -> bool:
     return fnmatch.fnmatchcase(name, pat)
 
 
-def exact_product(counts: np.ndarray, w_int: np.ndarray) -> np.ndarray:
-    """``counts @ w_int.T`` exactly (float64 holding integers): float32 BLAS over blocks of inputs
-    small enough that every partial sum is an integer of magnitude <= 2^24; int_linear otherwise."""
-    top = max(int(np.abs(counts).max(initial=0)), 1) * 128
-    block = EXACT_F32 // top
-    K = counts.shape[-1]
-    if block < 64:
-        return int_linear(counts, w_int).astype(np.float64)
-    c32 = counts.astype(np.float32)
-    out = None
-    for a in range(0, K, block):
-        part = c32[:, a:a + block] @ w_int[:, a:a + block].T.astype(np.float32)
-        out = part.astype(np.float64) if out is None else out + part
-    return out
-
-
 class EvalLinear(QuantizedProjection):
     """The projection of one eval setting (a :class:`neurosim.run.fidelity.QuantizedProjection`):
     quantize, multiply exactly, dequantize, and keep a lean spike record per call.
 
     Beyond the run fidelities: per-projection windows (``window_for``: window T and absmax levels
     ``levels(T)``), weights quantized once per setting (cached INT8), and a dense product on exact
-    float32 blocks (:func:`exact_product`). ``records`` collects one record per call until cleared.
+    float32 blocks (:func:`neurosim.core.dense.exact_linear`). ``records`` collects one record per call until cleared.
     """
 
     def __init__(self, q: QuantSetting, names: list[str]):
@@ -222,7 +206,7 @@ class EvalLinear(QuantizedProjection):
         if self.q.mode == "spike":
             r = spike_linear(counts, w_int, self.q.coding, T)
             return r.out, r.events
-        return exact_product(counts, w_int), None
+        return exact_linear(counts, w_int), None
 
     def product(self, name: str, x: np.ndarray, w: np.ndarray) -> Product:
         plan = self.plan.get(name)
