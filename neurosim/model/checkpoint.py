@@ -50,7 +50,8 @@ class Checkpoint:
     Attributes: ``path`` (Path), ``config`` (dict, config.json), ``model_type`` (str),
     ``model_config`` (:class:`ModelConfig`), ``names`` (list of every tensor name present),
     ``tokenizer`` (``tokenizers.Tokenizer`` or None), ``lm_head_name`` (the tensor to use as the
-    output projection: ``lm_head.weight`` or, tied and absent, the embeddings).
+    output projection, :meth:`ModelConfig.head_name`: the embeddings when tied or when no
+    ``lm_head.weight`` is stored, else ``lm_head.weight``).
     """
 
     def __init__(self, path: Path, config: dict, mc: ModelConfig, entries: dict[str, TensorEntry], tokenizer):
