@@ -19,27 +19,24 @@ import numpy as np
 
 from neurosim import NeurosimError
 from neurosim.model.checkpoint import write_checkpoint
-from neurosim.model.config import expected_tensors
+from neurosim.model.config import LM_HEAD_NAME, expected_tensors, model_config
 
 SUPPORTED_ARCHITECTURES = ("llama",)
 
-#: GGUF per-layer tensor name -> HF name (``{i}`` = layer index)
-_LAYER_MAP = {
-    "attn_norm": "input_layernorm",
-    "ffn_norm": "post_attention_layernorm",
-    "attn_q": "self_attn.q_proj",
-    "attn_k": "self_attn.k_proj",
-    "attn_v": "self_attn.v_proj",
-    "attn_output": "self_attn.o_proj",
-    "ffn_gate": "mlp.gate_proj",
-    "ffn_up": "mlp.up_proj",
-    "ffn_down": "mlp.down_proj",
+#: GGUF per-layer tensor name -> its role in the schema (neurosim.model.config; the HF names come from there)
+_LAYER_ROLES = {
+    "attn_norm": "attn_norm",
+    "ffn_norm": "mlp_norm",
+    "attn_q": "q_proj",
+    "attn_k": "k_proj",
+    "attn_v": "v_proj",
+    "attn_output": "o_proj",
+    "ffn_gate": "gate_proj",
+    "ffn_up": "up_proj",
+    "ffn_down": "down_proj",
 }
-_GLOBAL_MAP = {
-    "token_embd.weight": "model.embed_tokens.weight",
-    "output_norm.weight": "model.norm.weight",
-    "output.weight": "lm_head.weight",
-}
+_EMBED, _HEAD = "token_embd.weight", "output.weight"
+_GLOBALS = (_EMBED, "output_norm.weight", _HEAD)
 _BLK = re.compile(r"^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$")
 
 #: llama.cpp pre-tokenizer name -> split regex (None: GPT-2's, built into ByteLevel)
@@ -166,24 +163,24 @@ def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype:
         raise NeurosimError(f"{gguf_path.name}: partial RoPE ({a}rope.dimension_count {rot} < head_dim {hd}) "
                             "is not supported")
 
-    tensors = {}
+    found = {}   # (layer or None, role or GGUF global name) -> (GGUF tensor, numpy shape)
     for t in r.tensors:
         name = t.name
-        if name in _GLOBAL_MAP:
-            hf = _GLOBAL_MAP[name]
+        if name in _GLOBALS:
+            key = (None, name)
         else:
             m = _BLK.match(name)
-            if not m or m.group(2) not in _LAYER_MAP or m.group(3) != "weight":
+            if not m or m.group(2) not in _LAYER_ROLES or m.group(3) != "weight":
                 raise NeurosimError(f"{gguf_path.name}: unsupported tensor '{name}' for a llama model")
-            hf = f"model.layers.{int(m.group(1))}.{_LAYER_MAP[m.group(2)]}.weight"
+            key = (int(m.group(1)), _LAYER_ROLES[m.group(2)])
         # GGUF shapes are ggml order (fastest dimension first); numpy/HF order is reversed
-        tensors[hf] = (t, tuple(int(x) for x in reversed(t.shape.tolist())) if len(t.shape) > 1
-                       else (int(t.shape[0]),))
-    emb = tensors.get("model.embed_tokens.weight")
+        found[key] = (t, tuple(int(x) for x in reversed(t.shape.tolist())) if len(t.shape) > 1
+                      else (int(t.shape[0]),))
+    emb = found.get((None, _EMBED))
     if emb is None:
-        raise NeurosimError(f"{gguf_path.name}: missing tensor 'token_embd.weight'")
+        raise NeurosimError(f"{gguf_path.name}: missing tensor '{_EMBED}'")
     V = emb[1][0]
-    tied = "lm_head.weight" not in tensors
+    tied = (None, _HEAD) not in found
 
     tok_model = _field(r, "tokenizer.ggml.model")
     if tok_model != "gpt2":
@@ -211,7 +208,18 @@ def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype:
         "attention_bias": False, "mlp_bias": False, "torch_dtype": dtype,
         "bos_token_id": bos, "eos_token_id": eos, "pad_token_id": pad,
     }
-    schema = expected_tensors(config)
+    mc = model_config(config)
+    schema = expected_tensors(mc)
+    tensors, roles = {}, {}   # HF name -> (GGUF tensor, shape); HF name -> role
+    for (layer, role), (t, shape) in found.items():
+        if layer is None:
+            hf = {_EMBED: mc.embed_name, "output_norm.weight": mc.final_norm_name, _HEAD: LM_HEAD_NAME}[role]
+        elif layer < mc.num_layers:
+            hf = mc.names(layer)[role]
+        else:
+            raise NeurosimError(f"{gguf_path.name}: tensor '{t.name}' is not in the llama schema "
+                                f"(the model has {mc.num_layers} layers)")
+        tensors[hf], roles[hf] = (t, shape), role
     for hf, (t, shape) in tensors.items():
         want = schema.get(hf)
         if want is None:
@@ -226,9 +234,9 @@ def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype:
     def produce(hf: str) -> np.ndarray:
         t, shape = tensors[hf]
         w = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(shape)
-        if hf.endswith("self_attn.q_proj.weight"):
+        if roles[hf] == "q_proj":
             w = unpermute_qk(w, nh)
-        elif hf.endswith("self_attn.k_proj.weight"):
+        elif roles[hf] == "k_proj":
             w = unpermute_qk(w, nkv)
         if not np.isfinite(w).all():
             raise NeurosimError(f"{gguf_path.name}: tensor '{t.name}' contains NaN/inf")
