@@ -158,3 +158,17 @@ def test_every_kind_of_hw_coding_all(tmp_path):
     assert d["spike ternary, row held"]["per_token"]["busy_cycles"] == 8
     assert [s["name"] for s in out["skipped_designs"]] == ["spike binary, row held", "spike binary, row per event"]
     assert "Not priced: spike binary" in en.render_markdown(out)
+
+
+def test_results_table_is_rendered_from_its_json():
+    """docs/results/energy.md is `python -m benchmarks.energy`'s rendering of energy.json, and the
+    README quotes it verbatim."""
+    from pathlib import Path
+
+    from benchmarks.energy import render
+    root = Path(__file__).resolve().parent.parent
+    doc = json.loads((root / "docs/results/energy.json").read_text())
+    md = (root / "docs/results/energy.md").read_text()
+    assert render(doc) == md
+    readme = (root / "README.md").read_text()
+    assert f"<!-- results: energy.md -->\n{md}<!-- /results -->" in readme
