@@ -46,3 +46,11 @@ def test_every_kind_bit_exact_at_gate_level(tmp_path):
     assert "## Every spiking kind vs the MAC array" in md and "spike_bitwise_2c_horner" in md
     # the energy model prices every kind it can (binary cannot carry negative counts)
     json.dumps(doc)
+
+
+def test_cli_rejects_an_unknown_coding(tmp_path, capsys):
+    from neurosim.cli import main
+    assert main(["hw", "--out", str(tmp_path / "hw"), "--coding", "bitwise", "trinary"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown trinary" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "hw").exists()
