@@ -82,7 +82,7 @@ bench: setup
 # `make results FRONTIER_WINDOWS=32 FRONTIER_TOKENS=512` (hours on 2 cores).
 FRONTIER_WINDOWS ?= 12
 FRONTIER_TOKENS ?= 256
-SENS_WINDOWS ?= 8
+SENS_WINDOWS ?= 6
 SENS_TOKENS ?= 128
 results: setup
 	$(PY) -m neurosim eval --settings benchmarks/frontier.yaml --windows $(FRONTIER_WINDOWS) --window-tokens $(FRONTIER_TOKENS) --out $(B)/eval-frontier

@@ -481,11 +481,33 @@ def format_kinds(result: dict) -> str:
     return "\n".join(lines)
 
 
+#: the issue's target: perplexity-change interval entirely below +1% at >= 65% fixed-window sparsity
+TARGET_PPL, TARGET_SPARSITY = 0.01, 0.65
+
+
+def verdict(doc: dict) -> str:
+    """One sentence on the target (ppl-change interval below +1% at >= 65% fixed-window sparsity)."""
+    ok = [s for s in doc["settings"] if s["ppl_change_ci"][1] < TARGET_PPL
+          and (s["totals"]["sparsity_fixed"] or 0) >= TARGET_SPARSITY]
+    n, wt = doc["settings"][0]["windows"], doc["config"]["window_tokens"]
+    at = f"at {n} windows x {wt} tokens" + ("" if n >= 32 and wt >= 512 else " (the issue asks for 32 x 512)")
+    if ok:
+        best = min(ok, key=lambda s: s["ppl_change_ci"][1])
+        return (f"Target (perplexity-change interval below {TARGET_PPL:+.0%} at >= {TARGET_SPARSITY:.0%} "
+                f"fixed-window sparsity) met {at} by: " + ", ".join(s["label"] for s in ok)
+                + f"; best upper bound {best['label']}: {best['ppl_change_ci'][1]:+.2%}.")
+    bounded = [s for s in doc["settings"] if (s["totals"]["sparsity_fixed"] or 0) >= TARGET_SPARSITY]
+    best = min(bounded or doc["settings"], key=lambda s: s["ppl_change_ci"][1])
+    return (f"Target (perplexity-change interval below {TARGET_PPL:+.0%} at >= {TARGET_SPARSITY:.0%} "
+            f"fixed-window sparsity) not met {at}; closest: {best['label']}, interval "
+            f"[{best['ppl_change_ci'][0]:+.2%}, {best['ppl_change_ci'][1]:+.2%}].")
+
+
 def render_result(doc: dict) -> str:
     """The Markdown of an eval result document (``docs/results/NAME.md``): the accuracy table, the
     per-kind spike table, the longer windows' RTL parameters and the calibration."""
     cmd = doc.get("command")
-    out = [(f"`{cmd}`: " if cmd else "") + format_table(doc), "",
+    out = [(f"`{cmd}`: " if cmd else "") + format_table(doc), "", verdict(doc), "",
            "Sparsity in the fixed window / spikes per activation, per projection kind:", "", format_kinds(doc)]
     wins = [(s["label"], w) for s in doc["settings"] for w in s["windows_for"]]
     if wins:
