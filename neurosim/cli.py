@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hw": ("neurosim.hwmodels.cli", "area, timing and power from synthesis"),
     "energy": ("neurosim.hwmodels.energy_cli", "energy per token with memory: compute, SRAM/DRAM, buffers, leakage"),
     "report": ("neurosim.reports.cli", "sparsity/area/power report with plots"),
+    "sweep": ("neurosim.sweep.cli", "design-space sweep over run/hw settings on Dask distributed"),
 }
 
 

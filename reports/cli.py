@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from neurosim import NeurosimError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--trace", required=True, help="trace folder from `neurosim run --trace OUT`")
+    parser.add_argument("--trace", default=None, help="trace folder from `neurosim run --trace OUT`")
+    parser.add_argument("--sweep", default=None,
+                        help="sweep folder from `neurosim sweep SPEC --out DIR`: the Pareto report of its table "
+                             "(sweep.md, sweep.html, sweep.json, figures/) instead of the trace report")
     parser.add_argument("--hw", default=None,
                         help="folder from `neurosim hw --out HWOUT` (or its hw.json); without it the hardware "
                              "sections say 'no hardware results given'")
@@ -28,6 +32,17 @@ def run(args) -> int:
 
     if not args.out:
         raise NeurosimError("--out must name a folder")
+    if args.sweep is not None:
+        if args.trace is not None or args.hw is not None or args.energy is not None:
+            raise NeurosimError("--sweep makes the sweep's own report: give it without --trace/--hw/--energy")
+        from .sweep import build_sweep_report
+        meta = build_sweep_report(args.sweep, args.out, progress=not args.quiet)
+        for name, f in meta["frontiers"].items():
+            print(f"{name}: {f['points']} points, {len(f['pareto'])} Pareto-optimal")
+        print(f"\nHTML report: {(Path(args.out) / 'sweep.html').resolve()}")
+        return 0
+    if args.trace is None:
+        raise NeurosimError("give --trace OUT (the trace report) or --sweep DIR (the sweep's Pareto report)")
     res = build_report(args.trace, args.out, hw_dir=args.hw, tile=args.tile, progress=not args.quiet,
                        energy_dir=args.energy, eval_dir=args.eval)
     print(claims_text(res["claims"]))
