@@ -37,15 +37,22 @@ def _num(v):
 
 
 def energy_column(rows: list[dict]) -> tuple[str | None, str]:
-    """The energy figure to plot: a per-token energy when the table has one, else the hardware
-    flow's energy per MAC-equivalent of the spiking array."""
+    """The energy figure to plot: the spiking design's energy per token from ``neurosim energy``
+    when the table has it, else the hardware flow's energy per MAC-equivalent of the spiking array."""
     cols = {k for r in rows for k, v in r.items() if _num(v) is not None}
-    per_token = sorted(c for c in cols if "energy_per_token" in c and "@" not in c)
-    if per_token:
-        return per_token[0], "energy per token"
+    if "energy_per_token_spike_pj" in cols:
+        return "energy_per_token_spike_pj", "energy per token of the spiking design, with memory [pJ]"
     if "energy_per_mac_eq_spike_pj" in cols:
         return "energy_per_mac_eq_spike_pj", "energy per MAC-equivalent of the spiking array [pJ]"
     return None, "energy"
+
+
+def pick(rows: list[dict], *names: str) -> str:
+    """The first of ``names`` that some row has a number for (else the first)."""
+    for n in names:
+        if any(_num(r.get(n)) is not None for r in rows):
+            return n
+    return names[0]
 
 
 def _varying(rows: list[dict]) -> list[str]:
@@ -97,6 +104,8 @@ def build_sweep_report(sweep_dir, out, progress: bool = True) -> dict:
     ok = [r for r in rows if r.get("status") == "ok"]
     varying = {s: _varying([r for r in rows if r.get("study") == s]) for s in {r.get("study") for r in rows}}
     ecol, elabel = energy_column(ok)
+    acc = pick(ok, "eval_top1_agreement", "top1_agreement")
+    spa = pick(ok, "sparsity_fixed", "eval_sparsity_fixed")
     doc = Document("neurosim sweep: design-space frontiers")
     doc.p(f"Sweep `{Path(sweep_dir)}`: {len(rows)} points, {len(ok)} finished, {len(rows) - len(ok)} with an "
           f"error. Every number is a column of `results.parquet`; a point is Pareto-optimal when no other "
@@ -130,11 +139,11 @@ def build_sweep_report(sweep_dir, out, progress: bool = True) -> dict:
         return f
 
     fronts = [
-        ("accuracy_energy", "Accuracy vs energy", ecol, "top1_agreement", True, False,
+        ("accuracy_energy", "Accuracy vs energy", ecol, acc, True, False,
          elabel, "top-1 agreement with the float model", None),
         ("area_energy", "Area vs energy", "area_spike_um2", ecol, True, True,
          "area of the spiking array [um^2]", elabel, "mac"),
-        ("sparsity_accuracy", "Sparsity vs accuracy", "sparsity_fixed", "top1_agreement", False, False,
+        ("sparsity_accuracy", "Sparsity vs accuracy", spa, acc, False, False,
          "spike sparsity (fixed window)", "top-1 agreement with the float model", paper_sparsity),
         ("reductions", "Area reduction vs power reduction (spiking array vs INT8 MAC)", "area_reduction_pct",
          "power_reduction_pct", False, False, "area reduction [%]", "power reduction, equal clock, busy [%]",
@@ -160,7 +169,7 @@ def build_sweep_report(sweep_dir, out, progress: bool = True) -> dict:
                   align="lrrl")
         meta_fronts[name] = {"x": x, "y": y, "points": len(have), "pareto": [r["hash"] for r in best]}
     doc.h(2, "Every point")
-    cols = [c for c in ("sparsity_fixed", "spikes_per_activation", "top1_agreement", "mean_kl",
+    cols = [c for c in (spa, "spikes_per_activation", acc, "mean_kl", "eval_dnll",
                         "area_spike_um2", "slack_spike_ns", ecol) if c and any(_num(r.get(c)) is not None for r in rows)]
     doc.table(["point", "status"] + cols,
               [[_label(r, varying), r["status"] if r["status"] == "ok" else f"error: {r.get('error')}"]

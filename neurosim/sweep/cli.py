@@ -85,7 +85,7 @@ def _make_checkpoints(spec, out: Path) -> dict[str, str]:
     import io
     from .point import invoke_command
     paths = {}
-    used = {p.checkpoint for p in spec.points if p.checkpoint}
+    used = {s.get("model") for p in spec.points for s in p.settings.values()}
     for name, rec in spec.checkpoints.items():
         if name not in used:
             continue
@@ -104,10 +104,10 @@ def _make_checkpoints(spec, out: Path) -> dict[str, str]:
 
 def _payload(point, version: str, ckpt_paths: dict, options: dict, hw_cache: Path) -> dict:
     argv = {st: list(words) for st, words in point.argv.items()}
-    if point.checkpoint and "run" in argv:
-        w = argv["run"]
-        i = w.index("--model")
-        w[i + 1] = ckpt_paths[point.checkpoint]
+    for st, w in argv.items():   # a named checkpoint becomes its path
+        name = point.settings[st].get("model")
+        if name in ckpt_paths and "--model" in w:
+            w[w.index("--model") + 1] = ckpt_paths[name]
     return {"hash": point.hash, "code_version": version, "argv": argv,
             "options": {st: options[st] for st in argv}, "hw_cache": str(hw_cache)}
 

@@ -29,7 +29,8 @@ RUN_TOTALS = ("sparsity_fixed", "sparsity_data", "sparsity_window3", "spikes_per
               "accumulates_per_dense_mac", "activations", "clamped", "projections", "T_fixed")
 RUN_ACCURACY = ("top1_agreement", "mean_kl", "ppl_fp", "ppl_quant", "ppl_change", "positions")
 #: output files each stage's folder must hold (stages without an entry: every *.json there)
-STAGE_FILES = {"run": ("summary.json",), "hw": ("hw.json", "hw.md")}
+STAGE_FILES = {"run": ("summary.json",), "hw": ("hw.json", "hw.md"), "eval": ("eval.json", "eval.md"),
+               "energy": ("energy.json", "energy.md")}
 
 
 def wilson(p: float, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -102,6 +103,48 @@ def hw_figures(hw: dict) -> dict:
         for k, v in list(out.items()):
             if k.endswith(f"@{keys[-1]}"):
                 out[k[: -len(f"@{keys[-1]}")]] = v
+    return out
+
+
+def _ci(out: dict, name: str, v) -> None:
+    if isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+        out[f"{name}_ci95_low"], out[f"{name}_ci95_high"] = float(v[0]), float(v[1])
+
+
+def eval_figures(doc: dict) -> dict:
+    """The table's figures from one ``eval.json``: the point's quantizer setting (the first entry)
+    with its bootstrap intervals, as ``eval_*`` columns."""
+    out = {}
+    ss = doc.get("settings") or []
+    if not ss:
+        return out
+    s = ss[0]
+    for k, v in s.items():
+        if k.endswith("_ci"):
+            _ci(out, f"eval_{k[:-3]}", v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[f"eval_{k}"] = v
+    for k, v in (s.get("totals") or {}).items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[f"eval_{k}"] = v
+    return out
+
+
+def energy_figures(doc: dict) -> dict:
+    """The table's figures from one ``energy.json``: energy per token [pJ] (total and per
+    MAC-equivalent) of each design's dataflow; ``energy_per_token_spike_pj`` /
+    ``energy_per_token_mac_pj`` are the first spiking and the first MAC dataflow."""
+    out = {}
+    for d in doc.get("designs") or []:
+        flow = d.get("dataflow") or d.get("name")
+        tot = (d.get("per_token") or {}).get("total_pj")
+        out[f"energy_per_token_{flow}_pj"] = tot
+        out[f"energy_per_mac_eq_{flow}_pj"] = d.get("per_mac_eq_pj")
+        out.setdefault(f"energy_per_token_{d.get('design')}_pj", tot)
+        out.setdefault(f"energy_dataflow_{d.get('design')}", flow)
+    for k in ("tokens", "nonzero_fraction", "dense_macs_per_token"):
+        if isinstance(doc.get(k), (int, float)):
+            out[f"energy_{k}"] = doc[k]
     return out
 
 
@@ -181,6 +224,10 @@ def run_point(payload: dict) -> dict:
                     row.update(run_figures(doc))
                 elif stage == "hw":
                     row.update(hw_figures(doc))
+                elif stage == "eval":
+                    row.update(eval_figures(doc))
+                elif stage == "energy":
+                    row.update(energy_figures(doc))
                 else:
                     row.update(flat_figures(stage, doc))
         row.update(base, status="ok", error=None)
@@ -194,4 +241,5 @@ def run_point(payload: dict) -> dict:
     return {"row": row, "files": files}
 
 
-__all__ = ["run_point", "run_figures", "hw_figures", "flat_figures", "wilson"]
+__all__ = ["run_point", "run_figures", "hw_figures", "eval_figures", "energy_figures", "flat_figures", "wilson",
+           "invoke_command"]

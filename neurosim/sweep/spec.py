@@ -39,9 +39,9 @@ from neurosim import NeurosimError
 STAGE_ORDER = ("run", "hw", "eval", "energy")
 #: flags the sweep sets itself (output folders, inputs from earlier stages, config files)
 RESERVED = {"run": {"trace", "config"}, "hw": {"out", "trace", "quiet"},
-            "eval": {"out", "trace", "hw", "config", "quiet"}, "energy": {"out", "trace", "hw", "quiet"}}
+            "eval": {"out", "settings"}, "energy": {"out", "trace", "hw"}}
 #: settings that do not change a result (left out of the point hash)
-UNHASHED = {"hw.cache", "hw.quiet"}
+UNHASHED = {"hw.cache", "energy.cache"}
 #: settings that are paths (relative ones are taken relative to the spec file)
 PATH_KEYS = {"model", "text_file", "liberty"}
 #: numeric ranges checked before any work: STAGE.KEY -> (min, max, integer)
@@ -51,6 +51,10 @@ RANGES = {
     "run.clamp": (1, None, True),
     "hw.lanes": (1, 256, True), "hw.freq": (1e-9, 100000, False), "hw.rows": (1, None, True),
     "hw.inputs": (1, 2560, True), "hw.seed": (0, None, True), "hw.tech": (1, 1000, True),
+    "eval.windows": (1, None, True), "eval.window_tokens": (2, None, True), "eval.bootstrap": (1, None, True),
+    "eval.k": (1e-9, None, False), "eval.window": (1, 255, True), "eval.seed": (0, None, True),
+    "energy.sram_kb": (1e-9, None, False), "energy.buffer_kb": (1e-9, None, False), "energy.batch": (1, None, True),
+    "energy.freq": (1e-9, 100000, False),
 }
 TOP_KEYS = ("retries", "checkpoints", "studies")
 STUDY_KEYS = ("grid", "points")
@@ -328,8 +332,8 @@ def _make_point(study, index, settings, options, parsers, ckpts, base: Path, whe
             hv = v
             if k == "model" and isinstance(v, str) and v in ckpts:
                 ckpt, hv = v, {"checkpoint": ckpts[v]}
-            elif k in PATH_KEYS and isinstance(v, str) and v:
-                v = hv = str((base / v).resolve()) if not Path(v).is_absolute() else v
+            elif k in PATH_KEYS and v:
+                v = hv = _resolve(base, v)
             try:
                 words += to_argv(options[st][k], v)
             except NeurosimError as exc:
@@ -345,6 +349,13 @@ def _make_point(study, index, settings, options, parsers, ckpts, base: Path, whe
     pt = Point(study=study, index=index, settings=settings, argv=argv, checkpoint=ckpt)
     pt.hash = point_hash(hashed)
     return pt
+
+
+def _resolve(base: Path, v):
+    """Relative paths (or lists of them) taken relative to the spec file's folder."""
+    if isinstance(v, list):
+        return [_resolve(base, x) for x in v]
+    return str((base / v).resolve()) if isinstance(v, str) and not Path(v).is_absolute() else v
 
 
 def point_hash(hashed: dict, version: str | None = None) -> str:
