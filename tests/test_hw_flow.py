@@ -87,3 +87,17 @@ def test_busy_cycle_energy():
     assert busy_cycle_energy(p, 10) == pytest.approx(2.0 + 12 * 8.0 / 10)
     p["idle_clocked"]["cycles"] = 0
     assert busy_cycle_energy(p, 10) == 10.0
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--k", "0"], "--k must be 1.."),
+    (["--k", "8", "--inputs", "12"], "--inputs must be 1..8"),
+])
+def test_hw_k_is_checked_before_any_work(tmp_path, capsys, argv, msg):
+    """--k (the arrays' K) and --inputs against it: one-line errors, exit 2, nothing written."""
+    from neurosim.cli import main
+    out, cache = tmp_path / "hw", tmp_path / "cache"
+    rc = main(["hw", "--out", str(out), "--cache", str(cache), "--quiet", *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and msg in err and err.count("\n") == 1
+    assert not out.exists() and not cache.exists()
