@@ -16,6 +16,8 @@ Assumptions where SPEC.md is silent (also in docs/model.md):
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 try:  # numba is a dependency; keep a pure-numpy fallback so the module imports without it
@@ -40,6 +42,10 @@ __all__ = [
     "moba_select",
     "moba_mask",
     "moba_attention",
+    "attend",
+    "causal_segments",
+    "window_segments",
+    "moba_segments",
     "l2_normalize",
     "gated_delta_rule",
     "sse_route",
@@ -237,6 +243,152 @@ def moba_attention(q, k, v, chunk: int, topk: int, scale=None) -> np.ndarray:
     return out
 
 
+# --------------------------------------------------------------------------- row-exact attention
+# One kernel for every softmax attention of the model (prefill and cached decode): each query row
+# visits its key segments in ascending key order and its arithmetic never depends on how many other
+# rows are computed with it or on keys it does not visit. So a decode step over a KV cache gives the
+# same bits as the same row of a whole-sequence pass (see docs/model.md, "Decoding with a cache").
+
+def _attend_numpy(q, kT, v, seg_s, seg_e, scale, out):  # pragma: no cover - fallback only
+    h_n, s_n, _ = q.shape
+    g = h_n // kT.shape[0]
+    for h in range(h_n):
+        hs = h if seg_s.shape[0] != 1 else 0
+        for i in range(s_n):
+            idx = np.concatenate([np.arange(a, b) for a, b in zip(seg_s[hs, i], seg_e[hs, i])])
+            sc = (q[h, i] @ kT[h // g][:, idx]) * scale
+            e = np.exp(sc - sc.max())
+            p = (e / e.sum(dtype=np.float64)).astype(q.dtype)
+            out[h, i] = p @ v[h // g][idx]
+
+
+if _HAVE_NUMBA:
+
+    @njit(parallel=True, cache=True, fastmath=False)
+    def _attend_kernel(q, kT, v, seg_s, seg_e, scale, out):  # pragma: no cover - compiled
+        """q [H,S,D], kT [KV,D,T], v [KV,T,Dv], seg_s/seg_e [1 or H, S, M] key ranges, out [H,S,Dv]."""
+        nh, ns, nd = q.shape
+        g = nh // kT.shape[0]
+        ndv = v.shape[2]
+        nm = seg_s.shape[2]
+        per_head = seg_s.shape[0] != 1
+        for r in prange(nh * ns):
+            h = r // ns
+            i = r - h * ns
+            j = h // g
+            hs = h if per_head else 0
+            n = 0
+            for m in range(nm):
+                n += seg_e[hs, i, m] - seg_s[hs, i, m]
+            sc = np.zeros(n, dtype=q.dtype)
+            o = 0
+            for m in range(nm):
+                a = seg_s[hs, i, m]
+                b = seg_e[hs, i, m]
+                part = sc[o:o + b - a]
+                for d in range(nd):   # slices keep the inner loops contiguous (vectorised)
+                    qd = q[h, i, d]
+                    kr = kT[j, d, a:b]
+                    for t in range(b - a):
+                        part[t] += qd * kr[t]
+                o += b - a
+            mx = -np.inf
+            for t in range(n):
+                sc[t] = sc[t] * scale
+                if sc[t] > mx:
+                    mx = sc[t]
+            tot = 0.0
+            for t in range(n):   # a strict float64 sum: never vectorised, one order for every row
+                e = math.exp(sc[t] - mx)
+                sc[t] = e
+                tot += e
+            inv = 1.0 / tot
+            for t in range(n):
+                sc[t] = sc[t] * inv
+            acc = np.zeros(ndv, dtype=q.dtype)
+            o = 0
+            for m in range(nm):
+                a = seg_s[hs, i, m]
+                b = seg_e[hs, i, m]
+                for t in range(a, b):
+                    p = sc[o + t - a]
+                    vr = v[j, t]
+                    for d in range(ndv):
+                        acc[d] += p * vr[d]
+                o += b - a
+            for d in range(ndv):
+                out[h, i, d] = acc[d]
+
+else:  # pragma: no cover
+    _attend_kernel = _attend_numpy
+
+
+def attend(q, k, v, seg_start, seg_end, scale=None) -> np.ndarray:
+    """Softmax attention of each query over explicit key segments (GQA), row-exact.
+
+    q [S, H, D]; k [T, KV, D]; v [T, KV, Dv]; seg_start/seg_end int [S, M] (shared by all heads)
+    or [H, S, M] (per head): query i visits keys ``seg_start[.., i, m] <= t < seg_end[.., i, m]``
+    for every m, segments ascending and disjoint (empty segments have start == end). One softmax
+    over the visited keys; scale default D**-0.5. Returns [S, H, Dv] in q's dtype. Each row's
+    result depends only on its own query and visited keys (fixed summation order: scores over D,
+    a float64 sum of the exponentials over the keys in order, outputs over the keys in order), so
+    a decode step over a KV cache reproduces the row of a whole-sequence pass bit for bit.
+    """
+    s, h, d = q.shape
+    t, kv, dv = v.shape
+    if h % kv:
+        raise ValueError(f"{h} query heads are not a multiple of {kv} kv heads")
+    dt = q.dtype
+    st = np.asarray(seg_start, dtype=np.int64)
+    en = np.asarray(seg_end, dtype=np.int64)
+    if st.ndim == 2:
+        st, en = st[None], en[None]
+    if st.shape != en.shape or st.shape[1] != s or st.shape[0] not in (1, h):
+        raise ValueError(f"segments {st.shape} do not fit {s} queries and {h} heads")
+    if st.size and (st.min() < 0 or en.max() > t or (en < st).any()):
+        raise ValueError("key segments outside the keys")
+    qh = np.ascontiguousarray(q.transpose(1, 0, 2))
+    kT = np.ascontiguousarray(np.asarray(k, dt).transpose(1, 2, 0))
+    vh = np.ascontiguousarray(np.asarray(v, dt).transpose(1, 0, 2))
+    out = np.empty((h, s, dv), dtype=dt)
+    scale = float(d ** -0.5 if scale is None else scale)
+    if s:
+        _attend_kernel(qh, kT, vh, np.ascontiguousarray(st), np.ascontiguousarray(en), dt.type(scale), out)
+    return out.transpose(1, 0, 2)
+
+
+def causal_segments(qpos, base: int = 0):
+    """Dense causal key segments: query at absolute position p sees cache indices [0, p - base]."""
+    qpos = np.asarray(qpos, dtype=np.int64)
+    return np.zeros((qpos.size, 1), np.int64), (qpos - base + 1)[:, None]
+
+
+def window_segments(qpos, window: int | None, base: int = 0):
+    """Sliding-window segments: the last ``window`` positions up to p (incl. p); None = causal."""
+    st, en = causal_segments(qpos, base)
+    if window is not None:
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        st = np.maximum(en - window, 0)
+    return st, en
+
+
+def moba_segments(sel: np.ndarray, chunk: int, topk: int, qpos=None):
+    """Key segments [H, S, topk] from a MoBA block selection ``sel`` [H, S, n_blocks] (moba_select):
+    the selected blocks in ascending order, the query's own block cut at the query (causal).
+    qpos: the queries' positions (default 0..S-1)."""
+    h, s, nb = sel.shape
+    qpos = np.arange(s, dtype=np.int64) if qpos is None else np.asarray(qpos, dtype=np.int64)
+    b = np.where(sel, np.arange(nb, dtype=np.int64), nb)
+    b = np.sort(b, axis=-1)[..., :topk]
+    if b.shape[-1] < topk:
+        b = np.concatenate([b, np.full((h, s, topk - b.shape[-1]), nb, np.int64)], axis=-1)
+    valid = b < nb
+    st = np.where(valid, b * chunk, 0)
+    en = np.where(valid, np.minimum((b + 1) * chunk, qpos[None, :, None] + 1), 0)
+    return st, en
+
+
 # --------------------------------------------------------------------------- gated delta rule
 def l2_normalize(x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """x / sqrt(sum(x^2, last axis) + eps) (flash-linear-attention's l2norm)."""
@@ -327,7 +479,7 @@ ROUTER_WEIGHT_MODES = ("qk", "none", "output")
 
 
 def sse_recurrence(q1, k1, q2, k2, v, g, beta, route_idx, route_w, n_partitions: int,
-                   router_weight: str = "qk", eps: float = 1e-6):
+                   router_weight: str = "qk", eps: float = 1e-6, state=None, return_state: bool = False):
     """SSE: shared gated-delta state plus ``n_partitions`` routed states, summed per token.
 
     q1, k1 (shared) and q2, k2 (partitions, = q1/k1 + lora terms) [S, H, Dk], after the
@@ -342,6 +494,9 @@ def sse_recurrence(q1, k1, q2, k2, v, g, beta, route_idx, route_w, n_partitions:
                the normalisation cancels w up to eps, so this equals "none" to ~1e-7),
       "none"   unweighted sum o_shared + sum of the selected partitions (SPEC.md),
       "output" weight each partition's output by w.
+    state: None (zeros) or (shared [H, Dk, Dv], partitions [P, H, Dk, Dv]) to continue from (a
+    decode cache); with ``return_state`` the result is (o, (shared, partitions)), the states after
+    the last token (a partition no token was routed to keeps its state).
     Returns o [S, H, Dv] (before the per-head output norm).
     """
     if router_weight not in ROUTER_WEIGHT_MODES:
@@ -351,7 +506,9 @@ def sse_recurrence(q1, k1, q2, k2, v, g, beta, route_idx, route_w, n_partitions:
         raise ValueError(f"g/beta must have 2*{h} channels, got {g.shape[1]}/{beta.shape[1]}")
     dt = q1.dtype
     qs = dt.type(dk ** -0.5)
-    o, _ = gated_delta_rule(l2_normalize(q1, eps) * qs, l2_normalize(k1, eps), v, g[:, :h], beta[:, :h])
+    s0, sp = (None, [None] * n_partitions) if state is None else (state[0], list(state[1]))
+    o, s_shared = gated_delta_rule(l2_normalize(q1, eps) * qs, l2_normalize(k1, eps), v, g[:, :h],
+                                   beta[:, :h], initial_state=s0)
     for p in range(n_partitions):
         hit = route_idx == p  # [S, K]
         tok = np.nonzero(hit.any(axis=1))[0]
@@ -361,9 +518,13 @@ def sse_recurrence(q1, k1, q2, k2, v, g, beta, route_idx, route_w, n_partitions:
         qp, kp = q2[tok], k2[tok]
         if router_weight == "qk":
             qp, kp = qp * w, kp * w
-        op, _ = gated_delta_rule(l2_normalize(qp, eps) * qs, l2_normalize(kp, eps), v[tok],
-                                 g[tok, h:], beta[tok, h:])
+        op, sp[p] = gated_delta_rule(l2_normalize(qp, eps) * qs, l2_normalize(kp, eps), v[tok],
+                                     g[tok, h:], beta[tok, h:], initial_state=sp[p])
         if router_weight == "output":
             op = op * w
         o[tok] += op
-    return o
+    if not return_state:
+        return o
+    dv = v.shape[2]
+    parts = np.stack([np.zeros((h, dk, dv), s_shared.dtype) if x is None else x for x in sp])
+    return o, (s_shared, parts)

@@ -24,7 +24,11 @@ from neurosim import NeurosimError
 from neurosim.model import layers as L
 from neurosim.model.config import ModelConfig
 
-__all__ = ["Model", "default_linear", "log_softmax", "token_nll", "perplexity"]
+__all__ = ["Model", "DecodeCache", "default_linear", "log_softmax", "token_nll", "perplexity",
+           "GENERATE_WEIGHT_BYTES"]
+
+#: generate() keeps the float weights resident while decoding when they fit in this many bytes
+GENERATE_WEIGHT_BYTES = 2 << 30
 
 Linear = Callable[[str, np.ndarray, np.ndarray], np.ndarray]
 
@@ -51,6 +55,36 @@ def token_nll(logits: np.ndarray, ids) -> np.ndarray:
 def perplexity(logits: np.ndarray, ids) -> float:
     """exp(mean next-token NLL) of ``ids`` under ``logits`` [S, vocab]."""
     return float(np.exp(token_nll(logits, ids).mean()))
+
+
+class DecodeCache:
+    """What a decode step needs from the tokens before it (filled by ``Model.forward(..., cache=)``).
+
+    ``pos``: tokens seen so far (the next token's position). ``layers[i]``: layer i's entries:
+    ``"{branch}k"``/``"{branch}v"`` the post-norm, post-RoPE keys [T, KV, D] and the values
+    [T, KV, Dv] of its softmax branch (branch "" or "swa_"; the SWA branch keeps only the last
+    ``window - 1`` tokens, ``"{branch}base"`` = the position of its first kept key) and, for SSE
+    layers, ``"sse_state"`` = (shared [H, Dk, Dv], partitions [P, H, Dk, Dv]) after the last token.
+    """
+
+    def __init__(self, n_layers: int):
+        self.pos = 0
+        self.layers: list[dict] = [dict() for _ in range(n_layers)]
+
+    def nbytes(self) -> int:
+        """Bytes held by the cached keys, values and states."""
+        total = 0
+        for entry in self.layers:
+            for v in entry.values():
+                arrs = v if isinstance(v, tuple) else (v,)
+                total += sum(a.nbytes for a in arrs if isinstance(a, np.ndarray))
+        return total
+
+
+def _entropy_bits(counts) -> float:
+    p = np.asarray(counts, dtype=np.float64)
+    p = p[p > 0] / p.sum()
+    return float(-(p * np.log2(p)).sum()) if p.size else 0.0
 
 
 class Model:
@@ -97,6 +131,8 @@ class Model:
         self.tie_word_embeddings = self.lm_head_name == mc.embed_name
         self._names = [mc.names(i) for i in range(self.n_layers)]
         self._biases = {w: b for i in range(self.n_layers) for w, b in mc.bias_names(i).items()}
+        #: layer -> attention-level statistics of the last whole-sequence pass (see attention_stats)
+        self.attention_stats: dict[int, dict] = {}
 
     def layer_kind(self, i: int) -> str:
         """"attention" (llama/qwen3), "moba", "full" or "sse_swa" (SpB2.0)."""
@@ -131,20 +167,63 @@ class Model:
         return L.rms_norm(x, self.weight(name), self.model_config.norm_eps, dtype=self.dtype)
 
     # ------------------------------------------------------------------ blocks
-    def _softmax_branch(self, linear, n: dict, s: str, x, attend) -> np.ndarray:
+    def _softmax_branch(self, linear, n: dict, s: str, x, mode: str, ctx: dict) -> np.ndarray:
         """One softmax branch (roles prefixed ``s``: "" or "swa_"): q/k/v, optional q/k norm,
-        RoPE, ``attend(q, k, v)``, o_proj. The head counts follow from the weight shapes."""
+        RoPE at the absolute positions, attention, o_proj. The head counts follow from the weight
+        shapes. mode: "causal" (full / llama attention), "window" (SWA) or "moba". ctx: the
+        pass's ``pos0`` (position of x's first row), ``entry`` (the layer's DecodeCache dict or
+        None), ``dense_from``, ``stats`` (dict to fill or None)."""
         mc = self.model_config
         t, d = x.shape[0], mc.head_dim
+        pos0, entry = ctx["pos0"], ctx["entry"]
         q, k, v = (self._lin(linear, n[f"{s}{r}_proj"], x).reshape(t, -1, d) for r in "qkv")
         if mc.qk_norm:
             q = self._norm(n[s + "q_norm"], q)
             k = self._norm(n[s + "k_norm"], k)
-        cos, sin = L.rope_cos_sin(t, d, mc.rope_theta, self.dtype)
-        o = attend(L.apply_rope(q, cos, sin), L.apply_rope(k, cos, sin), v)
+        cos, sin = L.rope_cos_sin(t, d, mc.rope_theta, self.dtype, offset=pos0)
+        q, k = L.apply_rope(q, cos, sin), L.apply_rope(k, cos, sin)
+        base = 0
+        if entry is not None and (s + "k") in entry:
+            base = entry[s + "base"]
+            k = np.concatenate([entry[s + "k"], k])
+            v = np.concatenate([entry[s + "v"], v])
+        qpos = np.arange(pos0, pos0 + t, dtype=np.int64)
+        stats = ctx["stats"]
+        if mode == "window":
+            st, en = L.window_segments(qpos, mc.window_size, base)
+            if stats is not None:
+                stats["swa_key_fraction"] = float(np.mean((en - st)[:, 0] / (qpos + 1)))
+        elif mode == "moba" and not (t == 1 and pos0 > 0):
+            # prefill form; a single-token decode step attends densely (the reference's decode)
+            if pos0 != 0:
+                raise NeurosimError("MoBA layers prefill only from an empty cache (multi-token chunks "
+                                    "after a prompt are not supported)")
+            chunk, topk = mc.moba_chunk_size, mc.moba_topk
+            sel = L.moba_select(q, k, chunk, topk)                      # [H, S, nb]
+            st, en = L.moba_segments(sel, chunk, topk, qpos)
+            if ctx["dense_from"] is not None:
+                late = qpos >= ctx["dense_from"]
+                cs, ce = L.causal_segments(qpos, base)
+                st = np.where(late[None, :, None], np.pad(cs, ((0, 0), (0, topk - 1)))[None], st)
+                en = np.where(late[None, :, None], np.pad(ce, ((0, 0), (0, topk - 1)))[None], en)
+                sel = sel | late[None, :, None] & (np.arange(sel.shape[2]) <= qpos[:, None] // chunk)[None]
+            if stats is not None:
+                cur = qpos // chunk + 1
+                stats.update(type="moba", chunk=chunk, topk=topk, queries=int(t),
+                             block_fraction=float(np.mean(sel.sum(axis=2) / cur[None])),
+                             key_fraction=float(np.mean((en - st).sum(axis=2) / (qpos + 1)[None])))
+        else:
+            st, en = L.causal_segments(qpos, base)
+            if stats is not None:
+                stats.update(type="full", queries=int(t), block_fraction=1.0, key_fraction=1.0)
+        o = L.attend(q, k, v, st, en)
+        if entry is not None:
+            keep = k.shape[0] if mode != "window" or mc.window_size is None else mc.window_size - 1
+            cut = max(k.shape[0] - keep, 0)
+            entry[s + "k"], entry[s + "v"], entry[s + "base"] = k[cut:], v[cut:], base + cut
         return self._lin(linear, n[s + "o_proj"], o.reshape(t, -1))
 
-    def _attn_sse_swa(self, linear, n: dict, x):
+    def _attn_sse_swa(self, linear, n: dict, x, ctx: dict):
         mc = self.model_config
         s = x.shape[0]
         d = mc.sse_head_dim
@@ -162,17 +241,25 @@ class Model:
             self._lin(linear, n["sse_a_proj"], x) + self.weight(n["dt_bias"]))
         e = self._lin(linear, n["sse_e_proj"], x)
         idx, w, _ = L.sse_route(e, mc.num_writer)
+        stats, entry = ctx["stats"], ctx["entry"]
+        if stats is not None:
+            hist = np.bincount(idx.ravel(), minlength=mc.num_sparse_partition)
+            stats.update(type="sse", queries=int(s), partition_tokens=[int(c) for c in hist],
+                         usage_entropy_bits=_entropy_bits(hist),
+                         max_entropy_bits=float(np.log2(mc.num_sparse_partition)))
         act = (lambda t: np.maximum(t, 0)) if mc.sse_qk_relu else L.silu
         q1, k1, q2, k2 = (act(t).reshape(s, h, d) for t in (q1, k1, q2, k2))
         v = L.silu(v).reshape(s, h, -1)
-        o = L.sse_recurrence(q1, k1, q2, k2, v, g, beta, idx, w, mc.num_sparse_partition,
-                             router_weight=self.sse_router_weight)
+        o, state = L.sse_recurrence(q1, k1, q2, k2, v, g, beta, idx, w, mc.num_sparse_partition,
+                                    router_weight=self.sse_router_weight, return_state=True,
+                                    state=None if entry is None else entry.get("sse_state"))
+        if entry is not None:
+            entry["sse_state"] = state
         o = self._norm(n["sse_o_norm"], o)
         sse = self._lin(linear, n["sse_o_proj"], o.reshape(s, -1))
         del q1, k1, q2, k2, v, o
         # ---- SWA branch (top-level num_heads query heads, attn.num_kv_heads key/value heads)
-        swa = self._softmax_branch(linear, n, "swa_", x,
-                                   lambda q, k, v: L.sliding_window_attention(q, k, v, mc.window_size))
+        swa = self._softmax_branch(linear, n, "swa_", x, "window", ctx)
         # ---- merge
         return (self._norm(n["sse_merge_norm"], sse) + self._norm(n["swa_merge_norm"], swa)) / 2
 
@@ -189,20 +276,26 @@ class Model:
             raise NeurosimError(f"token id out of range [0, {self.vocab_size})")
         return np.asarray(self.weight(self.embed_name)[ids], dtype=self.dtype)
 
-    def run_layer(self, i: int, h: np.ndarray, linear: Linear | None = None) -> np.ndarray:
-        """One pre-norm block: h [S, hidden] -> [S, hidden]."""
+    def run_layer(self, i: int, h: np.ndarray, linear: Linear | None = None, *, pos0: int = 0,
+                  cache: DecodeCache | None = None, dense_from: int | None = None,
+                  stats: dict | None = None) -> np.ndarray:
+        """One pre-norm block: h [S, hidden] (tokens at positions pos0..pos0+S-1) -> [S, hidden].
+
+        cache: a DecodeCache whose layer-i entries hold the tokens before pos0 and are extended
+        with these. dense_from: MoBA attends densely for queries at positions >= dense_from (the
+        decode semantics, for recomputing a cached decode). stats: a dict to fill with the layer's
+        attention-level statistics (see ``attention_stats``).
+        """
         linear = linear or default_linear
-        mc = self.model_config
         n = self._names[i]
-        kind = mc.layer_kinds[i]
+        kind = self.model_config.layer_kinds[i]
+        ctx = dict(pos0=pos0, entry=None if cache is None else cache.layers[i], dense_from=dense_from,
+                   stats=stats)
         x = self._norm(n["attn_norm"], h)
         if kind == "sse_swa":
-            h = h + self._attn_sse_swa(linear, n, x)
-        elif kind == "moba":
-            h = h + self._softmax_branch(
-                linear, n, "", x, lambda q, k, v: L.moba_attention(q, k, v, mc.moba_chunk_size, mc.moba_topk))
-        else:   # "attention" / "full": dense causal
-            h = h + self._softmax_branch(linear, n, "", x, L.attention)
+            h = h + self._attn_sse_swa(linear, n, x, ctx)
+        else:   # "moba", or "attention" / "full": dense causal
+            h = h + self._softmax_branch(linear, n, "", x, "moba" if kind == "moba" else "causal", ctx)
         return h + self._mlp(linear, n, self._norm(n["mlp_norm"], h))
 
     def head(self, h: np.ndarray) -> np.ndarray:
@@ -210,37 +303,87 @@ class Model:
         x = self._norm(self.model_config.final_norm_name, h)
         return x @ self.weight(self.lm_head_name).T
 
-    def forward(self, ids, linear: Linear | None = None, progress=None) -> np.ndarray:
+    def forward(self, ids, linear: Linear | None = None, progress=None, *, cache: DecodeCache | None = None,
+                dense_from: int | None = None) -> np.ndarray:
         """Logits [S, vocab] (model dtype) for int token ids [S], whole sequence at once.
 
         linear: projection hook, see module docstring. progress: None, a tqdm-like object (its
         ``update(1)`` is called after each layer) or a callable ``progress(i, n_layers)`` called
-        after layer i (0-based) has finished.
+        after layer i (0-based) has finished. cache: a :class:`DecodeCache` to continue from and
+        to extend (``ids`` are the tokens after ``cache.pos``); an empty one is filled by the
+        prefill. dense_from: MoBA layers attend densely for positions >= dense_from (how a cached
+        decode treats the generated tokens; None: MoBA everywhere). A pass from position 0 records
+        :attr:`attention_stats`.
         """
         h = self.embed(ids)
+        pos0 = 0 if cache is None else cache.pos
+        if pos0 == 0:
+            self.attention_stats = {}
         for i in range(self.n_layers):
-            h = self.run_layer(i, h, linear)
+            stats = {} if pos0 == 0 else None
+            h = self.run_layer(i, h, linear, pos0=pos0, cache=cache, dense_from=dense_from, stats=stats)
+            if stats:
+                self.attention_stats[i] = stats
             if progress is not None:
                 if hasattr(progress, "update"):
                     progress.update(1)
                 else:
                     progress(i, self.n_layers)
+        if cache is not None:
+            cache.pos = pos0 + h.shape[0]
         return self.head(h)
 
     __call__ = forward
 
-    def generate(self, ids, n: int, linear: Linear | None = None, eos: int | None = None) -> np.ndarray:
+    def decode_step(self, token: int, cache: DecodeCache, linear: Linear | None = None) -> np.ndarray:
+        """One cached decode step: logits [vocab] of ``token`` at position ``cache.pos`` (cache extended).
+
+        MoBA layers attend densely (the reference's single-token decode), SWA over the last
+        ``window_size`` tokens, full/llama attention over all; SSE layers advance their states.
+        """
+        return self.forward(np.asarray([token]), linear, cache=cache)[-1]
+
+    def generate(self, ids, n: int, linear: Linear | None = None, eos: int | None = None, *,
+                 cache: DecodeCache | None = None, logits=None, use_cache: bool = True) -> np.ndarray:
         """Greedy decoding: the ``n`` new token ids (int64 [<= n]; stops after ``eos`` if given).
 
-        Re-runs the full sequence for every new token (no KV cache), so MoBA stays in its
-        prefill form.
+        A prefill of ``ids`` fills a :class:`DecodeCache`, then each new token is one cached
+        :meth:`decode_step` (MoBA dense for generated tokens, as the reference decodes). To skip
+        the prefill pass ``cache`` (filled by ``forward(ids, cache=...)``) and that pass's
+        ``logits``. use_cache=False recomputes the whole sequence for every token with the same
+        decode semantics (``forward(seq, dense_from=len(ids))``; slow, for checking). While
+        decoding, the float weights stay resident when they fit in GENERATE_WEIGHT_BYTES.
         """
+        from neurosim.model.config import count_parameters
+
         seq = [int(t) for t in np.asarray(ids).reshape(-1)]
+        p = len(seq)
         new: list[int] = []
-        for _ in range(n):
-            nxt = int(np.argmax(self.forward(np.asarray(seq), linear)[-1]))
-            seq.append(nxt)
-            new.append(nxt)
-            if eos is not None and nxt == eos:
-                break
+        if n <= 0:
+            return np.asarray(new, dtype=np.int64)
+        kept = self.keep_weights
+        if not kept and count_parameters(self.model_config) * self.dtype.itemsize <= GENERATE_WEIGHT_BYTES:
+            self.keep_weights = True
+        try:
+            if use_cache:
+                if cache is None:
+                    cache = DecodeCache(self.n_layers)
+                    logits = self.forward(np.asarray(seq), linear, cache=cache)
+                elif logits is None or cache.pos != p:
+                    raise NeurosimError("generate: a given cache needs the logits of its prefill of ids")
+                last = np.asarray(logits)[-1]
+            for _ in range(n):
+                if not use_cache:
+                    last = self.forward(np.asarray(seq), linear, dense_from=p)[-1]
+                nxt = int(np.argmax(last))
+                seq.append(nxt)
+                new.append(nxt)
+                if (eos is not None and nxt == eos) or len(new) == n:
+                    break
+                if use_cache:
+                    last = self.decode_step(nxt, cache, linear)
+        finally:
+            if not kept:
+                self.keep_weights = False
+                self._cache.clear()
         return np.asarray(new, dtype=np.int64)

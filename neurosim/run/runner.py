@@ -42,6 +42,7 @@ def execute(s: Settings, quiet: bool = False) -> dict:
     from tqdm import tqdm
 
     from neurosim.model import Model, default_model_dir, load_checkpoint, perplexity
+    from neurosim.model.network import DecodeCache
     from neurosim.run.corpus import default_text
     from neurosim.run.trace import TraceWriter
 
@@ -64,13 +65,19 @@ def execute(s: Settings, quiet: bool = False) -> dict:
         ids = np.asarray(ckpt.tokenizer.encode(text).ids, dtype=np.int64)[: s.max_tokens]
         if len(ids) == 0:
             raise NeurosimError("the input text has no tokens")
+        limit = ckpt.model_config.max_position_embeddings
+        if limit is not None and len(ids) + s.generate > limit and not s.allow_longer:
+            raise NeurosimError(f"{len(ids)} input + {s.generate} generated tokens exceed the model's "
+                                f"max_position_embeddings {limit}; pass --allow-longer to run anyway")
         model = Model(ckpt, dtype=np.dtype(s.dtype).type)
         kinds = projection_kinds(model)
         bar = dict(total=model.n_layers, unit="layer", disable=quiet, leave=False)
         timing = {}
         t0 = time.perf_counter()
+        # the pass whose projections generate uses keeps its KV cache / SSE states for decoding
+        cache = DecodeCache(model.n_layers) if s.generate and s.mode == "fp" else None
         with tqdm(desc=f"fp pass, {len(ids)} tokens", **bar) as pb:
-            fp_logits = model.forward(ids, progress=pb)
+            fp_logits = model.forward(ids, progress=pb, cache=cache)
         timing["fp_s"] = time.perf_counter() - t0
         summary = {
             "neurosim_version": __version__,
@@ -90,16 +97,20 @@ def execute(s: Settings, quiet: bool = False) -> dict:
                 hook.tiles_out = writer.tiles_dir
                 hook.tile_requests = choose_tiles(model, [nm for nm in kinds if projection.selected(nm)], s.tiles)
             t0 = time.perf_counter()
+            cache = DecodeCache(model.n_layers) if s.generate else None
             with tqdm(desc=f"{s.mode} pass, {len(ids)} tokens", **bar) as pb:
-                logits = model.forward(ids, linear=hook, progress=pb)
+                logits = model.forward(ids, linear=hook, progress=pb, cache=cache)
             timing[f"{s.mode}_s"] = time.perf_counter() - t0
             hook.recording = False
             recs = hook.ordered_records()
             layers = []
             for i in range(model.n_layers):
                 prefix = model.layer_prefix(i)
-                layers.append({"layer": i, "kind": model.layer_kind(i),
-                               "projections": [r for r in recs if r["name"].startswith(prefix)]})
+                entry = {"layer": i, "kind": model.layer_kind(i),
+                         "projections": [r for r in recs if r["name"].startswith(prefix)]}
+                if i in model.attention_stats:
+                    entry["attention"] = model.attention_stats[i]
+                layers.append(entry)
             summary["layers"] = layers
             summary["totals"] = aggregate_totals(recs)
             summary["accuracy"] = accuracy(fp_logits, logits, ids)
@@ -108,7 +119,7 @@ def execute(s: Settings, quiet: bool = False) -> dict:
             summary["accuracy"] = {"ppl_fp": perplexity(fp_logits, ids) if len(ids) > 1 else None}
         if s.generate:
             t0 = time.perf_counter()
-            new = model.generate(ids, s.generate, linear=hook)
+            new = model.generate(ids, s.generate, linear=hook, cache=cache, logits=logits)
             timing["generate_s"] = time.perf_counter() - t0
             summary["generated"] = {"ids": new.tolist(), "text": ckpt.tokenizer.decode(new.tolist())}
         timing["total_s"] = time.perf_counter() - t_start

@@ -37,6 +37,7 @@ class Settings:
     text_file: str | None = None
     max_tokens: int = 256  #: input truncated to this many tokens
     generate: int = 0  #: greedily generated tokens after the input
+    allow_longer: bool = False  #: run past the model's max_position_embeddings (input + generated)
     mode: str = "spike"  #: one of MODES
     engine: str | None = None  #: spike-mode product, one of ENGINES (None: event); int8 is always dense
     coding: str = "bitwise"  #: one of neurosim.core.coding.CODINGS
@@ -66,6 +67,8 @@ class Settings:
             raise NeurosimError(f"dtype must be float32 or float64, got {self.dtype!r}")
         if self.prompt is not None and self.text_file is not None:
             raise NeurosimError("give either --prompt or --text-file, not both")
+        if not isinstance(self.allow_longer, bool):
+            raise NeurosimError(f"allow_longer must be true or false, got {self.allow_longer!r}")
         for name, minimum in (("max_tokens", 1), ("generate", 0), ("tiles", 0)):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
@@ -143,6 +146,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--text-file", help="read the input text from a file")
     p.add_argument("--max-tokens", type=int, help=f"truncate the input to N tokens (default {d.max_tokens})")
     p.add_argument("--generate", type=int, help="greedily generate N tokens after the input (default 0)")
+    p.add_argument("--allow-longer", action="store_true", default=None,
+                   help="allow input + generated tokens beyond the model's max_position_embeddings")
     p.add_argument("--mode", choices=MODES, help=f"fidelity (default {d.mode})")
     p.add_argument("--engine", choices=ENGINES,
                    help="spike-mode products: event-driven engine or exact dense path, same integers (default event)")
