@@ -33,8 +33,8 @@ def run(args) -> int:
     if not args.out:
         raise NeurosimError("--out must name a folder")
     if args.sweep is not None:
-        if args.trace is not None or args.hw is not None or args.energy is not None:
-            raise NeurosimError("--sweep makes the sweep's own report: give it without --trace/--hw/--energy")
+        if any(getattr(args, k) is not None for k in ("trace", "hw", "energy", "eval")):
+            raise NeurosimError("--sweep makes the sweep's own report: give it without --trace/--hw/--energy/--eval")
         from .sweep import build_sweep_report
         meta = build_sweep_report(args.sweep, args.out, progress=not args.quiet)
         for name, f in meta["frontiers"].items():
