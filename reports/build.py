@@ -103,6 +103,24 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: 
                          fmt_frac_pct(a["silent_channel_fraction"]), _n(a["clamped"])])
     doc.table(["layer", "projections of", "n", "sparsity fixed T", "sparsity data T", "sparsity 3-step",
                "spikes/act", "silent ch", "clamped"], rows, align="llrrrrrrr")
+    att = [L for L in trace.summary["layers"] if L.get("attention")]
+    if att:   # traces written before the attention statistics lack them: no table then
+        doc.p("Attention-level sparsity beside it (`summary.json:/layers/i/attention`): the share of the causal "
+              "key blocks and keys each query visits (MoBA's block selection; full attention 1.0), and for "
+              "SSE layers the tokens routed to each partition, their usage entropy and the SWA window's "
+              "share of the causal keys.")
+        rows = []
+        for L in att:
+            a = L["attention"]
+            if a["type"] == "sse":
+                rows.append([L["layer"], kind_label(L["kind"]), "-", "-", " / ".join(map(str, a["partition_tokens"])),
+                             f"{_f(a['usage_entropy_bits'], 3)} of {_f(a['max_entropy_bits'], 0)}",
+                             fmt_frac_pct(a["swa_key_fraction"])])
+            else:
+                rows.append([L["layer"], kind_label(L["kind"]), fmt_frac_pct(a["block_fraction"]),
+                             fmt_frac_pct(a["key_fraction"]), "-", "-", "-"])
+        doc.table(["layer", "kind", "key blocks visited", "keys visited", "partition tokens",
+                   "usage entropy (bits)", "SWA keys"], rows, align="llrrrrr")
 
     # ---- counts -------------------------------------------------------------------------------
     doc.h(1, "Integer spike counts")

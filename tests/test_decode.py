@@ -199,6 +199,27 @@ def test_trace_layers_carry_attention(spb2, tmp_path):
     assert len(s["generated"]["ids"]) == 3
 
 
+def test_report_shows_attention_sparsity(spb2, tmp_path):
+    trace = tmp_path / "trace"
+    assert main(["run", "--model", str(spb2), "--max-tokens", "40", "--mode", "int8", "--trace", str(trace)]) == 0
+    assert main(["report", "--quiet", "--trace", str(trace), "--out", str(tmp_path / "rep")]) == 0
+    md = (tmp_path / "rep" / "report.md").read_text()
+    head = "| layer | kind | key blocks visited |"
+    lines = md.splitlines()
+    i = next(n for n, line in enumerate(lines) if line.startswith(head))
+    rows = [[c.strip() for c in r.strip().strip("|").split("|")] for r in lines[i + 2:i + 6]]
+    layers = json.loads((trace / "summary.json").read_text())["layers"]
+    for row, L_ in zip(rows, layers):
+        a = L_["attention"]
+        assert row[0] == str(L_["layer"])
+        if a["type"] == "sse":
+            assert row[4] == " / ".join(map(str, a["partition_tokens"]))
+            assert row[5].startswith(f"{a['usage_entropy_bits']:.3f}") and row[6] == f"{100 * a['swa_key_fraction']:.2f}%"
+        else:
+            assert row[2:4] == [f"{100 * a['block_fraction']:.2f}%", f"{100 * a['key_fraction']:.2f}%"]
+    assert rows[0][2] != "100.00%"          # MoBA at 40 tokens, chunk 8, top-2: blocks are skipped
+
+
 def test_longer_than_max_position_embeddings(spb2, tmp_path, capsys):
     short = tmp_path / "short"
     short.mkdir()

@@ -1,0 +1,93 @@
+"""Cached greedy decoding against the prompt's prefill: SmolLM2-135M, one process, side by side.
+
+    python -m benchmarks.generate [--tokens 256] [--new 64] [--repeats 3] [--mode fp|int8|spike]
+
+Per round (after one warm-up round), in this order:
+
+* ``prefill``: ``Model.forward`` of the prompt, as ``neurosim run`` times its pass (weights read
+  from the checkpoint on every projection call);
+* ``generate``: ``Model.generate(prompt, new)``, what ``--generate`` did before the cache landed
+  minus the re-runs: its own prefill into a ``DecodeCache`` plus ``new - 1`` cached decode steps
+  (weights resident while decoding);
+* ``decode``: the ``new - 1`` cached decode steps alone, from the cache of a prefill (what
+  ``neurosim run --generate`` spends after its pass, which already filled the cache);
+* ``recompute``: one whole-sequence forward of ``tokens + new/2`` tokens (the mean length of the
+  former per-token re-run), times ``new - 1``: the cost without a cache, estimated from one step.
+
+Printed: median seconds and the median over rounds of each ratio to that round's prefill. For int8
+and spike the hook is the run's projection (no recording); its weights are re-quantised on every
+call, so a decode step costs a whole quantisation of every weight (not cached by the projection).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def measure(tokens: int, new: int, repeats: int, mode: str) -> dict:
+    import numpy as np
+
+    from neurosim.model import Model, default_model_dir, load_checkpoint
+    from neurosim.model.network import DecodeCache
+    from neurosim.run import Settings, projection_for
+    from neurosim.run.corpus import default_text
+
+    ckpt = load_checkpoint(default_model_dir())
+    model = Model(ckpt)
+    ids = np.asarray(ckpt.tokenizer.encode(default_text()).ids, dtype=np.int64)[:tokens]
+    if len(ids) < tokens:
+        raise SystemExit(f"the default text has only {len(ids)} tokens")
+    hook = None if mode == "fp" else projection_for(Settings(mode=mode).validate())
+    rows = {k: [] for k in ("prefill", "generate", "decode", "recompute")}
+    long_ids = np.concatenate([ids, ids[: new // 2]])
+    for r in range(repeats + 1):
+        t0 = time.perf_counter()
+        model.forward(ids, hook)
+        t1 = time.perf_counter()
+        out = model.generate(ids, new, hook)
+        t2 = time.perf_counter()
+        cache = DecodeCache(model.n_layers)
+        logits = model.forward(ids, hook, cache=cache)
+        t3 = time.perf_counter()
+        model.generate(ids, new, hook, cache=cache, logits=logits)
+        t4 = time.perf_counter()
+        model.forward(long_ids, hook, dense_from=len(ids))
+        t5 = time.perf_counter()
+        if r == 0:
+            continue   # warm-up: numba compilation, page cache
+        rows["prefill"].append(t1 - t0)
+        rows["generate"].append(t2 - t1)
+        rows["decode"].append(t4 - t3)
+        rows["recompute"].append((t5 - t4) * (new - 1))
+    ratios = {k: statistics.median(v / p for v, p in zip(rows[k], rows["prefill"])) for k in rows}
+    return {"tokens": tokens, "new": int(len(out)), "mode": mode, "load": loadavg(),
+            "seconds": {k: statistics.median(v) for k, v in rows.items()}, "ratio_to_prefill": ratios}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tokens", type=int, default=256)
+    ap.add_argument("--new", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--mode", choices=("fp", "int8", "spike"), default="fp")
+    a = ap.parse_args(argv)
+    res = measure(a.tokens, a.new, a.repeats, a.mode)
+    print(f"SmolLM2-135M, {a.mode}, prompt {res['tokens']} tokens, {res['new']} generated, "
+          f"{a.repeats} rounds, load {res['load']}")
+    print(f"{'phase':>10} {'median s':>9} {'x prefill':>9}")
+    for k in ("prefill", "generate", "decode", "recompute"):
+        print(f"{k:>10} {res['seconds'][k]:>9.2f} {res['ratio_to_prefill'][k]:>9.2f}")
+    print(f"target: generate {a.new} within 3x of the prefill -> {res['ratio_to_prefill']['generate']:.2f}x"
+          f" (decode steps alone {res['ratio_to_prefill']['decode']:.2f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
