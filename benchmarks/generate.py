@@ -15,8 +15,9 @@ Per round (after one warm-up round), in this order:
   former per-token re-run), times ``new - 1``: the cost without a cache, estimated from one step.
 
 Printed: median seconds and the median over rounds of each ratio to that round's prefill. For int8
-and spike the hook is the run's projection (no recording); its weights are re-quantised on every
-call, so a decode step costs a whole quantisation of every weight (not cached by the projection).
+and spike the hook is the run's projection (no recording); as in ``neurosim run --generate``, its
+``weight_cache`` is on while generating (each weight quantised once, at its first call) and off
+for the prefill and the recompute (quantised on every call, as a pass does).
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ from pathlib import Path
 
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def caching(hook, on: bool) -> None:
+    if hook is not None:
+        hook.weight_cache = {} if on else None
 
 
 def measure(tokens: int, new: int, repeats: int, mode: str) -> dict:
@@ -51,12 +57,16 @@ def measure(tokens: int, new: int, repeats: int, mode: str) -> dict:
         t0 = time.perf_counter()
         model.forward(ids, hook)
         t1 = time.perf_counter()
+        caching(hook, True)
         out = model.generate(ids, new, hook)
+        caching(hook, False)
         t2 = time.perf_counter()
         cache = DecodeCache(model.n_layers)
         logits = model.forward(ids, hook, cache=cache)
         t3 = time.perf_counter()
+        caching(hook, True)
         model.generate(ids, new, hook, cache=cache, logits=logits)
+        caching(hook, False)
         t4 = time.perf_counter()
         model.forward(long_ids, hook, dense_from=len(ids))
         t5 = time.perf_counter()

@@ -151,7 +151,11 @@ def test_generate_cached_equals_recomputed(spb2):
     ids = ids_for(m, n=P)
     assert np.array_equal(m.generate(ids, 6), m.generate(ids, 6, use_cache=False))
     hook = Int8Projection(Quantization())
-    assert np.array_equal(m.generate(ids, 4, hook), m.generate(ids, 4, hook, use_cache=False))
+    want = m.generate(ids, 4, hook, use_cache=False)
+    assert np.array_equal(m.generate(ids, 4, hook), want)
+    hook.weight_cache = {}      # what neurosim run sets while generating: weights quantised once
+    assert np.array_equal(m.generate(ids, 4, hook), want)
+    assert set(hook.weight_cache) == {n for i in range(m.n_layers) for n in m.projection_names(i)}
     assert not m.keep_weights and not m._cache       # weights were kept only while decoding
 
 
@@ -218,6 +222,19 @@ def test_report_shows_attention_sparsity(spb2, tmp_path):
         else:
             assert row[2:4] == [f"{100 * a['block_fraction']:.2f}%", f"{100 * a['key_fraction']:.2f}%"]
     assert rows[0][2] != "100.00%"          # MoBA at 40 tokens, chunk 8, top-2: blocks are skipped
+
+
+def test_attention_results_file_is_the_rendering_of_its_json():
+    from pathlib import Path
+
+    from benchmarks.attention import render
+
+    root = Path(__file__).resolve().parents[1] / "docs" / "results"
+    res = json.loads((root / "attention.json").read_text())
+    assert (root / "attention.md").read_text() == render(res)
+    assert res["tokens"] == 4096 and res["layout"]["moba_chunk_size"] == 512 and res["layout"]["moba_topk"] == 4
+    moba = next(L_["attention"] for L_ in res["layers"] if L_["kind"] == "moba")
+    assert moba["block_fraction"] == pytest.approx(moba["block_fraction_expected"])
 
 
 def test_longer_than_max_position_embeddings(spb2, tmp_path, capsys):

@@ -123,6 +123,9 @@ class QuantizedProjection(Projection):
     def __init__(self, quant: Quantization = Quantization(), projections: Iterable[str] = ("*",)):
         self.quant = quant
         self.projections = tuple(projections)
+        #: None, or a dict name -> WeightQuant that keeps each weight's quantization after its first
+        #: call (decoding calls every projection once per token; set only while the weights are fixed)
+        self.weight_cache: dict | None = None
 
     def selected(self, name: str) -> bool:
         """Whether ``name`` matches one of the fnmatch patterns ``projections`` (others stay float)."""
@@ -138,7 +141,11 @@ class QuantizedProjection(Projection):
             return Product(y=x @ w.T)
         q = self.quant
         aq = quantize_activations(x, q.scale, k=q.k, clamp=q.clamp)
-        wq = quantize_weights(w, group_size=q.weight_group)
+        wq = None if self.weight_cache is None else self.weight_cache.get(name)
+        if wq is None:
+            wq = quantize_weights(w, group_size=q.weight_group)
+            if self.weight_cache is not None:
+                self.weight_cache[name] = wq
         T = resolve_steps(aq.counts, q.coding, q.window)
         events = []
 

@@ -119,7 +119,13 @@ def execute(s: Settings, quiet: bool = False) -> dict:
             summary["accuracy"] = {"ppl_fp": perplexity(fp_logits, ids) if len(ids) > 1 else None}
         if s.generate:
             t0 = time.perf_counter()
-            new = model.generate(ids, s.generate, linear=hook, cache=cache, logits=logits)
+            if hook is not None:   # decoding: quantize each weight once, not once per token
+                hook.projection.weight_cache = {}
+            try:
+                new = model.generate(ids, s.generate, linear=hook, cache=cache, logits=logits)
+            finally:
+                if hook is not None:
+                    hook.projection.weight_cache = None
             timing["generate_s"] = time.perf_counter() - t0
             summary["generated"] = {"ids": new.tolist(), "text": ckpt.tokenizer.decode(new.tolist())}
         timing["total_s"] = time.perf_counter() - t_start
