@@ -2,6 +2,9 @@
 
     python -m benchmarks.energy [--trace build/trace] [--hw build/hw] [--out docs/results]
 
+The committed table: ``--hw build/hw_all`` from ``neurosim hw --coding all --trace build/trace --out
+build/hw_all`` (every spiking kind).
+
 Runs :func:`neurosim.hwmodels.energy.energy_report` (what ``neurosim energy`` runs) on the trace of
 ``make main`` (SmolLM2-135M, 256 tokens, spike mode) and its hw.json for a few memory
 configurations: weights in on-chip SRAM (64 KiB CACTI banks at 45 nm, compute scaled to 45 nm,
@@ -40,7 +43,8 @@ def measure(trace, hw, cache) -> dict:
                      "dram_pj_per_bit": doc["constants"]["dram"]["pj_per_bit"] if kw["weights"] == "dram" else None,
                      "compute_label": doc["constants"]["compute"]["label"],
                      "designs": [{k: d[k] for k in ("name", "per_token", "per_mac_eq_pj", "unit_per_mac_eq_pj",
-                                                    "vs", "break_even") if k in d} for d in doc["designs"]]})
+                                                    "vs", "break_even", "meets_timing", "spikes_per_activation")
+                                  if k in d} for d in doc["designs"]]})
     model = Path(first["model"]).name if first["model"] else "?"
     return {"command": "python -m benchmarks.energy", "trace_model": f"{model} ({first['model_type']})", "tokens": first["tokens"],
             "projections": first["projections"], "spikes_per_activation": first["spikes_per_activation"],
@@ -83,7 +87,8 @@ def render(doc: dict) -> str:
     for d in first["designs"]:
         pt = d["per_token"]["components_pj"]
         wm = (pt["weight_sram"] + pt["weight_dram"]) * 1e-6
-        lines.append(f"| {d['name']} | {d['per_token']['total_pj'] * 1e-6:,.1f} | {wm:,.1f} | "
+        lines.append(f"| {d['name']}{'' if d.get('meets_timing', True) else ' (timing NOT met)'} | "
+                     f"{d['per_token']['total_pj'] * 1e-6:,.1f} | {wm:,.1f} | "
                      f"{pt['compute'] * 1e-6:,.1f} | {_red(d, 'MAC dense')} | {_red(d, 'MAC zero-skipping')} | "
                      f"{_be(d)} |")
     lines += ["", "Each memory configuration: the MAC baselines and the spiking design with the least energy:", "",
@@ -99,11 +104,13 @@ def render(doc: dict) -> str:
                      f"{_red(best, 'MAC zero-skipping')} |")
     pb = doc["published_break_even"]
     lines += ["", "Reductions are 1 - spiking / MAC energy per token (negative: the spiking design uses more). "
-              "Break-even s: spikes per activation at which the design's energy equals the baseline's. "
+              "Break-even s: spikes per activation (in the design's own coding) at which its energy equals "
+              "the baseline's. A design whose array misses the clock is marked (timing NOT met). "
               f"Published break-even band: {pb['range'][0]}-{pb['range'][1]} spikes per synapse "
               "(Dampfhoffer et al. 2023; Davidson & Furber 2021; Lemaire et al. 2022)."]
-    for sk in doc.get("skipped_designs", []):
-        lines.append(f"Not priced: {sk['name']} ({sk['reason']}).")
+    if doc.get("skipped_designs"):
+        lines += ["", "Not priced: " + "; ".join(f"{sk['name']} ({sk['reason']})" for sk in doc["skipped_designs"])
+                  + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -358,7 +358,7 @@ def render_markdown(doc: dict) -> str:
     for d in doc["designs"]:
         pt = d["per_token"]
         comp = " | ".join(f"{pt['components_pj'][k] * 1e-6:.2f}" for k in COMPONENTS)
-        lines.append(f"| {d['name']} | {pt['total_pj'] * 1e-6:.2f} | {comp} | {d['per_mac_eq_pj']:.3f} | "
+        lines.append(f"| {d['name']}{'' if d['meets_timing'] else ' (timing NOT met)'} | {pt['total_pj'] * 1e-6:.2f} | {comp} | {d['per_mac_eq_pj']:.3f} | "
                      f"{pt['run_time_us']:.0f} |")
     lines += ["", "Reductions of the spiking designs (negative = spiking uses more energy) and break-even "
               "spikes per activation (measured: "

@@ -160,7 +160,8 @@ def add_energy_section(doc, figs: dict, energy: dict | None, energy_path) -> Non
     rows = []
     for d in energy["designs"]:
         pt = d["per_token"]
-        rows.append([d["name"], f"{pt['total_pj'] * 1e-6:,.1f}",
+        rows.append([d["name"] + ("" if d.get("meets_timing", True) else " (timing NOT met)"),
+                     f"{pt['total_pj'] * 1e-6:,.1f}",
                      *(f"{pt['components_pj'][k] * 1e-6:,.1f}" for k in COMPONENT_LABELS),
                      f"{d['per_mac_eq_pj']:.3f}", f"{pt['run_time_us']:,.0f}"])
     doc.table(["design", "\u00b5J/token", *COMPONENT_LABELS.values(), "pJ/MAC-eq", "\u00b5s/token"], rows,
