@@ -79,6 +79,17 @@ def test_extremes(coding):
     assert (r.out == single[0, 200] * 127).all()
 
 
+@pytest.mark.parametrize("spikes", [False, True])
+def test_one_step_twos_complement_window_is_the_sign_step(spikes):
+    """T = 1 in two's complement holds only {-1, 0}: its single step weighs -1 (found by hypothesis)."""
+    counts = np.array([[-1, 0, -1]], np.int32)
+    w = np.array([[1, 5, 3], [-2, 7, 1]], np.int8)
+    x = encode(counts, "bitwise_2c", 1) if spikes else counts
+    r = spike_linear(x, w, "bitwise_2c", 1, spikes=spikes)
+    np.testing.assert_array_equal(r.out, int_linear(counts, w))
+    assert r.events == 2
+
+
 def test_int64_output_when_int32_cannot_be_proven():
     # unclamped adaptive counts can be huge: K * 128 * max|count| >= 2^31 -> int64
     K = 4096

@@ -43,6 +43,10 @@ def looks_complete(d: Path) -> list[Path]:
     return [p for p in d.rglob("*") if p.name in ("hw.json", "hw.md", "run.json") and "cache" not in p.parts]
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)   # a background shell job starts with SIGINT ignored
+
+
 @needs_lib
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_hw_leaves_no_output_and_rerun_succeeds(tmp_path, sig):
@@ -51,7 +55,7 @@ def test_interrupted_hw_leaves_no_output_and_rerun_succeeds(tmp_path, sig):
     # own process group: SIGINT goes to the whole group like Ctrl-C in a terminal (the running
     # Yosys/OpenSTA children get it too); SIGTERM only to neurosim, like `kill PID`
     p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
-                         start_new_session=True)
+                         start_new_session=True, preexec_fn=_default_sigint)
     seen = ""
     try:
         # mid-way: the candidates' progress bar has counted at least one synthesized configuration

@@ -11,6 +11,10 @@ from neurosim.run.corpus import default_text
 from neurosim.run.trace import read_summary
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)   # a background shell job starts with SIGINT ignored
+
+
 @pytest.fixture(scope="module")
 def slow_input(tmp_path_factory):
     """The tiny SpB2.0 checkpoint and a long text: a run of a few seconds that can be interrupted."""
@@ -25,7 +29,8 @@ def test_interrupted_run_leaves_no_trace(tmp_path, sig, slow_input):
     out = tmp_path / "trace"
     cmd = [sys.executable, "-m", "neurosim", "run", "--trace", str(out), "--model", str(slow_input / "tiny"),
            "--text-file", str(slow_input / "text.txt"), "--max-tokens", "3000"]
-    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                         preexec_fn=_default_sigint)
     seen = ""
     while "spike pass" not in seen:  # wait until the quantized pass (and the partial trace) is under way
         ch = p.stderr.read(1)

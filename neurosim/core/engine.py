@@ -128,7 +128,7 @@ def spike_linear(x, w_int, coding: str, T: int | None = None, *, spikes: bool = 
         ptr, ev_k = _events_from_counts(rows, _MODES[coding], T, packed.k_chunk)
         n_groups = 1 if _MODES[coding] == 0 else T
         max_abs = int(np.abs(rows).max(initial=0))
-    weights = np.ones(1, np.int64) if n_groups == 1 else step_weights(coding, T)
+    weights = np.ones(1, np.int64) if coding in ("binary", "ternary") else step_weights(coding, T)
     negs = (weights < 0).astype(np.int8)  # magnitudes are 2^(G-1-g): the kernel folds by Horner
     M = int(np.prod(lead, dtype=np.int64))
     # |out| <= K * 128 * max|count|: int32 whenever that provably fits.
