@@ -1,0 +1,53 @@
+"""The README cannot go stale: its results blocks quote docs/results verbatim, the "Measured results"
+section types no figure outside them, and every result that names its renderer re-renders to its .md."""
+
+import json
+
+import pytest
+
+from neurosim.results import RESULTS_DIR, ROOT, check_readme, loose_numbers, readme_blocks, render
+
+
+def test_readme_quotes_docs_results_verbatim_and_types_no_figure():
+    assert check_readme() == []
+
+
+def test_measured_results_section_quotes_results():
+    text = (ROOT / "README.md").read_text()
+    from neurosim.results import measured_section
+
+    a, b = measured_section(text)
+    names = [n for n, _, s, _ in readme_blocks(text) if a <= s < b]
+    assert "accuracy.md" in names
+
+
+RENDERED = [p for p in sorted(RESULTS_DIR.glob("*.json")) if "renderer" in json.loads(p.read_text())]
+
+
+def test_accuracy_result_names_its_renderer():
+    assert RESULTS_DIR / "accuracy.json" in RENDERED
+
+
+@pytest.mark.parametrize("path", RENDERED, ids=lambda p: p.name)
+def test_results_md_is_rendered_from_json(path):
+    assert render(json.loads(path.read_text())) == path.with_suffix(".md").read_text()
+
+
+def test_checker_finds_stale_quotes_and_loose_figures(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    (res / "a.md").write_text("| x | 1.5 |\n")
+    good = ("# t\n\n## Measured results\n\nFrom `make results --windows 32`:\n\n"
+            "<!-- results: a.md -->\n| x | 1.5 |\n<!-- /results -->\n\n## Next\n\n12 things\n")
+    (tmp_path / "R.md").write_text(good)
+    assert check_readme(tmp_path / "R.md", res) == []
+    (tmp_path / "R.md").write_text(good.replace("| x | 1.5 |\n<!--", "| x | 1.6 |\n<!--"))
+    assert any("differs" in p for p in check_readme(tmp_path / "R.md", res))
+    (tmp_path / "R.md").write_text(good.replace("From `make", "About 40% from `make"))
+    assert loose_numbers((tmp_path / "R.md").read_text()) and check_readme(tmp_path / "R.md", res)
+    from neurosim.results import sync_readme
+
+    (tmp_path / "R.md").write_text(good.replace("| x | 1.5 |\n<!--", "| x | 1.6 |\n<!--"))
+    assert sync_readme(tmp_path / "R.md", res) == ["a.md"] and (tmp_path / "R.md").read_text() == good
+    (tmp_path / "R.md").write_text(good.replace("a.md", "b.md"))
+    assert any("does not have" in p for p in check_readme(tmp_path / "R.md", res))
