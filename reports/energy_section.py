@@ -72,7 +72,7 @@ def energy_stacked(doc: dict):
     import matplotlib.pyplot as plt
     designs = doc["designs"]
     comps = list(COMPONENT_LABELS)
-    fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    fig, ax = plt.subplots(figsize=(max(8.5, 0.9 * len(designs) + 3), 4.6))
     x = np.arange(len(designs))
     bottom = np.zeros(len(designs))
     for c in comps:
@@ -83,7 +83,7 @@ def energy_stacked(doc: dict):
         bottom += v
     for xi, tot in zip(x, bottom):
         ax.text(xi, tot, f"{tot:,.0f}", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, [d["name"].replace(", ", ",\n") for d in designs], fontsize=8)
+    ax.set_xticks(x, [d["name"].replace(", ", ",\n") for d in designs], fontsize=7, rotation=30, ha="right")
     ax.set_ylabel("energy per token [\u00b5J]")
     s = doc["settings"]
     ax.set_title(f"energy per token, {s['freq_mhz']:g} MHz, weights in {s['weights'].upper()}, "
@@ -134,8 +134,9 @@ def break_even_figure(doc: dict):
                 ax.axhline(be["unit_only"], color=col, ls=":", lw=1.2,
                            label=f"spike {d.get('coding')} {d.get('variant')} array = {base} (unit only): "
                                  f"{be['unit_only']:.2f}")
+    ax.set_yscale("log")         # unary codings reach tens of spikes per activation
     ax.set_xlabel("projection (layer order)")
-    ax.set_ylabel("spikes per activation")
+    ax.set_ylabel("spikes per activation (log)")
     ax.set_title("break-even spike rates against the trace's projections", fontsize=10)
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
