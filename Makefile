@@ -6,11 +6,12 @@ SETUP := bash scripts/setup.sh
 B := build
 SIM_SRC := $(shell find neurosim -name "*.py")
 
-.PHONY: help setup main test rtl sim hw energy report bench results clean
+.PHONY: help setup main test test-gpu rtl sim hw energy report bench results clean
 
 help:
 	@echo "make main   - the whole chain end to end on the embedded SmolLM2-135M (about 4 min)"
-	@echo "make test   - install what is needed and run the full test suite"
+	@echo "make test   - install what is needed and run the full test suite (GPU tests deselected)"
+	@echo "make test-gpu - the CUDA backend's tests (PyTorch and a CUDA GPU)"
 	@echo "make rtl    - emit Verilog for the default configurations into build/rtl/"
 	@echo "make sim    - cocotb regression of the RTL on Icarus (WAVES=1 for waveforms, SEED=n)"
 	@echo "make hw     - area, timing and power for the default configuration into build/hw/"
@@ -57,7 +58,11 @@ $(B)/report/report.html: $(B)/hw/hw.json $(wildcard reports/*.py)
 	$(PY) -m neurosim report --trace $(B)/trace --hw $(B)/hw --out $(B)/report
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not gpu"
+
+# the CUDA backend's tests (need PyTorch, pip install -e '.[gpu]', and a CUDA GPU)
+test-gpu: setup
+	$(PY) -m pytest -q -m gpu tests
 
 rtl: setup
 	$(PY) -m neurosim rtl --defaults --out $(B)/rtl

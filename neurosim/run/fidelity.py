@@ -46,6 +46,9 @@ __all__ = [
     "Int8Projection",
     "SpikeProjection",
     "FIDELITIES",
+    "CudaFloatProjection",
+    "CudaInt8Projection",
+    "CudaSpikeProjection",
     "projection_for",
     "projection_kinds",
     "Recorder",
@@ -193,13 +196,90 @@ class SpikeProjection(QuantizedProjection):
 FIDELITIES: dict[str, type[Projection]] = {"fp": FloatProjection, "int8": Int8Projection, "spike": SpikeProjection}
 
 
+class CudaFloatProjection(FloatProjection):
+    """``x @ w.T`` on a CUDA GPU (PyTorch, the model's float dtype; weights uploaded once per name).
+    Float order differs from numpy's, so outputs differ from the CPU run in the last bits."""
+
+    def __init__(self):
+        from neurosim.core.gpu import require_cuda
+
+        self.torch = require_cuda()
+        self._w: dict[str, tuple[np.ndarray, object]] = {}
+
+    def product(self, name: str, x: np.ndarray, w: np.ndarray) -> Product:
+        """The float product on the GPU."""
+        torch = self.torch
+        hit = self._w.get(name)
+        if hit is None or hit[0] is not w:
+            hit = (w, torch.from_numpy(np.ascontiguousarray(w)).to("cuda"))
+            self._w[name] = hit
+        y = torch.from_numpy(np.ascontiguousarray(x)).to("cuda") @ hit[1].T
+        return Product(y=y.cpu().numpy())
+
+
+class _CudaIntegers:
+    """The integer products of a quantized projection on a CUDA GPU (neurosim.core.gpu): int8 tensor
+    cores with int32 accumulation, INT8 weights uploaded once per (projection, weight group)."""
+
+    def _cuda_init(self):
+        from neurosim.core.gpu import WeightCache, require_cuda
+
+        self.torch = require_cuda()
+        self.cache = WeightCache()
+        self._key = ["", 0]
+
+    def product(self, name: str, x: np.ndarray, w: np.ndarray) -> Product:
+        self._key = [name, 0]
+        return super().product(name, x, w)
+
+    def _w_gpu(self, w_int: np.ndarray):
+        key = (self._key[0], self._key[1])
+        self._key[1] += 1
+        return self.cache.get(key, w_int, self.torch, "cuda")
+
+
+class CudaInt8Projection(_CudaIntegers, Int8Projection):
+    """Dense INT8 on the GPU: :func:`neurosim.core.gpu.cuda_exact_linear` (bit-identical to the CPU)."""
+
+    def __init__(self, quant: Quantization = Quantization(), projections: Iterable[str] = ("*",)):
+        super().__init__(quant, projections)
+        self._cuda_init()
+
+    def integers(self, counts, w_int, T):
+        """The exact product on the GPU; no events (the recorder counts them from the counts)."""
+        from neurosim.core.gpu import cuda_exact_linear
+
+        return cuda_exact_linear(counts, w_int, w_gpu=self._w_gpu(w_int)), None
+
+
+class CudaSpikeProjection(_CudaIntegers, SpikeProjection):
+    """Spike mode on the GPU: the dense product (:func:`neurosim.core.gpu.cuda_dense_linear`) with the
+    events counted from the counts; the same integers and events as the CPU engine."""
+
+    def __init__(self, quant: Quantization = Quantization(), projections: Iterable[str] = ("*",)):
+        super().__init__(quant, projections, engine="dense")
+        self._cuda_init()
+
+    def integers(self, counts, w_int, T):
+        """The product in the window ``T`` on the GPU, and the events the engine would consume."""
+        from neurosim.core.gpu import cuda_dense_linear
+
+        r = cuda_dense_linear(counts, w_int, self.quant.coding, T, w_gpu=self._w_gpu(w_int))
+        return r.out, r.events
+
+
 def projection_for(s) -> Projection:
-    """The projection of a :class:`neurosim.run.settings.Settings` (its mode, quantization, patterns)."""
+    """The projection of a :class:`neurosim.run.settings.Settings` (its mode, quantization, patterns,
+    engine and device)."""
+    cuda = getattr(s, "device", "cpu") == "cuda"
     if s.mode == "fp":
-        return FloatProjection()
+        return CudaFloatProjection() if cuda else FloatProjection()
+    q = Quantization.from_settings(s)
+    if cuda:
+        return (CudaSpikeProjection if s.mode == "spike" else CudaInt8Projection)(q, s.projections)
     if s.mode == "spike":
-        return SpikeProjection(Quantization.from_settings(s), s.projections, engine=s.engine or "event")
-    return FIDELITIES[s.mode](Quantization.from_settings(s), s.projections)
+        return SpikeProjection(q, s.projections, engine=s.engine or "event")
+    return FIDELITIES[s.mode](q, s.projections)
 
 
 def projection_kinds(model) -> dict[str, str]:

@@ -19,13 +19,15 @@ from neurosim import NeurosimError
 from neurosim.core.coding import CODINGS, fits, required_steps
 from neurosim.core.quant import SCALES
 
-__all__ = ["MODES", "ENGINES", "Settings", "load_yaml", "parse_clamp", "add_arguments", "settings_from_args"]
+__all__ = ["MODES", "ENGINES", "DEVICES", "Settings", "load_yaml", "parse_clamp", "add_arguments", "settings_from_args"]
 
 #: fidelities of a run: float reference, dense INT8 products, event-driven spiking products
 MODES = ("fp", "int8", "spike")
 #: integer products of spike mode: the event-driven engine (default) or the exact dense path (same
 #: integers and event counts; neurosim.core.dense); int8 mode always uses the dense path
 ENGINES = ("event", "dense")
+#: where the block projections run: the CPU golden model, or a CUDA GPU (extra neurosim[gpu])
+DEVICES = ("cpu", "cuda")
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Settings:
     allow_longer: bool = False  #: run past the model's max_position_embeddings (input + generated)
     mode: str = "spike"  #: one of MODES
     engine: str | None = None  #: spike-mode product, one of ENGINES (None: event); int8 is always dense
+    device: str = "cpu"  #: one of DEVICES; cuda runs the projections' products on the GPU (dense)
     coding: str = "bitwise"  #: one of neurosim.core.coding.CODINGS
     scale: str = "absmax"  #: activation quantizer, one of neurosim.core.quant.SCALES
     k: float = 3.0  #: adaptive threshold divisor, V_th = mean|x| / k
@@ -59,6 +62,14 @@ class Settings:
             raise NeurosimError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
         if self.engine == "event" and self.mode == "int8":
             raise NeurosimError("engine event applies to spike mode; int8 mode is the dense product (use --mode spike)")
+        if self.device not in DEVICES:
+            raise NeurosimError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+        if self.device == "cuda":
+            if self.engine == "event":
+                raise NeurosimError("engine event runs on the CPU; --device cuda uses the dense path (--engine dense)")
+            from neurosim.core.gpu import require_cuda
+
+            require_cuda()
         if self.coding not in CODINGS:
             raise NeurosimError(f"unknown coding {self.coding!r}; choose one of {', '.join(CODINGS)}")
         if self.scale not in SCALES:
@@ -151,6 +162,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=MODES, help=f"fidelity (default {d.mode})")
     p.add_argument("--engine", choices=ENGINES,
                    help="spike-mode products: event-driven engine or exact dense path, same integers (default event)")
+    p.add_argument("--device", choices=DEVICES,
+                   help="cpu, or cuda: projections on a CUDA GPU (needs the extra neurosim[gpu]; default cpu)")
     p.add_argument("--coding", choices=CODINGS, help=f"spike coding (default {d.coding})")
     p.add_argument("--scale", choices=SCALES, help=f"activation quantizer (default {d.scale})")
     p.add_argument("--k", type=float, help=f"adaptive threshold divisor: V_th = mean|x|/k (default {d.k:g})")
