@@ -100,32 +100,56 @@ def calls(torch) -> dict:
                 cpu_threads=numba.get_num_threads(), identical_out_and_events=same)
 
 
-def runs(models: list[tuple[str, str]], tokens: int) -> list[dict]:
+def logit_difference(model_dir: str, tokens: int) -> dict:
+    """The float pass on the CPU (numpy) against ``--device cuda`` (float32 on the GPU): logit difference."""
+    from neurosim.model import Model, load_checkpoint
+    from neurosim.run.fidelity import CudaFloatProjection
+
+    ckpt = load_checkpoint(model_dir)
+    ids = np.asarray(ckpt.tokenizer.encode(PROMPT * 40).ids, dtype=np.int64)[:tokens]
+    model = Model(ckpt)
+    cpu = model.forward(ids)
+    gpu = model.forward(ids, linear=CudaFloatProjection())
+    d = np.abs(gpu.astype(np.float64) - cpu)
+    return dict(max_abs=float(d.max()), max_abs_over_max_logit=float(d.max() / np.abs(cpu).max()),
+                top1_agreement=float((gpu.argmax(-1) == cpu.argmax(-1)).mean()))
+
+
+def runs(models: list[tuple[str, str]], tokens: int, modes=("fp", "int8", "spike"), save=None) -> list[dict]:
+    """``neurosim run`` per model and mode on the CPU and with ``--device cuda``; ``save(rows)`` is called
+    after every run (partial rows carry what has run so far)."""
     from neurosim.run import Settings, execute
 
     out = []
     for label, model in models:
         res = {}
-        for mode in ("fp", "int8", "spike"):
-            for device in ("cpu", "cuda"):
+        row = dict(model=label, tokens=tokens, seconds={}, phase_seconds={}, accuracy={})
+        out.append(row)
+        for mode in modes:
+            for device in ("cuda", "cpu"):
                 s = Settings(model=model, prompt=PROMPT * 40, max_tokens=tokens, mode=mode, device=device).validate()
                 t0 = time.perf_counter()
                 summ = execute(s, quiet=True)
                 res[mode, device] = (summ, time.perf_counter() - t0)
-        row = dict(model=label, tokens=res["fp", "cpu"][0]["tokens"] if "tokens" in res["fp", "cpu"][0] else tokens,
-                   seconds={f"{m}_{d}": round(v[1], 3) for (m, d), v in res.items()},
-                   phase_seconds={f"{m}_{d}": v[0].get("_timing", {}) for (m, d), v in res.items()})
-        for mode in ("int8", "spike"):
-            a, b = res[mode, "cpu"][0], res[mode, "cuda"][0]
-            row[f"{mode}_identical_to_cpu"] = bool(a["accuracy"] == b["accuracy"] and a["totals"] == b["totals"]
-                                                  and a["layers"] == b["layers"])
-        fa, fb = res["fp", "cpu"][0]["accuracy"], res["fp", "cuda"][0]["accuracy"]
-        row["fp_ppl_cpu"], row["fp_ppl_cuda"] = fa.get("ppl_fp"), fb.get("ppl_fp")
-        out.append(row)
+                print(f"{label} {mode} {device}: {res[mode, device][1]:.2f} s", flush=True)
+                key = f"{mode}_{device}"
+                row["tokens"] = summ["tokens"]
+                row["seconds"][key] = round(res[mode, device][1], 3)
+                row["phase_seconds"][key] = summ.get("_timing", {})
+                row["accuracy"][key] = summ["accuracy"]
+                if mode != "fp" and (mode, "cpu") in res and (mode, "cuda") in res:
+                    a, b = res[mode, "cpu"][0], res[mode, "cuda"][0]
+                    row[f"{mode}_identical_to_cpu"] = bool(a["totals"] == b["totals"] and a["layers"] == b["layers"])
+                    row["events"] = a["totals"]["events"]
+                if save:
+                    save(out)
+        row["logits_fp_cuda_vs_cpu"] = logit_difference(model, tokens)
+        if save:
+            save(out)
     return out
 
 
-def measure(models, tokens) -> dict:
+def measure(models, tokens, modes=("fp", "int8", "spike"), save=None, tiny_run=True) -> dict:
     from neurosim.core.gpu import require_cuda
 
     torch = require_cuda()
@@ -134,15 +158,24 @@ def measure(models, tokens) -> dict:
     from neurosim.cli import main
 
     assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(tiny)]) == 0
-    return {
-        "command": "python -m benchmarks.gpu" + "".join(f" --model {m}" for _, m in models) + f" --tokens {tokens}",
+    doc = {
+        "command": "python -m benchmarks.gpu" + "".join(f" --model {m}" for _, m in models) + f" --tokens {tokens}"
+                   + ("" if tuple(modes) == ("fp", "int8", "spike") else f" --modes {','.join(modes)}")
+                   + ("" if tiny_run else " --no-tiny"),
         "date": time.strftime("%Y-%m-%d"),
         "gpu": {"name": p.name, "memory_gib": round(p.total_memory / 2**30, 1), "capability": f"{p.major}.{p.minor}",
                 "torch": torch.__version__, "cuda": torch.version.cuda, "cpu_cores": os.cpu_count()},
         "gemm": gemms(torch),
         "call": calls(torch),
-        "runs": runs([("tiny sse_swa_moba", str(tiny))] + models, tokens),
+        "runs": [],
     }
+
+    def keep(rows):
+        doc["runs"] = rows
+        if save:
+            save(doc)
+    runs(([("tiny sse_swa_moba", str(tiny))] if tiny_run else []) + models, tokens, modes, keep)
+    return doc
 
 
 def render(doc: dict) -> str:
@@ -161,21 +194,32 @@ def render(doc: dict) -> str:
               f"{c['cpu_exact_linear_s'] * 1e3:.1f} ms; integers and events "
               f"{'identical' if c['identical_out_and_events'] else 'DIFFERENT'}.", "",
              "| model | tokens | fp cpu s | fp cuda s | int8 cpu s | int8 cuda s | spike cpu s | spike cuda s "
-             "| int8 cuda == cpu | spike cuda == cpu | fp ppl cpu / cuda |",
+             "| int8 cuda == cpu | spike cuda == cpu | fp logits cuda vs cpu: max abs (rel) / top-1 |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
     for r in doc["runs"]:
-        s = r["seconds"]
+        s, lg = r["seconds"], r.get("logits_fp_cuda_vs_cpu")
 
-        def ok(v):
-            return "identical" if v else "DIFFERENT"
-        lines.append(f"| {r['model']} | {r['tokens']} | {s['fp_cpu']:.2f} | {s['fp_cuda']:.2f} | {s['int8_cpu']:.2f} | "
-                     f"{s['int8_cuda']:.2f} | {s['spike_cpu']:.2f} | {s['spike_cuda']:.2f} | {ok(r['int8_identical_to_cpu'])} "
-                     f"| {ok(r['spike_identical_to_cpu'])} | {r['fp_ppl_cpu']:.6g} / {r['fp_ppl_cuda']:.6g} |")
-    lines += ["", "Run seconds are whole `execute` calls (model load, float reference pass, quantized pass). "
+        def ok(key):
+            return {True: "identical", False: "DIFFERENT", None: "not run"}[r.get(key)]
+
+        def sec(key):
+            return f"{s[key]:.2f}" if key in s else "not run"
+        cols = " | ".join(sec(f"{m}_{d}") for m in ("fp", "int8", "spike") for d in ("cpu", "cuda"))
+        logits = (f"{lg['max_abs']:.2e} ({lg['max_abs_over_max_logit']:.1e}) / {lg['top1_agreement']:.1%}"
+                  if lg else "not run")
+        lines.append(f"| {r['model']} | {r['tokens']} | {cols} | {ok('int8_identical_to_cpu')} "
+                     f"| {ok('spike_identical_to_cpu')} | {logits} |")
+    if doc.get("gpu_tests"):
+        t = doc["gpu_tests"]
+        lines += ["", f"GPU tests in the same session (`{t['command']}`): {t['result']}."]
+    lines += ["", "Checkpoints given with `--model` were made there with `neurosim make-checkpoint --arch sse_swa_moba "
+              "--preset full DIR` (random weights, SpB2.0-5B layout, bfloat16). Run seconds are whole `execute` calls (model load, float reference pass, quantized pass). "
               "Only the block projections run on the GPU (int8 tensor cores, int32 accumulation, events counted "
-              "from the counts); attention, norms and the quantizers stay on the CPU, so the INT8 counts of a "
-              "cuda run are those of the CPU run and its summary (integers, events, statistics, accuracy) is "
-              "compared whole. fp on cuda multiplies in float32 on the GPU (another summation order)."]
+              "from the counts; the float passes' projections in float32 on the GPU); attention, norms and the "
+              "quantizers stay on the CPU. `==`: the quantized pass's whole record (INT8 counts' statistics, "
+              "integers, events per projection, totals) equals the CPU run's. The float pass on the GPU sums in "
+              "another order: its logits are compared with the CPU's (max abs difference, relative to the largest "
+              "|logit|, and top-1 agreement)."]
     return "\n".join(lines) + "\n"
 
 
@@ -184,16 +228,26 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="docs/results")
     ap.add_argument("--model", action="append", default=[], help="also run this checkpoint directory")
     ap.add_argument("--tokens", type=int, default=256)
+    ap.add_argument("--modes", default="fp,int8,spike", help="comma-separated modes to run per model")
+    ap.add_argument("--no-tiny", action="store_true", help="skip the tiny checkpoint's runs")
     ap.add_argument("--render-only", action="store_true", help="re-render OUT/gpu.md from OUT/gpu.json")
+    ap.add_argument("--tests-log", help="record the last line of this pytest log (the gpu tests) in gpu.json")
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+
+    def save(doc):  # after every run, so a run cut short keeps what it measured
+        (out / "gpu.json").write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
+        (out / "gpu.md").write_text(render(doc))
     if a.render_only:
         doc = json.loads((out / "gpu.json").read_text())
+        if a.tests_log:
+            last = [ln for ln in Path(a.tests_log).read_text().splitlines() if ln.strip()][-1]
+            doc["gpu_tests"] = {"command": "python -m pytest -q -m gpu tests/test_gpu.py", "result": last.strip()}
     else:
-        doc = measure([(Path(m).name, m) for m in a.model], a.tokens)
-        (out / "gpu.json").write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
-    (out / "gpu.md").write_text(render(doc))
+        doc = measure([(Path(m).name, m) for m in a.model], a.tokens, tuple(a.modes.split(",")), save,
+                      tiny_run=not a.no_tiny)
+    save(doc)
     print(render(doc))
     return 0
 

@@ -74,10 +74,15 @@ def execute(s: Settings, quiet: bool = False) -> dict:
         bar = dict(total=model.n_layers, unit="layer", disable=quiet, leave=False)
         timing = {}
         t0 = time.perf_counter()
+        fp_linear = None
+        if s.device == "cuda":  # the float pass's projections on the GPU too
+            from neurosim.run.fidelity import CudaFloatProjection
+
+            fp_linear = CudaFloatProjection()
         # the pass whose projections generate uses keeps its KV cache / SSE states for decoding
         cache = DecodeCache(model.n_layers) if s.generate and s.mode == "fp" else None
         with tqdm(desc=f"fp pass, {len(ids)} tokens", **bar) as pb:
-            fp_logits = model.forward(ids, progress=pb, cache=cache)
+            fp_logits = model.forward(ids, linear=fp_linear, progress=pb, cache=cache)
         timing["fp_s"] = time.perf_counter() - t0
         summary = {
             "neurosim_version": __version__,
@@ -122,7 +127,8 @@ def execute(s: Settings, quiet: bool = False) -> dict:
             if hook is not None:   # decoding: quantize each weight once, not once per token
                 hook.projection.weight_cache = {}
             try:
-                new = model.generate(ids, s.generate, linear=hook, cache=cache, logits=logits)
+                new = model.generate(ids, s.generate, linear=hook if hook is not None else fp_linear, cache=cache,
+                                     logits=logits)
             finally:
                 if hook is not None:
                     hook.projection.weight_cache = None
