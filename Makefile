@@ -80,7 +80,8 @@ energy: setup
 report: setup $(B)/report/report.html
 
 bench: setup
-	$(PY) -m benchmarks.engine
+	$(PY) -m benchmarks.engine --out docs/results
+	$(PY) -m neurosim.results sync
 
 # Generated figures (docs/results/NAME.json + NAME.md, quoted by the README). The settings below are
 # the ones docs/results was measured with on 2 shared cores; the issue's full setting is
