@@ -262,65 +262,68 @@ def _attend_numpy(q, kT, v, seg_s, seg_e, scale, out):  # pragma: no cover - fal
             out[h, i] = p @ v[h // g][idx]
 
 
+def _attend_rows(q, kT, v, seg_s, seg_e, scale, out):  # pragma: no cover - compiled below
+    """q [H,S,D], kT [KV,D,T], v [KV,T,Dv], seg_s/seg_e [1 or H, S, M] key ranges, out [H,S,Dv]."""
+    nh, ns, nd = q.shape
+    g = nh // kT.shape[0]
+    ndv = v.shape[2]
+    nm = seg_s.shape[2]
+    per_head = seg_s.shape[0] != 1
+    for r in prange(nh * ns):
+        h = r // ns
+        i = r - h * ns
+        j = h // g
+        hs = h if per_head else 0
+        n = 0
+        for m in range(nm):
+            n += seg_e[hs, i, m] - seg_s[hs, i, m]
+        sc = np.zeros(n, dtype=q.dtype)
+        o = 0
+        for m in range(nm):
+            a = seg_s[hs, i, m]
+            b = seg_e[hs, i, m]
+            part = sc[o:o + b - a]
+            for d in range(nd):   # slices keep the inner loops contiguous (vectorised)
+                qd = q[h, i, d]
+                kr = kT[j, d, a:b]
+                for t in range(b - a):
+                    part[t] += qd * kr[t]
+            o += b - a
+        mx = -np.inf
+        for t in range(n):
+            sc[t] = sc[t] * scale
+            if sc[t] > mx:
+                mx = sc[t]
+        tot = 0.0
+        for t in range(n):   # a strict float64 sum: never vectorised, one order for every row
+            e = math.exp(sc[t] - mx)
+            sc[t] = e
+            tot += e
+        inv = 1.0 / tot
+        for t in range(n):
+            sc[t] = sc[t] * inv
+        acc = np.zeros(ndv, dtype=q.dtype)
+        o = 0
+        for m in range(nm):
+            a = seg_s[hs, i, m]
+            b = seg_e[hs, i, m]
+            for t in range(a, b):
+                p = sc[o + t - a]
+                vr = v[j, t]
+                for d in range(ndv):
+                    acc[d] += p * vr[d]
+            o += b - a
+        for d in range(ndv):
+            out[h, i, d] = acc[d]
+
+
 if _HAVE_NUMBA:
-
-    @njit(parallel=True, cache=True, fastmath=False)
-    def _attend_kernel(q, kT, v, seg_s, seg_e, scale, out):  # pragma: no cover - compiled
-        """q [H,S,D], kT [KV,D,T], v [KV,T,Dv], seg_s/seg_e [1 or H, S, M] key ranges, out [H,S,Dv]."""
-        nh, ns, nd = q.shape
-        g = nh // kT.shape[0]
-        ndv = v.shape[2]
-        nm = seg_s.shape[2]
-        per_head = seg_s.shape[0] != 1
-        for r in prange(nh * ns):
-            h = r // ns
-            i = r - h * ns
-            j = h // g
-            hs = h if per_head else 0
-            n = 0
-            for m in range(nm):
-                n += seg_e[hs, i, m] - seg_s[hs, i, m]
-            sc = np.zeros(n, dtype=q.dtype)
-            o = 0
-            for m in range(nm):
-                a = seg_s[hs, i, m]
-                b = seg_e[hs, i, m]
-                part = sc[o:o + b - a]
-                for d in range(nd):   # slices keep the inner loops contiguous (vectorised)
-                    qd = q[h, i, d]
-                    kr = kT[j, d, a:b]
-                    for t in range(b - a):
-                        part[t] += qd * kr[t]
-                o += b - a
-            mx = -np.inf
-            for t in range(n):
-                sc[t] = sc[t] * scale
-                if sc[t] > mx:
-                    mx = sc[t]
-            tot = 0.0
-            for t in range(n):   # a strict float64 sum: never vectorised, one order for every row
-                e = math.exp(sc[t] - mx)
-                sc[t] = e
-                tot += e
-            inv = 1.0 / tot
-            for t in range(n):
-                sc[t] = sc[t] * inv
-            acc = np.zeros(ndv, dtype=q.dtype)
-            o = 0
-            for m in range(nm):
-                a = seg_s[hs, i, m]
-                b = seg_e[hs, i, m]
-                for t in range(a, b):
-                    p = sc[o + t - a]
-                    vr = v[j, t]
-                    for d in range(ndv):
-                        acc[d] += p * vr[d]
-                o += b - a
-            for d in range(ndv):
-                out[h, i, d] = acc[d]
-
+    # the same body twice: threads over rows for a pass, one thread for a decode step (no launch
+    # cost). Neither vectorises a reduction (no fastmath), so both give the same bits per row.
+    _attend_kernel = njit(parallel=True, cache=True, fastmath=False)(_attend_rows)
+    _attend_serial = njit(parallel=False, cache=True, fastmath=False)(_attend_rows)
 else:  # pragma: no cover
-    _attend_kernel = _attend_numpy
+    _attend_kernel = _attend_serial = _attend_numpy
 
 
 def attend(q, k, v, seg_start, seg_end, scale=None) -> np.ndarray:
@@ -353,7 +356,8 @@ def attend(q, k, v, seg_start, seg_end, scale=None) -> np.ndarray:
     out = np.empty((h, s, dv), dtype=dt)
     scale = float(d ** -0.5 if scale is None else scale)
     if s:
-        _attend_kernel(qh, kT, vh, np.ascontiguousarray(st), np.ascontiguousarray(en), dt.type(scale), out)
+        kernel = _attend_serial if s * h <= 64 else _attend_kernel
+        kernel(qh, kT, vh, np.ascontiguousarray(st), np.ascontiguousarray(en), dt.type(scale), out)
     return out.transpose(1, 0, 2)
 
 
