@@ -237,6 +237,20 @@ def test_attention_results_file_is_the_rendering_of_its_json():
     assert moba["block_fraction"] == pytest.approx(moba["block_fraction_expected"])
 
 
+def test_generate_results_file_is_the_rendering_of_its_json():
+    from pathlib import Path
+
+    from benchmarks.generate import render
+
+    root = Path(__file__).resolve().parents[1] / "docs" / "results"
+    doc = json.loads((root / "generate.json").read_text())
+    assert (root / "generate.md").read_text() == render(doc)
+    for r in doc["results"]:
+        assert r["tokens"] == 256 and r["new"] == 64
+        # the cached decode is far cheaper than the former per-token re-run
+        assert r["ratio_to_prefill"]["decode"] < r["ratio_to_prefill"]["recompute"] / 10
+
+
 def test_longer_than_max_position_embeddings(spb2, tmp_path, capsys):
     short = tmp_path / "short"
     short.mkdir()
