@@ -1,8 +1,16 @@
-"""End-to-end `neurosim hw` on a tiny configuration, trace-tile stimulus, netlist scalarization."""
+"""neurosim.hwmodels.flow / `neurosim hw`: end to end on a tiny configuration, trace-tile stimulus,
+netlist scalarization; impossible settings rejected up front, byte-identical reruns, interrupts."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +22,11 @@ try:
     LIB = tools.default_liberty()
 except NeurosimError:
     LIB = None
-pytestmark = pytest.mark.skipif(LIB is None, reason="qflow-tech-osu018 not installed")
+needs_lib = pytest.mark.skipif(LIB is None, reason="qflow-tech-osu018 not installed")
+ROOT = Path(__file__).resolve().parent.parent
 
 
+@needs_lib
 def test_flow_end_to_end_deterministic(tmp_path):
     from neurosim.hwmodels.flow import run_flow
     # the generator's designs (the cocotb-verified ones) at one lane, K = 16: a fast but complete run
@@ -101,3 +111,215 @@ def test_hw_k_is_checked_before_any_work(tmp_path, capsys, argv, msg):
     err = capsys.readouterr().err
     assert rc == 2 and msg in err and err.count("\n") == 1
     assert not out.exists() and not cache.exists()
+
+
+# -- impossible settings: one error line, exit 2, no output folder and no synthesis cache -----------
+
+def _hw(tmp_path, *args) -> tuple[list[str], Path, Path]:
+    out, cache = tmp_path / "hw", tmp_path / "cache"
+    return ["hw", "--out", str(out), "--cache", str(cache), "--quiet", *args], out, cache
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["--lanes", "0"], r"--lanes must be 1\.\.256"),
+    (["--lanes", "-4"], r"--lanes must be 1\.\.256"),
+    (["--coding", "morse"], r"--coding: unknown morse; choose all or from bitwise"),
+    (["--coding", "bitwise:barrel"], r"--coding: unknown bitwise:barrel"),
+    (["--freq", "0"], r"--freq needs positive MHz"),
+    (["--freq", "-250"], r"--freq needs positive MHz"),
+    (["--freq", "250", "0"], r"--freq needs positive MHz"),
+    (["--rows", "0"], r"--rows and --inputs must be >= 1"),
+    (["--inputs", "2561"], r"--inputs must be 1\.\.2560.*K=2560"),
+    (["--liberty", "/nonexistent/cells.lib"], r"liberty file not found"),
+])
+def test_hw_rejects_before_any_work(tmp_path, rejected, args, reason):
+    argv, out, cache = _hw(tmp_path, *args)
+    rejected(argv, reason, out, cache)
+
+
+# A copy of the OSU 0.18 um liberty (and its Verilog cell models) without some cells.
+OSU = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
+
+
+def strip_cells(src: Path, dst: Path, drop: set[str]) -> Path:
+    text = src.read_text()
+    for name in drop:
+        m = re.search(r"\n\s*cell\s*\(\s*%s\s*\)\s*\{" % re.escape(name), text)
+        assert m, name
+        j, depth = m.end(), 1
+        while depth:
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            j += 1
+        text = text[:m.start()] + text[j:]
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text(text)
+    shutil.copyfile(src.with_suffix(".v"), dst.with_suffix(".v"))     # the flow needs the cell models
+    return dst
+
+
+@pytest.mark.skipif(not OSU.is_file(), reason="qflow-tech-osu018 not installed")
+@pytest.mark.parametrize("drop, reason", [
+    ({"DFFPOSX1", "DFFNEGX1", "DFFSR", "LATCH"}, r"flip-flop"),
+    ({"INVX1", "INVX2", "INVX4", "INVX8"}, r"inverter"),
+    ({"BUFX2"}, r"BUFX2"),
+], ids=["no-flip-flop", "no-inverter", "no-BUFX2"])
+def test_hw_rejects_a_liberty_without_needed_cells(tmp_path, rejected, drop, reason):
+    """A liberty that lacks a cell class the flow needs is refused up front, naming the class,
+    before any synthesis (no cache folder), not by a failing Yosys/OpenSTA run later."""
+    lib = strip_cells(OSU, tmp_path / "lib" / "cells.lib", drop)
+    argv, out, cache = _hw(tmp_path, "--liberty", str(lib), "--lanes", "1", "--rows", "1", "--inputs", "4",
+                           "--freq", "250", "--k", "16", "--no-glitches", "--tech")
+    rejected(argv, reason, out, cache)
+
+
+def test_hw_and_rtl_unknown_coding_agree_with_run(tmp_path):
+    """Every command knows the same coding names: rtl accepts all four; hw's stimulus is bitwise (the
+    other codings' arrays are driven by it re-encoded: --coding all)."""
+    from neurosim.core.coding import CODINGS
+    from neurosim.rtl.params import CODINGS as RTL_CODINGS
+    assert tuple(RTL_CODINGS) == tuple(CODINGS)
+    with pytest.raises(NeurosimError, match="the stimulus coding is bitwise"):
+        from neurosim.hwmodels.flow import run_flow
+        run_flow(tmp_path / "hw", coding="binary", cache_dir=tmp_path / "cache", progress=False)
+    assert not (tmp_path / "hw").exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "foreign-folder"])
+def test_hw_refuses_to_replace_what_is_not_a_hw_output(tmp_path, rejected, kind):
+    """HWOUT is replaced as a whole, so a file or a folder of other things given as --out is refused
+    up front (it used to be moved aside and deleted after a successful run)."""
+    argv, out, cache = _hw(tmp_path, "--lanes", "1", "--rows", "1", "--inputs", "4", "--freq", "250",
+                           "--k", "16", "--no-glitches", "--tech")
+    if kind == "file":
+        out.write_text("mine\n")
+        rejected(argv, r"exists and is not a directory", cache)
+        assert out.read_text() == "mine\n"
+    else:
+        out.mkdir()
+        (out / "notes.txt").write_text("keep me\n")
+        rejected(argv, r"is a non-empty folder that is not a hw \(no hw.json\)", cache)
+        assert sorted(x.name for x in out.iterdir()) == ["notes.txt"]
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["hw"]
+
+
+# -- determinism: hw.json bytes from two runs from scratch ------------------------------------------
+
+@needs_lib
+def test_hw_json_bytes_identical_from_scratch(tmp_path, py):
+    """Two full runs of the hw flow (generator arrays for K = 16, one lane: synthesis, STA and zero-delay and
+    -gspecify gate-level simulation each time, the cache emptied in between; two processes with different
+    PYTHONHASHSEED): hw.json is written canonically and equals the other byte for byte except its 'run'
+    member (durations, start time), also in run.json; hw.md is identical."""
+    cache = tmp_path / "cache"
+    script = ("import sys\nfrom neurosim.hwmodels.flow import run_flow\n"
+              "run_flow(sys.argv[1], freqs=(250.0,), lanes=1, k=16, rows=2, k_inputs=12, glitches=True,"
+              f" cache_dir={str(cache)!r}, progress=False, pipelines={{'mac': [1], 'spike': [1]}},"
+              " tech_nodes=(45,), seed=3)\n")
+    texts, docs, mds = [], [], []
+    for name, hs in (("hw_a", 5), ("hw_b", 77)):
+        shutil.rmtree(cache, ignore_errors=True)        # everything is computed again
+        py(["-c", script, str(tmp_path / name)], hs, timeout=600)
+        text = (tmp_path / name / "hw.json").read_text()
+        doc = json.loads(text)
+        # canonical serialization: the bytes are a function of the content
+        assert text == json.dumps(doc, indent=1, sort_keys=True) + "\n"
+        assert json.loads((tmp_path / name / "run.json").read_text()) == doc["run"]
+        texts.append(text)
+        docs.append(doc)
+        mds.append((tmp_path / name / "hw.md").read_bytes())
+    a, b = docs
+    assert set(a["run"]) >= {"durations_s", "total_s", "started_unix"}
+    assert {k for k in set(a) | set(b) if a.get(k) != b.get(k)} <= {"run"}
+    # with equal 'run' members the files would be equal byte for byte
+    b_as_a = json.dumps(dict(b, run=a["run"]), indent=1, sort_keys=True) + "\n"
+    assert b_as_a == texts[0]
+    assert mds[0] == mds[1]
+    # the comparison is not vacuous: both designs were synthesized, timed and simulated bit-exactly
+    for r in a["results"].values():
+        assert r["area_um2"] > 0 and r["power"]["zero_delay"]["bit_exact"] and r["power"]["gspecify"]["bit_exact"]
+    assert a["settings"]["seed"] == 3 and len(a["candidates_1lane"]) == 2
+
+
+# -- interrupted: `neurosim hw` killed mid-way, and its final write --------------------------------
+
+def hw_cmd(out: Path, cache: Path) -> list[str]:
+    """The smallest configuration the CLI offers: 1 lane, 1 row of 4 inputs, one clock, generator
+    designs for K = 16, no glitch simulation, no technology scaling."""
+    return [sys.executable, "-m", "neurosim", "hw", "--out", str(out), "--cache", str(cache),
+            "--lanes", "1", "--rows", "1", "--inputs", "4", "--freq", "250", "--k", "16",
+            "--no-glitches", "--tech"]
+
+
+def looks_complete(d: Path) -> list[Path]:
+    """Every hw.json / hw.md / run.json outside the synthesis cache."""
+    return [p for p in d.rglob("*") if p.name in ("hw.json", "hw.md", "run.json") and "cache" not in p.parts]
+
+
+@needs_lib
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_hw_leaves_no_output_and_rerun_succeeds(tmp_path, sig, default_sigint):
+    """Killed while its first progress bar runs, then rerun: nothing that looks complete is left."""
+    out, cache = tmp_path / "hw", tmp_path / "cache"
+    cmd = hw_cmd(out, cache)
+    # own process group: SIGINT goes to the whole group like Ctrl-C in a terminal (the running
+    # Yosys/OpenSTA children get it too); SIGTERM only to neurosim, like `kill PID`
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
+                         start_new_session=True, preexec_fn=default_sigint)
+    seen = ""
+    try:
+        # mid-way: the candidates' progress bar has counted at least one synthesized configuration
+        while "candidates (1 lane):" not in seen or "| 1/" not in seen.rsplit("candidates", 1)[-1]:
+            ch = p.stderr.read(1)
+            assert ch, f"hw ended before its first progress step: {seen[-500:]}"
+            seen += ch
+        if sig == signal.SIGINT:
+            os.killpg(p.pid, sig)
+        else:
+            p.send_signal(sig)
+        rest = p.communicate(timeout=120)[1]
+    finally:
+        if p.poll() is None:          # the test failed mid-way: end the group this test started
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    assert p.returncode == 130, (seen + rest)[-800:]
+    assert "neurosim hw: interrupted" in rest
+    assert not out.exists()
+    assert looks_complete(tmp_path) == []
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["cache"], list(tmp_path.iterdir())
+    # no half-written synthesis result in the cache: every cached entry has its result.json
+    for d in (cache / "synth").iterdir():
+        assert not d.name.startswith("."), f"temporary synthesis folder left behind: {d}"
+        assert (d / "result.json").is_file() and (d / "netlist.v").is_file(), d
+    if sig == signal.SIGTERM:
+        return      # the rerun is checked once (after SIGINT): it costs the remaining syntheses
+    # a rerun (same cache) succeeds and writes a complete folder
+    r = subprocess.run(cmd + ["--quiet"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-800:]
+    doc = json.loads((out / "hw.json").read_text())
+    assert set(doc["results"]) == {"mac@250", "spike@250"}
+    assert sorted(x.name for x in out.iterdir()) == ["hw.json", "hw.md", "run.json"]
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["cache", "hw"]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["fresh", "replacing"])
+def test_hw_write_outputs_interrupted_leaves_nothing(tmp_path, monkeypatch, existing):
+    """hw.json/hw.md/run.json are written into a temporary folder that is renamed into place: an
+    interrupt (KeyboardInterrupt, which is what SIGINT and SIGTERM raise in neurosim) while writing
+    leaves neither a partial HWOUT nor the temporary folder, and an earlier HWOUT stays as it was."""
+    from neurosim.hwmodels import flow, report
+    out = tmp_path / "hw"
+    if existing:
+        out.mkdir()
+        (out / "hw.json").write_text("{}\n")
+
+    def boom(doc):
+        raise KeyboardInterrupt("test: signal while writing hw.md")
+    monkeypatch.setattr(report, "render_markdown", boom)
+    with pytest.raises(KeyboardInterrupt):
+        flow.write_outputs(out, {"schema": "neurosim.hw/1", "run": {}}, {})
+    left = sorted(x.name for x in tmp_path.iterdir())
+    if existing:
+        assert (out / "hw.json").read_text() == "{}\n" and sorted(x.name for x in out.iterdir()) == ["hw.json"]
+        assert left == ["hw"], left
+    else:
+        assert left == [], left

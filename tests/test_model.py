@@ -550,3 +550,16 @@ def test_reference_layout_runs_fp_int8_spike(reference_dir):
     assert out["spike"]["accuracy"] == out["int8"]["accuracy"]           # spike == int8 bit for bit
     assert out["spike"]["totals"] == out["int8"]["totals"] and out["spike"]["totals"]["events"] > 0
     assert np.isfinite(out["spike"]["accuracy"]["ppl_quant"])
+
+
+def test_prefix_consistency_across_block_and_window_edges(tiny_model):
+    """Causality: the logits of the first n tokens do not depend on later tokens, for n = 1, one
+    MoBA block / SWA window (8), one more (9) and beyond two blocks (17), in every layer kind."""
+    m = tiny_model
+    assert {m.layer_kind(i) for i in range(m.n_layers)} >= {"moba", "full", "sse_swa"}
+    ids = np.random.default_rng(5).integers(3, 512, size=26)
+    full = m.forward(ids)
+    assert full.shape == (26, 512) and np.isfinite(full).all()
+    for n in (1, 8, 9, 17):
+        part = m.forward(ids[:n])
+        np.testing.assert_allclose(part, full[:n], rtol=2e-4, atol=2e-4, err_msg=f"prefix of {n} tokens")

@@ -139,3 +139,20 @@ def test_dequant_linear_matches_float64(group, scale):
     # and it approximates the float product (k=3 adaptive is coarse: V_th is about 0.27 sigma)
     tol = 0.05 if scale == "absmax" else 0.15
     assert np.abs(y - x @ w.T).max() < tol * np.abs(x @ w.T).max()
+
+
+def test_adaptive_counts_beyond_int32_are_a_clear_error():
+    """Through the run's projection hook: an adaptive threshold far too small for the row is a clear
+    error, not a silent int32 wrap."""
+    from neurosim.run import Recorder, Settings, projection_for
+
+    def hook(clamp):
+        s = Settings(mode="spike", coding="bitwise", scale="adaptive", clamp=clamp, k=3.0).validate()
+        return Recorder(projection_for(s), {"p.weight": "full"})
+    x = np.zeros((1, 8), np.float32)
+    x[0, 0] = np.float32(3e38)
+    with pytest.raises(NeurosimError, match="exceed int32"):
+        hook(None)("p.weight", x, np.ones((2, 8), np.float32))
+    # with the 8-bit clamp the same row is fine (infinite quotient clamped to 127)
+    y = hook(127)("p.weight", x, np.ones((2, 8), np.float32))
+    assert np.isfinite(y).all()

@@ -7,6 +7,7 @@ results are a small hand-made hw.json whose comparison is built by hwmodels' own
 """
 
 import json
+import os
 import re
 import shutil
 from html.parser import HTMLParser
@@ -32,13 +33,6 @@ HEADINGS = (
 )
 TRACE_FIGURES = ("sparsity_per_layer", "count_histograms", "firing_rate", "spike_raster", "work_per_layer")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ckpt") / "tiny"
-    assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(out)]) == 0
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -408,3 +402,37 @@ def test_tile_choice(trace, tmp_path, capsys):
     out2 = tmp_path / "rep2"
     rc, cap = report(["--trace", trace, "--out", out2, "--tile", "no_such_tile"], capsys)
     _assert_clean_failure(rc, cap, out2, "no_such_tile", tiles[0])
+
+
+# -- the last step of the writer, interrupted ---------------------------------------------------------
+
+def _interrupt_nth_replace(monkeypatch, n: int):
+    """os.replace raises KeyboardInterrupt on its n-th call (1-based) and works otherwise."""
+    real = os.replace
+    calls = []
+
+    def fake(src, dst, *a, **k):
+        calls.append((str(src), str(dst)))
+        if len(calls) == n:
+            raise KeyboardInterrupt("test: signal between the renames")
+        return real(src, dst, *a, **k)
+    monkeypatch.setattr(os, "replace", fake)
+    return calls
+
+
+def test_report_interrupted_between_renames_keeps_the_earlier_report(trace, tmp_path, monkeypatch, capsys):
+    """The report writer moves the earlier report aside, then the new one in: an interrupt between
+    the two (KeyboardInterrupt, which is what SIGINT and SIGTERM raise in neurosim) puts the earlier
+    report back and leaves no temporary folder (fixed in reports/build.py)."""
+    from neurosim.reports.build import build_report
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "report.md").write_text("earlier report\n")          # what check_replaceable accepts as a report
+    calls = _interrupt_nth_replace(monkeypatch, 2)               # 1: earlier aside, 2: new one in
+    with pytest.raises(KeyboardInterrupt):
+        build_report(trace, out, progress=False)
+    monkeypatch.undo()
+    assert Path(calls[0][0]) == out and Path(calls[1][1]) == out   # the 3rd call puts it back
+    assert sorted(x.name for x in out.iterdir()) == ["report.md"]
+    assert (out / "report.md").read_text() == "earlier report\n"
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["rep"], list(tmp_path.iterdir())

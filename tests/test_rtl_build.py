@@ -108,6 +108,79 @@ def test_cli_errors_exit_2(tmp_path, capsys, args, msg):
     assert msg in err and err.startswith("neurosim rtl: error:") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("args, reason", [
+    # the accumulator cannot hold every dot product of K inputs
+    (["--design", "spike", "--k", "2560", "--acc-w", "26"], r"acc_w=26 is too small for k=2560.*needs 27 bits"),
+    (["--design", "mac", "--k", "9728", "--acc-w", "28"], r"acc_w=28 is too small for k=9728.*needs 29 bits"),
+    (["--design", "spike", "--coding", "bitwise", "--t", "8", "--k", "2560", "--acc-w", "27"],
+     r"acc_w=27 is too small for k=2560.*needs 28 bits"),
+    (["--design", "spike", "--coding", "ternary", "--k", "1", "--acc-w", "14"], r"acc_w=14 is too small for k=1.*needs 15 bits"),
+    (["--design", "spike", "--lanes", "0"], r"lanes must be in \[1, 256\], got 0"),
+    (["--design", "mac", "--lanes", "0", "--pipeline", "3"], r"lanes must be in \[1, 256\], got 0"),
+    (["--defaults", "--lanes", "0"], r"lanes must be in \[1, 256\], got 0"),
+    (["--design", "spike", "--k", "0"], r"k must be in"),
+    (["--design", "spike", "--coding", "morse"], r"unknown coding 'morse'.*bitwise"),
+    (["--design", "adder"], r"unknown design 'adder'"),
+    (["--design", "spike", "--variant", "wallace"], r"unknown variant 'wallace'"),
+])
+def test_rtl_rejects_before_emitting(tmp_path, rejected, args, reason):
+    out = tmp_path / "rtl"
+    rejected(["rtl", *args, "--out", str(out)], reason, out)
+
+
+def test_rtl_accepts_exactly_enough_accumulator_bits(tmp_path, capsys):
+    """The bound is tight: the width the error asks for is accepted."""
+    assert main(["rtl", "--design", "spike", "--k", "2560", "--acc-w", "27", "--out", str(tmp_path)]) == 0
+    assert "ACC_W=27" in capsys.readouterr().out
+
+
+def test_rtl_exit_status_of_the_process(tmp_path):
+    """The installed entry point (python -m neurosim) really exits with status 2 and one line."""
+    out = tmp_path / "rtl"
+    r = subprocess.run([sys.executable, "-m", "neurosim", "rtl", "--design", "spike", "--k", "100",
+                        "--acc-w", "12", "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.splitlines() == [r.stderr.strip()] and "acc_w=12 is too small for k=100" in r.stderr
+    assert not out.exists()
+
+
+def test_rtl_out_is_a_file(tmp_path, rejected):
+    f = tmp_path / "file"
+    f.write_text("mine\n")
+    rejected(["rtl", "--design", "mac", "--lanes", "2", "--k", "8", "--out", str(f)], r"exists and is not a folder")
+    rejected(["rtl", "--design", "mac", "--lanes", "2", "--k", "8", "--out", str(f / "sub")],
+             r"cannot write into .*sub")
+    assert f.read_text() == "mine\n" and sorted(x.name for x in tmp_path.iterdir()) == ["file"]
+
+
+RTL_CASES = [["--design", "mac", "--pipeline", "6"],
+             ["--design", "spike", "--coding", "binary", "--pipeline", "4"],
+             ["--design", "spike", "--coding", "ternary", "--pipeline", "2"],
+             ["--design", "spike", "--coding", "bitwise", "--variant", "barrel", "--pipeline", "4"],
+             ["--design", "spike", "--coding", "bitwise", "--variant", "horner", "--pipeline", "3"],
+             ["--design", "spike", "--coding", "bitwise_2c", "--variant", "barrel", "--pipeline", "1"],
+             ["--design", "spike", "--coding", "bitwise_2c", "--variant", "horner", "--pipeline", "4"]]
+
+
+def test_rtl_verilog_and_manifest_byte_identical(tmp_path, py, files):
+    """`neurosim rtl` for every kind of design, twice (two processes with different PYTHONHASHSEED,
+    two folders): identical .v files and manifest.json, which names the files relative to its folder."""
+    script = ("import sys\nfrom neurosim.cli import main\nout = sys.argv[1]\n"
+              f"for args in {RTL_CASES!r}:\n"
+              "    assert main(['rtl', *args, '--lanes', '3', '--k', '40', '--out', out]) == 0\n")
+    got = []
+    for name, hs in (("RTLA", 1), ("RTLB", 987654)):
+        py(["-c", script, str(tmp_path / name)], hs)
+        got.append(files(tmp_path / name))
+    a, b = got
+    assert len([k for k in a if k.endswith(".v")]) == len(RTL_CASES)
+    assert sorted(a) == sorted(b)
+    assert [k for k in a if a[k] != b[k]] == []
+    m = json.loads(a["manifest.json"])
+    assert sorted(d["verilog"] for d in m["designs"]) == sorted(k for k in a if k.endswith(".v"))
+    assert b"RTLA" not in a["manifest.json"]
+
+
 def test_make_rtl_command_line(tmp_path):
     """`make rtl` runs `python -m neurosim rtl --defaults --out DIR` (here with small arrays)."""
     r = subprocess.run([sys.executable, "-m", "neurosim", "rtl", "--defaults", "--lanes", "2", "--k", "32",

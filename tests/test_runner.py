@@ -1,6 +1,10 @@
-"""neurosim run on the tiny SpB2.0 checkpoint: all modes, spike == int8 bit for bit, the trace."""
+"""neurosim run on the tiny SpB2.0 checkpoint: all modes, spike == int8 bit for bit, the trace;
+impossible settings, foreign output folders, interrupted runs."""
 
 import json
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,17 +13,11 @@ from neurosim import NeurosimError
 from neurosim.cli import main
 from neurosim.core.coding import decode
 from neurosim.run import Settings, execute
+from neurosim.run.corpus import default_text
 from neurosim.run.tiles import list_tiles, read_tile
 from neurosim.run.trace import SCHEMA_VERSION, read_histograms, read_summary
 
 PROMPT = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer"
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ckpt") / "tiny"
-    assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(out)]) == 0
-    return out
 
 
 def run_quiet(**kw):
@@ -163,3 +161,66 @@ def test_generate_in_spike_mode(tiny, capsys):
     s = run_quiet(model=str(tiny), prompt=PROMPT, generate=3, mode="int8")
     t = run_quiet(model=str(tiny), prompt=PROMPT, generate=3, mode="spike")
     assert len(s["generated"]["ids"]) == 3 and s["generated"] == t["generated"]
+
+
+# -- impossible settings of the command line, and output folders that must not be written over ------
+
+def test_run_unknown_coding_in_yaml(tmp_path, rejected):
+    cfg = tmp_path / "sim.yaml"
+    cfg.write_text("coding: morse\n")
+    out = tmp_path / "trace"
+    rejected(["run", "--config", str(cfg), "--trace", str(out)], r"unknown coding 'morse'.*bitwise", out)
+
+
+def test_run_unknown_coding_flag(tmp_path, rejected):
+    out = tmp_path / "trace"
+    rejected(["run", "--coding", "morse", "--trace", str(out)], r"invalid choice: 'morse'", out)
+
+
+def test_run_refuses_to_replace_a_foreign_folder(tmp_path, capsys, rejected):
+    ckpt = tmp_path / "tiny"
+    assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(ckpt)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "precious"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me\n")
+    try:
+        rejected(["run", "--model", str(ckpt), "--prompt", "hello there", "--trace", str(out)], r"not a trace")
+    finally:
+        assert (out / "notes.txt").is_file(), "neurosim run --trace deleted an unrelated folder's contents"
+
+
+# -- killed mid-way (SIGINT, SIGTERM): nothing that looks complete is left; a rerun works ------------
+
+@pytest.fixture(scope="module")
+def slow_input(tmp_path_factory):
+    """The tiny SpB2.0 checkpoint and a long text: a run of a few seconds that can be interrupted."""
+    d = tmp_path_factory.mktemp("slow")
+    assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(d / "tiny")]) == 0
+    (d / "text.txt").write_text(default_text(40000))
+    return d
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_leaves_no_trace(tmp_path, sig, slow_input, default_sigint):
+    out = tmp_path / "trace"
+    cmd = [sys.executable, "-m", "neurosim", "run", "--trace", str(out), "--model", str(slow_input / "tiny"),
+           "--text-file", str(slow_input / "text.txt"), "--max-tokens", "3000"]
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                         preexec_fn=default_sigint)
+    seen = ""
+    while "spike pass" not in seen:  # wait until the quantized pass (and the partial trace) is under way
+        ch = p.stderr.read(1)
+        assert ch, f"run ended before the spike pass: {seen[-500:]}"
+        seen += ch
+    assert list(tmp_path.glob(".trace.partial-*")), "the partial trace directory should exist mid-run"
+    p.send_signal(sig)
+    rest = p.communicate(timeout=120)[1]
+    assert p.returncode == 130, rest[-500:]
+    assert "interrupted" in rest
+    assert not out.exists()
+    assert not list(tmp_path.iterdir()), list(tmp_path.iterdir())
+    # a rerun succeeds
+    r = subprocess.run(cmd + ["--tiles", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-500:]
+    assert read_summary(out)["tokens"] == 3000

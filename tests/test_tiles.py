@@ -1,8 +1,13 @@
+"""neurosim.run.tiles: write_tile/read_tile round trips (all-zero and fuzzed), tampered tiles."""
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from neurosim import NeurosimError
-from neurosim.core.coding import decode
+from neurosim.core.coding import CODINGS, decode, encode, required_steps
+from neurosim.core.engine import int_linear
 from neurosim.run.tiles import list_tiles, read_tile, write_tile
 
 
@@ -38,3 +43,45 @@ def test_tampered_tile_is_rejected(tmp_path):
         read_tile(p)
     with pytest.raises(NeurosimError, match="does not exist"):
         list_tiles(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("coding", ("bitwise", "bitwise_2c", "ternary"))
+def test_all_zero_tile_round_trip(tmp_path, coding):
+    counts = np.zeros((4, 40), np.int32)
+    w = np.random.default_rng(1).integers(-128, 128, size=(16, 40)).astype(np.int8)
+    tile = read_tile(write_tile(tmp_path / "z.npz", counts, w, coding))
+    assert tile["T"] == required_steps(counts, coding) >= 1
+    assert not tile["spikes"].any() and not tile["expected"].any()
+
+
+RANGE = {"binary": (0, 127), "ternary": (-127, 127), "bitwise": (-127, 127), "bitwise_2c": (-128, 127)}
+
+
+@given(data=st.data())
+def test_tile_round_trip_fuzz(tmp_path_factory, data):
+    """Tiles (the trace's hardware slices) fuzzed through write_tile/read_tile."""
+    coding = data.draw(st.sampled_from(CODINGS))
+    lo, hi = RANGE[coding]
+    m, k, n = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 24)), data.draw(st.integers(1, 16))
+    kind = data.draw(st.sampled_from(["uniform", "sparse", "zero", "extreme"]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    if kind == "zero":
+        counts = np.zeros((m, k), np.int64)
+    elif kind == "extreme":
+        counts = rng.choice([lo, hi, 0], size=(m, k))
+    else:
+        counts = rng.integers(lo, hi + 1, size=(m, k))
+        if kind == "sparse":
+            counts[rng.random((m, k)) < 0.8] = 0
+    w = rng.integers(-128, 128, size=(n, k)).astype(np.int8)
+    extra = data.draw(st.integers(0, 2))
+    T = None if data.draw(st.booleans()) else required_steps(counts, coding) + extra
+    path = write_tile(tmp_path_factory.mktemp("tile") / "t.npz", counts, w, coding, T=T, source="fuzz")
+    tile = read_tile(path)
+    np.testing.assert_array_equal(tile["counts"], counts)
+    np.testing.assert_array_equal(decode(tile["spikes"], coding), counts)
+    np.testing.assert_array_equal(tile["spikes"], encode(counts, coding, tile["T"]))
+    np.testing.assert_array_equal(tile["expected"], int_linear(counts, w))
+    assert tile["coding"] == coding and tile["source"] == "fuzz"
+    assert tile["T"] == (T if T is not None else required_steps(counts, coding))
+    assert [p.name for p in path.parent.iterdir()] == ["t.npz"]      # no temporary file left
