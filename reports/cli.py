@@ -12,15 +12,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sweep", default=None,
                         help="sweep folder from `neurosim sweep SPEC --out DIR`: the Pareto report of its table "
                              "(sweep.md, sweep.html, sweep.json, figures/) instead of the trace report")
-    parser.add_argument("--hw", default=None,
-                        help="folder from `neurosim hw --out HWOUT` (or its hw.json); without it the hardware "
-                             "sections say 'no hardware results given'")
-    parser.add_argument("--energy", default=None,
-                        help="folder from `neurosim energy --out DIR` (or its energy.json), or `compute` to "
-                             "compute it from --trace and --hw with the default memory configuration")
-    parser.add_argument("--eval", default=None,
-                        help="folder from `neurosim eval --out DIR`: the accuracy claim with its interval and the "
-                             "quantizer frontier")
+    for flag, help_text in (
+        ("--hw", "folder from `neurosim hw --out HWOUT` (or its hw.json); without it the hardware "
+                 "sections say 'no hardware results given'"),
+        ("--energy", "folder from `neurosim energy --out DIR` (or its energy.json), or `compute` to "
+                     "compute it from --trace and --hw with the default memory configuration"),
+        ("--eval", "folder from `neurosim eval --out DIR`: the accuracy claim with its interval and the "
+                   "quantizer frontier"),
+    ):
+        parser.add_argument(flag, default=None, help=help_text)
     parser.add_argument("--out", required=True, help="report folder (report.md, report.html, report.json, figures/)")
     parser.add_argument("--tile", default=None, help="tile of the trace for the spike raster (default: the first)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -57,6 +57,15 @@ class Document:
     def figures(self) -> list[str]:
         return [b.name for b in self.blocks if isinstance(b, Figure)]
 
+    def section(self, title: str, data, missing: str, hint: str) -> bool:
+        """Open a level-1 section ``title``; when ``data`` is None, say ``**missing**: hint`` and
+        return False (the caller then adds nothing more)."""
+        self.h(1, title)
+        if data is None:
+            self.p(f"**{missing}**: {hint}")
+            return False
+        return True
+
 
 def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")

@@ -144,10 +144,9 @@ def break_even_figure(doc: dict):
 
 def add_energy_section(doc, figs: dict, energy: dict | None, energy_path) -> None:
     """Append the section (tables and figure placeholders) to the report document."""
-    doc.h(1, "System-level energy per token, memory included")
-    if energy is None:
-        doc.p(f"**{NO_ENERGY}**: run `neurosim energy --trace OUT --hw HWOUT --out DIR` and pass `--energy DIR` "
-              "(or `--energy compute` to compute it with the default memory configuration).")
+    if not doc.section("System-level energy per token, memory included", energy, NO_ENERGY,
+                       "run `neurosim energy --trace OUT --hw HWOUT --out DIR` and pass `--energy DIR` "
+                       "(or `--energy compute` to compute it with the default memory configuration)."):
         return
     s, c = energy["settings"], energy["constants"]
     doc.p(f"From `{energy_path}`: every traced projection priced per design with the explicit dataflows of "

@@ -68,10 +68,8 @@ def add_eval_section(doc, figs: dict, ev: dict | None, ev_path) -> None:
     """Append the frontier section (table, per-kind table, figure) to the report document."""
     from neurosim.run.eval import format_kinds, format_table
 
-    doc.h(1, "Accuracy over many windows: the quantizer frontier")
-    if ev is None:
-        doc.p(f"**{NO_EVAL}**: run `neurosim eval --out DIR` (e.g. `--settings benchmarks/frontier.yaml`) "
-              "and pass `--eval DIR`.")
+    if not doc.section("Accuracy over many windows: the quantizer frontier", ev, NO_EVAL,
+                       "run `neurosim eval --out DIR` (e.g. `--settings benchmarks/frontier.yaml`) and pass `--eval DIR`."):
         return
     doc.p(f"From `{ev_path}`; windows drawn with seed {ev['config']['seed']} from "
           f"{', '.join(ev['corpus']['sources'])}. Perplexity change = exp(mean NLL change) - 1; intervals are "
