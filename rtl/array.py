@@ -56,6 +56,11 @@ class LaneArray(wiring.Component):
     Subclasses provide :meth:`input_members` (extra broadcast input ports), and :meth:`lane_terms`,
     which builds the design-specific front end and returns, per lane, the signed term valid at
     pipeline stage ``len(cfg.stages)`` together with the control bits of that stage.
+
+    Parameters
+    ----------
+    cfg : Config
+        From :func:`neurosim.rtl.params.make_config` with ``design`` equal to the subclass's ``DESIGN``.
     """
 
     #: the ``Config.design`` a subclass implements

@@ -37,12 +37,7 @@ from .params import make_config
 
 class MacArray(LaneArray):
     """``lanes`` INT8 MACs sharing one broadcast activation ``a``; see the module docstring.
-
-    Parameters
-    ----------
-    cfg : Config
-        From :func:`neurosim.rtl.params.make_config` with ``design="mac"``.
-    """
+    ``cfg`` as for :class:`~neurosim.rtl.array.LaneArray` (``design="mac"``)."""
 
     DESIGN = "mac"
 

@@ -38,12 +38,7 @@ from .params import make_config
 
 class SpikeArray(LaneArray):
     """``lanes`` spiking accumulate units sharing one broadcast event; see the module docstring.
-
-    Parameters
-    ----------
-    cfg : Config
-        From :func:`neurosim.rtl.params.make_config` with ``design="spike"``.
-    """
+    ``cfg`` as for :class:`~neurosim.rtl.array.LaneArray` (``design="spike"``)."""
 
     DESIGN = "spike"
 
