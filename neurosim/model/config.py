@@ -127,22 +127,25 @@ def _int(where: str, cfg: Mapping, key: str, default=None, minimum: int = 1) -> 
     return v
 
 
-def _bool(where: str, cfg: Mapping, key: str, default: bool) -> bool:
+def _checked(where: str, cfg: Mapping, key: str, default, ok, expected: str):
+    """``cfg[key]`` (``default`` when absent or None), refused with a one-line error unless ``ok(v)``."""
     v = cfg.get(key, default)
     if v is None:
         return default
-    if not isinstance(v, bool):
-        raise NeurosimError(f"{where}: key '{key}' must be true or false, got {v!r}")
+    if not ok(v):
+        raise NeurosimError(f"{where}: key '{key}' must be {expected}, got {v!r}")
     return v
 
 
+def _bool(where: str, cfg: Mapping, key: str, default: bool) -> bool:
+    return _checked(where, cfg, key, default, lambda v: isinstance(v, bool), "true or false")
+
+
 def _float(where: str, cfg: Mapping, key: str, default: float) -> float:
-    v = cfg.get(key, default)
-    if v is None:
-        return default
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-        raise NeurosimError(f"{where}: key '{key}' must be a positive number, got {v!r}")
-    return float(v)
+    def ok(v):
+        return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v > 0
+
+    return float(_checked(where, cfg, key, default, ok, "a positive number"))
 
 
 # --------------------------------------------------------------------------------------------
