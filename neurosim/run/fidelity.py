@@ -38,6 +38,7 @@ from neurosim.defaults import LANES
 from neurosim.run.tiles import tile_rows, write_tile
 
 __all__ = [
+    "count_histogram",
     "Quantization",
     "Product",
     "Projection",
@@ -287,7 +288,7 @@ def projection_kinds(model) -> dict[str, str]:
     return {nm: model.layer_kind(i) for i in range(model.n_layers) for nm in model.projection_names(i)}
 
 
-def _histogram(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def count_histogram(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(values, freq) of the integer counts that occur (bincount when the range is small)."""
     lo, hi = int(c.min()), int(c.max())
     if hi - lo > 1 << 20:
@@ -349,7 +350,7 @@ class Recorder:
         st = spike_stats(c, q.coding, stats_T)
         tokens, in_f = c.shape
         out_f = wq.w_int.shape[0]
-        self.histograms[name] = _histogram(c)
+        self.histograms[name] = count_histogram(c)
         st.update(
             name=name,
             kind=self.kinds.get(name, "unknown"),

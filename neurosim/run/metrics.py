@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from neurosim.core.coding import WINDOW3
 from neurosim.model import log_softmax, perplexity
 
-__all__ = ["kl_divergence", "top1_agreement", "accuracy", "aggregate_totals"]
+__all__ = ["kl_divergence", "top1_agreement", "accuracy", "aggregate_totals", "spike_sums"]
 
 
 def kl_divergence(p_logits: np.ndarray, q_logits: np.ndarray) -> np.ndarray:
@@ -44,6 +45,16 @@ def accuracy(fp_logits: np.ndarray, q_logits: np.ndarray, ids) -> dict:
     return out
 
 
+def spike_sums(records: list[dict]) -> tuple[int, int, int, int, int]:
+    """(activations, spikes, spikes in the data-derived window, cells of the data-derived window,
+    cells of the data window rounded up to a multiple of 3 steps) summed over projection records."""
+    return (sum(r["activations"] for r in records),
+            sum(r["spikes"] for r in records),
+            sum(r["spikes_data"] for r in records),
+            sum(r["T_data"] * r["activations"] for r in records),
+            sum(-(-r["T_data"] // WINDOW3) * WINDOW3 * r["activations"] for r in records))
+
+
 def aggregate_totals(records: list[dict]) -> dict:
     """Totals over projection records (:class:`neurosim.run.fidelity.Recorder`): counts summed,
     sparsities as zero cells over all cells, fractions weighted by activations (or input channels).
@@ -53,11 +64,7 @@ def aggregate_totals(records: list[dict]) -> dict:
     """
     if not records:
         return {}
-    n = sum(r["activations"] for r in records)
-    spikes = sum(r["spikes"] for r in records)
-    spikes_data = sum(r["spikes_data"] for r in records)
-    cells_data = sum(r["T_data"] * r["activations"] for r in records)
-    cells_w3 = sum(-(-r["T_data"] // 3) * 3 * r["activations"] for r in records)
+    n, spikes, spikes_data, cells_data, cells_w3 = spike_sums(records)
     fixed = [r for r in records if r["T_fixed"] is not None]
     tot = {
         "projections": len(records),

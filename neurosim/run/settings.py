@@ -19,7 +19,8 @@ from neurosim import NeurosimError
 from neurosim.core.coding import CODINGS, fits, required_steps
 from neurosim.core.quant import SCALES
 
-__all__ = ["MODES", "ENGINES", "DEVICES", "Settings", "load_yaml", "parse_clamp", "add_arguments", "settings_from_args"]
+__all__ = ["MODES", "ENGINES", "DEVICES", "Settings", "load_yaml", "read_yaml", "setting_items", "parse_clamp",
+           "add_arguments", "settings_from_args"]
 
 #: fidelities of a run: float reference, dense INT8 products, event-driven spiking products
 MODES = ("fp", "int8", "spike")
@@ -112,30 +113,41 @@ class Settings:
 
 def load_yaml(path) -> dict:
     """Settings values from a YAML file (not yet validated); unknown keys are errors with a suggestion."""
+    p = Path(path)
+    data = read_yaml(p, "config file")
+    if not isinstance(data, dict):
+        raise NeurosimError(f"config file {p} must be a mapping of settings")
+    return dict(setting_items(data, [f.name for f in fields(Settings)], p))
+
+
+def read_yaml(path, what: str = "config file"):
+    """The parsed YAML of file ``path`` (``{}`` when empty); a missing file or a YAML error is a
+    one-line error naming ``what``."""
     import yaml
 
     p = Path(path)
     if not p.is_file():
-        raise NeurosimError(f"config file {p} not found")
+        raise NeurosimError(f"{what} {p} not found")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        return yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise NeurosimError(f"config file {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise NeurosimError(f"config file {p} must be a mapping of settings")
-    known = [f.name for f in fields(Settings)]
-    out = {}
+        raise NeurosimError(f"{what} {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def setting_items(data: dict, known, where, what: str = "key"):
+    """``(key, value)`` pairs of a settings mapping: ``-`` in keys read as ``_``, a ``clamp`` string
+    parsed (:func:`parse_clamp`), a comma-separated ``projections`` string split. An unknown key is a
+    one-line error naming ``what`` and ``where``, with the closest known key as a suggestion."""
     for key, value in data.items():
         k = str(key).replace("-", "_")
         if k not in known:
             hint = difflib.get_close_matches(k, known, n=1)
-            raise NeurosimError(f"unknown key {key!r} in {p}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+            raise NeurosimError(f"unknown {what} {key!r} in {where}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
         if k == "clamp" and isinstance(value, str):
             value = parse_clamp(value)
         if k == "projections" and isinstance(value, str):
             value = [s.strip() for s in value.split(",") if s.strip()]
-        out[k] = value
-    return out
+        yield k, value
 
 
 def parse_clamp(text: str) -> int | None:
