@@ -214,25 +214,26 @@ def _events_from_spikes(planes, unary, KC):
     G = 1 if unary else T
     n_seg = (-(-K // KC)) * M * G * 2
     cnt = np.zeros(n_seg + 1, np.int64)
-    for t in range(T):
-        for m in range(M):
-            for k in range(K):
-                v = planes[t, m, k]
-                if v != 0:
-                    g = ((k // KC) * M + m) * G + (0 if unary else t)
-                    cnt[g * 2 + (1 if v < 0 else 0) + 1] += 1
-    ptr = np.cumsum(cnt)
-    ev_k = np.empty(ptr[-1], np.int32)
-    fill = ptr[:-1].copy()
-    for t in range(T):
-        for m in range(M):
-            for k in range(K):
-                v = planes[t, m, k]
-                if v != 0:
-                    g = ((k // KC) * M + m) * G + (0 if unary else t)
-                    seg = g * 2 + (1 if v < 0 else 0)
-                    ev_k[fill[seg]] = k
-                    fill[seg] += 1
+    ptr = cnt
+    ev_k = np.empty(0, np.int32)
+    fill = cnt[:0]
+    for p in range(2):                   # pass 0 counts the events per segment, pass 1 fills them in
+        count_pass = p == 0
+        for t in range(T):
+            for m in range(M):
+                for k in range(K):
+                    v = planes[t, m, k]
+                    if v != 0:
+                        seg = (((k // KC) * M + m) * G + (0 if unary else t)) * 2 + (1 if v < 0 else 0)
+                        if count_pass:
+                            cnt[seg + 1] += 1
+                        else:
+                            ev_k[fill[seg]] = k
+                            fill[seg] += 1
+        if count_pass:
+            ptr = np.cumsum(cnt)
+            ev_k = np.empty(ptr[-1], np.int32)
+            fill = ptr[:-1].copy()
     return ptr, ev_k
 
 
