@@ -45,6 +45,8 @@ def fmt_signed_frac_pct(x) -> str:
 
 @dataclass
 class Claim:
+    """One row of the claims table: the paper's value next to the measured one, with where it was read."""
+
     claim: str           # what the paper claims
     paper: str           # the paper's value
     measured: str        # formatted measured value ("no hardware results given" when absent)
@@ -69,6 +71,8 @@ def _m(doc: dict, file: str, fmt: str, *keys):
 
 
 def build_claims(summary: dict, hw: dict | None) -> list[Claim]:
+    """The claims rows from a trace's ``summary.json`` and (when given) ``hw.json``; absent hardware
+    results give rows that say so."""
     t = summary["totals"]
     s = summary["settings"]
     model = summary["model"]

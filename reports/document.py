@@ -39,6 +39,9 @@ class Figure:
 
 @dataclass
 class Document:
+    """A titled list of blocks (:class:`Heading`, :class:`Para`, :class:`Table`, :class:`Figure`), added
+    in reading order by the methods below."""
+
     title: str
     blocks: list = field(default_factory=list)
 
@@ -72,6 +75,7 @@ def _md_cell(text: str) -> str:
 
 
 def to_markdown(doc: Document, fig_dir: str = "figures") -> str:
+    """``doc`` as Markdown; figures link to ``fig_dir/NAME.png``."""
     out = [f"# {doc.title}", ""]
     for b in doc.blocks:
         if isinstance(b, Heading):
@@ -117,6 +121,7 @@ td code{overflow-wrap:anywhere;font-size:0.85em}
 
 
 def to_html(doc: Document, fig_dir: Path) -> str:
+    """``doc`` as one self-contained HTML page; each figure ``fig_dir/NAME.png`` is embedded as base64."""
     out = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
            f"<title>{html.escape(doc.title)}</title><style>{_CSS}</style></head><body>",
            f"<h1>{_inline(doc.title)}</h1>"]

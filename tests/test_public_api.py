@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import importlib
 from pathlib import Path
 
@@ -159,3 +160,66 @@ def test_faces_load_lazily():
             "assert 'neurosim.run.runner' in sys.modules and neurosim.execute is execute\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
+
+
+def own_docstring(obj) -> str:
+    """The docstring written for ``obj`` itself: a class's own ``__doc__`` (not a base class's, nor
+    the ``Name(field, ...)`` signature that dataclasses and named tuples make up), a numba
+    dispatcher's Python function's."""
+    obj = getattr(obj, "py_func", obj)
+    if inspect.isclass(obj):
+        doc = obj.__dict__.get("__doc__") or ""
+        if doc.startswith(f"{obj.__name__}("):
+            return ""
+        return doc.strip()
+    return (getattr(obj, "__doc__", None) or "").strip()
+
+
+def public_callables():
+    """(where, object) of every function and class named in the ``__all__`` of a face package or of
+    one of its submodules, defined in this project."""
+    seen = set()
+    for _path, module, _is_pkg in modules():
+        if package_of(module) not in FACES or module.endswith("__main__"):
+            continue
+        mod = importlib.import_module(module)
+        for name in getattr(mod, "__all__", ()):
+            obj = getattr(mod, name)
+            fn = getattr(obj, "py_func", obj)
+            if not (inspect.isfunction(fn) or inspect.isclass(fn)) or id(fn) in seen:
+                continue
+            if not getattr(fn, "__module__", "").startswith("neurosim"):
+                continue
+            seen.add(id(fn))
+            yield f"{module}.{name}", obj
+
+
+def test_own_docstring_checker():
+    """The checker itself: a made-up dataclass signature and a base class's docstring do not count."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class Bare:
+        x: int
+
+    @dataclass
+    class Documented:
+        """A documented record."""
+        x: int
+
+    class Child(Documented):
+        pass
+
+    def f():
+        """Does f."""
+
+    assert own_docstring(Bare) == "" and own_docstring(Child) == ""
+    assert own_docstring(Documented) == "A documented record." and own_docstring(f) == "Does f."
+
+
+def test_public_callables_have_docstrings():
+    """Every public function and class (``__all__`` of the faces and their submodules) says what it is."""
+    found = list(public_callables())
+    assert len(found) > 100  # the submodules were imported
+    missing = [where for where, obj in found if not own_docstring(obj)]
+    assert not missing, "public names without a docstring:\n" + "\n".join(missing)

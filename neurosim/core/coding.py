@@ -31,6 +31,7 @@ WINDOW3 = 3
 
 
 def check_coding(coding: str) -> str:
+    """``coding`` itself when it is one of :data:`CODINGS`, else a one-line NeurosimError."""
     if coding not in CODINGS:
         raise NeurosimError(f"unknown coding {coding!r}; choose one of {', '.join(CODINGS)}")
     return coding

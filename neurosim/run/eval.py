@@ -560,6 +560,7 @@ def _parse_window_for(items) -> dict[str, int]:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
+    """Add the ``neurosim eval`` flags (corpus, windows, quantizer settings, output) to ``p``."""
     d, q = EvalConfig(), QuantSetting()
     p.add_argument("--model", help="checkpoint directory (default: the embedded SmolLM2-135M-Instruct)")
     src = p.add_mutually_exclusive_group()
@@ -654,6 +655,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``neurosim eval``: evaluate every quantizer setting and write ``--out`` (eval.json, eval.md); exit code."""
     cfg = config_from_args(args)
     if not cfg.out:
         raise NeurosimError("--out DIR is required")

@@ -34,6 +34,8 @@ OVERLAP_NGRAM = 24
 
 @dataclass(frozen=True)
 class Window:
+    """One evaluation window: ``window_tokens`` token ids taken from ``source`` at token ``offset``."""
+
     index: int
     source: str  #: play file name or text file path
     offset: int  #: first token of the window in the tokenized text

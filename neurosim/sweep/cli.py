@@ -36,6 +36,7 @@ def cores() -> int:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
+    """Add the ``neurosim sweep`` arguments (spec, output folder, workers, scheduler) to ``p``."""
     p.add_argument("spec", help="sweep spec (YAML): studies with fixed settings, a grid and/or explicit points")
     p.add_argument("--out", required=True, help="sweep folder (results.parquet, results.csv, points/, sweep.json)")
     p.add_argument("--workers", type=int, default=None,
@@ -210,6 +211,7 @@ def run_sweep(spec_path, out, workers: int | None = None, scheduler: str | None 
 
 
 def run(args) -> int:
+    """``neurosim sweep``: run or resume the sweep of ``args.spec`` into ``args.out``; exit code."""
     t0 = time.time()
     res = run_sweep(args.spec, args.out, workers=args.workers, scheduler=args.scheduler,
                     progress=not args.quiet)

@@ -84,6 +84,8 @@ class Point:
 
 @dataclass
 class Spec:
+    """A loaded sweep spec: its file, the retries per point, the named checkpoints and the expanded points."""
+
     path: Path
     retries: int
     checkpoints: dict[str, dict]

@@ -66,6 +66,7 @@ def write_point(out: Path, row: dict, files: dict[str, str]) -> None:
 
 
 def read_point(out: Path, h: str) -> dict | None:
+    """The stored row of point ``h`` (``points/H/row.json`` under ``out``), or None when absent or unreadable."""
     f = Path(out) / "points" / h / "row.json"
     if not f.is_file():
         return None
