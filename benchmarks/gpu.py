@@ -44,13 +44,11 @@ def _cuda_time(fn, torch, reps: int = 20) -> float:
 
 
 def _wall(fn, reps: int = 5) -> float:
+    """Median wall time [s] of ``reps`` calls of ``fn`` after one warm-up call."""
+    from benchmarks.engine import _median_time
+
     fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return _median_time(fn, reps)
 
 
 def gemms(torch) -> list[dict]:
