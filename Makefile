@@ -9,7 +9,7 @@ SIM_SRC := $(shell find neurosim -name "*.py")
 .PHONY: help setup main test test-gpu rtl sim hw energy report bench results clean
 
 help:
-	@echo "make main   - the whole chain end to end on the embedded SmolLM2-135M (about 4 min)"
+	@echo "make main   - the whole chain end to end on the embedded SmolLM2-135M (about 4.5 min)"
 	@echo "make test   - install what is needed and run the full test suite (GPU tests deselected)"
 	@echo "make test-gpu - the CUDA backend's tests (PyTorch and a CUDA GPU)"
 	@echo "make rtl    - emit Verilog for the default configurations into build/rtl/"
