@@ -93,6 +93,8 @@ SENS_TOKENS ?= 128
 results: setup
 	$(PY) -m neurosim eval --settings benchmarks/frontier.yaml --windows $(FRONTIER_WINDOWS) --window-tokens $(FRONTIER_TOKENS) --out $(B)/eval-frontier
 	$(PY) -m neurosim.results eval $(B)/eval-frontier accuracy --command "neurosim eval --settings benchmarks/frontier.yaml --windows $(FRONTIER_WINDOWS) --window-tokens $(FRONTIER_TOKENS)"
+	$(PY) -m neurosim eval --windows 32 --window-tokens 512 --out $(B)/eval-full
+	$(PY) -m neurosim.results eval $(B)/eval-full accuracy_full --command "neurosim eval --windows 32 --window-tokens 512"
 	$(PY) -m neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS) --out $(B)/eval-sensitivity
 	$(PY) -m neurosim.results eval $(B)/eval-sensitivity sensitivity --command "neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS)"
 	@if [ -f $(B)/trace/summary.json ] && [ -f $(B)/hw/hw.json ]; then $(PY) -m benchmarks.energy; else echo "(energy.md: run make main first)"; fi

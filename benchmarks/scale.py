@@ -89,10 +89,11 @@ def child_run(ckpt: str, tokens: int, trace: str, result: str) -> None:
     layer_times: dict[str, list[float]] = {"fp": [], "spike": []}
     # time every layer: wrap Model.forward's progress callback by patching run_layer timing
     orig_forward = model_mod.Model.forward
-    state = {"pass": "fp"}
+    state = {"pass": "fp", "calls": 0}
 
-    def forward(self, ids, linear=None, progress=None):
-        state["pass"] = "fp" if linear is None else "spike"
+    def forward(self, ids, linear=None, progress=None, **kw):
+        state["pass"] = "fp" if state["calls"] == 0 else "spike"  # execute runs the float pass first
+        state["calls"] += 1
         sampler.mark(state["pass"] + " pass")
         last = [time.perf_counter()]
 
@@ -105,7 +106,7 @@ def child_run(ckpt: str, tokens: int, trace: str, result: str) -> None:
             print(f"  {state['pass']} layer {i:2d} ({self.layer_kind(i)}): {layer_times[state['pass']][-1]:.1f} s, "
                   f"load {loadavg()}", file=sys.stderr, flush=True)
 
-        out = orig_forward(self, ids, linear, prog)
+        out = orig_forward(self, ids, linear, prog, **kw)
         sampler.mark("after " + state["pass"])
         return out
 

@@ -141,6 +141,11 @@ def _eval_result(eval_dir: str, name: str, command: str | None) -> None:
     doc["renderer"] = "neurosim.run.eval:render_result"
     if command:
         doc["command"] = command
+    t = Path(eval_dir) / "timing.json"
+    if t.is_file():  # the run time with the machine it ran on (the eval folder keeps it apart)
+        secs = json.loads(t.read_text())
+        doc["run_time"] = {"total_s": round(secs["total_s"], 1), "cpus": secs.get("cpus"),
+                           "load_after": secs.get("load_avg", "n/a")}
     for f in write_result(name, doc):
         print(f)
 

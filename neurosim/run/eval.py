@@ -34,6 +34,7 @@ import csv
 import fnmatch
 import io
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -347,6 +348,8 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
             timing["passes_s"] = time.perf_counter() - t0
         result = _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts)
         timing["total_s"] = time.perf_counter() - t_start
+        timing["cpus"] = os.cpu_count()
+        timing["load_avg"] = _loadavg()
         if folder is not None:
             _write(folder, result, rows, timing)
         result["_timing"] = timing
@@ -526,7 +529,18 @@ def render_result(doc: dict) -> str:
         un = ", ".join(sm["unsmoothable"]) or "none"
         out += ["", f"Smoothing calibrated on {cal} (disjoint from the windows); projections that cannot be "
                     f"smoothed offline: {un}."]
+    rt = doc.get("run_time")
+    if rt:
+        out += ["", f"Run time {rt['total_s']:,.0f} s on {rt['cpus']} CPU cores (load average after: {rt['load_after']})."]
     return "\n".join(out) + "\n"
+
+
+def _loadavg() -> str:
+    """The 1/5/15-minute load averages at the end of the run ("n/a" off Linux): the seconds' context."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 def _write(folder, result: dict, rows: list[dict], timing: dict) -> None:
