@@ -32,6 +32,8 @@ import resource
 import time
 from pathlib import Path
 
+from neurosim.results import write_result
+
 import numpy as np
 
 
@@ -138,13 +140,11 @@ def main(argv=None) -> int:
 
     out = Path(a.out)
     if a.render_only:
-        out.with_suffix(".md").write_text(render(json.loads(out.with_suffix(".json").read_text())))
-        return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        res = measure(a.tokens, a.kinds.split(","), a.chunk, a.topk, Path(a.work or tmp))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
-    out.with_suffix(".md").write_text(render(res))
+        res = json.loads(out.with_suffix(".json").read_text())
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            res = measure(a.tokens, a.kinds.split(","), a.chunk, a.topk, Path(a.work or tmp))
+    write_result(out.name, {**res, "renderer": "benchmarks.attention:render"}, out.parent)
     print(render(res))
     return 0
 

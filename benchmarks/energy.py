@@ -21,6 +21,8 @@ import argparse
 import json
 from pathlib import Path
 
+from neurosim.results import write_result
+
 CONFIGS = (
     ("SRAM, 45 nm", {"weights": "sram", "node": 45}),
     ("DRAM, batch 1, 45 nm", {"weights": "dram", "batch": 1, "node": 45}),
@@ -128,8 +130,7 @@ def main(argv=None) -> int:
         doc = json.loads((out / "energy.json").read_text())
     else:
         doc = measure(a.trace, a.hw, a.cache)
-        (out / "energy.json").write_text(json.dumps(doc, indent=1, sort_keys=True, allow_nan=False) + "\n")
-    (out / "energy.md").write_text(render(doc))
+    write_result("energy", {**doc, "renderer": "benchmarks.energy:render"}, out)
     print(render(doc))
     return 0
 

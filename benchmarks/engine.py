@@ -40,6 +40,8 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from neurosim.results import write_result  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 from neurosim.core.coding import encode, spike_stats, step_weights  # noqa: E402
@@ -216,9 +218,7 @@ def main(argv=None) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        if not args.render_only:
-            (out / "engine.json").write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
-        (out / "engine.md").write_text(text)
+        write_result("engine", {**doc, "renderer": "benchmarks.engine:render"}, out)
     print(text)
     return 0
 

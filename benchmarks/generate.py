@@ -28,6 +28,8 @@ import statistics
 import time
 from pathlib import Path
 
+from neurosim.results import write_result
+
 
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -132,9 +134,7 @@ def main(argv=None) -> int:
                           f"--modes {a.modes} --out {a.out}", "threads": threads, "repeats": a.repeats,
                "results": results}
         out = Path(a.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
-        out.with_suffix(".md").write_text(render(doc))
+        write_result(out.name, {**doc, "renderer": "benchmarks.generate:render"}, out.parent)
     return 0
 
 

@@ -34,6 +34,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from neurosim.results import write_result
+
 MODES = ("fp", "int8", "spike")
 
 
@@ -148,18 +150,45 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
+#: issue 13's targets: mode -> largest median ratio to fp (statistics on)
+TARGETS = {"int8": 1.3, "spike": 2.0}
+
+
+def render(doc: dict) -> str:
+    """``docs/results/modes.md`` from ``modes.json``: the table and the verdict per target."""
+    r = doc["result"]
+    fp = r["times"]["fp"]
+    verdict = []
+    for m, lim in TARGETS.items():
+        ratio = statistics.median(a / b for a, b in zip(r["times"][m], fp))
+        verdict.append(f"{m} {ratio:.2f}x fp (target <= {lim}x: {'met' if ratio <= lim else 'NOT met'})")
+    return (f"Fidelity modes, SmolLM2-135M (`{doc['command']}`, {doc['date']}, {doc['machine']}):\n\n"
+            + table(r) + "\n\nTargets, statistics on: " + "; ".join(verdict) + ".\n")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads-compare", action="store_true")
     ap.add_argument("--json", help="write the raw result(s) here")
+    ap.add_argument("--out", help="also write modes.json and modes.md (rendered from it) into this folder")
     args = ap.parse_args(argv)
     if not args.threads_compare:
         r = measure(args.tokens, args.repeats)
         print(table(r))
         if args.json:
             Path(args.json).write_text(json.dumps(r, indent=1))
+        if args.out:
+            import datetime
+            import platform
+
+            cmd = " ".join(f"{k}={v}" for k, v in r["env"].items() if v != "default")
+            cmd = (cmd + " " if cmd else "") + f"python -m benchmarks.modes --tokens {args.tokens} --repeats {args.repeats}"
+            doc = {"command": cmd, "date": datetime.date.today().isoformat(),
+                   "machine": f"{platform.machine()}, {os.cpu_count()} cores", "result": r,
+                   "renderer": "benchmarks.modes:render"}
+            print(write_result("modes", doc, args.out)[1])
         return 0
     results = []
     for env in ({}, {"OPENBLAS_NUM_THREADS": "1"}, {"OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}):

@@ -29,6 +29,8 @@ import threading
 import time
 from pathlib import Path
 
+from neurosim.results import write_result
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = ROOT / "build" / "scale"
 GB = 1 << 30
@@ -180,11 +182,54 @@ def checkpoint_ok(path: Path) -> bool:
         return False
 
 
+#: issue 13's targets for the 256-token spike run with trace
+TARGET_S, TARGET_RSS_GB = 150, 4
+
+
+def render(doc: dict) -> str:
+    """The phase table (``docs/results/scale.md``) from the benchmark's document, with the verdict."""
+    r = doc["result"]
+    t = r["timing"]
+    write_s = r["wall_s"] - t["total_s"]
+    setup_s = t["total_s"] - t["fp_s"] - t["spike_s"]
+    pk = r["rss_peaks_kb"]
+
+    def ph(name):
+        p = pk.get(name, {})
+        return f"anon {p.get('RssAnon', 0) / 2**20:.2f} + file {p.get('RssFile', 0) / 2**20:.2f} GiB"
+
+    env = ", ".join(f"{k}={v}" for k, v in doc["env"].items())
+    wall, rss = doc["run_wall_s"], doc["run_peak_rss_bytes"]
+    lines = [f"SpB2.0-5B layout, random bf16 weights (`{doc['command']}`, {doc['date']}, {doc['machine']}, {env}; "
+             f"load average at the end {doc['load_end']}):", "",
+             "| phase | wall s | peak RSS GiB | note |", "|---|---:|---:|---|"]
+    for name, w, m, note in doc["checkpoint_rows"]:
+        lines.append(f"| {name} | {'-' if w is None else f'{w:.0f}'} | {'-' if m is None else f'{m / GB:.2f}'} | {note} |")
+    lines += [f"| run --mode spike --trace (whole child) | {wall:.0f} | {rss / GB:.2f} | {r['tokens']} tokens |",
+              f"| setup (load ckpt, tokenizer, model) | {setup_s:.1f} | | {ph('setup')} |",
+              f"| fp pass (36 layers + head) | {t['fp_s']:.1f} | | {ph('fp pass')} |",
+              f"| spike pass (36 layers + head) | {t['spike_s']:.1f} | | {ph('spike pass')} |",
+              f"| stats + trace write | {write_s:.1f} | | {ph('after spike')} |", ""]
+    for p in ("fp", "spike"):
+        srt = sorted(r["layer_times"][p])
+        if srt:
+            lines.append(f"{p} per layer: median {srt[len(srt) // 2]:.1f} s, min {srt[0]:.1f}, max {srt[-1]:.1f}.")
+    tot = r["totals"]
+    fixed = tot["sparsity_fixed"]
+    lines += [f"Sparsity data-T {tot['sparsity_data']:.2%}, fixed T={tot['T_fixed']} "
+              f"{'n/a' if fixed is None else f'{fixed:.2%}'}, {tot['spikes_per_activation']:.2f} spikes/activation.", "",
+              f"Target (issue 13): the run within {TARGET_S} s: {wall:.0f} s, "
+              f"{'met' if wall <= TARGET_S else 'NOT met'}; peak RSS within {TARGET_RSS_GB} GB: {rss / 1e9:.2f} GB, "
+              f"{'met' if rss / 1e9 <= TARGET_RSS_GB else 'NOT met'}."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dir", nargs="?", default=str(DEFAULT_DIR), help=f"work directory (default {DEFAULT_DIR})")
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--keep", action="store_true", help="keep the ~10 GB checkpoint afterwards")
+    ap.add_argument("--out", help="also write scale.json and scale.md (rendered from it) into this folder")
     ap.add_argument("--profile", metavar="LAYERS", help="only profile these layers (comma list) of DIR/ckpt")
     ap.add_argument("--_child", nargs=3, metavar=("CKPT", "TRACE", "RESULT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -223,33 +268,19 @@ def main(argv=None) -> int:
         print((work / "run.log").read_text()[-3000:])
         return rc
     r = json.loads(result.read_text())
-    t = r["timing"]
-    write_s = r["wall_s"] - t["total_s"]
-    setup_s = t["total_s"] - t["fp_s"] - t["spike_s"]
-    print(f"load average at end: {loadavg()}")
-    print(f"\n{'phase':<38} {'wall s':>8} {'peak RSS GiB':>12}  note")
-    for name, w, m, note in rows:
-        print(f"{name:<38} {'-' if w is None else f'{w:8.0f}':>8} {'-' if m is None else f'{m / GB:12.2f}':>12}  {note}")
-    pk = r["rss_peaks_kb"]
+    import datetime
+    import platform
 
-    def ph(name):
-        p = pk.get(name, {})
-        return f"anon {p.get('RssAnon', 0) / 2**20:.2f} + file {p.get('RssFile', 0) / 2**20:.2f} GiB"
-
-    print(f"{'run --mode spike --trace (whole child)':<38} {wall:8.0f} {rss / GB:12.2f}  "
-          f"{r['tokens']} tokens")
-    print(f"{'  setup (load ckpt, tokenizer, model)':<38} {setup_s:8.1f} {'':>12}  {ph('setup')}")
-    print(f"{'  fp pass (36 layers + head)':<38} {t['fp_s']:8.1f} {'':>12}  {ph('fp pass')}")
-    print(f"{'  spike pass (36 layers + head)':<38} {t['spike_s']:8.1f} {'':>12}  {ph('spike pass')}")
-    print(f"{'  stats + trace write':<38} {write_s:8.1f} {'':>12}  {ph('after spike')}")
-    lt = r["layer_times"]
-    for p in ("fp", "spike"):
-        if lt[p]:
-            srt = sorted(lt[p])
-            print(f"  {p} per layer: median {srt[len(srt) // 2]:.1f} s, min {srt[0]:.1f}, max {srt[-1]:.1f}")
-    tot = r["totals"]
-    print(f"sparsity data-T {tot['sparsity_data']:.2%}, fixed T={tot['T_fixed']} {tot['sparsity_fixed']}, "
-          f"{tot['spikes_per_activation']:.2f} spikes/activation; ppl_change {r['accuracy'].get('ppl_change')}")
+    doc = {"command": f"python -m benchmarks.scale --tokens {args.tokens}", "date": datetime.date.today().isoformat(),
+           "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+           "env": {k: os.environ.get(k, "default") for k in ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")},
+           "load_end": loadavg(), "checkpoint_rows": [list(x) for x in rows], "run_wall_s": wall,
+           "run_peak_rss_bytes": rss, "result": {k: r[k] for k in ("timing", "wall_s", "layer_times", "rss_peaks_kb",
+                                                                 "tokens", "totals")},
+           "ppl_change": r["accuracy"].get("ppl_change"), "renderer": "benchmarks.scale:render"}
+    print(render(doc))
+    if args.out:
+        print(write_result("scale", doc, args.out)[1])
     if not args.keep:
         shutil.rmtree(ckpt)
         print(f"deleted {ckpt} (use --keep to keep it)")

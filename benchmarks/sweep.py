@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from neurosim.results import write_result
+
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,10 +142,7 @@ def main(argv=None) -> int:
     finally:
         if not a.work:
             shutil.rmtree(work, ignore_errors=True)
-    res = Path(a.results)
-    res.mkdir(parents=True, exist_ok=True)
-    (res / "sweep.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (res / "sweep.md").write_text(render(doc))
+    write_result("sweep", {**doc, "renderer": "benchmarks.sweep:render"}, Path(a.results))
     print(render(doc))
     return 0
 
