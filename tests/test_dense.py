@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 from neurosim import NeurosimError
 from neurosim.core import dense_linear, exact_chunk, exact_linear, spike_events
@@ -10,12 +9,7 @@ from neurosim.core.coding import CODINGS, encode, required_steps
 from neurosim.core.dense import F32_EXACT, MIN_CHUNK
 from neurosim.core.engine import PackedWeights, int_linear, spike_linear
 
-
-def python_ints(counts, w):
-    """Independent reference: Python integers (no overflow, no floats)."""
-    c = np.asarray(counts).reshape(-1, counts.shape[-1]).tolist()
-    W = w.astype(int).tolist()
-    return np.array([[sum(a * b for a, b in zip(row, wr)) for wr in W] for row in c], dtype=object)
+from cases import draw_linear_case, python_ints
 
 
 @pytest.mark.parametrize("coding", CODINGS)
@@ -23,14 +17,7 @@ def python_ints(counts, w):
 @given(data=st.data())
 def test_dense_equals_engine(coding, data):
     """Same integers (and dtype), same events, accumulates and dense MACs as the event engine."""
-    m = data.draw(st.integers(1, 4))
-    k = data.draw(st.integers(1, 60))
-    n = data.draw(st.integers(1, 70))
-    lo = 0 if coding == "binary" else -128
-    counts = data.draw(arrays(np.int32, (m, k), elements=st.integers(lo, 127)))
-    w = data.draw(arrays(np.int8, (n, k), elements=st.integers(-128, 127)))
-    extra = data.draw(st.integers(0, 2))
-    T = required_steps(counts, coding) + extra if coding in ("bitwise", "bitwise_2c") else None
+    counts, w, T = draw_linear_case(data, coding, 4, 60, 70)
     ev = spike_linear(counts, w, coding, T)
     de = dense_linear(counts, w, coding, T)
     assert de.out.dtype == ev.out.dtype

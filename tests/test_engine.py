@@ -2,18 +2,12 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 from neurosim import NeurosimError
 from neurosim.core.coding import CODINGS, encode, required_steps
 from neurosim.core.engine import PackedWeights, int_linear, spike_linear
 
-
-def naive(counts, w):
-    """Independent reference: Python ints, one dot product at a time."""
-    c = np.asarray(counts).reshape(-1, counts.shape[-1]).tolist()
-    W = w.astype(int).tolist()
-    return np.array([[sum(a * b for a, b in zip(row, wr)) for wr in W] for row in c])
+from cases import draw_linear_case, python_ints
 
 
 def check(counts, w, coding, T=None):
@@ -35,17 +29,10 @@ def check(counts, w, coding, T=None):
 @pytest.mark.parametrize("coding", CODINGS)
 @given(data=st.data())
 def test_engine_equals_dense_reference(coding, data):
-    m = data.draw(st.integers(1, 5))
-    k = data.draw(st.integers(1, 70))
-    n = data.draw(st.integers(1, 300))
-    lo = 0 if coding == "binary" else -128
-    counts = data.draw(arrays(np.int32, (m, k), elements=st.integers(lo, 127)))
-    w = data.draw(arrays(np.int8, (n, k), elements=st.integers(-128, 127)))
-    extra = data.draw(st.integers(0, 2))
-    T = required_steps(counts, coding) + extra if coding in ("bitwise", "bitwise_2c") else None
+    counts, w, T = draw_linear_case(data, coding, 5, 70, 300)
     r = check(counts, w, coding, T)
-    if m * k * n < 3000:
-        np.testing.assert_array_equal(r.out, naive(counts, w))
+    if counts.size * w.shape[0] < 3000:
+        np.testing.assert_array_equal(r.out, python_ints(counts, w).astype(np.int64))
 
 
 @pytest.mark.parametrize("coding", CODINGS)
