@@ -44,7 +44,7 @@ def measure(tokens: int, new: int, repeats: int, mode: str) -> dict:
     import numpy as np
 
     from neurosim.model import Model, default_model_dir, load_checkpoint
-    from neurosim.model.network import DecodeCache
+    from neurosim.model import DecodeCache
     from neurosim.run import Settings, projection_for
     from neurosim.run.corpus import default_text
 

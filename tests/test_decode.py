@@ -11,7 +11,7 @@ from neurosim import NeurosimError
 from neurosim.cli import main
 from neurosim.model import Model, load_checkpoint, make_checkpoint
 from neurosim.model import layers as L
-from neurosim.model.network import DecodeCache
+from neurosim.model import DecodeCache
 from neurosim.run import Settings, execute
 from neurosim.run.fidelity import Int8Projection, Quantization, SpikeProjection
 

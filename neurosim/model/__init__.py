@@ -24,5 +24,5 @@ __all__, __getattr__, __dir__ = lazy_face(__name__, {
     "default_model": ("default_model_dir", "default_cache_dir", "smollm2_gguf_path"),
     "gguf_import": ("convert_gguf",),
     "maker": ("make_checkpoint", "preset_config"),
-    "network": ("Model", "token_nll", "perplexity", "log_softmax", "default_linear"),
+    "network": ("Model", "DecodeCache", "token_nll", "perplexity", "log_softmax", "default_linear"),
 })

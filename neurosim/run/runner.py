@@ -42,7 +42,7 @@ def execute(s: Settings, quiet: bool = False) -> dict:
     from tqdm import tqdm
 
     from neurosim.model import Model, default_model_dir, load_checkpoint, perplexity
-    from neurosim.model.network import DecodeCache
+    from neurosim.model import DecodeCache
     from neurosim.run.corpus import default_text, read_text
     from neurosim.run.trace import TraceWriter
 
