@@ -185,12 +185,18 @@ def _timing_note(hw: dict, fk: str) -> str:
 
 
 def claims_text(rows: list[Claim]) -> str:
-    """The claims table as aligned plain text (for stdout)."""
+    """The claims table as aligned plain text (for stdout); a cell wider than 60 characters in the
+    first three columns wraps onto continuation lines, so the columns stay aligned."""
+    import textwrap
+
     head = ("claim", "paper", "measured", "definition")
     data = [(r.claim, r.paper, r.measured, r.definition) for r in rows]
     widths = [max(len(head[i]), *(min(len(d[i]), 60) for d in data)) for i in range(3)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head[:3], widths)) + "  " + head[3]]
     lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 10)
     for d in data:
-        lines.append("  ".join(x.ljust(w) for x, w in zip(d[:3], widths)) + "  " + d[3])
+        cells = [textwrap.wrap(x, w) or [""] for x, w in zip(d[:3], widths)]
+        for j in range(max(map(len, cells))):
+            left = "  ".join((c[j] if j < len(c) else "").ljust(w) for c, w in zip(cells, widths))
+            lines.append((left + "  " + d[3]) if j == 0 else left.rstrip())
     return "\n".join(lines)

@@ -436,3 +436,19 @@ def test_report_interrupted_between_renames_keeps_the_earlier_report(trace, tmp_
     assert sorted(x.name for x in out.iterdir()) == ["report.md"]
     assert (out / "report.md").read_text() == "earlier report\n"
     assert sorted(x.name for x in tmp_path.iterdir()) == ["rep"], list(tmp_path.iterdir())
+
+
+def test_claims_text_wraps_long_cells_and_keeps_columns_aligned():
+    from neurosim.reports.claims import Claim, claims_text
+
+    def row(claim, measured):
+        return Claim(claim=claim, paper="0.69%", measured=measured, value=None, file=None, source=None,
+                     fmt="pct", definition="how it is defined", note="")
+
+    long = "accuracy loss (INT8-Spiking vs BF16), alt. (the trace's one passage) " + "x" * 30
+    lines = claims_text([row("spike sparsity", "75.82%"), row(long, "+25.21%")]).splitlines()
+    col = lines[0].index("paper")
+    assert all(len(ln) <= col or ln[col - 2:col] == "  " for ln in lines)  # nothing spills into column 2
+    assert all(ln.index("0.69%") == col for ln in lines if "0.69%" in ln)
+    assert sum("0.69%" in ln for ln in lines) == 2 and len(lines) > 4  # the long claim took two lines
+    assert " ".join(ln[:col].strip() for ln in lines[3:]) == long
