@@ -16,7 +16,12 @@ projections, weight_group) plus
 - ``window_for: {PATTERN: T}``: projections whose weight name matches PATTERN (fnmatch; a pattern
   without wildcards matches as a substring, e.g. ``down_proj``) use a fixed spike window of T
   steps, so their per-token absmax scale has ``levels(T)`` levels (bitwise: 2^T - 1, e.g. 2047 for
-  T = 11) instead of 127: the spiking form of mixed precision (weights stay INT8).
+  T = 11) instead of 127: the spiking form of mixed precision (weights stay INT8);
+- ``rotate: hadamard|random`` (``rotate_seed``): the residual stream rotated by an orthogonal
+  matrix folded offline into the weights (:mod:`neurosim.run.rotate`); with ``smooth`` the
+  rotation comes first and the smoothing is calibrated on (and folded into) the rotated model
+  (smoothing first would be undone: the rotation folds the norm weights, which carry 1/s, back
+  into the projections and mixes the channels).
 
 Determinism: OpenBLAS gives different last bits with different thread counts, and a last bit can
 move an INT8 rounding decision; the eval therefore runs every float operation with OpenBLAS pinned
@@ -50,7 +55,7 @@ from neurosim.run import evalstats as ES
 from neurosim.run.fidelity import Product, Quantization, QuantizedProjection
 
 __all__ = ["QuantSetting", "EvalConfig", "evaluate", "levels", "format_table", "format_kinds", "render_result",
-           "EvalLinear", "configure", "run",
+           "EvalLinear", "configure", "run", "rotation_lines",
            "EVAL_MARKER"]
 
 EVAL_MARKER = "eval.json"
@@ -82,6 +87,8 @@ class QuantSetting:
     calib_file: str | None = None  #: calibration text (default: a disjoint play)
     calib_tokens: int = 2048
     window_for: dict[str, int] = field(default_factory=dict)  #: weight-name pattern -> window T
+    rotate: str = "none"  #: residual-stream rotation, one of neurosim.run.rotate.ROTATIONS
+    rotate_seed: int = 0  #: seed of a random rotation (rotate random, or no Hadamard of the order)
 
     def validate(self) -> "QuantSetting":
         from neurosim.run.settings import Settings
@@ -108,6 +115,14 @@ class QuantSetting:
                 raise NeurosimError(f"window_for {pat}={T}: bitwise_2c needs T >= 2")
         if self.window_for and self.coding not in ("bitwise", "bitwise_2c", "ternary"):
             raise NeurosimError(f"window_for needs a signed coding, got {self.coding}")
+        from neurosim.run.rotate import ROTATIONS
+
+        if self.rotate is None:
+            self.rotate = "none"
+        if self.rotate not in ROTATIONS:
+            raise NeurosimError(f"unknown rotate {self.rotate!r}; choose one of {', '.join(ROTATIONS)}")
+        if not isinstance(self.rotate_seed, int) or isinstance(self.rotate_seed, bool) or self.rotate_seed < 0:
+            raise NeurosimError(f"rotate_seed must be a non-negative integer, got {self.rotate_seed!r}")
         if self.label is None:
             self.label = self.describe()
         return self
@@ -116,6 +131,8 @@ class QuantSetting:
         q = "absmax" if self.scale == "absmax" else f"adaptive k={self.k:g}" + (
             ", no clamp" if self.clamp is None else f", clamp {self.clamp}")
         parts = [q]
+        if self.rotate != "none":
+            parts.append(f"rotate {self.rotate}" + (f" seed {self.rotate_seed}" if self.rotate == "random" else ""))
         if self.smooth is not None:
             parts.append(f"smooth {self.smooth:g}")
         parts += [f"{p} T={T}" for p, T in self.window_for.items()]
@@ -273,6 +290,7 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
 
     from neurosim.model import Model, default_model_dir, load_checkpoint, log_softmax
     from neurosim.outdir import OutputFolder
+    from neurosim.run import rotate as RT
     from neurosim.run import smooth as SM
     from neurosim.run.windows import check_disjoint, load_texts, select_windows
 
@@ -296,6 +314,8 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
                                         f"(e.g. {names[-1]!r})")
             if not any(fnmatch.fnmatchcase(nm, p) for nm in names for p in q.projections):
                 raise NeurosimError(f"projections {','.join(q.projections)} match no projection of the model")
+            if q.rotate != "none":
+                RT.check_rotatable(base.model_config)
         calib = {}
         for q in cfg.settings:
             if q.smooth is not None:
@@ -308,20 +328,35 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
         timing = {}
         with _blas_one_thread():
             t0 = time.perf_counter()
-            amax = {}
-            for key, (src, ids) in calib.items():
-                chunks = [ids[a:a + cfg.window_tokens] for a in range(0, len(ids), cfg.window_tokens)]
-                amax[key] = SM.calibrate(base, [c for c in chunks if len(c) > 1])
-            models, hooks = [], []
+            rotated = {}  # (rotate, seed) -> (rotated float model, construction)
             for q in cfg.settings:
-                m = base
+                rk = (q.rotate, q.rotate_seed if q.rotate == "random" else 0)
+                if q.rotate != "none" and rk not in rotated:
+                    Q, what = RT.rotation_matrix(base.hidden_size, q.rotate, q.rotate_seed)
+                    rotated[rk] = (Model(RT.RotatedCheckpoint(base, Q, what), dtype=dtype, keep_weights=True), what)
+            timing["rotation_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            amax = {}
+            for q in cfg.settings:
+                rk = (q.rotate, q.rotate_seed if q.rotate == "random" else 0)
+                key = (q.calib_file, q.calib_tokens, rk)
+                if q.smooth is not None and key not in amax:
+                    src, ids = calib[key[:2]]
+                    chunks = [ids[a:a + cfg.window_tokens] for a in range(0, len(ids), cfg.window_tokens)]
+                    amax[key] = SM.calibrate(rotated[rk][0] if rk in rotated else base,
+                                             [c for c in chunks if len(c) > 1])
+            models, hooks, rotations = [], [], []
+            for q in cfg.settings:
+                rk = (q.rotate, q.rotate_seed if q.rotate == "random" else 0)
+                m, what = rotated.get(rk, (base, None))
                 h = EvalLinear(q, names)
                 if q.smooth is not None:
-                    f = SM.smoothing_factors(base, amax[(q.calib_file, q.calib_tokens)], float(q.smooth))
+                    f = SM.smoothing_factors(m, amax[(q.calib_file, q.calib_tokens, rk)], float(q.smooth))
                     # once the hook holds a quantized smoothed weight it ignores the float one
-                    m = Model(SM.SmoothedCheckpoint(base, f, cached=h.weights.__contains__), dtype=dtype)
+                    m = Model(SM.SmoothedCheckpoint(m, f, cached=h.weights.__contains__), dtype=dtype)
                 models.append(m)
                 hooks.append(h)
+                rotations.append(what)
             timing["calibration_s"] = time.perf_counter() - t0
             rows: list[dict] = []
             recs: list[list[dict]] = [[] for _ in cfg.settings]
@@ -346,7 +381,7 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
                     bar.update(1)
                     del lp
             timing["passes_s"] = time.perf_counter() - t0
-        result = _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts)
+        result = _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts, rotations)
         timing["total_s"] = time.perf_counter() - t_start
         timing["cpus"] = os.cpu_count()
         timing["load_avg"] = _loadavg()
@@ -368,7 +403,7 @@ def _rtl_window(coding: str, T: int, K: int) -> dict:
     return {"t": T, "k": K, "acc_w": c.acc_w, "levels": levels(coding, T)}
 
 
-def _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts) -> dict:
+def _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts, rotations) -> dict:
     n = len(wins)
     rng = np.random.default_rng([cfg.seed, 1])
     res = rng.integers(0, n, size=(cfg.bootstrap, n))
@@ -418,6 +453,7 @@ def _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts) -> di
             "totals": tot,
             "per_projection_kind": per_kind,
             "windows_for": win_params,
+            "rotation": rotations[j],
         })
     smooth_info = {}
     if calib:
@@ -529,10 +565,19 @@ def render_result(doc: dict) -> str:
         un = ", ".join(sm["unsmoothable"]) or "none"
         out += ["", f"Smoothing calibrated on {cal} (disjoint from the windows); projections that cannot be "
                     f"smoothed offline: {un}."]
+    rl = rotation_lines(doc)
+    if rl:
+        out += ["", *rl]
     rt = doc.get("run_time")
     if rt:
         out += ["", f"Run time {rt['total_s']:,.0f} s on {rt['cpus']} CPU cores (load average after: {rt['load_after']})."]
     return "\n".join(out) + "\n"
+
+
+def rotation_lines(doc: dict) -> list[str]:
+    """One line per rotated setting: the orthogonal matrix folded into its weights ([] when none is)."""
+    return [f"Rotation of {s['label']}: {s['rotation']}, folded offline into the weights (residual stream)."
+            for s in doc["settings"] if s.get("rotation")]
 
 
 def _loadavg() -> str:
@@ -602,6 +647,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument("--calib-tokens", type=int, help=f"calibration tokens (default {q.calib_tokens})")
     g.add_argument("--window-for", action="append", metavar="PATTERN=T",
                    help="longer spike window T for matching projections (repeatable), e.g. down_proj=11")
+    g.add_argument("--rotate", help="rotate the residual stream, folded into the weights: none, hadamard, random "
+                                    "(default none)")
+    g.add_argument("--rotate-seed", type=int, help="seed of a random rotation (default 0)")
 
 
 def _quant_values(raw: dict, where: str) -> dict:
@@ -675,5 +723,7 @@ def run(args: argparse.Namespace) -> int:
         raise NeurosimError("--out DIR is required")
     result = evaluate(cfg)
     print(format_table(result))
+    for line in rotation_lines(result):
+        print(line)
     print(f"eval written to {cfg.out} ({result['_timing']['total_s']:.0f} s)")
     return 0
