@@ -67,16 +67,21 @@ def test_windows_disjoint_seeded_and_checked(tiny):
     check_disjoint(np.arange(100000, 100050), w1, "x", n=8)  # disjoint: no error
 
 
-@pytest.mark.parametrize("scale,clamp", [("absmax", 127), ("adaptive", None)])
-def test_hook_matches_neurosim_run_bit_for_bit(tiny, scale, clamp):
+@pytest.mark.parametrize("scale,clamp,window_for", [("absmax", 127, {}), ("adaptive", None, {}),
+                                                    ("absmax", 127, {"down_proj": 11, "v_proj": 9}),
+                                                    ("adaptive", 127, {"down_proj": 11})])
+def test_hook_matches_neurosim_run_bit_for_bit(tiny, scale, clamp, window_for):
     ck = load_checkpoint(tiny)
     m = Model(ck)
     ids = _ids(ck)
     kinds = _layer_weight_names(m)
-    ref = Recorder(projection_for(Settings(mode="int8", scale=scale, clamp=clamp).validate()), kinds)
+    ref = Recorder(projection_for(Settings(mode="int8", scale=scale, clamp=clamp, window_for=window_for).validate()),
+                   kinds)
     want = m.forward(ids, linear=ref)
+    if window_for:  # the run's recorder uses the longer windows too
+        assert {r["T_fixed"] for n, r in ref.records.items() if "down_proj" in n} == {11}
     for mode in ("int8", "spike"):
-        h = EvalLinear(QuantSetting(mode=mode, scale=scale, clamp=clamp).validate(), list(kinds))
+        h = EvalLinear(QuantSetting(mode=mode, scale=scale, clamp=clamp, window_for=window_for).validate(), list(kinds))
         assert np.array_equal(m.forward(ids, linear=h), want)
         # the lean records give the trace's totals
         got = {r["name"]: r for r in h.records}

@@ -224,3 +224,113 @@ def test_interrupted_run_leaves_no_trace(tmp_path, sig, slow_input, default_sigi
     r = subprocess.run(cmd + ["--tiles", "1"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-500:]
     assert read_summary(out)["tokens"] == 3000
+
+
+# ------------------------------------------------------------------ quantizer keys shared with eval
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ckpt") / "llama"
+    assert main(["make-checkpoint", "--arch", "llama", "--preset", "tiny", str(out)]) == 0
+    return out
+
+
+CALIB = "A completely different calibration text about spikes, chips, tiles and lanes. " * 20
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--rotate", "hadamard"], r"rotation does not fold into sse_swa_moba SSE\+SWA layers"),
+    (["--mode", "fp", "--smooth", "0.5"], "need --mode int8 or spike"),
+    (["--mode", "fp", "--rotate", "hadamard"], "need --mode int8 or spike"),
+    (["--window-for", "nomatch=11"], "window_for pattern 'nomatch' matches no projection"),
+    (["--window-for", "down_proj"], "takes PATTERN=T"),
+    (["--window-for", "down_proj=40"], r"T must be an integer in \[1, 16\]"),
+    (["--smooth", "1.5"], r"must be a number in \[0, 1\]"),
+    (["--calib-file", "c.txt"], "only used with smooth"),
+    (["--rotate", "givens"], "unknown rotate 'givens'"),
+])
+def test_run_refuses_impossible_quantizer_keys_before_work(tiny, tmp_path, rejected, argv, msg):
+    out = tmp_path / "t"
+    rejected(["run", "--model", str(tiny), "--prompt", PROMPT, "--trace", str(out)] + argv, msg, out)
+
+
+def test_run_refuses_a_calibration_text_overlapping_the_input(llama, tmp_path, rejected):
+    text = tmp_path / "t.txt"
+    text.write_text(default_text())
+    rejected(["run", "--model", str(llama), "--text-file", str(text), "--max-tokens", "64", "--mode", "int8",
+              "--smooth", "0.5", "--calib-file", str(text)], "overlaps the input")
+
+
+def test_run_takes_eval_quantizer_keys_and_agrees_with_eval(llama, tmp_path, capsys):
+    """--rotate, --smooth/--calib-file and --window-for in run (flags and YAML keys) give the quantized
+    pass of the same setting in neurosim eval: one window that is the whole input, calibrated in
+    passes of the same length, has the same quantized NLL."""
+    from neurosim.model import load_checkpoint
+    from neurosim.run.eval import EvalConfig, QuantSetting, evaluate
+
+    calib = tmp_path / "calib.txt"
+    calib.write_text(CALIB)
+    tok = load_checkpoint(llama).tokenizer
+    text = tmp_path / "t.txt"
+    text.write_text(default_text(1200))
+    n = len(tok.encode(text.read_text()).ids)
+    cfg = tmp_path / "q.yaml"
+    cfg.write_text(f"rotate: hadamard\nsmooth: 0.5\ncalib_file: {calib}\nwindow_for: {{down_proj: 11}}\n")
+    out = tmp_path / "t"
+    assert main(["run", "--model", str(llama), "--text-file", str(text), "--max-tokens", str(n), "--mode", "spike",
+                 "--config", str(cfg), "--calib-tokens", "64", "--trace", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "rotation: Hadamard 64 = Sylvester 64" in printed and "smoothing: alpha 0.5, calibrated on 64 tokens" in printed
+    assert "(T=7/11)" in printed
+    s = read_summary(out)
+    assert s["rotation"] == "Hadamard 64 = Sylvester 64"
+    assert s["smoothing"]["calibration"] == {"source": str(calib), "tokens": 64}
+    assert s["settings"]["window_for"] == {"down_proj": 11} and s["settings"]["rotate"] == "hadamard"
+    recs = [p for L in s["layers"] for p in L["projections"]]
+    assert {p["T_fixed"] for p in recs if ".down_proj." in p["name"]} == {11}
+    assert {p["T_fixed"] for p in recs if ".down_proj." not in p["name"]} == {7}
+    q = QuantSetting(mode="int8", rotate="hadamard", smooth=0.5, calib_file=str(calib), calib_tokens=64,
+                     window_for={"down_proj": 11})
+    ev = evaluate(EvalConfig(model=str(llama), text_file=[str(text)], windows=1, window_tokens=n, bootstrap=100,
+                             settings=[q]), quiet=True)
+    e = ev["settings"][0]
+    assert np.isclose(np.exp(e["nll_quant"]), s["accuracy"]["ppl_quant"], rtol=1e-12, atol=0)
+    assert np.isclose(np.exp(e["nll_fp"]), s["accuracy"]["ppl_fp"], rtol=1e-12, atol=0)
+    # each key changes the quantized pass
+    plain = run_quiet(model=str(llama), text_file=str(text), max_tokens=n, mode="int8")
+    assert plain["accuracy"]["ppl_fp"] == s["accuracy"]["ppl_fp"]
+    assert plain["accuracy"]["ppl_quant"] != s["accuracy"]["ppl_quant"]
+
+
+def test_run_pins_blas_to_one_thread(tiny, monkeypatch):
+    """Every float operation of the passes runs with BLAS pinned to one thread (the figures cannot
+    depend on OPENBLAS_NUM_THREADS), and the pin is lifted afterwards."""
+    from threadpoolctl import threadpool_info
+
+    import neurosim.run.runner as R
+
+    seen = []
+    orig = R.accuracy
+
+    def spy(*a, **kw):
+        seen.append([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"])
+        return orig(*a, **kw)
+
+    monkeypatch.setattr(R, "accuracy", spy)
+    run_quiet(model=str(tiny), prompt=PROMPT, mode="int8")
+    assert seen and seen[0] and set(seen[0]) == {1}
+
+
+def test_run_figures_identical_across_thread_counts(tiny, tmp_path):
+    """Two processes with different OpenBLAS / numba thread counts print the same figures and write
+    the same summary.json."""
+    import os
+
+    outs = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, NUMBA_NUM_THREADS=threads)
+        out = tmp_path / f"t{threads}"
+        p = subprocess.run([sys.executable, "-m", "neurosim", "run", "--model", str(tiny), "--max-tokens", "96",
+                            "--trace", str(out)], env=env, capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        outs.append((p.stdout.split("trace written")[0], (out / "summary.json").read_bytes()))
+    assert "perplexity fp" in outs[0][0] and outs[0] == outs[1]

