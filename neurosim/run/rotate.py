@@ -32,7 +32,7 @@ Here q.k and the KV cache stay float, so neither is needed. SpikingBrain 2.0's S
 cannot be rotated offline: their branch outputs pass through RMSNorms (``sse_merge_norm``,
 ``swa_merge_norm``) with their own weights on the way into the residual stream, and an
 elementwise weight after a norm does not commute with Q, with no projection after it to fold into
-(:func:`unrotatable` names the layers; the eval refuses such a model before any work).
+(:func:`unrotatable` names the layers; run and eval refuse such a model before any work).
 """
 
 from __future__ import annotations
