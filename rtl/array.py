@@ -132,14 +132,13 @@ class LaneArray(wiring.Component):
         ctrl, terms = self.front_end(m, ctrl0)
         bounds = segment_bounds(cfg.acc_w, cfg.segments)
         horner = cfg.design == "spike" and cfg.variant == "horner"
-        carry_w = 2 if horner else 1
         # control bits of every accumulator segment's stage
         seg_ctrl = [ctrl]
         for j in range(1, cfg.segments):
             seg_ctrl.append(self.stage(m, seg_ctrl[-1], f"s{len(cfg.stages) + j}"))
         for lane, term in enumerate(terms):
             tw = term.shape().width
-            segs, carry = [], None
+            segs, carry, shift = [], None, None
             for j, (lo, hi) in enumerate(bounds):
                 c = seg_ctrl[j]
                 # slice j of the sign-extended term, delayed by j cycles
@@ -159,8 +158,13 @@ class LaneArray(wiring.Component):
                     val = sl                                 # from a zero-when-idle register
                 seg = Signal(unsigned(L), name=f"acc{lane}_seg{j}" if cfg.segments > 1 else f"acc{lane}",
                              reset_less=True)
-                base = Mux(c["step"], Cat(Const(0, 1), seg), seg)
-                full = Signal(unsigned(L + carry_w), name=f"sum{lane}_s{j}")
+                if horner:
+                    # doubling: the bit shifted out of segment j-1 the cycle before enters at bit 0,
+                    # this segment's top bit leaves through `shift` (the carry stays one bit)
+                    base = Mux(c["step"], Cat(Const(0, 1) if shift is None else shift, seg[:L - 1]), seg)
+                else:
+                    base = Mux(c["step"], Cat(Const(0, 1), seg), seg)
+                full = Signal(unsigned(L + 1), name=f"sum{lane}_s{j}")
                 if carry is None:
                     m.d.comb += full.eq(base + val)
                 else:
@@ -169,9 +173,13 @@ class LaneArray(wiring.Component):
                 with m.If(en):
                     m.d.sync += seg.eq(Mux(clr, val, full[:L]))
                 if j < cfg.segments - 1:
-                    carry = Signal(unsigned(carry_w), name=f"carry{lane}_s{j + 1}", reset_less=True)
+                    carry = Signal(unsigned(1), name=f"carry{lane}_s{j + 1}", reset_less=True)
                     with m.If(en):
                         m.d.sync += carry.eq(Mux(clr, 0, full[L:]))
+                    if horner:
+                        shift = Signal(unsigned(1), name=f"shift{lane}_s{j + 1}", reset_less=True)
+                        with m.If(en):
+                            m.d.sync += shift.eq(Mux(clr, 0, seg[L - 1]))
                 segs.append(seg)
             m.d.comb += self.acc[lane].eq(Cat(*segs))
         done = Signal(name="done_r")
