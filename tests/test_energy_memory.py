@@ -35,6 +35,13 @@ def test_unsupported_configurations_are_one_line_errors(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_weight_port():
+    assert [mem.weight_port(b) for b in (8, 24, 32, 33, 128, 512, 513, 2048)] == [
+        (32, 1), (32, 1), (32, 1), (64, 1), (128, 1), (512, 1), (512, 2), (512, 4)]
+    with pytest.raises(NeurosimError, match="at least 1 bit"):
+        mem.weight_port(0)
+
+
 def test_cited_figures_and_dram():
     c = mem.sram_cited(8, 64, 45)
     assert c["read_pj"] == pytest.approx(10.0) and c["vdd_v"] == 0.9

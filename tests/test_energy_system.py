@@ -28,14 +28,14 @@ def write_trace(path, counts, n=16):
     return path
 
 
-def write_hw(path, leak_nw=0.0):
+def write_hw(path, leak_nw=0.0, lanes=16):
     def res(design, e):
         return {"design": design, "freq_mhz": 500.0, "top": f"{design}_top", "abc_delay_target_ps": 2000,
                 "meets_timing": True, "pipeline": 1, "area_um2": 1.0, "leakage_nw": leak_nw,
                 "stream": {"events": 10},
                 "power": {"zero_delay": {"active": {"cycles": 10, "total_pj": e + leak_nw * 2e-6},
                                          "idle_clocked": {"cycles": 0, "total_pj": 0.0}}}}
-    doc = {"schema": "neurosim.hw/1", "settings": {"lanes": 16, "coding": "bitwise", "variant": "barrel",
+    doc = {"schema": "neurosim.hw/1", "settings": {"lanes": lanes, "coding": "bitwise", "variant": "barrel",
                                                    "voltage_v": 1.8},
            "results": {"mac@500": res("mac", E_MAC), "spike@500": res("spike", E_SPK)},
            "configs": {"mac_top@D2000": {"acc_w": 27}, "spike_top@D2000": {"acc_w": 27}}}
@@ -105,6 +105,26 @@ def test_scaled_node_uses_cacti_and_the_tech_factor(tmp_path):
     assert doc["constants"]["compute"]["label"].startswith("ESTIMATE")
     dense = by_name(doc)["MAC dense"]["per_token"]["components_pj"]
     assert dense["compute"] == pytest.approx(4 * E_MAC * tech.energy_factor(45))
+
+
+@pytest.mark.parametrize("lanes, port, per_row", [(1, 32, 1), (3, 32, 1), (16, 128, 1), (64, 512, 1), (80, 512, 2)])
+def test_weight_rows_through_the_narrowest_port_holding_them(tmp_path, lanes, port, per_row):
+    """A 1-lane hw point (8-bit weight rows, below CACTI's 32-bit minimum port) is priced through a
+    32-bit port, each access charged in full; rows over 512 bits take several accesses."""
+    trace = write_trace(tmp_path / "t", [[7, 0, 0, 0]], n=lanes)
+    hw = write_hw(tmp_path / "hw", lanes=lanes)
+    doc = en.energy_report(trace, hw, node=45, sram_kb=64, cache_dir=tmp_path / "c")
+    s = doc["settings"]
+    assert (s["weight_row_bits"], s["word_bits"], s["accesses_per_row"]) == (lanes * 8, port, per_row)
+    w = doc["constants"]["weight_sram"]
+    assert w["word_bits"] == port and w["accesses_per_row"] == per_row
+    read = mem.sram_cacti(64, port, 45, cache_dir=tmp_path / "c")["read_pj"]
+    d = by_name(doc)
+    assert d["MAC dense"]["per_token"]["components_pj"]["weight_sram"] == pytest.approx(4 * per_row * read)
+    assert d["spike bitwise barrel, row held"]["per_token"]["components_pj"]["weight_sram"] == pytest.approx(per_row * read)
+    assert any(f"{port}-bit SRAM port" in a for a in doc["assumptions"])
+    md = en.render_markdown(doc)
+    assert f"per {port}-bit word" in md and ((f"per {lanes * 8}-bit weight row" in md) == (lanes * 8 != port))
 
 
 def test_bad_settings_are_one_line_errors(tmp_path):
