@@ -136,6 +136,18 @@ class LaneArray(wiring.Component):
         seg_ctrl = [ctrl]
         for j in range(1, cfg.segments):
             seg_ctrl.append(self.stage(m, seg_ctrl[-1], f"s{len(cfg.stages) + j}"))
+        # Horner with a term register: each segment stores its value already doubled for the next
+        # cycle's `step`, which it reads one stage ahead (the input ports for segment 0, the control
+        # of segment j-1 for segment j), so `step` selects after the adder, not before it
+        predouble = horner and bool(cfg.stages)
+        dbl = []
+        if predouble:
+            assert len(cfg.stages) == 1, cfg.stages
+            ahead = [{"step": self.step, "clear": self.clear}] + seg_ctrl[:-1]
+            for j, a in enumerate(ahead):
+                d = Signal(name=f"double_s{len(cfg.stages) + j}")
+                m.d.comb += d.eq(a["step"] & ~a["clear"] & ~rst)     # a clear starts afresh: no doubling
+                dbl.append(d)
         for lane, term in enumerate(terms):
             tw = term.shape().width
             segs, carry, shift = [], None, None
@@ -158,10 +170,11 @@ class LaneArray(wiring.Component):
                     val = sl                                 # from a zero-when-idle register
                 seg = Signal(unsigned(L), name=f"acc{lane}_seg{j}" if cfg.segments > 1 else f"acc{lane}",
                              reset_less=True)
-                if horner:
-                    # doubling: the bit shifted out of segment j-1 the cycle before enters at bit 0,
-                    # this segment's top bit leaves through `shift` (the carry stays one bit)
-                    base = Mux(c["step"], Cat(Const(0, 1) if shift is None else shift, seg[:L - 1]), seg)
+                shin = Const(0, 1) if shift is None else shift   # Horner: bit doubled out of segment j-1
+                if predouble:
+                    base = seg
+                elif horner:
+                    base = Mux(c["step"], Cat(shin, seg[:L - 1]), seg)
                 else:
                     base = Mux(c["step"], Cat(Const(0, 1), seg), seg)
                 full = Signal(unsigned(L + 1), name=f"sum{lane}_s{j}")
@@ -169,17 +182,28 @@ class LaneArray(wiring.Component):
                     m.d.comb += full.eq(base + val)
                 else:
                     m.d.comb += full.eq(base + val + carry)
-                en = c["valid"] | c["clear"] | c["step"] | rst
-                with m.If(en):
-                    m.d.sync += seg.eq(Mux(clr, val, full[:L]))
+                if predouble:
+                    en = c["valid"] | c["clear"] | rst | dbl[j]
+                    new = Signal(unsigned(L), name=f"new{lane}_s{j}")
+                    m.d.comb += new.eq(Mux(clr, val, full[:L]))
+                    with m.If(en):
+                        m.d.sync += seg.eq(Mux(dbl[j], Cat(shin, new[:L - 1]), new))
+                    top = new[L - 1]
+                else:
+                    en = c["valid"] | c["clear"] | c["step"] | rst
+                    with m.If(en):
+                        m.d.sync += seg.eq(Mux(clr, val, full[:L]))
+                    top = Mux(clr, 0, seg[L - 1])
                 if j < cfg.segments - 1:
                     carry = Signal(unsigned(1), name=f"carry{lane}_s{j + 1}", reset_less=True)
                     with m.If(en):
                         m.d.sync += carry.eq(Mux(clr, 0, full[L:]))
                     if horner:
+                        # the doubling's carry between segments: this segment's top bit, one bit
+                        # apart from the adder's carry (so that stays one bit)
                         shift = Signal(unsigned(1), name=f"shift{lane}_s{j + 1}", reset_less=True)
                         with m.If(en):
-                            m.d.sync += shift.eq(Mux(clr, 0, seg[L - 1]))
+                            m.d.sync += shift.eq(top)
                 segs.append(seg)
             m.d.comb += self.acc[lane].eq(Cat(*segs))
         done = Signal(name="done_r")
