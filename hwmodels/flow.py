@@ -40,7 +40,7 @@ from .stimulus import Source, recode, synthetic_source, tile_source
 from .tech import scale_energy_area
 from .tools import cell_models_for, default_liberty
 
-__all__ = ["PAPER", "run_flow", "assemble", "assumptions", "busy_cycle_energy", "compare", "check_out",
+__all__ = ["PAPER", "run_flow", "fill_synthesis_cache", "assemble", "assumptions", "busy_cycle_energy", "compare", "check_out",
            "write_outputs"]
 
 #: the hw output folder's marker file and name in messages (neurosim.outdir.OutputFolder)
@@ -82,7 +82,7 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
 
     ``freqs`` clocks [MHz]; ``lanes`` lanes of the full arrays; ``k`` their maximum dot-product
     length; ``rows`` x ``k_inputs`` the stimulus (token rows x inputs per row); ``pipelines``
-    ({"mac": [..], "spike": [..]}) restricts the searched depths (tests, quick runs); ``workers``
+    ({kind name: [depths]}, ``--pipeline``) restricts the searched depths; ``workers``
     tool processes at a time; ``kinds`` the lane-array kinds (default: the MAC and the bitwise
     barrel array; :func:`neurosim.hwmodels.search.kinds_for` for more codings and variants, each
     driven by the stimulus re-encoded in its coding). Raises :class:`neurosim.NeurosimError` for bad settings before any
@@ -132,11 +132,28 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
             kd.name: compare(doc["results"], freqs, sources[kd.coding].spikes_per_activation, sources[kd.coding].T,
                              lanes, spike=kd.name) for kd in kinds if kd.design == "spike"}
     run_info = {"durations_s": {k2: round(v, 2) for k2, v in timings_s.items()},
-                "total_s": round(time.time() - t_start, 2),
+                "total_s": round(time.time() - t_start, 2), "syntheses_run": tools.synthesized,
                 "started_unix": round(t_start, 0)}
     doc["run"] = run_info          # the only non-deterministic field
     write_outputs(out, doc, run_info)
     return doc
+
+
+def fill_synthesis_cache(*, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANES, liberty: str | Path | None = None,
+                         flavour: str = "yowasp", k: int = DEFAULT_K, cache_dir: str | Path = "build/hw_cache",
+                         workers: int = 2, pipelines: dict | None = None, kinds=DEFAULT_KINDS) -> int:
+    """Stage 1 alone (:func:`~neurosim.hwmodels.search.search`, no stimulus, no output folder): fills
+    ``cache_dir``'s synthesis cache with everything :func:`run_flow` with the same search settings
+    synthesizes, so that runs differing only in other settings (stimulus, trace, power options)
+    find it there. Returns the number of Yosys runs made (0: all cached)."""
+    if not freqs or any(f <= 0 for f in freqs):
+        raise NeurosimError("--freq needs positive MHz values")
+    if lanes < 1 or lanes > 256:
+        raise NeurosimError("--lanes must be 1..256")
+    lib_path, lib = _library(liberty)
+    tools = Tools(lib_path, lib, flavour, Path(cache_dir), workers, progress=False)
+    search(tuple(kinds), sorted(float(f) for f in freqs), lanes=lanes, k=k, tools=tools, pipelines=pipelines)
+    return tools.synthesized
 
 
 def assemble(found: SearchResult, power: dict, src: Source, settings: dict, tech_nodes) -> dict:

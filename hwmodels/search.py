@@ -19,6 +19,7 @@ Units: area um^2, time ns, frequency MHz, ABC delay targets ps.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from .sta import TimingResult, run_sta
 from .synth import SynthResult, synthesize
 
 __all__ = ["ABC_TARGET_STEPS", "FAMILY", "STA_CROSSCHECK_ACTIVITY", "DesignKind", "MAC", "SPIKE",
-           "DEFAULT_KINDS", "SPIKE_KINDS", "kinds_for", "Tools", "Candidate", "FullArray", "Choice", "SearchResult", "freq_key",
+           "DEFAULT_KINDS", "SPIKE_KINDS", "kinds_for", "pipeline_word", "pipelines_for", "Tools", "Candidate", "FullArray", "Choice", "SearchResult", "freq_key",
            "search"]
 
 #: ABC delay targets tried for the full array, as fractions of the clock period
@@ -87,11 +88,48 @@ def kinds_for(codings) -> tuple[DesignKind, ...]:
     return (MAC, SPIKE) + tuple(k for k in dict.fromkeys(SPIKE_KINDS[n] for n in names) if k != SPIKE)
 
 
+def pipeline_word(word: str) -> str:
+    """One word of ``--pipeline``: ``P``, ``P,P,...`` (every kind) or ``KIND=P[,P...]``; a malformed
+    word raises ValueError (argparse's ``type=``: a one-line usage error)."""
+    kind, _, depths = word.rpartition("=")
+    if (kind == "" and "=" in word) or not depths or not all(d.isdigit() for d in depths.split(",")):
+        raise ValueError(word)
+    return word
+
+
+def pipelines_for(words, kinds) -> dict | None:
+    """``--pipeline`` words -> :func:`search`'s ``pipelines`` ({kind name: [depths]}), or None (every
+    depth). ``P[,P]`` restricts every kind, ``KIND=P[,P]`` one kind (by its hw.json name: ``mac``,
+    ``spike``, ``spike_bitwise_horner``, ...; a later word wins); a depth the kind's design has not
+    (:data:`neurosim.rtl.params.PIPELINES`) is a one-line error."""
+    from neurosim import NeurosimError
+    from neurosim.rtl.params import PIPELINES
+    if not words:
+        return None
+    names = {k.name: k for k in kinds}
+    out: dict[str, list[int]] = {}
+    for w in words:
+        pipeline_word(w)
+        kind, _, depths = w.rpartition("=")
+        if kind and kind not in names:
+            raise NeurosimError(f"--pipeline {w}: no kind {kind!r} in this run; choose from {', '.join(names)}")
+        for name in ([kind] if kind else names):
+            out[name] = sorted({int(d) for d in depths.split(",")})
+    for name, depths in out.items():
+        have = PIPELINES[names[name].design]
+        bad = [d for d in depths if d not in have]
+        if bad:
+            raise NeurosimError(f"--pipeline: {name} has pipeline depths {min(have)}..{max(have)}, got "
+                                f"{', '.join(map(str, bad))}")
+    return out
+
+
 @dataclass
 class Tools:
     """What every synthesis and timing run of one flow shares: the cell library, the Yosys flavour
     (``yowasp`` adds ``synth -booth`` for the MAC: the baseline gets the best multiplier the tool
-    has), the cache folder and the number of tool processes run at a time."""
+    has), the cache folder and the number of tool processes run at a time. ``synthesized`` counts
+    the Yosys runs it made (synthesis cache misses)."""
 
     liberty: Path
     lib: Library
@@ -99,6 +137,8 @@ class Tools:
     cache_dir: Path
     workers: int = 2
     progress: bool = True
+    synthesized: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def rtl_dir(self) -> Path:
@@ -121,8 +161,12 @@ class Tools:
 
     def synthesize(self, kind: DesignKind, entry: dict, delay_ps: int) -> SynthResult:
         """Synthesize an emitted design for an ABC delay target [ps] (cached)."""
-        return synthesize(entry["verilog"], entry["top"], self.liberty, cache_dir=self.cache_dir / "synth",
-                          flavour=self.flavour, booth=self.booth(kind), delay_ps=delay_ps, lib=self.lib)
+        r = synthesize(entry["verilog"], entry["top"], self.liberty, cache_dir=self.cache_dir / "synth",
+                       flavour=self.flavour, booth=self.booth(kind), delay_ps=delay_ps, lib=self.lib)
+        if not r.cached:
+            with self._lock:
+                self.synthesized += 1
+        return r
 
     def map(self, fn, items) -> list:
         """``fn`` over ``items``, ``workers`` at a time (the tools are external processes)."""

@@ -31,7 +31,8 @@ together with the carry segment j-1 produced in the previous cycle. The result i
 least ``segments - 1`` idle cycles after ``last`` (``Config.gap``).
 
 Event-driven: the accumulator registers are enabled only when their stage carries an event
-(``valid``), a ``clear``, a Horner ``step`` or ``rst``; otherwise they hold. The registers feeding an
+(``valid``), a ``clear``, a Horner ``step`` (Horner with a term register: the next cycle's step,
+as its segments are stored pre-doubled) or ``rst``; otherwise they hold. The registers feeding an
 accumulator (term/product, delayed term slices, MAC partial products) hold the term during an event
 and 0 otherwise (:meth:`LaneArray.zreg`: the ``valid`` mask sits before the register), so the adder
 needs no mask; plain registers between them (:meth:`LaneArray.follow`: MAC pair sums, product) keep

@@ -19,6 +19,17 @@ def test_kinds_for():
         kinds_for(["bitwise:barrel"])
 
 
+def test_pipelines_for():
+    from neurosim.hwmodels.search import pipelines_for
+    kinds = kinds_for(["bitwise:horner"])
+    assert pipelines_for(None, kinds) is None and pipelines_for([], kinds) is None
+    assert pipelines_for(["3"], kinds) == {"mac": [3], "spike": [3], "spike_bitwise_horner": [3]}
+    assert pipelines_for(["2,1", "mac=5,6", "spike_bitwise_horner=4"], kinds) == {
+        "mac": [5, 6], "spike": [1, 2], "spike_bitwise_horner": [4]}
+    with pytest.raises(NeurosimError, match="mac has pipeline depths 0..6, got 7"):
+        pipelines_for(["mac=7"], kinds)
+
+
 def test_recode_keeps_rows_and_weights():
     src = synthetic_source(2, 8, 1, "bitwise", T=7, seed=3)
     two = recode(src, "bitwise_2c")

@@ -131,6 +131,10 @@ def _hw(tmp_path, *args) -> tuple[list[str], Path, Path]:
     (["--rows", "0"], r"--rows and --inputs must be >= 1"),
     (["--inputs", "2561"], r"--inputs must be 1\.\.2560.*K=2560"),
     (["--liberty", "/nonexistent/cells.lib"], r"liberty file not found"),
+    (["--pipeline", "spike=9"], r"--pipeline: spike has pipeline depths 0\.\.4, got 9"),
+    (["--pipeline", "7"], r"--pipeline: mac has pipeline depths 0\.\.6, got 7"),
+    (["--pipeline", "horner=1"], r"--pipeline horner=1: no kind 'horner' in this run; choose from mac, spike"),
+    (["--pipeline", "spike=one"], r"argument --pipeline: invalid pipeline_word value: 'spike=one'"),
 ])
 def test_hw_rejects_before_any_work(tmp_path, rejected, args, reason):
     argv, out, cache = _hw(tmp_path, *args)

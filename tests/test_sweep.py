@@ -1,8 +1,9 @@
 """neurosim sweep: a small real sweep on a 2-process LocalCluster (run points and one hardware point at
 one lane), resume, a worker killed mid-sweep, Ctrl-C then rerun, bad specs, the Pareto report.
 
-Run points use the tiny SpB2.0 checkpoint (the spec's ``checkpoints``) and 16 tokens; the one hw
-point (Yosys + OpenSTA + Icarus at one lane, Debian Yosys) takes about a minute or two.
+Run points use the tiny SpB2.0 checkpoint (the spec's ``checkpoints``) and 16 tokens; the two hw
+points (Yosys + OpenSTA + Icarus at one lane, Debian Yosys, one pipeline depth per design, then
+``neurosim energy``) differ only in their run's quantizer, so they share one synthesis.
 """
 
 import json
@@ -83,8 +84,11 @@ def small(tmp_path_factory):
                       "grid": {"run.coding": ["bitwise", "ternary"]},
                       "points": [{"run.coding": "bitwise", "run.window": 3}]},   # too short: an error row
             "hw": {"run": {"model": "tiny", "max_tokens": 16, "window": 7},
-                   "hw": {"lanes": 1, "freq": [250], "no_glitches": True, "tech": [], "yosys": "debian"},
-                   "grid": {"run.scale": ["absmax"]}},
+                   "hw": {"lanes": 1, "freq": [250], "no_glitches": True, "tech": [], "yosys": "debian",
+                          "pipeline": ["mac=2", "spike=1"]},
+                   "energy": {"node": 45},
+                   "grid": {"run.scale": ["absmax"]},
+                   "points": [{"run.scale": "adaptive", "run.k": 8, "run.clamp": 127}]},
         }})
     out = d / "out"
     t0 = time.time()
@@ -96,12 +100,12 @@ def test_small_real_sweep_table_equals_the_outputs(small):
     assert small["rc"] == 0
     out = small["out"]
     rows = assert_consistent(out)
-    assert len(rows) == 4
+    assert len(rows) == 5
     by = {(r["study"], r["run.coding"] or "bitwise", r.get("run.window")): r for r in rows}
     err = by[("quant", "bitwise", 3)]
     assert err["status"] == "error" and "window" in err["error"] and "\n" not in err["error"]
     ok = [r for r in rows if r["status"] == "ok"]
-    assert len(ok) == 3
+    assert len(ok) == 4
     assert len({r["worker"] for r in ok}) >= 1 and all(r["code_version"] for r in ok)
     for r in ok:
         s = json.loads((out / "points" / r["hash"] / "run" / "summary.json").read_text())
@@ -120,6 +124,19 @@ def test_small_real_sweep_table_equals_the_outputs(small):
     assert hw_row["slack_spike_ns"] == hw["results"]["spike@250"]["slack_ns"]
     assert hw_row["energy_per_mac_eq_spike_pj"] == c["zero_delay"]["energy_per_mac_eq_pj"]["spike_event_driven"]
     assert hw_row["power_sim"] == "zero_delay"
+    assert hw_row["pipeline_mac"] == 2 and hw_row["pipeline_spike"] == 1      # hw.pipeline
+    # one synthesis for both hw points: the sweep filled the cache before either ran (cold cache)
+    hw_rows = [r for r in ok if r["study"] == "hw"]
+    assert len(hw_rows) == 2 and [r["hw_syntheses_run"] for r in hw_rows] == [0, 0]
+    assert len(list((out / "hw_cache" / "synth").glob("*/result.json"))) >= 2     # MAC P=2, spike P=1
+    # 1-lane hw + energy: 8-bit weight rows through a 32-bit SRAM port, energy per token in the table
+    e = json.loads((out / "points" / hw_row["hash"] / "energy" / "energy.json").read_text())
+    assert (e["settings"]["weight_row_bits"], e["settings"]["word_bits"], e["settings"]["lanes"]) == (8, 32, 1)
+    names = {d["name"]: d["per_token"]["total_pj"] for d in e["designs"]}
+    for r in hw_rows:
+        assert r["energy_per_token_mac_dense_pj"] > 0 and r["energy_per_token_spike_pj"] > 0
+    assert hw_row["energy_per_token_mac_dense_pj"] == names["MAC dense"]
+    assert hw_row["energy_per_token_spike_bitwise_barrel_row_held_pj"] == names["spike bitwise barrel, row held"]
     # Parquet and CSV hold the same figures
     import csv
     with open(out / "results.csv") as fh:
@@ -131,7 +148,7 @@ def test_rerun_computes_nothing_and_keeps_rows(small, capsys):
     before = {r["hash"]: r for r in read_table(small["out"])}
     assert main(["sweep", str(small["spec"]), "--out", str(small["out"]), "--workers", "1", "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert "4 points, 3 already done, 1 to compute" in err   # only the error row is tried again
+    assert "5 points, 4 already done, 1 to compute" in err   # only the error row is tried again
     after = {r["hash"]: r for r in read_table(small["out"])}
     assert after.keys() == before.keys()
     for h, r in before.items():
@@ -147,7 +164,7 @@ def test_pareto_report(small, tmp_path):
     meta = json.loads((rep / "sweep.json").read_text())
     for f in meta["figures"]:
         assert (rep / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert meta["points"] == 4 and meta["ok"] == 3
+    assert meta["points"] == 5 and meta["ok"] == 4
 
 
 def test_pareto_mask():

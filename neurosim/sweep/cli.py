@@ -113,6 +113,30 @@ def _payload(point, version: str, ckpt_paths: dict, options: dict, hw_cache: Pat
             "options": {st: options[st] for st in argv}, "hw_cache": str(hw_cache)}
 
 
+def _synthesis_fills(client, todo, hw_cache: str, retries: int) -> dict[str, list]:
+    """One :func:`~neurosim.sweep.point.fill_synthesis` task per synthesis key shared by two or
+    more points (point hash -> [its task]): the points wait for it and find their syntheses in the
+    cache, instead of running the same Yosys jobs side by side."""
+    import hashlib
+    from .point import fill_synthesis, synthesis_key
+    groups: dict[str, list] = {}
+    for p in todo:
+        if "hw" in p.argv:
+            k = synthesis_key(p.argv["hw"], hw_cache)
+            if k is not None:
+                groups.setdefault(k, []).append(p)
+    out = {}
+    for k, pts in groups.items():
+        if len(pts) < 2:
+            continue
+        name = hashlib.sha256(k.encode()).hexdigest()[:16]
+        f = client.submit(fill_synthesis, pts[0].argv["hw"], hw_cache, key=f"neurosim-synth-{name}", pure=False,
+                          retries=retries)
+        for p in pts:
+            out[p.hash] = [f]
+    return out
+
+
 def _row(point, result_row: dict, version: str, commit) -> dict:
     row = {"hash": point.hash, "study": point.study, "point": point.index, "status": result_row.get("status"),
            "error": result_row.get("error")}
@@ -146,7 +170,7 @@ def run_sweep(spec_path, out, workers: int | None = None, scheduler: str | None 
     options = {st: sorted(all_options(parser)) for st, parser in parsers.items()}
     args = argparse.Namespace(workers=workers, scheduler=scheduler)
     client, cluster = _connect(args, spec.retries)
-    futures = []
+    futures, futures_fill = [], []
     try:
         out.mkdir(parents=True, exist_ok=True)
         _atomic_json(out / MARKER, {"code_version": version, "git_commit": commit,
@@ -169,11 +193,14 @@ def run_sweep(spec_path, out, workers: int | None = None, scheduler: str | None 
         from tqdm import tqdm
         from .point import run_point
         by_key = {}
+        hw_cache = (out / "hw_cache").resolve()
+        fills = _synthesis_fills(client, todo, str(hw_cache), spec.retries)
         for p in todo:
-            f = client.submit(run_point, _payload(p, version, ckpt_paths, options, (out / "hw_cache").resolve()),
+            f = client.submit(run_point, _payload(p, version, ckpt_paths, options, hw_cache), *fills.get(p.hash, []),
                               key=f"neurosim-point-{p.hash}", pure=False, retries=spec.retries)
             futures.append(f)
             by_key[f.key] = p
+        futures_fill = [f for fs in fills.values() for f in fs]
         errors = 0
         with tqdm(total=len(spec.points), initial=reused, desc="sweep", unit="point", disable=not progress,
                   file=sys.stderr) as bar:
@@ -202,7 +229,7 @@ def run_sweep(spec_path, out, workers: int | None = None, scheduler: str | None 
     finally:
         try:
             if futures:
-                client.cancel(futures)
+                client.cancel(futures + futures_fill)
         except Exception:  # noqa: BLE001 - shutting down
             pass
         client.close(timeout=10)

@@ -71,7 +71,8 @@ def _power_block(comp: dict) -> tuple[str | None, dict]:
 def hw_figures(hw: dict) -> dict:
     """The table's figures from one ``hw.json``: per clock, area, slack, pipeline, power and energy
     of both arrays. Columns carry ``@MHZ``; the highest clock's figures also appear without it."""
-    out = {"hw_spikes_per_activation": hw.get("measured_spikes_per_activation")}
+    out = {"hw_spikes_per_activation": hw.get("measured_spikes_per_activation"),
+           "hw_syntheses_run": (hw.get("run") or {}).get("syntheses_run")}
     comps = hw.get("comparison") or {}
     res = hw.get("results") or {}
     keys = sorted(comps, key=float)
@@ -130,18 +131,24 @@ def eval_figures(doc: dict) -> dict:
     return out
 
 
+def _slug(name: str) -> str:
+    return "_".join("".join(ch if ch.isalnum() else " " for ch in name.lower()).split())
+
+
 def energy_figures(doc: dict) -> dict:
     """The table's figures from one ``energy.json``: energy per token [pJ] (total and per
-    MAC-equivalent) of each design's dataflow; ``energy_per_token_spike_pj`` /
-    ``energy_per_token_mac_pj`` are the first spiking and the first MAC dataflow."""
+    MAC-equivalent) of each design, by its name (``energy_per_token_mac_dense_pj``,
+    ``energy_per_token_spike_bitwise_barrel_row_held_pj``, ...); ``energy_per_token_spike_pj`` /
+    ``energy_per_token_mac_pj`` are the first spiking and the first MAC design
+    (``energy_design_spike`` / ``energy_design_mac`` name them)."""
     out = {}
     for d in doc.get("designs") or []:
-        flow = d.get("dataflow") or d.get("name")
+        name = _slug(d.get("name") or d.get("dataflow") or "")
         tot = (d.get("per_token") or {}).get("total_pj")
-        out[f"energy_per_token_{flow}_pj"] = tot
-        out[f"energy_per_mac_eq_{flow}_pj"] = d.get("per_mac_eq_pj")
+        out[f"energy_per_token_{name}_pj"] = tot
+        out[f"energy_per_mac_eq_{name}_pj"] = d.get("per_mac_eq_pj")
         out.setdefault(f"energy_per_token_{d.get('design')}_pj", tot)
-        out.setdefault(f"energy_dataflow_{d.get('design')}", flow)
+        out.setdefault(f"energy_design_{d.get('design')}", d.get("name"))
     for k in ("tokens", "nonzero_fraction", "dense_macs_per_token"):
         if isinstance(doc.get(k), (int, float)):
             out[f"energy_{k}"] = doc[k]
@@ -172,9 +179,45 @@ def invoke_command(argv: list[str], log: io.StringIO) -> None:
         raise NeurosimError(f"neurosim {argv[0]} exited with {rc}: " + (lines[-1] if lines else ""))
 
 
-def run_point(payload: dict) -> dict:
+def _hw_args(words: list[str], hw_cache: str | None):
+    from .spec import command_parser
+    argv = ["--out", "unused", *words]
+    if "--cache" not in words and hw_cache:
+        argv += ["--cache", hw_cache]
+    return command_parser("hw")[1].parse_args(argv)
+
+
+def synthesis_key(words: list[str], hw_cache: str | None) -> str | None:
+    """The synthesis settings of a point's ``neurosim hw`` flags (``words``, run with ``hw_cache`` as
+    its cache unless it names one) as a key, or None when the flags are bad (the point reports
+    that itself): points with one key run identical syntheses
+    (:func:`neurosim.hwmodels.cli.synthesis_settings`)."""
+    from neurosim.hwmodels.cli import synthesis_settings
+    try:
+        return json.dumps(synthesis_settings(_hw_args(words, hw_cache)), sort_keys=True)
+    except NeurosimError:
+        return None
+
+
+def fill_synthesis(words: list[str], hw_cache: str | None) -> dict:
+    """A Dask task run once per synthesis key before the points that share it: the search stage of
+    ``neurosim hw`` alone, into the shared cache (:func:`neurosim.hwmodels.cli.fill_cache`).
+    A bad setting is returned, not raised: the points then run and report it."""
+    from neurosim.hwmodels.cli import fill_cache
+    t0 = time.time()
+    log = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            n = fill_cache(_hw_args(words, hw_cache))
+        return {"syntheses_run": n, "error": None, "seconds": round(time.time() - t0, 3)}
+    except NeurosimError as exc:
+        return {"syntheses_run": None, "error": " ".join(str(exc).split()), "seconds": round(time.time() - t0, 3)}
+
+
+def run_point(payload: dict, *after) -> dict:
     """Compute one point. ``payload``: ``hash``, ``code_version``, ``argv`` (stage -> flags),
-    ``hw_cache`` (shared synthesis cache folder). Returns ``{"row", "files"}``: the row's figures
+    ``hw_cache`` (shared synthesis cache folder); ``after``: results of tasks it waits for (its
+    :func:`fill_synthesis`), unused. Returns ``{"row", "files"}``: the row's figures
     and the output files' texts (path relative to the point's folder -> text)."""
     from .version import code_version
     t0 = time.time()
@@ -241,5 +284,5 @@ def run_point(payload: dict) -> dict:
     return {"row": row, "files": files}
 
 
-__all__ = ["run_point", "run_figures", "hw_figures", "eval_figures", "energy_figures", "flat_figures", "wilson",
+__all__ = ["run_point", "synthesis_key", "fill_synthesis", "run_figures", "hw_figures", "eval_figures", "energy_figures", "flat_figures", "wilson",
            "invoke_command"]
