@@ -133,14 +133,18 @@ class LaneArray(wiring.Component):
         ctrl, terms = self.front_end(m, ctrl0)
         bounds = segment_bounds(cfg.acc_w, cfg.segments)
         horner = cfg.design == "spike" and cfg.variant == "horner"
+        # Horner with a term register: each segment stores its value already doubled for the next
+        # cycle's `step`, which it reads one stage ahead (the input ports for segment 0, the control
+        # of segment j-1 for segment j), so `step` selects after the adder, not before it; the last
+        # segment's own step then has no reader and gets no register (here and in the front end)
+        predouble = horner and bool(cfg.stages)
         # control bits of every accumulator segment's stage
         seg_ctrl = [ctrl]
         for j in range(1, cfg.segments):
-            seg_ctrl.append(self.stage(m, seg_ctrl[-1], f"s{len(cfg.stages) + j}"))
-        # Horner with a term register: each segment stores its value already doubled for the next
-        # cycle's `step`, which it reads one stage ahead (the input ports for segment 0, the control
-        # of segment j-1 for segment j), so `step` selects after the adder, not before it
-        predouble = horner and bool(cfg.stages)
+            src = seg_ctrl[-1]
+            if predouble and j == cfg.segments - 1:
+                src = {**src, "step": Const(0, 1)}
+            seg_ctrl.append(self.stage(m, src, f"s{len(cfg.stages) + j}"))
         dbl = []
         if predouble:
             assert len(cfg.stages) == 1, cfg.stages

@@ -29,7 +29,7 @@ registered; 2 / 3 / 4 = as 1 with the accumulator split into 2 / 3 / 4 carry-pip
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib.wiring import In
 
 from .array import LaneArray
@@ -90,7 +90,8 @@ class SpikeArray(LaneArray):
             terms.append(sig)
         ctrl = ctrl0
         if "term" in cfg.stages:
-            nxt = self.stage(m, ctrl0, "s1")
+            # Horner, one segment: it reads the step one stage ahead (neurosim.rtl.array), not s1
+            nxt = self.stage(m, {**ctrl0, "step": Const(0, 1)} if cfg.has_step and cfg.segments == 1 else ctrl0, "s1")
             terms = [self.zreg(m, tm, ctrl0["valid"], f"term{i}_r")
                      for i, tm in enumerate(terms)]
             ctrl = nxt
