@@ -6,12 +6,13 @@ SETUP := bash scripts/setup.sh
 B := build
 SIM_SRC := $(shell find neurosim -name "*.py")
 
-.PHONY: help setup main test test-gpu rtl sim hw energy report bench results clean
+.PHONY: help setup main test test-gpu test-torch rtl sim hw energy report bench results clean
 
 help:
 	@echo "make main   - the whole chain end to end on the embedded SmolLM2-135M (about 4.5 min)"
 	@echo "make test   - install what is needed and run the full test suite (GPU tests deselected)"
-	@echo "make test-gpu - the CUDA backend's tests (PyTorch and a CUDA GPU)"
+	@echo "make test-gpu - the torch backend's tests (PyTorch and a CUDA GPU)"
+	@echo "make test-torch - the torch backend's tests that need no GPU (PyTorch's CPU device)"
 	@echo "make rtl    - emit Verilog for the default configurations into build/rtl/"
 	@echo "make sim    - cocotb regression of the RTL on Icarus (WAVES=1 for waveforms, SEED=n)"
 	@echo "make hw     - area, timing and power for the default configuration into build/hw/"
@@ -60,9 +61,13 @@ $(B)/report/report.html: $(B)/hw/hw.json $(wildcard reports/*.py)
 test: setup
 	$(PY) -m pytest -q -m "not gpu"
 
-# the CUDA backend's tests (need PyTorch, pip install -e '.[gpu]', and a CUDA GPU)
+# the torch backend's tests (need PyTorch, pip install -e '.[gpu]', and a CUDA GPU: markers gpu, cuda)
 test-gpu: setup
 	$(PY) -m pytest -q -m gpu tests
+
+# the same tests on PyTorch's CPU device only (no GPU needed; marker gpu without cuda)
+test-torch: setup
+	$(PY) -m pytest -q -m "gpu and not cuda" tests
 
 rtl: setup
 	$(PY) -m neurosim rtl --defaults --out $(B)/rtl

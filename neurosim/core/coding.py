@@ -158,6 +158,18 @@ def _popcount(v: np.ndarray) -> np.ndarray:
     return out
 
 
+def count_histogram(c) -> tuple[np.ndarray, np.ndarray]:
+    """(values, freq) of the integer counts that occur, ascending, both int64 (bincount when the
+    range is small, else ``np.unique``)."""
+    c = _as_counts(c)
+    lo, hi = int(c.min()), int(c.max())
+    if hi - lo > 1 << 20:
+        return np.unique(c, return_counts=True)
+    freq = np.bincount((c.ravel() - lo).astype(np.intp), minlength=hi - lo + 1)
+    nz = np.flatnonzero(freq)
+    return (nz + lo).astype(np.int64), freq[nz].astype(np.int64)
+
+
 def spike_stats(counts, coding: str, T: int | None = None) -> dict:
     """Spike statistics of integer counts ``[..., K]`` (last axis = input channels).
 
@@ -174,23 +186,41 @@ def spike_stats(counts, coding: str, T: int | None = None) -> dict:
     * ``silent_channel_fraction``: input channels (last axis) that never spike over all rows.
 
     ``firing_rate`` lists, per time step of the fixed (else data-derived) window, the fraction of
-    activations that spike at that step.
+    activations that spike at that step. Computed from the histogram of the counts
+    (:func:`histogram_stats`), so the statistics of a tensor and of its histogram are one function.
     """
     check_coding(coding)
     c = _as_counts(counts)
     if c.ndim < 1 or c.size == 0:
         raise NeurosimError(f"spike statistics need a non-empty [..., K] array, got shape {c.shape}")
-    t_data = required_steps(c, coding)
-    t_fixed = resolve_steps(c, coding, T) if T is not None else None
+    if T is not None:
+        resolve_steps(c, coding, T)   # a window that does not hold every count is an error
+    values, freq = count_histogram(c)
+    silent = int((c.reshape(-1, c.shape[-1]) == 0).all(axis=0).sum())
+    return histogram_stats(values, freq, coding, T, channels=c.shape[-1], silent_channels=silent)
+
+
+def histogram_stats(values, freq, coding: str, T: int | None = None, *, channels: int,
+                    silent_channels: int) -> dict:
+    """:func:`spike_stats` of a count tensor given as its histogram: the distinct ``values`` and
+    their ``freq`` (:func:`count_histogram`), its number of input ``channels`` (last axis) and how
+    many of them are zero in every row (``silent_channels``). Same keys, same numbers. Values whose
+    frequency is 0 are ignored."""
+    check_coding(coding)
+    v = _as_counts(values).ravel()
+    f = np.asarray(freq, dtype=np.int64).ravel()
+    if v.shape != f.shape or (f < 0).any() or f.sum() == 0:
+        raise NeurosimError("a count histogram needs matching values and non-negative freq, not all zero")
+    v, f = v[f > 0], f[f > 0]   # values that do not occur take no part (a fixed-range bincount has them)
+    t_data = required_steps(v, coding)
+    t_fixed = None if T is None else resolve_steps(v, coding, T)
     t_use = t_fixed if t_fixed is not None else t_data
-    n = int(c.size)
-    per_value = spike_counts_per_value(c, coding, t_use)
-    spikes = int(per_value.sum())
+    n = int(f.sum())
+    spikes = int((spike_counts_per_value(v, coding, t_use) * f).sum())
     # two's complement trains depend on T (sign extension); the others do not
-    spikes_data = int(spike_counts_per_value(c, coding, t_data).sum()) if coding == "bitwise_2c" else spikes
+    spikes_data = int((spike_counts_per_value(v, coding, t_data) * f).sum()) if coding == "bitwise_2c" else spikes
     t_w3 = -(-t_data // WINDOW3) * WINDOW3
-    firing = _firing_rate(c, coding, t_use)
-    flat = c.reshape(-1, c.shape[-1])
+    firing = _firing_rate(v, f, n, coding, t_use)
     return {
         "coding": coding,
         "activations": n,
@@ -205,19 +235,20 @@ def spike_stats(counts, coding: str, T: int | None = None) -> dict:
         "sparsity_data": 1.0 - spikes_data / (t_data * n),
         "sparsity_window3": 1.0 - spikes_data / (t_w3 * n),
         "spikes_per_activation": spikes / n,
-        "zero_fraction": float((c == 0).mean()),
-        "silent_channel_fraction": float((flat == 0).all(axis=0).mean()),
+        "zero_fraction": int(f[v == 0].sum()) / n,
+        "silent_channel_fraction": int(silent_channels) / int(channels),
         "firing_rate": firing,
     }
 
 
-def _firing_rate(c: np.ndarray, coding: str, T: int) -> list[float]:
-    n = c.size
+def _firing_rate(v: np.ndarray, f: np.ndarray, n: int, coding: str, T: int) -> list[float]:
+    """Per step of a T-step window, the fraction of the ``n`` activations (distinct values ``v``
+    with frequencies ``f``) that spike at that step."""
     if coding in ("binary", "ternary"):
-        a = np.abs(c).ravel()
-        hist = np.bincount(np.minimum(a, T), minlength=T + 1)
+        hist = np.zeros(T + 1, dtype=np.int64)
+        np.add.at(hist, np.minimum(np.abs(v), T), f)
         # a count a spikes at steps 0..a-1: steps t fire for every count > t
         ge = np.cumsum(hist[::-1])[::-1]  # ge[t] = #counts >= t
         return [float(ge[t + 1]) / n for t in range(T)]
-    v = np.abs(c) if coding == "bitwise" else c & ((1 << T) - 1)
-    return [float(((v >> (T - 1 - t)) & 1).sum()) / n for t in range(T)]
+    p = np.abs(v) if coding == "bitwise" else v & ((1 << T) - 1)
+    return [float((((p >> (T - 1 - t)) & 1) * f).sum()) / n for t in range(T)]

@@ -61,9 +61,13 @@ def exact_linear(counts, w_int) -> np.ndarray:
     return total.astype(out_dtype).reshape(shape)
 
 
-def spike_events(counts, coding: str, T: int) -> int:
-    """Non-zero spikes of ``counts`` in ``coding`` over a window of ``T`` steps (the engine's events)."""
-    return int(spike_counts_per_value(counts, coding, T).sum())
+def spike_events(counts, coding: str, T: int, freq=None) -> int:
+    """Non-zero spikes of ``counts`` in ``coding`` over a window of ``T`` steps (the engine's events).
+
+    freq: None, or the frequency of each entry of ``counts`` (then ``counts`` are the distinct
+    values of a count histogram, :func:`neurosim.core.coding.count_histogram`)."""
+    per = spike_counts_per_value(counts, coding, T)
+    return int(per.sum() if freq is None else (per * np.asarray(freq, dtype=np.int64)).sum())
 
 
 def dense_linear(counts, w_int, coding: str, T: int | None = None) -> SpikeLinearResult:

@@ -58,6 +58,22 @@ def _check_float(x: np.ndarray, what: str) -> np.ndarray:
     return x
 
 
+def check_activation_args(scale: str, k: float, clamp: int | None, levels: int) -> None:
+    """The argument checks of :func:`quantize_activations` (one-line NeurosimErrors), shared with
+    its tensor form in :mod:`neurosim.core.gpu`."""
+    if scale not in SCALES:
+        raise NeurosimError(f"unknown activation scale {scale!r}; choose one of {', '.join(SCALES)}")
+    if clamp is not None and (int(clamp) != clamp or clamp < 1):
+        raise NeurosimError(f"clamp must be a positive integer or None, got {clamp!r}")
+    if scale == "absmax":
+        if clamp is None:
+            raise NeurosimError("absmax scaling is INT8 by construction; clamp=None only applies to adaptive")
+        if int(levels) != levels or not 1 <= levels <= clamp:
+            raise NeurosimError(f"absmax levels must be an integer in [1, clamp={clamp}], got {levels!r}")
+    elif not (k > 0 and np.isfinite(k)):
+        raise NeurosimError(f"adaptive threshold divisor k must be a positive number, got {k!r}")
+
+
 def quantize_activations(
     x: np.ndarray, scale: str = "absmax", k: float = 3.0, clamp: int | None = 127, levels: int = 127
 ) -> ActQuant:
@@ -70,24 +86,15 @@ def quantize_activations(
     zero counts.
     """
     x = _check_float(x, "activations")
-    if scale not in SCALES:
-        raise NeurosimError(f"unknown activation scale {scale!r}; choose one of {', '.join(SCALES)}")
-    if clamp is not None and (int(clamp) != clamp or clamp < 1):
-        raise NeurosimError(f"clamp must be a positive integer or None, got {clamp!r}")
+    check_activation_args(scale, k, clamp, levels)
     ax = np.abs(x)
     if scale == "absmax":
-        if clamp is None:
-            raise NeurosimError("absmax scaling is INT8 by construction; clamp=None only applies to adaptive")
-        if int(levels) != levels or not 1 <= levels <= clamp:
-            raise NeurosimError(f"absmax levels must be an integer in [1, clamp={clamp}], got {levels!r}")
         v = ax.max(axis=-1, keepdims=True).astype(np.float64) / float(levels)
         # rows whose scale is not a normal float32 (all zero, or tiny values) quantize to 0
         under = v.astype(np.float32) < _F32_TINY
         v = np.where(under, 1.0, v)
         x = np.where(under, 0, x).astype(x.dtype)
     else:
-        if not (k > 0 and np.isfinite(k)):
-            raise NeurosimError(f"adaptive threshold divisor k must be a positive number, got {k!r}")
         v = np.clip(ax.mean(axis=-1, keepdims=True, dtype=np.float64) / k, VTH_MIN, VTH_MAX)
     # The division is done in float32 like the reference implementations (x and V both float32).
     v32 = v.astype(np.float32)

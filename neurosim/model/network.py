@@ -87,6 +87,31 @@ def _entropy_bits(counts) -> float:
     return float(-(p * np.log2(p)).sum()) if p.size else 0.0
 
 
+# attention-level statistics of a whole-sequence pass (Model.attention_stats), one formula each,
+# shared with the torch forward (neurosim.model.torch_network)
+def _moba_stats(sel, st, en, qpos, chunk: int, topk: int) -> dict:
+    """MoBA: selection sel [H, S, nb], key segments st/en [H, S, topk], query positions qpos [S]."""
+    cur = qpos // chunk + 1
+    return dict(type="moba", chunk=chunk, topk=topk, queries=int(len(qpos)),
+                block_fraction=float(np.mean(sel.sum(axis=2) / cur[None])),
+                key_fraction=float(np.mean((en - st).sum(axis=2) / (qpos + 1)[None])))
+
+
+def _full_stats(queries: int) -> dict:
+    return dict(type="full", queries=int(queries), block_fraction=1.0, key_fraction=1.0)
+
+
+def _swa_stats(st, en, qpos) -> dict:
+    """SWA: the mean fraction of the causal keys each query sees (segments st/en [S, 1])."""
+    return {"swa_key_fraction": float(np.mean((en - st)[:, 0] / (qpos + 1)))}
+
+
+def _sse_stats(hist, queries: int) -> dict:
+    """SSE: hist [P] = tokens routed to each partition (top-k routes per token)."""
+    return dict(type="sse", queries=int(queries), partition_tokens=[int(c) for c in hist],
+                usage_entropy_bits=_entropy_bits(hist), max_entropy_bits=float(np.log2(len(hist))))
+
+
 class Model:
     """A float reference decoder (see module docstring).
 
@@ -192,7 +217,7 @@ class Model:
         if mode == "window":
             st, en = L.window_segments(qpos, mc.window_size, base)
             if stats is not None:
-                stats["swa_key_fraction"] = float(np.mean((en - st)[:, 0] / (qpos + 1)))
+                stats.update(_swa_stats(st, en, qpos))
         elif mode == "moba" and not (t == 1 and pos0 > 0):
             # prefill form; a single-token decode step attends densely (the reference's decode)
             if pos0 != 0:
@@ -208,14 +233,11 @@ class Model:
                 en = np.where(late[None, :, None], np.pad(ce, ((0, 0), (0, topk - 1)))[None], en)
                 sel = sel | late[None, :, None] & (np.arange(sel.shape[2]) <= qpos[:, None] // chunk)[None]
             if stats is not None:
-                cur = qpos // chunk + 1
-                stats.update(type="moba", chunk=chunk, topk=topk, queries=int(t),
-                             block_fraction=float(np.mean(sel.sum(axis=2) / cur[None])),
-                             key_fraction=float(np.mean((en - st).sum(axis=2) / (qpos + 1)[None])))
+                stats.update(_moba_stats(sel, st, en, qpos, chunk, topk))
         else:
             st, en = L.causal_segments(qpos, base)
             if stats is not None:
-                stats.update(type="full", queries=int(t), block_fraction=1.0, key_fraction=1.0)
+                stats.update(_full_stats(t))
         o = L.attend(q, k, v, st, en)
         if entry is not None:
             keep = k.shape[0] if mode != "window" or mc.window_size is None else mc.window_size - 1
@@ -243,10 +265,7 @@ class Model:
         idx, w, _ = L.sse_route(e, mc.num_writer)
         stats, entry = ctx["stats"], ctx["entry"]
         if stats is not None:
-            hist = np.bincount(idx.ravel(), minlength=mc.num_sparse_partition)
-            stats.update(type="sse", queries=int(s), partition_tokens=[int(c) for c in hist],
-                         usage_entropy_bits=_entropy_bits(hist),
-                         max_entropy_bits=float(np.log2(mc.num_sparse_partition)))
+            stats.update(_sse_stats(np.bincount(idx.ravel(), minlength=mc.num_sparse_partition), s))
         act = (lambda t: np.maximum(t, 0)) if mc.sse_qk_relu else L.silu
         q1, k1, q2, k2 = (act(t).reshape(s, h, d) for t in (q1, k1, q2, k2))
         v = L.silu(v).reshape(s, h, -1)

@@ -30,8 +30,8 @@ from typing import Iterable
 
 import numpy as np
 
-from neurosim.core.coding import INT8_WINDOW, fits, resolve_steps, spike_counts_per_value, spike_stats
-from neurosim.core.dense import dense_linear, exact_linear
+from neurosim.core.coding import INT8_WINDOW, count_histogram, fits, histogram_stats, resolve_steps
+from neurosim.core.dense import dense_linear, exact_linear, spike_events
 from neurosim.core.engine import spike_linear
 from neurosim.core.quant import ActQuant, WeightQuant, dequant_linear, quantize_activations, quantize_weights
 from neurosim.defaults import LANES
@@ -49,11 +49,10 @@ __all__ = [
     "Int8Projection",
     "SpikeProjection",
     "FIDELITIES",
-    "CudaFloatProjection",
-    "CudaInt8Projection",
-    "CudaSpikeProjection",
     "projection_for",
     "projection_kinds",
+    "projection_record",
+    "write_request_tile",
     "Recorder",
 ]
 
@@ -229,87 +228,16 @@ class SpikeProjection(QuantizedProjection):
 FIDELITIES: dict[str, type[Projection]] = {"fp": FloatProjection, "int8": Int8Projection, "spike": SpikeProjection}
 
 
-class CudaFloatProjection(FloatProjection):
-    """``x @ w.T`` on a CUDA GPU (PyTorch, the model's float dtype; weights uploaded once per name).
-    Float order differs from numpy's, so outputs differ from the CPU run in the last bits."""
-
-    def __init__(self):
-        from neurosim.core.gpu import require_cuda
-
-        self.torch = require_cuda()
-        self._w: dict[str, tuple[np.ndarray, object]] = {}
-
-    def product(self, name: str, x: np.ndarray, w: np.ndarray) -> Product:
-        """The float product on the GPU."""
-        torch = self.torch
-        hit = self._w.get(name)
-        if hit is None or hit[0] is not w:
-            hit = (w, torch.from_numpy(np.ascontiguousarray(w)).to("cuda"))
-            self._w[name] = hit
-        y = torch.from_numpy(np.ascontiguousarray(x)).to("cuda") @ hit[1].T
-        return Product(y=y.cpu().numpy())
-
-
-class _CudaIntegers:
-    """The integer products of a quantized projection on a CUDA GPU (neurosim.core.gpu): int8 tensor
-    cores with int32 accumulation, INT8 weights uploaded once per (projection, weight group)."""
-
-    def _cuda_init(self):
-        from neurosim.core.gpu import WeightCache, require_cuda
-
-        self.torch = require_cuda()
-        self.cache = WeightCache()
-        self._key = ["", 0]
-
-    def product(self, name: str, x: np.ndarray, w: np.ndarray) -> Product:
-        self._key = [name, 0]
-        return super().product(name, x, w)
-
-    def _w_gpu(self, w_int: np.ndarray):
-        key = (self._key[0], self._key[1])
-        self._key[1] += 1
-        return self.cache.get(key, w_int, self.torch, "cuda")
-
-
-class CudaInt8Projection(_CudaIntegers, Int8Projection):
-    """Dense INT8 on the GPU: :func:`neurosim.core.gpu.cuda_exact_linear` (bit-identical to the CPU)."""
-
-    def __init__(self, quant: Quantization = Quantization(), projections: Iterable[str] = ("*",)):
-        super().__init__(quant, projections)
-        self._cuda_init()
-
-    def integers(self, counts, w_int, T):
-        """The exact product on the GPU; no events (the recorder counts them from the counts)."""
-        from neurosim.core.gpu import cuda_exact_linear
-
-        return cuda_exact_linear(counts, w_int, w_gpu=self._w_gpu(w_int)), None
-
-
-class CudaSpikeProjection(_CudaIntegers, SpikeProjection):
-    """Spike mode on the GPU: the dense product (:func:`neurosim.core.gpu.cuda_dense_linear`) with the
-    events counted from the counts; the same integers and events as the CPU engine."""
-
-    def __init__(self, quant: Quantization = Quantization(), projections: Iterable[str] = ("*",)):
-        super().__init__(quant, projections, engine="dense")
-        self._cuda_init()
-
-    def integers(self, counts, w_int, T):
-        """The product in the window ``T`` on the GPU, and the events the engine would consume."""
-        from neurosim.core.gpu import cuda_dense_linear
-
-        r = cuda_dense_linear(counts, w_int, self.quant.coding, T, w_gpu=self._w_gpu(w_int))
-        return r.out, r.events
-
-
-def projection_for(s) -> Projection:
+def projection_for(s):
     """The projection of a :class:`neurosim.run.settings.Settings` (its mode, quantization, patterns,
-    engine and device)."""
-    cuda = getattr(s, "device", "cpu") == "cuda"
+    engine); with ``device`` cuda the torch forward's (:mod:`neurosim.run.torch_fidelity`)."""
+    if getattr(s, "device", "cpu") == "cuda":  # the torch forward's projections (lazy: PyTorch)
+        from neurosim.run.torch_fidelity import torch_projection_for
+
+        return torch_projection_for(s)
     if s.mode == "fp":
-        return CudaFloatProjection() if cuda else FloatProjection()
+        return FloatProjection()
     q = Quantization.from_settings(s)
-    if cuda:
-        return (CudaSpikeProjection if s.mode == "spike" else CudaInt8Projection)(q, s.projections)
     if s.mode == "spike":
         return SpikeProjection(q, s.projections, engine=s.engine or "event")
     return FIDELITIES[s.mode](q, s.projections)
@@ -320,14 +248,37 @@ def projection_kinds(model) -> dict[str, str]:
     return {nm: model.layer_kind(i) for i in range(model.n_layers) for nm in model.projection_names(i)}
 
 
-def count_histogram(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(values, freq) of the integer counts that occur (bincount when the range is small)."""
-    lo, hi = int(c.min()), int(c.max())
-    if hi - lo > 1 << 20:
-        return np.unique(c, return_counts=True)
-    freq = np.bincount((c.ravel() - lo).astype(np.intp), minlength=hi - lo + 1)
-    nz = np.flatnonzero(freq)
-    return (nz + lo).astype(np.int64), freq[nz].astype(np.int64)
+def projection_record(name: str, kind: str, values, freq, *, quant: Quantization, in_features: int,
+                      out_features: int, silent_channels: int, clamped: int, weight_clamped: int,
+                      events: int | None = None) -> dict:
+    """The trace record of one quantized projection call, from the histogram of its INT8 counts
+    (``values``, ``freq``: :func:`neurosim.core.coding.count_histogram`) and the number of its input
+    channels that are zero in every row: :func:`neurosim.core.coding.histogram_stats` in the
+    projection's hardware window (``quant.plan(name)``; None when a count does not fit), plus name,
+    kind, sizes, clamps, the engine's window ``T_engine`` and its work. ``events``: the events the
+    engine consumed (None: counted from the histogram, as the dense path does)."""
+    q = quant
+    T_engine, hw = q.plan(name)[:2]
+    T = resolve_steps(values, q.coding, T_engine)
+    if events is None:
+        events = spike_events(values, q.coding, T, freq=freq)
+    stats_T = hw if bool(fits(values, q.coding, hw).all()) else None
+    st = histogram_stats(values, freq, q.coding, stats_T, channels=in_features, silent_channels=silent_channels)
+    tokens = st["activations"] // in_features
+    st.update(
+        name=name,
+        kind=kind,
+        in_features=in_features,
+        out_features=out_features,
+        tokens=tokens,
+        clamped=int(clamped),
+        weight_clamped=int(weight_clamped),
+        T_engine=T,
+        events=int(events),
+        accumulates=int(events) * out_features,
+        dense_macs=tokens * in_features * out_features,
+    )
+    return st
 
 
 class Recorder:
@@ -338,10 +289,12 @@ class Recorder:
     kinds: weight name -> layer kind (:func:`projection_kinds`). tiles: weight name -> tile file stem
     (:func:`neurosim.run.tiles.choose_tiles`), written under ``tiles_out``. source: the model label
     recorded in each tile. Only quantized products are recorded; a float projection records nothing.
+    keep_counts: also keep each recorded projection's INT8 counts (``counts``: name -> array), to
+    compare runs count by count.
     """
 
     def __init__(self, projection: Projection, kinds: dict[str, str], *, tiles: dict[str, str] | None = None,
-                 tiles_out: Path | None = None, source: str = "smollm2-135m-instruct"):
+                 tiles_out: Path | None = None, source: str = "smollm2-135m-instruct", keep_counts: bool = False):
         self.projection = projection
         self.kinds = kinds
         self.recording = True
@@ -351,6 +304,8 @@ class Recorder:
         self.tiles_out = Path(tiles_out) if tiles_out is not None else None
         self.tiles_written: list[str] = []
         self.source = source
+        self.keep_counts = keep_counts
+        self.counts: dict[str, np.ndarray] = {}
 
     @property
     def mode(self) -> str:
@@ -373,34 +328,29 @@ class Recorder:
 
     def _record(self, name: str, p: Product) -> None:
         q = self.projection.quant
-        aq, wq, T = p.acts, p.weights, p.T
+        aq, wq = p.acts, p.weights
         c = aq.counts
-        # int8 did not run the engine: count the events it would process for these integers
-        events = p.events if p.events is not None else int(spike_counts_per_value(c, q.coding, T).sum())
-        hw = q.plan(name)[1]
-        stats_T = hw if bool(fits(c, q.coding, hw).all()) else None
-        st = spike_stats(c, q.coding, stats_T)
         tokens, in_f = c.shape
-        out_f = wq.w_int.shape[0]
-        self.histograms[name] = count_histogram(c)
-        st.update(
-            name=name,
-            kind=self.kinds.get(name, "unknown"),
-            in_features=in_f,
-            out_features=out_f,
-            tokens=tokens,
-            clamped=aq.clamped,
-            weight_clamped=wq.clamped,
-            T_engine=T,
-            events=events,
-            accumulates=events * out_f,
-            dense_macs=tokens * in_f * out_f,
-        )
-        self.records[name] = st
+        values, freq = self.histograms[name] = count_histogram(c)
+        if self.keep_counts:
+            self.counts[name] = c
+        silent = int((c == 0).all(axis=0).sum())
+        # int8 did not run the engine: projection_record counts the events it would process
+        self.records[name] = projection_record(
+            name, self.kinds.get(name, "unknown"), values, freq, quant=q, in_features=in_f,
+            out_features=wq.w_int.shape[0], silent_channels=silent, clamped=aq.clamped,
+            weight_clamped=wq.clamped, events=p.events)
         if name in self.tile_requests and self.tiles_out is not None:
             rows = tile_rows(tokens)
-            counts = c[rows]
             path = self.tiles_out / f"{self.tile_requests[name]}.npz"
-            write_tile(path, counts, wq.w_int[:LANES], q.coding, T=resolve_steps(counts, q.coding, q.plan(name)[0]),
-                       scale=aq.scale[rows], source=f"{self.source}:{name}:tokens{rows.start}+")
+            write_request_tile(path, name, c[rows], wq.w_int[:LANES], q, aq.scale[rows],
+                               f"{self.source}:{name}:tokens{rows.start}+")
             self.tiles_written.append(path.name)
+
+
+def write_request_tile(path: Path, name: str, counts: np.ndarray, w_lanes: np.ndarray, quant: Quantization,
+                       scale: np.ndarray, source: str) -> None:
+    """One requested hardware tile of the recorded projection ``name`` (:func:`neurosim.run.tiles.write_tile`):
+    its token rows' counts and scales, the first lanes' weights, the engine's window for those rows."""
+    write_tile(path, counts, w_lanes, quant.coding, T=resolve_steps(counts, quant.coding, quant.plan(name)[0]),
+               scale=scale, source=source)

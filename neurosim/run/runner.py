@@ -41,7 +41,10 @@ def execute(s: Settings, quiet: bool = False) -> dict:
     Returns the summary, the content of the trace's ``summary.json`` (``model``, ``settings``,
     ``input``, ``tokens``, ``accuracy``; for int8/spike also ``layers``, ``totals`` and ``tiles``;
     ``generated`` when asked), plus ``_timing``: wall seconds per phase (``fp_s``, ``int8_s`` or
-    ``spike_s``, ``generate_s``, ``total_s``; ``folds_s`` with rotation or smoothing). With rotation
+    ``spike_s`` (the pass and its statistics), ``accuracy_s``, ``generate_s``, ``total_s``; ``folds_s``
+    with rotation or smoothing; with ``device`` cuda ``weights_s``, the upload of the weights). With
+    ``device`` cuda the whole forward runs on the GPU (:class:`neurosim.model.torch_network.TorchModel`;
+    the logits stay there). With rotation
     the summary has ``rotation`` (the matrix used), with smoothing ``smoothing`` (alpha, calibration
     source and tokens, projections that cannot be smoothed). Writes the trace when ``s.trace`` is set (nothing is
     left behind on failure). quiet: no progress bars. Bad input raises :class:`neurosim.NeurosimError`.
@@ -114,6 +117,18 @@ def _folded(s, model, calib, tokens: int) -> tuple:
     return model, info
 
 
+def _on_gpu(model, timing: dict):
+    """``model`` as a :class:`neurosim.model.torch_network.TorchModel` on the GPU; the upload's
+    seconds are added to ``timing["weights_s"]``."""
+    from neurosim.model.torch_network import TorchModel
+
+    t0 = time.perf_counter()
+    net = TorchModel(model, "cuda")
+    net.synchronize()
+    timing["weights_s"] = timing.get("weights_s", 0.0) + time.perf_counter() - t0
+    return net
+
+
 def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing) -> tuple[dict, Recorder | None]:
     """The float pass of ``model``, the quantized pass (of the folded model) and the generation:
     (summary without timing, the recorder or None); fills ``timing``."""
@@ -124,16 +139,20 @@ def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing
 
     kinds = projection_kinds(model)
     bar = dict(total=model.n_layers, unit="layer", disable=quiet, leave=False)
-    t0 = time.perf_counter()
-    fp_linear = None
-    if s.device == "cuda":  # the float pass's projections on the GPU too
-        from neurosim.run.fidelity import CudaFloatProjection
+    cuda = s.device == "cuda"
+    net, acc_of, ppl_of, Rec = model, accuracy, perplexity, Recorder
+    if cuda:  # the whole forward on the GPU (torch): upload the weights first, timed apart
+        from neurosim.run.torch_fidelity import TorchRecorder, torch_accuracy, torch_perplexity
 
-        fp_linear = CudaFloatProjection()
+        net = _on_gpu(model, timing)
+        acc_of, ppl_of, Rec = torch_accuracy, torch_perplexity, TorchRecorder
+    t0 = time.perf_counter()
     # the pass whose projections generate uses keeps its KV cache / SSE states for decoding
     cache = DecodeCache(model.n_layers) if s.generate and s.mode == "fp" else None
     with tqdm(desc=f"fp pass, {len(ids)} tokens", **bar) as pb:
-        fp_logits = model.forward(ids, linear=fp_linear, progress=pb, cache=cache)
+        fp_logits = net.forward(ids, progress=pb, cache=cache)
+    if cuda:
+        net.synchronize()
     timing["fp_s"] = time.perf_counter() - t0
     summary = {
         "neurosim_version": __version__,
@@ -146,48 +165,55 @@ def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing
     }
     logits = fp_logits
     hook = None
-    qmodel = model
+    qmodel, qnet = model, net
     if s.mode != "fp":
         if s.rotate != "none" or s.smooth is not None:
             t0 = time.perf_counter()
             qmodel, info = _folded(s, model, calib, s.max_tokens)
             summary.update(info)
             timing["folds_s"] = time.perf_counter() - t0
+            if cuda:   # the folded weights replace the stored ones on the GPU
+                net = qnet = None
+                qnet = _on_gpu(qmodel, timing)
+            else:
+                qnet = qmodel
         projection = projection_for(s)
-        hook = Recorder(projection, kinds, source=s.model or "smollm2-135m-instruct")
+        hook = Rec(projection, kinds, source=s.model or "smollm2-135m-instruct")
         if writer is not None:
             hook.tiles_out = writer.tiles_dir
             hook.tile_requests = choose_tiles(qmodel, [nm for nm in kinds if projection.selected(nm)], s.tiles)
         t0 = time.perf_counter()
         cache = DecodeCache(model.n_layers) if s.generate else None
         with tqdm(desc=f"{s.mode} pass, {len(ids)} tokens", **bar) as pb:
-            logits = qmodel.forward(ids, linear=hook, progress=pb, cache=cache)
-        timing[f"{s.mode}_s"] = time.perf_counter() - t0
+            logits = qnet.forward(ids, linear=hook, progress=pb, cache=cache)
         hook.recording = False
-        recs = hook.ordered_records()
+        recs = hook.ordered_records()   # on the GPU: the statistics come to the host here
+        timing[f"{s.mode}_s"] = time.perf_counter() - t0
         layers = []
         for i in range(model.n_layers):
             prefix = model.layer_prefix(i)
             entry = {"layer": i, "kind": model.layer_kind(i),
                      "projections": [r for r in recs if r["name"].startswith(prefix)]}
-            if i in qmodel.attention_stats:
-                entry["attention"] = qmodel.attention_stats[i]
+            if i in qnet.attention_stats:
+                entry["attention"] = qnet.attention_stats[i]
             layers.append(entry)
         summary["layers"] = layers
         summary["totals"] = aggregate_totals(recs)
-        summary["accuracy"] = accuracy(fp_logits, logits, ids)
+        t0 = time.perf_counter()
+        summary["accuracy"] = acc_of(fp_logits, logits, ids)
+        timing["accuracy_s"] = time.perf_counter() - t0
         summary["tiles"] = sorted(hook.tiles_written)
     else:
-        summary["accuracy"] = {"ppl_fp": perplexity(fp_logits, ids) if len(ids) > 1 else None}
+        summary["accuracy"] = {"ppl_fp": ppl_of(fp_logits, ids) if len(ids) > 1 else None}
     if s.generate:
         t0 = time.perf_counter()
-        if hook is not None:   # decoding: quantize each weight once, not once per token
+        quantized = hook is not None and not cuda   # the torch projection keeps its weights anyway
+        if quantized:   # decoding: quantize each weight once, not once per token
             hook.projection.weight_cache = {}
         try:
-            new = qmodel.generate(ids, s.generate, linear=hook if hook is not None else fp_linear, cache=cache,
-                                  logits=logits)
+            new = qnet.generate(ids, s.generate, linear=hook, cache=cache, logits=logits)
         finally:
-            if hook is not None:
+            if quantized:
                 hook.projection.weight_cache = None
         timing["generate_s"] = time.perf_counter() - t0
         summary["generated"] = {"ids": new.tolist(), "text": ckpt.tokenizer.decode(new.tolist())}

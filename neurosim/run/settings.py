@@ -30,7 +30,8 @@ MODES = ("fp", "int8", "spike")
 #: integer products of spike mode: the event-driven engine (default) or the exact dense path (same
 #: integers and event counts; neurosim.core.dense); int8 mode always uses the dense path
 ENGINES = ("event", "dense")
-#: where the block projections run: the CPU golden model, or a CUDA GPU (extra neurosim[gpu])
+#: where the model runs: the CPU golden model (numpy), or the whole forward on a CUDA GPU (PyTorch, the
+#: extra neurosim[gpu]; neurosim.model.torch_network)
 DEVICES = ("cpu", "cuda")
 
 
@@ -46,7 +47,7 @@ class Settings:
     allow_longer: bool = False  #: run past the model's max_position_embeddings (input + generated)
     mode: str = "spike"  #: one of MODES
     engine: str | None = None  #: spike-mode product, one of ENGINES (None: event); int8 is always dense
-    device: str = "cpu"  #: one of DEVICES; cuda runs the projections' products on the GPU (dense)
+    device: str = "cpu"  #: one of DEVICES; cuda runs the whole forward on the GPU (spike mode: dense path)
     coding: str = "bitwise"  #: one of neurosim.core.coding.CODINGS
     scale: str = "absmax"  #: activation quantizer, one of neurosim.core.quant.SCALES
     k: float = 3.0  #: adaptive threshold divisor, V_th = mean|x| / k
@@ -247,7 +248,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=ENGINES,
                    help="spike-mode products: event-driven engine or exact dense path, same integers (default event)")
     p.add_argument("--device", choices=DEVICES,
-                   help="cpu, or cuda: projections on a CUDA GPU (needs the extra neurosim[gpu]; default cpu)")
+                   help="cpu, or cuda: the whole forward on a CUDA GPU (needs the extra neurosim[gpu]; default cpu)")
     p.add_argument("--coding", choices=CODINGS, help=f"spike coding (default {d.coding})")
     p.add_argument("--scale", choices=SCALES, help=f"activation quantizer (default {d.scale})")
     p.add_argument("--k", type=float, help=f"adaptive threshold divisor: V_th = mean|x|/k (default {d.k:g})")

@@ -1,0 +1,254 @@
+"""The float layers of :mod:`neurosim.model.layers` on PyTorch tensors (any device), for ``--device cuda``.
+
+Each function computes what its numpy namesake computes, in the tensors' dtype, up to float order
+(reductions and matmuls sum in another order; exp/log are the device's). Float32 matmuls run in
+IEEE float32 (the caller keeps TF32 off: :func:`float32_exact`). Shapes as in ``layers``:
+S tokens, H query heads, KV key/value heads, D head dim.
+
+* Softmax attention (causal, sliding window, MoBA) is computed in blocks of query rows, each
+  against the key range its rows can see, with the masked scores set to -inf: the same scores,
+  the same softmax over the same keys as ``layers.attend``.
+* The gated delta rule (SSE) uses the chunked form of the recurrence (the WY form of
+  flash-linear-attention's chunk kernels): within a chunk of C tokens with cumulative log decays
+  G, ``A_ij = beta_i (k_i . k_j) exp(G_i - G_j)`` (j < i), ``U = (I + A)^-1 beta V``,
+  ``W = (I + A)^-1 beta exp(G) K``; then, chunk after chunk, ``V' = U - W S``,
+  ``O = exp(G) Q S + (Q K^T * exp(G_i - G_j), j <= i) V'``, ``S = exp(G_C) S + (exp(G_C - G) K)^T V'``.
+  Algebraically the token-by-token recurrence of ``layers.gated_delta_rule``; in floats it differs
+  by reassociation, the triangular solve and ``exp(sum g)`` in place of ``prod exp(g)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+__all__ = ["float32_exact", "rms_norm", "silu", "sigmoid", "softplus", "apply_rope", "attention",
+           "moba_select", "l2_normalize", "gated_delta_rule", "sse_route", "sse_recurrence",
+           "QUERY_BLOCK", "DELTA_CHUNK"]
+
+#: query rows per attention block (bounds the score tensor to H * QUERY_BLOCK * keys)
+QUERY_BLOCK = 512
+#: tokens per chunk of the chunked gated delta rule
+DELTA_CHUNK = 64
+
+
+@contextlib.contextmanager
+def float32_exact():
+    """Float32 matmuls in IEEE float32 (no TF32) while inside; the previous setting is restored."""
+    import torch
+
+    prev = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(prev)
+
+
+def rms_norm(x, w, eps: float):
+    """``x / sqrt(mean(x^2) + eps) * w`` over the last axis (x's dtype)."""
+    return x / (x.square().mean(dim=-1, keepdim=True) + eps).sqrt() * w
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x))."""
+    import torch
+
+    return torch.sigmoid(x)
+
+
+def silu(x):
+    """x * sigmoid(x)."""
+    return x * sigmoid(x)
+
+
+def softplus(x):
+    """max(x, 0) + log1p(exp(-|x|))."""
+    import torch
+
+    return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+
+
+def apply_rope(x, cos, sin):
+    """Rotate-half RoPE of x [S, H, D] with tables cos, sin [S, D] (``layers.apply_rope``)."""
+    import torch
+
+    half = x.shape[-1] // 2
+    rot = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos[:, None, :] + rot * sin[:, None, :]
+
+
+def attention(q, k, v, pos0: int = 0, base: int = 0, window: int | None = None, sel=None,
+              chunk: int | None = None, scale: float | None = None):
+    """Grouped-query softmax attention (``layers.attend`` with the segments of ``causal_segments``,
+    ``window_segments`` or ``moba_segments``) of queries at positions pos0..pos0+S-1 over cached
+    keys (cache index = position - ``base``): causal, within the last ``window`` positions (incl. the
+    query's), or with ``sel`` (bool [H, S, n_blocks], MoBA blocks of ``chunk`` positions) only the
+    selected blocks, causal inside the query's own. q [S, H, D], k [T, KV, D], v [T, KV, Dv] ->
+    [S, H, Dv]; scale default D**-0.5. Query head h uses KV head h // (H / KV)."""
+    import torch
+
+    s, h, d = q.shape
+    t, kv, dv = v.shape
+    g = h // kv
+    scale = d ** -0.5 if scale is None else scale
+    out = torch.empty((s, h, dv), dtype=q.dtype, device=q.device)
+    kT = k.permute(1, 2, 0)  # [KV, D, T]
+    vh = v.permute(1, 0, 2)  # [KV, T, Dv]
+    rel = torch.arange(s, device=q.device)
+    for a in range(0, s, QUERY_BLOCK):
+        b = min(a + QUERY_BLOCK, s)
+        khi = pos0 + b - base  # one past the last key any row of the block sees
+        klo = 0 if window is None else max(0, pos0 + a - window + 1 - base)
+        hi = pos0 + rel[a:b] - base  # last visible key of each row
+        j = torch.arange(klo, khi, device=q.device)
+        ok = j[None, :] <= hi[:, None]  # [s, t]
+        if window is not None:
+            ok = ok & (j[None, :] > hi[:, None] - window)
+        qb = q[a:b].reshape(b - a, kv, g, d).permute(1, 2, 0, 3).reshape(kv, g * (b - a), d)
+        sc = torch.bmm(qb, kT[:, :, klo:khi]) * scale  # [KV, G*s, t]
+        if sel is not None:
+            ok = ok[None] & sel[:, a:b][:, :, (j + base) // chunk]  # [H, s, t]
+            ok = ok.reshape(kv, g * (b - a), khi - klo)
+        else:
+            ok = ok[None].expand(g, -1, -1).reshape(1, g * (b - a), khi - klo)
+        p = torch.softmax(sc.masked_fill(~ok, float("-inf")), dim=-1)
+        ob = torch.bmm(p, vh[:, klo:khi])  # [KV, G*s, Dv]
+        out[a:b] = ob.reshape(kv, g, b - a, dv).permute(2, 0, 1, 3).reshape(b - a, h, dv)
+    return out
+
+
+def moba_select(q, k, chunk: int, topk: int):
+    """MoBA block selection (``layers.moba_select``): bool [H, S, n_blocks]. Block means of the keys
+    in float64 (rounded to q's dtype), scores q . mean per query head against its KV head, the
+    query's own block always in, later blocks out, top-k by score with ties to the earlier block."""
+    import torch
+
+    s, h, d = q.shape
+    kv = k.shape[1]
+    nb = -(-s // chunk)
+    kp = torch.zeros((nb * chunk, kv, d), dtype=torch.float64, device=k.device)
+    kp[:s] = k
+    n_in = torch.full((nb,), float(chunk), dtype=torch.float64, device=k.device)
+    n_in[-1] = s - (nb - 1) * chunk
+    kmean = (kp.reshape(nb, chunk, kv, d).sum(dim=1) / n_in[:, None, None]).to(q.dtype)
+    kmean_h = kmean.repeat_interleave(h // kv, dim=1)  # [nb, H, D]
+    score = torch.einsum("shd,bhd->hsb", q, kmean_h)
+    cur = (torch.arange(s, device=q.device) // chunk)[None, :, None]
+    b = torch.arange(nb, device=q.device)[None, None, :]
+    score = torch.where(b > cur, float("-inf"), score)
+    score = torch.where(b == cur, float("inf"), score)
+    order = torch.sort(score, dim=-1, descending=True, stable=True).indices[..., :topk]
+    sel = torch.zeros(score.shape, dtype=torch.bool, device=q.device)
+    sel.scatter_(-1, order, True)
+    return sel & (b <= cur)
+
+
+def l2_normalize(x, eps: float = 1e-6):
+    """x / sqrt(sum(x^2, last axis) + eps)."""
+    return x / (x.square().sum(dim=-1, keepdim=True) + eps).sqrt()
+
+
+def gated_delta_rule(q, k, v, g, beta, state=None, chunk: int = DELTA_CHUNK):
+    """The gated delta rule of ``layers.gated_delta_rule`` in chunked form (module docstring), batched
+    over B independent heads: q, k [B, L, Dk], v [B, L, Dv], g (log decay), beta [B, L]; state
+    [B, Dk, Dv] or None (zeros). Returns (o [B, L, Dv], final state [B, Dk, Dv]). Tokens with
+    ``g = beta = 0`` and zero k are identities (they pad sequences of different lengths)."""
+    import torch
+    import torch.nn.functional as F
+
+    B, L, dk = q.shape
+    dv = v.shape[-1]
+    S = (torch.zeros((B, dk, dv), dtype=q.dtype, device=q.device) if state is None
+         else state.to(q.dtype).clone())
+    if L == 0:
+        return v.new_zeros((B, 0, dv)), S
+    C = min(chunk, L)
+    n = -(-L // C)
+    pad = n * C - L
+    if pad:
+        q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
+        g, beta = (F.pad(t, (0, pad)) for t in (g, beta))
+    q, k, v = q.reshape(B, n, C, dk), k.reshape(B, n, C, dk), v.reshape(B, n, C, dv)
+    G = g.reshape(B, n, C).cumsum(dim=-1)
+    beta = beta.reshape(B, n, C)
+    causal = torch.ones((C, C), dtype=torch.bool, device=q.device).tril()
+    decay = torch.exp((G[..., :, None] - G[..., None, :]).masked_fill(~causal, float("-inf")))  # [B,n,C,C]
+    kkT = k @ k.transpose(-1, -2)
+    A = (kkT * decay * beta[..., :, None]).masked_fill(~causal.tril(-1), 0.0)
+    eye = torch.eye(C, dtype=q.dtype, device=q.device)
+    rhs = torch.cat([v * beta[..., None], k * (beta * torch.exp(G))[..., None]], dim=-1)
+    X = torch.linalg.solve_triangular(A + eye, rhs, upper=False, unitriangular=True)
+    U, W = X[..., :dv], X[..., dv:]
+    qk = (q @ k.transpose(-1, -2)) * decay
+    qg = q * torch.exp(G)[..., None]
+    kd = (k * torch.exp(G[..., -1:] - G)[..., None]).transpose(-1, -2)  # [B,n,Dk,C]
+    last = torch.exp(G[..., -1])[..., None, None]  # [B,n,1,1]
+    out = torch.empty((B, n, C, dv), dtype=q.dtype, device=q.device)
+    for c in range(n):
+        vn = torch.baddbmm(U[:, c], W[:, c], S, alpha=-1.0)
+        out[:, c] = torch.baddbmm(qk[:, c] @ vn, qg[:, c], S)
+        S = torch.baddbmm(S * last[:, c], kd[:, c], vn)
+    return out.reshape(B, n * C, dv)[:, :L], S
+
+
+def sse_route(logits, topk: int):
+    """SSE router (``layers.sse_route``): (idx int64 [S, topk] by descending probability, ties to the
+    lower index; the selected probabilities [S, topk])."""
+    import torch
+
+    probs = torch.softmax(logits, dim=-1)
+    idx = torch.sort(probs, dim=-1, descending=True, stable=True).indices[:, :topk]
+    return idx, probs.gather(-1, idx)
+
+
+def sse_recurrence(q1, k1, q2, k2, v, g, beta, route_idx, route_w, n_partitions: int,
+                   router_weight: str = "qk", eps: float = 1e-6, state=None):
+    """``layers.sse_recurrence`` (returning the states too): the shared state and the partitions,
+    each partition over the tokens routed to it, all run as one batch of gated delta rules (the
+    partitions' token lists packed to the front and padded with identity tokens to S). Inputs as
+    there ([S, H, D]; g, beta [S, 2H]); state None or (shared [H, Dk, Dv], partitions [P, H, Dk, Dv]).
+    Returns (o [S, H, Dv], (shared, partitions)); partition outputs are added in partition order."""
+    import torch
+
+    s, h, dk = q1.shape
+    dv = v.shape[-1]
+    P = n_partitions
+    qs = dk ** -0.5
+    hit = route_idx[:, :, None] == torch.arange(P, device=q1.device)  # [S, K, P]
+    routed = hit.any(dim=1)  # [S, P]
+    w = torch.where(hit, route_w[:, :, None], 0.0).sum(dim=1).to(q1.dtype)  # [S, P]
+    slot = torch.where(routed, routed.long().cumsum(dim=0) - 1, s)  # packed position, s = discarded
+    q2p, k2p = q2[None], k2[None]
+    if router_weight == "qk":
+        q2p, k2p = q2p * w.T[:, :, None, None], k2p * w.T[:, :, None, None]
+    else:
+        q2p, k2p = q2p.expand(P, -1, -1, -1), k2p.expand(P, -1, -1, -1)
+    parts = []
+    for x, xs in ((l2_normalize(q2p, eps) * qs, l2_normalize(q1, eps) * qs),
+                  (l2_normalize(k2p, eps), l2_normalize(k1, eps)),
+                  (v[None].expand(P, -1, -1, -1), v),
+                  (g[None, :, h:].expand(P, -1, -1), g[:, :h]),
+                  (beta[None, :, h:].expand(P, -1, -1), beta[:, :h])):
+        packed = x.new_zeros((P, s + 1) + tuple(x.shape[2:]))
+        packed[torch.arange(P, device=x.device)[:, None], slot.T] = x  # [P, S+1, ...]
+        parts.append(torch.cat([xs[None], packed[:, :s]], dim=0))  # [1+P, S, ...]
+    Q, K, V, Gd, Bt = parts
+    R = P + 1
+
+    def heads(t):  # [R, S, H, D] -> [R*H, S, D] and [R, S, H] -> [R*H, S]
+        t = t.transpose(1, 2)
+        return t.reshape(R * h, *t.shape[2:])
+
+    s0 = None
+    if state is not None:
+        s0 = torch.cat([state[0][None], state[1]], dim=0).reshape(R * h, dk, dv)
+    o, S = gated_delta_rule(heads(Q), heads(K), heads(V), heads(Gd), heads(Bt), s0)
+    o = o.reshape(R, h, s, dv).permute(0, 2, 1, 3)  # [R, S, H, Dv]
+    S = S.reshape(R, h, dk, dv)
+    out = o[0]
+    for p in range(P):
+        op = o[p + 1][slot[:, p].clamp(max=s - 1)]  # each token's row of partition p
+        if router_weight == "output":
+            op = op * w[:, p, None, None]
+        out = torch.where(routed[:, p, None, None], out + op, out)
+    return out, (S[0], S[1:])

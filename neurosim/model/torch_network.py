@@ -1,0 +1,295 @@
+"""The decoder stack of :mod:`neurosim.model.network` on a torch device (``--device cuda``): weights
+uploaded once, every activation resident on the device.
+
+``TorchModel(model, device="cuda")`` is the PyTorch backend of a numpy :class:`~neurosim.model.network.Model`
+(the golden model): it takes the model's config, tensor names, dtype and router mode from it, uploads
+every tensor at construction (bf16/f16 bit patterns widened on the device, exactly as
+``safetensors_io.to_float32``) and runs the same blocks with the layers of
+:mod:`neurosim.model.torch_layers`. ``forward(ids, linear)`` returns the logits as a device tensor;
+``linear(name, x, w)`` is the projection hook as in ``Model`` but on tensors (default ``x @ w.T``).
+``attention_stats`` holds the attention-level statistics of the last whole-sequence pass, the same
+dicts as ``Model.attention_stats`` (computed by the same functions from the device's MoBA selection
+and SSE routing, copied to the host once at the end of the pass). Cached decoding
+(``decode_step``, ``generate``) follows ``Model``'s decode semantics; ``dense_from`` (recomputing a
+decode) and ``generate(use_cache=False)`` are the numpy model's only.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from neurosim import NeurosimError
+from neurosim.model import layers as L
+from neurosim.model import torch_layers as TL
+from neurosim.model.network import DecodeCache, _full_stats, _moba_stats, _sse_stats, _swa_stats
+
+__all__ = ["TorchModel", "default_linear"]
+
+
+class TorchModel:
+    """``model`` (a :class:`~neurosim.model.network.Model`) on the torch device ``device`` ("cuda",
+    or "cpu" for tests). Construction uploads every weight (the weight-loading phase)."""
+
+    def __init__(self, model, device: str = "cuda"):
+        from neurosim.core.gpu import torch_device
+
+        self.torch, self.device = torch_device(device)
+        torch = self.torch
+        self.model = model
+        self.model_config = mc = model.model_config
+        self.dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[model.dtype]
+        self.n_layers = model.n_layers
+        self.vocab_size = model.vocab_size
+        self.sse_router_weight = model.sse_router_weight
+        self._names = [mc.names(i) for i in range(self.n_layers)]
+        self._biases = {w: b for i in range(self.n_layers) for w, b in mc.bias_names(i).items()}
+        self.attention_stats: dict[int, dict] = {}
+        self._pending: list = []
+        names = [mc.embed_name, mc.final_norm_name, model.lm_head_name]
+        names += [nm for n in self._names for nm in n.values()]
+        self.weights: dict = {}
+        bad = []
+        for name in dict.fromkeys(names):
+            t = self._upload(name)
+            self.weights[name] = t
+            bad.append((~torch.isfinite(t)).sum())
+        nonfinite = torch.stack(bad).cpu().numpy() if bad else np.zeros(0)
+        for name, n_bad in zip(dict.fromkeys(names), nonfinite):
+            if n_bad:
+                raise NeurosimError(f"tensor '{name}' contains {int(n_bad)} non-finite value(s)")
+        if hasattr(model.ckpt, "close"):
+            model.ckpt.close()  # drop the host memory maps; the weights live on the device now
+
+    def _upload(self, name: str):
+        """One tensor on the device in the model dtype (read from the checkpoint's stored bytes)."""
+        torch = self.torch
+        ckpt = self.model.ckpt
+        if not (hasattr(ckpt, "raw") and hasattr(ckpt, "dtype")):  # any object with tensor(name)
+            return torch.from_numpy(np.ascontiguousarray(self.model.weight(name))).to(self.device)
+        raw, stored = ckpt.raw(name), ckpt.dtype(name)
+        with warnings.catch_warnings():  # a read-only memory map: only read (copied to the device)
+            warnings.simplefilter("ignore")
+            t = torch.from_numpy(raw.view(np.int16) if stored == "BF16" else raw).to(self.device)
+        if stored == "BF16":
+            t = t.view(torch.bfloat16)
+        return t.to(torch.float32).to(self.dtype)  # float32 first, as the CPU reader (exact for 16 bits)
+
+    def synchronize(self) -> None:
+        """Wait for the device's queued work (for timing; a no-op on the CPU)."""
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize(self.device)
+
+    # ------------------------------------------------------------------ the Model interface
+    def layer_kind(self, i: int) -> str:
+        """The kind of layer ``i`` (see ``Model.layer_kind``)."""
+        return self.model.layer_kind(i)
+
+    def layer_prefix(self, i: int) -> str:
+        """The tensor-name prefix of layer ``i``."""
+        return self.model.layer_prefix(i)
+
+    def projection_names(self, i: int) -> list[str]:
+        """Weight names of layer i's projections, in the order ``linear`` is called."""
+        return self.model.projection_names(i)
+
+    def weight(self, name: str):
+        """The device tensor ``name`` (model dtype)."""
+        return self.weights[name]
+
+    def _lin(self, linear, name: str, x):
+        y = linear(name, x, self.weights[name])
+        bias = self._biases.get(name)
+        return y if bias is None else y + self.weights[bias]
+
+    def _norm(self, name: str, x):
+        return TL.rms_norm(x, self.weights[name], self.model_config.norm_eps)
+
+    def _rope(self, t: int, pos0: int):
+        mc = self.model_config
+        cos, sin = L.rope_cos_sin(t, mc.head_dim, mc.rope_theta, self.model.dtype, offset=pos0)
+        return (self.torch.from_numpy(cos).to(self.device), self.torch.from_numpy(sin).to(self.device))
+
+    # ------------------------------------------------------------------ blocks
+    def _softmax_branch(self, linear, n: dict, s: str, x, mode: str, ctx: dict):
+        """``Model._softmax_branch`` on the device (mode "causal", "window" or "moba")."""
+        torch = self.torch
+        mc = self.model_config
+        t, d = x.shape[0], mc.head_dim
+        pos0, entry, stats = ctx["pos0"], ctx["entry"], ctx["stats"]
+        q, k, v = (self._lin(linear, n[f"{s}{r}_proj"], x).reshape(t, -1, d) for r in "qkv")
+        if mc.qk_norm:
+            q = self._norm(n[s + "q_norm"], q)
+            k = self._norm(n[s + "k_norm"], k)
+        cos, sin = self._rope(t, pos0)
+        q, k = TL.apply_rope(q, cos, sin), TL.apply_rope(k, cos, sin)
+        base = 0
+        if entry is not None and (s + "k") in entry:
+            base = entry[s + "base"]
+            k = torch.cat([entry[s + "k"], k])
+            v = torch.cat([entry[s + "v"], v])
+        qpos = np.arange(pos0, pos0 + t, dtype=np.int64)
+        window, sel, chunk = None, None, None
+        if mode == "window":
+            window = mc.window_size
+            if stats is not None:
+                stats.update(_swa_stats(*L.window_segments(qpos, window, base), qpos))
+        elif mode == "moba" and not (t == 1 and pos0 > 0):
+            # prefill form; a single-token decode step attends densely (the reference's decode)
+            if pos0 != 0:
+                raise NeurosimError("MoBA layers prefill only from an empty cache (multi-token chunks "
+                                    "after a prompt are not supported)")
+            chunk = mc.moba_chunk_size
+            sel = TL.moba_select(q, k, chunk, mc.moba_topk)  # [H, S, nb]
+            if stats is not None:
+                self._pending.append((stats, "moba", sel, qpos))
+        elif stats is not None:
+            stats.update(_full_stats(t))
+        o = TL.attention(q, k, v, pos0, base, window, sel, chunk)
+        if entry is not None:
+            keep = k.shape[0] if mode != "window" or mc.window_size is None else mc.window_size - 1
+            cut = max(k.shape[0] - keep, 0)
+            entry[s + "k"], entry[s + "v"], entry[s + "base"] = k[cut:], v[cut:], base + cut
+        return self._lin(linear, n[s + "o_proj"], o.reshape(t, -1))
+
+    def _attn_sse_swa(self, linear, n: dict, x, ctx: dict):
+        """``Model._attn_sse_swa`` on the device: the SSE branch (chunked gated delta rule, partitions
+        batched) and the SWA branch, merged."""
+        torch = self.torch
+        mc = self.model_config
+        s, d, h = x.shape[0], mc.sse_head_dim, mc.sse_num_heads
+        q1 = self._lin(linear, n["sse_q_proj"], x)
+        k1 = self._lin(linear, n["sse_k_proj"], x)
+        v = self._lin(linear, n["sse_v_proj"], x)
+        q2 = q1 + self._lin(linear, n["lora_q_proj.1"], self._lin(linear, n["lora_q_proj.0"], x))
+        k2 = k1 + self._lin(linear, n["lora_k_proj.1"], self._lin(linear, n["lora_k_proj.0"], x))
+        beta = TL.sigmoid(self._lin(linear, n["sse_b_proj"], x))
+        if mc.allow_neg_eigval:
+            beta = beta * 2
+        g = -torch.exp(self.weights[n["A_log"]]) * TL.softplus(
+            self._lin(linear, n["sse_a_proj"], x) + self.weights[n["dt_bias"]])
+        idx, w = TL.sse_route(self._lin(linear, n["sse_e_proj"], x), mc.num_writer)
+        stats, entry = ctx["stats"], ctx["entry"]
+        if stats is not None:
+            self._pending.append((stats, "sse", torch.bincount(idx.reshape(-1), minlength=mc.num_sparse_partition), s))
+        act = torch.relu if mc.sse_qk_relu else TL.silu
+        q1, k1, q2, k2 = (act(t).reshape(s, h, d) for t in (q1, k1, q2, k2))
+        v = TL.silu(v).reshape(s, h, -1)
+        o, state = TL.sse_recurrence(q1, k1, q2, k2, v, g, beta, idx, w, mc.num_sparse_partition,
+                                     router_weight=self.sse_router_weight,
+                                     state=None if entry is None else entry.get("sse_state"))
+        if entry is not None:
+            entry["sse_state"] = state
+        o = self._norm(n["sse_o_norm"], o)
+        sse = self._lin(linear, n["sse_o_proj"], o.reshape(s, -1))
+        swa = self._softmax_branch(linear, n, "swa_", x, "window", ctx)
+        return (self._norm(n["sse_merge_norm"], sse) + self._norm(n["swa_merge_norm"], swa)) / 2
+
+    def _mlp(self, linear, n: dict, x):
+        gate = self._lin(linear, n["gate_proj"], x)
+        up = self._lin(linear, n["up_proj"], x)
+        return self._lin(linear, n["down_proj"], TL.silu(gate) * up)
+
+    def _finish_stats(self) -> None:
+        """The pending attention statistics of the pass as host dicts (one copy each, at the end)."""
+        mc = self.model_config
+        for stats, kind, tensor, extra in self._pending:
+            if kind == "moba":
+                sel = tensor.cpu().numpy()
+                st, en = L.moba_segments(sel, mc.moba_chunk_size, mc.moba_topk, extra)
+                stats.update(_moba_stats(sel, st, en, extra, mc.moba_chunk_size, mc.moba_topk))
+            else:
+                stats.update(_sse_stats(tensor.cpu().numpy(), extra))
+        self._pending = []
+
+    # ------------------------------------------------------------------ public
+    def embed(self, ids):
+        """Token embeddings [S, hidden] (device tensor) for int ids [S]."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise NeurosimError(f"token id out of range [0, {self.vocab_size})")
+        return self.weights[self.model_config.embed_name][self.torch.from_numpy(ids).to(self.device)]
+
+    def run_layer(self, i: int, h, linear=None, *, pos0: int = 0, cache: DecodeCache | None = None,
+                  stats: dict | None = None):
+        """One pre-norm block on the device (``Model.run_layer``)."""
+        linear = linear or default_linear
+        n = self._names[i]
+        kind = self.model_config.layer_kinds[i]
+        ctx = dict(pos0=pos0, entry=None if cache is None else cache.layers[i], stats=stats)
+        x = self._norm(n["attn_norm"], h)
+        if kind == "sse_swa":
+            h = h + self._attn_sse_swa(linear, n, x, ctx)
+        else:
+            h = h + self._softmax_branch(linear, n, "", x, "moba" if kind == "moba" else "causal", ctx)
+        return h + self._mlp(linear, n, self._norm(n["mlp_norm"], h))
+
+    def head(self, h):
+        """Final norm and lm_head: [S, hidden] -> logits [S, vocab] (device tensor)."""
+        x = self._norm(self.model_config.final_norm_name, h)
+        return x @ self.weights[self.model.lm_head_name].T
+
+    def forward(self, ids, linear=None, progress=None, *, cache: DecodeCache | None = None,
+                dense_from: int | None = None):
+        """Logits [S, vocab] (device tensor, model dtype) for int token ids [S] (``Model.forward``).
+        A pass from position 0 records :attr:`attention_stats`."""
+        torch = self.torch
+        if dense_from is not None:
+            raise NeurosimError("dense_from (recomputing a cached decode) runs on the CPU model only")
+        with TL.float32_exact(), torch.inference_mode():
+            h = self.embed(ids)
+            pos0 = 0 if cache is None else cache.pos
+            if pos0 == 0:
+                self.attention_stats = {}
+            self._pending = []
+            for i in range(self.n_layers):
+                stats = {} if pos0 == 0 else None
+                h = self.run_layer(i, h, linear, pos0=pos0, cache=cache, stats=stats)
+                if stats is not None:
+                    self.attention_stats[i] = stats
+                if progress is not None:
+                    if hasattr(progress, "update"):
+                        progress.update(1)
+                    else:
+                        progress(i, self.n_layers)
+            if cache is not None:
+                cache.pos = pos0 + h.shape[0]
+            logits = self.head(h)
+            self._finish_stats()
+            self.attention_stats = {i: st for i, st in self.attention_stats.items() if st}
+        return logits
+
+    __call__ = forward
+
+    def decode_step(self, token: int, cache: DecodeCache, linear=None):
+        """One cached decode step: logits [vocab] (device tensor) of ``token`` at ``cache.pos``."""
+        return self.forward(np.asarray([token]), linear, cache=cache)[-1]
+
+    def generate(self, ids, n: int, linear=None, eos: int | None = None, *, cache: DecodeCache | None = None,
+                 logits=None, use_cache: bool = True) -> np.ndarray:
+        """Greedy decoding with a cache, as ``Model.generate``: the ``n`` new token ids (int64 [<= n])."""
+        if not use_cache:
+            raise NeurosimError("generate without a cache runs on the CPU model only")
+        seq = [int(t) for t in np.asarray(ids).reshape(-1)]
+        new: list[int] = []
+        if n <= 0:
+            return np.asarray(new, dtype=np.int64)
+        if cache is None:
+            cache = DecodeCache(self.n_layers)
+            logits = self.forward(np.asarray(seq), linear, cache=cache)
+        elif logits is None or cache.pos != len(seq):
+            raise NeurosimError("generate: a given cache needs the logits of its prefill of ids")
+        last = logits[-1]
+        for _ in range(n):
+            nxt = int(self.torch.argmax(last))
+            new.append(nxt)
+            if (eos is not None and nxt == eos) or len(new) == n:
+                break
+            last = self.decode_step(nxt, cache, linear)
+        return np.asarray(new, dtype=np.int64)
+
+
+def default_linear(name: str, x, w):
+    """The float projection on tensors: x [S, in] @ w.T -> [S, out]."""
+    return x @ w.T
