@@ -1,20 +1,33 @@
-"""GPU backend benchmark and bit-identity record: ``docs/results/gpu.json`` and ``gpu.md`` rendered from it.
+"""GPU backend benchmark (``--device cuda``): ``docs/results/gpu.json`` and ``gpu.md`` rendered from it.
 
-    python -m benchmarks.gpu [--out docs/results] [--model CKPT ...] [--tokens 256] [--render-only]
+    python -m benchmarks.gpu [--out docs/results] [--spb5b DIR] [--tokens 4096,256] [--cpu-tokens 256]
+                             [--repeats 3] [--device cuda] [--render-only] [--tests-log LOG]
 
-On a CUDA GPU (PyTorch): (1) the int8 tensor-core GEMM (``torch._int_mm``, int32 accumulation)
-against bf16 on the same shapes (CUDA events, median of 20 after warm-up), and its products checked
-equal to the CPU golden model (``int_linear``); (2) one whole ``cuda_exact_linear`` call (numpy in and
-out, weights resident) against the CPU engine and dense path on the same host; (3) ``neurosim run``
-per model (the tiny SpB2.0 layout, plus any ``--model``) in fp / int8 / spike on the CPU and with
-``--device cuda``: wall seconds per phase, and whether the int8/spike summaries (integers, events,
-statistics, accuracy) are identical to the CPU run's. Only the block projections run on the GPU; the
-rest of the model (attention, norms, quantizers) stays on the CPU in numpy.
+On a CUDA GPU (PyTorch), with the whole forward on the GPU (:class:`neurosim.model.torch_network.TorchModel`):
+
+1. the int8 tensor-core GEMM (``torch._int_mm``, int32 accumulation) against bf16 on the same shapes
+   (CUDA events, median of 20 after warm-up), its products checked equal to ``int_linear``;
+2. per model (the SpB2.0-5B layout given with ``--spb5b``, made by ``neurosim make-checkpoint
+   --arch sse_swa_moba --preset full DIR``; a SmolLM2-135M-shaped llama and the tiny SpB2.0, both
+   made here with random weights) and sequence length: the weight upload (timed alone), then
+   medians over ``--repeats`` of the float pass, the spike pass with trace statistics (every
+   projection's count histogram, silent channels, events; records built on the host) and the
+   accuracy metrics, i.e. what ``neurosim run --device cuda --mode spike`` does after loading; the
+   peak GPU memory; the ratio of the run to the authors' reference bf16 forward (issue 13: one H200,
+   2.04 s at 4096 tokens, 0.22 s at 256) and to the targets (3x that; SmolLM2 256 tokens: 1 s);
+3. one whole ``neurosim.run.execute`` per model (``--trace``, at its longest sequence): its phases;
+4. at ``--cpu-tokens`` the same passes of the CPU golden model (numpy) on the same host: the share
+   of identical INT8 counts (the GPU's activations differ from the CPU's by float order, which can
+   move a count), the logit differences, whether the records have the CPU's schema and the
+   attention statistics are equal.
+
+``--device cpu`` runs everything but the GEMMs on PyTorch's CPU device (a dry run of the script).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -26,6 +39,18 @@ import numpy as np
 
 PROMPT = ("To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer the slings "
           "and arrows of outrageous fortune, or to take arms against a sea of troubles")
+#: the authors' reference HF code, bf16 forward on one H200, random weights, dense softmax (issue 13)
+REFERENCE_BF16_S = {4096: 2.04, 256: 0.22}
+#: issue 13's GPU targets: the 5B layout within 3x of the reference; SmolLM2 at 256 tokens within 1 s
+TARGET_RATIO = 3.0
+SMOLLM2_TARGET_S = 1.0
+#: SmolLM2-135M's layout (SPEC.md section 5), as a config.json for make_checkpoint (random weights)
+SMOLLM2_CONFIG = {
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
+    "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64,
+    "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "vocab_size": 49152, "tie_word_embeddings": True,
+    "max_position_embeddings": 8192, "hidden_act": "silu", "bos_token_id": 1, "eos_token_id": 2,
+}
 
 
 def _cuda_time(fn, torch, reps: int = 20) -> float:
@@ -41,14 +66,6 @@ def _cuda_time(fn, torch, reps: int = 20) -> float:
         torch.cuda.synchronize()
         times.append(a.elapsed_time(b) * 1e-3)
     return statistics.median(times)
-
-
-def _wall(fn, reps: int = 5) -> float:
-    """Median wall time [s] of ``reps`` calls of ``fn`` after one warm-up call."""
-    from benchmarks.engine import _median_time
-
-    fn()
-    return _median_time(fn, reps)
 
 
 def gemms(torch) -> list[dict]:
@@ -71,180 +88,380 @@ def gemms(torch) -> list[dict]:
     return rows
 
 
-def calls(torch) -> dict:
-    import numba
-
-    from neurosim.core.dense import exact_linear
-    from neurosim.core.engine import PackedWeights, int_linear, spike_linear
-    from neurosim.core.gpu import WeightCache, cuda_dense_linear
-    from neurosim.core.quant import quantize_activations
-
-    rng = np.random.default_rng(0)
-    M, K, N = 256, 2560, 9728
-    x = rng.standard_normal((M, K)).astype(np.float32)
-    c = quantize_activations(x, "adaptive", k=3.0, clamp=127).counts
-    w = rng.integers(-127, 128, (N, K)).astype(np.int8)
-    w_gpu = WeightCache().get("w", w, torch, "cuda")
-    packed = PackedWeights(w)
-    ref = int_linear(c, w)
-    ev = spike_linear(c, packed, "bitwise", 7)
-    gp = cuda_dense_linear(c, w, "bitwise", 7, w_gpu=w_gpu)
-    same = bool(np.array_equal(gp.out, ref) and np.array_equal(ev.out, ref)
-                and (gp.events, gp.accumulates) == (ev.events, ev.accumulates))
-    return dict(shape=f"{M}x{K}->{N}", data="adaptive k=3, bitwise T=7", spikes_per_activation=ev.events / c.size,
-                cuda_dense_linear_s=_wall(lambda: cuda_dense_linear(c, w, "bitwise", 7, w_gpu=w_gpu)),
-                cpu_spike_linear_s=_wall(lambda: spike_linear(c, packed, "bitwise", 7)),
-                cpu_exact_linear_s=_wall(lambda: exact_linear(c, w)),
-                cpu_threads=numba.get_num_threads(), identical_out_and_events=same)
+def token_ids(ckpt, tokens: int) -> np.ndarray:
+    """The first ``tokens`` token ids of the repeated prompt (the runs' input)."""
+    ids = np.asarray(ckpt.tokenizer.encode(PROMPT * (tokens // 8 + 10)).ids, dtype=np.int64)[:tokens]
+    assert len(ids) == tokens, f"the prompt gives only {len(ids)} tokens"
+    return ids
 
 
-def logit_difference(model_dir: str, tokens: int) -> dict:
-    """The float pass on the CPU (numpy) against ``--device cuda`` (float32 on the GPU): logit difference."""
-    from neurosim.model import Model, load_checkpoint
-    from neurosim.run.fidelity import CudaFloatProjection
-
-    ckpt = load_checkpoint(model_dir)
-    ids = np.asarray(ckpt.tokenizer.encode(PROMPT * 40).ids, dtype=np.int64)[:tokens]
-    model = Model(ckpt)
-    cpu = model.forward(ids)
-    gpu = model.forward(ids, linear=CudaFloatProjection())
-    d = np.abs(gpu.astype(np.float64) - cpu)
-    return dict(max_abs=float(d.max()), max_abs_over_max_logit=float(d.max() / np.abs(cpu).max()),
-                top1_agreement=float((gpu.argmax(-1) == cpu.argmax(-1)).mean()))
+def _logit_diff(a: np.ndarray, b: np.ndarray) -> dict:
+    d = np.abs(a.astype(np.float64) - b)
+    return dict(max_abs=float(d.max()), max_abs_over_max_logit=float(d.max() / np.abs(b).max()),
+                top1_agreement=float((a.argmax(-1) == b.argmax(-1)).mean()))
 
 
-def runs(models: list[tuple[str, str]], tokens: int, modes=("fp", "int8", "spike"), save=None) -> list[dict]:
-    """``neurosim run`` per model and mode on the CPU and with ``--device cuda``; ``save(rows)`` is called
-    after every run (partial rows carry what has run so far)."""
+def _schema(obj):
+    if isinstance(obj, dict):
+        return {k: _schema(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_schema(obj[0])] if obj else []
+    return "number" if isinstance(obj, (int, float)) and not isinstance(obj, bool) else type(obj).__name__
+
+
+class Bench:
+    """One loaded model on the device and the passes of a spike run."""
+
+    def __init__(self, model_dir: str, device: str):
+        from neurosim.model import Model, load_checkpoint
+        from neurosim.model.torch_network import TorchModel
+        from neurosim.run.fidelity import projection_kinds
+
+        self.model_dir = model_dir
+        self.ckpt = load_checkpoint(model_dir)
+        self.kinds = projection_kinds(Model(self.ckpt))
+        t0 = time.perf_counter()
+        self.net = TorchModel(Model(self.ckpt), device)
+        self.net.synchronize()
+        self.weights_s = time.perf_counter() - t0
+        self.torch = self.net.torch
+
+    def spike_pass(self, ids, keep_counts=False):
+        from neurosim.run.fidelity import Quantization
+        from neurosim.run.torch_fidelity import TorchQuantizedProjection, TorchRecorder
+
+        rec = TorchRecorder(TorchQuantizedProjection("spike", Quantization()), self.kinds, keep_counts=keep_counts)
+        logits = self.net.forward(ids, linear=rec)
+        return logits, rec, rec.ordered_records()
+
+    def time_run(self, ids, repeats: int) -> dict:
+        """Median seconds of each phase of a spike run after loading (fp pass, spike pass with
+        statistics, accuracy) and the peak device memory."""
+        from neurosim.run.torch_fidelity import torch_accuracy
+
+        torch, net = self.torch, self.net
+        cuda = net.device.type == "cuda"
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        phases = {"fp_s": [], "spike_s": [], "accuracy_s": [], "run_s": []}
+        for _ in range(repeats + 1):   # the first repeat warms up (and quantizes the weights)
+            t0 = time.perf_counter()
+            fp = net.forward(ids)
+            net.synchronize()
+            t1 = time.perf_counter()
+            q, _, recs = self.spike_pass(ids)
+            t2 = time.perf_counter()
+            acc = torch_accuracy(fp, q, ids)
+            t3 = time.perf_counter()
+            for k, v in (("fp_s", t1 - t0), ("spike_s", t2 - t1), ("accuracy_s", t3 - t2), ("run_s", t3 - t0)):
+                phases[k].append(v)
+            del fp, q
+        out = {k: statistics.median(v[1:]) for k, v in phases.items()}
+        out.update(first_run_s=phases["run_s"][0], repeats=repeats, projections=len(recs),
+                   events=sum(r["events"] for r in recs), top1_agreement=acc["top1_agreement"])
+        if cuda:
+            out["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        return out
+
+    def profile(self, ids, top: int = 12) -> dict:
+        """The device time of the heaviest operators of one fp pass and one spike pass (torch.profiler)."""
+        from torch.profiler import ProfilerActivity, profile
+
+        out = {}
+        for label, fn in (("fp", lambda: self.net.forward(ids)), ("spike", lambda: self.spike_pass(ids))):
+            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                fn()
+                self.net.synchronize()
+            ev = sorted(prof.key_averages(), key=lambda e: -e.self_device_time_total)[:top]
+            out[label] = [dict(op=e.key, calls=e.count, device_ms=e.self_device_time_total / 1e3) for e in ev]
+            print(label, "profile:", [(e["op"][:40], e["calls"], round(e["device_ms"], 1)) for e in out[label]],
+                  flush=True)
+        return out
+
+    def compare_cpu(self, ids) -> dict:
+        """The CPU golden model's fp and spike passes (dense engine) on the same ids, against the device's."""
+        from neurosim.model import Model
+        from neurosim.run.fidelity import Quantization, Recorder, SpikeProjection
+
+        model = Model(self.ckpt)
+        t0 = time.perf_counter()
+        fp_cpu = model.forward(ids)
+        t1 = time.perf_counter()
+        rec = Recorder(SpikeProjection(Quantization(), engine="dense"), self.kinds, keep_counts=True)
+        q_cpu = model.forward(ids, linear=rec)
+        cpu_recs = rec.ordered_records()
+        t2 = time.perf_counter()
+        mirror = Mirror(SpikeProjection(Quantization(), engine="dense"), self.net)
+        model.forward(ids, linear=Recorder(mirror, self.kinds))
+        fp_dev = self.net.forward(ids).cpu().numpy()
+        q_dev, trec, dev_recs = self.spike_pass(ids, keep_counts=True)
+        q_dev = q_dev.cpu().numpy()
+        same = sum(int((rec.counts[n] == trec.counts[n]).sum()) for n in rec.counts)
+        total = sum(a.size for a in rec.counts.values())
+        per = [float((rec.counts[n] == trec.counts[n]).mean()) for n in rec.counts]
+        ident_recs = sum(a == b for a, b in zip(cpu_recs, dev_recs))
+        near = sum(int((np.abs(rec.counts[n] - trec.counts[n]) <= 1).sum()) for n in rec.counts)
+        # the control: the CPU model itself with its embeddings moved by one float32 ulp
+        nudged = Model(Nudged(self.ckpt))
+        nrec = Recorder(SpikeProjection(Quantization(), engine="dense"), self.kinds, keep_counts=True)
+        q_nudged = nudged.forward(ids, linear=nrec)
+        control = dict(
+            identical_count_share=sum(int((rec.counts[n] == nrec.counts[n]).sum()) for n in rec.counts) / total,
+            within_one_share=sum(int((np.abs(rec.counts[n] - nrec.counts[n]) <= 1).sum()) for n in rec.counts) / total,
+            attention_stats_equal=model.attention_stats == nudged.attention_stats,
+            spike_logits=_logit_diff(q_nudged, q_cpu))
+        return dict(cpu_fp_s=t1 - t0, cpu_spike_s=t2 - t1, counts=total, identical_counts=same,
+                    identical_count_share=same / total, within_one_share=near / total,
+                    worst_projection_share=min(per), same_input=mirror.summary(), control=control,
+                    identical_records=int(ident_recs), records=len(cpu_recs),
+                    record_schema_equal=all(_schema(a) == _schema(b) for a, b in zip(cpu_recs, dev_recs))
+                    and len(cpu_recs) == len(dev_recs),
+                    attention_stats_equal=model.attention_stats == self.net.attention_stats,
+                    events_cpu=sum(r["events"] for r in cpu_recs), events_device=sum(r["events"] for r in dev_recs),
+                    fp_logits=_logit_diff(fp_dev, fp_cpu), spike_logits=_logit_diff(q_dev, q_cpu))
+
+
+class Nudged:
+    """A checkpoint seen with its embedding table moved by one float32 ulp (towards +inf): a
+    perturbation of the size of the GPU's float-order differences, for a CPU-vs-CPU control."""
+
+    def __init__(self, ckpt):
+        self.ckpt, self.model_config, self.names = ckpt, ckpt.model_config, ckpt.names
+
+    def tensor(self, name):
+        """The checkpoint's tensor; the embeddings nudged."""
+        t = self.ckpt.tensor(name)
+        return np.nextafter(t, np.float32(np.inf)) if name == self.model_config.embed_name else t
+
+
+class Mirror:
+    """A CPU projection that also runs every quantized projection on the device with the CPU's own
+    input (the CPU pass's activations): counts, scales and outputs compared bit for bit."""
+
+    def __init__(self, cpu_projection, net):
+        from neurosim.run.torch_fidelity import TorchQuantizedProjection
+
+        self.cpu, self.net = cpu_projection, net
+        self.quant, self.mode = cpu_projection.quant, cpu_projection.mode
+        self.device = TorchQuantizedProjection(self.mode, self.quant, cpu_projection.projections)
+        self.counts = self.same_counts = self.projections = self.same_outputs = 0
+
+    def selected(self, name):
+        return self.cpu.selected(name)
+
+    def product(self, name, x, w):
+        p = self.cpu.product(name, x, w)
+        if p.quantized:
+            torch = self.net.torch
+            y, aq, _ = self.device.product(name, torch.from_numpy(np.ascontiguousarray(x)).to(self.net.device),
+                                           self.net.weight(name))
+            c = aq.counts.cpu().numpy()
+            self.counts += c.size
+            self.same_counts += int((c == p.acts.counts).sum())
+            self.projections += 1
+            self.same_outputs += int(np.array_equal(y.cpu().numpy(), p.y)
+                                     and np.array_equal(aq.scale.cpu().numpy(), p.acts.scale))
+        return p
+
+    def summary(self) -> dict:
+        """Counts and projections compared, and how many were identical."""
+        return dict(counts=self.counts, identical_counts=self.same_counts, projections=self.projections,
+                    identical_outputs=self.same_outputs)
+
+
+def whole_run(model_dir: str, tokens: int, device: str) -> dict:
+    """One ``neurosim.run.execute`` in spike mode with a trace: its phases (seconds)."""
     from neurosim.run import Settings, execute
 
-    out = []
-    for label, model in models:
-        res = {}
-        row = dict(model=label, tokens=tokens, seconds={}, phase_seconds={}, accuracy={})
-        out.append(row)
-        for mode in modes:
-            for device in ("cuda", "cpu"):
-                s = Settings(model=model, prompt=PROMPT * 40, max_tokens=tokens, mode=mode, device=device).validate()
-                t0 = time.perf_counter()
-                summ = execute(s, quiet=True)
-                res[mode, device] = (summ, time.perf_counter() - t0)
-                print(f"{label} {mode} {device}: {res[mode, device][1]:.2f} s", flush=True)
-                key = f"{mode}_{device}"
-                row["tokens"] = summ["tokens"]
-                row["seconds"][key] = round(res[mode, device][1], 3)
-                row["phase_seconds"][key] = summ.get("_timing", {})
-                row["accuracy"][key] = summ["accuracy"]
-                if mode != "fp" and (mode, "cpu") in res and (mode, "cuda") in res:
-                    a, b = res[mode, "cpu"][0], res[mode, "cuda"][0]
-                    row[f"{mode}_identical_to_cpu"] = bool(a["totals"] == b["totals"] and a["layers"] == b["layers"])
-                    row["events"] = a["totals"]["events"]
-                if save:
-                    save(out)
-        row["logits_fp_cuda_vs_cpu"] = logit_difference(model, tokens)
-        if save:
-            save(out)
-    return out
+    with tempfile.TemporaryDirectory() as tmp:
+        s = Settings(model=model_dir, prompt=PROMPT * (tokens // 8 + 10), max_tokens=tokens, mode="spike",
+                     engine="dense", device="cuda", trace=str(Path(tmp) / "trace")).validate()
+        t0 = time.perf_counter()
+        summ = execute(s, quiet=True)
+        wall = time.perf_counter() - t0
+    t = summ["_timing"]
+    return dict(tokens=summ["tokens"], wall_s=wall, phases=t, projections=summ["totals"]["projections"])
 
 
-def measure(models, tokens, modes=("fp", "int8", "spike"), save=None, tiny_run=True) -> dict:
-    from neurosim.core.gpu import require_cuda
+def measure(models, cpu_tokens, repeats, device, save, profile=False) -> dict:
+    from neurosim.core.gpu import torch_device
 
-    torch = require_cuda()
-    p = torch.cuda.get_device_properties(0)
-    tiny = Path(tempfile.mkdtemp()) / "tiny"
-    from neurosim.cli import main
-
-    assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(tiny)]) == 0
-    doc = {
-        "command": "python -m benchmarks.gpu" + "".join(f" --model {m}" for _, m in models) + f" --tokens {tokens}"
-                   + ("" if tuple(modes) == ("fp", "int8", "spike") else f" --modes {','.join(modes)}")
-                   + ("" if tiny_run else " --no-tiny"),
-        "date": time.strftime("%Y-%m-%d"),
-        "gpu": {"name": p.name, "memory_gib": round(p.total_memory / 2**30, 1), "capability": f"{p.major}.{p.minor}",
-                "torch": torch.__version__, "cuda": torch.version.cuda, "cpu_cores": os.cpu_count()},
-        "gemm": gemms(torch),
-        "call": calls(torch),
-        "runs": [],
-    }
-
-    def keep(rows):
-        doc["runs"] = rows
-        if save:
+    torch, _ = torch_device(device)
+    cuda = device == "cuda"
+    if cuda:
+        p = torch.cuda.get_device_properties(0)
+        gpu = {"name": p.name, "memory_gib": round(p.total_memory / 2**30, 1), "capability": f"{p.major}.{p.minor}"}
+    else:
+        gpu = {"name": "PyTorch CPU device (dry run)", "memory_gib": None, "capability": None}
+    gpu.update(torch=torch.__version__, cuda=torch.version.cuda, cpu_cores=os.cpu_count())
+    doc = {"date": time.strftime("%Y-%m-%d"), "gpu": gpu, "gemm": gemms(torch) if cuda else [], "models": [],
+           "reference_bf16_s": {str(k): v for k, v in REFERENCE_BF16_S.items()}}
+    save(doc)
+    for label, model_dir, tokens in models:
+        row = {"model": label, "runs": [], "compare": []}
+        doc["models"].append(row)
+        if cuda:   # first, so that its copy of the weights is freed before the timed one is loaded
+            row["whole_run"] = whole_run(model_dir, max(tokens), device)
+            gc.collect()
+            torch.cuda.empty_cache()
             save(doc)
-    runs(([("tiny sse_swa_moba", str(tiny))] if tiny_run else []) + models, tokens, modes, keep)
+        b = Bench(model_dir, device)
+        row["weights_s"] = b.weights_s
+        for n in tokens:
+            ids = token_ids(b.ckpt, n)
+            r = dict(tokens=n, **b.time_run(ids, repeats))
+            row["runs"].append(r)
+            print(label, n, {k: round(v, 3) for k, v in r.items() if isinstance(v, float)}, flush=True)
+            save(doc)
+        if profile and cuda and label == "spb5b":
+            row["profile"] = b.profile(token_ids(b.ckpt, max(tokens)))
+            save(doc)
+        if cpu_tokens in tokens or label != "spb5b":
+            n = cpu_tokens if cpu_tokens in tokens else min(tokens)
+            row["compare"].append(dict(tokens=n, **b.compare_cpu(token_ids(b.ckpt, n))))
+            print(label, "vs cpu", row["compare"][-1]["identical_count_share"], flush=True)
+            save(doc)
+        del b
+        gc.collect()
+        if cuda:
+            torch.cuda.empty_cache()
     return doc
+
+
+def _target(label: str, tokens: int):
+    """(reference seconds, target seconds) of a model and sequence length, or (None, None)."""
+    if label == "spb5b" and tokens in REFERENCE_BF16_S:   # the issue's target is at 4096 tokens
+        return REFERENCE_BF16_S[tokens], TARGET_RATIO * REFERENCE_BF16_S[tokens] if tokens == 4096 else None
+    if label == "smollm2-135m layout" and tokens == 256:
+        return None, SMOLLM2_TARGET_S
+    return None, None
 
 
 def render(doc: dict) -> str:
     g = doc["gpu"]
-    lines = [f"GPU backend (`{doc['command']}`, {doc['date']}): {g['name']} ({g['memory_gib']} GiB, sm {g['capability']}), "
-             f"PyTorch {g['torch']}, CUDA {g['cuda']}, {g['cpu_cores']} CPU cores.", "",
-             "| GEMM | int8 `_int_mm` ms | bf16 ms | int8 TOPS | bf16 TFLOP/s | int8 products == CPU `int_linear` |",
-             "|---|---:|---:|---:|---:|---|"]
-    for r in doc["gemm"]:
-        lines.append(f"| {r['shape']} | {r['int8_mm_s'] * 1e3:.3f} | {r['bf16_mm_s'] * 1e3:.3f} | {r['int8_tops']:.0f} | "
-                     f"{r['bf16_tflops']:.0f} | {'identical' if r['bit_identical_to_cpu'] else 'DIFFERENT'} |")
-    c = doc["call"]
-    lines += ["", f"One projection call {c['shape']} ({c['data']}, {c['spikes_per_activation']:.2f} spikes/activation), "
-              f"numpy in and out: `cuda_dense_linear` {c['cuda_dense_linear_s'] * 1e3:.1f} ms; on this host's CPU "
-              f"({c['cpu_threads']} threads) `spike_linear` {c['cpu_spike_linear_s'] * 1e3:.1f} ms, `exact_linear` "
-              f"{c['cpu_exact_linear_s'] * 1e3:.1f} ms; integers and events "
-              f"{'identical' if c['identical_out_and_events'] else 'DIFFERENT'}.", "",
-             "| model | tokens | fp cpu s | fp cuda s | int8 cpu s | int8 cuda s | spike cpu s | spike cuda s "
-             "| int8 cuda == cpu | spike cuda == cpu | fp logits cuda vs cpu: max abs (rel) / top-1 |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
-    for r in doc["runs"]:
-        s, lg = r["seconds"], r.get("logits_fp_cuda_vs_cpu")
-
-        def ok(key):
-            return {True: "identical", False: "DIFFERENT", None: "not run"}[r.get(key)]
-
-        def sec(key):
-            return f"{s[key]:.2f}" if key in s else "not run"
-        cols = " | ".join(sec(f"{m}_{d}") for m in ("fp", "int8", "spike") for d in ("cpu", "cuda"))
-        logits = (f"{lg['max_abs']:.2e} ({lg['max_abs_over_max_logit']:.1e}) / {lg['top1_agreement']:.1%}"
-                  if lg else "not run")
-        lines.append(f"| {r['model']} | {r['tokens']} | {cols} | {ok('int8_identical_to_cpu')} "
-                     f"| {ok('spike_identical_to_cpu')} | {logits} |")
+    mem = f"{g['memory_gib']} GiB, sm {g['capability']}, " if g.get("memory_gib") else ""
+    lines = [f"GPU backend (`{doc['command']}`, {doc['date']}): {g['name']} ({mem}PyTorch {g['torch']}, "
+             f"CUDA {g['cuda']}, {g['cpu_cores']} CPU cores). The whole forward runs on the GPU: embedding, "
+             "norms, RoPE, softmax attention (full, MoBA, SWA), the SSE gated delta rule (chunked form), SwiGLU, "
+             "lm_head; in spike mode the quantizers, the int8 tensor-core products, the dequantization and the "
+             "trace statistics too.", ""]
+    if doc["gemm"]:
+        lines += ["| GEMM | int8 `_int_mm` ms | bf16 ms | int8 TOPS | bf16 TFLOP/s | int8 products == CPU `int_linear` |",
+                  "|---|---:|---:|---:|---:|---|"]
+        for r in doc["gemm"]:
+            lines.append(f"| {r['shape']} | {r['int8_mm_s'] * 1e3:.3f} | {r['bf16_mm_s'] * 1e3:.3f} | "
+                         f"{r['int8_tops']:.0f} | {r['bf16_tflops']:.0f} | "
+                         f"{'identical' if r['bit_identical_to_cpu'] else 'DIFFERENT'} |")
+        lines.append("")
+    lines += ["| model | tokens | weights s | fp pass s | spike pass + statistics s | accuracy s | run s "
+              "| reference bf16 s | run / reference | target s | peak GPU GiB |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for m in doc["models"]:
+        for r in m["runs"]:
+            ref, target = _target(m["model"], r["tokens"])
+            ratio = f"{r['run_s'] / ref:.2f}" if ref else "-"
+            tgt = (f"{target:.2f} ({'met' if r['run_s'] <= target else 'NOT met'})" if target else "-")
+            peak = f"{r['peak_gib']:.1f}" if r.get("peak_gib") is not None else "-"
+            lines.append(f"| {m['model']} | {r['tokens']} | {m['weights_s']:.1f} | {r['fp_s']:.3f} | {r['spike_s']:.3f} "
+                         f"| {r['accuracy_s']:.3f} | {r['run_s']:.3f} | {ref if ref else '-'} | {ratio} | {tgt} | {peak} |")
+    lines += ["", "| model | tokens | CPU fp s | CPU spike s | same input: identical counts / outputs "
+              "| end to end: identical INT8 counts (within 1) | worst projection "
+              "| identical records | record schema | attention stats | fp logits GPU vs CPU: max abs (rel) / top-1 "
+              "| spike logits GPU vs CPU |", "|---|---:|---:|---:|---|---:|---:|---:|---|---|---|---|"]
+    for m in doc["models"]:
+        for c in m["compare"]:
+            f, s, si = c["fp_logits"], c["spike_logits"], c["same_input"]
+            lines.append(
+                f"| {m['model']} | {c['tokens']} | {c['cpu_fp_s']:.2f} | {c['cpu_spike_s']:.2f} "
+                f"| {si['identical_counts'] / si['counts']:.4%} of {si['counts']:,} / {si['identical_outputs']} of "
+                f"{si['projections']} projections "
+                f"| {c['identical_count_share']:.3%} ({c['within_one_share']:.3%}) "
+                f"| {c['worst_projection_share']:.3%} | {c['identical_records']} of {c['records']} "
+                f"| {'equal' if c['record_schema_equal'] else 'DIFFERENT'} "
+                f"| {'equal' if c['attention_stats_equal'] else 'differ'} "
+                f"| {f['max_abs']:.2e} ({f['max_abs_over_max_logit']:.1e}) / {f['top1_agreement']:.1%} "
+                f"| {s['max_abs']:.2e} ({s['max_abs_over_max_logit']:.1e}) / {s['top1_agreement']:.1%} |")
+    controls = [(m, c) for m in doc["models"] for c in m["compare"] if "control" in c]
+    if controls:
+        lines += ["", "Control, CPU against CPU: the golden model with its embeddings moved by one float32 ulp "
+                  "(a perturbation of the GPU's float-order size) against the same model unmoved.", "",
+                  "| model | tokens | identical INT8 counts (within 1) | spike logits max abs (rel) / top-1 "
+                  "| attention stats |", "|---|---:|---:|---|---|"]
+        for m, c in controls:
+            k, s = c["control"], c["control"]["spike_logits"]
+            lines.append(f"| {m['model']} | {c['tokens']} | {k['identical_count_share']:.3%} ({k['within_one_share']:.3%}) "
+                         f"| {s['max_abs']:.2e} ({s['max_abs_over_max_logit']:.1e}) / {s['top1_agreement']:.1%} "
+                         f"| {'equal' if k['attention_stats_equal'] else 'differ'} |")
+    runs = [m for m in doc["models"] if m.get("whole_run")]
+    if runs:
+        parts = []
+        for m in runs:
+            w, p = m["whole_run"], m["whole_run"]["phases"]
+            parts.append(f"{m['model']} {w['tokens']} tokens: {w['wall_s']:.1f} s in all, of which weights "
+                         f"{p['weights_s']:.1f} s, fp {p['fp_s']:.2f} s, spike {p['spike_s']:.2f} s, accuracy "
+                         f"{p['accuracy_s']:.2f} s")
+        lines += ["", "One whole `neurosim run --device cuda --mode spike --trace OUT` per model (`execute`, including "
+                  "checkpoint reading, tokenizing and writing the trace): " + "; ".join(parts) + "."]
     if doc.get("gpu_tests"):
         t = doc["gpu_tests"]
         lines += ["", f"GPU tests in the same session (`{t['command']}`): {t['result']}."]
-    lines += ["", "Checkpoints given with `--model` were made there with `neurosim make-checkpoint --arch sse_swa_moba "
-              "--preset full DIR` (random weights, SpB2.0-5B layout, bfloat16). Run seconds are whole `execute` calls (model load, float reference pass, quantized pass). "
-              "Only the block projections run on the GPU (int8 tensor cores, int32 accumulation, events counted "
-              "from the counts; the float passes' projections in float32 on the GPU); attention, norms and the "
-              "quantizers stay on the CPU. `==`: the quantized pass's whole record (INT8 counts' statistics, "
-              "integers, events per projection, totals) equals the CPU run's. The float pass on the GPU sums in "
-              "another order: its logits are compared with the CPU's (max abs difference, relative to the largest "
-              "|logit|, and top-1 agreement)."]
+    lines += ["", "Seconds are medians of the repeats after one warm-up run; a run = fp pass + spike pass with trace "
+              "statistics + accuracy metrics, i.e. `neurosim run --device cuda --mode spike` without loading; weights = "
+              "reading the checkpoint and uploading it (bf16 widened on the GPU), reported apart. The reference is the "
+              "authors' HF code's bf16 forward measured on one H200 (issue 13); the target is 3x it (SmolLM2 layout: "
+              "1 s at 256 tokens). The spb5b checkpoint was made on the GPU host with `neurosim make-checkpoint "
+              "--arch sse_swa_moba --preset full DIR` (random weights, bf16); the SmolLM2-135M layout and the tiny "
+              "SpB2.0 are random-weight checkpoints made by the benchmark. CPU columns: the numpy golden model on "
+              "the same host. Same input: every quantized projection of the CPU's spike pass also run on the GPU "
+              "with the CPU's input activations: INT8 counts, and outputs (dequantized products) and scales "
+              "compared bit for bit. End to end: the GPU's own pass; its activations differ from the CPU's by "
+              "float order (matmuls, reductions, exp, the chunked SSE recurrence), a count at a rounding boundary "
+              "moves by one, and the moved counts (and moved row maxima, which rescale a whole row) feed the "
+              "next layers, so the share of identical counts falls with depth; identical records: projections "
+              "whose whole record (statistics, events) equals the CPU's; attention stats: MoBA's block selection and "
+              "SSE's routing histogram follow the activations, so they differ where the activations do."]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs/results")
-    ap.add_argument("--model", action="append", default=[], help="also run this checkpoint directory")
-    ap.add_argument("--tokens", type=int, default=256)
-    ap.add_argument("--modes", default="fp,int8,spike", help="comma-separated modes to run per model")
-    ap.add_argument("--no-tiny", action="store_true", help="skip the tiny checkpoint's runs")
+    ap.add_argument("--spb5b", help="a SpB2.0-5B layout checkpoint (make-checkpoint --preset full)")
+    ap.add_argument("--tokens", default="4096,256", help="sequence lengths of the spb5b runs")
+    ap.add_argument("--cpu-tokens", type=int, default=256, help="sequence length of the CPU comparison")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    ap.add_argument("--profile", action="store_true", help="record the heaviest device operators of the spb5b passes")
+    ap.add_argument("--skip-small", action="store_true", help="only the --spb5b checkpoint")
     ap.add_argument("--render-only", action="store_true", help="re-render OUT/gpu.md from OUT/gpu.json")
     ap.add_argument("--tests-log", help="record the last line of this pytest log (the gpu tests) in gpu.json")
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    command = "python -m benchmarks.gpu" + (" --spb5b DIR" if a.spb5b else "") + \
+        (f" --tokens {a.tokens}" if a.tokens != "4096,256" else "") + \
+        (f" --repeats {a.repeats}" if a.repeats != 3 else "") + (" --profile" if a.profile else "") + (" --device cpu" if a.device == "cpu" else "")
 
-    def save(doc):  # after every run, so a run cut short keeps what it measured
+    def save(doc):  # after every step, so a run cut short keeps what it measured
+        doc.setdefault("command", command)
         (out / "gpu.json").write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
         (out / "gpu.md").write_text(render(doc))
     if a.render_only:
         doc = json.loads((out / "gpu.json").read_text())
-        if a.tests_log:
-            last = [ln for ln in Path(a.tests_log).read_text().splitlines() if ln.strip()][-1]
-            doc["gpu_tests"] = {"command": "python -m pytest -q -m gpu tests/test_gpu.py", "result": last.strip()}
     else:
-        doc = measure([(Path(m).name, m) for m in a.model], a.tokens, tuple(a.modes.split(",")), save,
-                      tiny_run=not a.no_tiny)
+        from neurosim.model import make_checkpoint
+
+        tmp = Path(tempfile.mkdtemp())
+        tiny, smol = tmp / "tiny", tmp / "smollm2"
+        make_checkpoint(tiny, "sse_swa_moba", "tiny", progress=False)
+        make_checkpoint(smol, config=SMOLLM2_CONFIG, progress=False)
+        models = [] if a.skip_small else [("smollm2-135m layout", str(smol), [256]), ("tiny sse_swa_moba", str(tiny), [256])]
+        if a.spb5b:
+            models.append(("spb5b", a.spb5b, [int(t) for t in a.tokens.split(",")]))
+        doc = measure(models, a.cpu_tokens, a.repeats, a.device, save, a.profile)
+    if a.tests_log:
+        last = [ln for ln in Path(a.tests_log).read_text().splitlines() if ln.strip()][-1]
+        doc["gpu_tests"] = {"command": "python -m pytest -q -m gpu tests/test_gpu.py", "result": last.strip()}
     save(doc)
     print(render(doc))
     return 0
