@@ -369,14 +369,15 @@ def torch_as_cuda(monkeypatch):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("mode", ["int8", "spike"])
-def test_run_on_torch_has_the_cpu_summary(tiny, mode, tmp_path, torch_as_cuda):
-    """``execute`` with device cuda (on a GPU, or PyTorch's CPU): the summary and trace of the CPU run."""
+@pytest.mark.parametrize("mode,window_for", [("int8", {}), ("spike", {"down_proj": 11})])
+def test_run_on_torch_has_the_cpu_summary(tiny, mode, window_for, tmp_path, torch_as_cuda):
+    """``execute`` with device cuda (on a GPU, or PyTorch's CPU): the summary and trace of the CPU run
+    (with a longer window for the down projections: their counts beyond INT8, the float64 product)."""
     from neurosim.run import Settings, execute, read_histograms, read_summary
 
     runs = {}
     for device in ("cpu", "cuda"):
-        s = Settings(model=str(tiny), prompt=PROMPT, mode=mode, device=device, generate=3,
+        s = Settings(model=str(tiny), prompt=PROMPT, mode=mode, device=device, generate=3, window_for=window_for,
                      engine="dense" if mode == "spike" else None, trace=str(tmp_path / device)).validate()
         runs[device] = execute(s, quiet=True)
     cpu, gpu = runs["cpu"], runs["cuda"]
@@ -386,6 +387,9 @@ def test_run_on_torch_has_the_cpu_summary(tiny, mode, tmp_path, torch_as_cuda):
     assert [L.get("attention") for L in gpu["layers"]] == [L.get("attention") for L in cpu["layers"]]
     assert gpu["accuracy"]["ppl_fp"] == pytest.approx(cpu["accuracy"]["ppl_fp"], rel=1e-4)
     assert gpu["generated"]["ids"] == cpu["generated"]["ids"]
+    for run in (cpu, gpu):
+        downs = [r for L in run["layers"] for r in L["projections"] if "down_proj" in r["name"]]
+        assert all(r["T_fixed"] == (11 if window_for else 7) for r in downs)
     assert gpu["tiles"] == cpu["tiles"] and len(gpu["tiles"]) == 4
     assert {"weights_s", "fp_s", f"{mode}_s"} <= set(gpu["_timing"])
     a, b = read_summary(tmp_path / "cpu"), read_summary(tmp_path / "cuda")

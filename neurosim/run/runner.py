@@ -173,7 +173,7 @@ def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing
             summary.update(info)
             timing["folds_s"] = time.perf_counter() - t0
             if cuda:   # the folded weights replace the stored ones on the GPU
-                net = qnet = None
+                net = qnet = None   # free the first upload before the second
                 qnet = _on_gpu(qmodel, timing)
             else:
                 qnet = qmodel

@@ -85,7 +85,8 @@ class TorchQuantizedProjection:
         if not self.selected(name):
             return x @ w.T, None, None
         q = self.quant
-        aq = quantize_activations_tensor(x, q.scale, k=q.k, clamp=q.clamp)
+        _, _, clamp, levels = q.plan(name)
+        aq = quantize_activations_tensor(x, q.scale, k=q.k, clamp=clamp, levels=levels)
         wq = self.weight_quant(name, w)
         return dequant_linear_tensor(aq, wq).to(x.dtype), aq, wq
 
@@ -173,7 +174,7 @@ class TorchRecorder:
             if "tile" in p:
                 rows, counts, scale, w_lanes = p["tile"]
                 path = self.tiles_out / f"{self.tile_requests[name]}.npz"
-                write_request_tile(path, counts.cpu().numpy(), w_lanes.cpu().numpy(), q, scale.cpu().numpy(),
+                write_request_tile(path, name, counts.cpu().numpy(), w_lanes.cpu().numpy(), q, scale.cpu().numpy(),
                                    f"{self.source}:{name}:tokens{rows.start}+")
                 self.tiles_written.append(path.name)
             if "counts" in p:
