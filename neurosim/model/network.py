@@ -148,6 +148,9 @@ class Model:
         self.sse_router_weight = sse_router_weight
         self.keep_weights = keep_weights
         self._cache: dict[str, np.ndarray] = {}
+        #: weights derived from this model's by a projection hook (e.g. quantized codes), kept per
+        #: model across passes by hooks that have ``bind_model`` (neurosim.run.fidelity)
+        self.derived: dict = {}
         self.hidden_size = mc.hidden_size
         self.n_layers = mc.num_layers
         self.vocab_size = mc.vocab_size
@@ -334,6 +337,9 @@ class Model:
         decode treats the generated tokens; None: MoBA everywhere). A pass from position 0 records
         :attr:`attention_stats`.
         """
+        bind = getattr(linear, "bind_model", None)
+        if bind is not None:  # the hook may keep weights derived from this model's (quantized codes)
+            bind(self)
         h = self.embed(ids)
         pos0 = 0 if cache is None else cache.pos
         if pos0 == 0:
