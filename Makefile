@@ -88,19 +88,20 @@ bench: setup
 	$(PY) -m benchmarks.engine --out docs/results
 	$(PY) -m neurosim.results sync
 
-# Generated figures (docs/results/NAME.json + NAME.md, quoted by the README). The settings below are
-# the ones docs/results was measured with on 2 shared cores; the issue's full setting is
-# `make results FRONTIER_WINDOWS=32 FRONTIER_TOKENS=512` (hours on 2 cores).
-FRONTIER_WINDOWS ?= 12
-FRONTIER_TOKENS ?= 256
-SENS_WINDOWS ?= 6
-SENS_TOKENS ?= 128
+# Generated figures (docs/results/NAME.json + NAME.md, quoted by the README), at the issue's full
+# setting (32 windows x 512 tokens; about an hour on 2 cores with 2 eval workers). A budget run:
+# `make results FRONTIER_WINDOWS=12 FRONTIER_TOKENS=256` (its figures then differ from the README's).
+FRONTIER_WINDOWS ?= 32
+FRONTIER_TOKENS ?= 512
+SENS_WINDOWS ?= 32
+SENS_TOKENS ?= 512
+EVAL_WORKERS ?= 2
 results: setup
-	$(PY) -m neurosim eval --settings benchmarks/frontier.yaml --windows $(FRONTIER_WINDOWS) --window-tokens $(FRONTIER_TOKENS) --out $(B)/eval-frontier
+	$(PY) -m neurosim eval --settings benchmarks/frontier.yaml --windows $(FRONTIER_WINDOWS) --window-tokens $(FRONTIER_TOKENS) --workers $(EVAL_WORKERS) --out $(B)/eval-frontier
 	$(PY) -m neurosim.results eval $(B)/eval-frontier accuracy --command "neurosim eval --settings benchmarks/frontier.yaml --windows $(FRONTIER_WINDOWS) --window-tokens $(FRONTIER_TOKENS)"
-	$(PY) -m neurosim eval --windows 32 --window-tokens 512 --out $(B)/eval-full
+	$(PY) -m neurosim eval --windows 32 --window-tokens 512 --workers $(EVAL_WORKERS) --out $(B)/eval-full
 	$(PY) -m neurosim.results eval $(B)/eval-full accuracy_full --command "neurosim eval --windows 32 --window-tokens 512"
-	$(PY) -m neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS) --out $(B)/eval-sensitivity
+	$(PY) -m neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS) --workers $(EVAL_WORKERS) --out $(B)/eval-sensitivity
 	$(PY) -m neurosim.results eval $(B)/eval-sensitivity sensitivity --command "neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS)"
 	@if [ -f $(B)/trace/summary.json ] && [ -f $(B)/hw/hw.json ]; then $(PY) -m benchmarks.energy; else echo "(energy.md: run make main first)"; fi
 	$(PY) -m neurosim.results sync

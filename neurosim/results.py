@@ -145,7 +145,7 @@ def _eval_result(eval_dir: str, name: str, command: str | None) -> None:
     if t.is_file():  # the run time with the machine it ran on (the eval folder keeps it apart)
         secs = json.loads(t.read_text())
         doc["run_time"] = {"total_s": round(secs["total_s"], 1), "cpus": secs.get("cpus"),
-                           "load_after": secs.get("load_avg", "n/a")}
+                           "load_after": secs.get("load_avg", "n/a"), "workers": secs.get("workers", 1)}
     for f in write_result(name, doc):
         print(f)
 
