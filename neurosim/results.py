@@ -8,7 +8,7 @@ checked against it. The README quotes a result verbatim between ``<!-- results: 
 block against its file and that the "Measured results" section types no figure outside a block
 (inline code, i.e. commands, excepted).
 
-    python -m neurosim.results eval EVAL_DIR NAME   # an eval folder -> docs/results/NAME.{json,md}
+    python -m neurosim.results eval EVAL_DIR NAME [--figure]  # an eval folder -> docs/results/NAME.{json,md[,png]}
     python -m neurosim.results render [NAME ...]    # re-render NAME.md from NAME.json
     python -m neurosim.results check                # the README check
     python -m neurosim.results sync                 # copy docs/results/*.md into the README's blocks
@@ -130,7 +130,7 @@ def sync_readme(readme=None, results_dir=None) -> list[str]:
     return done
 
 
-def _eval_result(eval_dir: str, name: str, command: str | None) -> None:
+def _eval_result(eval_dir: str, name: str, command: str | None, figure: bool = False) -> None:
     from neurosim.run.eval import EVAL_MARKER
 
     p = Path(eval_dir) / EVAL_MARKER
@@ -148,6 +148,14 @@ def _eval_result(eval_dir: str, name: str, command: str | None) -> None:
                            "load_after": secs.get("load_avg", "n/a"), "workers": secs.get("workers", 1)}
     for f in write_result(name, doc):
         print(f)
+    if figure:  # the frontier figure: NLL change with its interval against spikes per activation
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from neurosim.reports.eval_section import frontier_figure
+        from neurosim.reports.figures import save
+
+        print(save(frontier_figure(doc), RESULTS_DIR / f"{name}.png"))
 
 
 def main(argv=None) -> int:
@@ -157,6 +165,7 @@ def main(argv=None) -> int:
     e.add_argument("eval_dir")
     e.add_argument("name")
     e.add_argument("--command", help="the command that produced the eval folder (recorded and printed)")
+    e.add_argument("--figure", action="store_true", help="also draw the frontier figure, docs/results/NAME.png")
     r = sub.add_parser("render", help="re-render NAME.md from NAME.json (default: every result with a renderer)")
     r.add_argument("names", nargs="*")
     sub.add_parser("check", help="check the README's quotes of docs/results")
@@ -164,7 +173,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     try:
         if a.cmd == "eval":
-            _eval_result(a.eval_dir, a.name, a.command)
+            _eval_result(a.eval_dir, a.name, a.command, a.figure)
         elif a.cmd == "render":
             names = a.names or sorted(p.stem for p in RESULTS_DIR.glob("*.json"))
             for n in names:
