@@ -33,6 +33,7 @@ import numpy as np
 from neurosim.core.coding import INT8_WINDOW, count_histogram, fits, histogram_stats, resolve_steps
 from neurosim.core.dense import dense_linear, exact_linear, spike_events
 from neurosim.core.engine import spike_linear
+from neurosim.core.gemv import FEW_ROWS, few_rows_linear
 from neurosim.core.quant import ActQuant, WeightQuant, dequant_linear, quantize_activations, quantize_weights
 from neurosim.defaults import LANES
 from neurosim.run.tiles import tile_rows, write_tile
@@ -200,7 +201,11 @@ class Int8Projection(QuantizedProjection):
     mode = "int8"
 
     def integers(self, counts, w_int, T):
-        """``exact_linear(counts, w_int)``; no events (the recorder counts them from the counts)."""
+        """``exact_linear(counts, w_int)``; no events (the recorder counts them from the counts).
+        Up to FEW_ROWS rows (a decode step) the same integers come from ``few_rows_linear``,
+        which streams the INT8 weights instead of converting them to float32 on every call."""
+        if counts.size <= FEW_ROWS * counts.shape[-1]:
+            return few_rows_linear(counts, w_int), None
         return exact_linear(counts, w_int), None
 
 
