@@ -343,17 +343,24 @@ def attend(q, k, v, seg_start, seg_end, scale=None) -> np.ndarray:
     if h % kv:
         raise ValueError(f"{h} query heads are not a multiple of {kv} kv heads")
     dt = q.dtype
+    st, en = _segments(seg_start, seg_end, s, h, t)
+    kT = np.ascontiguousarray(np.asarray(k, dt).transpose(1, 2, 0))
+    vh = np.ascontiguousarray(np.asarray(v, dt).transpose(1, 0, 2))
+    return _attend_heads(q, kT, vh, st, en, scale)
+
+
+def _segments(seg_start, seg_end, s: int, h: int, keys: int):
+    """Checked int64 key segments [1 or H, S, ...] of :func:`attend` / :func:`attend_cached`,
+    each within the first ``keys`` keys."""
     st = np.asarray(seg_start, dtype=np.int64)
     en = np.asarray(seg_end, dtype=np.int64)
     if st.ndim == 2:
         st, en = st[None], en[None]
     if st.shape != en.shape or st.shape[1] != s or st.shape[0] not in (1, h):
         raise ValueError(f"segments {st.shape} do not fit {s} queries and {h} heads")
-    if st.size and (st.min() < 0 or en.max() > t or (en < st).any()):
+    if st.size and (st.min() < 0 or en.max() > keys or (en < st).any()):
         raise ValueError("key segments outside the keys")
-    kT = np.ascontiguousarray(np.asarray(k, dt).transpose(1, 2, 0))
-    vh = np.ascontiguousarray(np.asarray(v, dt).transpose(1, 0, 2))
-    return _attend_heads(q, kT, vh, st, en, scale)
+    return st, en
 
 
 def _attend_heads(q, kT, vh, st, en, scale):
@@ -383,14 +390,7 @@ def attend_cached(q, kT, vh, n: int, seg_start, seg_end, scale=None) -> np.ndarr
         raise ValueError(f"cache buffers {kT.shape} / {vh.shape} do not fit queries {q.shape} and {n} keys")
     if kT.dtype != q.dtype or vh.dtype != q.dtype or not (kT.flags.c_contiguous and vh.flags.c_contiguous):
         raise ValueError("cache buffers must be C-contiguous in the queries' dtype")
-    st = np.asarray(seg_start, dtype=np.int64)
-    en = np.asarray(seg_end, dtype=np.int64)
-    if st.ndim == 2:
-        st, en = st[None], en[None]
-    if st.shape != en.shape or st.shape[1] != s or st.shape[0] not in (1, h):
-        raise ValueError(f"segments {st.shape} do not fit {s} queries and {h} heads")
-    if st.size and (st.min() < 0 or en.max() > n or (en < st).any()):
-        raise ValueError("key segments outside the keys")
+    st, en = _segments(seg_start, seg_end, s, h, n)
     return _attend_heads(q, kT, vh, st, en, scale)
 
 
