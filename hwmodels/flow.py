@@ -30,6 +30,7 @@ from neurosim import NeurosimError
 from neurosim.defaults import K as DEFAULT_K, LANES as DEFAULT_LANES
 from neurosim.outdir import OutputFolder, check_replaceable
 from neurosim.paper import HW_CLAIMS as PAPER
+from neurosim.results import load_average
 
 from .compare import busy_cycle_energy, compare
 from .liberty import Library
@@ -134,7 +135,7 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
                              lanes, spike=kd.name) for kd in kinds if kd.design == "spike"}
     run_info = {"durations_s": {k2: round(v, 2) for k2, v in timings_s.items()},
                 "total_s": round(time.time() - t_start, 2), "syntheses_run": tools.synthesized,
-                "started_unix": round(t_start, 0), "cpus": os.cpu_count(), "load_avg_after": _loadavg()}
+                "started_unix": round(t_start, 0), "cpus": os.cpu_count(), "load_avg_after": load_average()}
     doc["run"] = run_info          # the only non-deterministic field
     write_outputs(out, doc, run_info)
     return doc
@@ -230,11 +231,3 @@ def write_outputs(out: Path, doc: dict, run_info: dict) -> None:
         (tmp / "hw.md").write_text(render_markdown(doc))
         (tmp / "run.json").write_text(json.dumps(run_info, indent=1) + "\n")
         folder.commit()
-
-
-def _loadavg() -> str:
-    """The 1/5/15-minute load averages at the end of the run ("n/a" off Linux): the seconds' context."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"

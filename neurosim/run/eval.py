@@ -365,6 +365,7 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
     from tqdm import tqdm
 
     from neurosim.outdir import OutputFolder
+    from neurosim.results import load_average
     from neurosim.run.threads import blas_one_thread
 
     cfg.validate()
@@ -401,7 +402,7 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
         result = _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts, rotations)
         timing["total_s"] = time.perf_counter() - t_start
         timing["cpus"] = os.cpu_count()
-        timing["load_avg"] = _loadavg()
+        timing["load_avg"] = load_average()
         if folder is not None:
             _write(folder, result, rows, timing)
         result["_timing"] = timing
@@ -598,13 +599,6 @@ def rotation_lines(doc: dict) -> list[str]:
     return [f"Rotation of {s['label']}: {s['rotation']}, folded offline into the weights (residual stream)."
             for s in doc["settings"] if s.get("rotation")]
 
-
-def _loadavg() -> str:
-    """The 1/5/15-minute load averages at the end of the run ("n/a" off Linux): the seconds' context."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def _write(folder, result: dict, rows: list[dict], timing: dict) -> None:
