@@ -54,7 +54,17 @@ def measure(trace, hw, cache) -> dict:
             "compute_designs": first["constants"]["compute"]["designs"],
             "published_break_even": first["published_break_even"], "assumptions": first["assumptions"],
             "skipped_designs": first.get("skipped_designs", []),
-            "runs": runs}
+            "hw_run": _hw_run(hw), "runs": runs}
+
+
+def _hw_run(hw) -> dict:
+    """How long the ``neurosim hw`` run behind the table took (its hw.json ``run``), for the issue's
+    target: ``--coding all`` under 10 minutes on 2 cores."""
+    doc = json.loads((Path(hw) / "hw.json").read_text())
+    run = doc.get("run", {})
+    return {"total_s": run.get("total_s"), "syntheses_run": run.get("syntheses_run"), "cpus": run.get("cpus"),
+            "load_avg_after": run.get("load_avg_after"),
+            "designs": len(doc.get("settings", {}).get("kinds", {})) or None}
 
 
 def _red(d: dict, b: str) -> str:
@@ -110,6 +120,11 @@ def render(doc: dict) -> str:
               "the baseline's. A design whose array misses the clock is marked (timing NOT met). "
               f"Published break-even band: {pb['range'][0]}-{pb['range'][1]} spikes per synapse "
               "(Dampfhoffer et al. 2023; Davidson & Furber 2021; Lemaire et al. 2022)."]
+    hr = doc.get("hw_run") or {}
+    if hr.get("total_s") is not None:
+        lines += ["", f"The `neurosim hw --coding all` run behind this table: {hr['total_s']:,.0f} s "
+                  f"({hr['total_s'] / 60:.1f} min; target under 10 min on 2 cores, issue 12) on {hr.get('cpus') or '?'} "
+                  f"CPU cores, {hr.get('syntheses_run')} syntheses, load average after {hr.get('load_avg_after') or 'n/a'}."]
     if doc.get("skipped_designs"):
         lines += ["", "Not priced: " + "; ".join(f"{sk['name']} ({sk['reason']})" for sk in doc["skipped_designs"])
                   + "."]

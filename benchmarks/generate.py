@@ -11,14 +11,16 @@ Per round (after one warm-up round), in this order:
   minus the re-runs: its own prefill into a ``DecodeCache`` plus ``new - 1`` cached decode steps
   (weights resident while decoding);
 * ``decode``: the ``new - 1`` cached decode steps alone, from the cache of a prefill (what
-  ``neurosim run --generate`` spends after its pass, which already filled the cache);
+  ``neurosim run --generate`` spends after its pass, which already filled the cache, kept the
+  float weights in it and, for int8/spike, the weights' quantization in ``weight_cache``);
 * ``recompute``: one whole-sequence forward of ``tokens + new/2`` tokens (the mean length of the
   former per-token re-run), times ``new - 1``: the cost without a cache, estimated from one step.
 
 Printed: median seconds and the median over rounds of each ratio to that round's prefill. For int8
 and spike the hook is the run's projection (no recording); as in ``neurosim run --generate``, its
-``weight_cache`` is on while generating (each weight quantised once, at its first call) and off
-for the prefill and the recompute (quantised on every call, as a pass does).
+``weight_cache`` is on while generating and for the cached prefill before ``decode`` (each weight
+quantised once, at its first call) and off for the prefill and the recompute (quantised on every
+call, as a pass does).
 """
 
 from __future__ import annotations
@@ -65,9 +67,9 @@ def measure(tokens: int, new: int, repeats: int, mode: str) -> dict:
         caching(hook, False)
         t2 = time.perf_counter()
         cache = DecodeCache(model.n_layers)
+        caching(hook, True)
         logits = model.forward(ids, hook, cache=cache)
         t3 = time.perf_counter()
-        caching(hook, True)
         model.generate(ids, new, hook, cache=cache, logits=logits)
         caching(hook, False)
         t4 = time.perf_counter()

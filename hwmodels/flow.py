@@ -20,6 +20,7 @@ Units: area um^2, energy pJ per cycle, power mW, time ns, frequency MHz.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from neurosim import NeurosimError
 from neurosim.defaults import K as DEFAULT_K, LANES as DEFAULT_LANES
 from neurosim.outdir import OutputFolder, check_replaceable
 from neurosim.paper import HW_CLAIMS as PAPER
+from neurosim.results import load_average
 
 from .compare import busy_cycle_energy, compare
 from .liberty import Library
@@ -133,7 +135,7 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
                              lanes, spike=kd.name) for kd in kinds if kd.design == "spike"}
     run_info = {"durations_s": {k2: round(v, 2) for k2, v in timings_s.items()},
                 "total_s": round(time.time() - t_start, 2), "syntheses_run": tools.synthesized,
-                "started_unix": round(t_start, 0)}
+                "started_unix": round(t_start, 0), "cpus": os.cpu_count(), "load_avg_after": load_average()}
     doc["run"] = run_info          # the only non-deterministic field
     write_outputs(out, doc, run_info)
     return doc

@@ -8,7 +8,7 @@ checked against it. The README quotes a result verbatim between ``<!-- results: 
 block against its file and that the "Measured results" section types no figure outside a block
 (inline code, i.e. commands, excepted).
 
-    python -m neurosim.results eval EVAL_DIR NAME   # an eval folder -> docs/results/NAME.{json,md}
+    python -m neurosim.results eval EVAL_DIR NAME [--figure]  # an eval folder -> docs/results/NAME.{json,md[,png]}
     python -m neurosim.results render [NAME ...]    # re-render NAME.md from NAME.json
     python -m neurosim.results check                # the README check
     python -m neurosim.results sync                 # copy docs/results/*.md into the README's blocks
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from neurosim import NeurosimError
 
-__all__ = ["RESULTS_DIR", "write_result", "render", "readme_blocks", "measured_section", "check_readme",
+__all__ = ["RESULTS_DIR", "load_average", "write_result", "render", "readme_blocks", "measured_section", "check_readme",
            "loose_numbers", "sync_readme"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +35,14 @@ BLOCK = re.compile(r"<!-- results: (?P<name>[\w.\-]+\.md) -->\n(?P<body>.*?)\n?<
 SECTION = "## Measured results"
 #: a figure: digits not glued to letters (INT8, SpB2.0-5B and fp16 are names, not figures)
 NUMBER = re.compile(r"(?<![A-Za-z0-9_.])[-+]?\d[\d,]*(\.\d+)?(?![A-Za-z0-9_])")
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages now ("n/a" off Linux): the context of a measured time."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 def render(doc: dict) -> str:
@@ -130,7 +138,7 @@ def sync_readme(readme=None, results_dir=None) -> list[str]:
     return done
 
 
-def _eval_result(eval_dir: str, name: str, command: str | None) -> None:
+def _eval_result(eval_dir: str, name: str, command: str | None, figure: bool = False) -> None:
     from neurosim.run.eval import EVAL_MARKER
 
     p = Path(eval_dir) / EVAL_MARKER
@@ -145,9 +153,17 @@ def _eval_result(eval_dir: str, name: str, command: str | None) -> None:
     if t.is_file():  # the run time with the machine it ran on (the eval folder keeps it apart)
         secs = json.loads(t.read_text())
         doc["run_time"] = {"total_s": round(secs["total_s"], 1), "cpus": secs.get("cpus"),
-                           "load_after": secs.get("load_avg", "n/a")}
+                           "load_after": secs.get("load_avg", "n/a"), "workers": secs.get("workers", 1)}
     for f in write_result(name, doc):
         print(f)
+    if figure:  # the frontier figure: NLL change with its interval against spikes per activation
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from neurosim.reports.eval_section import frontier_figure
+        from neurosim.reports.figures import save
+
+        print(save(frontier_figure(doc), RESULTS_DIR / f"{name}.png"))
 
 
 def main(argv=None) -> int:
@@ -157,6 +173,7 @@ def main(argv=None) -> int:
     e.add_argument("eval_dir")
     e.add_argument("name")
     e.add_argument("--command", help="the command that produced the eval folder (recorded and printed)")
+    e.add_argument("--figure", action="store_true", help="also draw the frontier figure, docs/results/NAME.png")
     r = sub.add_parser("render", help="re-render NAME.md from NAME.json (default: every result with a renderer)")
     r.add_argument("names", nargs="*")
     sub.add_parser("check", help="check the README's quotes of docs/results")
@@ -164,7 +181,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     try:
         if a.cmd == "eval":
-            _eval_result(a.eval_dir, a.name, a.command)
+            _eval_result(a.eval_dir, a.name, a.command, a.figure)
         elif a.cmd == "render":
             names = a.names or sorted(p.stem for p in RESULTS_DIR.glob("*.json"))
             for n in names:

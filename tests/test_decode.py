@@ -12,6 +12,7 @@ from neurosim.cli import main
 from neurosim.model import Model, load_checkpoint, make_checkpoint
 from neurosim.model import layers as L
 from neurosim.model import DecodeCache
+from neurosim.model.network import KVBuffer
 from neurosim.run import Settings, execute
 from neurosim.run.fidelity import Int8Projection, Quantization, SpikeProjection
 
@@ -271,3 +272,79 @@ def test_longer_than_max_position_embeddings(spb2, tmp_path, capsys):
     ok = execute(Settings(model=str(short), prompt=text, mode="fp", allow_longer=True).validate(), quiet=True)
     assert ok["tokens"] > 12
     assert main(["run", "--model", str(short), "--prompt", text, "--mode", "fp", "--allow-longer"]) == 0
+
+
+def test_attend_cached_equals_attend_bit_for_bit():
+    rng = np.random.default_rng(11)
+    t, kv, h, d = 23, 2, 6, 8
+    q = rng.standard_normal((3, h, d)).astype(np.float32)
+    k = rng.standard_normal((t, kv, d)).astype(np.float32)
+    v = rng.standard_normal((t, kv, d)).astype(np.float32)
+    buf = KVBuffer(kv, d, d, np.float32)
+    buf.append(k[:20], v[:20])
+    buf.append(k[20:], v[20:])
+    assert buf.kT.shape[2] > t          # spare slots after the keys are never read
+    pos = np.arange(t - 3, t)
+    for st, en in (L.causal_segments(pos), L.window_segments(pos, 5)):
+        assert np.array_equal(L.attend_cached(q, buf.kT, buf.vh, buf.n, st, en), L.attend(q, k, v, st, en))
+    with pytest.raises(ValueError):
+        L.attend_cached(q, buf.kT, buf.vh, buf.n - 1, *L.causal_segments(pos))
+
+
+def test_kv_buffer_window_keeps_the_latest_tokens():
+    rng = np.random.default_rng(12)
+    keep = 7
+    buf = KVBuffer(1, 2, 3, np.float64, keep=keep)
+    ks = rng.standard_normal((200, 1, 2))
+    vs = rng.standard_normal((200, 1, 3))
+    for i in range(200):     # one token at a time: compactions and growths on the way
+        buf.append(ks[i:i + 1], vs[i:i + 1])
+        k, v, base = buf.views()
+        lo = max(i + 1 - keep, 0)
+        assert base == lo and np.array_equal(k, ks[lo:i + 1]) and np.array_equal(v, vs[lo:i + 1])
+        # the slots a window query reads are the same tokens
+        assert np.array_equal(buf.kT[:, :, i - buf.base], ks[i]) and buf.n - 1 == i - buf.base
+    assert buf.kT.shape[2] < 200    # compacted, not grown with the sequence
+
+
+def test_long_decode_past_the_buffer_growth_equals_recompute(ckpt):
+    m = Model(ckpt)
+    ids = ids_for(m, n=5 + 90, seed=4)
+    cache = DecodeCache(m.n_layers)
+    got = [m.forward(ids[:5], cache=cache)[-1]]
+    got += [m.decode_step(int(t), cache) for t in ids[5:]]
+    ref = m.forward(ids, dense_from=5)[4:]
+    assert np.abs(np.stack(got) - ref).max() <= 2e-6 * np.abs(ref).max()
+    for entry in cache.layers:
+        for s in ("", "swa_"):
+            if s + "kv" in entry:
+                k = entry[s + "k"]
+                n = len(ids) - entry[s + "base"]
+                assert k.shape[0] == n and (s == "swa_" or n == len(ids))
+
+
+def test_decoding_reads_each_weight_once(ckpt):
+    m = Model(ckpt)
+    reads = []
+    real = ckpt.tensor
+
+    def counted(name):
+        reads.append(name)
+        return real(name)
+
+    ckpt.tensor = counted
+    try:
+        ids = ids_for(m, n=P)
+        cache = DecodeCache(m.n_layers)
+        logits = m.forward(ids, cache=cache)           # the prefill keeps the weights in the cache
+        assert set(cache.weights) == set(reads)
+        n = len(reads)
+        new = m.generate(ids, 4, cache=cache, logits=logits)
+        assert len(reads) == n                          # no second read while decoding
+        reads.clear()
+        assert np.array_equal(m.generate(ids, 4), new)   # its own prefill: each weight read once
+        assert len(reads) == len(set(reads)) == n
+        m.forward(ids)                                  # a pass without a cache keeps nothing
+        assert not m._cache and m._hold is None
+    finally:
+        ckpt.tensor = real

@@ -232,3 +232,31 @@ def test_report_takes_the_accuracy_claim_from_eval(tiny, text_file, tmp_path, ca
     assert any(c["claim"].startswith("accuracy loss (INT8-Spiking vs BF16), alt. (the trace") for c in claims)
     md = (rep / "report.md").read_text()
     assert "quantizer frontier" in md and (rep / "figures" / "accuracy_frontier.png").is_file()
+
+
+def test_workers_give_the_figures_of_one_process(tiny, text_file, tmp_path, capsys):
+    """--workers 2 scores the windows in two spawned processes: eval.json and windows.csv are those
+    of a one-process run byte for byte (smoothing and a rotation built in each worker)."""
+    calib = tmp_path / "calib.txt"
+    calib.write_text("Now is the winter of our discontent made glorious summer by this sun of York. " * 5)
+    spec = tmp_path / "s.yaml"
+    spec.write_text("settings:\n  - label: absmax\n"
+                    f"  - {{label: smooth, smooth: 0.5, calib_file: {calib}, calib_tokens: 32}}\n"
+                    + ("  - {label: rot, rotate: random, window_for: {down_proj: 11}, mode: spike}\n"
+                       if tiny.name == "llama" else "  - {label: long, window_for: {down_proj: 11}, mode: spike}\n"))
+    got = []
+    for n in (1, 2):
+        out = tmp_path / f"ev{n}"
+        rc, cap = _eval_cli(["--model", str(tiny), "--text-file", str(text_file), "--windows", "3",
+                             "--window-tokens", "16", "--settings", str(spec), "--workers", str(n),
+                             "--out", str(out)], capsys)
+        assert rc == 0, cap.err
+        assert json.loads((out / "timing.json").read_text())["workers"] == n
+        got.append(((out / "eval.json").read_bytes(), (out / "windows.csv").read_bytes()))
+    assert got[0] == got[1]
+
+
+def test_workers_must_be_positive(tiny, text_file, tmp_path, capsys):
+    rc, cap = _eval_cli(["--model", str(tiny), "--text-file", str(text_file), "--windows", "2",
+                         "--window-tokens", "16", "--workers", "0", "--out", str(tmp_path / "ev")], capsys)
+    assert rc == 2 and "workers must be an integer >= 1" in cap.err and not (tmp_path / "ev").exists()

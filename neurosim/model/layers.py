@@ -43,6 +43,7 @@ __all__ = [
     "moba_mask",
     "moba_attention",
     "attend",
+    "attend_cached",
     "causal_segments",
     "window_segments",
     "moba_segments",
@@ -342,23 +343,55 @@ def attend(q, k, v, seg_start, seg_end, scale=None) -> np.ndarray:
     if h % kv:
         raise ValueError(f"{h} query heads are not a multiple of {kv} kv heads")
     dt = q.dtype
+    st, en = _segments(seg_start, seg_end, s, h, t)
+    kT = np.ascontiguousarray(np.asarray(k, dt).transpose(1, 2, 0))
+    vh = np.ascontiguousarray(np.asarray(v, dt).transpose(1, 0, 2))
+    return _attend_heads(q, kT, vh, st, en, scale)
+
+
+def _segments(seg_start, seg_end, s: int, h: int, keys: int):
+    """Checked int64 key segments [1 or H, S, ...] of :func:`attend` / :func:`attend_cached`,
+    each within the first ``keys`` keys."""
     st = np.asarray(seg_start, dtype=np.int64)
     en = np.asarray(seg_end, dtype=np.int64)
     if st.ndim == 2:
         st, en = st[None], en[None]
     if st.shape != en.shape or st.shape[1] != s or st.shape[0] not in (1, h):
         raise ValueError(f"segments {st.shape} do not fit {s} queries and {h} heads")
-    if st.size and (st.min() < 0 or en.max() > t or (en < st).any()):
+    if st.size and (st.min() < 0 or en.max() > keys or (en < st).any()):
         raise ValueError("key segments outside the keys")
+    return st, en
+
+
+def _attend_heads(q, kT, vh, st, en, scale):
+    """The kernel call of :func:`attend` and :func:`attend_cached` (checked arguments)."""
+    s, h, d = q.shape
+    dt = q.dtype
     qh = np.ascontiguousarray(q.transpose(1, 0, 2))
-    kT = np.ascontiguousarray(np.asarray(k, dt).transpose(1, 2, 0))
-    vh = np.ascontiguousarray(np.asarray(v, dt).transpose(1, 0, 2))
-    out = np.empty((h, s, dv), dtype=dt)
+    out = np.empty((h, s, vh.shape[2]), dtype=dt)
     scale = float(d ** -0.5 if scale is None else scale)
     if s:
         kernel = _attend_serial if s * h <= 64 else _attend_kernel
         kernel(qh, kT, vh, np.ascontiguousarray(st), np.ascontiguousarray(en), dt.type(scale), out)
     return out.transpose(1, 0, 2)
+
+
+def attend_cached(q, kT, vh, n: int, seg_start, seg_end, scale=None) -> np.ndarray:
+    """:func:`attend` over keys and values already stored head-major (a decode cache's buffers):
+    kT [KV, D, cap] = keys transposed, vh [KV, cap, Dv] = values, C-contiguous, q's dtype; their
+    first ``n`` key slots are valid and the segments must stay below ``n``. The same kernel and
+    arithmetic as ``attend(q, kT[:, :, :n].transpose(2, 0, 1), vh[:, :n].transpose(1, 0, 2), ...)``,
+    so the same bits, without transposing the whole cache for every call."""
+    s, h, d = q.shape
+    kv, dk, _ = kT.shape
+    if h % kv:
+        raise ValueError(f"{h} query heads are not a multiple of {kv} kv heads")
+    if dk != d or vh.shape[0] != kv or vh.shape[1] != kT.shape[2] or n > kT.shape[2]:
+        raise ValueError(f"cache buffers {kT.shape} / {vh.shape} do not fit queries {q.shape} and {n} keys")
+    if kT.dtype != q.dtype or vh.dtype != q.dtype or not (kT.flags.c_contiguous and vh.flags.c_contiguous):
+        raise ValueError("cache buffers must be C-contiguous in the queries' dtype")
+    st, en = _segments(seg_start, seg_end, s, h, n)
+    return _attend_heads(q, kT, vh, st, en, scale)
 
 
 def causal_segments(qpos, base: int = 0):

@@ -24,7 +24,7 @@ from neurosim import NeurosimError
 from neurosim.model import layers as L
 from neurosim.model.config import ModelConfig
 
-__all__ = ["Model", "DecodeCache", "default_linear", "log_softmax", "token_nll", "perplexity",
+__all__ = ["Model", "DecodeCache", "KVBuffer", "default_linear", "log_softmax", "token_nll", "perplexity",
            "GENERATE_WEIGHT_BYTES"]
 
 #: generate() keeps the float weights resident while decoding when they fit in this many bytes
@@ -65,11 +65,19 @@ class DecodeCache:
     [T, KV, Dv] of its softmax branch (branch "" or "swa_"; the SWA branch keeps only the last
     ``window - 1`` tokens, ``"{branch}base"`` = the position of its first kept key) and, for SSE
     layers, ``"sse_state"`` = (shared [H, Dk, Dv], partitions [P, H, Dk, Dv]) after the last token.
+    The keys and values live in preallocated head-major buffers (``"{branch}kv"``, a
+    :class:`KVBuffer`, grown geometrically); ``"{branch}k"``/``"{branch}v"`` are views of them.
+
+    ``weights``: name -> float weight kept by the prefill that filled the cache and by the decode
+    steps after it (``Model.forward(..., cache=)`` keeps them when the model's float weights fit in
+    GENERATE_WEIGHT_BYTES), so decoding does not read the checkpoint again; dropped with the cache
+    (or by ``weights.clear()``).
     """
 
     def __init__(self, n_layers: int):
         self.pos = 0
         self.layers: list[dict] = [dict() for _ in range(n_layers)]
+        self.weights: dict[str, np.ndarray] = {}
 
     def nbytes(self) -> int:
         """Bytes held by the cached keys, values and states."""
@@ -79,6 +87,48 @@ class DecodeCache:
                 arrs = v if isinstance(v, tuple) else (v,)
                 total += sum(a.nbytes for a in arrs if isinstance(a, np.ndarray))
         return total
+
+
+class KVBuffer:
+    """One softmax branch's cached keys and values, head-major for :func:`layers.attend_cached`:
+    ``kT`` [KV, D, cap] (keys transposed), ``vh`` [KV, cap, Dv]; slots ``0..n-1`` hold the tokens
+    at positions ``base..base+n-1``. ``keep``: None (keep every token) or how many of the latest
+    tokens later queries still need (a sliding window's ``window - 1``); older ones are dropped
+    when the buffer is full (compacted to the front), never while a pass still reads them."""
+
+    def __init__(self, kv: int, d: int, dv: int, dtype, keep: int | None = None):
+        self.kT = np.empty((kv, d, 0), dtype)
+        self.vh = np.empty((kv, 0, dv), dtype)
+        self.n = 0
+        self.base = 0
+        self.keep = keep
+
+    def append(self, k: np.ndarray, v: np.ndarray) -> None:
+        """Store keys k [t, KV, D] and values v [t, KV, Dv] after the cached ones."""
+        t = k.shape[0]
+        cap = self.kT.shape[2]
+        if self.n + t > cap and self.keep is not None and self.n > self.keep:
+            cut = self.n - self.keep   # only the last `keep` tokens are seen from here on
+            self.kT[:, :, :self.keep] = self.kT[:, :, cut:self.n].copy()
+            self.vh[:, :self.keep] = self.vh[:, cut:self.n].copy()
+            self.n, self.base = self.keep, self.base + cut
+        if self.n + t > cap:
+            new = max(2 * cap, self.n + t + 64)
+            kT = np.empty(self.kT.shape[:2] + (new,), self.kT.dtype)
+            vh = np.empty((self.vh.shape[0], new, self.vh.shape[2]), self.vh.dtype)
+            kT[:, :, :self.n] = self.kT[:, :, :self.n]
+            vh[:, :self.n] = self.vh[:, :self.n]
+            self.kT, self.vh = kT, vh
+        self.kT[:, :, self.n:self.n + t] = k.transpose(1, 2, 0)
+        self.vh[:, self.n:self.n + t] = v.transpose(1, 0, 2)
+        self.n += t
+
+    def views(self):
+        """(keys [T, KV, D], values [T, KV, Dv], position of the first): the tokens later queries
+        need (the last ``keep``, or all), as views of the buffers."""
+        lo = 0 if self.keep is None else max(self.n - self.keep, 0)
+        return (self.kT[:, :, lo:self.n].transpose(2, 0, 1), self.vh[:, lo:self.n].transpose(1, 0, 2),
+                self.base + lo)
 
 
 def _entropy_bits(counts) -> float:
@@ -151,6 +201,9 @@ class Model:
         #: weights derived from this model's by a projection hook (e.g. quantized codes), kept per
         #: model across passes by hooks that have ``bind_model`` (neurosim.run.fidelity)
         self.derived: dict = {}
+        #: while decoding: a DecodeCache's ``weights`` dict that keeps every weight read (else None)
+        self._hold: dict[str, np.ndarray] | None = None
+        self._rope: dict = {}   # (t, pos0, head_dim) -> (cos, sin) of the current forward
         self.hidden_size = mc.hidden_size
         self.n_layers = mc.num_layers
         self.vocab_size = mc.vocab_size
@@ -178,11 +231,21 @@ class Model:
     def weight(self, name: str) -> np.ndarray:
         """The float tensor ``name`` in the model dtype (cached only with keep_weights)."""
         w = self._cache.get(name)
+        if w is None and self._hold is not None:
+            w = self._hold.get(name)
         if w is None:
             w = np.asarray(self.ckpt.tensor(name)).astype(self.dtype, copy=False)
             if self.keep_weights:
                 self._cache[name] = w
+            if self._hold is not None:
+                self._hold[name] = w
         return w
+
+    def weights_fit(self) -> bool:
+        """Whether all float weights fit in GENERATE_WEIGHT_BYTES (kept resident while decoding)."""
+        from neurosim.model.config import count_parameters
+
+        return count_parameters(self.model_config) * self.dtype.itemsize <= GENERATE_WEIGHT_BYTES
 
     def _lin(self, linear: Linear, name: str, x: np.ndarray) -> np.ndarray:
         y = np.asarray(linear(name, x, self.weight(name)), dtype=self.dtype)
@@ -208,13 +271,20 @@ class Model:
         if mc.qk_norm:
             q = self._norm(n[s + "q_norm"], q)
             k = self._norm(n[s + "k_norm"], k)
-        cos, sin = L.rope_cos_sin(t, d, mc.rope_theta, self.dtype, offset=pos0)
+        rope = self._rope.get((t, pos0, d))
+        if rope is None:   # the same table for every layer of a pass
+            rope = self._rope[(t, pos0, d)] = L.rope_cos_sin(t, d, mc.rope_theta, self.dtype, offset=pos0)
+        cos, sin = rope
         q, k = L.apply_rope(q, cos, sin), L.apply_rope(k, cos, sin)
         base = 0
-        if entry is not None and (s + "k") in entry:
-            base = entry[s + "base"]
-            k = np.concatenate([entry[s + "k"], k])
-            v = np.concatenate([entry[s + "v"], v])
+        buf = None
+        if entry is not None:
+            buf = entry.get(s + "kv")
+            if buf is None:
+                keep = None if mode != "window" or mc.window_size is None else mc.window_size - 1
+                buf = entry[s + "kv"] = KVBuffer(k.shape[1], d, v.shape[2], self.dtype, keep)
+            buf.append(k, v)
+            base = buf.base
         qpos = np.arange(pos0, pos0 + t, dtype=np.int64)
         stats = ctx["stats"]
         if mode == "window":
@@ -241,11 +311,11 @@ class Model:
             st, en = L.causal_segments(qpos, base)
             if stats is not None:
                 stats.update(_full_stats(t))
-        o = L.attend(q, k, v, st, en)
-        if entry is not None:
-            keep = k.shape[0] if mode != "window" or mc.window_size is None else mc.window_size - 1
-            cut = max(k.shape[0] - keep, 0)
-            entry[s + "k"], entry[s + "v"], entry[s + "base"] = k[cut:], v[cut:], base + cut
+        if buf is None:
+            o = L.attend(q, k, v, st, en)
+        else:
+            o = L.attend_cached(q, buf.kT, buf.vh, buf.n, st, en)
+            entry[s + "k"], entry[s + "v"], entry[s + "base"] = buf.views()
         return self._lin(linear, n[s + "o_proj"], o.reshape(t, -1))
 
     def _attn_sse_swa(self, linear, n: dict, x, ctx: dict):
@@ -340,8 +410,19 @@ class Model:
         bind = getattr(linear, "bind_model", None)
         if bind is not None:  # the hook may keep weights derived from this model's (quantized codes)
             bind(self)
-        h = self.embed(ids)
         pos0 = 0 if cache is None else cache.pos
+        hold = self._hold
+        if cache is not None and hold is None and not self.keep_weights and self.weights_fit():
+            self._hold = cache.weights   # the decode steps after this pass reuse its weights
+        self._rope = {}
+        try:
+            return self._forward(ids, linear, progress, cache, dense_from, pos0)
+        finally:
+            self._hold = hold
+            self._rope = {}
+
+    def _forward(self, ids, linear, progress, cache, dense_from, pos0):
+        h = self.embed(ids)
         if pos0 == 0:
             self.attention_stats = {}
         for i in range(self.n_layers):
@@ -377,25 +458,27 @@ class Model:
         the prefill pass ``cache`` (filled by ``forward(ids, cache=...)``) and that pass's
         ``logits``. use_cache=False recomputes the whole sequence for every token with the same
         decode semantics (``forward(seq, dense_from=len(ids))``; slow, for checking). While
-        decoding, the float weights stay resident when they fit in GENERATE_WEIGHT_BYTES.
+        decoding, the float weights stay resident when they fit in GENERATE_WEIGHT_BYTES (in the
+        cache's ``weights``, shared with the prefill that filled it).
         """
-        from neurosim.model.config import count_parameters
-
         seq = [int(t) for t in np.asarray(ids).reshape(-1)]
         p = len(seq)
         new: list[int] = []
         if n <= 0:
             return np.asarray(new, dtype=np.int64)
-        kept = self.keep_weights
-        if not kept and count_parameters(self.model_config) * self.dtype.itemsize <= GENERATE_WEIGHT_BYTES:
-            self.keep_weights = True
+        if use_cache:
+            if cache is None:
+                cache = DecodeCache(self.n_layers)
+                logits = None
+            elif logits is None or cache.pos != p:
+                raise NeurosimError("generate: a given cache needs the logits of its prefill of ids")
+        hold = self._hold
+        if hold is None and not self.keep_weights and self.weights_fit():
+            self._hold = cache.weights if use_cache else {}
         try:
             if use_cache:
-                if cache is None:
-                    cache = DecodeCache(self.n_layers)
+                if logits is None:
                     logits = self.forward(np.asarray(seq), linear, cache=cache)
-                elif logits is None or cache.pos != p:
-                    raise NeurosimError("generate: a given cache needs the logits of its prefill of ids")
                 last = np.asarray(logits)[-1]
             for _ in range(n):
                 if not use_cache:
@@ -408,7 +491,5 @@ class Model:
                 if use_cache:
                     last = self.decode_step(nxt, cache, linear)
         finally:
-            if not kept:
-                self.keep_weights = False
-                self._cache.clear()
+            self._hold = hold
         return np.asarray(new, dtype=np.int64)

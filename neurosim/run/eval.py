@@ -127,13 +127,14 @@ class EvalConfig:
     seed: int = 0
     bootstrap: int = 10000
     dtype: str = "float32"
+    workers: int = 1  #: processes scoring windows (the figures do not depend on it)
     out: str | None = None
     settings: list[QuantSetting] = field(default_factory=lambda: [QuantSetting()])
 
     def validate(self) -> "EvalConfig":
         if self.text_file and self.corpus:
             raise NeurosimError("give either --text-file or --corpus, not both")
-        for name, lo in (("windows", 1), ("window_tokens", 2), ("bootstrap", 100)):
+        for name, lo in (("windows", 1), ("window_tokens", 2), ("bootstrap", 100), ("workers", 1)):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
                 raise NeurosimError(f"{name} must be an integer >= {lo}, got {v!r}")
@@ -210,100 +211,198 @@ class EvalLinear(QuantizedProjection):
 
 
 # --------------------------------------------------------------------------- the evaluation
+class _Scorer:
+    """The float model and every setting's (rotated / smoothed) model and hook, built from ``cfg``;
+    deterministic (BLAS pinned to one thread), so every worker process builds the same ones."""
+
+    def __init__(self, cfg: EvalConfig, base, calib: dict):
+        from neurosim.run import folds as FO
+        from neurosim.run import smooth as SM
+
+        self.cfg, self.base = cfg, base
+        names = [nm for i in range(base.n_layers) for nm in base.projection_names(i)]
+        self.timing = {}
+        t0 = time.perf_counter()
+        rotated = {}  # (rotate, seed) -> (rotated float model, construction)
+        for q in cfg.settings:
+            rk = _rotation_key(q)
+            if q.rotate != "none" and rk not in rotated:
+                rotated[rk] = FO.rotated_model(base, q.rotate, q.rotate_seed)
+        self.timing["rotation_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        amax = {}
+        for q in cfg.settings:
+            rk = _rotation_key(q)
+            key = (q.calib_file, q.calib_tokens, rk)
+            if q.smooth is not None and key not in amax:
+                src, ids = calib[key[:2]]
+                amax[key] = SM.calibrate(rotated[rk][0] if rk in rotated else base,
+                                         FO.calibration_chunks(ids, cfg.window_tokens))
+        self.models, self.hooks, self.rotations = [], [], []
+        for q in cfg.settings:
+            rk = _rotation_key(q)
+            m, what = rotated.get(rk, (base, None))
+            h = EvalLinear(q, names)
+            if q.smooth is not None:
+                # once the hook holds a quantized smoothed weight it ignores the float one
+                m = FO.smoothed_model(m, amax[(q.calib_file, q.calib_tokens, rk)], q.smooth,
+                                      cached=h.weights.__contains__)
+            self.models.append(m)
+            self.hooks.append(h)
+            self.rotations.append(what)
+        self.timing["calibration_s"] = time.perf_counter() - t0
+
+    def score(self, w, bar=None) -> tuple[list[dict], list[list[dict]]]:
+        """One window: its row per setting and the spike records per setting."""
+        from neurosim.model import log_softmax
+
+        if bar is not None:
+            bar.set_postfix_str("float")
+        lp = log_softmax(self.base.forward(w.ids))
+        rows, recs = [], []
+        for q, m, h in zip(self.cfg.settings, self.models, self.hooks):
+            if bar is not None:
+                bar.set_postfix_str(q.label[:40])
+            logits = m.forward(w.ids, linear=h)
+            acc = ES.window_accuracy(lp, logits, w.ids)
+            tot = ES.totals(h.records)
+            for r in h.records:
+                r["window"] = w.index
+            recs.append(h.records)
+            h.records = []
+            rows.append({"setting": q.label, "window": w.index, "source": w.source, "offset": w.offset,
+                         **acc, "spikes_per_activation": tot["spikes_per_activation"],
+                         "sparsity_fixed": tot["sparsity_fixed"]})
+        return rows, recs
+
+
+def _rotation_key(q: QuantSetting) -> tuple:
+    return q.rotate, q.rotate_seed if q.rotate == "random" else 0
+
+
+def _prepare(cfg: EvalConfig) -> tuple:
+    """Load the checkpoint, the texts and the windows, check every setting and the calibration texts
+    (all before any work): (ckpt, model_dir, texts, windows, float model, calibration ids by key)."""
+    from neurosim.model import Model, default_model_dir, load_checkpoint
+    from neurosim.run import folds as FO
+    from neurosim.run.windows import check_disjoint, load_texts, select_windows
+
+    model_dir = Path(cfg.model) if cfg.model else default_model_dir()
+    ckpt = load_checkpoint(model_dir)
+    if ckpt.tokenizer is None:
+        raise NeurosimError(f"{model_dir} has no tokenizer.json; neurosim eval needs one to read text")
+    texts = load_texts(cfg.text_file, cfg.corpus)
+    wins = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.seed)
+    base = Model(ckpt, dtype=np.dtype(cfg.dtype).type, keep_weights=True)
+    for q in cfg.settings:
+        FO.check_setting(q, base)
+    calib = {}
+    for q in cfg.settings:
+        if q.smooth is not None:
+            key = (q.calib_file, q.calib_tokens)
+            if key not in calib:
+                src, ids = FO.calibration_ids(q.calib_file, q.calib_tokens, ckpt.tokenizer)
+                check_disjoint(ids, wins, src)
+                calib[key] = (src, ids)
+    return ckpt, model_dir, texts, wins, base, calib
+
+
+_WORKER: _Scorer | None = None  #: the scorer of a worker process (built by _worker_init)
+
+
+def _worker_init(cfg: EvalConfig) -> None:
+    """A worker process: BLAS pinned to one thread for its life, the scorer built once."""
+    from threadpoolctl import threadpool_limits
+
+    global _WORKER
+    threadpool_limits(limits=1, user_api="blas")
+    _, _, _, _, base, calib = _prepare(cfg)
+    _WORKER = _Scorer(cfg, base, calib)
+
+
+def _worker_score(w) -> tuple:
+    return w.index, *_WORKER.score(w), _WORKER.rotations
+
+
+def _score_in_workers(cfg: EvalConfig, wins, bar) -> tuple[dict, list]:
+    """Score the windows in ``cfg.workers`` spawned processes; (window index -> (rows, recs)), rotations.
+
+    Each worker builds the same models (deterministic), so the figures equal a one-process run's bit
+    for bit; workers run their numba kernels on one thread each (NUMBA_NUM_THREADS=1 in their
+    environment) so that N workers use N cores."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    saved = {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS")}
+    os.environ.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    done, rotations = {}, None
+    try:
+        with ProcessPoolExecutor(max_workers=min(cfg.workers, len(wins)), mp_context=mp.get_context("spawn"),
+                                 initializer=_worker_init, initargs=(cfg,)) as pool:
+            futs = [pool.submit(_worker_score, w) for w in wins]
+            try:
+                for f in as_completed(futs):
+                    i, rows, recs, rotations = f.result()
+                    done[i] = (rows, recs)
+                    bar.update(1)
+            except BaseException:
+                for f in futs:
+                    f.cancel()
+                raise
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return done, rotations
+
+
 def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
     """Run the evaluation ``cfg`` (validated here); returns the result dict (written to
-    ``cfg.out`` when given: eval.json, windows.csv, eval.md, timing.json)."""
+    ``cfg.out`` when given: eval.json, windows.csv, eval.md, timing.json). With ``cfg.workers`` > 1
+    the windows are scored in that many processes, with identical figures."""
     from tqdm import tqdm
 
-    from neurosim.model import Model, default_model_dir, load_checkpoint, log_softmax
     from neurosim.outdir import OutputFolder
-    from neurosim.run import folds as FO
-    from neurosim.run import smooth as SM
+    from neurosim.results import load_average
     from neurosim.run.threads import blas_one_thread
-    from neurosim.run.windows import check_disjoint, load_texts, select_windows
 
     cfg.validate()
     t_start = time.perf_counter()
     folder = OutputFolder(cfg.out, EVAL_MARKER, "eval") if cfg.out else None
     try:
-        model_dir = Path(cfg.model) if cfg.model else default_model_dir()
-        ckpt = load_checkpoint(model_dir)
-        if ckpt.tokenizer is None:
-            raise NeurosimError(f"{model_dir} has no tokenizer.json; neurosim eval needs one to read text")
-        texts = load_texts(cfg.text_file, cfg.corpus)
-        wins = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.seed)
-        dtype = np.dtype(cfg.dtype).type
-        base = Model(ckpt, dtype=dtype, keep_weights=True)
-        names = [nm for i in range(base.n_layers) for nm in base.projection_names(i)]
-        for q in cfg.settings:
-            FO.check_setting(q, base)
-        calib = {}
-        for q in cfg.settings:
-            if q.smooth is not None:
-                key = (q.calib_file, q.calib_tokens)
-                if key not in calib:
-                    src, ids = FO.calibration_ids(q.calib_file, q.calib_tokens, ckpt.tokenizer)
-                    check_disjoint(ids, wins, src)
-                    calib[key] = (src, ids)
+        ckpt, model_dir, texts, wins, base, calib = _prepare(cfg)
         # ---------------------------------------------------------------- all checks done: work
         timing = {}
+        rows: list[dict] = []
+        recs: list[list[dict]] = [[] for _ in cfg.settings]
         with blas_one_thread():
-            t0 = time.perf_counter()
-            rotated = {}  # (rotate, seed) -> (rotated float model, construction)
-            for q in cfg.settings:
-                rk = (q.rotate, q.rotate_seed if q.rotate == "random" else 0)
-                if q.rotate != "none" and rk not in rotated:
-                    rotated[rk] = FO.rotated_model(base, q.rotate, q.rotate_seed)
-            timing["rotation_s"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            amax = {}
-            for q in cfg.settings:
-                rk = (q.rotate, q.rotate_seed if q.rotate == "random" else 0)
-                key = (q.calib_file, q.calib_tokens, rk)
-                if q.smooth is not None and key not in amax:
-                    src, ids = calib[key[:2]]
-                    amax[key] = SM.calibrate(rotated[rk][0] if rk in rotated else base,
-                                             FO.calibration_chunks(ids, cfg.window_tokens))
-            models, hooks, rotations = [], [], []
-            for q in cfg.settings:
-                rk = (q.rotate, q.rotate_seed if q.rotate == "random" else 0)
-                m, what = rotated.get(rk, (base, None))
-                h = EvalLinear(q, names)
-                if q.smooth is not None:
-                    # once the hook holds a quantized smoothed weight it ignores the float one
-                    m = FO.smoothed_model(m, amax[(q.calib_file, q.calib_tokens, rk)], q.smooth,
-                                          cached=h.weights.__contains__)
-                models.append(m)
-                hooks.append(h)
-                rotations.append(what)
-            timing["calibration_s"] = time.perf_counter() - t0
-            rows: list[dict] = []
-            recs: list[list[dict]] = [[] for _ in cfg.settings]
-            t0 = time.perf_counter()
-            with tqdm(total=len(wins), desc=f"eval, {len(cfg.settings)} setting(s)", unit="window",
-                      disable=quiet) as bar:
-                for w in wins:
-                    bar.set_postfix_str("float")
-                    lp = log_softmax(base.forward(w.ids))
-                    for j, (q, m, h) in enumerate(zip(cfg.settings, models, hooks)):
-                        bar.set_postfix_str(q.label[:40])
-                        logits = m.forward(w.ids, linear=h)
-                        acc = ES.window_accuracy(lp, logits, w.ids)
-                        tot = ES.totals(h.records)
-                        for r in h.records:
-                            r["window"] = w.index
-                        recs[j] += h.records
-                        h.records = []
-                        rows.append({"setting": q.label, "window": w.index, "source": w.source, "offset": w.offset,
-                                     **acc, "spikes_per_activation": tot["spikes_per_activation"],
-                                     "sparsity_fixed": tot["sparsity_fixed"]})
-                    bar.update(1)
-                    del lp
-            timing["passes_s"] = time.perf_counter() - t0
+            workers = min(cfg.workers, len(wins))
+            desc = f"eval, {len(cfg.settings)} setting(s)" + (f", {workers} workers" if workers > 1 else "")
+            with tqdm(total=len(wins), desc=desc, unit="window", disable=quiet) as bar:
+                t0 = time.perf_counter()
+                if workers > 1:
+                    done, rotations = _score_in_workers(cfg, wins, bar)
+                else:
+                    scorer = _Scorer(cfg, base, calib)
+                    timing.update(scorer.timing)
+                    t0 = time.perf_counter()
+                    done, rotations = {}, scorer.rotations
+                    for w in wins:
+                        done[w.index] = scorer.score(w, bar)
+                        bar.update(1)
+                for w in wins:  # window order, whatever order the workers finished in
+                    wrows, wrecs = done[w.index]
+                    rows += wrows
+                    for j, r in enumerate(wrecs):
+                        recs[j] += r
+                timing["passes_s"] = time.perf_counter() - t0
+        timing["workers"] = workers
         result = _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts, rotations)
         timing["total_s"] = time.perf_counter() - t_start
         timing["cpus"] = os.cpu_count()
-        timing["load_avg"] = _loadavg()
+        timing["load_avg"] = load_average()
         if folder is not None:
             _write(folder, result, rows, timing)
         result["_timing"] = timing
@@ -384,7 +483,7 @@ def _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts, rotat
         "schema_version": 1,
         "neurosim_version": __version__,
         "model": {"path": str(model_dir), "model_type": ckpt.model_type, "n_layers": base.n_layers},
-        "config": {k: v for k, v in asdict(cfg).items() if k not in ("out", "settings")},
+        "config": {k: v for k, v in asdict(cfg).items() if k not in ("out", "settings", "workers")},
         "corpus": {"sources": [s for s, _ in texts]},
         "selection": [{"window": w.index, "source": w.source, "offset": w.offset, "tokens": int(len(w.ids))}
                       for w in wins],
@@ -489,7 +588,9 @@ def render_result(doc: dict) -> str:
         out += ["", *rl]
     rt = doc.get("run_time")
     if rt:
-        out += ["", f"Run time {rt['total_s']:,.0f} s on {rt['cpus']} CPU cores (load average after: {rt['load_after']})."]
+        w = rt.get("workers", 1)
+        out += ["", f"Run time {rt['total_s']:,.0f} s on {rt['cpus']} CPU cores"
+                    + (f", {w} worker processes" if w > 1 else "") + f" (load average after: {rt['load_after']})."]
     return "\n".join(out) + "\n"
 
 
@@ -498,13 +599,6 @@ def rotation_lines(doc: dict) -> list[str]:
     return [f"Rotation of {s['label']}: {s['rotation']}, folded offline into the weights (residual stream)."
             for s in doc["settings"] if s.get("rotation")]
 
-
-def _loadavg() -> str:
-    """The 1/5/15-minute load averages at the end of the run ("n/a" off Linux): the seconds' context."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def _write(folder, result: dict, rows: list[dict], timing: dict) -> None:
@@ -538,6 +632,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help=f"window selection and bootstrap seed (default {d.seed})")
     p.add_argument("--bootstrap", type=int, help=f"bootstrap resamples (default {d.bootstrap})")
     p.add_argument("--dtype", choices=("float32", "float64"), help="float dtype of the model (default float32)")
+    p.add_argument("--workers", type=int, help="processes scoring windows, one core each (default 1; "
+                   "the figures are identical for any number)")
     p.add_argument("--settings", help="YAML file: eval keys and/or 'settings:', a list of quantizer settings")
     p.add_argument("--out", help="output folder (eval.json, windows.csv, eval.md, timing.json)")
     g = p.add_argument_group("quantizer (as in neurosim run; the base of every --settings entry)")

@@ -34,6 +34,7 @@ from neurosim.core.coding import INT8_WINDOW, count_histogram, fits, histogram_s
 from neurosim.core.dense import dense_linear, exact_linear, exact_product, float32_weights, spike_events
 from neurosim.core.engine import PackedWeights, spike_linear
 from neurosim.core.fast import histogram_silent
+from neurosim.core.gemv import FEW_ROWS, few_rows_linear
 from neurosim.core.quant import ActQuant, WeightQuant, dequant_linear, quantize_activations, quantize_weights
 from neurosim.defaults import LANES
 from neurosim.run.tiles import tile_rows, write_tile
@@ -234,11 +235,18 @@ class Int8Projection(QuantizedProjection):
     mode = "int8"
 
     def integers(self, counts, w_int, T):
-        """``exact_linear(counts, w_int)``; no events (the recorder counts them from the counts)."""
+        """``exact_linear(counts, w_int)``; no events (the recorder counts them from the counts).
+        Up to FEW_ROWS rows (a decode step) the same integers come from ``few_rows_linear``,
+        which streams the INT8 weights instead of converting them to float32 on every call."""
+        if counts.size <= FEW_ROWS * counts.shape[-1]:
+            return few_rows_linear(counts, w_int), None
         return exact_linear(counts, w_int), None
 
     def whole(self, entry, aq, T):
-        """The exact integers as float32 BLAS gives them (float32 ``w_int.T`` cached per weight)."""
+        """The exact integers as float32 BLAS gives them (float32 ``w_int.T`` cached per weight);
+        a decode step's few rows stream the INT8 codes instead (``few_rows_linear``)."""
+        if aq.counts.shape[0] <= FEW_ROWS:
+            return few_rows_linear(aq.counts, entry["wq"].w_int), None
         wt = entry.get("wt32")
         if wt is None:
             wt = entry["wt32"] = float32_weights(entry["wq"].w_int)

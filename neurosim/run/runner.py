@@ -184,6 +184,8 @@ def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing
             hook.tile_requests = choose_tiles(qmodel, [nm for nm in kinds if projection.selected(nm)], s.tiles)
         t0 = time.perf_counter()
         cache = DecodeCache(model.n_layers) if s.generate else None
+        if s.generate and not cuda:   # quantize each weight once: this pass and the decode steps after it
+            projection.weight_cache = {}
         with tqdm(desc=f"{s.mode} pass, {len(ids)} tokens", **bar) as pb:
             logits = qnet.forward(ids, linear=hook, progress=pb, cache=cache)
         hook.recording = False
@@ -208,7 +210,7 @@ def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing
     if s.generate:
         t0 = time.perf_counter()
         quantized = hook is not None and not cuda   # the torch projection keeps its weights anyway
-        if quantized:   # decoding: quantize each weight once, not once per token
+        if quantized and hook.projection.weight_cache is None:   # quantize each weight once, not per token
             hook.projection.weight_cache = {}
         try:
             new = qnet.generate(ids, s.generate, linear=hook, cache=cache, logits=logits)

@@ -1,0 +1,91 @@
+"""Exact integer products for a few rows (cached decoding), straight from the INT8 weights.
+
+``few_rows_linear(counts, w_int)`` equals :func:`neurosim.core.dense.exact_linear` (and
+``int_linear``) bit for bit: integer multiply-accumulate in int32 when ``in * 128 * max|count|``
+stays below 2^31 (the same bound that makes exact_linear return int32), else in int64; exact by
+construction. A decode step multiplies one token by every weight matrix, so its cost is streaming
+the weights: here they are read as INT8 (1 byte per weight), where the float32 BLAS route of
+exact_linear first converts each matrix to float32 (4 bytes written, then read) on every call.
+For many rows exact_linear (BLAS) is faster; :data:`FEW_ROWS` is where the projections switch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["FEW_ROWS", "few_rows_linear"]
+
+#: rows up to which the int8 projection uses few_rows_linear instead of exact_linear
+FEW_ROWS = 4
+
+
+def _rows16(c, w, out):  # pragma: no cover - compiled
+    # int16 counts times int8 weights: every product fits int32 (|w| <= 128, |c| < 2^15), summed
+    # in int32 (the caller checks in * 128 * max|c| < 2^31); vectorises as 16-bit multiplies
+    n, k = c.shape
+    for r in range(n):
+        cr = c[r]
+        for o in range(w.shape[0]):
+            wr = w[o]
+            acc = np.int32(0)
+            for i in range(k):
+                acc += np.int32(np.int16(wr[i]) * cr[i])
+            out[r, o] = acc
+
+
+def _rows32(c, w, out):  # pragma: no cover - compiled
+    n, k = c.shape
+    for r in range(n):
+        cr = c[r]
+        for o in range(w.shape[0]):
+            wr = w[o]
+            acc = np.int32(0)
+            for i in range(k):
+                acc += np.int32(wr[i]) * cr[i]
+            out[r, o] = acc
+
+
+def _rows64(c, w, out):  # pragma: no cover - compiled
+    n, k = c.shape
+    for r in range(n):
+        cr = c[r]
+        for o in range(w.shape[0]):
+            wr = w[o]
+            acc = np.int64(0)
+            for i in range(k):
+                acc += np.int64(wr[i]) * cr[i]
+            out[r, o] = acc
+
+
+_k16 = njit(cache=True, fastmath=False)(_rows16)
+_k32 = njit(cache=True, fastmath=False)(_rows32)
+_k64 = njit(cache=True, fastmath=False)(_rows64)
+
+
+def few_rows_linear(counts, w_int) -> np.ndarray:
+    """Exact ``counts @ w_int.T`` for integer counts [..., in] and INT8 weights [out, in]: int32
+    when ``in * 128 * max|count| < 2^31`` (as exact_linear), else int64 (|sum| < 2^63 assumed:
+    |count| < 2^46)."""
+    w = np.asarray(w_int)
+    if w.dtype != np.int8 or w.ndim != 2:
+        raise ValueError(f"weights must be INT8 [out, in], got {w.dtype} {w.shape}")
+    c = np.asarray(counts)
+    if not np.issubdtype(c.dtype, np.integer) or c.shape[-1:] != (w.shape[1],):
+        raise ValueError(f"counts {c.dtype} {c.shape} do not fit weights {w.shape}")
+    K = w.shape[1]
+    shape = c.shape[:-1] + (w.shape[0],)
+    rows = c.reshape(-1, K)
+    max_abs = int(np.abs(rows).max(initial=0)) if rows.size else 0
+    if K * 128 * max(max_abs, 1) < 2**31:
+        out = np.empty((rows.shape[0], w.shape[0]), np.int32)
+        if max_abs < 2**15:
+            _k16(np.ascontiguousarray(rows, dtype=np.int16), np.ascontiguousarray(w), out)
+        else:
+            _k32(np.ascontiguousarray(rows, dtype=np.int32), np.ascontiguousarray(w), out)
+    else:
+        if max_abs >= 2**46:
+            raise ValueError("counts too large for an exact int64 product")
+        out = np.empty((rows.shape[0], w.shape[0]), np.int64)
+        _k64(np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(w), out)
+    return out.reshape(shape)
