@@ -101,3 +101,25 @@ def test_exact_product_with_cached_weights(seed, m, k, n, big):
     assert np.array_equal(exact_product(c, w, wt32=wt), ref)
     out = exact_linear(c, w, wt32=wt)
     assert np.array_equal(out, ref) and out.dtype == exact_linear(c, w).dtype
+
+
+def _same_weights(a, b):
+    assert a.w_int.dtype == b.w_int.dtype == np.int8 and np.array_equal(a.w_int, b.w_int)
+    assert a.scale.shape == b.scale.shape and np.array_equal(a.scale.view(np.uint32), b.scale.view(np.uint32))
+    assert a.clamped == b.clamped and a.group_size == b.group_size
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 9), k=st.integers(1, 70),
+       kind=st.sampled_from(["normal", "ties", "zeros", "tiny"]))
+def test_weight_quantizer_matches_numpy(seed, n, k, kind):
+    w = _rows(seed, n, k, np.float32, kind)
+    _same_weights(Q.quantize_weights(w), Q._quantize_weights_numpy(w))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_weight_quantizer_rejects_nonfinite(bad):
+    w = np.ones((4, 6), np.float32)
+    w[3, 2] = bad
+    with pytest.raises(NeurosimError, match="NaN/inf"):
+        Q.quantize_weights(w)

@@ -6,6 +6,8 @@ them against the references on random inputs, ties at .5, all-zero and tiny rows
   float64, divided by ``levels``, rounded to float32; ``x`` rounded to float32 and divided by the
   float32 scale in float32; ``rint`` half to even; clamp), reporting non-finite input instead of
   quantizing it;
+* :func:`absmax_weights`: the same rule for weight rows (levels = clamp = 127, INT8 codes), rows in
+  parallel: the per-channel weight quantizer of every int8/spike projection call;
 * :func:`dequant_rows`: ``float32(float64(acc) * float64(a_scale[m]) * float64(w_scale[n]))``, left
   to right as numpy evaluates ``acc * a * w``;
 * :func:`histogram_silent`: the histogram of integer counts (``count_histogram``) and the number of
@@ -75,6 +77,57 @@ def absmax_counts(x: np.ndarray, levels: int, clamp: int):
     if not finite:
         return None
     return (counts.reshape(x.shape), scale.reshape(x.shape[:-1] + (1,)), int(clamped), int(lo), int(hi))
+
+
+@nb.njit(parallel=True, cache=True)
+def _weights_kernel(w, codes, scale, bad, clamped, tiny):
+    """w [N, K] float32 -> codes int8 [N, K], scale float32 [N]; per row: bad[n] when w[n] holds
+    NaN/inf, clamped[n] the codes clamped to +/-127 (float rounding guard)."""
+    N, K = w.shape
+    for n in nb.prange(N):
+        amax = np.float32(0.0)
+        finite = True
+        for j in range(K):
+            a = abs(w[n, j])
+            if not np.isfinite(a):
+                finite = False
+            elif a > amax:
+                amax = a
+        bad[n] = not finite
+        v32 = np.float32(np.float64(amax) / 127.0)
+        if not finite or v32 < tiny:  # zero / tiny rows: scale 1, codes 0 (|w| < 127 tiny rounds to 0)
+            scale[n] = np.float32(1.0)
+            for j in range(K):
+                codes[n, j] = 0
+            continue
+        scale[n] = v32
+        c = 0
+        for j in range(K):
+            q = np.rint(w[n, j] / v32)
+            if q > 127.0:
+                q = np.float32(127.0)
+                c += 1
+            elif q < -127.0:
+                q = np.float32(-127.0)
+                c += 1
+            codes[n, j] = np.int8(q)
+        clamped[n] = c
+
+
+def absmax_weights(w: np.ndarray):
+    """(codes int8 [N, K], scale float32 [N, 1], clamped) of float32 weights [N, K] by
+    :func:`neurosim.core.quant.quantize_weights`' per-channel rule, bit for bit; None when ``w``
+    holds NaN/inf (the caller raises its error)."""
+    w2 = np.ascontiguousarray(w, dtype=np.float32)
+    N, K = w2.shape
+    codes = np.empty((N, K), dtype=np.int8)
+    scale = np.empty(N, dtype=np.float32)
+    bad = np.zeros(N, dtype=np.bool_)
+    clamped = np.zeros(N, dtype=np.int64)
+    _weights_kernel(w2, codes, scale, bad, clamped, _TINY)
+    if bad.any():
+        return None
+    return codes, scale.reshape(N, 1), int(clamped.sum())
 
 
 @nb.njit(cache=True)

@@ -134,6 +134,18 @@ def quantize_weights(w: np.ndarray, group_size: int | None = None, clamp: bool =
     for activations. With this scale no code exceeds 127; ``clamp`` guards float rounding. Rows (or
     groups) that are zero, or whose scale is below float32's normal range, get scale 1.0 and zero codes.
     """
+    wa = np.asarray(w)
+    if group_size is None and wa.dtype == np.float32 and wa.ndim == 2 and wa.size:
+        from neurosim.core.fast import absmax_weights
+
+        r = absmax_weights(wa)  # one parallel numba pass, bit-identical to the numpy path below
+        if r is not None and (clamp or not r[2]):
+            return WeightQuant(w_int=r[0], scale=r[1], clamped=r[2], group_size=None)
+    return _quantize_weights_numpy(w, group_size, clamp)
+
+
+def _quantize_weights_numpy(w: np.ndarray, group_size: int | None = None, clamp: bool = True) -> WeightQuant:
+    """The numpy reference of :func:`quantize_weights` (groups, float64 input and the checks)."""
     w = _check_float(w, "weights")
     if w.ndim != 2:
         raise NeurosimError(f"weights must be a 2-D [out, in] matrix, got shape {w.shape}")
