@@ -123,3 +123,17 @@ def test_weight_quantizer_rejects_nonfinite(bad):
     w[3, 2] = bad
     with pytest.raises(NeurosimError, match="NaN/inf"):
         Q.quantize_weights(w)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 200_000))
+def test_bf16_widening_matches_numpy(seed, n):
+    from neurosim.core.fast import bf16_to_float32
+    from neurosim.model.safetensors_io import to_float32
+
+    bits = np.random.default_rng(seed).integers(0, 1 << 16, n, dtype=np.uint16).reshape(-1, 1)
+    out, bad = bf16_to_float32(bits)
+    ref = to_float32(bits, "BF16")
+    assert out.dtype == np.float32 and out.shape == ref.shape
+    assert np.array_equal(out.view(np.uint32), ref.view(np.uint32))
+    assert bad == int((~np.isfinite(ref)).sum())

@@ -8,6 +8,8 @@ them against the references on random inputs, ties at .5, all-zero and tiny rows
   quantizing it;
 * :func:`absmax_weights`: the same rule for weight rows (levels = clamp = 127, INT8 codes), rows in
   parallel: the per-channel weight quantizer of every int8/spike projection call;
+* :func:`bf16_to_float32`: bf16 bit patterns widened to float32 (exact: a 16-bit shift) with the
+  count of NaN/inf patterns, in one parallel pass (checkpoint loading);
 * :func:`dequant_rows`: ``float32(float64(acc) * float64(a_scale[m]) * float64(w_scale[n]))``, left
   to right as numpy evaluates ``acc * a * w``;
 * :func:`histogram_silent`: the histogram of integer counts (``count_histogram``) and the number of
@@ -128,6 +130,30 @@ def absmax_weights(w: np.ndarray):
     if bad.any():
         return None
     return codes, scale.reshape(N, 1), int(clamped.sum())
+
+
+_BF16_CHUNK = 1 << 16
+
+
+@nb.njit(parallel=True, cache=True)
+def _bf16_kernel(bits, out, bad):
+    n = bits.shape[0]
+    for c in nb.prange(bad.shape[0]):
+        nb_ = 0
+        for i in range(c * _BF16_CHUNK, min(n, (c + 1) * _BF16_CHUNK)):
+            b = np.uint32(bits[i])
+            out[i] = b << np.uint32(16)
+            nb_ += (b & np.uint32(0x7F80)) == np.uint32(0x7F80)  # exponent all ones: NaN or inf
+        bad[c] = nb_
+
+
+def bf16_to_float32(bits: np.ndarray):
+    """(float32 array of bits' shape, number of NaN/inf values) of bf16 bit patterns (uint16)."""
+    flat = np.ascontiguousarray(bits).reshape(-1)
+    out = np.empty(flat.shape[0], dtype=np.uint32)
+    bad = np.zeros(-(-flat.shape[0] // _BF16_CHUNK), dtype=np.int64)
+    _bf16_kernel(flat, out, bad)
+    return out.view(np.float32).reshape(bits.shape), int(bad.sum())
 
 
 @nb.njit(cache=True)
