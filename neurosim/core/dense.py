@@ -21,7 +21,7 @@ import numpy as np
 from neurosim.core.coding import check_coding, resolve_steps, spike_counts_per_value
 from neurosim.core.engine import SpikeLinearResult, _check_counts, _check_weights
 
-__all__ = ["F32_EXACT", "F64_EXACT", "MIN_CHUNK", "exact_chunk", "exact_linear", "spike_events", "dense_linear"]
+__all__ = ["F32_EXACT", "F64_EXACT", "MIN_CHUNK", "exact_chunk", "exact_linear", "exact_product", "float32_weights", "spike_events", "dense_linear"]
 
 #: float32 holds every integer of magnitude <= 2^24 exactly (24-bit significand).
 F32_EXACT = 2**24
@@ -36,29 +36,54 @@ def exact_chunk(max_abs: int, limit: int = F32_EXACT) -> int:
     return limit // (max(int(max_abs), 1) * 128)
 
 
-def exact_linear(counts, w_int) -> np.ndarray:
+def exact_linear(counts, w_int, *, wt32=None, max_abs: int | None = None) -> np.ndarray:
     """Exact ``counts @ w_int.T`` ([..., in] integers times INT8 [out, in]), int32 when
-    ``in * 128 * max|count| < 2^31`` (as the engine), else int64; equals ``int_linear``."""
+    ``in * 128 * max|count| < 2^31`` (as the engine), else int64; equals ``int_linear``.
+
+    wt32: optionally ``w_int.T`` as float32 [in, out] (:func:`float32_weights`, converted once per
+    weight and reused); max_abs: ``max|counts|`` when known."""
     w = _check_weights(w_int)
     c = _check_counts(counts, w.shape[1])
     K = w.shape[1]
-    max_abs = int(np.abs(c).max(initial=0))
+    if max_abs is None:
+        max_abs = int(np.abs(c).max(initial=0))
     out_dtype = np.int32 if K * 128 * max(max_abs, 1) < 2**31 else np.int64
+    total = exact_product(c, w, wt32=wt32, max_abs=max_abs)
+    return total.astype(out_dtype, copy=False)
+
+
+def float32_weights(w_int) -> np.ndarray:
+    """``w_int.T`` as a contiguous float32 [in, out] array (exact: INT8 values), for ``wt32``."""
+    return np.ascontiguousarray(_check_weights(w_int).T, dtype=np.float32)
+
+
+def exact_product(counts, w_int, *, wt32=None, max_abs: int | None = None) -> np.ndarray:
+    """The exact integers of ``counts @ w_int.T`` in whatever array holds them exactly: float32
+    (one chunk), float64 (chunk sums below 2^53) or int64. :func:`exact_linear` casts them to its
+    integer dtype; a dequantization can take them as they are (every value is an exact integer)."""
+    w = _check_weights(w_int)
+    c = _check_counts(counts, w.shape[1])
+    K = w.shape[1]
+    if max_abs is None:
+        max_abs = int(np.abs(c).max(initial=0))
     rows = c.reshape(-1, K)
     shape = c.shape[:-1] + (w.shape[0],)
     chunk, ftype = exact_chunk(max_abs), np.float32
     if chunk < MIN_CHUNK:
         chunk, ftype = exact_chunk(max_abs, F64_EXACT), np.float64
         if chunk < 1:  # |count| >= 2^46: no float product is exact; int64 matmul (slow, exact)
-            return (rows.astype(np.int64) @ w.T.astype(np.int64)).astype(out_dtype).reshape(shape)
+            return (rows.astype(np.int64) @ w.T.astype(np.int64)).reshape(shape)
     # the whole sum stays exact in float64 while |sum| <= 2^53; otherwise sum the chunks as int64
     acc_type = np.float64 if K * 128 * max(max_abs, 1) <= F64_EXACT else np.int64
-    cf, wt = rows.astype(ftype), w.T.astype(ftype)  # wt: [in, out]
+    cf = rows.astype(ftype)
+    wt = wt32 if (wt32 is not None and ftype == np.float32) else w.T.astype(ftype)  # wt: [in, out]
+    if chunk >= K:  # one chunk: the float product is exact as it is
+        return (cf @ wt).reshape(shape)
     total = None
     for a in range(0, K, chunk):
         part = (cf[:, a:a + chunk] @ wt[a:a + chunk]).astype(acc_type)
         total = part if total is None else total + part
-    return total.astype(out_dtype).reshape(shape)
+    return total.reshape(shape)
 
 
 def spike_events(counts, coding: str, T: int, freq=None) -> int:

@@ -13,7 +13,7 @@ The dequantized linear output is ``y = V * w_scale * (W_int @ s)``; the integer 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,6 +34,8 @@ class ActQuant:
     counts: np.ndarray  #: int32, same shape as x
     scale: np.ndarray  #: float32, shape x.shape[:-1] + (1,): V or V_th of each row
     clamped: int  #: number of values that were clamped
+    #: (smallest, largest) count when the quantizer knows it (None: not recorded)
+    count_range: tuple[int, int] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,21 @@ def quantize_activations(
     Rows that are all zero (or whose absmax scale is below float32's normal range) get scale 1.0 and
     zero counts.
     """
+    check_activation_args(scale, k, clamp, levels)
+    xa = np.asarray(x)
+    if (scale == "absmax" and xa.dtype in (np.float32, np.float64) and xa.ndim >= 1 and xa.shape[-1]
+            and xa.size):
+        from neurosim.core.fast import absmax_counts
+
+        r = absmax_counts(xa, levels, clamp)  # one numba pass, bit-identical to the numpy path below
+        if r is not None:
+            counts, v32, clamped, lo, hi = r
+            return ActQuant(counts=counts, scale=v32, clamped=clamped, count_range=(lo, hi))
+    return _quantize_activations_numpy(x, scale, k, clamp, levels)
+
+
+def _quantize_activations_numpy(x, scale="absmax", k=3.0, clamp=127, levels=127) -> ActQuant:
+    """The numpy reference of :func:`quantize_activations` (the adaptive scale and the checks)."""
     x = _check_float(x, "activations")
     check_activation_args(scale, k, clamp, levels)
     ax = np.abs(x)
@@ -117,6 +134,18 @@ def quantize_weights(w: np.ndarray, group_size: int | None = None, clamp: bool =
     for activations. With this scale no code exceeds 127; ``clamp`` guards float rounding. Rows (or
     groups) that are zero, or whose scale is below float32's normal range, get scale 1.0 and zero codes.
     """
+    wa = np.asarray(w)
+    if group_size is None and wa.dtype == np.float32 and wa.ndim == 2 and wa.size:
+        from neurosim.core.fast import absmax_weights
+
+        r = absmax_weights(wa)  # one parallel numba pass, bit-identical to the numpy path below
+        if r is not None and (clamp or not r[2]):
+            return WeightQuant(w_int=r[0], scale=r[1], clamped=r[2], group_size=None)
+    return _quantize_weights_numpy(w, group_size, clamp)
+
+
+def _quantize_weights_numpy(w: np.ndarray, group_size: int | None = None, clamp: bool = True) -> WeightQuant:
+    """The numpy reference of :func:`quantize_weights` (groups, float64 input and the checks)."""
     w = _check_float(w, "weights")
     if w.ndim != 2:
         raise NeurosimError(f"weights must be a 2-D [out, in] matrix, got shape {w.shape}")
@@ -159,9 +188,26 @@ def dequant_linear(aq: ActQuant, wq: WeightQuant, product=None) -> np.ndarray:
         )
     # Exact integers (|acc| < 2^53) times the float32 scales in float64, rounded once to float32.
     if wq.group_size is None:
+        from neurosim.core.fast import dequant_rows
+
+        # the same float64 products, rounded once (numba, bit-identical to the numpy form below)
+        return dequant_rows(product(counts, wq.w_int), aq.scale, wq.scale[:, 0])
+    return _dequant_grouped(aq, wq, product)
+
+
+def _dequant_numpy(aq: ActQuant, wq: WeightQuant, product=None) -> np.ndarray:
+    """The numpy reference of :func:`dequant_linear`."""
+    product = product or int_linear
+    counts = aq.counts
+    if wq.group_size is None:
         acc = product(counts, wq.w_int).astype(np.float64)
         y = acc * aq.scale.astype(np.float64) * wq.scale[:, 0].astype(np.float64)
         return y.astype(np.float32)
+    return _dequant_grouped(aq, wq, product)
+
+
+def _dequant_grouped(aq: ActQuant, wq: WeightQuant, product) -> np.ndarray:
+    counts = aq.counts
     g = wq.group_size
     y = np.zeros(counts.shape[:-1] + (wq.w_int.shape[0],), dtype=np.float64)
     for j in range(wq.scale.shape[1]):

@@ -117,10 +117,16 @@ class Checkpoint:
         """A float32 copy of one tensor (bf16/f16/f64 converted); NaN/inf raise NeurosimError."""
         e = self._entry(name)
         data = self.raw(name)
-        out = to_float32(data, e.dtype)
+        if e.dtype == "BF16" and data.size:  # one parallel pass: widen and count NaN/inf
+            from neurosim.core.fast import bf16_to_float32
+
+            out, bad = bf16_to_float32(data)
+        else:
+            out = to_float32(data, e.dtype)
+            bad = 0 if np.isfinite(out).all() else 1
         del data
         self._release(e)
-        if not np.isfinite(out).all():
+        if bad:
             nn = int(np.isnan(out).sum())
             ni = int(np.isinf(out).sum())
             raise NeurosimError(f"tensor '{name}' in {e.file.name} contains non-finite values "

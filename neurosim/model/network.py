@@ -198,6 +198,9 @@ class Model:
         self.sse_router_weight = sse_router_weight
         self.keep_weights = keep_weights
         self._cache: dict[str, np.ndarray] = {}
+        #: weights derived from this model's by a projection hook (e.g. quantized codes), kept per
+        #: model across passes by hooks that have ``bind_model`` (neurosim.run.fidelity)
+        self.derived: dict = {}
         #: while decoding: a DecodeCache's ``weights`` dict that keeps every weight read (else None)
         self._hold: dict[str, np.ndarray] | None = None
         self._rope: dict = {}   # (t, pos0, head_dim) -> (cos, sin) of the current forward
@@ -404,6 +407,9 @@ class Model:
         decode treats the generated tokens; None: MoBA everywhere). A pass from position 0 records
         :attr:`attention_stats`.
         """
+        bind = getattr(linear, "bind_model", None)
+        if bind is not None:  # the hook may keep weights derived from this model's (quantized codes)
+            bind(self)
         pos0 = 0 if cache is None else cache.pos
         hold = self._hold
         if cache is not None and hold is None and not self.keep_weights and self.weights_fit():

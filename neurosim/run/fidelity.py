@@ -31,8 +31,9 @@ from typing import Iterable
 import numpy as np
 
 from neurosim.core.coding import INT8_WINDOW, count_histogram, fits, histogram_stats, resolve_steps
-from neurosim.core.dense import dense_linear, exact_linear, spike_events
-from neurosim.core.engine import spike_linear
+from neurosim.core.dense import dense_linear, exact_linear, exact_product, float32_weights, spike_events
+from neurosim.core.engine import PackedWeights, spike_linear
+from neurosim.core.fast import histogram_silent
 from neurosim.core.gemv import FEW_ROWS, few_rows_linear
 from neurosim.core.quant import ActQuant, WeightQuant, dequant_linear, quantize_activations, quantize_weights
 from neurosim.defaults import LANES
@@ -161,6 +162,29 @@ class QuantizedProjection(Projection):
         #: None, or a dict name -> WeightQuant that keeps each weight's quantization after its first
         #: call (decoding calls every projection once per token; set only while the weights are fixed)
         self.weight_cache: dict | None = None
+        #: None, or the per-model store of derived weights (:meth:`bind_model`): name -> dict of
+        #: the WeightQuant and the forms the products use, kept across forward passes
+        self.model_cache: dict | None = None
+
+    def bind_model(self, model) -> None:
+        """Called by ``Model.forward`` with the model whose weights the calls will carry: while the
+        model's derived weights fit in MODEL_CACHE_BYTES, each weight is quantized (and converted
+        for its product) once per model and reused by every later pass (``model.derived``)."""
+        self.model_cache = None
+        store = getattr(model, "derived", None)
+        if store is None or not model_cache_fits(model):
+            return
+        self.model_cache = store.setdefault(("int8-weights", self.quant.weight_group), {})
+
+    def weights(self, name: str, w: np.ndarray) -> dict:
+        """The cache entry of weight ``name``: ``{"wq": WeightQuant, ...}`` (products add their forms)."""
+        entry = next((c[name] for c in (self.weight_cache, self.model_cache) if c is not None and name in c), None)
+        if entry is None:
+            entry = {"wq": quantize_weights(w, group_size=self.quant.weight_group)}
+        for cache in (self.weight_cache, self.model_cache):
+            if cache is not None and name not in cache:
+                cache[name] = entry
+        return entry
 
     def selected(self, name: str) -> bool:
         """Whether ``name`` matches one of the fnmatch patterns ``projections`` (others stay float)."""
@@ -170,6 +194,11 @@ class QuantizedProjection(Projection):
         """Exact integer product ``counts @ w_int.T`` and the input spike events processed (or None)."""
         raise NotImplementedError
 
+    def whole(self, entry: dict, aq: ActQuant, T: int) -> tuple[np.ndarray, int | None]:
+        """The product of the whole input (one weight scale per channel) with the cached weight
+        forms of ``entry``: the exact integers (any dtype that holds them exactly) and the events."""
+        return self.integers(aq.counts, entry["wq"].w_int, T)
+
     def product(self, name: str, x: np.ndarray, w: np.ndarray) -> Product:
         """Quantize x per token and w per channel (or group), multiply exactly, dequantize to x's dtype."""
         if not self.selected(name):
@@ -177,13 +206,18 @@ class QuantizedProjection(Projection):
         q = self.quant
         T_engine, _, clamp, levels = q.plan(name)
         aq = quantize_activations(x, q.scale, k=q.k, clamp=clamp, levels=levels)
-        wq = None if self.weight_cache is None else self.weight_cache.get(name)
-        if wq is None:
-            wq = quantize_weights(w, group_size=q.weight_group)
-            if self.weight_cache is not None:
-                self.weight_cache[name] = wq
-        T = resolve_steps(aq.counts, q.coding, T_engine)
+        entry = self.weights(name, w)
+        wq = entry["wq"]
+        # the window depends on the counts' range only (fits is an interval): resolve it on (lo, hi)
+        rng = aq.counts if aq.count_range is None else np.asarray(aq.count_range, dtype=np.int64)
+        T = resolve_steps(rng, q.coding, T_engine)
         events = []
+        if wq.group_size is None and aq.counts.ndim == 2 and aq.counts.shape[1] == wq.w_int.shape[1]:
+            from neurosim.core.fast import dequant_rows
+
+            acc, ev = self.whole(entry, aq, T)
+            y = dequant_rows(acc, aq.scale, wq.scale[:, 0])
+            return Product(y=y.astype(x.dtype, copy=False), acts=aq, weights=wq, T=T, events=ev)
 
         def product(counts, w_int):  # called once per weight group
             out, ev = self.integers(counts, w_int, T)
@@ -208,6 +242,18 @@ class Int8Projection(QuantizedProjection):
             return few_rows_linear(counts, w_int), None
         return exact_linear(counts, w_int), None
 
+    def whole(self, entry, aq, T):
+        """The exact integers as float32 BLAS gives them (float32 ``w_int.T`` cached per weight);
+        a decode step's few rows stream the INT8 codes instead (``few_rows_linear``)."""
+        if aq.counts.shape[0] <= FEW_ROWS:
+            return few_rows_linear(aq.counts, entry["wq"].w_int), None
+        wt = entry.get("wt32")
+        if wt is None:
+            wt = entry["wt32"] = float32_weights(entry["wq"].w_int)
+        rng = aq.count_range
+        max_abs = None if rng is None else max(-rng[0], rng[1])
+        return exact_product(aq.counts, entry["wq"].w_int, wt32=wt, max_abs=max_abs), None
+
 
 class SpikeProjection(QuantizedProjection):
     """Spiking: :func:`neurosim.core.engine.spike_linear` in the window T (``engine="event"``) or
@@ -227,6 +273,34 @@ class SpikeProjection(QuantizedProjection):
         f = spike_linear if self.engine == "event" else dense_linear
         r = f(counts, w_int, self.quant.coding, T)
         return r.out, r.events
+
+    def whole(self, entry, aq, T):
+        """The event-driven product with the weights packed once per weight (``PackedWeights``)."""
+        if self.engine != "event":
+            return self.integers(aq.counts, entry["wq"].w_int, T)
+        packed = entry.get("packed")
+        if packed is None:
+            packed = entry["packed"] = PackedWeights(entry["wq"].w_int)
+        r = spike_linear(aq.counts, packed, self.quant.coding, T)
+        return r.out, r.events
+
+
+#: Largest model (bytes of derived weights, about 6 per parameter: INT8 codes, float32 transposed
+#: codes or packed tiles) whose quantized weights a projection keeps across passes (bind_model).
+MODEL_CACHE_BYTES = 1 << 30
+
+
+def model_cache_fits(model) -> bool:
+    """Whether ``model``'s derived weights fit in :data:`MODEL_CACHE_BYTES` (its config's parameter
+    count; a model that keeps its float weights anyway always does)."""
+    if getattr(model, "keep_weights", False):
+        return True
+    try:
+        from neurosim.model.config import count_parameters
+
+        return count_parameters(model.model_config) * 6 <= MODEL_CACHE_BYTES
+    except Exception:
+        return False
 
 
 #: mode -> implementation
@@ -321,6 +395,12 @@ class Recorder:
         """Whether the wrapped projection runs ``name`` in its fidelity."""
         return self.projection.selected(name)
 
+    def bind_model(self, model) -> None:
+        """Passes ``Model.forward``'s model on to the projection (see QuantizedProjection.bind_model)."""
+        bind = getattr(self.projection, "bind_model", None)
+        if bind is not None:
+            bind(model)
+
     def ordered_records(self) -> list[dict]:
         """The records in the model's call order (the order of ``kinds``)."""
         return [self.records[n] for n in self.kinds if n in self.records]
@@ -336,10 +416,11 @@ class Recorder:
         aq, wq = p.acts, p.weights
         c = aq.counts
         tokens, in_f = c.shape
-        values, freq = self.histograms[name] = count_histogram(c)
+        rng = aq.count_range or (None, None)
+        values, freq, silent = histogram_silent(c, *rng)  # one pass: count_histogram + silent columns
+        self.histograms[name] = (values, freq)
         if self.keep_counts:
             self.counts[name] = c
-        silent = int((c == 0).all(axis=0).sum())
         # int8 did not run the engine: projection_record counts the events it would process
         self.records[name] = projection_record(
             name, self.kinds.get(name, "unknown"), values, freq, quant=q, in_features=in_f,
