@@ -137,3 +137,17 @@ def test_bf16_widening_matches_numpy(seed, n):
     assert out.dtype == np.float32 and out.shape == ref.shape
     assert np.array_equal(out.view(np.uint32), ref.view(np.uint32))
     assert bad == int((~np.isfinite(ref)).sum())
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 300), k=st.integers(1, 150), n_tiles=st.integers(1, 4))
+def test_pack_tiles_is_the_padded_transpose(seed, n, k, n_tiles):
+    from neurosim.core.fast import pack_tiles
+
+    w = np.random.default_rng(seed).integers(-128, 128, (n, k), dtype=np.int8)
+    cols = -(-n // n_tiles)
+    n_tiles = -(-n // cols)
+    padded = np.zeros((n_tiles * cols, k), np.int8)
+    padded[:n] = w
+    ref = padded.reshape(n_tiles, cols, k).transpose(0, 2, 1)
+    assert np.array_equal(pack_tiles(w, n_tiles, cols), ref)

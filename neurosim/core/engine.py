@@ -23,6 +23,7 @@ import numpy as np
 
 from neurosim import NeurosimError
 from neurosim.core.coding import check_coding, resolve_steps, step_weights
+from neurosim.core.fast import pack_tiles
 
 #: Most output columns per weight tile (int8 bytes); wide tiles amortise each event's overhead.
 MAX_TILE = 1024
@@ -55,11 +56,7 @@ class PackedWeights:
         n_tiles = max(-(-N // MAX_TILE), min(nb.get_num_threads(), -(-N // 64)))
         cols = -(-(-(-N // n_tiles)) // 64) * 64
         n_tiles = -(-N // cols)
-        padded = np.zeros((n_tiles * cols, self.in_features), dtype=np.int8)
-        padded[:N] = w
-        self.tiles = np.ascontiguousarray(
-            padded.reshape(n_tiles, cols, self.in_features).transpose(0, 2, 1)
-        )
+        self.tiles = pack_tiles(w, n_tiles, cols)  # [n_tiles, K, cols], zero-padded columns
         #: Input channels per chunk (events are ordered chunk by chunk).
         self.k_chunk = max(16, K_BUDGET // cols)
 

@@ -10,6 +10,8 @@ them against the references on random inputs, ties at .5, all-zero and tiny rows
   parallel: the per-channel weight quantizer of every int8/spike projection call;
 * :func:`bf16_to_float32`: bf16 bit patterns widened to float32 (exact: a 16-bit shift) with the
   count of NaN/inf patterns, in one parallel pass (checkpoint loading);
+* :func:`pack_tiles`: INT8 weights [N, K] transposed into the event engine's zero-padded output
+  tiles [n_tiles, K, cols], 32 inputs at a time, tiles in parallel;
 * :func:`dequant_rows`: ``float32(float64(acc) * float64(a_scale[m]) * float64(w_scale[n]))``, left
   to right as numpy evaluates ``acc * a * w``;
 * :func:`histogram_silent`: the histogram of integer counts (``count_histogram``) and the number of
@@ -154,6 +156,30 @@ def bf16_to_float32(bits: np.ndarray):
     bad = np.zeros(-(-flat.shape[0] // _BF16_CHUNK), dtype=np.int64)
     _bf16_kernel(flat, out, bad)
     return out.view(np.float32).reshape(bits.shape), int(bad.sum())
+
+
+@nb.njit(parallel=True, cache=True)
+def _pack_kernel(w, tiles):
+    n_tiles, K, cols = tiles.shape
+    N = w.shape[0]
+    for t in nb.prange(n_tiles):
+        n_end = min(cols, N - t * cols)  # columns past it are padding
+        for k0 in range(0, K, 32):
+            k1 = min(k0 + 32, K)
+            for j in range(n_end):          # rows of w read 32 bytes at a time
+                n = t * cols + j
+                for k in range(k0, k1):
+                    tiles[t, k, j] = w[n, k]
+            for k in range(k0, k1):
+                tiles[t, k, n_end:] = 0
+
+
+def pack_tiles(w: np.ndarray, n_tiles: int, cols: int) -> np.ndarray:
+    """int8 [n_tiles, K, cols]: ``tiles[t, k, j] = w[t * cols + j, k]``, zero past row N."""
+    w2 = np.ascontiguousarray(w)
+    tiles = np.empty((n_tiles, w2.shape[1], cols), dtype=w2.dtype)
+    _pack_kernel(w2, tiles)
+    return tiles
 
 
 @nb.njit(cache=True)
