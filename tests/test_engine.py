@@ -115,3 +115,40 @@ def test_bad_input():
         spike_linear(np.full((2, 1, 8), -1, np.int8), w, "binary", spikes=True)
     with pytest.raises(NeurosimError, match="unknown coding"):
         spike_linear(np.zeros((1, 8), np.int32), w, "octal")
+
+
+def _reference_events(counts, mode, T, KC):
+    """The event lists of engine._events_from_counts, built one event at a time in Python."""
+    M, K = counts.shape
+    G = 1 if mode == 0 else T
+    segs = [[] for _ in range(-(-K // KC) * M * G * 2)]
+    for m in range(M):
+        for k in range(K):
+            v = int(counts[m, k])
+            base = ((k // KC) * M + m) * G
+            if mode == 0:
+                segs[base * 2 + (v < 0)] += [k] * abs(v)
+                continue
+            pattern = abs(v) if mode == 1 else v & ((1 << T) - 1)
+            for b in range(T):
+                if pattern >> b & 1:
+                    segs[(base + T - 1 - b) * 2 + (mode == 1 and v < 0)].append(k)
+    ptr = np.cumsum([0] + [len(s) for s in segs])
+    return ptr, np.array([k for s in segs for k in s], dtype=np.int32)
+
+
+@given(seed=st.integers(0, 2**32 - 1), m=st.integers(1, 5), k=st.integers(1, 40), kc=st.integers(1, 17),
+       mode=st.sampled_from([0, 1, 2]), dtype=st.sampled_from([np.int8, np.int16, np.int32, np.int64]))
+def test_event_lists_match_one_event_at_a_time(seed, m, k, kc, mode, dtype):
+    from neurosim.core.engine import _events_from_counts
+
+    T = 4 if mode == 0 else 8
+    lo = -(1 << (T - 1)) if mode == 2 else -(2**T - 1)
+    hi = (1 << (T - 1)) - 1 if mode == 2 else 2**T - 1
+    info = np.iinfo(dtype)
+    counts = np.random.default_rng(seed).integers(max(lo, info.min), min(hi, info.max) + 1, (m, k)).astype(dtype)
+    counts[:, ::3] = 0
+    ptr, ev = _events_from_counts(counts, mode, T, kc)
+    rptr, rev = _reference_events(counts, mode, T, kc)
+    np.testing.assert_array_equal(ptr, rptr)
+    np.testing.assert_array_equal(ev, rev)

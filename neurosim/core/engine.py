@@ -121,10 +121,12 @@ def spike_linear(x, w_int, coding: str, T: int | None = None, *, spikes: bool = 
         c = _check_counts(x, K)
         T = resolve_steps(c, coding, T)
         lead = c.shape[:-1]
-        rows = np.ascontiguousarray(c.reshape(-1, K), dtype=np.int64)
+        # int8..int64 counts go in as they are (one compiled kernel per dtype); others as int64
+        dt = c.dtype if c.dtype in (np.int8, np.int16, np.int32, np.int64) else np.int64
+        rows = np.ascontiguousarray(c.reshape(-1, K), dtype=dt)
         ptr, ev_k = _events_from_counts(rows, _MODES[coding], T, packed.k_chunk)
         n_groups = 1 if _MODES[coding] == 0 else T
-        max_abs = int(np.abs(rows).max(initial=0))
+        max_abs = max(-int(rows.min(initial=0)), int(rows.max(initial=0)))
     weights = np.ones(1, np.int64) if coding in ("binary", "ternary") else step_weights(coding, T)
     negs = (weights < 0).astype(np.int8)  # magnitudes are 2^(G-1-g): the kernel folds by Horner
     M = int(np.prod(lead, dtype=np.int64))
@@ -143,61 +145,88 @@ def spike_linear(x, w_int, coding: str, T: int | None = None, *, spikes: bool = 
     )
 
 
-@nb.njit(cache=True)
-def _walk_row(row, m, M, mode, T, G, KC, pos, ev_k, write):
-    """Walk the events of token row m: each event advances ``pos[seg]`` of its segment and, when
-    ``write``, stores its input index at ``ev_k[pos[seg]]`` first (one walk counts, one fills)."""
-    mask = (np.int64(1) << T) - 1
-    for k in range(row.shape[0]):
-        c = row[k]
-        if c == 0:
-            continue
-        neg = 1 if (c < 0 and mode != 2) else 0
-        base = (k // KC) * M + m
-        if mode == 0:
-            seg = (base * G) * 2 + neg
-            for _ in range(abs(c)):
-                if write:
-                    ev_k[pos[seg]] = k
-                pos[seg] += 1
-        else:
-            v = abs(c) if mode == 1 else (c & mask)
-            b = 0
-            while v:  # set bits only: bit b belongs to step T-1-b
-                if v & 1:
-                    seg = (base * G + T - 1 - b) * 2 + neg
-                    if write:
-                        ev_k[pos[seg]] = k
-                    pos[seg] += 1
-                v >>= 1
-                b += 1
+@nb.njit(cache=True, inline="always")
+def _bit_events(v, b, mode, mask):
+    """(positive, negative) events (0 or 1 each) of bit b of count v (mode 1: sign-magnitude,
+    mode 2: two's complement, always positive)."""
+    if mode == 1:
+        bit = (abs(v) >> b) & 1
+        ng = np.int64(v < 0)
+        return bit & (1 - ng), bit & ng
+    return ((v & mask) >> b) & 1, np.int64(0)
 
 
 @nb.njit(parallel=True, cache=True)
 def _events_from_counts(counts, mode, T, KC):
-    """Event lists of integer counts [M, K]: (ptr, input index per event).
+    """Event lists of integer counts [M, K] (any integer dtype): (ptr, input index per event).
 
     Events are grouped by (input chunk c = k // KC, row m, group g, sign): segment
     ``((c*M + m)*G + g)*2 + (0 if + else 1)`` spans ``ev_k[ptr[seg]:ptr[seg+1]]``, input indices
     ascending. mode 0: unary (binary/ternary), one group, |c| events of sign(c); mode 1:
     sign-magnitude bitwise, group t gets bit T-1-t of |c| with sign(c); mode 2: two's complement,
-    group t gets bit T-1-t of the T-bit pattern, always positive. Rows are independent (disjoint
-    segments), so both walks run in parallel over rows.
+    group t gets bit T-1-t of the T-bit pattern, always positive. Bitwise codings are built
+    without branches on the data: per (row, chunk, bit) a vectorised count of the events, then
+    one stream-compaction pass that writes every input index at the cursor of its segment (or at a
+    scratch slot past the end when that bit is 0) and advances the cursor by the bit. Rows are
+    independent (disjoint segments), so both passes run in parallel over rows.
     """
     M, K = counts.shape
     G = 1 if mode == 0 else T
-    n_seg = (-(-K // KC)) * M * G * 2
-    sizes = np.zeros(n_seg, np.int64)
-    none = np.empty(0, np.int32)
+    n_chunks = -(-K // KC)
+    sizes = np.zeros(n_chunks * M * G * 2 + 1, np.int64)
+    mask = (np.int64(1) << T) - 1
     for m in nb.prange(M):
-        _walk_row(counts[m], m, M, mode, T, G, KC, sizes, none, False)
-    ptr = np.zeros(n_seg + 1, np.int64)
-    ptr[1:] = np.cumsum(sizes)
-    ev_k = np.empty(ptr[-1], np.int32)
-    fill = ptr[:-1].copy()
+        for c in range(n_chunks):
+            k0, k1 = c * KC, min(K, (c + 1) * KC)
+            base = (c * M + m) * G
+            if mode == 0:
+                p = np.int64(0)
+                n = np.int64(0)
+                for k in range(k0, k1):
+                    v = np.int64(counts[m, k])
+                    p += max(v, 0)
+                    n += max(-v, 0)
+                sizes[base * 2 + 1] = p
+                sizes[base * 2 + 2] = n
+                continue
+            for b in range(T):
+                p = np.int64(0)
+                n = np.int64(0)
+                for k in range(k0, k1):
+                    bp, bn = _bit_events(np.int64(counts[m, k]), b, mode, mask)
+                    p += bp
+                    n += bn
+                seg = (base + T - 1 - b) * 2
+                sizes[seg + 1] = p
+                sizes[seg + 2] = n
+    ptr = np.cumsum(sizes)
+    scratch = ptr[-1]
+    ev_k = np.empty(scratch + 1, np.int32)
     for m in nb.prange(M):
-        _walk_row(counts[m], m, M, mode, T, G, KC, fill, ev_k, True)
-    return ptr, ev_k
+        for c in range(n_chunks):
+            k0, k1 = c * KC, min(K, (c + 1) * KC)
+            base = (c * M + m) * G
+            if mode == 0:
+                pp, pn = ptr[base * 2], ptr[base * 2 + 1]
+                for k in range(k0, k1):
+                    v = np.int64(counts[m, k])
+                    for _ in range(abs(v)):
+                        if v > 0:
+                            ev_k[pp] = k
+                            pp += 1
+                        else:
+                            ev_k[pn] = k
+                            pn += 1
+                continue
+            for b in range(T):
+                seg = (base + T - 1 - b) * 2
+                pp, pn = ptr[seg], ptr[seg + 1]
+                for k in range(k0, k1):
+                    bp, bn = _bit_events(np.int64(counts[m, k]), b, mode, mask)
+                    ev_k[pp if bp else (pn if bn else scratch)] = k
+                    pp += bp
+                    pn += bn
+    return ptr, ev_k[:scratch]
 
 
 @nb.njit(cache=True)
