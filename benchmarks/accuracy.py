@@ -34,6 +34,7 @@ import numpy as np
 
 from neurosim.model import Model, default_model_dir, load_checkpoint
 from neurosim.run.corpus import default_text, texts_dir
+from neurosim.results import load_average as loadavg
 from neurosim.core.quant import quantize_activations, quantize_weights
 from neurosim.run import Recorder, Settings, accuracy, aggregate_totals, execute, projection_for, projection_kinds
 
@@ -64,9 +65,6 @@ def passage_text(name: str, chars: int = 4000) -> str:
         raise SystemExit(f"{play} does not contain {first!r}")
     return text[i : i + chars]
 
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 class Bench:

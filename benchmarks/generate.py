@@ -30,11 +30,8 @@ import statistics
 import time
 from pathlib import Path
 
-from neurosim.results import write_result
+from neurosim.results import write_result, load_average as loadavg
 
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def caching(hook, on: bool) -> None:

@@ -34,13 +34,10 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from neurosim.results import write_result
+from neurosim.results import write_result, load_average as loadavg
 
 MODES = ("fp", "int8", "spike")
 
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def _hwm_kb() -> int:

@@ -29,15 +29,12 @@ import threading
 import time
 from pathlib import Path
 
-from neurosim.results import write_result
+from neurosim.results import write_result, load_average as loadavg
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = ROOT / "build" / "scale"
 GB = 1 << 30
 
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def _status_kb(*keys) -> dict:

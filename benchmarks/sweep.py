@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from neurosim.results import write_result
+from neurosim.results import write_result, load_average as loadavg
 
 import yaml
 
@@ -37,12 +37,6 @@ CPU_POINTS = [{"run.coding": c, "run.scale": "absmax"} for c in ("bitwise", "bit
               for c in ("bitwise", "ternary") for k in (3, 8)] + \
              [{"run.coding": "bitwise", "run.scale": "adaptive", "run.k": 8, "run.clamp": 127}]
 
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def timed_sweep(spec: Path, out: Path, workers: int) -> dict:
