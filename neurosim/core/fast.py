@@ -26,6 +26,20 @@ import numpy as np
 _TINY = np.float32(np.finfo(np.float32).tiny)
 
 
+@nb.njit(cache=True, inline="always")
+def _row_absmax(row):
+    """(max |row| widened to float64 (exact), whether every value is finite) of one row."""
+    amax = 0.0
+    finite = True
+    for j in range(row.shape[0]):
+        a = abs(row[j])
+        if not np.isfinite(a):
+            finite = False
+        elif a > amax:
+            amax = a
+    return amax, finite
+
+
 @nb.njit(cache=True)
 def _absmax_kernel(x, levels, clamp, counts, scale, tiny):
     """x [M, F] float32/float64 -> counts int32 [M, F], scale float32 [M]; returns (clamped,
@@ -36,14 +50,7 @@ def _absmax_kernel(x, levels, clamp, counts, scale, tiny):
     lo = 0
     hi = 0
     for m in range(M):
-        amax = 0.0
-        finite = True
-        for j in range(F):
-            a = abs(x[m, j])
-            if not np.isfinite(a):
-                finite = False
-            elif a > amax:
-                amax = a
+        amax, finite = _row_absmax(x[m])
         if not finite:
             return 0, 0, 0, False
         v = np.float64(amax) / levels
@@ -89,14 +96,7 @@ def _weights_kernel(w, codes, scale, bad, clamped, tiny):
     NaN/inf, clamped[n] the codes clamped to +/-127 (float rounding guard)."""
     N, K = w.shape
     for n in nb.prange(N):
-        amax = np.float32(0.0)
-        finite = True
-        for j in range(K):
-            a = abs(w[n, j])
-            if not np.isfinite(a):
-                finite = False
-            elif a > amax:
-                amax = a
+        amax, finite = _row_absmax(w[n])
         bad[n] = not finite
         v32 = np.float32(np.float64(amax) / 127.0)
         if not finite or v32 < tiny:  # zero / tiny rows: scale 1, codes 0 (|w| < 127 tiny rounds to 0)
