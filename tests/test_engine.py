@@ -152,3 +152,50 @@ def test_event_lists_match_one_event_at_a_time(seed, m, k, kc, mode, dtype):
     rptr, rev = _reference_events(counts, mode, T, kc)
     np.testing.assert_array_equal(ptr, rptr)
     np.testing.assert_array_equal(ev, rev)
+
+
+_WIDTH_CASE = """
+import sys, numpy as np
+from neurosim.core import engine as E
+rng = np.random.default_rng(11)
+w = rng.integers(-128, 128, (1100, 700)).astype(np.int8)
+for coding in ("binary", "ternary", "bitwise", "bitwise_2c"):
+    lo = 0 if coding == "binary" else -127
+    c = rng.integers(lo, 128, (9, 700))
+    c[rng.random(c.shape) < 0.3] = 0
+    r = E.spike_linear(c, w, coding)
+    np.save(sys.argv[1] + "/" + coding + ".npy", np.append(r.out.astype(np.int64).ravel(), r.events))
+print(E.WIDE_VECTORS)
+"""
+
+
+def test_vector_width_tuning_keeps_integers(tmp_path):
+    """The kernels compiled with LLVM's default 256-bit tuning (NEUROSIM_VECTOR_WIDTH=256) and with
+    512-bit vectors (the default on AVX-512 hosts) give identical integers and event counts."""
+    import os
+    import subprocess
+    import sys
+
+    flags = {}
+    for width in ("256", "default"):
+        d = tmp_path / width
+        d.mkdir()
+        env = {k: v for k, v in os.environ.items() if k != "NUMBA_CPU_FEATURES"}
+        if width == "256":
+            env["NEUROSIM_VECTOR_WIDTH"] = "256"
+        else:
+            env.pop("NEUROSIM_VECTOR_WIDTH", None)
+        p = subprocess.run([sys.executable, "-c", _WIDTH_CASE, str(d)], env=env, capture_output=True,
+                           text=True, check=True)
+        flags[width] = p.stdout.strip().splitlines()[-1]
+    assert flags["256"] == "False"
+    for coding in CODINGS:
+        a = np.load(tmp_path / "256" / f"{coding}.npy")
+        b = np.load(tmp_path / "default" / f"{coding}.npy")
+        np.testing.assert_array_equal(a, b)
+    rng = np.random.default_rng(11)
+    w = rng.integers(-128, 128, (1100, 700)).astype(np.int8)
+    c = rng.integers(-127, 128, (9, 700))
+    c[rng.random(c.shape) < 0.3] = 0
+    r = spike_linear(c, w, "bitwise")
+    assert r.events == int((encode(c, "bitwise") != 0).sum())
