@@ -44,8 +44,8 @@ def _prefer_wide_vectors() -> bool:
 
     LLVM tunes Skylake-X and later Intel cores with ``prefer-256-bit``, so the event loop below runs
     16 int16 lanes per instruction instead of 32; clearing that tuning flag roughly halves its
-    instruction count (measured 1.3-1.9x faster on the engine benchmark). A tuning flag only: the
-    integers are identical. It takes effect only if it is set before numba builds its target
+    instruction count (docs/results/engine.md measures the engine with it). A tuning flag only:
+    the integers are identical. It takes effect only if it is set before numba builds its target
     machine (the first ``@njit`` in the process) and never overrides a user's NUMBA_CPU_FEATURES.
     Returns whether the setting was applied.
     """
