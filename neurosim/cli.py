@@ -51,13 +51,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neurosim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
+        listed = help_text.replace("%", "%%")  # argparse %-formats help strings (not descriptions)
         if only is not None and name != only:
-            sub.add_parser(name, help=help_text, add_help=False)
+            sub.add_parser(name, help=listed, add_help=False)
             continue
         module = _load(name)
         if module is None:
             continue
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=listed, description=help_text)
         module.configure(p)
         p.set_defaults(_module=module)
     return parser

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from neurosim.cli import COMMANDS
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: source folder -> import name (pyproject's package-dir mapping; benchmarks/testbench are top-level)
@@ -223,3 +225,19 @@ def test_public_callables_have_docstrings():
     assert len(found) > 100  # the submodules were imported
     missing = [where for where, obj in found if not own_docstring(obj)]
     assert not missing, "public names without a docstring:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_cli_help_lists_and_exits_zero(command, capsys):
+    """``neurosim --help`` and every ``neurosim COMMAND --help`` print their help and exit 0
+    (argparse %-formats help strings: a bare '%' in one used to crash the top-level help)."""
+    from neurosim.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--help"] if command is None else [command, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    if command is None:
+        assert all(name in out for name in COMMANDS)
+    else:
+        assert out.startswith(f"usage: neurosim {command}")
