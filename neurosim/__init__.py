@@ -11,6 +11,11 @@ Packages (folder -> import name): ``neurosim/core`` -> ``neurosim.core`` (the go
 
 __version__ = "0.1.0"
 
+from neurosim.vectors import prefer_wide_vectors  # noqa: E402  (before any module builds a numba kernel)
+
+#: whether numba's kernels use 512-bit vectors (AVX-512 hosts; see neurosim.vectors)
+WIDE_VECTORS = prefer_wide_vectors()
+
 
 class NeurosimError(Exception):
     """A user-facing error: bad input, impossible parameters, a missing tool.
@@ -23,5 +28,5 @@ from neurosim.face import lazy_face  # noqa: E402  (after NeurosimError: submodu
 
 _all, __getattr__, __dir__ = lazy_face(__name__, {"neurosim.run.settings": ("Settings",),
                                                   "neurosim.run.runner": ("execute",)})
-__all__ = ["__version__", "NeurosimError", *_all]
+__all__ = ["__version__", "NeurosimError", "WIDE_VECTORS", *_all]
 del _all

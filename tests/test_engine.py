@@ -156,7 +156,11 @@ def test_event_lists_match_one_event_at_a_time(seed, m, k, kc, mode, dtype):
 
 _WIDTH_CASE = """
 import sys, numpy as np
+import neurosim
+from numba.core import registry
 from neurosim.core import engine as E
+from neurosim.core.quant import quantize_activations
+from neurosim.model import layers as L
 rng = np.random.default_rng(11)
 w = rng.integers(-128, 128, (1100, 700)).astype(np.int8)
 for coding in ("binary", "ternary", "bitwise", "bitwise_2c"):
@@ -165,16 +169,25 @@ for coding in ("binary", "ternary", "bitwise", "bitwise_2c"):
     c[rng.random(c.shape) < 0.3] = 0
     r = E.spike_linear(c, w, coding)
     np.save(sys.argv[1] + "/" + coding + ".npy", np.append(r.out.astype(np.int64).ravel(), r.events))
-print(E.WIDE_VECTORS)
+# float kernels too (no fastmath: the width must not change a bit)
+x = rng.standard_normal((37, 700)).astype(np.float32)
+q, k, v = (rng.standard_normal((37, 3, 16)).astype(np.float32) for _ in range(3))
+floats = [quantize_activations(x, "absmax").scale, L.attend(q, k, v, *L.causal_segments(np.arange(37)))]
+np.save(sys.argv[1] + "/float.npy", np.concatenate([f.astype(np.float64).ravel() for f in floats]))
+tm = registry.cpu_target.target_context.codegen()._tm_features
+print(neurosim.WIDE_VECTORS, "-prefer-256-bit" in tm.split(","))
 """
 
 
 def test_vector_width_tuning_keeps_integers(tmp_path):
     """The kernels compiled with LLVM's default 256-bit tuning (NEUROSIM_VECTOR_WIDTH=256) and with
-    512-bit vectors (the default on AVX-512 hosts) give identical integers and event counts."""
+    512-bit vectors (the default on AVX-512 hosts) give identical integers, event counts and float
+    kernel results; the tuning is in effect in numba's target machine exactly when reported."""
     import os
     import subprocess
     import sys
+
+    import llvmlite.binding as llvm
 
     flags = {}
     for width in ("256", "default"):
@@ -188,8 +201,10 @@ def test_vector_width_tuning_keeps_integers(tmp_path):
         p = subprocess.run([sys.executable, "-c", _WIDTH_CASE, str(d)], env=env, capture_output=True,
                            text=True, check=True)
         flags[width] = p.stdout.strip().splitlines()[-1]
-    assert flags["256"] == "False"
-    for coding in CODINGS:
+    avx512 = "+avx512bw" in llvm.get_host_cpu_features().flatten().split(",")
+    assert flags["256"] == "False False"
+    assert flags["default"] == ("True True" if avx512 else "False False")
+    for coding in [*CODINGS, "float"]:
         a = np.load(tmp_path / "256" / f"{coding}.npy")
         b = np.load(tmp_path / "default" / f"{coding}.npy")
         np.testing.assert_array_equal(a, b)

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import os
-
-import llvmlite.binding as _llvm
 import numba as nb
 import numpy as np
 
@@ -39,31 +36,6 @@ FLUSH = 255
 _MODES = {"binary": 0, "ternary": 0, "bitwise": 1, "bitwise_2c": 2}
 
 
-def _prefer_wide_vectors() -> bool:
-    """Let numba's LLVM use 512-bit vectors on AVX-512 hosts (it defaults to 256 bits there).
-
-    LLVM tunes Skylake-X and later Intel cores with ``prefer-256-bit``, so the event loop below runs
-    16 int16 lanes per instruction instead of 32; clearing that tuning flag roughly halves its
-    instruction count (docs/results/engine.md measures the engine with it). A tuning flag only:
-    the integers are identical. It takes effect only if it is set before numba builds its target
-    machine (the first ``@njit`` in the process) and never overrides a user's NUMBA_CPU_FEATURES.
-    Returns whether the setting was applied.
-    """
-    if os.environ.get("NUMBA_CPU_FEATURES") or nb.config.CPU_FEATURES is not None:
-        return False
-    if os.environ.get("NEUROSIM_VECTOR_WIDTH") == "256":  # opt out (keeps LLVM's default tuning)
-        return False
-    try:
-        feats = _llvm.get_host_cpu_features().flatten()
-    except RuntimeError:  # pragma: no cover - llvmlite cannot read the host's features
-        return False
-    if "+avx512bw" not in feats.split(","):
-        return False
-    nb.config.CPU_FEATURES = feats + ",-prefer-256-bit"
-    return True
-
-
-WIDE_VECTORS = _prefer_wide_vectors()
 
 
 @dataclass(frozen=True)
