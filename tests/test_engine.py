@@ -137,9 +137,11 @@ def _reference_events(counts, mode, T, KC):
     return ptr, np.array([k for s in segs for k in s], dtype=np.int32)
 
 
-@given(seed=st.integers(0, 2**32 - 1), m=st.integers(1, 5), k=st.integers(1, 40), kc=st.integers(1, 17),
+@given(seed=st.integers(0, 2**32 - 1), m=st.integers(1, 5), k=st.integers(1, 300),
+       kc=st.integers(1, 200) | st.sampled_from([64, 128]),
        mode=st.sampled_from([0, 1, 2]), dtype=st.sampled_from([np.int8, np.int16, np.int32, np.int64]))
 def test_event_lists_match_one_event_at_a_time(seed, m, k, kc, mode, dtype):
+    """Several 64-input words per row, chunk boundaries inside words and on word edges."""
     from neurosim.core.engine import _events_from_counts
 
     T = 4 if mode == 0 else 8
