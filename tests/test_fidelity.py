@@ -293,3 +293,30 @@ def test_spike_equals_int8_at_block_edges(tiny_model, n):
     tot = aggregate_totals(list(recs["spike"].values()))
     json.dumps(tot, allow_nan=False)
     assert 0 < tot["accumulates_per_dense_mac"] < 8
+
+
+@pytest.mark.parametrize("mode", ["int8", "spike"])
+def test_model_cache_skips_the_float_weights(tiny, mode):
+    """A bound projection quantizes each weight once per model; on later passes it ``holds`` the
+    weight, the model passes w=None without reading the checkpoint, and the logits and records
+    are the same as the first pass's."""
+    from neurosim.model import Model, load_checkpoint
+    from neurosim.run import Recorder, Settings, projection_for, projection_kinds
+
+    model = Model(load_checkpoint(tiny))
+    kinds = projection_kinds(model)
+    read = []
+    tensor = model.ckpt.tensor
+    model.ckpt.tensor = lambda name: read.append(name) or tensor(name)
+    ids = np.arange(20) % model.vocab_size
+    passes = []
+    for _ in range(2):
+        read.clear()
+        rec = Recorder(projection_for(Settings(model=str(tiny), mode=mode).validate()), kinds)
+        passes.append((model.forward(ids, linear=rec), rec.ordered_records(), list(read)))
+    (l1, r1, read1), (l2, r2, read2) = passes
+    assert set(kinds) <= set(read1)                 # the first pass reads every projection weight
+    assert not set(kinds) & set(read2)              # the second reads none of them
+    assert read2                                    # (norms, embeddings, lm_head still read)
+    assert np.array_equal(l1, l2)
+    assert json.dumps(r1, sort_keys=True) == json.dumps(r2, sort_keys=True)

@@ -186,6 +186,12 @@ class QuantizedProjection(Projection):
                 cache[name] = entry
         return entry
 
+    def holds(self, name: str) -> bool:
+        """Whether weight ``name``'s quantization is already kept (weight or model cache): the model
+        then skips reading the float weight and passes ``w=None`` (see docs/model.md)."""
+        return self.selected(name) and any(c is not None and name in c
+                                           for c in (self.weight_cache, self.model_cache))
+
     def selected(self, name: str) -> bool:
         """Whether ``name`` matches one of the fnmatch patterns ``projections`` (others stay float)."""
         return any(fnmatch.fnmatchcase(name, pat) for pat in self.projections)
@@ -394,6 +400,11 @@ class Recorder:
     def selected(self, name: str) -> bool:
         """Whether the wrapped projection runs ``name`` in its fidelity."""
         return self.projection.selected(name)
+
+    def holds(self, name: str) -> bool:
+        """Whether the wrapped projection already holds ``name``'s derived weights (it gets w=None)."""
+        holds = getattr(self.projection, "holds", None)
+        return holds is not None and holds(name)
 
     def bind_model(self, model) -> None:
         """Passes ``Model.forward``'s model on to the projection (see QuantizedProjection.bind_model)."""
