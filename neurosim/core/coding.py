@@ -37,17 +37,18 @@ def check_coding(coding: str) -> str:
     return coding
 
 
-def _as_counts(counts) -> np.ndarray:
+def _as_counts(counts, widen: bool = True) -> np.ndarray:
+    """counts as an integer array (int64 unless ``widen=False``: min/max need no copy)."""
     c = np.asarray(counts)
     if c.dtype.kind not in "iu":
         raise NeurosimError(f"spike counts must be integers, got dtype {c.dtype}")
-    return c.astype(np.int64, copy=False)
+    return c.astype(np.int64, copy=False) if widen else c
 
 
 def required_steps(counts, coding: str) -> int:
     """Smallest T (>= 1) whose window represents every count under ``coding``."""
     check_coding(coding)
-    c = _as_counts(counts)
+    c = _as_counts(counts, widen=False)
     lo = int(c.min(initial=0))
     hi = int(c.max(initial=0))
     if coding == "binary":
@@ -84,9 +85,11 @@ def resolve_steps(counts, coding: str, T: int | None) -> int:
     T = int(T)
     if coding in BITWISE and T > 62:
         raise NeurosimError(f"window T={T} too long for a bitwise coding (at most 62 steps)")
-    bad = ~fits(counts, coding, T)
-    if bad.any():
+    c = _as_counts(counts, widen=False)
+    ends = np.array([c.min(initial=0), c.max(initial=0)], dtype=np.int64)
+    if not fits(ends, coding, T).all():  # a window is an interval: its ends decide
         c = _as_counts(counts)
+        bad = ~fits(c, coding, T)
         raise NeurosimError(
             f"{int(bad.sum())} count(s) do not fit a {coding} window of T={T} "
             f"(range {int(c.min())}..{int(c.max())} needs T={required_steps(c, coding)})"
