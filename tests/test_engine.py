@@ -216,3 +216,23 @@ def test_vector_width_tuning_keeps_integers(tmp_path):
     c[rng.random(c.shape) < 0.3] = 0
     r = spike_linear(c, w, "bitwise")
     assert r.events == int((encode(c, "bitwise") != 0).sum())
+
+
+@pytest.mark.parametrize("coding", CODINGS)
+def test_event_lists_shared_by_products_of_one_input(coding):
+    """``lists`` keeps the event lists of one count array: a second product of those counts with
+    other weights (other widths, other chunkings) reuses them where the chunking agrees and gives
+    exactly what it gives without them."""
+    rng = np.random.default_rng(5)
+    lo = 0 if coding == "binary" else -127
+    c = rng.integers(lo, 128, (7, 300))
+    c[rng.random(c.shape) < 0.4] = 0
+    lists = {}
+    for n in (40, 1300, 200):
+        w = rng.integers(-128, 128, (n, 300)).astype(np.int8)
+        plain = spike_linear(c, w, coding)
+        shared = spike_linear(c, w, coding, lists=lists)
+        np.testing.assert_array_equal(shared.out, plain.out)
+        np.testing.assert_array_equal(shared.out, int_linear(c, w))
+        assert shared.events == plain.events
+    assert len(lists) == 1   # every chunking here is one chunk of all 300 inputs: one set of lists

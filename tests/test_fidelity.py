@@ -320,3 +320,21 @@ def test_model_cache_skips_the_float_weights(tiny, mode):
     assert read2                                    # (norms, embeddings, lm_head still read)
     assert np.array_equal(l1, l2)
     assert json.dumps(r1, sort_keys=True) == json.dumps(r2, sort_keys=True)
+
+
+@pytest.mark.parametrize("proj", [Int8Projection, SpikeProjection])
+def test_shared_input_quantized_once_and_in_place_changes_seen(proj):
+    """Projections of one input (q/k/v) reuse its quantization; an input changed in place between
+    calls is quantized again (the projection keeps a copy, not a reference)."""
+    p = proj(Quantization())
+    x = X.copy()
+    w2 = RNG.standard_normal((7, 48)).astype(np.float32)
+    a = p.product("a.weight", x, W)
+    b = p.product("b.weight", x, w2)
+    assert b.acts is a.acts
+    np.testing.assert_array_equal(b.y, proj(Quantization()).product("b.weight", x, w2).y)
+    x[0, 0] += 1.5
+    c = p.product("c.weight", x, w2)
+    assert c.acts is not a.acts
+    np.testing.assert_array_equal(c.y, proj(Quantization()).product("c.weight", x, w2).y)
+    assert c.events == proj(Quantization()).product("c.weight", x, w2).events

@@ -98,13 +98,17 @@ def int_linear(counts, w_int) -> np.ndarray:
     return c.astype(np.int64) @ w.T.astype(np.int64)
 
 
-def spike_linear(x, w_int, coding: str, T: int | None = None, *, spikes: bool = False) -> SpikeLinearResult:
+def spike_linear(x, w_int, coding: str, T: int | None = None, *, spikes: bool = False,
+                 lists: dict | None = None) -> SpikeLinearResult:
     """Event-driven integer product of token rows with INT8 weights ``[out, in]``.
 
     ``x`` holds integer counts ``[..., in]`` (encoded on the fly, no spike tensor is built), or with
     ``spikes=True`` a spike train ``[T, ..., in]`` as produced by :func:`neurosim.core.coding.encode`.
     ``T`` is the window for counts (``None``: derived from the data). ``w_int`` may be a
     :class:`PackedWeights` to skip packing. Equals :func:`int_linear` exactly.
+    ``lists``: for counts only, a dict the caller keeps with *these* counts (never with others):
+    the event lists built for them are stored there and reused by a later product of the same
+    counts with other weights (projections that share their input, e.g. q/k/v).
     """
     check_coding(coding)
     packed = w_int if isinstance(w_int, PackedWeights) else PackedWeights(w_int)
@@ -129,10 +133,16 @@ def spike_linear(x, w_int, coding: str, T: int | None = None, *, spikes: bool = 
         lead = c.shape[:-1]
         # int8..int64 counts go in as they are (one compiled kernel per dtype); others as int64
         dt = c.dtype if c.dtype in (np.int8, np.int16, np.int32, np.int64) else np.int64
-        rows = np.ascontiguousarray(c.reshape(-1, K), dtype=dt)
-        ptr, ev_k = _events_from_counts(rows, _MODES[coding], T, packed.k_chunk)
+        key = (_MODES[coding], T, min(packed.k_chunk, K))  # chunks of K or more: one chunk
+        if lists is not None and key in lists:
+            ptr, ev_k, max_abs = lists[key]
+        else:
+            rows = np.ascontiguousarray(c.reshape(-1, K), dtype=dt)
+            ptr, ev_k = _events_from_counts(rows, key[0], T, key[2])
+            max_abs = max(-int(rows.min(initial=0)), int(rows.max(initial=0)))
+            if lists is not None:
+                lists[key] = ptr, ev_k, max_abs
         n_groups = 1 if _MODES[coding] == 0 else T
-        max_abs = max(-int(rows.min(initial=0)), int(rows.max(initial=0)))
     weights = np.ones(1, np.int64) if coding in ("binary", "ternary") else step_weights(coding, T)
     negs = (weights < 0).astype(np.int8)  # magnitudes are 2^(G-1-g): the kernel folds by Horner
     M = int(np.prod(lead, dtype=np.int64))

@@ -165,6 +165,8 @@ class QuantizedProjection(Projection):
         #: None, or the per-model store of derived weights (:meth:`bind_model`): name -> dict of
         #: the WeightQuant and the forms the products use, kept across forward passes
         self.model_cache: dict | None = None
+        #: (copy of the last input, its plan, its ActQuant): see :meth:`_activations`
+        self._last_input = None
 
     def bind_model(self, model) -> None:
         """Called by ``Model.forward`` with the model whose weights the calls will carry: while the
@@ -185,6 +187,18 @@ class QuantizedProjection(Projection):
             if cache is not None and name not in cache:
                 cache[name] = entry
         return entry
+
+    def _activations(self, x: np.ndarray, clamp, levels) -> ActQuant:
+        """x's per-token quantization; the previous call's when x equals its input bit for bit
+        (projections that share an input, q/k/v and gate/up, quantize it once; the kept copy of
+        the input makes the reuse safe against in-place changes of x)."""
+        last = self._last_input
+        key = (clamp, levels, x.dtype, x.shape)
+        if last is not None and last[1] == key and np.array_equal(last[0], x):
+            return last[2]
+        aq = quantize_activations(x, self.quant.scale, k=self.quant.k, clamp=clamp, levels=levels)
+        self._last_input = (x.copy(), key, aq)
+        return aq
 
     def holds(self, name: str) -> bool:
         """Whether weight ``name``'s quantization is already kept (weight or model cache): the model
@@ -211,7 +225,7 @@ class QuantizedProjection(Projection):
             return Product(y=x @ w.T)
         q = self.quant
         T_engine, _, clamp, levels = q.plan(name)
-        aq = quantize_activations(x, q.scale, k=q.k, clamp=clamp, levels=levels)
+        aq = self._activations(x, clamp, levels)
         entry = self.weights(name, w)
         wq = entry["wq"]
         # the window depends on the counts' range only (fits is an interval): resolve it on (lo, hi)
@@ -270,6 +284,8 @@ class SpikeProjection(QuantizedProjection):
     def __init__(self, quant: Quantization = Quantization(), projections: Iterable[str] = ("*",),
                  engine: str = "event"):
         super().__init__(quant, projections)
+        #: (counts, their event lists by window and chunking): shared by products of one input
+        self._lists = None
         if engine not in ("event", "dense"):
             raise ValueError(f"engine must be 'event' or 'dense', got {engine!r}")
         self.engine = engine
@@ -287,7 +303,9 @@ class SpikeProjection(QuantizedProjection):
         packed = entry.get("packed")
         if packed is None:
             packed = entry["packed"] = PackedWeights(entry["wq"].w_int)
-        r = spike_linear(aq.counts, packed, self.quant.coding, T)
+        if self._lists is None or self._lists[0] is not aq.counts:  # event lists kept per counts
+            self._lists = (aq.counts, {})
+        r = spike_linear(aq.counts, packed, self.quant.coding, T, lists=self._lists[1])
         return r.out, r.events
 
 
@@ -391,6 +409,7 @@ class Recorder:
         self.source = source
         self.keep_counts = keep_counts
         self.counts: dict[str, np.ndarray] = {}
+        self._histogram = None  # (counts, histogram_silent of them): the last recorded input's
 
     @property
     def mode(self) -> str:
@@ -428,7 +447,9 @@ class Recorder:
         c = aq.counts
         tokens, in_f = c.shape
         rng = aq.count_range or (None, None)
-        values, freq, silent = histogram_silent(c, *rng)  # one pass: count_histogram + silent columns
+        if self._histogram is None or self._histogram[0] is not c:  # shared inputs share counts
+            self._histogram = (c, histogram_silent(c, *rng))  # one pass: histogram + silent columns
+        values, freq, silent = self._histogram[1]
         self.histograms[name] = (values, freq)
         if self.keep_counts:
             self.counts[name] = c
