@@ -125,7 +125,6 @@ def spike_linear(x, w_int, coding: str, T: int | None = None, *, spikes: bool = 
         planes = np.ascontiguousarray(s.reshape(T, -1, K))
         unary = coding in ("binary", "ternary")
         ptr, ev_k = _events_from_spikes(planes, unary, packed.k_chunk)
-        n_groups = 1 if unary else T
         max_abs = T if unary else (1 << T)
     else:
         c = _check_counts(x, K)
@@ -142,7 +141,6 @@ def spike_linear(x, w_int, coding: str, T: int | None = None, *, spikes: bool = 
             max_abs = max(-int(rows.min(initial=0)), int(rows.max(initial=0)))
             if lists is not None:
                 lists[key] = ptr, ev_k, max_abs
-        n_groups = 1 if _MODES[coding] == 0 else T
     weights = np.ones(1, np.int64) if coding in ("binary", "ternary") else step_weights(coding, T)
     negs = (weights < 0).astype(np.int8)  # magnitudes are 2^(G-1-g): the kernel folds by Horner
     M = int(np.prod(lead, dtype=np.int64))
