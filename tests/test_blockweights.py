@@ -61,17 +61,20 @@ def test_weights_without_an_exact_block_form_are_refused():
 
 
 def sequential(x, w):
-    """float32 x [R, K] @ w.T, each output summed k = 0, 1, ... without fused multiply-add."""
+    """float32 x [R, K] @ w.T, each output acc = fma(x[k], w[k], acc) for k = 0, 1, ...: the float64
+    product is exact and its sum with acc is rounded to float64, then to float32 (equal to one
+    rounding except on double-rounding ties, which these seeded inputs do not hit)."""
     acc = np.zeros((x.shape[0], w.shape[0]), np.float32)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
     for k in range(w.shape[1]):
-        acc = acc + x[:, k:k + 1] * w[None, :, k]
+        acc = (acc + x64[:, k:k + 1] * w64[None, :, k]).astype(np.float32)
     return acc
 
 
 @pytest.mark.parametrize("qtype", [Q.Q4_1, Q.Q8_0], ids=lambda q: q.name)
 @pytest.mark.parametrize("rows", [1, 2, FEW_ROWS])
 @pytest.mark.parametrize("out", [1, TILE, 3 * TILE + 5])
-def test_product_is_the_sequential_dot_product(qtype, rows, out):
+def test_product_is_the_sequential_fused_dot_product(qtype, rows, out):
     k = 6 * BLOCK
     w = gguf_weights(qtype, (out, k), seed=rows + out)
     x = np.random.default_rng(out).standard_normal((rows, k)).astype(np.float32)

@@ -3,17 +3,20 @@ the few-row float products of cached decoding.
 
 A checkpoint dequantized from a block-quantized GGUF (the default SmolLM2-135M: Q4_1 projections,
 a Q8_0 embedding) stores float32 weights in which every block of :data:`BLOCK` consecutive inputs
-of a row is ``float32(float32(d * q) + m)`` for small integers ``q`` and two float32 numbers ``d``
-(scale) and ``m`` (offset; -0.0 for the symmetric forms, which makes the add the identity).
-:func:`block_weights` recovers such a form (``q`` in int8) and keeps it only when it reproduces
-every stored weight bit for bit, so the codes are a lossless 1.25-byte copy of the 4-byte weights.
-A decode step multiplies one token by every weight matrix and is bound by reading the weights;
-:func:`block_rows_linear` reads the codes, rebuilds each weight exactly and multiplies.
+of a row is ``float32(float32(d * q) + m)`` for small integers ``q`` and two float32 numbers: the
+scale ``d``, a float16 value as GGUF stores it, and the offset ``m`` (-0.0 for the symmetric forms,
+which makes the add the identity). :func:`block_weights` recovers such a form (``q`` in int8) and
+keeps it only when it reproduces every stored weight bit for bit, so the codes are a lossless
+1.25-byte copy of the 4-byte weights. A decode step multiplies one token by every weight matrix and
+is bound by reading the weights; :func:`block_rows_linear` reads the codes, rebuilds each weight
+exactly and multiplies.
 
-The product is ``x @ w.T`` of the stored float32 weights with one fixed summation order: for each
-output, ``acc = float32(acc + float32(x[k] * w[k]))`` for k = 0, 1, ..., in-1 from 0 (no fused
-multiply-add), the order of a plain sequential dot product. BLAS (gemv or gemm) sums in its own
-order, so the results agree to float rounding, not bit for bit.
+Arithmetic: ``d`` has at most 11 significant bits and ``|q| <= 128``, so ``d * q`` is exact in
+float32 and the weight is one fused multiply-add, ``w = fma(d, q, m)`` (the same bits as the two
+roundings above). The product is ``x @ w.T`` of the stored weights in one fixed order: for each
+output, ``acc = fma(x[k], w[k], acc)`` for k = 0, 1, ..., in-1 from ``acc = 0`` (one rounding per
+term). BLAS (gemv or gemm) sums in its own order, so the results agree to float rounding, not bit
+for bit.
 
 Layout (vector loads over the outputs of a tile): ``codes`` [tiles, in, TILE] (lane o of tile t
 is row ``t * TILE + o``), ``steps`` [tiles, in // BLOCK, 2, TILE] (each block's scale ``d`` and
@@ -66,8 +69,8 @@ class BlockWeights:
 @njit(cache=True, inline="always")
 def _half(x):
     """x (float64) rounded to 11 significant bits (Veltkamp's split; steps of 2^-24 below 2^-14):
-    the float16 value GGUF stored for a scale, as float64; a candidate only (the caller verifies
-    every weight), so ties and overflow need no care."""
+    the float16 value GGUF stored for a scale, as float64. The caller verifies every weight, so
+    ties and overflow need no care; at most 11 significant bits is what makes ``d * q`` exact."""
     if x == 0.0:
         return x
     if abs(x) < 2.0**-14:
@@ -120,8 +123,8 @@ def _encode(w, codes, steps):
             found = False
             d = m = neg0
             # offset forms q in [0, 15] (Q4_1) or [0, 31] (Q5_1): m = the block minimum; symmetric
-            # forms (m = -0.0): Q8_0 (d = max|v| / 127), Q4_0 (max / -8), Q5_0 (max / -16); each with
-            # d rounded to float16 (as GGUF stores it), then as is; the last block's form first
+            # forms (m = -0.0): Q8_0 (d = max|v| / 127), Q4_0 (max / -8), Q5_0 (max / -16); d
+            # rounded to 11 significant bits (GGUF's float16); the last block's form first
             for i in range(_FORMS):
                 form = (last + i) % _FORMS
                 if form < 2:   # a constant block: d = -0.0, so d * 0 + m = m for every m, zeros included
@@ -131,12 +134,9 @@ def _encode(w, codes, steps):
                     d0 = (abs(np.float64(ext)) / 127.0 if form == 2
                           else np.float64(ext) / (-8.0 if form == 3 else -16.0))
                     m = neg0
-                for attempt in range(2):
-                    d = np.float32(_half(d0) if attempt == 0 else d0)
-                    if _fits(v, vbits, d, m, 0.0 if form < 2 else -128.0, 127.0, c, rebuilt):
-                        found = True
-                        break
-                if found:
+                d = np.float32(_half(d0))
+                if _fits(v, vbits, d, m, 0.0 if form < 2 else -128.0, 127.0, c, rebuilt):
+                    found = True
                     last = form
                     break
             if not found:
@@ -163,10 +163,10 @@ def block_weights(w) -> BlockWeights | None:
     return BlockWeights(codes, steps, n)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"contract"})   # a * b + c -> fma(a, b, c); nothing reordered
 def _rows(x, codes, steps, out):  # pragma: no cover - compiled
-    # lanes = the TILE outputs of a tile (vector loads of codes, scales and offsets); two inputs per
-    # update of the accumulators, in order: acc = (acc + x[i] * w[i]) + x[i + 1] * w[i + 1]
+    # lanes = the TILE outputs of a tile (vector loads of codes and steps); two inputs per update
+    # of the accumulators, in order: acc = fma(x[i + 1], w[i + 1], fma(x[i], w[i], acc))
     r_, k = x.shape
     acc = np.empty(TILE, np.float32)
     for r in range(r_):
