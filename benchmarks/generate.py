@@ -16,6 +16,11 @@ Per round (after one warm-up round), in this order:
 * ``recompute``: one whole-sequence forward of ``tokens + new/2`` tokens (the mean length of the
   former per-token re-run), times ``new - 1``: the cost without a cache, estimated from one step.
 
+The warm-up round also makes what the model keeps across passes: the int8 weights' quantization
+(``model.derived``, via the projection's ``bind_model``) and, for fp, the weights' exact block codes
+(``derived["fp-block-weights"]``, made at the first decode step: about 1 s single-threaded for
+SmolLM2-135M), so the timed rounds read them.
+
 Printed: median seconds and the median over rounds of each ratio to that round's prefill. For int8
 and spike the hook is the run's projection (no recording); as in ``neurosim run --generate``, its
 ``weight_cache`` is on while generating and for the cached prefill before ``decode`` (each weight

@@ -76,6 +76,50 @@ def test_fp_cached_equals_recompute(ckpt, dtype, tol):
     assert np.array_equal(m.forward(ids[:P], cache=c2), m.forward(ids[:P]))
 
 
+@pytest.fixture(scope="module")
+def gguf_like(tmp_path_factory):
+    """A tiny llama whose 2-D weights are Q4_1-dequantized (the form of the GGUF-converted SmolLM2),
+    its embedding Q8_0-dequantized: every matrix has exact block codes."""
+    from gguf import GGMLQuantizationType as Q
+    from gguf.quants import dequantize, quantize
+
+    from neurosim.model.checkpoint import write_checkpoint
+
+    src = load_checkpoint(make_checkpoint(tmp_path_factory.mktemp("src") / "llama", "llama", "tiny", seed=5))
+
+    def produce(name):
+        w = src.tensor(name)
+        if w.ndim != 2:
+            return w
+        q = Q.Q8_0 if name == src.model_config.embed_name else Q.Q4_1
+        return np.asarray(dequantize(quantize(w, q), q), dtype=np.float32).reshape(w.shape)
+
+    out = tmp_path_factory.mktemp("gguf_like") / "llama"
+    write_checkpoint(out, src.config, {n: src.shape(n) for n in src.names}, produce)
+    return load_checkpoint(out)
+
+
+def test_fp_decode_steps_read_exact_block_codes(gguf_like):
+    m = Model(gguf_like)
+    ids = ids_for(m, seed=2)
+    got, cache = cached(m, ids)
+    ref = m.forward(ids, dense_from=P)
+    codes = m.derived["fp-block-weights"]
+    mats = {n for i in range(m.n_layers) for n in m.projection_names(i)} | {m.lm_head_name}
+    assert set(codes) == mats and all(bw is not None for bw in codes.values())
+    for name, bw in codes.items():           # lossless: the codes stand for the stored float32 weights
+        assert np.array_equal(bw.weights().view(np.uint32), cache.weights[name].view(np.uint32)), name
+    # sequential float32 sums instead of BLAS: within the tolerance of the plain fp test
+    assert np.abs(got - ref[P - 1:]).max() <= 2e-6 * np.abs(ref).max()
+    for n in (P, 2):   # the prefill is the ordinary pass, even one of few rows
+        assert np.array_equal(m.forward(ids[:n], cache=DecodeCache(m.n_layers)), m.forward(ids[:n]))
+    # greedy tokens agree with the recompute; a float64 model keeps BLAS
+    assert np.array_equal(m.generate(ids[:P], 5), m.generate(ids[:P], 5, use_cache=False))
+    m64 = Model(gguf_like, dtype=np.float64)
+    cached(m64, ids)
+    assert "fp-block-weights" not in m64.derived
+
+
 @pytest.mark.parametrize("proj", [Int8Projection, SpikeProjection])
 def test_quantized_cached_gives_the_same_integers(ckpt, proj):
     m = Model(ckpt)

@@ -9,8 +9,10 @@ when a projection runs and dropped right after, so only one weight matrix (plus 
 embedding/lm_head at the ends) is resident at a time.
 
 Every linear projection inside the blocks goes through ``linear(name, x, w)``: name = the weight's
-tensor name, x [S, in], w [out, in] (model dtype) -> [S, out]; default ``x @ w.T``. Embeddings,
-lm_head, norms, softmax, RoPE, router softmax and the delta-rule recurrences stay float.
+tensor name, x [S, in], w [out, in] (model dtype) -> [S, out]; default ``x @ w.T`` (in a float32
+decode step, for weights with exact block codes, the same product from the codes: see
+``Model.block_weights`` and :mod:`neurosim.core.blockweights`). Embeddings, lm_head, norms,
+softmax, RoPE, router softmax and the delta-rule recurrences stay float.
 See docs/model.md for the assumptions where SPEC.md is silent.
 """
 
@@ -21,6 +23,8 @@ from typing import Callable
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.core.blockweights import BlockWeights, block_rows_linear, block_weights
+from neurosim.core.gemv import FEW_ROWS
 from neurosim.model import layers as L
 from neurosim.model.config import ModelConfig
 
@@ -204,6 +208,10 @@ class Model:
         #: while decoding: a DecodeCache's ``weights`` dict that keeps every weight read (else None)
         self._hold: dict[str, np.ndarray] | None = None
         self._rope: dict = {}   # (t, pos0, head_dim) -> (cos, sin) of the current forward
+        self._parameters: int | None = None   # count_parameters(config), for weights_fit
+        #: within a pass that continues a cache with the float weights resident (a decode step):
+        #: few-row float32 products read the weights' block codes (see _product)
+        self._decoding = False
         self.hidden_size = mc.hidden_size
         self.n_layers = mc.num_layers
         self.vocab_size = mc.vocab_size
@@ -243,15 +251,36 @@ class Model:
 
     def weights_fit(self) -> bool:
         """Whether all float weights fit in GENERATE_WEIGHT_BYTES (kept resident while decoding)."""
-        from neurosim.model.config import count_parameters
+        if self._parameters is None:
+            from neurosim.model.config import count_parameters
 
-        return count_parameters(self.model_config) * self.dtype.itemsize <= GENERATE_WEIGHT_BYTES
+            self._parameters = count_parameters(self.model_config)
+        return self._parameters * self.dtype.itemsize <= GENERATE_WEIGHT_BYTES
 
-    def _lin(self, linear: Linear, name: str, x: np.ndarray) -> np.ndarray:
+    def block_weights(self, name: str) -> BlockWeights | None:
+        """Weight ``name`` as exact INT8 block codes (:mod:`neurosim.core.blockweights`), or None
+        when it has no exact block form; made at its first request and kept per model in
+        ``derived["fp-block-weights"]`` (about 1.25 bytes per weight)."""
+        store = self.derived.setdefault("fp-block-weights", {})
+        if name not in store:
+            store[name] = block_weights(self.weight(name))
+        return store[name]
+
+    def _product(self, linear: Linear, name: str, x: np.ndarray) -> np.ndarray:
+        """linear(name, x, w) (w=None when the hook ``holds`` name); in a decode step the float32
+        default projection of up to FEW_ROWS rows reads the weight's block codes when it has them
+        (same weights, sequential sums)."""
+        if self._decoding and linear is default_linear and x.shape[0] <= FEW_ROWS:
+            bw = self.block_weights(name)
+            if bw is not None:
+                return block_rows_linear(x, bw)
         # a hook that already holds what it derives from the weight (``holds(name)``) gets None
         holds = getattr(linear, "holds", None)
         w = None if holds is not None and holds(name) else self.weight(name)
-        y = np.asarray(linear(name, x, w), dtype=self.dtype)
+        return linear(name, x, w)
+
+    def _lin(self, linear: Linear, name: str, x: np.ndarray) -> np.ndarray:
+        y = np.asarray(self._product(linear, name, x), dtype=self.dtype)
         bias = self._biases.get(name)
         if bias is not None:
             y = y + self.weight(bias)
@@ -396,7 +425,7 @@ class Model:
     def head(self, h: np.ndarray) -> np.ndarray:
         """Final norm and lm_head (tied: the embedding matrix): [S, hidden] -> logits [S, vocab]."""
         x = self._norm(self.model_config.final_norm_name, h)
-        return x @ self.weight(self.lm_head_name).T
+        return self._product(default_linear, self.lm_head_name, x)
 
     def forward(self, ids, linear: Linear | None = None, progress=None, *, cache: DecodeCache | None = None,
                 dense_from: int | None = None) -> np.ndarray:
@@ -418,11 +447,15 @@ class Model:
         if cache is not None and hold is None and not self.keep_weights and self.weights_fit():
             self._hold = cache.weights   # the decode steps after this pass reuse its weights
         self._rope = {}
+        # the prefill (pos0 0) stays the ordinary forward pass, bit for bit
+        self._decoding = (pos0 > 0 and self.dtype == np.float32
+                          and (self._hold is not None or self.keep_weights))
         try:
             return self._forward(ids, linear, progress, cache, dense_from, pos0)
         finally:
             self._hold = hold
             self._rope = {}
+            self._decoding = False
 
     def _forward(self, ids, linear, progress, cache, dense_from, pos0):
         h = self.embed(ids)
