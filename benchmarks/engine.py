@@ -20,7 +20,11 @@ rows is the densest). Weights: uniform random INT8. Timed (median of repeats, se
 * ``f32_blas`` one float32 BLAS product of the counts (the speed reference; exact only because these
   sums stay below 2^24);
 * ``f64_blas`` one float64 BLAS product (exact below 2^53).
-All results are checked equal to the exact integer product before timing is reported.
+All results are checked equal to the exact integer product before timing is reported. The methods
+are interleaved (one call each per repeat) and every timed call starts after a SETTLE pause: two
+thread pools share the cores (numba's and OpenBLAS's), and OpenBLAS's workers keep spinning for
+about 0.1 s after a call, which took a core from the next numba call (on 2 cores a 2 ms engine call
+measured 30 ms right after BLAS); after the pause each method starts from idle pools alike.
 """
 
 from __future__ import annotations
@@ -57,9 +61,14 @@ K_GRID = [0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0]
 GOALS = {"spike_over_f32_blas_max": 2.0, "per_step_over_spike_min": 3.0}
 
 
+#: seconds of idle before each timed call (longer than OpenBLAS's spin after a call)
+SETTLE = 0.2
+
+
 def _median_time(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
+        time.sleep(SETTLE)
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
