@@ -178,6 +178,11 @@ class EvalLinear(QuantizedProjection):
             return r.out, r.events
         return exact_linear(counts, w_int), None
 
+    def holds(self, name: str) -> bool:
+        """Whether ``name``'s quantization is in this setting's own cache (the model then passes
+        w=None); the model-level cache of the base class is not used here."""
+        return name in self.plan and name in self.weights
+
     def product(self, name: str, x: np.ndarray, w: np.ndarray) -> Product:
         plan = self.plan.get(name)
         if plan is None:
