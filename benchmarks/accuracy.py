@@ -66,7 +66,6 @@ def passage_text(name: str, chars: int = 4000) -> str:
     return text[i : i + chars]
 
 
-
 class Bench:
     def __init__(self, tokens: int):
         self.ckpt = load_checkpoint(default_model_dir())

@@ -38,7 +38,6 @@ from pathlib import Path
 from neurosim.results import write_result, load_average as loadavg
 
 
-
 def caching(hook, on: bool) -> None:
     if hook is not None:
         hook.weight_cache = {} if on else None

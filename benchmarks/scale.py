@@ -36,7 +36,6 @@ DEFAULT_DIR = ROOT / "build" / "scale"
 GB = 1 << 30
 
 
-
 def _status_kb(*keys) -> dict:
     out = {}
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -38,7 +38,6 @@ CPU_POINTS = [{"run.coding": c, "run.scale": "absmax"} for c in ("bitwise", "bit
              [{"run.coding": "bitwise", "run.scale": "adaptive", "run.k": 8, "run.clamp": 127}]
 
 
-
 def timed_sweep(spec: Path, out: Path, workers: int) -> dict:
     from neurosim.sweep import read_table, run_sweep
     load0 = loadavg()

@@ -45,7 +45,7 @@ from neurosim import NeurosimError, __version__
 from neurosim.core.coding import resolve_steps
 from neurosim.core.dense import exact_linear
 from neurosim.core.engine import spike_linear, PackedWeights
-from neurosim.core.quant import dequant_linear, quantize_activations, quantize_weights
+from neurosim.core.quant import dequant_linear, quantize_weights
 from neurosim.run import evalstats as ES
 from neurosim.run.fidelity import Product, Quantization, QuantizedProjection, name_matches, window_levels
 
@@ -189,7 +189,7 @@ class EvalLinear(QuantizedProjection):
             return Product(y=x @ w.T)
         q = self.q
         T_engine, T_fix, clamp, L = plan
-        aq = quantize_activations(x, q.scale, k=q.k, clamp=clamp, levels=L)
+        aq = self._activations(x, clamp, L)  # shared inputs (q/k/v, gate/up) quantized once
         cached = self.weights.get(name)
         if cached is None:
             wq = quantize_weights(w, group_size=q.weight_group)
