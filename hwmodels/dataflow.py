@@ -51,6 +51,10 @@ class Projection:
     """One traced projection: the histogram of its integer counts and its shape.
 
     ``values``/``freq``: histogram of the counts over all ``tokens x in_features`` activations.
+    ``window``: the spike window T its counts were quantized for (None: the coding's INT8 window);
+    ``act_bits``: the width of the same activation as a MAC operand (8 for INT8; a wider window
+    needs a wider MAC operand, e.g. 12 bits for the signed bitwise window T=11); ``copies``: how
+    many stored weight matrices of this shape the histogram covers (a kind summed over layers).
     """
 
     name: str
@@ -61,6 +65,9 @@ class Projection:
     freq: np.ndarray
     layer: int = 0
     kind: str = ""
+    window: int | None = None
+    act_bits: int = INT8_BITS
+    copies: int = 1
 
     def __post_init__(self):
         v, f = np.asarray(self.values), np.asarray(self.freq)
@@ -154,7 +161,7 @@ def mac_dense(p: Projection, *, lanes: int = LANES, acc_w: int = 27) -> Accesses
     groups, out_bits = _common(p, lanes, acc_w)
     busy = groups * p.in_features
     return Accesses("mac_dense", groups, busy, busy, lanes * INT8_BITS,
-                    p.activations * INT8_BITS, busy * INT8_BITS, out_bits, busy * lanes)
+                    p.activations * p.act_bits, busy * p.act_bits, out_bits, busy * lanes)
 
 
 def mac_zero_skip(p: Projection, *, lanes: int = LANES, acc_w: int = 27) -> Accesses:
@@ -162,14 +169,14 @@ def mac_zero_skip(p: Projection, *, lanes: int = LANES, acc_w: int = 27) -> Acce
     activation; the activation buffer holds (value, channel index) entries of the non-zero ones."""
     groups, out_bits = _common(p, lanes, acc_w)
     gpt = p.groups_per_token(lanes)
-    entry = INT8_BITS + _bits(p.in_features)
+    entry = p.act_bits + _bits(p.in_features)
     busy = gpt * p.nonzero
     return Accesses("mac_zero_skip", groups, busy, busy, lanes * INT8_BITS,
                     p.nonzero * entry, busy * entry, out_bits, busy * lanes, {"entry_bits": entry})
 
 
 def _spike(name: str, p: Projection, coding: str, T: int | None, lanes: int, acc_w: int, rows_per: str) -> Accesses:
-    T = INT8_WINDOW[coding] if T is None else int(T)
+    T = (p.window or INT8_WINDOW[coding]) if T is None else int(T)
     groups, out_bits = _common(p, lanes, acc_w)
     gpt = p.groups_per_token(lanes)
     ev = p.events(coding, T)

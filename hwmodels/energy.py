@@ -34,6 +34,7 @@ from pathlib import Path
 from neurosim import NeurosimError
 
 from . import dataflow as df
+from . import energy_grid as eg
 from . import memory as mem
 from . import tech
 
@@ -99,7 +100,7 @@ def compute_designs(doc: dict, freq: float | None) -> tuple[float, list[dict]]:
     return f, out
 
 
-def _systems(compute: list[dict]) -> list[dict]:
+def design_systems(compute: list[dict]) -> list[dict]:
     """Design x dataflow combinations: dense and zero-skipping MAC; per spiking array its dataflows."""
     out = []
     for c in compute:
@@ -118,33 +119,12 @@ def _systems(compute: list[dict]) -> list[dict]:
 
 
 def _price(a: df.Accesses, p: df.Projection, sys_: dict, m: dict) -> dict:
-    """Energy [pJ] of one projection's accesses, by component, and its event-proportional part."""
-    ef = m["compute_factor"]
-    compute = a.busy_cycles * sys_["dynamic_pj"] * ef
-    w_sram = a.weight_row_reads * m["words_per_row"] * m["sram"]["read_pj"]
-    w_dram = 0.0
-    if m["weights"] == "dram":
-        batches = p.tokens / m["batch"]
-        rows = p.in_features * p.groups_per_token(m["lanes"])
-        w_dram = batches * (p.in_features * p.out_features * df.INT8_BITS * m["dram"]["pj_per_bit"]
-                            + rows * m["words_per_row"] * m["sram"]["write_pj"])
-    per_bit_w = m["buffer"]["write_pj"] / BUFFER_WORD_BITS
-    per_bit_r = m["buffer"]["read_pj"] / BUFFER_WORD_BITS
-    buffers = a.buffer_write_bits * per_bit_w + a.buffer_read_bits * per_bit_r
-    outputs = a.output_write_bits * per_bit_w
-    t_ns = a.busy_cycles * m["period_ns"]
-    leak_array = t_ns * sys_["leakage_mw"] * ef
-    leakage = leak_array + t_ns * m["leakage_mw_memory"]
-    e = {"compute": compute, "weight_sram": w_sram, "weight_dram": w_dram, "buffers": buffers,
-         "outputs": outputs, "leakage": leakage}
-    total = sum(e.values())
-    if sys_["baseline"]:
-        ev = 0.0
-    else:   # parts that scale with the spike events (held rows, outputs, DRAM do not)
-        ev = compute + buffers + leakage + (w_sram if sys_["dataflow"] != "spike_barrel_held" else 0.0)
-    unit = compute + leak_array
-    return {"components_pj": e, "total_pj": total, "event_part_pj": ev, "unit_pj": unit,
-            "busy_cycles": a.busy_cycles, "weight_row_reads": a.weight_row_reads}
+    """Energy [pJ] of one projection's accesses, by component, and its event-proportional part
+    (priced by :func:`.energy_grid.price`, the function every scenario uses)."""
+    c = eg.Counts()
+    c.add(a, p, m["lanes"])
+    return eg.price(c, sys_, {"mac_width": "linear", "dataflow": "decode"}, m["memory"],
+                    factor=m["compute_factor"], period_ns=m["period_ns"], words_per_row=m["words_per_row"])
 
 
 def _add(acc: dict, r: dict) -> None:
@@ -215,12 +195,14 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
             raise NeurosimError(f"--sram-kb {sram_kb} cannot stage one weight group of {largest_group} bytes "
                                 f"(K x lanes); use --sram-kb {2 ** math.ceil(math.log2(largest_group / 1024))} or more")
         n_banks = 1
-    m = {"compute_factor": ef, "sram": sram, "buffer": buf, "dram": mem.dram(dram_level), "weights": weights,
-         "batch": batch, "lanes": lanes, "period_ns": 1000.0 / f, "words_per_row": words_per_row,
-         "leakage_mw_memory": n_banks * sram["leakage_mw"] + 2 * buf["leakage_mw"]}
+    dram = mem.dram(dram_level)
+    m = {"compute_factor": ef, "lanes": lanes, "period_ns": 1000.0 / f, "words_per_row": words_per_row,
+         "memory": {"weight": sram, "buffer": buf, "dram_batch": batch if weights == "dram" else 0,
+                    "dram_pj_per_bit": dram["pj_per_bit"],
+                    "leakage_mw": n_banks * sram["leakage_mw"] + 2 * buf["leakage_mw"]}}
     systems, skipped = [], []
     negative = any(int(p.values[p.freq > 0].min(initial=0)) < 0 for p in projections)
-    for sy in _systems(compute):
+    for sy in design_systems(compute):
         if sy.get("coding") == "binary" and negative:
             skipped.append({"name": sy["name"], "reason": "the binary coding cannot carry the trace's negative counts"})
         else:
@@ -308,7 +290,7 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
         "weight_sram": dict(sram, banks=n_banks, weight_row_bits=row_bits, accesses_per_row=words_per_row,
                             unit="pJ per access of one word; mW per bank"),
         "buffer_sram": dict(buf, banks=2, unit="pJ per 64-bit access, charged per bit"),
-        "dram": dict(m["dram"], used=weights == "dram"),
+        "dram": dict(dram, used=weights == "dram"),
     }
     return {
         "schema": SCHEMA,

@@ -4,7 +4,8 @@
   built by ``scripts/build_cacti.sh`` (run by ``scripts/setup.sh``) into ``.venv/cacti/``; another folder
   with ``NEUROSIM_CACTI=DIR``). One bank of ``kb`` KiB with one read/write port and a ``word_bits``
   port ("ram" array type, no tag), ITRS low-standby-power cells and periphery (the package's
-  default configuration, kept verbatim), 300 K. Results (read / write energy per access [pJ],
+  default configuration, kept verbatim; ``cell="lop"`` or ``"hp"`` swaps the data array's cells and
+  periphery for low-operating-power or high-performance devices), 300 K. Results (read / write energy per access [pJ],
   standby leakage [mW], area [mm^2], access and cycle time [ns]) are cached as JSON keyed by the
   SHA-256 of the configuration text (``cache_dir/cacti-<key>.json``).
   Supported: nodes 22, 32, 45, 65, 90 nm (CACTI refuses larger ones); banks 1..8192 KiB (powers of
@@ -29,6 +30,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -86,7 +88,17 @@ def check_sram(kb: int, word_bits: int, node_nm: int) -> None:
         raise NeurosimError(f"SRAM port width must be one of {', '.join(map(str, WORD_BITS))} bits; got {word_bits}")
 
 
-def _config(kb: int, word_bits: int, node_nm: int, base: str) -> str:
+#: CACTI's ITRS device types for the data array's cells and periphery: low standby power (the
+#: package's default), low operating power, high performance
+CELL_TYPES = {"lstp": "itrs-lstp", "lop": "itrs-lop", "hp": "itrs-hp"}
+
+
+def _config(kb: int, word_bits: int, node_nm: int, base: str, cell: str = "lstp") -> str:
+    if cell not in CELL_TYPES:
+        raise NeurosimError(f"SRAM cell type must be one of {', '.join(CELL_TYPES)}; got {cell!r}")
+    if cell != "lstp":      # the package's configuration names itrs-lstp for the data array
+        base = re.sub(r'^(-Data array (?:cell|peripheral) type - )"itrs-lstp"', rf'\1"{CELL_TYPES[cell]}"',
+                      base, flags=re.M)
     lines = [base.rstrip("\n"), "", "# neurosim: one bank, one read/write port, scratch RAM",
              f"-size (bytes) {kb * 1024}", "-read-write port 1", f"-block size (bytes) {word_bits // 8}",
              f"-technology (u) {node_nm / 1000:g}", f"-output/input bus width {word_bits}", "-UCA bank 1",
@@ -94,25 +106,28 @@ def _config(kb: int, word_bits: int, node_nm: int, base: str) -> str:
     return "\n".join(lines)
 
 
-def _vdd(d: Path, node_nm: int) -> float | None:
-    """Supply of the itrs-lstp devices in CACTI's technology file (column 2 of ``-Vdd``)."""
+def _vdd(d: Path, node_nm: int, cell: str = "lstp") -> float | None:
+    """Supply of the ``cell`` devices in CACTI's technology file (``-Vdd`` columns: hp, lstp, lop)."""
+    col = {"hp": 2, "lstp": 3, "lop": 4}[cell]
     try:
         for line in (d / "tech_params" / f"{node_nm}nm.dat").read_text().splitlines():
             if line.startswith("-Vdd (V)"):
-                return float(line.split()[3])
+                return float(line.split()[col])
     except (OSError, ValueError, IndexError):
         return None
     return None
 
 
-def sram_cacti(kb: int, word_bits: int, node_nm: int = 45, cache_dir: str | Path = "build/energy_cache") -> dict:
-    """One SRAM bank from CACTI (cached): energies per access [pJ], leakage [mW], area [mm^2]."""
+def sram_cacti(kb: int, word_bits: int, node_nm: int = 45, cache_dir: str | Path = "build/energy_cache",
+               cell: str = "lstp") -> dict:
+    """One SRAM bank from CACTI (cached): energies per access [pJ], leakage [mW], area [mm^2];
+    ``cell`` is the data array's ITRS device type (:data:`CELL_TYPES`)."""
     check_sram(kb, word_bits, node_nm)
     d = cacti_dir()
     base = (d / "neurosim_base.cfg")
     if not base.is_file():
         raise NeurosimError(f"{base} missing: rebuild CACTI with `bash scripts/build_cacti.sh`")
-    cfg = _config(kb, word_bits, node_nm, base.read_text())
+    cfg = _config(kb, word_bits, node_nm, base.read_text(), cell)
     key = hashlib.sha256((cfg + (d / "VERSION").read_text() if (d / "VERSION").is_file() else cfg).encode()).hexdigest()[:20]
     cache = Path(cache_dir) / f"cacti-{key}.json"
     if cache.is_file():
@@ -133,8 +148,10 @@ def sram_cacti(kb: int, word_bits: int, node_nm: int = 45, cache_dir: str | Path
             raise NeurosimError(f"CACTI found no SRAM of {kb} KiB x {word_bits} bits at {node_nm} nm: {last[0]}")
         row = {k.strip(): v.strip() for k, v in list(csv.DictReader(outcsv.read_text().splitlines()))[-1].items()}
     res = {
-        "model": "CACTI", "source": CACTI_SOURCE, "node_nm": node_nm, "vdd_v": _vdd(d, node_nm),
-        "bank_kb": kb, "word_bits": word_bits,
+        "model": "CACTI", "source": CACTI_SOURCE.replace("itrs-lstp", CELL_TYPES[cell]).replace(
+            "low-standby-power", {"lstp": "low-standby-power", "lop": "low-operating-power", "hp": "high-performance"}[cell]),
+        "node_nm": node_nm, "vdd_v": _vdd(d, node_nm, cell),
+        "bank_kb": kb, "word_bits": word_bits, "cell": cell,
         "read_pj": float(row["Dynamic read energy (nJ)"]) * 1e3,
         "write_pj": float(row["Dynamic write energy (nJ)"]) * 1e3,
         "leakage_mw": float(row["Standby leakage per bank(mW)"]),
@@ -188,5 +205,5 @@ def dram(level: str = "low") -> dict:
             "units": {"pj_per_bit": "pJ per bit"}}
 
 
-__all__ = ["CACTI_NODES_NM", "BANK_KB_RANGE", "WORD_BITS", "CACTI_SOURCE", "HOROWITZ", "HOROWITZ_SRAM_64B",
+__all__ = ["CELL_TYPES", "CACTI_NODES_NM", "BANK_KB_RANGE", "WORD_BITS", "CACTI_SOURCE", "HOROWITZ", "HOROWITZ_SRAM_64B",
            "DRAM_PJ_PER_BIT", "cacti_dir", "weight_port", "check_sram", "sram_cacti", "sram_cited", "dram"]
