@@ -158,8 +158,14 @@ def _break_even(s_meas: float, spk: dict, base: dict, memory: bool) -> float | N
 
 def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str = "sram", batch: int = 1,
                   buffer_kb: int = 8, freq: float | None = None, sram_model: str = "cacti",
-                  dram_level: str = "low", cache_dir: str | Path = "build/energy_cache") -> dict:
-    """The energy document (``energy.json``) of a trace under the hardware of ``hw``."""
+                  dram_level: str = "low", cache_dir: str | Path = "build/energy_cache",
+                  scenarios: str | None = None) -> dict:
+    """The energy document (``energy.json``) of a trace under the hardware of ``hw``; with
+    ``scenarios`` (a grid of :func:`.scenarios.parse_grid`) also the verdict over that grid."""
+    from . import scenarios as sc
+    grid = sc.parse_grid(scenarios) if scenarios else None
+    if grid is not None:
+        sc.check_size(grid)
     if weights not in ("sram", "dram"):
         raise NeurosimError(f"--weights must be sram or dram, got {weights!r}")
     if batch < 1:
@@ -292,7 +298,7 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
         "buffer_sram": dict(buf, banks=2, unit="pJ per 64-bit access, charged per bit"),
         "dram": dict(dram, used=weights == "dram"),
     }
-    return {
+    out = {
         "schema": SCHEMA,
         "settings": {"trace": str(trace), "hw": str(hw), "freq_mhz": f, "node_nm": node, "sram_kb": sram_kb,
                      "buffer_kb": buffer_kb, "weights": weights, "batch": batch, "lanes": lanes,
@@ -322,6 +328,11 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
             "attention score/value products, norms and the LM head are not in the trace's projections",
         ],
     }
+    if grid is not None:
+        from .energy_scenarios import Grid, summarize
+        g = Grid(projections, doc_hw, tokens=tokens, cache_dir=cache_dir)
+        out["scenarios"], out["scenario_rows"] = summarize(g, grid)
+    return out
 
 
 def df_T(coding: str) -> int:
@@ -376,12 +387,34 @@ def render_markdown(doc: dict) -> str:
 
 
 def write_energy(out, doc: dict) -> Path:
-    """``out/energy.json`` + ``out/energy.md`` through :class:`neurosim.outdir.OutputFolder`."""
+    """``out/energy.json`` + ``out/energy.md`` (+ ``scenarios.csv``, ``tornado.png`` with scenarios,
+    ``frontier.png`` with priced eval settings) through :class:`neurosim.outdir.OutputFolder`."""
+    import csv
     from neurosim.outdir import OutputFolder
     from neurosim.run.trace import dump_json
+    from .scenario_report import render_markdown as scenario_markdown
+    doc = dict(doc)
+    rows = doc.pop("scenario_rows", None)
     with OutputFolder(out, "energy.json", "energy") as folder:
-        (folder.building / "energy.json").write_text(dump_json(doc))
-        (folder.building / "energy.md").write_text(render_markdown(doc))
+        b = folder.building
+        (b / "energy.json").write_text(dump_json(doc))
+        md = render_markdown(doc) if "designs" in doc else f"# Energy per token of {len(doc['eval_settings'])} settings\n"
+        if doc.get("scenarios"):
+            md += "\n" + scenario_markdown(doc["scenarios"])
+        if doc.get("eval_settings"):
+            from .eval_report import render_settings
+            md += "\n" + render_settings(doc["eval_settings"])
+        (b / "energy.md").write_text(md)
+        if rows:
+            with open(b / "scenarios.csv", "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                w.writeheader()
+                w.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
+        from neurosim.reports import scenario_figures as sf
+        for name, fig in (("tornado.png", sf.tornado(doc.get("scenarios"))),
+                          ("frontier.png", sf.frontier(doc.get("eval_settings")))):
+            if fig is not None:
+                sf.save(fig, b / name)
         return folder.commit()
 
 

@@ -1,4 +1,5 @@
-"""`neurosim energy`: system-level energy per token (compute, weight memory, buffers, leakage)."""
+"""`neurosim energy`: system-level energy per token (compute, weight memory, buffers, leakage), over
+a grid of modelling scenarios, for a trace and/or every accuracy setting of an eval run."""
 
 from __future__ import annotations
 
@@ -7,32 +8,75 @@ import sys
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--trace", required=True, help="trace folder from 'neurosim run --trace OUT'")
+    parser.add_argument("--trace", help="trace folder from 'neurosim run --trace OUT' (needed unless --eval)")
     parser.add_argument("--hw", required=True, help="folder from 'neurosim hw --out HWOUT' (hw.json)")
+    parser.add_argument("--eval", dest="eval_dir", default=None,
+                        help="folder from 'neurosim eval --out DIR': price every accuracy setting it holds")
+    parser.add_argument("--scenarios", default="all",
+                        help="modelling scenarios: all (default; every axis, every value), default (one), none, "
+                             "or AXIS=V1,V2 ... (axes: sram_cell, compute, clock, dataflow, bank_kb, weights, "
+                             "throughput, mac_width; see docs/energy.md)")
     parser.add_argument("--sram-kb", type=int, default=64, help="weight SRAM bank size in KiB (default 64)")
     parser.add_argument("--buffer-kb", type=int, default=8, help="activation/spike/output buffer bank in KiB (default 8)")
     parser.add_argument("--node", type=int, default=45,
                         help="memory node in nm: 45 or 32 (CACTI; compute scaled, ESTIMATE) or 180 (measured "
                              "node, cited SRAM figures); default 45")
     parser.add_argument("--weights", default="sram", choices=("sram", "dram"),
-                        help="weights resident in on-chip SRAM, or streamed from DRAM once per batch")
+                        help="weights resident in on-chip SRAM (default), or streamed from DRAM once per batch")
     parser.add_argument("--batch", type=int, default=1, help="tokens sharing one DRAM fetch of the weights (default 1)")
     parser.add_argument("--freq", type=float, default=None, help="clock in MHz (a clock of hw.json; default the fastest)")
     parser.add_argument("--sram-model", default="cacti", choices=("cacti", "cited"),
                         help="SRAM figures from CACTI (default) or Horowitz ISSCC 2014")
     parser.add_argument("--dram", default="low", choices=("low", "high"),
-                        help="DRAM energy per bit: low/high end of Horowitz's 1.3-2.6 nJ per 64 bits")
-    parser.add_argument("--cache", default="build/energy_cache", help="CACTI result cache folder")
-    parser.add_argument("--out", default=None, help="output folder (energy.json, energy.md); default: print only")
+                        help="DRAM energy per bit: low (default) or high end of Horowitz's 1.3-2.6 nJ per 64 bits")
+    parser.add_argument("--cache", default="build/energy_cache", help="CACTI result cache folder (default build/energy_cache)")
+    parser.add_argument("--out", default=None, help="output folder (energy.json, energy.md, scenarios.csv, figures); "
+                                                    "default: print the summary only")
 
 
 def run(args) -> int:
-    from .energy import energy_report, render_markdown, write_energy
-    doc = energy_report(args.trace, args.hw, sram_kb=args.sram_kb, node=args.node, weights=args.weights,
-                        batch=args.batch, buffer_kb=args.buffer_kb, freq=args.freq, sram_model=args.sram_model,
-                        dram_level=args.dram, cache_dir=args.cache)
+    from neurosim import NeurosimError
+    from . import scenarios as sc
+    from .energy import SCHEMA, _hw_doc, energy_report, write_energy
+    from .scenario_report import console_summary
+    spec = None if args.scenarios == "none" else args.scenarios
+    grid = sc.parse_grid(spec) if spec else None
+    if grid is not None:
+        sc.check_size(grid)
+    if not args.trace and not args.eval_dir:
+        raise NeurosimError("give --trace (a traced run) or --eval (an eval folder), or both")
+    if args.eval_dir and grid is None:
+        raise NeurosimError("--eval prices every setting over the scenarios: leave out --scenarios none")
+    eval_doc = None
+    if args.eval_dir:
+        from .energy_eval import read_eval
+        eval_doc = read_eval(args.eval_dir)
+    hw_doc = _hw_doc(args.hw)
+    if args.trace:
+        doc = energy_report(args.trace, args.hw, sram_kb=args.sram_kb, node=args.node, weights=args.weights,
+                            batch=args.batch, buffer_kb=args.buffer_kb, freq=args.freq, sram_model=args.sram_model,
+                            dram_level=args.dram, cache_dir=args.cache, scenarios=spec)
+    else:
+        doc = {"schema": SCHEMA, "settings": {"hw": str(args.hw), "eval": str(args.eval_dir)}}
+    if eval_doc is not None:
+        from .energy_eval import price_settings
+        from .eval_report import joint_answer
+        doc["eval_settings"] = price_settings(eval_doc, hw_doc, grid, cache_dir=args.cache)
+        doc["eval_answer"] = joint_answer(doc["eval_settings"])
     if args.out:
         write_energy(args.out, doc)
-        print(f"wrote {args.out}/energy.json and energy.md", file=sys.stderr)
-    print(render_markdown(doc))
+    if "designs" in doc:
+        best = min((d for d in doc["designs"] if "vs" in d), key=lambda d: d["per_token"]["total_pj"])
+        base = {d["name"]: d["per_token"]["total_pj"] for d in doc["designs"] if "vs" not in d}
+        print(f"{doc['tokens']} tokens, {doc['settings']['freq_mhz']:g} MHz, node {doc['settings']['node_nm']} nm, "
+              f"weights in {doc['settings']['weights'].upper()}: uJ/token")
+        print("  " + ", ".join(f"{k} {v * 1e-6:.1f}" for k, v in base.items()))
+        print(f"  best spiking ({best['name']}) {best['per_token']['total_pj'] * 1e-6:.1f}")
+    if doc.get("scenarios"):
+        print("\n".join(console_summary(doc["scenarios"])))
+    if doc.get("eval_answer"):
+        import textwrap
+        print("\n".join(textwrap.wrap(doc["eval_answer"], 80)))
+    if args.out:
+        print(f"wrote {args.out}/energy.json, energy.md and figures", file=sys.stderr)
     return 0

@@ -26,7 +26,12 @@ BUFFER_KB = 8
 BUFFER_WORD_BITS = 64
 #: Horowitz ISSCC 2014, 45 nm, 0.9 V: 8-bit multiply 0.2 pJ, 32-bit add 0.1 pJ
 HOROWITZ_MUL8_PJ, HOROWITZ_ADD32_PJ = 0.2, 0.1
-PREFILL_BLOCKS = {"prefill-16": 16, "prefill-256": 256}
+
+
+def prefill_block(dataflow: str) -> int | None:
+    """Tokens per weight-stationary block of a ``prefill-B`` dataflow; None for decode."""
+    return int(dataflow[8:]) if dataflow.startswith("prefill-") else None
+
 COMPONENTS = ("compute", "weight_sram", "weight_dram", "buffers", "outputs", "leakage")
 
 
@@ -37,7 +42,7 @@ class Counts:
     busy: float = 0.0               # array cycles with an input
     busy_wide: float = 0.0          # busy cycles x (activation bits / 8) (a MAC's wider operands)
     rows: float = 0.0               # weight rows used (decode: one SRAM read each)
-    fetch: dict = field(default_factory=dict)   # block B -> weight rows fetched once per block
+    shapes: list = field(default_factory=list)  # (tokens, weight rows per token) per projection
     buf_w: float = 0.0              # activation / spike buffer bits written
     buf_r: float = 0.0              # ... and read
     out_bits: float = 0.0
@@ -49,14 +54,17 @@ class Counts:
         self.busy += a.busy_cycles
         self.busy_wide += a.busy_cycles * p.act_bits / df.INT8_BITS
         self.rows += a.weight_row_reads
-        for b in PREFILL_BLOCKS.values():
-            self.fetch[b] = self.fetch.get(b, 0.0) + math.ceil(p.tokens / b) * p.groups_per_token(lanes) * p.in_features
+        self.shapes.append((p.tokens, p.groups_per_token(lanes) * p.in_features))
         self.buf_w += a.buffer_write_bits
         self.buf_r += a.buffer_read_bits
         self.out_bits += a.output_write_bits
         self.events += a.notes.get("events", 0)
         self.dram_bits += p.tokens * p.in_features * p.out_features * df.INT8_BITS
         self.dram_rows += p.tokens * p.in_features * p.groups_per_token(lanes)
+
+    def fetch(self, block: int) -> float:
+        """Weight rows fetched from SRAM when every group's rows are read once per block of tokens."""
+        return float(sum(math.ceil(t / block) * r for t, r in self.shapes))
 
 
 def counts(projections, system: dict, lanes: int) -> Counts:
@@ -100,7 +108,7 @@ def compute_factor(scenario: dict, design: dict, mac: dict, lanes: int) -> float
     v = scenario["compute"]
     poly = tech.energy_factor(NODE_NM)
     if v.startswith("poly"):
-        return poly * {"poly": 1.0, "poly-x0.5": 0.5, "poly-x2": 2.0}[v]
+        return poly * (1.0 if v == "poly" else float(v[6:]))
     mac_lane = mac["dynamic_pj"] / lanes
     if v == "horowitz-mac" or design["design"] == "mac":
         return (HOROWITZ_MUL8_PJ + HOROWITZ_ADD32_PJ) / mac_lane
@@ -117,14 +125,15 @@ def price(c: Counts, design: dict, scenario: dict, mem_c: dict, *, factor: float
     is_mac = design["design"] == "mac"
     busy = c.busy_wide if is_mac and scenario["mac_width"] == "linear" else c.busy
     compute = busy * design["dynamic_pj"] * factor
-    block = PREFILL_BLOCKS.get(scenario["dataflow"])
+    block = prefill_block(scenario["dataflow"])
     sram = mem_c["weight"]
     if block is None:
         w_sram, local = c.rows * words_per_row * sram["read_pj"], 0.0
     else:
         loc = mem_c["local"]
-        w_sram = c.fetch[block] * words_per_row * sram["read_pj"]
-        local = (c.rows * loc["read_pj"] + c.fetch[block] * loc["write_pj"]) * words_per_row
+        fetched = c.fetch(block)
+        w_sram = fetched * words_per_row * sram["read_pj"]
+        local = (c.rows * loc["read_pj"] + fetched * loc["write_pj"]) * words_per_row
     w_dram = 0.0
     batch = mem_c["dram_batch"]
     if batch:
@@ -160,12 +169,12 @@ def memory_constants(scenario: dict, consts: Constants, projections, lanes: int)
     leak = n_banks * bank["leakage_mw"] + 2 * buf["leakage_mw"]
     out = {"weight": bank, "banks": n_banks, "buffer": buf, "dram_batch": batch,
            "dram_pj_per_bit": mem.DRAM_PJ_PER_BIT["low"]}
-    if scenario["dataflow"] in PREFILL_BLOCKS:
+    if prefill_block(scenario["dataflow"]):
         out["local"] = consts.bank(local_buffer_kb(projections, lanes), cell)
         leak += out["local"]["leakage_mw"]
     out["leakage_mw"] = leak
     return out
 
 
-__all__ = ["NODE_NM", "PREFILL_BLOCKS", "COMPONENTS", "Counts", "Constants", "counts", "price",
+__all__ = ["NODE_NM", "prefill_block", "COMPONENTS", "Counts", "Constants", "counts", "price",
            "compute_factor", "memory_constants", "local_buffer_kb", "staging_bank_kb"]

@@ -27,11 +27,28 @@ class Axis:
     values: dict[str, str]          # value -> what it means
     source: str
     why_default: str
+    pattern: str = ""               # further values of the form (e.g. "prefill-B, B >= 2"), see _parametric
 
     def check(self, value: str) -> str:
-        if value not in self.values:
-            raise NeurosimError(f"scenario axis {self.name} has no value {value!r}; valid: {', '.join(self.values)}")
+        if value not in self.values and not _parametric(self.name, value):
+            more = f" or {self.pattern}" if self.pattern else ""
+            raise NeurosimError(f"scenario axis {self.name} has no value {value!r}; valid: {', '.join(self.values)}{more}")
         return value
+
+
+def _parametric(axis_name: str, value: str) -> bool:
+    """Values beyond the named ones: any power-of-two bank 1-8192 KiB, prefill block, DRAM batch,
+    compute factor multiple, or clock (checked against hw.json later)."""
+    import re
+    m = {"bank_kb": r"(\d+)", "dataflow": r"prefill-(\d+)", "weights": r"dram-b(\d+)",
+         "compute": r"poly-x(\d+(?:\.\d+)?)", "clock": r"(\d+(?:\.\d+)?)"}.get(axis_name)
+    hit = re.fullmatch(m, value) if m else None
+    if hit is None:
+        return False
+    x = float(hit.group(1))
+    if axis_name == "bank_kb":
+        return 1 <= x <= 8192 and int(x) & (int(x) - 1) == 0
+    return x >= (2 if axis_name == "dataflow" else 1) if axis_name in ("dataflow", "weights") else x > 0
 
 
 AXES: tuple[Axis, ...] = (
@@ -50,29 +67,29 @@ AXES: tuple[Axis, ...] = (
           "horowitz-ops": "per operation: a MAC lane-cycle = 8-bit multiply + 32-bit add (0.3 pJ), "
                           "a spiking lane-event = 32-bit add (0.1 pJ), Horowitz 45 nm"},
          "Stillmaker & Baas, Integration 58 (2017); Horowitz, ISSCC 2014 (45 nm, 0.9 V)",
-         "the only scaling fitted over nodes; it keeps the measured ratio of the arrays"),
+         "the only scaling fitted over nodes; it keeps the measured ratio of the arrays", "poly-xF (F > 0)"),
     Axis("clock", "500",
          {"500": "500 MHz (the paper's clock), each design as `neurosim hw` configured it there",
           "250": "250 MHz, each design as `neurosim hw` configured it there"},
          "neurosim hw (gate-level simulation at each clock)",
-         "the paper's clock"),
+         "the paper's clock", "any clock of hw.json in MHz"),
     Axis("dataflow", "decode",
          {"decode": "one token at a time: every weight row read from its SRAM bank per token",
           "prefill-16": "weight-stationary over blocks of 16 tokens: a group's weight rows fetched "
                         "once per block into a local buffer that is read on every use",
           "prefill-256": "as prefill-16 with blocks of 256 tokens"},
          "operating points of an LLM accelerator (decode vs prefill)",
-         "decode is the memory-bound case the claims are usually made for"),
+         "decode is the memory-bound case the claims are usually made for", "prefill-B (B >= 2)"),
     Axis("bank_kb", "64",
          {"16": "16 KiB weight SRAM banks", "64": "64 KiB weight SRAM banks", "256": "256 KiB weight SRAM banks"},
          "CACTI 7 at 45 nm",
-         "a common macro size"),
+         "a common macro size", "a power of two from 1 to 8192"),
     Axis("weights", "sram",
          {"sram": "every weight resident in on-chip SRAM",
           "dram-b1": "weights streamed from DRAM for every token (one staging bank on chip)",
           "dram-b16": "weights streamed from DRAM once per batch of 16 tokens"},
          "DRAM 1.3 nJ per 64-bit access (Horowitz, ISSCC 2014)",
-         "a 135M-parameter model fits on chip"),
+         "a 135M-parameter model fits on chip", "dram-bN (N >= 1)"),
     Axis("throughput", "equal-lanes",
          {"equal-lanes": "both arrays have the same lanes; the one with more busy cycles runs longer "
                          "and its memory leaks longer",
@@ -124,11 +141,17 @@ def grid_size(grid: dict[str, list[str]]) -> int:
     return math.prod(len(v) for v in grid.values())
 
 
-def scenarios(grid: dict[str, list[str]]) -> list[dict[str, str]]:
-    """Every scenario of ``grid`` (a dict axis -> value each); refuses more than :data:`MAX_SCENARIOS`."""
+def check_size(grid: dict[str, list[str]]) -> int:
+    """The number of scenarios of ``grid``; refuses more than :data:`MAX_SCENARIOS`."""
     n = grid_size(grid)
     if n > MAX_SCENARIOS:
         raise NeurosimError(f"the scenario grid holds {n:,} scenarios; at most {MAX_SCENARIOS:,} are allowed")
+    return n
+
+
+def scenarios(grid: dict[str, list[str]]) -> list[dict[str, str]]:
+    """Every scenario of ``grid`` (a dict axis -> value each); refuses more than :data:`MAX_SCENARIOS`."""
+    check_size(grid)
     names = [a.name for a in AXES]
     return [dict(zip(names, combo)) for combo in itertools.product(*(grid[n_] for n_ in names))]
 
@@ -149,5 +172,5 @@ def describe() -> list[dict]:
              "why_default": a.why_default} for a in AXES]
 
 
-__all__ = ["Axis", "AXES", "DEFAULT", "MAX_SCENARIOS", "axis", "parse_grid", "grid_size", "scenarios",
+__all__ = ["Axis", "AXES", "DEFAULT", "MAX_SCENARIOS", "axis", "parse_grid", "grid_size", "check_size", "scenarios",
            "one_axis_variants", "describe"]

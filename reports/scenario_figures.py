@@ -1,0 +1,80 @@
+"""Figures of the energy verdict: the tornado over scenario axes and the joint accuracy-energy frontier."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg", force=True)
+import matplotlib.pyplot as plt  # noqa: E402
+
+MARKERS = "osD^vP*Xh<>p"
+
+
+def tornado(section: dict, baseline: str = "MAC zero-skipping"):
+    """Horizontal bars: how far each axis alone moves the best spiking design's reduction from the
+    default scenario's (vertical line), against ``baseline``; None without scenarios."""
+    bars = (section or {}).get("tornado", {}).get(baseline)
+    if not bars:
+        return None
+    base = section["best"][baseline]["default"]
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(bars) + 1.4))
+    for i, t in enumerate(reversed(bars)):
+        ax.barh(i, t["high"] - t["low"], left=t["low"], color="#4c72b0", alpha=0.8)
+        for v, x in t["values"].items():
+            ax.annotate(v, (x, i), xytext=(0, 9), textcoords="offset points", ha="center", fontsize=8)
+    ax.axvline(base, color="k", lw=1)
+    ax.axvline(0, color="#c44e52", lw=1, ls="--")
+    ax.set_yticks(range(len(bars)), [t["axis"] for t in reversed(bars)], fontsize=10)
+    ax.set_xlabel(f"energy reduction of the best spiking design vs {baseline} [%] (> 0: spiking wins)",
+                  fontsize=10)
+    ax.set_title(f"One axis at a time from the default ({base:+.1f}%)", fontsize=11)
+    ax.tick_params(labelsize=9)
+    return fig
+
+
+def frontier(priced: list[dict]):
+    """Perplexity change (95% interval) against energy per token (scenario range) for each spiking
+    design and both MAC baselines at each setting's precision; None without priced settings."""
+    if not priced:
+        return None
+    fig, ax = plt.subplots(figsize=(8.5, 5.2))
+    cmap = plt.get_cmap("tab20")
+    series = {}
+    for i, s in enumerate(priced):
+        if s.get("ppl_change") is None:
+            continue
+        y = 100 * s["ppl_change"]
+        ci = s.get("ppl_change_ci") or [s["ppl_change"]] * 2
+        yerr = [[y - 100 * ci[0]], [100 * ci[1] - y]]
+        entries = [(n, d) for n, d in s["designs"].items()] + [(n, d) for n, d in s["baselines"].items()]
+        for name, d in entries:
+            k = series.setdefault(name, len(series))
+            x = d["default_uj"]
+            ax.errorbar([x], [y], yerr=yerr, xerr=[[x - d["min_uj"]], [d["max_uj"] - x]], fmt=MARKERS[k % len(MARKERS)],
+                        color=cmap(k % 20), ms=6, capsize=2, lw=0.8, alpha=0.9, label=name)
+        ax.annotate(str(i + 1), (min(d["default_uj"] for _, d in entries), y), xytext=(-10, 0),
+                    textcoords="offset points", fontsize=8, ha="right", va="center")
+    ax.axhline(1.0, color="#c44e52", ls="--", lw=1, label="+1% accuracy bound")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("energy per token [uJ] (marker: default scenario; bar: range over scenarios)", fontsize=10)
+    ax.set_ylabel("perplexity change vs float [%] (95% interval)", fontsize=10)
+    ax.set_title("Accuracy against energy: every setting, every design", fontsize=11)
+    handles, labels = ax.get_legend_handles_labels()
+    uniq = dict(zip(labels, handles))
+    ax.legend(uniq.values(), uniq.keys(), fontsize=8, loc="best")
+    ax.tick_params(labelsize=9)
+    return fig
+
+
+def save(fig, path):
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": "neurosim"})
+    plt.close(fig)
+    return path
+
+
+__all__ = ["tornado", "frontier", "save"]

@@ -1,0 +1,174 @@
+"""The energy verdict over modelling scenarios: axes, the grid's default equal to `neurosim energy`'s
+table, per-kind (eval) pricing equal to per-projection pricing, figures, and refusals."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from neurosim.cli import main
+from neurosim.hwmodels import dataflow as df
+from neurosim.hwmodels import scenarios as sc
+from neurosim.hwmodels.energy import _hw_doc, energy_report
+from neurosim.hwmodels.energy_eval import price_settings, projections_of
+from neurosim.hwmodels.energy_scenarios import Grid, summarize
+
+
+@pytest.fixture(scope="module")
+def trace(tmp_path_factory):
+    ck = tmp_path_factory.mktemp("ckpt") / "tiny"
+    assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(ck)]) == 0
+    out = tmp_path_factory.mktemp("trace") / "trace"
+    assert main(["run", "--model", str(ck), "--max-tokens", "16", "--tiles", "1", "--trace", str(out)]) == 0
+    return out
+
+
+def _power(e):
+    return {"active": {"total_pj": e, "cycles": 100}, "idle_clocked": {"total_pj": 1.0, "cycles": 0},
+            "idle_clock_gated": {"total_pj": 0.5, "cycles": 0}}
+
+
+@pytest.fixture(scope="module")
+def hw(tmp_path_factory):
+    """hw.json with a MAC and a bitwise spiking array at 250 and 500 MHz (hand-made energies)."""
+    results = {}
+    for f, scale in ((500.0, 1.0), (250.0, 0.8)):
+        results[f"mac@{f:g}"] = {"design": "mac", "freq_mhz": f, "top": "mac_top", "abc_delay_target_ps": 2000,
+                                 "area_um2": 1e5, "meets_timing": True, "stream": {"events": 100},
+                                 "leakage_nw": 500.0, "power": {"zero_delay": _power(400.0 * scale)}}
+        results[f"spike@{f:g}"] = {"design": "spike", "freq_mhz": f, "top": "spike_top", "abc_delay_target_ps": 2000,
+                                   "area_um2": 5e4, "meets_timing": True, "stream": {"events": 100},
+                                   "leakage_nw": 250.0, "power": {"zero_delay": _power(200.0 * scale)}}
+    doc = {"schema": "neurosim.hw/1", "results": results, "configs": {},
+           "settings": {"freqs_mhz": [250.0, 500.0], "lanes": 16, "coding": "bitwise", "variant": "barrel", "T": 7}}
+    out = tmp_path_factory.mktemp("hw") / "hwout"
+    out.mkdir()
+    (out / "hw.json").write_text(json.dumps(doc))
+    return out
+
+
+def test_axes_parse_and_refuse():
+    g = sc.parse_grid("all")
+    assert sc.grid_size(g) >= 100 and all(a.default in g[a.name] for a in sc.AXES)
+    assert sc.grid_size(sc.parse_grid("default")) == 1
+    g = sc.parse_grid("sram_cell=lop,hp dataflow=prefill-64 bank_kb=1024")
+    assert g["sram_cell"] == ["lop", "hp"] and g["dataflow"] == ["prefill-64"] and g["bank_kb"] == ["1024"]
+    with pytest.raises(Exception, match="unknown scenario axis 'color'; valid: sram_cell"):
+        sc.parse_grid("color=red")
+    with pytest.raises(Exception, match="sram_cell has no value 'ulp'; valid: lstp, lop, hp"):
+        sc.parse_grid("sram_cell=ulp")
+    with pytest.raises(Exception, match="bank_kb has no value '48'"):
+        sc.parse_grid("bank_kb=48")
+    big = sc.parse_grid("dataflow=" + ",".join(f"prefill-{b}" for b in range(2, 60)) + " weights="
+                        + ",".join(f"dram-b{n}" for n in range(1, 60)) + " sram_cell=all compute=all")
+    assert sc.check_size(big) == 58 * 59 * 3 * 5
+    with pytest.raises(Exception, match="holds 307,980 scenarios; at most 100,000 are allowed"):
+        sc.check_size(dict(big, clock=["500", "250", "125"], bank_kb=["16", "64"]))
+
+
+def test_default_scenario_equals_energy_table(trace, hw):
+    doc = energy_report(trace, hw, scenarios="default")
+    s = doc["scenarios"]
+    assert s["count"] == 1
+    table = {d["name"]: d["per_token"]["total_pj"] for d in doc["designs"]}
+    for b, v in s["default_pj_per_token"]["baselines"].items():
+        assert v == pytest.approx(table[b], rel=1e-12)
+    for n, v in s["default_pj_per_token"]["spiking"].items():
+        assert v == pytest.approx(table[n], rel=1e-12)
+        red = 100 * (1 - table[n] / table["MAC zero-skipping"])
+        assert s["designs"][n]["MAC zero-skipping"]["default"] == pytest.approx(red, rel=1e-9)
+
+
+def test_each_axis_moves_the_energy_the_right_way(trace, hw):
+    projs = df.projections_from_trace(trace)
+    g = Grid(projs, _hw_doc(hw), tokens=16)
+    base = g.evaluate(dict(sc.DEFAULT))
+    name = next(iter(base["spiking"]))
+
+    def spk(**kw):
+        return g.evaluate(dict(sc.DEFAULT, **kw))["spiking"][name]["MAC dense"]["pj_per_token"]
+    d = base["spiking"][name]["MAC dense"]["pj_per_token"]
+    assert spk(sram_cell="hp") > d                          # leakier cells cost more
+    assert spk(compute="poly-x2") > d > spk(compute="poly-x0.5")
+    assert spk(dataflow="prefill-16") != d
+    assert spk(weights="dram-b1") > spk(weights="dram-b16")
+    assert spk(clock="250") != d
+    # equal-time: the spiking design's memory leaks for the baseline's (shorter) time only
+    assert spk(throughput="equal-time", sram_cell="hp") < spk(sram_cell="hp")
+
+
+def test_eval_kinds_price_like_the_projections(trace, hw):
+    """The trace's projections summed per kind (as eval records them) give the same energy per token."""
+    projs = df.projections_from_trace(trace)
+    kinds: dict = {}
+    for p in projs:
+        k = kinds.setdefault(f"{p.kind} {p.in_features}x{p.out_features}", {"in_features": p.in_features, "out_features": p.out_features,
+                                      "projections": 0, "rows": 0, "window": 7, "coding": "bitwise",
+                                      "activation_bits": 8, "hist": {}})
+        assert (k["in_features"], k["out_features"]) == (p.in_features, p.out_features)
+        k["projections"] += 1
+        k["rows"] += p.tokens
+        for v, f in zip(p.values.tolist(), p.freq.tolist()):
+            k["hist"][v] = k["hist"].get(v, 0) + f
+    for k in kinds.values():
+        h = k.pop("hist")
+        k["values"], k["freq"] = sorted(h), [h[v] for v in sorted(h)]
+    setting = {"label": "absmax", "ppl_change": 0.02, "ppl_change_ci": [0.01, 0.03],
+               "energy_counts": {"tokens": 16, "kinds": kinds}}
+    grid = sc.parse_grid("sram_cell=all dataflow=decode,prefill-16 weights=sram,dram-b16")
+    priced = price_settings({"settings": [setting]}, _hw_doc(hw), grid)[0]
+    whole, _ = summarize(Grid(projs, _hw_doc(hw), tokens=16), grid)
+    per_kind, _ = summarize(Grid(projections_of(setting)[0], _hw_doc(hw), tokens=16), grid)
+    for b, v in whole["default_pj_per_token"]["baselines"].items():
+        assert per_kind["default_pj_per_token"]["baselines"][b] == pytest.approx(v, rel=1e-9)
+        assert priced["baselines"][b]["default_uj"] == pytest.approx(v * 1e-6, rel=1e-9)
+    for b, v in whole["best"].items():
+        for key in ("min", "max", "wins_share"):
+            assert per_kind["best"][b][key] == pytest.approx(v[key], rel=1e-9, abs=1e-12)
+
+
+def test_wider_window_prices_a_wider_mac(trace, hw):
+    projs = [df.Projection("x", 8, 32, 4, np.array([-300, 0, 5]), np.array([10, 12, 10]), window=11, act_bits=12)]
+    g = Grid(projs, _hw_doc(hw), tokens=4)
+    lin = g.evaluate(dict(sc.DEFAULT))["baselines"]["MAC dense"]
+    flat = g.evaluate(dict(sc.DEFAULT, mac_width="unscaled"))["baselines"]["MAC dense"]
+    assert lin > flat
+
+
+def test_cli_scenarios_all_writes_summary_csv_and_tornado(trace, hw, tmp_path, capsys):
+    out = tmp_path / "energy"
+    assert main(["energy", "--trace", str(trace), "--hw", str(hw), "--out", str(out)]) == 0
+    console = capsys.readouterr().out
+    assert "modelling scenarios" in console and max(len(x) for x in console.splitlines()) <= 80
+    doc = json.loads((out / "energy.json").read_text())
+    n = doc["scenarios"]["count"]
+    assert n == sc.grid_size(sc.parse_grid("all")) >= 100
+    rows = list(csv.DictReader((out / "scenarios.csv").open()))
+    assert len(rows) == n
+    shares = doc["scenarios"]["best"]["MAC zero-skipping"]
+    wins = sum(float(r["best vs MAC zero-skipping %"]) > 0 for r in rows) / n
+    assert shares["wins_share"] == pytest.approx(wins)
+    assert shares["min"] <= shares["default"] <= shares["max"]
+    axes = [t["axis"] for t in doc["scenarios"]["tornado"]["MAC zero-skipping"]]
+    assert "sram_cell" in axes and "compute" in axes
+    assert (out / "tornado.png").read_bytes()[:4] == b"\x89PNG"
+    md = (out / "energy.md").read_text()
+    assert "## Energy over" in md and "One axis at a time" in md
+
+
+def test_cli_refusals(trace, hw, tmp_path, rejected):
+    out = tmp_path / "e"
+    rejected(["energy", "--trace", str(trace), "--hw", str(hw), "--scenarios", "speed=fast", "--out", str(out)],
+             r"unknown scenario axis 'speed'; valid: sram_cell, compute", out)
+    rejected(["energy", "--trace", str(trace), "--hw", str(hw), "--scenarios", "clock=100", "--out", str(out)],
+             r"clock 100 MHz is not in hw.json", out)
+    big = "dataflow=" + ",".join(f"prefill-{b}" for b in range(2, 200)) + " weights=" + \
+          ",".join(f"dram-b{n}" for n in range(1, 200)) + " compute=all"
+    rejected(["energy", "--trace", str(trace), "--hw", str(hw), "--scenarios", big, "--out", str(out)],
+             r"holds 197,010 scenarios; at most 100,000", out)
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "eval.json").write_text(json.dumps({"settings": [{"label": "absmax"}]}))
+    rejected(["energy", "--eval", str(ev), "--hw", str(hw), "--out", str(out)],
+             r"has no energy counts: re-run `neurosim eval`", out)
