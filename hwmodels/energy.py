@@ -37,19 +37,13 @@ from . import dataflow as df
 from . import energy_grid as eg
 from . import memory as mem
 from . import tech
+from .literature import PUBLISHED
 
 SCHEMA = "neurosim.energy/1"
 MEASURED_NODE_NM = 180
 #: nodes where both CACTI and the compute scaling exist, plus the measured node (cited SRAM figures)
 NODES_NM = (45, 32, MEASURED_NODE_NM)
 BUFFER_WORD_BITS = 64
-#: published break-even band (spikes per synapse / activation), as cited in issue 12
-PUBLISHED_BREAK_EVEN = {
-    "range": [0.15, 1.7],
-    "source": ("Dampfhoffer et al., IEEE TETCI 7(3), 2023; Davidson & Furber 2021; Lemaire et al. 2022 "
-               "(break-even between about 0.15 and 1.7 spikes per synapse across these studies; "
-               "per-study values not transcribed here)"),
-}
 COMPONENTS = ("compute", "weight_sram", "weight_dram", "buffers", "outputs", "leakage")
 
 
@@ -315,7 +309,7 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
         "skipped_designs": skipped,
         "per_layer": per_layer,
         "per_projection": per_proj,
-        "published_break_even": PUBLISHED_BREAK_EVEN,
+        "published_break_even": PUBLISHED,
         "assumptions": [
             "one lane array processes every projection in sequence, one input per cycle (no stalls)",
             "zero-skipping MAC: the dense MAC's mean measured energy per activation for each non-zero one; "
@@ -332,7 +326,15 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
         from .energy_scenarios import Grid, summarize
         g = Grid(projections, doc_hw, tokens=tokens, cache_dir=cache_dir)
         out["scenarios"], out["scenario_rows"] = summarize(g, grid)
+        from .literature import yan_break_even
+        out["scenarios"]["yan_break_even"] = yan_break_even(projections, g)
     return out
+
+
+def published_text(x: dict) -> str:
+    """One published break-even condition as text."""
+    v = "no single value" if x["value"] is None else f"{100 * x['value']:.1f}%" if x["value"] < 1 else f"{x['value']:g}"
+    return f"{x['study']}: {v} ({x['unit']})"
 
 
 def df_T(coding: str) -> int:
@@ -380,8 +382,8 @@ def render_markdown(doc: dict) -> str:
                          f"{'spiking LOSES' if v['spiking_loses'] else 'spiking wins'} |")
     for sk in doc.get("skipped_designs", []):
         lines.append(f"\nNot priced: {sk['name']} ({sk['reason']}).")
-    pb = doc["published_break_even"]
-    lines += ["", f"Published break-even band: {pb['range'][0]}-{pb['range'][1]} spikes per synapse ({pb['source']}).",
+    lines += ["", "Published break-even conditions (each in its own unit): "
+              + "; ".join(published_text(x) for x in doc["published_break_even"]) + ".",
               "", "Assumptions: " + "; ".join(doc["assumptions"]) + "."]
     return "\n".join(lines) + "\n"
 
@@ -418,5 +420,5 @@ def write_energy(out, doc: dict) -> Path:
         return folder.commit()
 
 
-__all__ = ["SCHEMA", "NODES_NM", "COMPONENTS", "PUBLISHED_BREAK_EVEN", "compute_designs", "energy_report",
+__all__ = ["SCHEMA", "NODES_NM", "COMPONENTS", "compute_designs", "energy_report",
            "render_markdown", "write_energy"]

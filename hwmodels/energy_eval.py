@@ -25,6 +25,7 @@ NO_COUNTS = "has no energy counts: re-run `neurosim eval` (this version records 
 
 
 def read_eval(path) -> dict:
+    """``eval.json`` of an eval folder (or the file), refused without the energy counts."""
     from neurosim.run.trace import read_json
     p = Path(path)
     f = p / "eval.json" if p.is_dir() else p

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 
 def pct(x) -> str:
+    """A reduction in percent with its sign (``n/a`` for None)."""
     return "n/a" if x is None else f"{x:+.1f}%"
 
 
 def default_line(section: dict) -> str:
+    """The default scenario in words."""
     d = section["default"]
     return (f"default: {d['sram_cell']} SRAM cells, compute {d['compute']}, {d['clock']} MHz, {d['dataflow']}, "
             f"{d['bank_kb']} KiB banks, weights {d['weights']}, {d['throughput']}")
 
 
 def short_design(name: str) -> str:
+    """A spiking design's name without the words every name shares."""
     return name.replace("spike ", "").replace(", row held", " held").replace(", row per event", " per-event")
 
 
@@ -77,6 +80,17 @@ def render_markdown(section: dict) -> str:
     for t in section["tornado"].get("MAC zero-skipping", []):
         vals = ", ".join(f"`{k}` {pct(v)}" for k, v in t["values"].items())
         lines.append(f"| {t['axis']} | `{t['default']}` | {vals} | {t['high'] - t['low']:.1f} points |")
+    y = section.get("yan_break_even")
+    if y:
+        rate = y["break_even_rate"]
+        lines += ["", f"### Against the literature: Yan et al.'s break-even at T={y['T']}", "",
+                  f"A unary spiking array of T={y['T']} steps against the {y['qnn_bits']}-bit dense MAC that "
+                  f"carries the same levels, priced in this model: break-even at "
+                  + ("no spike rate" if rate is None else
+                     f"{y['break_even_spikes_per_activation']:.2f} spikes per activation, a spike rate of "
+                     f"{100 * rate:.1f}% per step")
+                  + f"; Yan et al. (arXiv 2409.08290) report under {100 * y['published_rate']:.1f}%. "
+                  "What this model assumes: " + "; ".join(y["assumptions"]) + "."]
     if section.get("skipped_designs"):
         lines += ["", "Not priced: " + ", ".join(section["skipped_designs"])
                   + " (the binary coding cannot carry negative counts)."]

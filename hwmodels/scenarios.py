@@ -110,6 +110,7 @@ DEFAULT = {a.name: a.default for a in AXES}
 
 
 def axis(name: str) -> Axis:
+    """The axis called ``name`` (a one-line error naming the valid ones otherwise)."""
     if name not in BY_NAME:
         raise NeurosimError(f"unknown scenario axis {name!r}; valid: {', '.join(BY_NAME)}")
     return BY_NAME[name]
@@ -138,6 +139,7 @@ def parse_grid(spec: str) -> dict[str, list[str]]:
 
 
 def grid_size(grid: dict[str, list[str]]) -> int:
+    """How many scenarios the grid holds."""
     return math.prod(len(v) for v in grid.values())
 
 

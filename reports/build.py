@@ -47,6 +47,13 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: 
         claims[i:i] = eval_claims(ev)
     figs = {}
     doc = Document("neurosim report: SpikingBrain 2.0's neuromorphic claims, measured")
+    from .verdict import verdict_lines
+    doc.pre(verdict_lines(S, hw, energy, ev))
+    if energy is not None and energy.get("scenarios"):
+        from . import scenario_figures as SF
+        figs["energy_tornado"] = lambda: SF.tornado(energy["scenarios"])
+        doc.figure("energy_tornado", "how far each modelling axis alone moves the best spiking design's energy "
+                   "reduction against the zero-skipping MAC from the default scenario")
     kinds = ", ".join(f"{kind_label(k)} x{model['layer_kinds'].count(k)}" for k in dict.fromkeys(model["layer_kinds"]))
     window = f"fixed T={s['window']}" if s.get("window") else "per tensor (statistics on the INT8 hardware window)"
     doc.p(f"Model `{model['model_type']}` from `{model['path']}`: {model['n_layers']} layers ({kinds}). "
@@ -307,6 +314,8 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
         energy_path, energy = load_energy(energy_dir)
     ev_path, ev = load_eval(eval_dir) if eval_dir is not None else (None, None)
     doc, claims, figs = build_document(trace, hw, hw_path, energy, energy_path, ev, ev_path)
+    from .verdict import verdict_lines
+    verdict = verdict_lines(trace.summary, hw, energy, ev)
 
     with OutputFolder(out, MARKER, WHAT) as folder:
         tmp = folder.building
@@ -328,8 +337,8 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
                 "hw": str(hw_path) if hw_path else None, "tile": trace.tile_name,
                 "energy": str(energy_path) if energy_path else None,
                 "figures": [f"figures/{n}.png" for n in written],
-                "claims": [c.as_dict() for c in claims]}
+                "verdict": verdict, "claims": [c.as_dict() for c in claims]}
         (tmp / "report.json").write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n")
         folder.commit()
-    return {"out": out, "html": out / "report.html", "md": out / "report.md", "claims": claims,
+    return {"out": out, "html": out / "report.html", "md": out / "report.md", "claims": claims, "verdict": verdict,
             "figures": [out / "figures" / f"{n}.png" for n in written]}

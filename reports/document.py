@@ -1,6 +1,7 @@
 """A tiny document model rendered twice: Markdown and a self-contained HTML page.
 
-Blocks: headings, paragraphs (with `code` and **bold** inline marks), tables and figures.
+Blocks: headings, paragraphs (with `code` and **bold** inline marks), tables, preformatted text
+and figures.
 HTML embeds each figure as a base64 PNG, so the page needs no other file.
 """
 
@@ -32,6 +33,11 @@ class Table:
 
 
 @dataclass
+class Pre:
+    lines: list[str]     # preformatted text (the verdict block)
+
+
+@dataclass
 class Figure:
     name: str        # file stem under figures/
     caption: str
@@ -53,6 +59,9 @@ class Document:
 
     def table(self, header, rows, align=None):
         self.blocks.append(Table(list(header), [[str(c) for c in r] for r in rows], align))
+
+    def pre(self, lines):
+        self.blocks.append(Pre(list(lines)))
 
     def figure(self, name: str, caption: str):
         self.blocks.append(Figure(name, caption))
@@ -89,6 +98,8 @@ def to_markdown(doc: Document, fig_dir: str = "figures") -> str:
             for r in b.rows:
                 out.append("| " + " | ".join(_md_cell(c) for c in r) + " |")
             out.append("")
+        elif isinstance(b, Pre):
+            out += ["```text", *b.lines, "```", ""]
         elif isinstance(b, Figure):
             out += [f"![{b.caption}]({fig_dir}/{b.name}.png)", "", f"*Figure: {b.caption}*", ""]
     return "\n".join(out).rstrip() + "\n"
@@ -117,6 +128,7 @@ tr:nth-child(even) td{background:#fafafa}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:0.9em;color:#444}code{background:#f3f3f3;padding:0 3px}
 td code{overflow-wrap:anywhere;font-size:0.85em}
+pre.verdict{background:#f6f8fa;border:1px solid #d0d7de;padding:0.8em 1em;font-size:0.9em;overflow-x:auto}
 """
 
 
@@ -139,6 +151,8 @@ def to_html(doc: Document, fig_dir: Path) -> str:
                 out.append("<tr>" + "".join(
                     f"<td class=\"{a}\">{_inline(c)}</td>" for c, a in zip(r, align)) + "</tr>")
             out.append("</tbody></table>")
+        elif isinstance(b, Pre):
+            out.append("<pre class=\"verdict\">" + html.escape("\n".join(b.lines)) + "</pre>")
         elif isinstance(b, Figure):
             data = base64.b64encode((Path(fig_dir) / f"{b.name}.png").read_bytes()).decode("ascii")
             out.append(f"<figure><img alt=\"{html.escape(b.caption)}\" src=\"data:image/png;base64,{data}\">"

@@ -72,6 +72,7 @@ def frontier(priced: list[dict]):
 
 
 def save(fig, path):
+    """Write ``fig`` as a PNG and close it."""
     fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": "neurosim"})
     plt.close(fig)
     return path

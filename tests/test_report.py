@@ -149,9 +149,9 @@ def test_report_without_hw_has_every_section_and_figure(trace, tmp_path, capsys)
     assert "figures/" not in html
     assert_well_formed(html)
     assert NO_HW in md and NO_HW in html
-    # stdout: the claims table, then the HTML path last
+    # stdout: the verdict, then the paths of the full claims table and the HTML report last
     lines = cap.out.strip().splitlines()
-    assert lines[0].startswith("claim") and "64.31%" in cap.out and NO_HW in cap.out
+    assert lines[0].startswith("VERDICT") and "64.31%" in cap.out and NO_HW in cap.out
     assert lines[-1] == f"HTML report: {(out / 'report.html').resolve()}"
     # nothing else is left beside the report
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
