@@ -18,41 +18,46 @@ help:
 	@echo "make hw     - area, timing and power for the default configuration into build/hw/"
 	@echo "make bench  - engine benchmark (python -m benchmarks.engine)"
 	@echo "make hw-all - neurosim hw --coding all (every spiking kind) into build/hw_all"
-	@echo "make energy - energy per token with memory from build/trace and build/hw into build/energy"
+	@echo "make energy - energy per token with memory over every modelling scenario into build/energy"
 	@echo "make results - regenerate docs/results/*.json + *.md (accuracy frontier, sensitivity; energy after make main)"
 
 setup:
 	@$(SETUP)
 
-main: setup $(B)/hw/hw.json $(B)/eval/eval.json
-	@echo "== [5/5] neurosim report"
-	$(PY) -m neurosim report --trace $(B)/trace --hw $(B)/hw --eval $(B)/eval --out $(B)/report
+main: setup $(B)/hw/hw.json $(B)/eval/eval.json $(B)/energy/energy.json
+	@echo "== [7/7] neurosim report (the verdict first; the full claims table in report.md)"
+	$(PY) -m neurosim report --trace $(B)/trace --hw $(B)/hw --eval $(B)/eval --energy $(B)/energy --out $(B)/report
+
+# 6. energy per token with memory, over every modelling scenario (analytic: seconds once CACTI is cached)
+$(B)/energy/energy.json: $(B)/hw/hw.json $(B)/trace/summary.json $(wildcard hwmodels/*.py)
+	@echo "== [6/7] neurosim energy --scenarios all"
+	$(PY) -m neurosim energy --trace $(B)/trace --hw $(B)/hw --scenarios all --out $(B)/energy
 
 # the claims table's accuracy row: a budget eval (4 windows x 128 tokens, int8 == spike logits) with its
 # 95% interval; the full setting is `neurosim eval --windows 32 --window-tokens 512 --out DIR`
 $(B)/eval/eval.json: $(SIM_SRC)
-	@echo "== neurosim eval (budget: 4 windows x 128 tokens, int8 mode)"
+	@echo "== [5/7] neurosim eval (budget: 4 windows x 128 tokens, int8 mode)"
 	$(PY) -m neurosim eval --windows 4 --window-tokens 128 --mode int8 --out $(B)/eval
 
 # 1. simulate SmolLM2 on a Hamlet passage in spike mode, with trace
 $(B)/trace/summary.json: $(SIM_SRC)
-	@echo "== [1/5] neurosim run (SmolLM2-135M, 256 tokens, spike mode, trace)"
+	@echo "== [1/7] neurosim run (SmolLM2-135M, 256 tokens, spike mode, trace)"
 	$(PY) -m neurosim run --trace $(B)/trace
 
 # 2. Verilog for the default configurations
 $(B)/rtl/manifest.json: $(wildcard rtl/*.py)
-	@echo "== [2/5] make rtl"
+	@echo "== [2/7] make rtl"
 	$(PY) -m neurosim rtl --defaults --out $(B)/rtl
 
 # 3. replay the trace's real tiles on the RTL in Icarus, bit-exactly
 $(B)/replay.ok: $(B)/trace/summary.json $(B)/rtl/manifest.json $(wildcard testbench/*.py)
-	@echo "== [3/5] cocotb replay of the trace tiles"
+	@echo "== [3/7] cocotb replay of the trace tiles"
 	NEUROSIM_TILES=$(B)/trace/tiles $(PY) -m pytest -q -p no:cacheprovider testbench/test_replay.py
 	@touch $@
 
 # 4. synthesis, timing and gate-level power driven by the trace tiles
 $(B)/hw/hw.json: $(B)/replay.ok $(wildcard hwmodels/*.py)
-	@echo "== [4/5] neurosim hw (Yosys, OpenSTA, Icarus gate-level power at 250 and 500 MHz)"
+	@echo "== [4/7] neurosim hw (Yosys, OpenSTA, Icarus gate-level power at 250 and 500 MHz)"
 	$(PY) -m neurosim hw --trace $(B)/trace --out $(B)/hw
 
 # 5. the report (always rebuilt by `make main`: about 10 s; it ends with the claims table and the HTML path)
@@ -85,7 +90,7 @@ hw-all: setup
 	$(PY) -m neurosim hw --coding all --trace $(B)/trace --out $(B)/hw_all
 
 energy: setup
-	$(PY) -m neurosim energy --trace $(B)/trace --hw $(B)/hw --out $(B)/energy
+	$(PY) -m neurosim energy --trace $(B)/trace --hw $(B)/hw --scenarios all --out $(B)/energy
 
 report: setup $(B)/report/report.html
 
@@ -108,7 +113,7 @@ results: setup
 	$(PY) -m neurosim.results eval $(B)/eval-full accuracy_full --command "neurosim eval --windows 32 --window-tokens 512"
 	$(PY) -m neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS) --workers $(EVAL_WORKERS) --out $(B)/eval-sensitivity
 	$(PY) -m neurosim.results eval $(B)/eval-sensitivity sensitivity --command "neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS)"
-	@if [ -f $(B)/trace/summary.json ]; then $(MAKE) hw-all && $(PY) -m benchmarks.energy --hw $(B)/hw_all; else echo "(energy.md: run make main first)"; fi
+	@if [ -f $(B)/trace/summary.json ]; then $(MAKE) hw-all && $(PY) -m benchmarks.energy --hw $(B)/hw_all && $(PY) -m benchmarks.scenarios --hw $(B)/hw; else echo "(energy.md, scenarios.md: run make main first)"; fi
 	$(PY) -m neurosim.results sync
 	$(PY) -m neurosim.results check
 
