@@ -172,3 +172,34 @@ def test_cli_refusals(trace, hw, tmp_path, rejected):
     (ev / "eval.json").write_text(json.dumps({"settings": [{"label": "absmax"}]}))
     rejected(["energy", "--eval", str(ev), "--hw", str(hw), "--out", str(out)],
              r"has no energy counts: re-run `neurosim eval`", out)
+
+
+def test_yan_break_even_is_the_equal_energy_rate(trace, hw):
+    """At the reported break-even the unary T=5 array and the 3-bit dense MAC cost the same."""
+    from neurosim.hwmodels import energy_grid as eg
+    from neurosim.hwmodels.literature import yan_break_even
+    projs = df.projections_from_trace(trace)
+    g = Grid(projs, _hw_doc(hw), tokens=16)
+    y = yan_break_even(projs, g)
+    assert y["T"] == 5 and y["qnn_bits"] == 3 and y["published_rate"] == 0.057
+    s = y["break_even_spikes_per_activation"]
+    assert s > 0 and y["break_even_rate"] == pytest.approx(s / 5)
+    # price a histogram with exactly s* spikes per activation where s* is an integer multiple: scale
+    # the event part linearly and compare with the MAC directly
+    sysd = g.systems["500"]
+    mac = next(x for x in sysd if x["design"] == "mac")
+    ones = [df.Projection(p.name, p.in_features, p.out_features, p.tokens, np.array([1]),
+                          np.array([p.tokens * p.in_features]), window=5, act_bits=3) for p in projs]
+    twos = [df.Projection(p.name, p.in_features, p.out_features, p.tokens, np.array([2]),
+                          np.array([p.tokens * p.in_features]), window=5, act_bits=3) for p in projs]
+    unary = dict(next(x for x in sysd if not x["baseline"]), coding="binary", variant="unary",
+                 dataflow="spike_barrel_per_event")
+    scen = dict(sc.DEFAULT)
+    mem_c = eg.memory_constants(scen, g.consts, ones, g.lanes)
+    kw = {"period_ns": 2.0, "words_per_row": g.words_per_row}
+    e1, e2 = (eg.price(eg.counts(x, unary, g.lanes), unary, scen, mem_c,
+                       factor=eg.compute_factor(scen, unary, mac, g.lanes), **kw)["total_pj"] for x in (ones, twos))
+    em = eg.price(eg.counts(ones, dict(mac, dataflow="mac_dense", baseline=True), g.lanes), mac, scen, mem_c,
+                  factor=eg.compute_factor(scen, mac, mac, g.lanes), **kw)["total_pj"]
+    slope = e2 - e1                                  # energy per extra spike per activation
+    assert e1 + (s - 1) * slope == pytest.approx(em, rel=1e-9)
