@@ -49,11 +49,6 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: 
     doc = Document("neurosim report: SpikingBrain 2.0's neuromorphic claims, measured")
     from .verdict import verdict_lines
     doc.pre(verdict_lines(S, hw, energy, ev))
-    if energy is not None and energy.get("scenarios"):
-        from . import scenario_figures as SF
-        figs["energy_tornado"] = lambda: SF.tornado(energy["scenarios"])
-        doc.figure("energy_tornado", "how far each modelling axis alone moves the best spiking design's energy "
-                   "reduction against the zero-skipping MAC from the default scenario")
     kinds = ", ".join(f"{kind_label(k)} x{model['layer_kinds'].count(k)}" for k in dict.fromkeys(model["layer_kinds"]))
     window = f"fixed T={s['window']}" if s.get("window") else "per tensor (statistics on the INT8 hardware window)"
     doc.p(f"Model `{model['model_type']}` from `{model['path']}`: {model['n_layers']} layers ({kinds}). "
@@ -263,6 +258,8 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: 
                       align="lll")
 
     add_energy_section(doc, figs, energy, energy_path)
+    from .scenario_section import add_scenario_sections
+    add_scenario_sections(doc, figs, energy)
     add_eval_section(doc, figs, ev, ev_path)
 
     # ---- accuracy -----------------------------------------------------------------------------

@@ -40,12 +40,35 @@ def hw(tmp_path_factory):
         results[f"spike@{f:g}"] = {"design": "spike", "freq_mhz": f, "top": "spike_top", "abc_delay_target_ps": 2000,
                                    "area_um2": 5e4, "meets_timing": True, "stream": {"events": 100},
                                    "leakage_nw": 250.0, "power": {"zero_delay": _power(200.0 * scale)}}
-    doc = {"schema": "neurosim.hw/1", "results": results, "configs": {},
-           "settings": {"freqs_mhz": [250.0, 500.0], "lanes": 16, "coding": "bitwise", "variant": "barrel", "T": 7}}
+    from neurosim.hwmodels.flow import assumptions, compare
+    settings = {"freqs_mhz": [250.0, 500.0], "lanes": 16, "coding": "bitwise", "variant": "barrel", "T": 7,
+                "k_max": 2560, "library": "osu018_stdcells", "voltage_v": 1.8, "yosys": "yowasp",
+                "booth_for_mac": True, "stimulus": "hand-made"}
+    doc = {"schema": "neurosim.hw/1", "results": results, "configs": {}, "settings": settings,
+           "measured_spikes_per_activation": 1.5, "comparison": compare(results, [250.0, 500.0], 1.5, 7, 16),
+           "assumptions": assumptions(settings, 1.5)}
     out = tmp_path_factory.mktemp("hw") / "hwout"
     out.mkdir()
     (out / "hw.json").write_text(json.dumps(doc))
     return out
+
+
+def _setting_from_trace(trace, label="absmax", ppl=0.02):
+    """An eval setting whose energy counts are the trace's projections summed per kind and shape."""
+    kinds: dict = {}
+    for p in df.projections_from_trace(trace):
+        k = kinds.setdefault(f"{p.kind} {p.in_features}x{p.out_features}", {
+            "in_features": p.in_features, "out_features": p.out_features, "projections": 0, "rows": 0,
+            "window": 7, "coding": "bitwise", "activation_bits": 8, "hist": {}})
+        k["projections"] += 1
+        k["rows"] += p.tokens
+        for v, f in zip(p.values.tolist(), p.freq.tolist()):
+            k["hist"][v] = k["hist"].get(v, 0) + f
+    for k in kinds.values():
+        h = k.pop("hist")
+        k["values"], k["freq"] = sorted(h), [h[v] for v in sorted(h)]
+    return {"label": label, "ppl_change": ppl, "ppl_change_ci": [ppl / 2, ppl * 1.5], "windows": 8,
+            "energy_counts": {"tokens": 16, "kinds": kinds}}
 
 
 def test_axes_parse_and_refuse():
@@ -101,21 +124,7 @@ def test_each_axis_moves_the_energy_the_right_way(trace, hw):
 def test_eval_kinds_price_like_the_projections(trace, hw):
     """The trace's projections summed per kind (as eval records them) give the same energy per token."""
     projs = df.projections_from_trace(trace)
-    kinds: dict = {}
-    for p in projs:
-        k = kinds.setdefault(f"{p.kind} {p.in_features}x{p.out_features}", {"in_features": p.in_features, "out_features": p.out_features,
-                                      "projections": 0, "rows": 0, "window": 7, "coding": "bitwise",
-                                      "activation_bits": 8, "hist": {}})
-        assert (k["in_features"], k["out_features"]) == (p.in_features, p.out_features)
-        k["projections"] += 1
-        k["rows"] += p.tokens
-        for v, f in zip(p.values.tolist(), p.freq.tolist()):
-            k["hist"][v] = k["hist"].get(v, 0) + f
-    for k in kinds.values():
-        h = k.pop("hist")
-        k["values"], k["freq"] = sorted(h), [h[v] for v in sorted(h)]
-    setting = {"label": "absmax", "ppl_change": 0.02, "ppl_change_ci": [0.01, 0.03],
-               "energy_counts": {"tokens": 16, "kinds": kinds}}
+    setting = _setting_from_trace(trace)
     grid = sc.parse_grid("sram_cell=all dataflow=decode,prefill-16 weights=sram,dram-b16")
     priced = price_settings({"settings": [setting]}, _hw_doc(hw), grid)[0]
     whole, _ = summarize(Grid(projs, _hw_doc(hw), tokens=16), grid)
@@ -203,3 +212,24 @@ def test_yan_break_even_is_the_equal_energy_rate(trace, hw):
                   factor=eg.compute_factor(scen, mac, mac, g.lanes), **kw)["total_pj"]
     slope = e2 - e1                                  # energy per extra spike per activation
     assert e1 + (s - 1) * slope == pytest.approx(em, rel=1e-9)
+
+
+def test_eval_settings_priced_in_energy_and_report(trace, hw, tmp_path, capsys):
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "eval.json").write_text(json.dumps({"settings": [_setting_from_trace(trace), _setting_from_trace(
+        trace, "smooth", 0.005)]}))
+    e = tmp_path / "energy"
+    assert main(["energy", "--trace", str(trace), "--hw", str(hw), "--eval", str(ev),
+                 "--scenarios", "sram_cell=all", "--out", str(e)]) == 0
+    doc = json.loads((e / "energy.json").read_text())
+    assert [s["label"] for s in doc["eval_settings"]] == ["absmax", "smooth"]
+    assert doc["eval_answer"] in capsys.readouterr().out.replace("\n", " ")
+    assert (e / "frontier.png").read_bytes()[:4] == b"\x89PNG"
+    assert "## Every accuracy setting priced" in (e / "energy.md").read_text()
+    out = tmp_path / "rep"
+    assert main(["report", "--quiet", "--trace", str(trace), "--hw", str(hw), "--energy", str(e),
+                 "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "# Every accuracy setting priced" in md and "(figures/accuracy_energy.png)" in md
+    assert "(figures/energy_tornado.png)" in md and "modelling scenarios" in md
