@@ -33,11 +33,11 @@ $(B)/energy/energy.json: $(B)/hw/hw.json $(B)/trace/summary.json $(wildcard hwmo
 	@echo "== [6/7] neurosim energy --scenarios all"
 	$(PY) -m neurosim energy --trace $(B)/trace --hw $(B)/hw --scenarios all --out $(B)/energy
 
-# the claims table's accuracy row: a budget eval (4 windows x 128 tokens, int8 == spike logits) with its
+# the claims table's accuracy row: a budget eval (8 windows x 128 tokens, int8 == spike logits) with its
 # 95% interval; the full setting is `neurosim eval --windows 32 --window-tokens 512 --out DIR`
 $(B)/eval/eval.json: $(SIM_SRC)
-	@echo "== [5/7] neurosim eval (budget: 4 windows x 128 tokens, int8 mode)"
-	$(PY) -m neurosim eval --windows 4 --window-tokens 128 --mode int8 --out $(B)/eval
+	@echo "== [5/7] neurosim eval (budget: 8 windows x 128 tokens, int8 mode)"
+	$(PY) -m neurosim eval --windows 8 --window-tokens 128 --mode int8 --out $(B)/eval
 
 # 1. simulate SmolLM2 on a Hamlet passage in spike mode, with trace
 $(B)/trace/summary.json: $(SIM_SRC)

@@ -22,10 +22,18 @@ def tornado(section: dict, baseline: str = "MAC zero-skipping"):
     base = section["best"][baseline]["default"]
     fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(bars) + 1.4))
     for i, t in enumerate(reversed(bars)):
-        ax.barh(i, t["high"] - t["low"], left=t["low"], color="#4c72b0", alpha=0.8)
-        for v, x in t["values"].items():
-            ax.annotate(v, (x, i), xytext=(0, 9), textcoords="offset points", ha="center", fontsize=8)
+        ax.barh(i, max(t["high"] - t["low"], 0.15), left=t["low"], color="#4c72b0", alpha=0.8, height=0.6)
+        below = sorted((x, v) for v, x in t["values"].items() if x < base)
+        above = sorted(((x, v) for v, x in t["values"].items() if x >= base), reverse=True)
+        for group, ha, dx in ((below, "right", -4), (above, "left", 4)):
+            if group:
+                ax.annotate(", ".join(f"{v} {x:+.1f}" for x, v in group), (group[0][0], i), xytext=(dx, 0),
+                            textcoords="offset points", ha=ha, va="center", fontsize=8)
     ax.axvline(base, color="k", lw=1)
+    lo_all = min(t["low"] for t in bars)
+    hi_all = max(t["high"] for t in bars)
+    pad = 0.45 * (hi_all - lo_all + 1)
+    ax.set_xlim(lo_all - pad, hi_all + pad)
     ax.axvline(0, color="#c44e52", lw=1, ls="--")
     ax.set_yticks(range(len(bars)), [t["axis"] for t in reversed(bars)], fontsize=10)
     ax.set_xlabel(f"energy reduction of the best spiking design vs {baseline} [%] (> 0: spiking wins)",

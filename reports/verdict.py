@@ -55,7 +55,7 @@ def _hw_rows(hw: dict | None, energy: dict | None) -> list[str]:
         best = _best_spiking(energy)
         v = best.get("vs", {}).get("MAC dense", {}).get("unit_only_reduction_pct")
         if v is not None:
-            work = f"; {_pct(v)} per MAC-eq at the trace's spike rate"
+            work = f", {_pct(v, False)} per MAC-eq (trace's rate)"
     rows.append(f"power saved      {PAPER['power_reduction_500mhz_pct']:.1f}%   "
                 f"{_pct(p.get('power_reduction_equal_clock_busy_pct'), False)} per busy cycle{work}")
     return rows
