@@ -140,6 +140,7 @@ def summarize(grid_obj: Grid, grid: dict) -> tuple[dict, list[dict]]:
     if default["clock"] not in grid_obj.systems:
         default["clock"] = grid_obj.clock_values()[-1]
     results, rows = [], []
+    _prefetch_memory(grid_obj, sc.scenarios(grid))
     for s in sc.scenarios(grid):
         r = grid_obj.evaluate(s)
         results.append((s, r))
@@ -201,6 +202,21 @@ def summarize(grid_obj: Grid, grid: dict) -> tuple[dict, list[dict]]:
                                                     for n, v in d["spiking"].items()}},
                "designs": designs, "uj_per_token_range": energy_range, "best": best, "tornado": tornado, "skipped_designs": grid_obj.skipped}
     return section, rows
+
+
+def _prefetch_memory(grid_obj: Grid, scens) -> None:
+    """Compute every distinct SRAM bank of the grid (CACTI, a few seconds each) on all cores at once."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+    g, keys = grid_obj, set()
+    for s in scens:
+        cell, kb = s["sram_cell"], int(s["bank_kb"])
+        wkb = kb if s["weights"] == "sram" else eg.staging_bank_kb(g.projections, g.lanes, kb)
+        keys |= {(wkb, cell, None), (eg.BUFFER_KB, cell, eg.BUFFER_WORD_BITS)}
+        if eg.prefill_block(s["dataflow"]):
+            keys.add((eg.local_buffer_kb(g.projections, g.lanes), cell, None))
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        list(pool.map(lambda k: g.consts.bank(*k), sorted(keys, key=str)))
 
 
 def dd_red(d: dict, b: str) -> float:
