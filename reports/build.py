@@ -293,6 +293,19 @@ def _stimulus_from(stimulus: str, trace_path: Path) -> bool | None:
     return Path(m.group(1)).resolve().parent == (Path(trace_path) / "tiles").resolve()
 
 
+def _price_eval_settings(energy: dict | None, ev: dict | None, hw: dict | None) -> dict | None:
+    """energy.json with the eval's settings priced over its scenario grid, when the energy run priced
+    none and the eval recorded its energy counts (``neurosim report --eval DIR --energy DIR``)."""
+    if not energy or not energy.get("scenarios") or energy.get("eval_settings") or ev is None or hw is None:
+        return energy
+    if any("energy_counts" not in s for s in ev.get("settings", [])):
+        return energy
+    from neurosim.hwmodels.energy_eval import price_settings
+    from neurosim.hwmodels.eval_report import joint_answer
+    priced = price_settings(ev, hw, energy["scenarios"]["grid"])
+    return dict(energy, eval_settings=priced, eval_answer=joint_answer(priced))
+
+
 def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress: bool = True,
                  energy_dir=None, eval_dir=None) -> dict:
     """Write the report into ``out``; returns {"out", "html", "md", "claims", "figures"}.
@@ -310,6 +323,7 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
     elif energy_dir is not None:
         energy_path, energy = load_energy(energy_dir)
     ev_path, ev = load_eval(eval_dir) if eval_dir is not None else (None, None)
+    energy = _price_eval_settings(energy, ev, hw)
     doc, claims, figs = build_document(trace, hw, hw_path, energy, energy_path, ev, ev_path)
     from .verdict import verdict_lines
     verdict = verdict_lines(trace.summary, hw, energy, ev)

@@ -233,3 +233,19 @@ def test_eval_settings_priced_in_energy_and_report(trace, hw, tmp_path, capsys):
     md = (out / "report.md").read_text()
     assert "# Every accuracy setting priced" in md and "(figures/accuracy_energy.png)" in md
     assert "(figures/energy_tornado.png)" in md and "modelling scenarios" in md
+
+
+def test_report_prices_the_eval_settings_itself(trace, hw, tmp_path):
+    """`neurosim report --eval E --energy D`: settings priced over D's grid when D priced none."""
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "eval.json").write_text(json.dumps({"schema_version": 1, "settings": [_setting_from_trace(trace)]}))
+    e = tmp_path / "energy"
+    assert main(["energy", "--trace", str(trace), "--hw", str(hw), "--scenarios", "sram_cell=all",
+                 "--out", str(e)]) == 0
+    from neurosim.reports.build import _price_eval_settings
+    energy = json.loads((e / "energy.json").read_text())
+    priced = _price_eval_settings(energy, json.loads((ev / "eval.json").read_text()),
+                                  json.loads((hw / "hw.json").read_text()))
+    assert [s["label"] for s in priced["eval_settings"]] == ["absmax"]
+    assert priced["eval_settings"][0]["scenarios"] == energy["scenarios"]["count"] == 3
