@@ -71,7 +71,7 @@ def frontier_figure(doc: dict):
 def _sparsity_note(s: dict) -> str:
     """" (x% sparse)", or for windows that differ between projections the mixed figure, labelled,
     and the one on the common basis."""
-    from neurosim.run.evalstats import common_sparsity, mixed_windows
+    from neurosim.run.metrics import common_sparsity, mixed_windows
 
     t = s["totals"]
     if t["sparsity_fixed"] is None:

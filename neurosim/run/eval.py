@@ -47,6 +47,9 @@ from neurosim.core.dense import exact_linear
 from neurosim.core.engine import spike_linear, PackedWeights
 from neurosim.core.quant import dequant_linear, quantize_weights
 from neurosim.run import evalstats as ES
+from neurosim.run.confirm import (CHOICE_RULE, TARGET_PPL, TARGET_SPARSITY, chosen_settings, confirmation_windows,
+                                  full_settings, target_met, target_sparsity, window_spans)
+from neurosim.run.metrics import fixed_sparsity_text
 from neurosim.run.fidelity import Product, Quantization, QuantizedProjection, name_matches, window_levels
 
 __all__ = ["QuantSetting", "EvalConfig", "evaluate", "levels", "format_table", "format_kinds", "render_result",
@@ -401,7 +404,7 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
     folder = OutputFolder(cfg.out, EVAL_MARKER, "eval") if cfg.out else None
     try:
         ckpt, model_dir, texts, wins, base, calib = _prepare(cfg)
-        held_out = _confirmation_windows(cfg, ckpt, texts, wins, calib)
+        held_out = confirmation_windows(cfg, ckpt, texts, wins, calib)
         # ---------------------------------------------------------------- all checks done: work
         timing = {}
         rows, recs, kinds, rotations = _score_windows(cfg, wins, base, calib, quiet, timing, "passes_s")
@@ -414,7 +417,7 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
                                                             "confirm_passes_s")
             conf = _summarize(c_cfg, held_out, c_rows, c_recs, c_kinds, ckpt, model_dir, base, calib, texts, c_rot)
             conf["chosen_on"] = {"seed": cfg.seed, "windows": len(wins), "rule": CHOICE_RULE,
-                                 "shared_windows": len(_spans(wins) & _spans(held_out))}
+                                 "shared_windows": len(window_spans(wins) & window_spans(held_out))}
             result["confirmation"] = conf
             rows += [{**r, "setting": f"{r['setting']} [confirmation]"} for r in c_rows]
         timing["total_s"] = time.perf_counter() - t_start
@@ -464,47 +467,6 @@ def _score_windows(cfg: EvalConfig, wins, base, calib, quiet: bool, timing: dict
             timing[key] = time.perf_counter() - t0
     timing["workers"] = workers
     return rows, recs, kinds, rotations
-
-
-#: how ``--confirm-seed`` picks the settings it confirms (:func:`chosen_settings`)
-CHOICE_RULE = ("the first setting (the reference of the paired intervals), every setting that meets the target "
-               "and every setting on the frontier: no other setting has both a lower upper bound of the "
-               "perplexity-change interval and fewer MAC-weighted spikes per activation (settings that "
-               "quantize every projection, when there are any)")
-
-
-def chosen_settings(result: dict) -> list[str]:
-    """Labels of the settings a held-out confirmation scores again, in the result's order
-    (:data:`CHOICE_RULE`)."""
-    ss = result["settings"]
-    full = [s for s in ss if s["quantizer"]["projections"] == ["*"]] or ss
-    cost = lambda s: s["totals"].get("mac_weighted_spikes_per_activation") or s["totals"]["spikes_per_activation"]
-    front = {s["label"] for s in full
-             if not any(cost(o) <= cost(s) and o["ppl_change_ci"][1] <= s["ppl_change_ci"][1]
-                        and (cost(o) < cost(s) or o["ppl_change_ci"][1] < s["ppl_change_ci"][1]) for o in full)}
-    keep = {ss[0]["label"]} | front | set(target_met(result))
-    return [s["label"] for s in ss if s["label"] in keep]
-
-
-def _spans(wins) -> set:
-    """The (source, token) positions the windows cover."""
-    return {(w.source, int(w.offset) + i) for w in wins for i in range(len(w.ids))}
-
-
-def _confirmation_windows(cfg: EvalConfig, ckpt, texts, wins, calib):
-    """The held-out windows of ``--confirm-seed`` (None without it): drawn with that seed from the
-    slots no selection window uses, so no window is shared; calibration texts checked against them."""
-    from neurosim.run.windows import check_disjoint, select_windows
-
-    if cfg.confirm_seed is None:
-        return None
-    held = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.confirm_seed,
-                          exclude={(w.source, w.offset) for w in wins})
-    if _spans(held) & _spans(wins):  # cannot happen: slots never overlap; checked all the same
-        raise NeurosimError("the confirmation windows overlap the selection windows")
-    for src, ids in calib.values():
-        check_disjoint(ids, held, src, against="the confirmation windows")
-    return held
 
 
 def _rtl_window(coding: str, T: int, K: int) -> dict:
@@ -607,24 +569,10 @@ def _pct(x) -> str:
 def sparsity_cell(s: dict) -> str:
     """Fixed-window sparsity of a setting: its window, or, where the windows differ between
     projections, the mixed figure (each projection counted in its own window) labelled as such,
-    beside the figure on the common basis (:func:`neurosim.run.evalstats.common_sparsity`)."""
-    t = s["totals"]
-    T = t["T_fixed"]
-    if t["sparsity_fixed"] is None:
+    beside the figure on the common basis (:func:`neurosim.run.metrics.common_sparsity`)."""
+    if s["totals"]["sparsity_fixed"] is None:
         return "n/a (unbounded)"
-    if not ES.mixed_windows(t):
-        return f"{t['sparsity_fixed']:.2%} (T={T})"
-    common, Tc = ES.common_sparsity(t, s["quantizer"]["coding"])
-    return f"{t['sparsity_fixed']:.2%} mixed (T={'/'.join(map(str, T))}); {common:.2%} on {Tc} cells"
-
-
-def target_sparsity(s: dict) -> float | None:
-    """The sparsity the target is judged on: the fixed window's, or on the common basis where the
-    windows differ between projections (a longer window's extra cells would count as silent)."""
-    t = s["totals"]
-    if t["sparsity_fixed"] is None:
-        return None
-    return ES.common_sparsity(t, s["quantizer"]["coding"])[0] if ES.mixed_windows(t) else t["sparsity_fixed"]
+    return fixed_sparsity_text(s["totals"], s["quantizer"]["coding"])
 
 
 def _mac_weighted(t: dict) -> float | None:
@@ -675,26 +623,11 @@ def format_kinds(result: dict) -> str:
     return "\n".join(lines)
 
 
-#: the target: perplexity-change interval entirely below +1% at >= 65% fixed-window sparsity
-#: (on the common basis where the windows differ between projections)
-TARGET_PPL, TARGET_SPARSITY = 0.01, 0.65
-
-
-def _full(doc: dict) -> list[dict]:
-    return [s for s in doc["settings"] if s["quantizer"]["projections"] == ["*"]]
-
-
-def target_met(doc: dict) -> list[str]:
-    """Labels of the settings (quantizing every projection) that meet the target."""
-    return [s["label"] for s in _full(doc) if s["ppl_change_ci"][1] < TARGET_PPL
-            and (target_sparsity(s) or 0) >= TARGET_SPARSITY]
-
-
 def verdict(doc: dict, where: str = "") -> str:
     """One sentence on the target (ppl-change interval below +1% at >= 65% fixed-window sparsity, on
     the common basis where windows differ), over the settings that quantize every projection ("" when
     there is none, e.g. a sensitivity sweep); ``where`` names the windows (e.g. held-out)."""
-    full = _full(doc)
+    full = full_settings(doc)
     if not full:
         return ""
     met = set(target_met(doc))

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from neurosim import NeurosimError
-from neurosim.core.coding import INT8_WINDOW, activation_bits, fits, required_steps, spike_counts_per_value
+from neurosim.core.coding import activation_bits, fits, required_steps, spike_counts_per_value
 from neurosim.model.network import log_softmax
 from neurosim.run.fidelity import count_histogram
-from neurosim.run.metrics import spike_sums
+from neurosim.run.metrics import common_sparsity, mixed_windows, spike_sums
 
 __all__ = ["count_record", "totals", "window_accuracy", "bootstrap_mean_ci", "CI_LEVEL", "kind_counts",
            "merge_kind_counts", "energy_counts", "common_sparsity", "cluster_resamples", "bootstrap_ratio_ci", "mixed_windows"]
@@ -115,23 +115,6 @@ def bootstrap_mean_ci(values: np.ndarray, resamples: np.ndarray) -> tuple[float,
     means = v[resamples].mean(axis=1)
     lo, hi = np.quantile(means, [(1 - CI_LEVEL) / 2, (1 + CI_LEVEL) / 2])
     return float(lo), float(hi)
-
-
-def common_sparsity(tot: dict, coding: str) -> tuple[float | None, int]:
-    """(sparsity, T) on the common basis: every projection counted with the coding's INT8 window
-    (bitwise: 7 cells) per activation, whatever its own window, and the spikes it emits in its own
-    window: ``1 - spikes / (T * activations)``. Settings whose windows differ between projections
-    (``window_for``) are compared on this basis; their ``sparsity_fixed`` counts each projection's
-    own window (a mixed basis). None when the totals have no spikes."""
-    T = INT8_WINDOW[coding]
-    if not tot or not tot.get("activations"):
-        return None, T
-    return 1.0 - tot["spikes"] / (T * tot["activations"]), T
-
-
-def mixed_windows(tot: dict) -> bool:
-    """Whether the fixed windows of the totals differ between projections (``T_fixed`` a list)."""
-    return isinstance(tot.get("T_fixed"), list)
 
 
 # --------------------------------------------------------------------------- energy counts
