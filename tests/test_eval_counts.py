@@ -233,16 +233,18 @@ def test_confirmation_same_with_workers(tiny, texts, tmp_path, capsys):
     assert got[0] == got[1]
 
 
-def test_run_and_report_label_mixed_windows(tiny, texts, tmp_path, capsys):
-    """neurosim run's summary and the report's sparsity claim name a mixed-window figure as mixed and
-    give the common-basis one beside it."""
+def test_run_and_report_label_mixed_windows(tiny, texts, confirmed, tmp_path, capsys):
+    """neurosim run's summary, the report's sparsity claim and its eval section name a mixed-window
+    figure as mixed and give the common-basis one beside it; the report shows the confirmation."""
     tr, rep = tmp_path / "trace", tmp_path / "rep"
     assert main(["run", "--model", str(tiny), "--text-file", texts[0], "--max-tokens", "24", "--mode", "spike",
                  "--window-for", "down_proj=11", "--trace", str(tr)]) == 0
     t = json.loads((tr / "summary.json").read_text())["totals"]
     common = 1 - t["spikes"] / (7 * t["activations"])
     assert f"mixed (T=7/11); {common:.2%} on 7 cells" in capsys.readouterr().out
-    assert main(["report", "--trace", str(tr), "--out", str(rep), "--quiet"]) == 0
+    assert main(["report", "--trace", str(tr), "--eval", str(confirmed[1]), "--out", str(rep), "--quiet"]) == 0
+    md = (rep / "report.md").read_text()
+    assert "Held-out confirmation" in md and sparsity_cell(confirmed[0]["confirmation"]["settings"][1]) in md
     claims = json.loads((rep / "report.json").read_text())["claims"]
     row = next(c for c in claims if c["claim"] == "spike sparsity (INT8-Spiking)")
     assert "a mixed figure" in row["definition"] and f"{100 * common:.2f}%" in row["definition"]
