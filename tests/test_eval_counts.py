@@ -76,7 +76,7 @@ def _direct_counts(tiny, texts, res, q: QuantSetting) -> dict:
     def linear(name, x, w):
         p = hook.product(name, x, w)
         if p.acts is not None:
-            got.setdefault(name.split(".")[-2], []).append(p.acts.counts.ravel())
+            got.setdefault(ES.projection_kind(name), []).append(p.acts.counts.ravel())
         return p.y
 
     for w in wins:
@@ -109,6 +109,12 @@ def test_energy_counts_are_the_exact_histogram(tiny, texts, confirmed, j, q):
     assert s["totals"]["mac_weighted_spikes_per_activation"] == acc / macs
     if j == 1:  # the long window really carries counts beyond INT8
         assert max(abs(x) for x in ec["kinds"]["down_proj"]["values"]) > 127
+
+
+def test_projection_kind():
+    assert ES.projection_kind("model.layers.3.mlp.down_proj.weight") == "down_proj"
+    assert ES.projection_kind("model.layers.1.attn.lora_q_proj.1.weight") == "lora_q_proj.1"
+    assert ES.projection_kind("model.layers.1.attn.lora_k_proj.0.weight") == "lora_k_proj.0"
 
 
 def test_kind_counts_merge_in_any_order():
@@ -248,3 +254,19 @@ def test_run_and_report_label_mixed_windows(tiny, texts, confirmed, tmp_path, ca
     claims = json.loads((rep / "report.json").read_text())["claims"]
     row = next(c for c in claims if c["claim"] == "spike sparsity (INT8-Spiking)")
     assert "a mixed figure" in row["definition"] and f"{100 * common:.2f}%" in row["definition"]
+
+
+def test_energy_counts_of_spb2_layout(texts, tmp_path, capsys):
+    """SpB2.0's sequential LoRA pairs are kinds of their own (lora_q_proj.0 and lora_k_proj.0 differ),
+    and every kind's histogram holds rows x K activations."""
+    ck = tmp_path / "spb"
+    assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(ck)]) == 0
+    out = tmp_path / "ev"
+    assert main(["eval", "--model", str(ck), "--text-file", *texts, "--windows", "2", "--window-tokens", "16",
+                 "--bootstrap", "200", "--out", str(out)]) == 0
+    s = json.loads((out / "eval.json").read_text())["settings"][0]
+    kinds = s["energy_counts"]["kinds"]
+    assert {"lora_q_proj.0", "lora_q_proj.1", "lora_k_proj.1", "sse_q_proj", "down_proj"} <= set(kinds)
+    assert set(kinds) == set(s["per_projection_kind"])
+    for k in kinds.values():
+        assert sum(k["freq"]) == k["rows"] * k["in_features"] and k["rows"] == 32 * k["projections"]

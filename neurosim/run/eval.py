@@ -4,8 +4,12 @@ Windows are drawn deterministically (:mod:`neurosim.run.windows`); for every win
 runs once and every quantizer setting runs against it. Per setting: mean NLL change (nats/token)
 and perplexity change ``exp(mean dNLL) - 1``, each with a 95% percentile-bootstrap interval over
 windows (the same resamples for every setting, so the difference to the first setting has a paired
-interval too); mean KL(fp || quantized) and top-1 agreement; the spike totals (sparsity in the
-fixed window and the other definitions of the trace); tokens scored.
+interval too), and for the perplexity change also over plays (a cluster bootstrap: the windows of a
+source text are not independent); mean KL(fp || quantized) and top-1 agreement; the spike totals
+(sparsity in the fixed window, marked mixed beside the common 7-cell basis where windows differ, and
+the other definitions of the trace); tokens scored; the energy counts the energy model prices
+(``energy_counts``, :func:`neurosim.run.evalstats.energy_counts`). ``confirm_seed`` scores the
+chosen settings again on held-out windows (:mod:`neurosim.run.confirm`).
 
 Quantizer settings are those of ``neurosim run`` (mode int8|spike, coding, scale, k, clamp, window,
 projections, weight_group) plus
@@ -216,7 +220,7 @@ class EvalLinear(QuantizedProjection):
 
         y = dequant_linear(aq, wq, product)
         rec = ES.count_record(aq.counts, q.coding, T_fix)
-        rec.update(name=name, kind=name.split(".")[-2], out_features=int(wq.w_int.shape[0]),
+        rec.update(name=name, kind=ES.projection_kind(name), out_features=int(wq.w_int.shape[0]),
                    clamped=aq.clamped, T_window=T_fix)
         if q.mode == "spike":
             rec["events"] = sum(events)
@@ -331,7 +335,7 @@ def _check_kind_windows(q: QuantSetting, base) -> None:
     names = [nm for i in range(base.n_layers) for nm in base.projection_names(i)]
     seen: dict = {}
     for nm, plan in EvalLinear(q, names).plan.items():
-        kind = nm.split(".")[-2]
+        kind = ES.projection_kind(nm)
         if seen.setdefault(kind, plan[1]) != plan[1]:
             raise NeurosimError(f"setting {q.label!r}: {kind} projections get windows T={seen[kind]} and "
                                 f"T={plan[1]}; give every projection of a kind the same window")

@@ -1,5 +1,6 @@
 """Statistics of ``neurosim eval``: lean per-projection spike records, their totals, per-window
-accuracy and bootstrap confidence intervals over windows.
+accuracy, bootstrap confidence intervals over windows and over plays (a cluster bootstrap), and the
+energy counts (exact histograms of the integer counts per projection kind) the energy model prices.
 
 Spike records hold the same quantities as the trace's projection records (``spike_stats`` of
 :mod:`neurosim.core.coding`), computed from the histogram of the integer counts so that a
@@ -18,7 +19,7 @@ from neurosim.run.fidelity import count_histogram
 from neurosim.run.metrics import common_sparsity, mixed_windows, spike_sums
 
 __all__ = ["count_record", "totals", "window_accuracy", "bootstrap_mean_ci", "CI_LEVEL", "kind_counts",
-           "merge_kind_counts", "energy_counts", "common_sparsity", "cluster_resamples", "bootstrap_ratio_ci", "mixed_windows"]
+           "merge_kind_counts", "energy_counts", "common_sparsity", "cluster_resamples", "bootstrap_ratio_ci", "mixed_windows", "projection_kind"]
 
 CI_LEVEL = 0.95
 
@@ -118,6 +119,16 @@ def bootstrap_mean_ci(values: np.ndarray, resamples: np.ndarray) -> tuple[float,
 
 
 # --------------------------------------------------------------------------- energy counts
+def projection_kind(name: str) -> str:
+    """The kind of a projection weight name: its module (``model.layers.3.mlp.down_proj.weight`` ->
+    ``down_proj``), with the index of a sequential pair kept (``...lora_q_proj.1.weight`` ->
+    ``lora_q_proj.1``)."""
+    parts = name.split(".")
+    if parts[-1] == "weight":
+        parts = parts[:-1]
+    return ".".join(parts[-2:]) if parts[-1].isdigit() and len(parts) > 1 else parts[-1]
+
+
 def kind_counts(records: list[dict]) -> dict:
     """Per projection kind, what the energy model needs from ``records`` (taking their ``values`` /
     ``freq`` out): ``{kind: {in_features, out_features, names (set), rows, window, lo, freq}}`` where
