@@ -103,12 +103,13 @@ bench: setup
 # `make results FRONTIER_WINDOWS=12 FRONTIER_TOKENS=256` (its figures then differ from the README's).
 FRONTIER_WINDOWS ?= 32
 FRONTIER_TOKENS ?= 512
+CONFIRM_SEED ?= 1
 SENS_WINDOWS ?= 32
 SENS_TOKENS ?= 512
 EVAL_WORKERS ?= 2
 results: setup
-	$(PY) -m neurosim eval --settings benchmarks/frontier.yaml --windows $(FRONTIER_WINDOWS) --window-tokens $(FRONTIER_TOKENS) --workers $(EVAL_WORKERS) --out $(B)/eval-frontier
-	$(PY) -m neurosim.results eval $(B)/eval-frontier accuracy --figure --command "neurosim eval --settings benchmarks/frontier.yaml --windows $(FRONTIER_WINDOWS) --window-tokens $(FRONTIER_TOKENS)"
+	$(PY) -m neurosim eval --settings benchmarks/frontier.yaml --windows $(FRONTIER_WINDOWS) --window-tokens $(FRONTIER_TOKENS) --confirm-seed $(CONFIRM_SEED) --workers $(EVAL_WORKERS) --out $(B)/eval-frontier
+	$(PY) -m neurosim.results eval $(B)/eval-frontier accuracy --figure --command "neurosim eval --settings benchmarks/frontier.yaml --windows $(FRONTIER_WINDOWS) --window-tokens $(FRONTIER_TOKENS) --confirm-seed $(CONFIRM_SEED)"
 	$(PY) -m neurosim eval --windows 32 --window-tokens 512 --workers $(EVAL_WORKERS) --out $(B)/eval-full
 	$(PY) -m neurosim.results eval $(B)/eval-full accuracy_full --command "neurosim eval --windows 32 --window-tokens 512"
 	$(PY) -m neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS) --workers $(EVAL_WORKERS) --out $(B)/eval-sensitivity

@@ -145,7 +145,8 @@ def _eval_result(eval_dir: str, name: str, command: str | None, figure: bool = F
     if not p.is_file():
         raise NeurosimError(f"{eval_dir} is not a neurosim eval folder (no {EVAL_MARKER})")
     doc = json.loads(p.read_text())
-    doc["model"].pop("path", None)  # machine-specific
+    for d in (doc, doc.get("confirmation") or {}):
+        d.get("model", {}).pop("path", None)  # machine-specific
     doc["renderer"] = "neurosim.run.eval:render_result"
     if command:
         doc["command"] = command

@@ -70,6 +70,18 @@ def _m(doc: dict, file: str, fmt: str, *keys):
     return FORMATTERS[fmt](value), value, file, ptr, fmt
 
 
+def _fixed_window(t: dict, coding: str) -> str:
+    """``T=7``, or for windows that differ between projections the mixed label and the sparsity on
+    the common basis (every projection counted with the coding's INT8 window)."""
+    from neurosim.run.metrics import common_sparsity, mixed_windows
+
+    if not mixed_windows(t):
+        return f"T={t['T_fixed']}"
+    c, T = common_sparsity(t, coding)
+    return (f"T={'/'.join(map(str, t['T_fixed']))}: a mixed figure, each projection counted in its own "
+            f"window; on the common basis of {T} cells: {100 * c:.2f}%")
+
+
 def build_claims(summary: dict, hw: dict | None) -> list[Claim]:
     """The claims rows from a trace's ``summary.json`` and (when given) ``hw.json``; absent hardware
     results give rows that say so."""
@@ -85,7 +97,7 @@ def build_claims(summary: dict, hw: dict | None) -> list[Claim]:
         rows.append(Claim("spike sparsity (INT8-Spiking)", paper_sp,
                           *_m(summary, "summary.json", "frac_pct", "totals", "sparsity_fixed"),
                           f"zeros / cells of the spike trains at the inputs of all {t['projections']} block "
-                          f"projections, fixed hardware window T={t['T_fixed']}",
+                          "projections, fixed hardware window " + _fixed_window(t, s["coding"]),
                           f"{where}; paper: SpB2.0-5B, data and window unknown"))
     rows.append(Claim("spike sparsity (INT8-Spiking)" + (", alt." if rows else ""), paper_sp,
                       *_m(summary, "summary.json", "frac_pct", "totals", "sparsity_data"),

@@ -55,9 +55,8 @@ def frontier_figure(doc: dict):
     for i, s in enumerate(doc["settings"], 1):
         x = s["totals"]["spikes_per_activation"]
         lo, hi = s["dnll_ci"]
-        sp = s["totals"]["sparsity_fixed"]
         ax.errorbar([x], [s["dnll"]], yerr=[[s["dnll"] - lo], [hi - s["dnll"]]], fmt="o", capsize=3,
-                    label=f"{i}: {s['label']}" + ("" if sp is None else f" ({100 * sp:.1f}% sparse)"))
+                    label=f"{i}: {s['label']}{_sparsity_note(s)}")
         ax.annotate(str(i), (x, s["dnll"]), fontsize=8, xytext=(4, 3), textcoords="offset points")
     ax.axhline(0.0, color="grey", lw=0.8)
     ax.axhline(math.log1p(0.01), color="grey", lw=0.8, ls="--", label="+1% perplexity (target bound)")
@@ -69,21 +68,43 @@ def frontier_figure(doc: dict):
     return fig
 
 
+def _sparsity_note(s: dict) -> str:
+    """" (x% sparse)", or for windows that differ between projections the mixed figure, labelled,
+    and the one on the common basis."""
+    from neurosim.run.metrics import common_sparsity, mixed_windows
+
+    t = s["totals"]
+    if t["sparsity_fixed"] is None:
+        return ""
+    if not mixed_windows(t):
+        return f" ({100 * t['sparsity_fixed']:.1f}% sparse)"
+    c, T = common_sparsity(t, s["quantizer"]["coding"])
+    return f" ({100 * t['sparsity_fixed']:.1f}% sparse mixed, {100 * c:.1f}% on {T} cells)"
+
+
 def add_eval_section(doc, figs: dict, ev: dict | None, ev_path) -> None:
     """Append the frontier section (table, per-kind table, figure) to the report document."""
-    from neurosim.run.eval import format_kinds, format_table
+    from neurosim.run.eval import confirmation_lines, format_kinds, format_table
 
     if not doc.section("Accuracy over many windows: the quantizer frontier", ev, NO_EVAL,
                        "run `neurosim eval --out DIR` (e.g. `--settings benchmarks/frontier.yaml`) and pass `--eval DIR`."):
         return
     doc.p(f"From `{ev_path}`; windows drawn with seed {ev['config']['seed']} from "
           f"{', '.join(ev['corpus']['sources'])}. Perplexity change = exp(mean NLL change) - 1; intervals are "
-          "95% percentile bootstrap intervals over windows.")
+          "95% percentile bootstrap intervals over windows (and, where shown, over plays: each source text "
+          "resampled with its windows). A sparsity marked mixed counts each projection in its own window; "
+          "the figure beside it counts every projection on the common INT8 window.")
     _table_from_md(doc, format_table(ev))
     figs["accuracy_frontier"] = lambda: frontier_figure(ev)
     doc.figure("accuracy_frontier", "NLL change with its 95% interval against spikes per activation, per setting")
-    doc.p("Fixed-window sparsity / spikes per activation per projection kind:")
+    doc.p("Fixed-window sparsity (each kind in its own window) / spikes per activation per projection kind:")
     _table_from_md(doc, format_kinds(ev))
+    conf = confirmation_lines(ev)  # [how chosen, "", table, "", target sentence]
+    if conf:
+        doc.p(conf[0])
+        _table_from_md(doc, conf[2])
+        for line in conf[4:]:
+            doc.p(line)
 
 
 def _table_from_md(doc, md: str) -> None:

@@ -30,6 +30,21 @@ INT8_WINDOW = {"binary": 127, "ternary": 127, "bitwise": 7, "bitwise_2c": 8}
 WINDOW3 = 3
 
 
+def activation_bits(coding: str, T: int) -> int:
+    """Bits of the signed integer activation a MAC needs to hold every count a window of T steps
+    carries (the smallest two's-complement width of the window's range): bitwise sign + T magnitude
+    bits, 1 + T (T=7: 8, INT8; T=11: 12); bitwise_2c T; ternary and binary (|count| <= T)
+    1 + bit_length(T) (T=127: 8)."""
+    check_coding(coding)
+    if int(T) != T or T < 1:
+        raise NeurosimError(f"window T must be a positive integer, got {T!r}")
+    if coding == "bitwise":
+        return 1 + int(T)
+    if coding == "bitwise_2c":
+        return int(T)
+    return 1 + int(T).bit_length()
+
+
 def check_coding(coding: str) -> str:
     """``coding`` itself when it is one of :data:`CODINGS`, else a one-line NeurosimError."""
     if coding not in CODINGS:

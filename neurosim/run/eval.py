@@ -4,8 +4,12 @@ Windows are drawn deterministically (:mod:`neurosim.run.windows`); for every win
 runs once and every quantizer setting runs against it. Per setting: mean NLL change (nats/token)
 and perplexity change ``exp(mean dNLL) - 1``, each with a 95% percentile-bootstrap interval over
 windows (the same resamples for every setting, so the difference to the first setting has a paired
-interval too); mean KL(fp || quantized) and top-1 agreement; the spike totals (sparsity in the
-fixed window and the other definitions of the trace); tokens scored.
+interval too), and for the perplexity change also over plays (a cluster bootstrap: the windows of a
+source text are not independent); mean KL(fp || quantized) and top-1 agreement; the spike totals
+(sparsity in the fixed window, marked mixed beside the common 7-cell basis where windows differ, and
+the other definitions of the trace); tokens scored; the energy counts the energy model prices
+(``energy_counts``, :func:`neurosim.run.evalstats.energy_counts`). ``confirm_seed`` scores the
+chosen settings again on held-out windows (:mod:`neurosim.run.confirm`).
 
 Quantizer settings are those of ``neurosim run`` (mode int8|spike, coding, scale, k, clamp, window,
 projections, weight_group) plus
@@ -47,10 +51,14 @@ from neurosim.core.dense import exact_linear
 from neurosim.core.engine import spike_linear, PackedWeights
 from neurosim.core.quant import dequant_linear, quantize_weights
 from neurosim.run import evalstats as ES
+from neurosim.run.confirm import (CHOICE_RULE, TARGET_PPL, TARGET_SPARSITY, chosen_settings, confirmation_windows,
+                                  full_settings, target_met, target_sparsity, window_spans)
+from neurosim.run.metrics import fixed_sparsity_text
 from neurosim.run.fidelity import Product, Quantization, QuantizedProjection, name_matches, window_levels
 
 __all__ = ["QuantSetting", "EvalConfig", "evaluate", "levels", "format_table", "format_kinds", "render_result",
-           "EvalLinear", "configure", "run", "rotation_lines",
+           "EvalLinear", "configure", "run", "rotation_lines", "chosen_settings", "target_met", "verdict",
+           "sparsity_cell", "target_sparsity", "confirmation_lines", "CHOICE_RULE",
            "EVAL_MARKER"]
 
 EVAL_MARKER = "eval.json"
@@ -125,6 +133,8 @@ class EvalConfig:
     windows: int = 32
     window_tokens: int = 512
     seed: int = 0
+    #: seed of held-out windows (none shared with the seed's) on which the chosen settings are scored again
+    confirm_seed: int | None = None
     bootstrap: int = 10000
     dtype: str = "float32"
     workers: int = 1  #: processes scoring windows (the figures do not depend on it)
@@ -138,8 +148,12 @@ class EvalConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
                 raise NeurosimError(f"{name} must be an integer >= {lo}, got {v!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise NeurosimError(f"seed must be a non-negative integer, got {self.seed!r}")
+        for name in ("seed", "confirm_seed"):
+            v = getattr(self, name)
+            if (v is not None or name == "seed") and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+                raise NeurosimError(f"{name} must be a non-negative integer, got {v!r}")
+        if self.confirm_seed == self.seed:
+            raise NeurosimError(f"confirm_seed must differ from seed ({self.seed}): the held-out windows need their own draw")
         if self.dtype not in ("float32", "float64"):
             raise NeurosimError(f"dtype must be float32 or float64, got {self.dtype!r}")
         if not self.settings:
@@ -206,7 +220,7 @@ class EvalLinear(QuantizedProjection):
 
         y = dequant_linear(aq, wq, product)
         rec = ES.count_record(aq.counts, q.coding, T_fix)
-        rec.update(name=name, kind=name.split(".")[-2], out_features=int(wq.w_int.shape[0]),
+        rec.update(name=name, kind=ES.projection_kind(name), out_features=int(wq.w_int.shape[0]),
                    clamped=aq.clamped, T_window=T_fix)
         if q.mode == "spike":
             rec["events"] = sum(events)
@@ -257,19 +271,21 @@ class _Scorer:
             self.rotations.append(what)
         self.timing["calibration_s"] = time.perf_counter() - t0
 
-    def score(self, w, bar=None) -> tuple[list[dict], list[list[dict]]]:
-        """One window: its row per setting and the spike records per setting."""
+    def score(self, w, bar=None) -> tuple[list[dict], list[list[dict]], list[dict]]:
+        """One window: its row per setting, the spike records per setting and the energy counts per
+        setting (:func:`neurosim.run.evalstats.kind_counts`)."""
         from neurosim.model import log_softmax
 
         if bar is not None:
             bar.set_postfix_str("float")
         lp = log_softmax(self.base.forward(w.ids))
-        rows, recs = [], []
+        rows, recs, kinds = [], [], []
         for q, m, h in zip(self.cfg.settings, self.models, self.hooks):
             if bar is not None:
                 bar.set_postfix_str(q.label[:40])
             logits = m.forward(w.ids, linear=h)
             acc = ES.window_accuracy(lp, logits, w.ids)
+            kinds.append(ES.kind_counts(h.records))
             tot = ES.totals(h.records)
             for r in h.records:
                 r["window"] = w.index
@@ -278,7 +294,7 @@ class _Scorer:
             rows.append({"setting": q.label, "window": w.index, "source": w.source, "offset": w.offset,
                          **acc, "spikes_per_activation": tot["spikes_per_activation"],
                          "sparsity_fixed": tot["sparsity_fixed"]})
-        return rows, recs
+        return rows, recs, kinds
 
 
 def _rotation_key(q: QuantSetting) -> tuple:
@@ -301,6 +317,7 @@ def _prepare(cfg: EvalConfig) -> tuple:
     base = Model(ckpt, dtype=np.dtype(cfg.dtype).type, keep_weights=True)
     for q in cfg.settings:
         FO.check_setting(q, base)
+        _check_kind_windows(q, base)
     calib = {}
     for q in cfg.settings:
         if q.smooth is not None:
@@ -310,6 +327,18 @@ def _prepare(cfg: EvalConfig) -> tuple:
                 check_disjoint(ids, wins, src)
                 calib[key] = (src, ids)
     return ckpt, model_dir, texts, wins, base, calib
+
+
+def _check_kind_windows(q: QuantSetting, base) -> None:
+    """One-line error when projections of one kind get different windows (a ``window_for`` pattern
+    that names only some layers): the energy counts hold one window per kind."""
+    names = [nm for i in range(base.n_layers) for nm in base.projection_names(i)]
+    seen: dict = {}
+    for nm, plan in EvalLinear(q, names).plan.items():
+        kind = ES.projection_kind(nm)
+        if seen.setdefault(kind, plan[1]) != plan[1]:
+            raise NeurosimError(f"setting {q.label!r}: {kind} projections get windows T={seen[kind]} and "
+                                f"T={plan[1]}; give every projection of a kind the same window")
 
 
 _WORKER: _Scorer | None = None  #: the scorer of a worker process (built by _worker_init)
@@ -347,8 +376,8 @@ def _score_in_workers(cfg: EvalConfig, wins, bar) -> tuple[dict, list]:
             futs = [pool.submit(_worker_score, w) for w in wins]
             try:
                 for f in as_completed(futs):
-                    i, rows, recs, rotations = f.result()
-                    done[i] = (rows, recs)
+                    i, rows, recs, kinds, rotations = f.result()
+                    done[i] = (rows, recs, kinds)
                     bar.update(1)
             except BaseException:
                 for f in futs:
@@ -366,45 +395,35 @@ def _score_in_workers(cfg: EvalConfig, wins, bar) -> tuple[dict, list]:
 def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
     """Run the evaluation ``cfg`` (validated here); returns the result dict (written to
     ``cfg.out`` when given: eval.json, windows.csv, eval.md, timing.json). With ``cfg.workers`` > 1
-    the windows are scored in that many processes, with identical figures."""
-    from tqdm import tqdm
+    the windows are scored in that many processes, with identical figures. With ``cfg.confirm_seed``
+    the chosen settings (:func:`chosen_settings`) are scored again on windows drawn with that seed,
+    none shared with the first set, under the result's ``confirmation`` key."""
+    from dataclasses import replace
 
     from neurosim.outdir import OutputFolder
     from neurosim.results import load_average
-    from neurosim.run.threads import blas_one_thread
 
     cfg.validate()
     t_start = time.perf_counter()
     folder = OutputFolder(cfg.out, EVAL_MARKER, "eval") if cfg.out else None
     try:
         ckpt, model_dir, texts, wins, base, calib = _prepare(cfg)
+        held_out = confirmation_windows(cfg, ckpt, texts, wins, calib)
         # ---------------------------------------------------------------- all checks done: work
         timing = {}
-        rows: list[dict] = []
-        recs: list[list[dict]] = [[] for _ in cfg.settings]
-        with blas_one_thread():
-            workers = min(cfg.workers, len(wins))
-            desc = f"eval, {len(cfg.settings)} setting(s)" + (f", {workers} workers" if workers > 1 else "")
-            with tqdm(total=len(wins), desc=desc, unit="window", disable=quiet) as bar:
-                t0 = time.perf_counter()
-                if workers > 1:
-                    done, rotations = _score_in_workers(cfg, wins, bar)
-                else:
-                    scorer = _Scorer(cfg, base, calib)
-                    timing.update(scorer.timing)
-                    t0 = time.perf_counter()
-                    done, rotations = {}, scorer.rotations
-                    for w in wins:
-                        done[w.index] = scorer.score(w, bar)
-                        bar.update(1)
-                for w in wins:  # window order, whatever order the workers finished in
-                    wrows, wrecs = done[w.index]
-                    rows += wrows
-                    for j, r in enumerate(wrecs):
-                        recs[j] += r
-                timing["passes_s"] = time.perf_counter() - t0
-        timing["workers"] = workers
-        result = _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts, rotations)
+        rows, recs, kinds, rotations = _score_windows(cfg, wins, base, calib, quiet, timing, "passes_s")
+        result = _summarize(cfg, wins, rows, recs, kinds, ckpt, model_dir, base, calib, texts, rotations)
+        if held_out is not None:
+            chosen = chosen_settings(result)
+            c_cfg = replace(cfg, seed=cfg.confirm_seed, confirm_seed=None,
+                            settings=[q for q in cfg.settings if q.label in chosen])
+            c_rows, c_recs, c_kinds, c_rot = _score_windows(c_cfg, held_out, base, calib, quiet, timing,
+                                                            "confirm_passes_s")
+            conf = _summarize(c_cfg, held_out, c_rows, c_recs, c_kinds, ckpt, model_dir, base, calib, texts, c_rot)
+            conf["chosen_on"] = {"seed": cfg.seed, "windows": len(wins), "rule": CHOICE_RULE,
+                                 "shared_windows": len(window_spans(wins) & window_spans(held_out))}
+            result["confirmation"] = conf
+            rows += [{**r, "setting": f"{r['setting']} [confirmation]"} for r in c_rows]
         timing["total_s"] = time.perf_counter() - t_start
         timing["cpus"] = os.cpu_count()
         timing["load_avg"] = load_average()
@@ -418,6 +437,42 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
         raise
 
 
+def _score_windows(cfg: EvalConfig, wins, base, calib, quiet: bool, timing: dict, key: str) -> tuple:
+    """Score every setting of ``cfg`` on ``wins`` (in ``cfg.workers`` processes when > 1): rows and
+    spike records in window order, the energy counts merged over windows, the rotations."""
+    from tqdm import tqdm
+
+    from neurosim.run.threads import blas_one_thread
+
+    rows: list[dict] = []
+    recs: list[list[dict]] = [[] for _ in cfg.settings]
+    kinds: list[dict] = [{} for _ in cfg.settings]
+    with blas_one_thread():
+        workers = min(cfg.workers, len(wins))
+        desc = f"eval, {len(cfg.settings)} setting(s)" + (f", {workers} workers" if workers > 1 else "")
+        with tqdm(total=len(wins), desc=desc, unit="window", disable=quiet) as bar:
+            t0 = time.perf_counter()
+            if workers > 1:
+                done, rotations = _score_in_workers(cfg, wins, bar)
+            else:
+                scorer = _Scorer(cfg, base, calib)
+                timing.update(scorer.timing)
+                t0 = time.perf_counter()
+                done, rotations = {}, scorer.rotations
+                for w in wins:
+                    done[w.index] = scorer.score(w, bar)
+                    bar.update(1)
+            for w in wins:  # window order, whatever order the workers finished in
+                wrows, wrecs, wkinds = done[w.index]
+                rows += wrows
+                for j, r in enumerate(wrecs):
+                    recs[j] += r
+                    ES.merge_kind_counts(kinds[j], wkinds[j])
+            timing[key] = time.perf_counter() - t0
+    timing["workers"] = workers
+    return rows, recs, kinds, rotations
+
+
 def _rtl_window(coding: str, T: int, K: int) -> dict:
     """The RTL parameters of a spiking lane array for window T at K inputs (neurosim rtl --t)."""
     from neurosim.rtl.params import make_config
@@ -426,10 +481,12 @@ def _rtl_window(coding: str, T: int, K: int) -> dict:
     return {"t": T, "k": K, "acc_w": c.acc_w, "levels": levels(coding, T)}
 
 
-def _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts, rotations) -> dict:
+def _summarize(cfg, wins, rows, recs, counts, ckpt, model_dir, base, calib, texts, rotations) -> dict:
     n = len(wins)
     rng = np.random.default_rng([cfg.seed, 1])
     res = rng.integers(0, n, size=(cfg.bootstrap, n))
+    gid, draws = ES.cluster_resamples([w.source for w in wins], cfg.bootstrap, np.random.default_rng([cfg.seed, 2]))
+    tokens = sum(len(w.ids) for w in wins)
     by = {q.label: [r for r in rows if r["setting"] == q.label] for q in cfg.settings}
     first = np.array([r["dnll"] for r in by[cfg.settings[0].label]])
     out_settings = []
@@ -442,7 +499,10 @@ def _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts, rotat
         nq = np.array([r["nll_quant"] for r in rs])
         lo, hi = ES.bootstrap_mean_ci(d, res)
         vs = ES.bootstrap_mean_ci(d - first, res) if j else (0.0, 0.0)
+        plays = ES.bootstrap_ratio_ci(d, gid, draws)
+        vs_plays = ES.bootstrap_ratio_ci(d - first, gid, draws) if j else (0.0, 0.0)
         tot = ES.totals(recs[j])
+        tot["sparsity_common"], tot["T_common"] = ES.common_sparsity(tot, q.coding)
         kinds = {}
         for r in recs[j]:
             kinds.setdefault(r["kind"], []).append(r)
@@ -467,14 +527,19 @@ def _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts, rotat
             "ppl_quant": float(np.exp(nq.mean())),
             "ppl_change": float(np.expm1(d.mean())),
             "ppl_change_ci": [float(np.expm1(lo)), float(np.expm1(hi))],
+            "dnll_ci_plays": None if plays is None else list(plays),
+            "ppl_change_ci_plays": None if plays is None else [float(np.expm1(x)) for x in plays],
             "dnll_vs_first": float((d - first).mean()),
             "dnll_vs_first_ci": list(vs),
+            "dnll_vs_first_ci_plays": None if vs_plays is None else list(vs_plays),
             "mean_kl": float(kl.mean()),
             "mean_kl_ci": list(ES.bootstrap_mean_ci(kl, res)),
             "top1_agreement": float(t1.mean()),
             "top1_agreement_ci": list(ES.bootstrap_mean_ci(t1, res)),
             "totals": tot,
+            "mac_weighted_spikes_per_activation": tot["mac_weighted_spikes_per_activation"],
             "per_projection_kind": per_kind,
+            "energy_counts": ES.energy_counts(counts[j], tokens, q.coding),
             "windows_for": win_params,
             "rotation": rotations[j],
         })
@@ -492,7 +557,9 @@ def _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts, rotat
         "corpus": {"sources": [s for s, _ in texts]},
         "selection": [{"window": w.index, "source": w.source, "offset": w.offset, "tokens": int(len(w.ids))}
                       for w in wins],
-        "ci": {"level": ES.CI_LEVEL, "method": "percentile bootstrap over windows", "resamples": cfg.bootstrap},
+        "ci": {"level": ES.CI_LEVEL, "method": "percentile bootstrap over windows", "resamples": cfg.bootstrap,
+               "plays": {"method": "cluster bootstrap: the source texts (plays) resampled with their windows",
+                         "groups": int(draws.shape[1])}},
         "smoothing": smooth_info,
         "settings": out_settings,
     }
@@ -503,35 +570,52 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{x:.2%}"
 
 
+def sparsity_cell(s: dict) -> str:
+    """Fixed-window sparsity of a setting: its window, or, where the windows differ between
+    projections, the mixed figure (each projection counted in its own window) labelled as such,
+    beside the figure on the common basis (:func:`neurosim.run.metrics.common_sparsity`)."""
+    if s["totals"]["sparsity_fixed"] is None:
+        return "n/a (unbounded)"
+    return fixed_sparsity_text(s["totals"], s["quantizer"]["coding"])
+
+
+def _mac_weighted(t: dict) -> float | None:
+    return t.get("mac_weighted_spikes_per_activation", t.get("accumulates_per_dense_mac"))
+
+
 def format_table(result: dict) -> str:
     """The Markdown table of an eval result (also printed)."""
     n = result["settings"][0]["windows"]
     wt = result["config"]["window_tokens"]
     first = result["settings"][0]["label"]
-    lines = [f"{n} windows x {wt} tokens, {result['model']['model_type']}; 95% bootstrap intervals over windows",
+    plays = "ppl_change_ci_plays" in result["settings"][0]
+    lines = [f"{n} windows x {wt} tokens, {result['model']['model_type']}; 95% bootstrap intervals over windows"
+             + (", and over plays (cluster bootstrap: each source text resampled with its windows)" if plays else ""),
              "",
-             f"| setting | dNLL (nats/token) [95% CI] | ppl change [95% CI] | dNLL vs {first} [paired 95% CI] "
-             "| mean KL | top-1 agree | sparsity fixed T | spikes/act | tokens |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| setting | dNLL (nats/token) [95% CI] | ppl change [95% CI] | "
+             + ("ppl change [95% CI over plays] | " if plays else "")
+             + f"dNLL vs {first} [paired 95% CI] | mean KL | top-1 agree | sparsity, fixed window T "
+             "| spikes/act (MAC-weighted) | tokens |",
+             "|---|---|---|---|---|---|---|---|---|" + ("---|" if plays else "")]
     for s in result["settings"]:
         t = s["totals"]
-        T = t["T_fixed"]
-        fixed = "n/a (unbounded)" if t["sparsity_fixed"] is None else (
-            f"{t['sparsity_fixed']:.2%} (T={T})" if not isinstance(T, list) else
-            f"{t['sparsity_fixed']:.2%} (T={'/'.join(map(str, T))})")
         lo, hi = s["dnll_ci"]
         plo, phi = s["ppl_change_ci"]
         vlo, vhi = s["dnll_vs_first_ci"]
         vs = "-" if s is result["settings"][0] else f"{s['dnll_vs_first']:+.4f} [{vlo:+.4f}, {vhi:+.4f}]"
+        cp = s.get("ppl_change_ci_plays")
+        pc = ("n/a (one text) | " if cp is None else f"[{cp[0]:+.2%}, {cp[1]:+.2%}] | ") if plays else ""
+        mw = _mac_weighted(t)
         lines.append(f"| {s['label']} | {s['dnll']:+.4f} [{lo:+.4f}, {hi:+.4f}] | {s['ppl_change']:+.2%} "
-                     f"[{plo:+.2%}, {phi:+.2%}] | {vs} | {s['mean_kl']:.4f} | {s['top1_agreement']:.1%} | {fixed} "
-                     f"| {t['spikes_per_activation']:.3f} | {s['tokens_scored']:,} |")
+                     f"[{plo:+.2%}, {phi:+.2%}] | {pc}{vs} | {s['mean_kl']:.4f} | {s['top1_agreement']:.1%} | "
+                     f"{sparsity_cell(s)} | {t['spikes_per_activation']:.3f}"
+                     + ("" if mw is None else f" ({mw:.3f})") + f" | {s['tokens_scored']:,} |")
     return "\n".join(lines)
 
 
 def format_kinds(result: dict) -> str:
-    """Per projection kind (q_proj, ..., down_proj): fixed-window sparsity and spikes per activation
-    of every setting."""
+    """Per projection kind (q_proj, ..., down_proj): fixed-window sparsity (in the kind's own window)
+    and spikes per activation of every setting."""
     kinds = list(dict.fromkeys(k for s in result["settings"] for k in s["per_projection_kind"]))
     lines = ["| setting | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
     for s in result["settings"]:
@@ -543,30 +627,41 @@ def format_kinds(result: dict) -> str:
     return "\n".join(lines)
 
 
-#: the issue's target: perplexity-change interval entirely below +1% at >= 65% fixed-window sparsity
-TARGET_PPL, TARGET_SPARSITY = 0.01, 0.65
-
-
-def verdict(doc: dict) -> str:
-    """One sentence on the target (ppl-change interval below +1% at >= 65% fixed-window sparsity), over
-    the settings that quantize every projection ("" when there is none, e.g. a sensitivity sweep)."""
-    full = [s for s in doc["settings"] if s["quantizer"]["projections"] == ["*"]]
+def verdict(doc: dict, where: str = "") -> str:
+    """One sentence on the target (ppl-change interval below +1% at >= 65% fixed-window sparsity, on
+    the common basis where windows differ), over the settings that quantize every projection ("" when
+    there is none, e.g. a sensitivity sweep); ``where`` names the windows (e.g. held-out)."""
+    full = full_settings(doc)
     if not full:
         return ""
-    ok = [s for s in full if s["ppl_change_ci"][1] < TARGET_PPL
-          and (s["totals"]["sparsity_fixed"] or 0) >= TARGET_SPARSITY]
+    met = set(target_met(doc))
+    ok = [s for s in full if s["label"] in met]
     n, wt = doc["settings"][0]["windows"], doc["config"]["window_tokens"]
-    at = f"at {n} windows x {wt} tokens" + ("" if n >= 32 and wt >= 512 else " (the issue asks for 32 x 512)")
+    at = f"at {n}{where} windows x {wt} tokens" + ("" if n >= 32 and wt >= 512 else " (the issue asks for 32 x 512)")
+    what = (f"Target (perplexity-change interval below {TARGET_PPL:+.0%} at >= {TARGET_SPARSITY:.0%} "
+            "fixed-window sparsity, on the common basis where windows differ)")
     if ok:
         best = min(ok, key=lambda s: s["ppl_change_ci"][1])
-        return (f"Target (perplexity-change interval below {TARGET_PPL:+.0%} at >= {TARGET_SPARSITY:.0%} "
-                f"fixed-window sparsity) met {at} by: " + ", ".join(s["label"] for s in ok)
+        return (f"{what} met {at} by: " + ", ".join(s["label"] for s in ok)
                 + f"; best upper bound {best['label']}: {best['ppl_change_ci'][1]:+.2%}.")
-    bounded = [s for s in full if (s["totals"]["sparsity_fixed"] or 0) >= TARGET_SPARSITY]
+    bounded = [s for s in full if (target_sparsity(s) or 0) >= TARGET_SPARSITY]
     best = min(bounded or full, key=lambda s: s["ppl_change_ci"][1])
-    return (f"Target (perplexity-change interval below {TARGET_PPL:+.0%} at >= {TARGET_SPARSITY:.0%} "
-            f"fixed-window sparsity) not met {at}; closest: {best['label']}, interval "
+    return (f"{what} not met {at}; closest: {best['label']}, interval "
             f"[{best['ppl_change_ci'][0]:+.2%}, {best['ppl_change_ci'][1]:+.2%}].")
+
+
+def confirmation_lines(doc: dict) -> list[str]:
+    """The held-out confirmation of a result (``--confirm-seed``): how the settings were chosen, the
+    windows, the table and the target's sentence on them ([] when there is none)."""
+    c = doc.get("confirmation")
+    if not c:
+        return []
+    on = c["chosen_on"]
+    v = verdict(c, " held-out")
+    return ["Held-out confirmation: settings chosen on the {} windows of seed {} ({}), scored again on {} windows "
+            "drawn with seed {} ({} token positions shared with the selection):".format(
+                on["windows"], on["seed"], on["rule"], c["settings"][0]["windows"], c["config"]["seed"],
+                on["shared_windows"]), "", format_table(c)] + (["", v] if v else [])
 
 
 def render_result(doc: dict) -> str:
@@ -575,7 +670,11 @@ def render_result(doc: dict) -> str:
     cmd = doc.get("command")
     v = verdict(doc)
     out = [(f"`{cmd}`: " if cmd else "") + format_table(doc), ""] + ([v, ""] if v else []) + [
-           "Sparsity in the fixed window / spikes per activation, per projection kind:", "", format_kinds(doc)]
+           "Sparsity in the fixed window (each kind in its own) / spikes per activation, per projection kind:",
+           "", format_kinds(doc)]
+    conf = confirmation_lines(doc)
+    if conf:
+        out += ["", *conf]
     wins = [(s["label"], w) for s in doc["settings"] for w in s["windows_for"]]
     if wins:
         out += ["", "Longer windows (RTL: `neurosim rtl --design spike --t T --k K`; counts up to the levels):", "",
@@ -635,6 +734,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--windows", type=int, help=f"number of windows (default {d.windows})")
     p.add_argument("--window-tokens", type=int, help=f"tokens per window (default {d.window_tokens})")
     p.add_argument("--seed", type=int, help=f"window selection and bootstrap seed (default {d.seed})")
+    p.add_argument("--confirm-seed", type=int, help="also score the chosen settings (the first, those meeting the "
+                   "target and the accuracy/spike frontier) on windows drawn with this seed, none shared with --seed's")
     p.add_argument("--bootstrap", type=int, help=f"bootstrap resamples (default {d.bootstrap})")
     p.add_argument("--dtype", choices=("float32", "float64"), help="float dtype of the model (default float32)")
     p.add_argument("--workers", type=int, help="processes scoring windows, one core each (default 1; "
@@ -721,6 +822,8 @@ def run(args: argparse.Namespace) -> int:
         raise NeurosimError("--out DIR is required")
     result = evaluate(cfg)
     print(format_table(result))
+    for line in confirmation_lines(result):
+        print(line)
     for line in rotation_lines(result):
         print(line)
     print(f"eval written to {cfg.out} ({result['_timing']['total_s']:.0f} s)")

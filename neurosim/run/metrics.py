@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosim.core.coding import WINDOW3
+from neurosim.core.coding import INT8_WINDOW, WINDOW3
 from neurosim.model import log_softmax, perplexity
 
-__all__ = ["kl_divergence", "top1_agreement", "accuracy", "aggregate_totals", "spike_sums"]
+__all__ = ["kl_divergence", "top1_agreement", "accuracy", "aggregate_totals", "spike_sums", "common_sparsity",
+           "mixed_windows", "fixed_sparsity_text"]
 
 
 def kl_divergence(p_logits: np.ndarray, q_logits: np.ndarray) -> np.ndarray:
@@ -90,3 +91,32 @@ def aggregate_totals(records: list[dict]) -> dict:
         tot["sparsity_fixed"] = 1.0 - spikes / sum(r["T_fixed"] * r["activations"] for r in fixed)
     tot["accumulates_per_dense_mac"] = tot["accumulates"] / tot["dense_macs"]
     return tot
+
+
+def common_sparsity(tot: dict, coding: str) -> tuple[float | None, int]:
+    """(sparsity, T) on the common basis: every projection counted with the coding's INT8 window
+    (bitwise: 7 cells) per activation, whatever its own window, and the spikes it emits in its own
+    window: ``1 - spikes / (T * activations)``. Settings whose windows differ between projections
+    (``window_for``) are compared on this basis; their ``sparsity_fixed`` counts each projection's
+    own window (a mixed basis). None when the totals have no spikes."""
+    T = INT8_WINDOW[coding]
+    if not tot or not tot.get("activations"):
+        return None, T
+    return 1.0 - tot["spikes"] / (T * tot["activations"]), T
+
+
+def mixed_windows(tot: dict) -> bool:
+    """Whether the fixed windows of the totals differ between projections (``T_fixed`` a list)."""
+    return isinstance(tot.get("T_fixed"), list)
+
+
+def fixed_sparsity_text(tot: dict, coding: str) -> str:
+    """The fixed-window sparsity of totals as text: ``77.02% (T=7)``, or where the windows differ
+    between projections ``67.63% mixed (T=7/11); 61.94% on 7 cells`` (the common basis)."""
+    if tot.get("sparsity_fixed") is None:
+        return "n/a"
+    T = tot["T_fixed"]
+    if not mixed_windows(tot):
+        return f"{tot['sparsity_fixed']:.2%} (T={T})"
+    common, Tc = common_sparsity(tot, coding)
+    return f"{tot['sparsity_fixed']:.2%} mixed (T={'/'.join(map(str, T))}); {common:.2%} on {Tc} cells"

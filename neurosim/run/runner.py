@@ -25,7 +25,7 @@ import numpy as np
 
 from neurosim import NeurosimError, __version__
 from neurosim.run.fidelity import Recorder, projection_for, projection_kinds
-from neurosim.run.metrics import accuracy, aggregate_totals
+from neurosim.run.metrics import accuracy, aggregate_totals, fixed_sparsity_text
 from neurosim.run.settings import Settings, add_arguments, settings_from_args
 from neurosim.run.tiles import choose_tiles
 
@@ -250,9 +250,7 @@ def format_summary(summary: dict) -> str:
                          f"{t['spikes_per_activation']:>10.2f} {t['silent_channel_fraction']:>9.1%} "
                          f"{t['clamped']:>7} {t['accumulates_per_dense_mac']:>7.2f}")
         t = summary["totals"]
-        T = t.get("T_fixed")
-        T = "/".join(map(str, T)) if isinstance(T, list) else T
-        fixed = f"{t['sparsity_fixed']:.2%} (T={T})" if t.get("sparsity_fixed") is not None else "n/a"
+        fixed = fixed_sparsity_text(t, summary["settings"]["coding"])
         lines.append(f"total: sparsity data-T {t['sparsity_data']:.2%}, fixed window {fixed}, "
                      f"3-step windows {t['sparsity_window3']:.2%}; {t['spikes_per_activation']:.2f} spikes/activation; "
                      f"silent channels {t['silent_channel_fraction']:.1%}; clamped {t['clamped']}")

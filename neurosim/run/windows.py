@@ -63,8 +63,9 @@ def load_texts(text_files: list[str] | None, corpus: str | None) -> list[tuple[s
 
 
 def select_windows(tokenizer, texts: list[tuple[str, str]], windows: int, window_tokens: int,
-                   seed: int) -> list[Window]:
-    """``windows`` non-overlapping windows of ``window_tokens`` tokens, drawn with ``seed``.
+                   seed: int, exclude: set[tuple[str, int]] = frozenset()) -> list[Window]:
+    """``windows`` non-overlapping windows of ``window_tokens`` tokens, drawn with ``seed`` from the
+    slots whose (source, token offset) is not in ``exclude`` (held-out windows exclude a first draw).
 
     Raises a one-line error when the texts hold fewer slots than asked.
     """
@@ -73,11 +74,13 @@ def select_windows(tokenizer, texts: list[tuple[str, str]], windows: int, window
     for t, (_, text) in enumerate(texts):
         ids = np.asarray(tokenizer.encode(text).ids, dtype=np.int64)
         encoded.append(ids)
-        slots += [(t, j) for j in range(len(ids) // window_tokens)]
+        slots += [(t, j) for j in range(len(ids) // window_tokens)
+                  if (texts[t][0], j * window_tokens) not in exclude]
     if len(slots) < windows:
         total = sum(len(e) for e in encoded)
+        free = f" outside the {len(exclude)} excluded ones" if exclude else ""
         raise NeurosimError(f"the evaluation text has {total:,} tokens: {len(slots)} windows of {window_tokens} "
-                            f"tokens, fewer than the {windows} asked")
+                            f"tokens{free}, fewer than the {windows} asked")
     rng = np.random.default_rng(seed)
     pick = sorted(slots[i] for i in rng.choice(len(slots), size=windows, replace=False))
     out = []
