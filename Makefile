@@ -29,9 +29,9 @@ main: setup $(B)/hw/hw.json $(B)/eval/eval.json $(B)/energy/energy.json
 	$(PY) -m neurosim report --trace $(B)/trace --hw $(B)/hw --eval $(B)/eval --energy $(B)/energy --out $(B)/report
 
 # 6. energy per token with memory, over every modelling scenario (analytic: seconds once CACTI is cached)
-$(B)/energy/energy.json: $(B)/hw/hw.json $(B)/trace/summary.json $(wildcard hwmodels/*.py)
-	@echo "== [6/7] neurosim energy --scenarios all"
-	$(PY) -m neurosim energy --trace $(B)/trace --hw $(B)/hw --scenarios all --out $(B)/energy
+$(B)/energy/energy.json: $(B)/hw/hw.json $(B)/trace/summary.json $(B)/eval/eval.json $(wildcard hwmodels/*.py)
+	@echo "== [6/7] neurosim energy --scenarios all (the trace and the eval's setting priced)"
+	$(PY) -m neurosim energy --trace $(B)/trace --hw $(B)/hw --eval $(B)/eval --scenarios all --out $(B)/energy
 
 # the claims table's accuracy row: a budget eval (8 windows x 128 tokens, int8 == spike logits) with its
 # 95% interval; the full setting is `neurosim eval --windows 32 --window-tokens 512 --out DIR`
@@ -110,6 +110,7 @@ EVAL_WORKERS ?= 2
 results: setup
 	$(PY) -m neurosim eval --settings benchmarks/frontier.yaml --windows $(FRONTIER_WINDOWS) --window-tokens $(FRONTIER_TOKENS) --confirm-seed $(CONFIRM_SEED) --workers $(EVAL_WORKERS) --out $(B)/eval-frontier
 	$(PY) -m neurosim.results eval $(B)/eval-frontier accuracy --figure --command "neurosim eval --settings benchmarks/frontier.yaml --windows $(FRONTIER_WINDOWS) --window-tokens $(FRONTIER_TOKENS) --confirm-seed $(CONFIRM_SEED)"
+	@if [ -f $(B)/hw/hw.json ]; then $(PY) -m neurosim.results joint $(B)/eval-frontier $(B)/hw accuracy_energy --command "neurosim energy --eval $(B)/eval-frontier --hw $(B)/hw (hw of make main)"; else echo "(accuracy_energy.md: run make main first)"; fi
 	$(PY) -m neurosim eval --windows 32 --window-tokens 512 --workers $(EVAL_WORKERS) --out $(B)/eval-full
 	$(PY) -m neurosim.results eval $(B)/eval-full accuracy_full --command "neurosim eval --windows 32 --window-tokens 512"
 	$(PY) -m neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS) --workers $(EVAL_WORKERS) --out $(B)/eval-sensitivity

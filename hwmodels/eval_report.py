@@ -62,4 +62,12 @@ def render_settings(priced: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["ACCURACY_BOUND", "meets_accuracy", "wins_most", "joint_answer", "render_settings"]
+def render_joint(doc: dict) -> str:
+    """The joint results file (``neurosim.results joint``): the table, the figure and the answer."""
+    head = [f"Every accuracy setting priced over the energy scenarios (`{doc['command']}`)." if doc.get("command")
+            else "Every accuracy setting priced over the energy scenarios.", ""]
+    body = render_settings(doc["settings"]).split("\n", 2)[2]
+    return "\n".join(head) + body
+
+
+__all__ = ["render_joint", "ACCURACY_BOUND", "meets_accuracy", "wins_most", "joint_answer", "render_settings"]

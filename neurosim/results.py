@@ -9,6 +9,7 @@ block against its file and that the "Measured results" section types no figure o
 (inline code, i.e. commands, excepted).
 
     python -m neurosim.results eval EVAL_DIR NAME [--figure]  # an eval folder -> docs/results/NAME.{json,md[,png]}
+    python -m neurosim.results joint EVAL_DIR HW_DIR NAME    # every eval setting priced over the scenarios
     python -m neurosim.results render [NAME ...]    # re-render NAME.md from NAME.json
     python -m neurosim.results check                # the README check
     python -m neurosim.results sync                 # copy docs/results/*.md into the README's blocks
@@ -147,6 +148,8 @@ def _eval_result(eval_dir: str, name: str, command: str | None, figure: bool = F
     doc = json.loads(p.read_text())
     for d in (doc, doc.get("confirmation") or {}):
         d.get("model", {}).pop("path", None)  # machine-specific
+        for st in d.get("settings", []):     # the count histograms are priced into NAME_energy (joint)
+            st.pop("energy_counts", None)
     doc["renderer"] = "neurosim.run.eval:render_result"
     if command:
         doc["command"] = command
@@ -167,6 +170,23 @@ def _eval_result(eval_dir: str, name: str, command: str | None, figure: bool = F
         print(save(frontier_figure(doc), RESULTS_DIR / f"{name}.png"))
 
 
+def _joint_result(eval_dir: str, hw_dir: str, name: str, command: str | None) -> None:
+    """Every setting of an eval folder priced over every energy scenario: NAME.json, NAME.md, NAME.png."""
+    from neurosim.hwmodels import scenarios as sc
+    from neurosim.hwmodels.energy import _hw_doc
+    from neurosim.hwmodels.energy_eval import price_settings, read_eval
+    from neurosim.hwmodels.eval_report import joint_answer
+
+    ev = read_eval(eval_dir)
+    priced = price_settings(ev, _hw_doc(hw_dir), sc.parse_grid("all"), cache_dir="build/energy_cache")
+    doc = {"renderer": "neurosim.hwmodels.eval_report:render_joint", "command": command or "",
+           "settings": priced, "answer": joint_answer(priced)}
+    for f in write_result(name, doc):
+        print(f)
+    from neurosim.reports import scenario_figures as SF
+    print(SF.save(SF.frontier(priced), RESULTS_DIR / f"{name}.png"))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m neurosim.results", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -175,6 +195,11 @@ def main(argv=None) -> int:
     e.add_argument("name")
     e.add_argument("--command", help="the command that produced the eval folder (recorded and printed)")
     e.add_argument("--figure", action="store_true", help="also draw the frontier figure, docs/results/NAME.png")
+    j = sub.add_parser("joint", help="an eval folder and a hw folder -> every setting priced: docs/results/NAME.{json,md,png}")
+    j.add_argument("eval_dir")
+    j.add_argument("hw_dir")
+    j.add_argument("name")
+    j.add_argument("--command", help="the commands behind the eval and hw folders (recorded)")
     r = sub.add_parser("render", help="re-render NAME.md from NAME.json (default: every result with a renderer)")
     r.add_argument("names", nargs="*")
     sub.add_parser("check", help="check the README's quotes of docs/results")
@@ -183,6 +208,8 @@ def main(argv=None) -> int:
     try:
         if a.cmd == "eval":
             _eval_result(a.eval_dir, a.name, a.command, a.figure)
+        elif a.cmd == "joint":
+            _joint_result(a.eval_dir, a.hw_dir, a.name, a.command)
         elif a.cmd == "render":
             names = a.names or sorted(p.stem for p in RESULTS_DIR.glob("*.json"))
             for n in names:
