@@ -123,7 +123,7 @@ def render(doc: dict) -> str:
     hr = doc.get("hw_run") or {}
     if hr.get("total_s") is not None:
         lines += ["", f"The `neurosim hw --coding all` run behind this table: {hr['total_s']:,.0f} s "
-                  f"({hr['total_s'] / 60:.1f} min; target under 10 min on 2 cores, issue 12) on {hr.get('cpus') or '?'} "
+                  f"({hr['total_s'] / 60:.1f} min; target under 10 min on 2 cores) on {hr.get('cpus') or '?'} "
                   f"CPU cores, {hr.get('syntheses_run')} syntheses, load average after {hr.get('load_avg_after') or 'n/a'}."]
     if doc.get("skipped_designs"):
         lines += ["", "Not priced: " + "; ".join(f"{sk['name']} ({sk['reason']})" for sk in doc["skipped_designs"])
