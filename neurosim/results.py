@@ -11,6 +11,7 @@ types no figure outside a block (inline code, i.e. commands, excepted).
     python -m neurosim.results eval EVAL_DIR NAME [--figure]  # an eval folder -> docs/results/NAME.{json,md[,png]}
     python -m neurosim.results verdict REPORT_DIR    # a report folder -> docs/results/verdict.{json,md}
     python -m neurosim.results render [NAME ...]    # re-render NAME.md from NAME.json
+    python -m neurosim.results figure NAME          # redraw the frontier figure NAME.png from NAME.json
     python -m neurosim.results check                # the quotes check
     python -m neurosim.results sync                 # copy docs/results/*.md into the pages' blocks
 """
@@ -173,14 +174,20 @@ def _eval_result(eval_dir: str, name: str, command: str | None, figure: bool = F
                            "load_after": secs.get("load_avg", "n/a"), "workers": secs.get("workers", 1)}
     for f in write_result(name, doc):
         print(f)
-    if figure:  # the frontier figure: NLL change with its interval against spikes per activation
-        import matplotlib
+    if figure:
+        print(_frontier_png(doc, name))
 
-        matplotlib.use("Agg")
-        from neurosim.reports.eval_section import frontier_figure
-        from neurosim.reports.figures import save
 
-        print(save(frontier_figure(doc), RESULTS_DIR / f"{name}.png"))
+def _frontier_png(doc: dict, name: str) -> Path:
+    """The frontier figure of an eval result: NLL change with its interval against spikes per
+    activation, ``docs/results/NAME.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from neurosim.reports.eval_section import frontier_figure
+    from neurosim.reports.figures import save
+
+    return save(frontier_figure(doc), RESULTS_DIR / f"{name}.png")
 
 
 def _verdict_result(report_dir: str, command: str) -> None:
@@ -216,6 +223,8 @@ def main(argv=None) -> int:
     v.add_argument("--command", default="make main", help="the command that produced the report (default: make main)")
     r = sub.add_parser("render", help="re-render NAME.md from NAME.json (default: every result with a renderer)")
     r.add_argument("names", nargs="*")
+    fg = sub.add_parser("figure", help="redraw docs/results/NAME.png (the frontier) from NAME.json")
+    fg.add_argument("name")
     sub.add_parser("check", help="check the quotes of docs/results in README.md and docs/")
     sub.add_parser("sync", help="copy docs/results/NAME.md into the blocks of README.md and docs/ that quote it")
     a = ap.parse_args(argv)
@@ -224,6 +233,11 @@ def main(argv=None) -> int:
             _eval_result(a.eval_dir, a.name, a.command, a.figure)
         elif a.cmd == "verdict":
             _verdict_result(a.report_dir, a.command)
+        elif a.cmd == "figure":
+            p = RESULTS_DIR / f"{a.name}.json"
+            if not p.is_file():
+                raise NeurosimError(f"docs/results has no {a.name}.json")
+            print(_frontier_png(json.loads(p.read_text()), a.name))
         elif a.cmd == "render":
             names = a.names or sorted(p.stem for p in RESULTS_DIR.glob("*.json"))
             for n in names:

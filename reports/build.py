@@ -166,7 +166,7 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: 
 
 def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress: bool = True,
                  energy_dir=None, eval_dir=None) -> dict:
-    """Write the report into ``out``; returns {"out", "html", "md", "claims", "figures"}.
+    """Write the report into ``out``; returns {"out", "html", "md", "claims", "verdict", "figures"}.
     ``energy_dir``: a ``neurosim energy --out`` folder, or ``"compute"`` (from the trace and ``hw_dir``)."""
     out = Path(out)
     check_replaceable(out, MARKER, WHAT)
@@ -207,5 +207,6 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
                 "claims": [c.as_dict() for c in claims]}
         (tmp / "report.json").write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n")
         folder.commit()
-    return {"out": out, "html": out / "report.html", "md": out / "report.md", "claims": claims,
+    verdict = verdict_lines(verdict_doc(claims, model_name(trace.summary), trace.summary["tokens"]))
+    return {"out": out, "html": out / "report.html", "md": out / "report.md", "claims": claims, "verdict": verdict,
             "figures": [out / "figures" / f"{n}.png" for n in written]}

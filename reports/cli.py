@@ -45,6 +45,7 @@ def run(args) -> int:
         raise NeurosimError("give --trace OUT (the trace report) or --sweep DIR (the sweep's Pareto report)")
     res = build_report(args.trace, args.out, hw_dir=args.hw, tile=args.tile, progress=not args.quiet,
                        energy_dir=args.energy, eval_dir=args.eval)
+    print("\n".join(res["verdict"]) + "\n")
     print(claims_text(res["claims"]))
     print(f"\nHTML report: {res['html'].resolve()}")
     return 0

@@ -145,7 +145,7 @@ def _inline(text: str) -> str:
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}
-h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
+h1{border-bottom:2px solid #444;font-size:1.7em}h2{border-bottom:1px solid #bbb;margin-top:2em;font-size:1.35em}
 pre.verdict{background:#f6f8fa;border:1px solid #d0d7de;padding:0.8em 1em;overflow-x:auto;font-size:0.95em;
 line-height:1.35}
 p.answer{font-size:1.1em;font-weight:600;margin:0.6em 0}

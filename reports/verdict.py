@@ -12,7 +12,7 @@ __all__ = ["MAX_LINES", "WIDTH", "verdict_doc", "verdict_lines", "render_result"
 
 #: the verdict's size: lines and columns
 MAX_LINES, WIDTH = 12, 80
-_CLAIM_W, _PAPER_W = 38, 12
+_CLAIM_W, _PAPER_W = 37, 15
 
 
 def verdict_doc(claims: list, model: str, tokens: int | None = None) -> dict:
@@ -38,7 +38,8 @@ def verdict_lines(doc: dict) -> list[str]:
     room = MAX_LINES - len(lines)
     shown = main if len(main) <= room else main[:room - 1]
     for c in shown:
-        left = f"{_cut(c['claim'], _CLAIM_W):<{_CLAIM_W}}  {_cut(c['paper'], _PAPER_W):<{_PAPER_W}}  "
+        paper = str(c["paper"]).split(" (")[0]   # "48.1% (other point, ...)": the figure; the table has the rest
+        left = f"{_cut(c['claim'], _CLAIM_W):<{_CLAIM_W}}  {_cut(paper, _PAPER_W):<{_PAPER_W}}  "
         lines.append(left + _cut(c["measured"], WIDTH - len(left)))
     if len(shown) < len(main):
         lines.append(f"... {len(main) - len(shown)} more in the claims table")

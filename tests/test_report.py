@@ -157,9 +157,11 @@ def test_report_without_hw_has_every_section_and_figure(trace, tmp_path, capsys)
     assert "figures/" not in html
     assert_well_formed(html)
     assert NO_HW in md and NO_HW in html
-    # stdout: the claims table, then the HTML path last
+    # stdout: the verdict (as in the page), the claims table, then the HTML path last
     lines = cap.out.strip().splitlines()
-    assert lines[0].startswith("claim") and "64.31%" in cap.out and NO_HW in cap.out
+    verdict = md.split("```text\n", 1)[1].split("\n```", 1)[0].splitlines()
+    assert lines[:len(verdict)] == verdict and lines[len(verdict)] == ""
+    assert lines[len(verdict) + 1].startswith("claim") and "64.31%" in cap.out and NO_HW in cap.out
     assert lines[-1] == f"HTML report: {(out / 'report.html').resolve()}"
     # nothing else is left beside the report
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
