@@ -36,10 +36,13 @@ def _cell(text) -> str:
 
 
 def _default(action: argparse.Action) -> str:
+    """The parser's default; "see meaning" where the parser leaves it to the command (``None``) and
+    the help text states it."""
     d = action.default
-    if d is None or d is argparse.SUPPRESS or isinstance(action, (argparse._StoreTrueAction,
-                                                                  argparse._StoreFalseAction)):
-        return "-" if not isinstance(action, argparse._StoreTrueAction) else "off"
+    if isinstance(action, argparse._StoreTrueAction):
+        return "off"
+    if d is None or d is argparse.SUPPRESS or isinstance(action, argparse._StoreFalseAction):
+        return "see meaning" if "default" in (action.help or "") else "-"
     if isinstance(d, (list, tuple)):
         return "`" + " ".join(map(str, d)) + "`" if d else "-"
     return f"`{d}`"
@@ -48,7 +51,9 @@ def _default(action: argparse.Action) -> str:
 def command_reference(name: str) -> str:
     """Markdown reference of ``neurosim NAME``: usage, then a table of its arguments."""
     p = _subparser(name)
-    usage = p.format_usage().removeprefix("usage: ").strip()
+    head = "usage: "
+    usage = "\n".join(ln[len(head):] if ln.startswith(" " * len(head)) else ln.removeprefix(head)
+                      for ln in p.format_usage().strip().splitlines())
     out = ["```text", usage, "```", "", "| argument | value | default | choices | meaning |",
            "|---|---|---|---|---|"]
     for a in p._actions:
