@@ -40,7 +40,8 @@ def verdict_lines(doc: dict) -> list[str]:
     for c in shown:
         paper = str(c["paper"]).split(" (")[0]   # "48.1% (other point, ...)": the figure; the table has the rest
         left = f"{_cut(c['claim'], _CLAIM_W):<{_CLAIM_W}}  {_cut(paper, _PAPER_W):<{_PAPER_W}}  "
-        lines.append(left + _cut(c["measured"], WIDTH - len(left)))
+        measured = c["measured"] if c.get("value") is not None else "not measured"  # the table says why
+        lines.append(left + _cut(measured, WIDTH - len(left)))
     if len(shown) < len(main):
         lines.append(f"... {len(main) - len(shown)} more in the claims table")
     return lines

@@ -24,6 +24,11 @@ def test_verdict_lists_headline_claims_only_within_80_columns():
     assert "..." in body[2]                   # a long claim is cut, not wrapped
 
 
+def test_verdict_says_not_measured_where_the_table_has_no_value():
+    c = Claim("area reduction vs INT8 MAC", "70.6%", "no hardware results given", None, None, None, "pct", "-", "-")
+    assert verdict_lines(verdict_doc([c], "m", 1))[2].split()[-2:] == ["not", "measured"]
+
+
 def test_verdict_never_exceeds_twelve_lines():
     claims = [_claim(f"claim {i}") for i in range(30)]
     lines = verdict_lines(verdict_doc(claims, "m", None))
