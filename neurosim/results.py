@@ -29,7 +29,7 @@ from pathlib import Path
 from neurosim import NeurosimError
 
 __all__ = ["RESULTS_DIR", "load_average", "write_result", "render", "readme_blocks", "measured_section", "check_readme",
-           "loose_numbers", "sync_readme", "quoting_pages"]
+           "loose_numbers", "sync_readme", "quoting_pages", "render_verdict"]
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "docs" / "results"
@@ -191,23 +191,23 @@ def _frontier_png(doc: dict, name: str) -> Path:
 
 
 def _verdict_result(report_dir: str, command: str) -> None:
-    """docs/results/verdict.{json,md} from a report folder's report.json (its claims table)."""
-    from neurosim.reports.verdict import verdict_doc
-
+    """docs/results/verdict.{json,md} from a report folder: the verdict its report.json records."""
     p = Path(report_dir) / "report.json"
     if not p.is_file():
         raise NeurosimError(f"{report_dir} is not a neurosim report folder (no report.json)")
     meta = json.loads(p.read_text())
-    model, tokens = meta.get("model"), meta.get("tokens")
-    if model is None:  # a report written before report.json named its model: ask its trace
-        from neurosim.reports.data import model_name
-
-        summary = json.loads((Path(meta["trace"]) / "summary.json").read_text())
-        model, tokens = model_name(summary), summary["tokens"]
-    doc = verdict_doc(meta["claims"], model, tokens)
-    doc.update(renderer="neurosim.reports.verdict:render_result", command=command)
+    if not meta.get("verdict"):
+        raise NeurosimError(f"{p} records no verdict (re-run `neurosim report`)")
+    doc = {"verdict": meta["verdict"], "neurosim_version": meta.get("neurosim_version"), "command": command,
+           "renderer": "neurosim.results:render_verdict"}
     for f in write_result("verdict", doc):
         print(f)
+
+
+def render_verdict(doc: dict) -> str:
+    """``docs/results/verdict.md``: the verdict a report opened with, as a text block."""
+    return "\n".join([f"The end of `{doc['command']}`'s output, the verdict the report opens with:", "",
+                      "```text", *doc["verdict"], "```"]) + "\n"
 
 
 def main(argv=None) -> int:

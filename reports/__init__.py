@@ -14,5 +14,4 @@ __all__, __getattr__, __dir__ = lazy_face(__name__, {
     "data": ("HW_SCHEMA", "Trace", "load_trace", "load_hw", "totals", "projection_class", "short_name"),
     "claims": ("Claim", "build_claims", "claims_text", "resolve", "NO_HW"),
     "document": ("Document", "to_markdown", "to_html"),
-    "verdict": ("verdict_doc", "verdict_lines"),
 })

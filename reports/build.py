@@ -22,7 +22,7 @@ from .energy_section import (NO_ENERGY, add_energy_section, compute_energy, ener
                              energy_stacked, load_energy)
 from .eval_section import add_eval_section, eval_answer, eval_claims, frontier_figure, load_eval
 from .sections import _f, _n, add_hw_details, add_sparsity_details, add_work_details
-from .verdict import verdict_doc, verdict_lines
+from .verdict import verdict_lines
 
 REPORT_FILES = ("report.md", "report.html", "report.json")
 #: the report folder's marker file and name in messages (neurosim.outdir.OutputFolder)
@@ -75,7 +75,7 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: 
     figs = {}
     name = model_name(S)
     doc = Document(f"neurosim report: SpikingBrain 2.0's claims on {name}")
-    doc.pre(verdict_lines(verdict_doc(claims, name, S["tokens"])))
+    doc.pre(verdict_lines(S, hw, energy, ev))
     kinds = ", ".join(f"{kind_label(k)} x{model['layer_kinds'].count(k)}" for k in dict.fromkeys(model["layer_kinds"]))
     window = f"fixed T={s['window']}" if s.get("window") else "per tensor (statistics on the INT8 hardware window)"
     doc.p(f"{name}, {model['n_layers']} layers ({kinds}), on {S['tokens']} tokens of "
@@ -182,6 +182,7 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
         energy_path, energy = load_energy(energy_dir)
     ev_path, ev = load_eval(eval_dir) if eval_dir is not None else (None, None)
     doc, claims, figs = build_document(trace, hw, hw_path, energy, energy_path, ev, ev_path)
+    verdict = verdict_lines(trace.summary, hw, energy, ev)
 
     with OutputFolder(out, MARKER, WHAT) as folder:
         tmp = folder.building
@@ -204,9 +205,8 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
                 "hw": str(hw_path) if hw_path else None, "tile": trace.tile_name,
                 "energy": str(energy_path) if energy_path else None,
                 "figures": [f"figures/{n}.png" for n in written],
-                "claims": [c.as_dict() for c in claims]}
+                "verdict": verdict, "claims": [c.as_dict() for c in claims]}
         (tmp / "report.json").write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n")
         folder.commit()
-    verdict = verdict_lines(verdict_doc(claims, model_name(trace.summary), trace.summary["tokens"]))
     return {"out": out, "html": out / "report.html", "md": out / "report.md", "claims": claims, "verdict": verdict,
             "figures": [out / "figures" / f"{n}.png" for n in written]}

@@ -28,7 +28,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from .build import build_report
-    from .claims import claims_text
 
     if not args.out:
         raise NeurosimError("--out must name a folder")
@@ -45,7 +44,7 @@ def run(args) -> int:
         raise NeurosimError("give --trace OUT (the trace report) or --sweep DIR (the sweep's Pareto report)")
     res = build_report(args.trace, args.out, hw_dir=args.hw, tile=args.tile, progress=not args.quiet,
                        energy_dir=args.energy, eval_dir=args.eval)
-    print("\n".join(res["verdict"]) + "\n")
-    print(claims_text(res["claims"]))
-    print(f"\nHTML report: {res['html'].resolve()}")
+    print("\n".join(res["verdict"]))
+    print(f"\nThe full claims table: {res['md']}")
+    print(f"HTML report: {res['html'].resolve()}")
     return 0

@@ -74,12 +74,13 @@ DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 
 
 def model_name(summary: dict) -> str:
-    """The model's display name: the embedded default's name, else the checkpoint folder's name, with
-    the layout (``model_type``) in brackets."""
+    """The model's display name with its layout (``model_type``) in brackets: the name the trace
+    records, else the embedded default's name, else the checkpoint folder's name. ``summary`` may
+    also be an ``eval.json``."""
     model = summary.get("model", {})
     given = next((d.get("model") for d in (summary.get("settings"), summary.get("config")) if isinstance(d, dict)),
                  None)
-    name = Path(given).name if given else DEFAULT_MODEL_NAME
+    name = model.get("name") or (Path(given).name if given else DEFAULT_MODEL_NAME)
     return f"{name} ({model.get('model_type', '?')})"
 
 

@@ -118,9 +118,11 @@ def break_even_figure(doc: dict):
     from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
     fig, ax = plt.subplots(figsize=(10, 5.5))
-    pb = doc["published_break_even"]
-    ax.axhspan(pb["range"][0], pb["range"][1], color="0.85", label=f"published break-even {pb['range'][0]}-"
-               f"{pb['range'][1]} (Dampfhoffer 2023; Davidson & Furber 2021; Lemaire 2022)")
+    yan = (doc.get("scenarios") or {}).get("yan_break_even")
+    if yan and yan.get("published_rate") is not None:
+        y = yan["published_rate"] * yan["T"]
+        ax.axhline(y, color="0.5", ls="--", lw=1,
+                   label=f"Yan et al.: {100 * yan['published_rate']:.1f}% spike rate x T={yan['T']} = {y:.2f}")
     codings = sorted({d["coding"] for _, d in _spiking(doc)})
     for c in codings:
         s = [p["spikes_per_activation"][c] for p in doc["per_projection"]]
@@ -206,9 +208,9 @@ def add_energy_section(doc, figs: dict, energy: dict, energy_path) -> None:
     doc.table(["spiking design", "against", "reduction, memory incl.", "reduction, unit only",
                "break-even s (memory)", "break-even s (unit)", "verdict"], rows, align="lllrrrl")
     figs["break_even"] = lambda: break_even_figure(energy)
-    pb = energy["published_break_even"]
     doc.figure("break_even", "spikes per activation of each traced projection against the break-even thresholds "
-                             f"(solid: memory included, dotted: unit only); grey: published band ({pb['source']})")
+                             "(solid: memory included, dotted: unit only; dashed grey: Yan et al.'s published "
+                             "spike rate times their window, when priced with scenarios)")
     doc.p("Assumptions: " + "; ".join(energy["assumptions"]) + ".")
 
 

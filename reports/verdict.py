@@ -1,54 +1,102 @@
-"""The verdict: the report's first screen, the paper's headline claims next to what was measured, in at
-most 12 lines of at most 80 columns.
+"""The verdict a user reads first: each paper claim beside its measurement, then the system-level
+energy answer over the modelling scenarios, in at most 12 lines of at most 80 characters.
 
-``verdict_doc(claims, model, tokens)`` is the input (also what ``report.json`` and
-``docs/results/verdict.json`` hold); ``verdict_lines(doc)`` the lines; ``render_result(doc)`` the
-Markdown of ``docs/results/verdict.md`` (``python -m neurosim.results verdict REPORT_DIR``).
+Shared by the report (its first block), ``neurosim report``'s console output and the README.
+Reductions read like the paper's: positive means the spiking design is smaller or uses less.
 """
 
 from __future__ import annotations
 
-__all__ = ["MAX_LINES", "WIDTH", "verdict_doc", "verdict_lines", "render_result"]
+from pathlib import PurePath
 
-#: the verdict's size: lines and columns
-MAX_LINES, WIDTH = 12, 80
-_CLAIM_W, _PAPER_W = 37, 15
+from neurosim.paper import PAPER
 
-
-def verdict_doc(claims: list, model: str, tokens: int | None = None) -> dict:
-    """The verdict's input: the model's display name, the tokens traced and the claims rows (as dicts)."""
-    rows = [c if isinstance(c, dict) else c.as_dict() for c in claims]
-    return {"model": model, "tokens": tokens,
-            "claims": [{k: r.get(k) for k in ("claim", "paper", "measured", "value", "file", "source")}
-                       for r in rows]}
+WIDTH, MAX_LINES = 80, 12
+#: fewer evaluation windows than this give no interval
+MIN_WINDOWS_FOR_INTERVAL = 8
 
 
-def _cut(text: str, width: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[:width - 3].rstrip() + "..."
+def model_name(summary: dict) -> str:
+    """The model's display name: its own name when the trace has one, else its folder's name."""
+    m = summary.get("model", {})
+    return m.get("name") or PurePath(str(m.get("path", "model"))).name or str(m.get("model_type", "model"))
 
 
-def verdict_lines(doc: dict) -> list[str]:
-    """The verdict: a title line, a header and one line per headline claim (rows marked ``alt.`` are
-    left to the claims table), each at most ``WIDTH`` columns, ``MAX_LINES`` lines in all."""
-    tokens = f", {doc['tokens']:,} tokens" if doc.get("tokens") else ""
-    lines = [_cut(f"Verdict: SpikingBrain 2.0 vs measured, {doc['model']}{tokens}", WIDTH),
-             f"{'claim':<{_CLAIM_W}}  {'paper':<{_PAPER_W}}  measured"]
-    main = [c for c in doc["claims"] if not c["claim"].endswith(", alt.") and ", alt. (" not in c["claim"]]
-    room = MAX_LINES - len(lines)
-    shown = main if len(main) <= room else main[:room - 1]
-    for c in shown:
-        paper = str(c["paper"]).split(" (")[0]   # "48.1% (other point, ...)": the figure; the table has the rest
-        left = f"{_cut(c['claim'], _CLAIM_W):<{_CLAIM_W}}  {_cut(paper, _PAPER_W):<{_PAPER_W}}  "
-        measured = c["measured"] if c.get("value") is not None else "not measured"  # the table says why
-        lines.append(left + _cut(measured, WIDTH - len(left)))
-    if len(shown) < len(main):
-        lines.append(f"... {len(main) - len(shown)} more in the claims table")
-    return lines
+def _pct(x, signed: bool = True) -> str:
+    return "n/a" if x is None else (f"{x:+.1f}%" if signed else f"{x:.1f}%")
 
 
-def render_result(doc: dict) -> str:
-    """``docs/results/verdict.md``: the verdict as a text block, with the command that made it."""
-    cmd = doc.get("command", "make main")
-    return "\n".join([f"What `{cmd}` ends with (the claims table follows it in full):", "", "```text",
-                      *verdict_lines(doc), "```"]) + "\n"
+def _accuracy(summary: dict, ev: dict | None) -> str:
+    if ev is not None and ev.get("settings"):
+        s = ev["settings"][0]
+        n = int(s.get("windows", 0))
+        ci = s.get("ppl_change_ci")
+        if ci and n >= MIN_WINDOWS_FOR_INTERVAL:
+            return f"ppl {100 * s['ppl_change']:+.2f}% [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}], {n} windows"
+        return f"ppl {100 * s['ppl_change']:+.2f}% ({n} windows: too few for an interval)"
+    acc = summary.get("accuracy", {})
+    if "ppl_change" in acc:
+        return f"ppl {100 * acc['ppl_change']:+.2f}% on one passage (no interval)"
+    return "not measured"
+
+
+def _hw_rows(hw: dict | None, energy: dict | None) -> list[str]:
+    if hw is None:
+        return ["area, power      (no hardware results given)"]
+    comp = hw.get("comparison", {})
+    fk = "500" if "500" in comp else sorted(comp, key=float)[-1]
+    c = comp[fk]
+    label = "gspecify" if "power_reduction_equal_clock_busy_pct" in c.get("gspecify", {}) else "zero_delay"
+    p = c.get(label, {})
+    rows = [f"area saved       {PAPER['area_reduction_pct']:.1f}%   {_pct(c.get('area_reduction_pct'), False)} "
+            f"one array at {fk} MHz (0.18 um cells)"]
+    work = ""
+    if energy and energy.get("designs"):
+        best = _best_spiking(energy)
+        v = best.get("vs", {}).get("MAC dense", {}).get("unit_only_reduction_pct")
+        if v is not None:
+            work = f", {_pct(v, False)} per MAC-eq (trace's rate)"
+    rows.append(f"power saved      {PAPER['power_reduction_500mhz_pct']:.1f}%   "
+                f"{_pct(p.get('power_reduction_equal_clock_busy_pct'), False)} per busy cycle{work}")
+    return rows
+
+
+def _best_spiking(energy: dict) -> dict:
+    spk = [d for d in energy["designs"] if "vs" in d]
+    return min(spk, key=lambda d: d["per_token"]["total_pj"]) if spk else {}
+
+
+def _energy_rows(energy: dict | None) -> list[str]:
+    if not energy or not energy.get("scenarios"):
+        return ["energy/token     not priced (run `neurosim energy --trace T --hw H --out E`",
+                "                 and pass `--energy E`)"]
+    s = energy["scenarios"]
+    rows = [f"Energy per token, memory included, best spiking design in {s['count']:,} scenarios",
+            "(+ = spiking saves; default scenario in brackets; docs/energy.md has the axes):"]
+    short = {"MAC dense": "dense MAC", "MAC zero-skipping": "zero-skipping MAC"}
+    for b, v in s["best"].items():
+        rows.append(f"  vs {short.get(b, b) + ':':19}{_pct(v['min'])} to {_pct(v['max'])} "
+                    f"[{_pct(v['default'])}], spiking wins in {100 * v['wins_share']:.0f}%")
+    zs = s["best"].get("MAC zero-skipping")
+    if zs and zs.get("break_even_default") is not None:
+        rows.append(f"  break-even vs zero-skipping MAC {zs['break_even_default']:.2f} spikes/activation, "
+                    f"measured {zs['spikes_measured']:.2f}")
+    return rows
+
+
+def verdict_lines(summary: dict, hw: dict | None = None, energy: dict | None = None,
+                  ev: dict | None = None) -> list[str]:
+    """At most :data:`MAX_LINES` lines of at most :data:`WIDTH` characters."""
+    t = summary.get("totals", {})
+    sp = t.get("sparsity_fixed", t.get("sparsity_data"))
+    lines = [f"VERDICT: {model_name(summary)}, {summary.get('tokens', '?')} tokens"[:WIDTH],
+             "claim            paper   measured",
+             f"spike sparsity   {PAPER['sparsity_pct']:.2f}%  "
+             + ("n/a" if sp is None else f"{100 * sp:.2f}% (fixed window T={t.get('T_fixed', '?')})"),
+             f"accuracy loss    {PAPER['accuracy_loss_pct']:.2f}%   {_accuracy(summary, ev)}"]
+    lines += _hw_rows(hw, energy) + _energy_rows(energy)
+    out = [ln if len(ln) <= WIDTH else ln[:WIDTH - 3] + "..." for ln in lines]
+    return out[:MAX_LINES]
+
+
+__all__ = ["WIDTH", "MAX_LINES", "MIN_WINDOWS_FOR_INTERVAL", "model_name", "verdict_lines"]

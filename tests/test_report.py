@@ -139,7 +139,7 @@ def test_report_without_hw_has_every_section_and_figure(trace, tmp_path, capsys)
     assert at == sorted(at) and all(f"<h2>{h}</h2>" in html for h in HEADINGS)
     assert all(f"### {h}" in md and f"<h3>{h}</h3>" in html for h in SUBHEADINGS)
     # the verdict first: right after the title, before any section
-    assert md.split("\n")[2] == "```text" and md.split("\n")[3].startswith("Verdict: ")
+    assert md.split("\n")[2] == "```text" and md.split("\n")[3].startswith("VERDICT")
     assert html.index('<pre class="verdict">') < html.index("<h2>")
     # each section opens with its one-line answer; the details are collapsible
     assert html.count('<p class="answer">') == len(HEADINGS)
@@ -157,11 +157,12 @@ def test_report_without_hw_has_every_section_and_figure(trace, tmp_path, capsys)
     assert "figures/" not in html
     assert_well_formed(html)
     assert NO_HW in md and NO_HW in html
-    # stdout: the verdict (as in the page), the claims table, then the HTML path last
+    # stdout: the verdict (the page's first block), then the paths of the full claims table and the HTML
+    # report last
     lines = cap.out.strip().splitlines()
     verdict = md.split("```text\n", 1)[1].split("\n```", 1)[0].splitlines()
-    assert lines[:len(verdict)] == verdict and lines[len(verdict)] == ""
-    assert lines[len(verdict) + 1].startswith("claim") and "64.31%" in cap.out and NO_HW in cap.out
+    assert lines[:len(verdict)] == verdict and lines[0].startswith("VERDICT")
+    assert "64.31%" in cap.out and NO_HW in cap.out
     assert lines[-1] == f"HTML report: {(out / 'report.html').resolve()}"
     # nothing else is left beside the report
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
