@@ -102,7 +102,8 @@ def energy_per_layer(doc: dict):
     import matplotlib.pyplot as plt
     layers = [L["layer"] for L in doc["per_layer"]]
     fig, ax = plt.subplots(figsize=(8.5, 3.8))
-    for d, (color, marker) in zip(doc["designs"], STYLES):
+    for i, d in enumerate(doc["designs"]):
+        color, marker = STYLES[i % len(STYLES)]
         v = [L["designs"][d["name"]]["total_pj_per_token"] * 1e-6 for L in doc["per_layer"]]
         ax.plot(layers, v, marker=marker, ms=4, color=color, label=d["name"], ls="-" if "vs" in d else "--")
     ax.set_xlabel("layer")
