@@ -6,7 +6,7 @@ SETUP := bash scripts/setup.sh
 B := build
 SIM_SRC := $(shell find neurosim -name "*.py")
 
-.PHONY: help setup main test test-gpu test-torch rtl sim hw hw-all energy report bench results clean
+.PHONY: help setup main test test-gpu test-torch rtl sim hw hw-all energy report bench results docs clean
 
 help:
 	@echo "make main   - the whole chain end to end on the embedded SmolLM2-135M (about 4.5 min)"
@@ -20,6 +20,7 @@ help:
 	@echo "make hw-all - neurosim hw --coding all (every spiking kind) into build/hw_all"
 	@echo "make energy - energy per token with memory over every modelling scenario into build/energy"
 	@echo "make results - regenerate docs/results/*.json + *.md (accuracy frontier, sensitivity; energy after make main)"
+	@echo "make docs   - the documentation site (MkDocs, strict: broken links fail) into build/docs/"
 
 setup:
 	@$(SETUP)
@@ -98,9 +99,9 @@ bench: setup
 	$(PY) -m benchmarks.engine --out docs/results
 	$(PY) -m neurosim.results sync
 
-# Generated figures (docs/results/NAME.json + NAME.md, quoted by the README), at the issue's full
+# Generated figures (docs/results/NAME.json + NAME.md, quoted by docs/measured-results.md), at the full
 # setting (32 windows x 512 tokens; about an hour on 2 cores with 2 eval workers). A budget run:
-# `make results FRONTIER_WINDOWS=12 FRONTIER_TOKENS=256` (its figures then differ from the README's).
+# `make results FRONTIER_WINDOWS=12 FRONTIER_TOKENS=256` (its figures then differ from the committed ones).
 FRONTIER_WINDOWS ?= 32
 FRONTIER_TOKENS ?= 512
 CONFIRM_SEED ?= 1
@@ -118,6 +119,11 @@ results: setup
 	@if [ -f $(B)/trace/summary.json ]; then $(MAKE) hw-all && $(PY) -m benchmarks.energy --hw $(B)/hw_all && $(PY) -m benchmarks.scenarios --hw $(B)/hw; else echo "(energy.md, scenarios.md: run make main first)"; fi
 	$(PY) -m neurosim.results sync
 	$(PY) -m neurosim.results check
+
+# the documentation site; strict mode (mkdocs.yml) fails on a broken link, a missing anchor or page.
+# `make test` builds it too (tests/test_docs.py).
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir $(B)/docs
 
 clean:
 	rm -rf $(B) sim_build .pytest_cache

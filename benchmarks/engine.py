@@ -203,7 +203,7 @@ def render(doc: dict) -> str:
                      f"{s['per_step'] * 1e3:.1f} | {s['f32_blas'] * 1e3:.1f} | {s['f64_blas'] * 1e3:.1f} | "
                      f"{r['spike_over_f32_blas']:.2f} | {r['per_step_over_spike']:.2f} |")
     g = doc["goals"]
-    lines += ["", f"Goals (issue 13): spike / f32 BLAS <= {g['spike_over_f32_blas_max']:g}, per-plane / spike >= "
+    lines += ["", f"Goals: spike / f32 BLAS <= {g['spike_over_f32_blas_max']:g}, per-plane / spike >= "
               f"{g['per_step_over_spike_min']:g}. Sparsity: zero fraction of the bitwise spike tensor in its "
               "data-derived window; per-plane runs one float32 GEMM per plane of that window. "
               "`dense exact` is neurosim.core.exact_linear (float32 BLAS over exact K chunks)."]

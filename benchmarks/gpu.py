@@ -408,7 +408,7 @@ def render(doc: dict) -> str:
     lines += ["", "Seconds are medians of the repeats after one warm-up run; a run = fp pass + spike pass with trace "
               "statistics + accuracy metrics, i.e. `neurosim run --device cuda --mode spike` without loading; weights = "
               "reading the checkpoint and uploading it (bf16 widened on the GPU), reported apart. The reference is the "
-              "authors' HF code's bf16 forward measured on one H200 (issue 13); the target is 3x it (SmolLM2 layout: "
+              "authors' HF code's bf16 forward measured on one H200; the target is 3x it (SmolLM2 layout: "
               "1 s at 256 tokens). The spb5b checkpoint was made on the GPU host with `neurosim make-checkpoint "
               "--arch sse_swa_moba --preset full DIR` (random weights, bf16); the SmolLM2-135M layout and the tiny "
               "SpB2.0 are random-weight checkpoints made by the benchmark. CPU columns: the numpy golden model on "

@@ -214,7 +214,7 @@ def render(doc: dict) -> str:
     fixed = tot["sparsity_fixed"]
     lines += [f"Sparsity data-T {tot['sparsity_data']:.2%}, fixed T={tot['T_fixed']} "
               f"{'n/a' if fixed is None else f'{fixed:.2%}'}, {tot['spikes_per_activation']:.2f} spikes/activation.", "",
-              f"Target (issue 13): the run within {TARGET_S} s: {wall:.0f} s, "
+              f"Target: the run within {TARGET_S} s: {wall:.0f} s, "
               f"{'met' if wall <= TARGET_S else 'NOT met'}; peak RSS within {TARGET_RSS_GB} GB: {rss / 1e9:.2f} GB, "
               f"{'met' if rss / 1e9 <= TARGET_RSS_GB else 'NOT met'}."]
     return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@
    seconds) / 8: everything the sweep adds around the points (submission, result transfer, the
    table rewrite, the checkpoint made once).
 
-Writes ``docs/results/sweep.json`` and ``docs/results/sweep.md`` (the README quotes the .md).
+Writes ``docs/results/sweep.json`` and ``docs/results/sweep.md`` (docs/measured-results.md quotes the .md).
 """
 
 from __future__ import annotations

@@ -1,18 +1,20 @@
-"""Generated figures: ``docs/results/NAME.json`` and ``NAME.md`` rendered from it, and the README's
-quotes of them.
+"""Generated figures: ``docs/results/NAME.json`` and ``NAME.md`` rendered from it, and the pages that
+quote them (README.md and the documentation pages under ``docs/``).
 
 A result document is a JSON object; when it names its renderer (``"renderer": "module:function"``,
 a function ``doc -> Markdown text``) ``NAME.md`` can be re-rendered from ``NAME.json`` alone and
-checked against it. The README quotes a result verbatim between ``<!-- results: NAME.md -->`` and
+checked against it. A page quotes a result verbatim between ``<!-- results: NAME.md -->`` and
 ``<!-- /results -->``; ``check_readme`` (run by tests/test_readme_results.py) verifies every such
-block against its file and that the "Measured results" section types no figure outside a block
-(inline code, i.e. commands, excepted).
+block of every page against its file and that a "Measured results" section (``docs/measured-results.md``)
+types no figure outside a block (inline code, i.e. commands, excepted).
 
     python -m neurosim.results eval EVAL_DIR NAME [--figure]  # an eval folder -> docs/results/NAME.{json,md[,png]}
     python -m neurosim.results joint EVAL_DIR HW_DIR NAME    # every eval setting priced over the scenarios
+    python -m neurosim.results verdict REPORT_DIR    # a report folder -> docs/results/verdict.{json,md}
     python -m neurosim.results render [NAME ...]    # re-render NAME.md from NAME.json
-    python -m neurosim.results check                # the README check
-    python -m neurosim.results sync                 # copy docs/results/*.md into the README's blocks
+    python -m neurosim.results figure NAME          # redraw the frontier figure NAME.png from NAME.json
+    python -m neurosim.results check                # the quotes check
+    python -m neurosim.results sync                 # copy docs/results/*.md into the pages' blocks
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from pathlib import Path
 from neurosim import NeurosimError
 
 __all__ = ["RESULTS_DIR", "load_average", "write_result", "render", "readme_blocks", "measured_section", "check_readme",
-           "loose_numbers", "sync_readme"]
+           "loose_numbers", "sync_readme", "quoting_pages", "render_verdict"]
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "docs" / "results"
 BLOCK = re.compile(r"<!-- results: (?P<name>[\w.\-]+\.md) -->\n(?P<body>.*?)\n?<!-- /results -->", re.S)
-SECTION = "## Measured results"
+SECTION = "Measured results"
+#: the heading of a measured-results section, at any level
+SECTION_HEADING = re.compile(r"^(?P<hashes>#+) Measured results[ \t]*$", re.M)
 #: a figure: digits not glued to letters (INT8, SpB2.0-5B and fp16 are names, not figures)
 NUMBER = re.compile(r"(?<![A-Za-z0-9_.])[-+]?\d[\d,]*(\.\d+)?(?![A-Za-z0-9_])")
 
@@ -74,13 +78,20 @@ def readme_blocks(text: str) -> list[tuple[str, str, int, int]]:
     return [(m["name"], m["body"], m.start(), m.end()) for m in BLOCK.finditer(text)]
 
 
+def quoting_pages() -> list[Path]:
+    """README.md and every documentation page (``docs/**/*.md`` outside ``docs/results/``)."""
+    docs = ROOT / "docs"
+    return [ROOT / "README.md"] + sorted(p for p in docs.rglob("*.md") if RESULTS_DIR not in p.parents)
+
+
 def measured_section(text: str) -> tuple[int, int]:
-    """[start, end) of the "Measured results" section (to the next level-2 heading)."""
-    i = text.find(SECTION)
-    if i < 0:
-        raise NeurosimError(f"README has no '{SECTION}' section")
-    j = text.find("\n## ", i + len(SECTION))
-    return i, (len(text) if j < 0 else j + 1)
+    """[start, end) of the "Measured results" section (to the next heading of the same or a higher level)."""
+    m = SECTION_HEADING.search(text)
+    if m is None:
+        raise NeurosimError(f"the page has no '{SECTION}' section")
+    level = len(m["hashes"])
+    nxt = re.compile(rf"^#{{1,{level}}} ", re.M).search(text, m.end())
+    return m.start(), (len(text) if nxt is None else nxt.start())
 
 
 def loose_numbers(text: str) -> list[str]:
@@ -98,26 +109,33 @@ def loose_numbers(text: str) -> list[str]:
 
 
 def check_readme(readme=None, results_dir=None) -> list[str]:
-    """Problems of the README's results quotes (empty: all good)."""
-    readme = Path(readme) if readme is not None else ROOT / "README.md"
+    """Problems of the results quotes of ``readme`` (default: README.md and every documentation page;
+    empty: all good)."""
+    pages = [Path(readme)] if readme is not None else quoting_pages()
     d = Path(results_dir) if results_dir is not None else RESULTS_DIR
-    text = readme.read_text()
     problems = []
-    for name, body, _, _ in readme_blocks(text):
-        f = d / name
-        if not f.is_file():
-            problems.append(f"README quotes {name}, which docs/results does not have")
-        elif f.read_text().rstrip("\n") != body.rstrip("\n"):
-            problems.append(f"README's quote of {name} differs from docs/results/{name} (re-run `make results`)")
-    for line in loose_numbers(text):
-        problems.append(f"figure typed outside a results block in '{SECTION}': {line.strip()[:80]}")
+    for page in pages:
+        text = page.read_text()
+        for name, body, _, _ in readme_blocks(text):
+            f = d / name
+            if not f.is_file():
+                problems.append(f"{page.name} quotes {name}, which docs/results does not have")
+            elif f.read_text().rstrip("\n") != body.rstrip("\n"):
+                problems.append(f"{page.name}'s quote of {name} differs from docs/results/{name} "
+                                "(re-run `make results`)")
+        if SECTION_HEADING.search(text):
+            for line in loose_numbers(text):
+                problems.append(f"{page.name}: figure typed outside a results block in '{SECTION}': "
+                                f"{line.strip()[:80]}")
     return problems
 
 
 def sync_readme(readme=None, results_dir=None) -> list[str]:
-    """Replace every README results block's text by its file (missing files are left as they are);
-    returns the names updated."""
-    readme = Path(readme) if readme is not None else ROOT / "README.md"
+    """Replace every results block's text of ``readme`` (default: README.md and every documentation
+    page) by its file (missing files are left as they are); returns the names updated."""
+    if readme is None:
+        return [n for page in quoting_pages() for n in sync_readme(page, results_dir)]
+    readme = Path(readme)
     d = Path(results_dir) if results_dir is not None else RESULTS_DIR
     text = readme.read_text()
     done = []
@@ -160,14 +178,40 @@ def _eval_result(eval_dir: str, name: str, command: str | None, figure: bool = F
                            "load_after": secs.get("load_avg", "n/a"), "workers": secs.get("workers", 1)}
     for f in write_result(name, doc):
         print(f)
-    if figure:  # the frontier figure: NLL change with its interval against spikes per activation
-        import matplotlib
+    if figure:
+        print(_frontier_png(doc, name))
 
-        matplotlib.use("Agg")
-        from neurosim.reports.eval_section import frontier_figure
-        from neurosim.reports.figures import save
 
-        print(save(frontier_figure(doc), RESULTS_DIR / f"{name}.png"))
+def _frontier_png(doc: dict, name: str) -> Path:
+    """The frontier figure of an eval result: NLL change with its interval against spikes per
+    activation, ``docs/results/NAME.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from neurosim.reports.eval_section import frontier_figure
+    from neurosim.reports.figures import save
+
+    return save(frontier_figure(doc), RESULTS_DIR / f"{name}.png")
+
+
+def _verdict_result(report_dir: str, command: str) -> None:
+    """docs/results/verdict.{json,md} from a report folder: the verdict its report.json records."""
+    p = Path(report_dir) / "report.json"
+    if not p.is_file():
+        raise NeurosimError(f"{report_dir} is not a neurosim report folder (no report.json)")
+    meta = json.loads(p.read_text())
+    if not meta.get("verdict"):
+        raise NeurosimError(f"{p} records no verdict (re-run `neurosim report`)")
+    doc = {"verdict": meta["verdict"], "neurosim_version": meta.get("neurosim_version"), "command": command,
+           "renderer": "neurosim.results:render_verdict"}
+    for f in write_result("verdict", doc):
+        print(f)
+
+
+def render_verdict(doc: dict) -> str:
+    """``docs/results/verdict.md``: the verdict a report opened with, as a text block."""
+    return "\n".join([f"The end of `{doc['command']}`'s output, the verdict the report opens with:", "",
+                      "```text", *doc["verdict"], "```"]) + "\n"
 
 
 def _joint_result(eval_dir: str, hw_dir: str, name: str, command: str | None) -> None:
@@ -200,16 +244,28 @@ def main(argv=None) -> int:
     j.add_argument("hw_dir")
     j.add_argument("name")
     j.add_argument("--command", help="the commands behind the eval and hw folders (recorded)")
+    v = sub.add_parser("verdict", help="a report folder -> docs/results/verdict.json + verdict.md")
+    v.add_argument("report_dir")
+    v.add_argument("--command", default="make main", help="the command that produced the report (default: make main)")
     r = sub.add_parser("render", help="re-render NAME.md from NAME.json (default: every result with a renderer)")
     r.add_argument("names", nargs="*")
-    sub.add_parser("check", help="check the README's quotes of docs/results")
-    sub.add_parser("sync", help="copy docs/results/NAME.md into the README's blocks that quote it")
+    fg = sub.add_parser("figure", help="redraw docs/results/NAME.png (the frontier) from NAME.json")
+    fg.add_argument("name")
+    sub.add_parser("check", help="check the quotes of docs/results in README.md and docs/")
+    sub.add_parser("sync", help="copy docs/results/NAME.md into the blocks of README.md and docs/ that quote it")
     a = ap.parse_args(argv)
     try:
         if a.cmd == "eval":
             _eval_result(a.eval_dir, a.name, a.command, a.figure)
         elif a.cmd == "joint":
             _joint_result(a.eval_dir, a.hw_dir, a.name, a.command)
+        elif a.cmd == "verdict":
+            _verdict_result(a.report_dir, a.command)
+        elif a.cmd == "figure":
+            p = RESULTS_DIR / f"{a.name}.json"
+            if not p.is_file():
+                raise NeurosimError(f"docs/results has no {a.name}.json")
+            print(_frontier_png(json.loads(p.read_text()), a.name))
         elif a.cmd == "render":
             names = a.names or sorted(p.stem for p in RESULTS_DIR.glob("*.json"))
             for n in names:
@@ -219,7 +275,7 @@ def main(argv=None) -> int:
                     print(RESULTS_DIR / f"{n}.md")
         elif a.cmd == "sync":
             for n in sync_readme():
-                print(f"README: updated the quote of {n}")
+                print(f"updated a quote of {n}")
         else:
             problems = check_readme()
             for p in problems:

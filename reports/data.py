@@ -69,6 +69,21 @@ def projection_class(name: str) -> str:
     return "other"
 
 
+#: the display name of the embedded default model (a trace of it records no ``--model``)
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+
+
+def model_name(summary: dict) -> str:
+    """The model's display name with its layout (``model_type``) in brackets: the name the trace
+    records, else the embedded default's name, else the checkpoint folder's name. ``summary`` may
+    also be an ``eval.json``."""
+    model = summary.get("model", {})
+    given = next((d.get("model") for d in (summary.get("settings"), summary.get("config")) if isinstance(d, dict)),
+                 None)
+    name = model.get("name") or (Path(given).name if given else DEFAULT_MODEL_NAME)
+    return f"{name} ({model.get('model_type', '?')})"
+
+
 def kind_label(kind: str) -> str:
     """The human name of a layer kind (``sse_swa`` -> ``SSE+SWA``)."""
     return KIND_LABELS.get(kind, kind)

@@ -1,8 +1,8 @@
 """A tiny document model rendered twice: Markdown and a self-contained HTML page.
 
-Blocks: headings, paragraphs (with `code` and **bold** inline marks), tables, preformatted text
-and figures.
-HTML embeds each figure as a base64 PNG, so the page needs no other file.
+Blocks: headings, paragraphs (with `code` and **bold** inline marks), a section's one-line answer,
+preformatted text (the verdict), tables, figures and collapsible details. HTML embeds each figure as a
+base64 PNG, so the page needs no other file; a table wider than the page scrolls inside its own box.
 """
 
 from __future__ import annotations
@@ -33,8 +33,18 @@ class Table:
 
 
 @dataclass
+class Answer:
+    text: str        # a section's one-line answer
+
+
+@dataclass
 class Pre:
-    lines: list[str]     # preformatted text (the verdict block)
+    lines: list[str]  # preformatted text, shown as is
+
+
+@dataclass
+class Details:
+    summary: str | None  # opens a collapsible block with this summary; None closes the open one
 
 
 @dataclass
@@ -60,11 +70,21 @@ class Document:
     def table(self, header, rows, align=None):
         self.blocks.append(Table(list(header), [[str(c) for c in r] for r in rows], align))
 
+    def figure(self, name: str, caption: str):
+        self.blocks.append(Figure(name, caption))
+
+    def answer(self, text: str):
+        self.blocks.append(Answer(text))
+
     def pre(self, lines):
         self.blocks.append(Pre(list(lines)))
 
-    def figure(self, name: str, caption: str):
-        self.blocks.append(Figure(name, caption))
+    def details(self, summary: str):
+        """Open a collapsible block (closed by :meth:`end_details`)."""
+        self.blocks.append(Details(summary))
+
+    def end_details(self):
+        self.blocks.append(Details(None))
 
     def figures(self) -> list[str]:
         return [b.name for b in self.blocks if isinstance(b, Figure)]
@@ -91,6 +111,13 @@ def to_markdown(doc: Document, fig_dir: str = "figures") -> str:
             out += ["#" * (b.level + 1) + " " + b.text, ""]
         elif isinstance(b, Para):
             out += [b.text, ""]
+        elif isinstance(b, Answer):
+            out += [f"**{b.text}**", ""]
+        elif isinstance(b, Pre):
+            out += ["```text", *b.lines, "```", ""]
+        elif isinstance(b, Details):
+            out += ([f"<details><summary>{html.escape(b.summary)}</summary>", ""] if b.summary is not None
+                    else ["</details>", ""])
         elif isinstance(b, Table):
             align = b.align or "l" + "r" * (len(b.header) - 1)
             out.append("| " + " | ".join(_md_cell(h) for h in b.header) + " |")
@@ -98,8 +125,6 @@ def to_markdown(doc: Document, fig_dir: str = "figures") -> str:
             for r in b.rows:
                 out.append("| " + " | ".join(_md_cell(c) for c in r) + " |")
             out.append("")
-        elif isinstance(b, Pre):
-            out += ["```text", *b.lines, "```", ""]
         elif isinstance(b, Figure):
             out += [f"![{b.caption}]({fig_dir}/{b.name}.png)", "", f"*Figure: {b.caption}*", ""]
     return "\n".join(out).rstrip() + "\n"
@@ -120,7 +145,12 @@ def _inline(text: str) -> str:
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}
-h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
+h1{border-bottom:2px solid #444;font-size:1.7em}h2{border-bottom:1px solid #bbb;margin-top:2em;font-size:1.35em}
+pre.verdict{background:#f6f8fa;border:1px solid #d0d7de;padding:0.8em 1em;overflow-x:auto;font-size:0.95em;
+line-height:1.35}
+p.answer{font-size:1.1em;font-weight:600;margin:0.6em 0}
+details{margin:1em 0;border:1px solid #ddd;padding:0.3em 0.8em}summary{cursor:pointer;font-weight:600}
+div.scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
 th,td{border:1px solid #ccc;padding:3px 7px;vertical-align:top}th{background:#f0f0f0}
 td.r{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
@@ -128,7 +158,6 @@ tr:nth-child(even) td{background:#fafafa}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:0.9em;color:#444}code{background:#f3f3f3;padding:0 3px}
 td code{overflow-wrap:anywhere;font-size:0.85em}
-pre.verdict{background:#f6f8fa;border:1px solid #d0d7de;padding:0.8em 1em;font-size:0.9em;overflow-x:auto}
 """
 
 
@@ -143,16 +172,21 @@ def to_html(doc: Document, fig_dir: Path) -> str:
             out.append(f"<h{lvl}>{_inline(b.text)}</h{lvl}>")
         elif isinstance(b, Para):
             out.append(f"<p>{_inline(b.text)}</p>")
+        elif isinstance(b, Answer):
+            out.append(f"<p class=\"answer\">{_inline(b.text)}</p>")
+        elif isinstance(b, Pre):
+            out.append("<pre class=\"verdict\">" + html.escape("\n".join(b.lines), quote=False) + "</pre>")
+        elif isinstance(b, Details):
+            out.append(f"<details><summary>{_inline(b.summary)}</summary>" if b.summary is not None
+                       else "</details>")
         elif isinstance(b, Table):
             align = b.align or "l" + "r" * (len(b.header) - 1)
-            out.append("<table><thead><tr>" + "".join(f"<th>{_inline(h)}</th>" for h in b.header)
+            out.append("<div class=\"scroll\"><table><thead><tr>" + "".join(f"<th>{_inline(h)}</th>" for h in b.header)
                        + "</tr></thead><tbody>")
             for r in b.rows:
                 out.append("<tr>" + "".join(
                     f"<td class=\"{a}\">{_inline(c)}</td>" for c, a in zip(r, align)) + "</tr>")
-            out.append("</tbody></table>")
-        elif isinstance(b, Pre):
-            out.append("<pre class=\"verdict\">" + html.escape("\n".join(b.lines)) + "</pre>")
+            out.append("</tbody></table></div>")
         elif isinstance(b, Figure):
             data = base64.b64encode((Path(fig_dir) / f"{b.name}.png").read_bytes()).decode("ascii")
             out.append(f"<figure><img alt=\"{html.escape(b.caption)}\" src=\"data:image/png;base64,{data}\">"

@@ -13,6 +13,10 @@ from .claims import Claim, fmt_pct, pointer
 
 SCHEMA = "neurosim.energy/1"
 NO_ENERGY = "no energy results given"
+#: distinct (colour, marker) pairs for lines and points: no two series look alike up to 20
+STYLES = [(c, m) for c, m in zip([f"tab:{n}" for n in ("blue", "orange", "green", "red", "purple", "brown",
+                                                            "pink", "gray", "olive", "cyan")] * 2,
+                                 "osD^v<>pXh" + "*Pd8H1234s")]
 COMPONENT_LABELS = {"compute": "compute (lane array)", "weight_sram": "weight SRAM reads",
                     "weight_dram": "weight DRAM + staging", "buffers": "activation / spike buffers",
                     "outputs": "output writes", "leakage": "leakage over the run"}
@@ -83,13 +87,13 @@ def energy_stacked(doc: dict):
         bottom += v
     for xi, tot in zip(x, bottom):
         ax.text(xi, tot, f"{tot:,.0f}", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, [d["name"].replace(", ", ",\n") for d in designs], fontsize=7, rotation=30, ha="right")
+    ax.set_xticks(x, [d["name"].replace(", ", ",\n") for d in designs], fontsize=8, rotation=30, ha="right")
     ax.set_ylabel("energy per token [\u00b5J]")
     s = doc["settings"]
     ax.set_title(f"energy per token, {s['freq_mhz']:g} MHz, weights in {s['weights'].upper()}, "
                  f"memory at {s['node_nm']} nm", fontsize=10)
     ax.set_ylim(0, bottom.max() * 1.08 if len(bottom) else 1)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
@@ -98,20 +102,23 @@ def energy_per_layer(doc: dict):
     import matplotlib.pyplot as plt
     layers = [L["layer"] for L in doc["per_layer"]]
     fig, ax = plt.subplots(figsize=(8.5, 3.8))
-    for d in doc["designs"]:
+    for i, d in enumerate(doc["designs"]):
+        color, marker = STYLES[i % len(STYLES)]
         v = [L["designs"][d["name"]]["total_pj_per_token"] * 1e-6 for L in doc["per_layer"]]
-        ax.plot(layers, v, marker="o", ms=3, label=d["name"], ls="-" if "vs" in d else "--")
+        ax.plot(layers, v, marker=marker, ms=4, color=color, label=d["name"], ls="-" if "vs" in d else "--")
     ax.set_xlabel("layer")
     ax.set_ylabel("energy per token [\u00b5J]")
     ax.set_title("energy per token and layer (memory included)", fontsize=10)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
 def break_even_figure(doc: dict):
-    """Per-projection spikes per activation against the break-even thresholds, with the published band."""
+    """Per-projection spikes per activation against the break-even thresholds (and Yan et al.'s rate x T)."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    fig, ax = plt.subplots(figsize=(10, 5.5))
     yan = (doc.get("scenarios") or {}).get("yan_break_even")
     if yan and yan.get("published_rate") is not None:
         y = yan["published_rate"] * yan["T"]
@@ -137,19 +144,35 @@ def break_even_figure(doc: dict):
                            label=f"spike {d.get('coding')} {d.get('variant')} array = {base} (unit only): "
                                  f"{be['unit_only']:.2f}")
     ax.set_yscale("log")         # unary codings reach tens of spikes per activation
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))  # 0.1, 1, 10 instead of 10^0 ...
+    ax.yaxis.set_minor_formatter(NullFormatter())          # ... and no 2x10^0 minor labels
     ax.set_xlabel("projection (layer order)")
     ax.set_ylabel("spikes per activation (log)")
     ax.set_title("break-even spike rates against the trace's projections", fontsize=10)
-    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
+    fig.tight_layout()
     return fig
 
 
-def add_energy_section(doc, figs: dict, energy: dict | None, energy_path) -> None:
-    """Append the section (tables and figure placeholders) to the report document."""
-    if not doc.section("System-level energy per token, memory included", energy, NO_ENERGY,
-                       "run `neurosim energy --trace OUT --hw HWOUT --out DIR` and pass `--energy DIR` "
-                       "(or `--energy compute` to compute it with the default memory configuration)."):
-        return
+def energy_answer(energy: dict) -> str:
+    """The energy question's one-line answer: the best spiking design against each MAC baseline."""
+    spk = _spiking(energy)
+    if not spk:
+        return "No spiking design could be priced (see the skipped designs below)."
+    _, best = min(spk, key=lambda id_: id_[1]["per_token"]["total_pj"])
+    parts = []
+    for base, v in best["vs"].items():
+        r = v["memory_included_reduction_pct"]
+        parts.append(f"{abs(r):.1f}% {'less' if r >= 0 else 'more'} than the {base}")
+    s = energy["settings"]
+    return (f"Memory included, the best spiking design ({best['name']}) uses {', '.join(parts)} per token "
+            f"({s['freq_mhz']:g} MHz, weights in {s['weights'].upper()} at {s['node_nm']} nm); "
+            "the paper claims no memory-included figure.")
+
+
+def add_energy_section(doc, figs: dict, energy: dict, energy_path) -> None:
+    """The energy details (tables, per-layer and break-even figures); the opening figure is
+    ``energy_stacked``, added by the caller."""
     s, c = energy["settings"], energy["constants"]
     doc.p(f"From `{energy_path}`: every traced projection priced per design with the explicit dataflows of "
           "`hwmodels/dataflow.py` (weight rows read per dot product of K inputs and "
@@ -168,8 +191,6 @@ def add_energy_section(doc, figs: dict, energy: dict | None, energy_path) -> Non
                      f"{d['per_mac_eq_pj']:.3f}", f"{pt['run_time_us']:,.0f}"])
     doc.table(["design", "\u00b5J/token", *COMPONENT_LABELS.values(), "pJ/MAC-eq", "\u00b5s/token"], rows,
               align="l" + "r" * 9)
-    figs["energy_stacked"] = lambda: energy_stacked(energy)
-    doc.figure("energy_stacked", "energy per token by component, per design")
     figs["energy_per_layer"] = lambda: energy_per_layer(energy)
     doc.figure("energy_per_layer", "energy per token and layer, per design")
     rows = []
@@ -194,5 +215,5 @@ def add_energy_section(doc, figs: dict, energy: dict | None, energy_path) -> Non
     doc.p("Assumptions: " + "; ".join(energy["assumptions"]) + ".")
 
 
-__all__ = ["SCHEMA", "NO_ENERGY", "load_energy", "compute_energy", "energy_claims", "add_energy_section",
+__all__ = ["SCHEMA", "NO_ENERGY", "load_energy", "compute_energy", "energy_claims", "add_energy_section", "energy_answer",
            "energy_stacked", "energy_per_layer", "break_even_figure"]

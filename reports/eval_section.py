@@ -9,6 +9,7 @@ from pathlib import Path
 from neurosim import NeurosimError
 
 from .claims import Claim, fmt_signed_frac_pct, pointer
+from .data import model_name
 
 NO_EVAL = "no eval results given"
 
@@ -51,20 +52,24 @@ def frontier_figure(doc: dict):
 
     import matplotlib.pyplot as plt
 
+    from .energy_section import STYLES
+
     fig, ax = plt.subplots(figsize=(10, 5.2))
     for i, s in enumerate(doc["settings"], 1):
+        color, marker = STYLES[(i - 1) % len(STYLES)]
         x = s["totals"]["spikes_per_activation"]
         lo, hi = s["dnll_ci"]
-        ax.errorbar([x], [s["dnll"]], yerr=[[s["dnll"] - lo], [hi - s["dnll"]]], fmt="o", capsize=3,
-                    label=f"{i}: {s['label']}{_sparsity_note(s)}")
+        ax.errorbar([x], [s["dnll"]], yerr=[[s["dnll"] - lo], [hi - s["dnll"]]], fmt=marker, color=color,
+                    ms=7, capsize=3, label=f"{i}: {s['label']}{_sparsity_note(s)}")
         ax.annotate(str(i), (x, s["dnll"]), fontsize=8, xytext=(4, 3), textcoords="offset points")
     ax.axhline(0.0, color="grey", lw=0.8)
     ax.axhline(math.log1p(0.01), color="grey", lw=0.8, ls="--", label="+1% perplexity (target bound)")
     ax.set_xlabel("spikes per activation")
     ax.set_ylabel("NLL change [nats/token], 95% CI")
     n, wt = doc["settings"][0]["windows"], doc["config"]["window_tokens"]
-    ax.set_title(f"accuracy vs spikes, {doc['model']['model_type']}, {n} windows x {wt} tokens", fontsize=10)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.set_title(f"accuracy vs spikes, {model_name(doc)}, {n} windows x {wt} tokens", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
     return fig
 
 
@@ -82,21 +87,29 @@ def _sparsity_note(s: dict) -> str:
     return f" ({100 * t['sparsity_fixed']:.1f}% sparse mixed, {100 * c:.1f}% on {T} cells)"
 
 
-def add_eval_section(doc, figs: dict, ev: dict | None, ev_path) -> None:
-    """Append the frontier section (table, per-kind table, figure) to the report document."""
+def eval_answer(ev: dict) -> str:
+    """The accuracy question's one-line answer: the first setting's perplexity change with its interval."""
+    from neurosim.paper import PAPER
+
+    s = ev["settings"][0]
+    lo, hi = s["ppl_change_ci"]
+    return (f"Perplexity change {fmt_signed_frac_pct(s['ppl_change'])} (95% interval {fmt_signed_frac_pct(lo)} "
+            f"to {fmt_signed_frac_pct(hi)}) for {s['label']} over {s['windows']} windows x "
+            f"{ev['config']['window_tokens']} tokens; the paper reports a {PAPER['accuracy_loss_pct']}% accuracy "
+            "loss (a benchmark average, another protocol).")
+
+
+def add_eval_section(doc, figs: dict, ev: dict, ev_path) -> None:
+    """The frontier's details (setting table, per-kind table); the opening figure is ``accuracy_frontier``
+    (:func:`frontier_figure`), added by the caller."""
     from neurosim.run.eval import confirmation_lines, format_kinds, format_table
 
-    if not doc.section("Accuracy over many windows: the quantizer frontier", ev, NO_EVAL,
-                       "run `neurosim eval --out DIR` (e.g. `--settings benchmarks/frontier.yaml`) and pass `--eval DIR`."):
-        return
     doc.p(f"From `{ev_path}`; windows drawn with seed {ev['config']['seed']} from "
           f"{', '.join(ev['corpus']['sources'])}. Perplexity change = exp(mean NLL change) - 1; intervals are "
           "95% percentile bootstrap intervals over windows (and, where shown, over plays: each source text "
           "resampled with its windows). A sparsity marked mixed counts each projection in its own window; "
           "the figure beside it counts every projection on the common INT8 window.")
     _table_from_md(doc, format_table(ev))
-    figs["accuracy_frontier"] = lambda: frontier_figure(ev)
-    doc.figure("accuracy_frontier", "NLL change with its 95% interval against spikes per activation, per setting")
     doc.p("Fixed-window sparsity (each kind in its own window) / spikes per activation per projection kind:")
     _table_from_md(doc, format_kinds(ev))
     conf = confirmation_lines(ev)  # [how chosen, "", table, "", target sentence]

@@ -7,19 +7,13 @@ Reductions read like the paper's: positive means the spiking design is smaller o
 
 from __future__ import annotations
 
-from pathlib import PurePath
-
 from neurosim.paper import PAPER
+
+from .data import model_name
 
 WIDTH, MAX_LINES = 80, 12
 #: fewer evaluation windows than this give no interval
 MIN_WINDOWS_FOR_INTERVAL = 8
-
-
-def model_name(summary: dict) -> str:
-    """The model's display name: its own name when the trace has one, else its folder's name."""
-    m = summary.get("model", {})
-    return m.get("name") or PurePath(str(m.get("path", "model"))).name or str(m.get("model_type", "model"))
 
 
 def _pct(x, signed: bool = True) -> str:
@@ -99,4 +93,4 @@ def verdict_lines(summary: dict, hw: dict | None = None, energy: dict | None = N
     return out[:MAX_LINES]
 
 
-__all__ = ["WIDTH", "MAX_LINES", "MIN_WINDOWS_FOR_INTERVAL", "model_name", "verdict_lines"]
+__all__ = ["WIDTH", "MAX_LINES", "MIN_WINDOWS_FOR_INTERVAL", "verdict_lines"]

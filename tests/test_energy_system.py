@@ -182,7 +182,7 @@ def test_every_kind_of_hw_coding_all(tmp_path):
 
 def test_results_table_is_rendered_from_its_json():
     """docs/results/energy.md is `python -m benchmarks.energy`'s rendering of energy.json, and the
-    README quotes it verbatim."""
+    measured-results page quotes it verbatim."""
     from pathlib import Path
 
     from benchmarks.energy import render
@@ -190,5 +190,5 @@ def test_results_table_is_rendered_from_its_json():
     doc = json.loads((root / "docs/results/energy.json").read_text())
     md = (root / "docs/results/energy.md").read_text()
     assert render(doc) == md
-    readme = (root / "README.md").read_text()
-    assert f"<!-- results: energy.md -->\n{md}<!-- /results -->" in readme
+    page = (root / "docs/measured-results.md").read_text()
+    assert f"<!-- results: energy.md -->\n{md}<!-- /results -->" in page

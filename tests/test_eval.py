@@ -231,7 +231,9 @@ def test_report_takes_the_accuracy_claim_from_eval(tiny, text_file, tmp_path, ca
     assert f"[{100 * lo:+.2f}%, {100 * hi:+.2f}%]" in acc[0]["measured"] and "budget" in acc[0]["note"]
     assert any(c["claim"].startswith("accuracy loss (INT8-Spiking vs BF16), alt. (the trace") for c in claims)
     md = (rep / "report.md").read_text()
-    assert "quantizer frontier" in md and (rep / "figures" / "accuracy_frontier.png").is_file()
+    assert "## Accuracy: what does spiking cost against the float model?" in md
+    assert f"**Perplexity change {100 * res['ppl_change']:+.2f}% (95% interval" in md  # the one-line answer
+    assert (rep / "figures" / "accuracy_frontier.png").is_file()
 
 
 def test_workers_give_the_figures_of_one_process(tiny, text_file, tmp_path, capsys):

@@ -1,5 +1,6 @@
-"""The README cannot go stale: its results blocks quote docs/results verbatim, the "Measured results"
-section types no figure outside them, and every result that names its renderer re-renders to its .md."""
+"""The README and the documentation cannot go stale: their results blocks quote docs/results verbatim,
+the "Measured results" page types no figure outside them, and every result that names its renderer
+re-renders to its .md."""
 
 import json
 
@@ -13,12 +14,26 @@ def test_readme_quotes_docs_results_verbatim_and_types_no_figure():
 
 
 def test_measured_results_section_quotes_results():
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "measured-results.md").read_text()
     from neurosim.results import measured_section
 
     a, b = measured_section(text)
     names = [n for n, _, s, _ in readme_blocks(text) if a <= s < b]
-    assert "accuracy.md" in names
+    assert {"accuracy.md", "energy.md", "sweep.md"} <= set(names)
+    assert b == len(text)          # the whole page is the section: its sub-headings do not end it
+
+
+def test_readme_quotes_the_verdict():
+    names = [n for n, _, _, _ in readme_blocks((ROOT / "README.md").read_text())]
+    assert names == ["verdict.md"]
+
+
+def test_pages_checked_are_the_readme_and_the_docs():
+    from neurosim.results import quoting_pages
+
+    pages = quoting_pages()
+    assert pages[0] == ROOT / "README.md" and ROOT / "docs" / "measured-results.md" in pages
+    assert not any(RESULTS_DIR in p.parents for p in pages)
 
 
 RENDERED = [p for p in sorted(RESULTS_DIR.glob("*.json")) if "renderer" in json.loads(p.read_text())]
@@ -51,3 +66,8 @@ def test_checker_finds_stale_quotes_and_loose_figures(tmp_path):
     assert sync_readme(tmp_path / "R.md", res) == ["a.md"] and (tmp_path / "R.md").read_text() == good
     (tmp_path / "R.md").write_text(good.replace("a.md", "b.md"))
     assert any("does not have" in p for p in check_readme(tmp_path / "R.md", res))
+    # a page whose measured-results section is level 1 with level-2 sub-headings: all of it is checked
+    page = ("# Measured results\n\n## Accuracy\n\n<!-- results: a.md -->\n| x | 1.5 |\n<!-- /results -->\n\n"
+            "## Energy\n\nAbout 40% less.\n")
+    (tmp_path / "P.md").write_text(page)
+    assert any("About 40% less" in p for p in check_readme(tmp_path / "P.md", res))

@@ -20,17 +20,15 @@ from neurosim.cli import main
 from neurosim.reports.claims import NO_HW, PAPER, resolve
 from neurosim.run.trace import read_summary
 
+#: one section per question, in this order, after the verdict
 HEADINGS = (
-    "Claims: the paper next to the measurement",
-    "Spike sparsity per layer",
-    "Integer spike counts",
-    "Firing rate per time step",
-    "Spike raster of one real tile",
-    "Accumulate events vs dense MACs, and energy per token",
-    "Area and power: spiking array vs INT8 MAC array",
-    "Accuracy against the float model",
-    "Provenance",
+    "Sparsity: how many spike slots stay empty?",
+    "Accuracy: what does spiking cost against the float model?",
+    "Area and power: is the spiking array smaller and cooler than an INT8 MAC array?",
+    "Energy: does the spiking design use less energy per token?",
 )
+#: headings inside the sparsity section's details
+SUBHEADINGS = ("Integer spike counts", "Firing rate per time step", "Spike raster of one real tile")
 TRACE_FIGURES = ("sparsity_per_layer", "count_histograms", "firing_rate", "spike_raster", "work_per_layer")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -137,8 +135,18 @@ def test_report_without_hw_has_every_section_and_figure(trace, tmp_path, capsys)
     assert rc == 0, cap.err
     md = (out / "report.md").read_text()
     html = (out / "report.html").read_text()
-    for h in HEADINGS:
-        assert f"## {h}" in md and f"<h2>{h}</h2>" in html
+    at = [md.index(f"\n## {h}\n") for h in HEADINGS]
+    assert at == sorted(at) and all(f"<h2>{h}</h2>" in html for h in HEADINGS)
+    assert all(f"### {h}" in md and f"<h3>{h}</h3>" in html for h in SUBHEADINGS)
+    # the verdict first: right after the title, before any section
+    assert md.split("\n")[2] == "```text" and md.split("\n")[3].startswith("VERDICT")
+    assert html.index('<pre class="verdict">') < html.index("<h2>")
+    # each section opens with its one-line answer; the details are collapsible
+    assert html.count('<p class="answer">') == len(HEADINGS)
+    assert html.count("<details>") == html.count("</details>") >= len(HEADINGS)
+    assert "<summary>Provenance</summary>" in html
+    # the model by its name (the checkpoint folder), not only its layout
+    assert "tiny (sse_swa_moba)" in md.split("\n")[0]
     for name in TRACE_FIGURES:
         png = out / "figures" / f"{name}.png"
         assert png.read_bytes()[:8] == PNG_MAGIC
@@ -149,9 +157,12 @@ def test_report_without_hw_has_every_section_and_figure(trace, tmp_path, capsys)
     assert "figures/" not in html
     assert_well_formed(html)
     assert NO_HW in md and NO_HW in html
-    # stdout: the verdict, then the paths of the full claims table and the HTML report last
+    # stdout: the verdict (the page's first block), then the paths of the full claims table and the HTML
+    # report last
     lines = cap.out.strip().splitlines()
-    assert lines[0].startswith("VERDICT") and "64.31%" in cap.out and NO_HW in cap.out
+    verdict = md.split("```text\n", 1)[1].split("\n```", 1)[0].splitlines()
+    assert lines[:len(verdict)] == verdict and lines[0].startswith("VERDICT")
+    assert "64.31%" in cap.out and NO_HW in cap.out
     assert lines[-1] == f"HTML report: {(out / 'report.html').resolve()}"
     # nothing else is left beside the report
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
@@ -452,3 +463,40 @@ def test_claims_text_wraps_long_cells_and_keeps_columns_aligned():
     assert all(ln.index("0.69%") == col for ln in lines if "0.69%" in ln)
     assert sum("0.69%" in ln for ln in lines) == 2 and len(lines) > 4  # the long claim took two lines
     assert " ".join(ln[:col].strip() for ln in lines[3:]) == long
+
+
+def test_report_in_headless_chromium(built):
+    """Debian's Chromium loads report.html at 1,280 px: no script error, no image that fails to load,
+    nothing wider than the window (wide tables scroll inside their box), the verdict above the fold."""
+    from neurosim.reports.browser import page_facts, screenshot
+
+    facts = page_facts(built / "report.html", width=1280, height=800)
+    assert facts["errors"] == []
+    assert facts["inner_width"] == 1280
+    assert facts["images"] == len(TRACE_FIGURES) + 1 and facts["broken_images"] == 0
+    assert facts["scroll_width"] <= facts["inner_width"]
+    assert facts["verdict_bottom"] is not None and 0 < facts["verdict_bottom"] <= facts["inner_height"]
+    # the same page at a narrow width: still no horizontal overflow of the page itself
+    assert page_facts(built / "report.html", width=800, height=600)["scroll_width"] <= 800
+    png = screenshot(built / "report.html", built.parent / "shot.png", 1280, 800)
+    assert png.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_report_html_wide_tables_scroll_inside_their_box():
+    """Every table of the HTML page sits in a box that scrolls sideways, whatever its width."""
+    from neurosim.reports.document import Document, to_html, to_markdown
+
+    doc = Document("t")
+    doc.pre(["Verdict: x"])
+    doc.h(1, "Question")
+    doc.answer("The answer.")
+    doc.details("More")
+    doc.table([f"column {i}" for i in range(30)], [[f"{i * 1000:,}" for i in range(30)]])
+    doc.end_details()
+    html = to_html(doc, Path("."))
+    assert html.count('<div class="scroll"><table>') == 1 and "</table></div>" in html
+    assert '<pre class="verdict">Verdict: x</pre>' in html and '<p class="answer">The answer.</p>' in html
+    assert "<details><summary>More</summary>" in html and "</details>" in html
+    assert_well_formed(html)
+    md = to_markdown(doc)
+    assert "```text\nVerdict: x\n```" in md and "**The answer.**" in md and "<details><summary>More</summary>" in md

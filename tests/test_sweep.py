@@ -252,11 +252,11 @@ def test_unreachable_scheduler_is_one_line_exit_2_nothing_written(tmp_path, caps
 
 
 def test_results_table_is_rendered_from_its_json():
-    """docs/results/sweep.md is `python -m benchmarks.sweep`'s rendering of sweep.json, and the README
-    quotes it verbatim."""
+    """docs/results/sweep.md is `python -m benchmarks.sweep`'s rendering of sweep.json, and the
+    measured-results page quotes it verbatim."""
     from benchmarks.sweep import render
     root = Path(__file__).resolve().parent.parent
     doc = json.loads((root / "docs/results/sweep.json").read_text())
     md = (root / "docs/results/sweep.md").read_text()
     assert render(doc) == md
-    assert f"<!-- results: sweep.md -->\n{md}<!-- /results -->" in (root / "README.md").read_text()
+    assert f"<!-- results: sweep.md -->\n{md}<!-- /results -->" in (root / "docs/measured-results.md").read_text()

@@ -1,7 +1,7 @@
 """Hardware tiles: small real slices of a projection that RTL testbenches replay bit-exactly.
 
 One tile is one ``.npz`` file (plain numpy, readable without neurosim); keys are documented in
-README.md ("Trace format"). The expected accumulator values come from :func:`neurosim.core.engine.int_linear`.
+docs/formats.md ("Trace"). The expected accumulator values come from :func:`neurosim.core.engine.int_linear`.
 """
 
 from __future__ import annotations

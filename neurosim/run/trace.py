@@ -1,6 +1,6 @@
 """The trace format: what ``neurosim run --trace OUT`` writes and every later stage reads.
 
-``OUT/`` holds (schema documented in README.md, "Trace format"):
+``OUT/`` holds (schema documented in docs/formats.md):
 
 * ``summary.json``: schema version, model, settings, per-projection spike statistics, totals and
   accuracy against the float path; deterministic for the same inputs (no times in it);
