@@ -47,7 +47,8 @@ BUFFER_WORD_BITS = 64
 COMPONENTS = ("compute", "weight_sram", "weight_dram", "buffers", "outputs", "leakage")
 
 
-def _hw_doc(hw) -> dict:
+def read_hw(hw) -> dict:
+    """hw.json of a `neurosim hw` folder (or the file), checked for its schema."""
     from neurosim.run.trace import read_json
     p = Path(hw)
     f = p / "hw.json" if p.is_dir() else p
@@ -173,7 +174,7 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
     projections = df.projections_from_trace(trace)
     from neurosim.run.trace import read_summary
     summary = read_summary(trace)
-    doc_hw = _hw_doc(hw)
+    doc_hw = read_hw(hw)
     f, compute = compute_designs(doc_hw, freq)
     lanes = int(doc_hw.get("settings", {}).get("lanes", 16))
     row_bits = lanes * df.INT8_BITS
@@ -420,5 +421,5 @@ def write_energy(out, doc: dict) -> Path:
         return folder.commit()
 
 
-__all__ = ["SCHEMA", "NODES_NM", "COMPONENTS", "compute_designs", "energy_report",
+__all__ = ["SCHEMA", "NODES_NM", "COMPONENTS", "read_hw", "published_text", "compute_designs", "energy_report",
            "render_markdown", "write_energy"]

@@ -37,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from neurosim import NeurosimError
     from . import scenarios as sc
-    from .energy import SCHEMA, _hw_doc, energy_report, write_energy
+    from .energy import SCHEMA, read_hw, energy_report, write_energy
     from .scenario_report import console_summary
     spec = None if args.scenarios == "none" else args.scenarios
     grid = sc.parse_grid(spec) if spec else None
@@ -51,7 +51,7 @@ def run(args) -> int:
     if args.eval_dir:
         from .energy_eval import read_eval
         eval_doc = read_eval(args.eval_dir)
-    hw_doc = _hw_doc(args.hw)
+    hw_doc = read_hw(args.hw)
     if args.trace:
         doc = energy_report(args.trace, args.hw, sram_kb=args.sram_kb, node=args.node, weights=args.weights,
                             batch=args.batch, buffer_kb=args.buffer_kb, freq=args.freq, sram_model=args.sram_model,

@@ -217,12 +217,12 @@ def render_verdict(doc: dict) -> str:
 def _joint_result(eval_dir: str, hw_dir: str, name: str, command: str | None) -> None:
     """Every setting of an eval folder priced over every energy scenario: NAME.json, NAME.md, NAME.png."""
     from neurosim.hwmodels import scenarios as sc
-    from neurosim.hwmodels.energy import _hw_doc
+    from neurosim.hwmodels.energy import read_hw
     from neurosim.hwmodels.energy_eval import price_settings, read_eval
     from neurosim.hwmodels.eval_report import joint_answer
 
     ev = read_eval(eval_dir)
-    priced = price_settings(ev, _hw_doc(hw_dir), sc.parse_grid("all"), cache_dir="build/energy_cache")
+    priced = price_settings(ev, read_hw(hw_dir), sc.parse_grid("all"), cache_dir="build/energy_cache")
     doc = {"renderer": "neurosim.hwmodels.eval_report:render_joint", "command": command or "",
            "settings": priced, "answer": joint_answer(priced)}
     for f in write_result(name, doc):

@@ -10,7 +10,7 @@ import pytest
 from neurosim.cli import main
 from neurosim.hwmodels import dataflow as df
 from neurosim.hwmodels import scenarios as sc
-from neurosim.hwmodels.energy import _hw_doc, energy_report
+from neurosim.hwmodels.energy import read_hw, energy_report
 from neurosim.hwmodels.energy_eval import price_settings, projections_of
 from neurosim.hwmodels.energy_scenarios import Grid, summarize
 
@@ -105,7 +105,7 @@ def test_default_scenario_equals_energy_table(trace, hw):
 
 def test_each_axis_moves_the_energy_the_right_way(trace, hw):
     projs = df.projections_from_trace(trace)
-    g = Grid(projs, _hw_doc(hw), tokens=16)
+    g = Grid(projs, read_hw(hw), tokens=16)
     base = g.evaluate(dict(sc.DEFAULT))
     name = next(iter(base["spiking"]))
 
@@ -126,9 +126,9 @@ def test_eval_kinds_price_like_the_projections(trace, hw):
     projs = df.projections_from_trace(trace)
     setting = _setting_from_trace(trace)
     grid = sc.parse_grid("sram_cell=all dataflow=decode,prefill-16 weights=sram,dram-b16")
-    priced = price_settings({"settings": [setting]}, _hw_doc(hw), grid)[0]
-    whole, _ = summarize(Grid(projs, _hw_doc(hw), tokens=16), grid)
-    per_kind, _ = summarize(Grid(projections_of(setting)[0], _hw_doc(hw), tokens=16), grid)
+    priced = price_settings({"settings": [setting]}, read_hw(hw), grid)[0]
+    whole, _ = summarize(Grid(projs, read_hw(hw), tokens=16), grid)
+    per_kind, _ = summarize(Grid(projections_of(setting)[0], read_hw(hw), tokens=16), grid)
     for b, v in whole["default_pj_per_token"]["baselines"].items():
         assert per_kind["default_pj_per_token"]["baselines"][b] == pytest.approx(v, rel=1e-9)
         assert priced["baselines"][b]["default_uj"] == pytest.approx(v * 1e-6, rel=1e-9)
@@ -139,7 +139,7 @@ def test_eval_kinds_price_like_the_projections(trace, hw):
 
 def test_wider_window_prices_a_wider_mac(trace, hw):
     projs = [df.Projection("x", 8, 32, 4, np.array([-300, 0, 5]), np.array([10, 12, 10]), window=11, act_bits=12)]
-    g = Grid(projs, _hw_doc(hw), tokens=4)
+    g = Grid(projs, read_hw(hw), tokens=4)
     lin = g.evaluate(dict(sc.DEFAULT))["baselines"]["MAC dense"]
     flat = g.evaluate(dict(sc.DEFAULT, mac_width="unscaled"))["baselines"]["MAC dense"]
     assert lin > flat
@@ -188,7 +188,7 @@ def test_yan_break_even_is_the_equal_energy_rate(trace, hw):
     from neurosim.hwmodels import energy_grid as eg
     from neurosim.hwmodels.literature import yan_break_even
     projs = df.projections_from_trace(trace)
-    g = Grid(projs, _hw_doc(hw), tokens=16)
+    g = Grid(projs, read_hw(hw), tokens=16)
     y = yan_break_even(projs, g)
     assert y["T"] == 5 and y["qnn_bits"] == 3 and y["published_rate"] == 0.057
     s = y["break_even_spikes_per_activation"]
