@@ -11,6 +11,63 @@ def _f(x, nd=1):
     return str(x)
 
 
+def _pct(x) -> str:
+    return "-" if x is None else f"{x:,.1f}%"
+
+
+def _ci(x: dict | None, key: str, nd: int = 2, unit: str = "") -> str:
+    """``point [lo, hi]`` of one figure of an ``over_tiles`` entry."""
+    p = x["point"][key]
+    iv = (x.get("interval") or {}).get(key)
+    return f"{p:.{nd}f}{unit}" + (f" [{iv[0]:.{nd}f}, {iv[1]:.{nd}f}]" if iv else "")
+
+
+def stimulus_lines(doc: dict) -> list[str]:
+    """The stimulus sample's spike rate and zero share beside the whole model's (hw.json's
+    ``stimulus_stats``)."""
+    st = doc.get("stimulus_stats")
+    if not st:
+        return []
+    rows = [("stimulus sample (streamed rows)", st["sample"])]
+    if st["sample"].get("whole_tiles"):
+        rows.append(("whole trace tiles", st["sample"]["whole_tiles"]))
+    if st.get("model"):
+        rows.append(("whole model (trace summary, MAC-weighted)", st["model"]))
+    L = ["## Stimulus against the model", "",
+         "| data | spikes per activation | zero share |", "|---|---|---|"]
+    L += [f"| {name} | {v['spikes_per_activation']:.3f} | {100 * v['zero_share']:.1f}% |" for name, v in rows]
+    return L + [""]
+
+
+def interval_lines(doc: dict) -> list[str]:
+    """Per clock, the energies per event and per active cycle and the reductions with their 95%
+    intervals over tiles (``over_tiles``), or why there is none."""
+    L = []
+    for fk, c in doc["comparison"].items():
+        lab = "gspecify" if "energy_per_cycle_pj" in c.get("gspecify", {}) else "zero_delay"
+        x = c.get(lab, {}).get("over_tiles")
+        if not x:
+            continue
+        if "point" not in x:
+            L.append(f"- {fk} MHz: no interval over tiles ({x['why']}).")
+            continue
+        why = "" if x.get("interval") else f" (no interval: {x['why']})"
+        line = (f"- {fk} MHz ({lab}), {x['tiles']} tiles{why}: energy per event (busy cycle) MAC "
+                f"{_ci(x, 'mac_energy_per_event_pj')} pJ, spiking {_ci(x, 'spike_energy_per_event_pj')} pJ; per "
+                f"active cycle MAC {_ci(x, 'mac_energy_per_active_cycle_pj')} pJ, spiking "
+                f"{_ci(x, 'spike_energy_per_active_cycle_pj')} pJ; power reduction (equal clock, busy) "
+                f"{_ci(x, 'power_reduction_equal_clock_busy_pct', 1, '%')}; energy per MAC-eq at the sample's rate "
+                f"{_ci(x, 'energy_reduction_equal_work_pct', 1, '%')}")
+        if "energy_reduction_equal_work_model_pct" in x["point"]:
+            line += f", at the model's rate {_ci(x, 'energy_reduction_equal_work_model_pct', 1, '%')}"
+        L.append(line + ".")
+    if L:
+        L = ["", "Intervals over tiles (95%, " + next((c.get(lb, {}).get("over_tiles", {}).get("method", "")
+             for c in doc["comparison"].values() for lb in ("gspecify", "zero_delay")
+             if c.get(lb, {}).get("over_tiles", {}).get("method")), "percentile bootstrap") + "):", ""] + L
+    return L
+
+
 def render_markdown(doc: dict) -> str:
     """hw.md from hw.json: bottom line, chosen configurations, candidates, energies, reductions,
     assumptions, scaling."""
@@ -18,8 +75,8 @@ def render_markdown(doc: dict) -> str:
     L = ["# Hardware models: spiking accumulate array vs INT8 MAC array", "",
          f"Library {s['library']} ({s['voltage_v']} V), {s['lanes']} lanes, coding {s['coding']} "
          f"(T={s['T']}), Yosys: {s['yosys']}, stimulus: {s['stimulus']}.",
-         f"Measured spikes per activation: {doc['measured_spikes_per_activation']:.3f}.", "",
-         "## Bottom line", ""]
+         f"Measured spikes per activation: {doc['measured_spikes_per_activation']:.3f}.", ""]
+    L += stimulus_lines(doc) + ["## Bottom line", ""]
     P0 = doc["paper"]
     for fk, c in doc["comparison"].items():
         g = c.get("gspecify", {}) if "energy_per_cycle_pj" in c.get("gspecify", {}) else c.get("zero_delay", {})
@@ -32,6 +89,7 @@ def render_markdown(doc: dict) -> str:
                      f"lower (paper {paper_p}%); energy per MAC-equivalent: "
                      f"{g['energy_reduction_equal_work_pct']:.1f}% lower")
         L.append(line + ".")
+    L += interval_lines(doc)
     L += ["",
          "## Chosen configurations (cheapest that meets timing)", "",
          "| design @ MHz | top | family | pipeline | ABC -D ps | area um^2 | slack ns | fmax MHz | meets | critical path |",
@@ -75,21 +133,25 @@ def render_markdown(doc: dict) -> str:
     P = doc["paper"]
     L += ["", "## Reductions of the spiking array vs the MAC array (positive = spiking smaller)", "",
           "| MHz | both meet timing | area | power, equal clock, busy | power, time-stepped, gated | "
-          "energy per MAC-eq (event-driven) | area x cycles per MAC-eq | paper area | paper power |",
-          "|---|---|---|---|---|---|---|---|---|"]
+          "energy per MAC-eq (event-driven) | area x cycles per MAC-eq | energy per MAC-eq, model's rate | "
+          "area x cycles per activation, model's rate | paper area | paper power |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
     for fk, c in doc["comparison"].items():
         for label in ("zero_delay", "gspecify"):
             r = c.get(label, {})
             if "energy_per_cycle_pj" not in r:
                 L.append(f"| {fk} ({label}) | {c['both_meet_timing']} | {_f(c['area_reduction_pct'])}% | "
-                         f"{r.get('skipped', '-')} | | | | | |")
+                         f"{r.get('skipped', '-')} | | | | | | | |")
                 continue
             pp = P["power_reduction_500mhz_pct"] if fk == "500" else P["power_reduction_other_pct"]
+            wm = r.get("equal_work_model") or {}
+            am = (c.get("area_cycles_per_activation_um2") or {}).get("model") or {}
             L.append(f"| {fk} ({label}) | {c['both_meet_timing']} | {_f(c['area_reduction_pct'])}% | "
                      f"{_f(r['power_reduction_equal_clock_busy_pct'])}% | "
                      f"{_f(r['power_reduction_equal_clock_time_stepped_gated_pct'])}% | "
                      f"{_f(r['energy_reduction_equal_work_pct'])}% | "
-                     f"{_f(c['area_x_cycles_reduction_equal_work_pct'])}% | {P['area_reduction_pct']}% | {pp}% |")
+                     f"{_f(c['area_x_cycles_reduction_equal_work_pct'])}% | {_pct(wm.get('reduction_pct'))} | "
+                     f"{_pct(am.get('reduction_pct'))} | {P['area_reduction_pct']}% | {pp}% |")
     kinds = doc.get("settings", {}).get("kinds") or {}
     if doc.get("comparison_kinds"):
         L += ["", "## Every spiking kind vs the MAC array (`--coding`; positive = spiking smaller)", "",
@@ -109,7 +171,9 @@ def render_markdown(doc: dict) -> str:
     L += ["", "Equal clock, busy: both arrays take one input per cycle (an activation / a spike event). "
           "Time-stepped: the spike array spends T slots per activation, busy at the measured spike rate, "
           "idle slots with ideal clock gating. Equal work: per MAC-equivalent (one activation x one weight), "
-          "the spike array needs the measured spikes per activation in cycles.", "",
+          "the spike array needs the measured spikes per activation in cycles; at the model's rate: the same with the "
+          "whole trace's MAC-weighted spikes per activation (hw.json's `stimulus_stats/model`). Area x cycles per "
+          "activation: area times the cycles one activation takes (MAC 1, spiking its spikes per activation).", "",
           "## Assumptions that differ from (or are unknown in) the paper", "",
           "| item | paper | here |", "|---|---|---|"]
     for a in doc["assumptions"]:

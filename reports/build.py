@@ -280,13 +280,20 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: 
 
 
 def _stimulus_from(stimulus: str, trace_path: Path) -> bool | None:
-    """Whether hw.json's stimulus is a tile of this trace (None: not a trace tile at all)."""
+    """Whether hw.json's stimulus came from this trace's tiles (None: not from trace tiles at all).
+
+    ``neurosim hw --trace`` writes ``trace tiles under DIR: ...`` (DIR the tiles folder); an older
+    form named one tile file, ``trace tile FILE``."""
     import re
 
+    tiles = (Path(trace_path) / "tiles").resolve()
+    m = re.search(r"trace tiles under (.+?): ", stimulus + " ")
+    if m:
+        return Path(m.group(1)).resolve() == tiles
     m = re.search(r"trace tile (\S+)", stimulus)
     if not m:
         return None
-    return Path(m.group(1)).resolve().parent == (Path(trace_path) / "tiles").resolve()
+    return Path(m.group(1)).resolve().parent == tiles
 
 
 def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress: bool = True,
