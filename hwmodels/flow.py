@@ -76,7 +76,7 @@ def _library(liberty) -> tuple[Path, Library]:
 
 def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANES, coding: str = "bitwise",
              liberty: str | Path | None = None, trace: str | Path | None = None,
-             flavour: str = "yowasp", rows: int = 4, k_inputs: int = 64, k: int = DEFAULT_K, seed: int = 0,
+             flavour: str = "yowasp", rows: int = 32, k_inputs: int = 16, k: int = DEFAULT_K, seed: int = 0,
              glitches: bool = True, cache_dir: str | Path = "build/hw_cache", progress: bool = True,
              tech_nodes=(45, 32, 7), workers: int = 2, pipelines: dict | None = None,
              slew_mode: str = "driver", kinds=DEFAULT_KINDS) -> dict:

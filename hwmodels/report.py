@@ -39,15 +39,22 @@ def stimulus_lines(doc: dict) -> list[str]:
     return L + [""]
 
 
-def interval_lines(doc: dict) -> list[str]:
-    """Per clock, the energies per event and per active cycle and the reductions with their 95%
-    intervals over tiles (``over_tiles``), or why there is none."""
-    L = []
+def _over_tiles(doc: dict) -> list[tuple[str, str, dict]]:
+    """(clock, simulation, ``over_tiles``) of every clock of a hw.json that has them."""
+    out = []
     for fk, c in doc["comparison"].items():
         lab = "gspecify" if "energy_per_cycle_pj" in c.get("gspecify", {}) else "zero_delay"
         x = c.get(lab, {}).get("over_tiles")
-        if not x:
-            continue
+        if x:
+            out.append((fk, lab, x))
+    return out
+
+
+def interval_lines(items: list[tuple[str, str, dict]]) -> list[str]:
+    """Per (clock, simulation, ``over_tiles``): the energies per event and per active cycle and the
+    reductions with their 95% intervals over tiles, or why there is none."""
+    L = []
+    for fk, lab, x in items:
         if "point" not in x:
             L.append(f"- {fk} MHz: no interval over tiles ({x['why']}).")
             continue
@@ -61,10 +68,9 @@ def interval_lines(doc: dict) -> list[str]:
         if "energy_reduction_equal_work_model_pct" in x["point"]:
             line += f", at the model's rate {_ci(x, 'energy_reduction_equal_work_model_pct', 1, '%')}"
         L.append(line + ".")
+    method = next((x["method"] for _, _, x in items if x.get("method")), None)
     if L:
-        L = ["", "Intervals over tiles (95%, " + next((c.get(lb, {}).get("over_tiles", {}).get("method", "")
-             for c in doc["comparison"].values() for lb in ("gspecify", "zero_delay")
-             if c.get(lb, {}).get("over_tiles", {}).get("method")), "percentile bootstrap") + "):", ""] + L
+        L = ["", f"Intervals over tiles (95%{', ' + method if method else ''}):", ""] + L
     return L
 
 
@@ -89,7 +95,7 @@ def render_markdown(doc: dict) -> str:
                      f"lower (paper {paper_p}%); energy per MAC-equivalent: "
                      f"{g['energy_reduction_equal_work_pct']:.1f}% lower")
         L.append(line + ".")
-    L += interval_lines(doc)
+    L += interval_lines(_over_tiles(doc))
     L += ["",
          "## Chosen configurations (cheapest that meets timing)", "",
          "| design @ MHz | top | family | pipeline | ABC -D ps | area um^2 | slack ns | fmax MHz | meets | critical path |",
@@ -193,4 +199,64 @@ def render_markdown(doc: dict) -> str:
                                 f"{em.get('spike_event_driven', 0):.4f} pJ" if em else ""))
             L.append(f"- {node} nm (energy x{e['energy_factor']:.4f}, area x{e['area_factor']:.4f}): " + "; ".join(parts))
     L.append("")
+    return "\n".join(L)
+
+
+def unit_figures(hw: dict, command: str | None = None) -> dict:
+    """The unit hardware figures of a hw.json, for ``docs/results/hw.json`` (rendered by
+    :func:`render_result`): per clock the chosen arrays, areas, busy-cycle energies, the reductions per
+    busy cycle and at equal work (the stimulus' and the model's spike rate), area x cycles per
+    activation, and the intervals over tiles; the stimulus against the model."""
+    s = hw["settings"]
+    clocks = {}
+    for fk, c in hw["comparison"].items():
+        lab = "gspecify" if "energy_per_cycle_pj" in c.get("gspecify", {}) else "zero_delay"
+        r = c.get(lab, {})
+        row = {"both_meet_timing": c["both_meet_timing"], "mac": c["mac"], "spike": c["spike"],
+               "area_mac_um2": c["area_mac_um2"], "area_spike_um2": c["area_spike_um2"],
+               "area_reduction_pct": c["area_reduction_pct"],
+               "area_cycles_per_activation_um2": c.get("area_cycles_per_activation_um2", {})}
+        if "energy_per_cycle_pj" in r:
+            row.update(sim=lab, energy_per_cycle_pj=r["energy_per_cycle_pj"],
+                       power_reduction_equal_clock_busy_pct=r["power_reduction_equal_clock_busy_pct"],
+                       energy_reduction_equal_work_pct=r["energy_reduction_equal_work_pct"],
+                       energy_per_mac_eq_pj=r["energy_per_mac_eq_pj"],
+                       equal_work_model=r.get("equal_work_model"), over_tiles=r.get("over_tiles"))
+        clocks[fk] = row
+    return {"renderer": "neurosim.hwmodels.report:render_result", "command": command,
+            "settings": {k: s.get(k) for k in ("library", "voltage_v", "lanes", "coding", "T", "yosys", "rows",
+                                               "inputs", "seed", "stimulus")},
+            "measured_spikes_per_activation": hw["measured_spikes_per_activation"],
+            "stimulus_stats": hw.get("stimulus_stats"), "paper": hw["paper"], "clocks": clocks,
+            "run_s": (hw.get("run") or {}).get("total_s"), "load_after": (hw.get("run") or {}).get("load_avg_after")}
+
+
+def render_result(doc: dict) -> str:
+    """``docs/results/hw.md`` from :func:`unit_figures`' document."""
+    s = doc["settings"]
+    L = ["# Unit hardware figures: spiking array vs INT8 MAC array", "",
+         f"Generated by `{doc.get('command') or 'neurosim hw'}` then `python -m neurosim.results hw` "
+         f"({s['library']}, {s['voltage_v']} V, {s['lanes']} lanes, {s['coding']} T={s['T']}, Yosys {s['yosys']}; "
+         f"stimulus {s['rows']} rows x {s['inputs']} inputs, seed {s['seed']}"
+         + (f"; run {doc['run_s']:.0f} s, load {doc['load_after']}" if doc.get("run_s") else "") + ").", ""]
+    L += stimulus_lines(doc)
+    L += ["| clock | timing met by both | sim | area MAC / spike um^2 | area red. | pJ per busy cycle MAC / spike | "
+          "power red. (equal clock, busy) | energy red. per MAC-eq, stimulus rate | energy red. per MAC-eq, model rate "
+          "| area x cycles per activation red., model rate |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for fk, c in doc["clocks"].items():
+        e = c.get("energy_per_cycle_pj") or {}
+        wm = c.get("equal_work_model") or {}
+        am = c["area_cycles_per_activation_um2"].get("model") or {}
+        L.append(f"| {fk} MHz | {'yes' if c['both_meet_timing'] else 'NO'} | {c.get('sim', 'not simulated')} | "
+                 f"{c['area_mac_um2']:,.0f} / {c['area_spike_um2']:,.0f} | {c['area_reduction_pct']:.1f}% | "
+                 + (f"{e['mac_busy']:.2f} / {e['spike_busy']:.2f} | {c['power_reduction_equal_clock_busy_pct']:.1f}% | "
+                    f"{c['energy_reduction_equal_work_pct']:.1f}% | " if e else "- | - | - | ")
+                 + f"{_pct(wm.get('reduction_pct'))} | {_pct(am.get('reduction_pct'))} |")
+    L += interval_lines([(fk, c["sim"], c["over_tiles"]) for fk, c in doc["clocks"].items() if c.get("over_tiles")])
+    p = doc["paper"]
+    L += ["", f"The paper: area {p['area_reduction_pct']}% smaller, power {p['power_reduction_500mhz_pct']}% lower "
+          f"at 500 MHz ({p['power_reduction_other_pct']}% at its other point). Reductions are positive when the "
+          "spiking array is smaller or cheaper. Busy cycle: one activation (MAC) or one spike event (spiking) "
+          "in every lane; equal work: per MAC-equivalent, the spiking array taking its spikes per activation "
+          "in busy cycles; model rate: the trace's MAC-weighted spikes per activation.", ""]
     return "\n".join(L)

@@ -9,6 +9,7 @@ block against its file and that the "Measured results" section types no figure o
 (inline code, i.e. commands, excepted).
 
     python -m neurosim.results eval EVAL_DIR NAME [--figure]  # an eval folder -> docs/results/NAME.{json,md[,png]}
+    python -m neurosim.results hw HW_DIR NAME        # a neurosim hw folder -> docs/results/NAME.{json,md}
     python -m neurosim.results render [NAME ...]    # re-render NAME.md from NAME.json
     python -m neurosim.results check                # the README check
     python -m neurosim.results sync                 # copy docs/results/*.md into the README's blocks
@@ -166,6 +167,16 @@ def _eval_result(eval_dir: str, name: str, command: str | None, figure: bool = F
         print(save(frontier_figure(doc), RESULTS_DIR / f"{name}.png"))
 
 
+def _hw_result(hw_dir: str, name: str, command: str | None) -> None:
+    from neurosim.hwmodels.report import unit_figures
+
+    p = Path(hw_dir) / "hw.json"
+    if not p.is_file():
+        raise NeurosimError(f"{hw_dir} is not a neurosim hw folder (no hw.json): run `neurosim hw --out {hw_dir}`")
+    for f in write_result(name, unit_figures(json.loads(p.read_text()), command)):
+        print(f)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m neurosim.results", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -174,6 +185,10 @@ def main(argv=None) -> int:
     e.add_argument("name")
     e.add_argument("--command", help="the command that produced the eval folder (recorded and printed)")
     e.add_argument("--figure", action="store_true", help="also draw the frontier figure, docs/results/NAME.png")
+    h = sub.add_parser("hw", help="a neurosim hw folder -> docs/results/NAME.json + NAME.md (unit figures)")
+    h.add_argument("hw_dir")
+    h.add_argument("name")
+    h.add_argument("--command", help="the command that produced the hw folder (recorded)")
     r = sub.add_parser("render", help="re-render NAME.md from NAME.json (default: every result with a renderer)")
     r.add_argument("names", nargs="*")
     sub.add_parser("check", help="check the README's quotes of docs/results")
@@ -182,6 +197,8 @@ def main(argv=None) -> int:
     try:
         if a.cmd == "eval":
             _eval_result(a.eval_dir, a.name, a.command, a.figure)
+        elif a.cmd == "hw":
+            _hw_result(a.hw_dir, a.name, a.command)
         elif a.cmd == "render":
             names = a.names or sorted(p.stem for p in RESULTS_DIR.glob("*.json"))
             for n in names:

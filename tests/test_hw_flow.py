@@ -407,3 +407,61 @@ def test_equal_work_at_the_model_rate():
     # without the model's rate (synthetic stimulus) the model figures are absent, not guessed
     c0 = compare(res, [250.0], spa=1.4, T=7, lanes=16)["250"]
     assert "equal_work_model" not in c0["zero_delay"] and "model" not in c0["area_cycles_per_activation_um2"]
+
+
+@needs_lib
+def test_flow_with_trace_tiles_gives_intervals_and_the_model_rate(tmp_path, capsys):
+    """Trace tiles of a stand-in trace (9 tiles, a summary with the model's rate): the per-tile
+    gate-level figures add up to the whole stream's, the intervals hold the point values, the
+    sample's statistics sit beside the model's, and the unit-figures result renders from them."""
+    from neurosim.hwmodels.flow import run_flow
+    from neurosim.hwmodels.report import render_result, unit_figures
+    from neurosim.run.tiles import write_tile
+    from neurosim.run.trace import SCHEMA_VERSION
+    rng = np.random.default_rng(5)
+    trace = tmp_path / "trace"
+    (trace / "tiles").mkdir(parents=True)
+    for j in range(9):
+        counts = (rng.integers(-40, 41, size=(1, 14)) * (rng.random((1, 14)) < 0.7)).astype(np.int32)
+        write_tile(trace / "tiles" / f"tile{j:02d}_L{j}_x.npz", counts,
+                   rng.integers(-128, 128, size=(2, 14)).astype(np.int8), "bitwise", T=7, source=f"t{j}")
+    (trace / "summary.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION, "totals": {
+        "accumulates_per_dense_mac": 1.9, "zero_fraction": 0.25}}))
+    doc = run_flow(tmp_path / "hw", freqs=(250.0,), lanes=1, k=16, rows=9, k_inputs=12, glitches=False,
+                   cache_dir=tmp_path / "cache", progress=False, pipelines={"mac": [1], "spike": [1]},
+                   tech_nodes=(), trace=trace)
+    st = doc["stimulus_stats"]
+    assert st["model"]["spikes_per_activation"] == 1.9 and st["model"]["zero_share"] == 0.25
+    assert st["sample"]["tiles"] == 9 and st["sample"]["rows"] == 9 and st["sample"]["activations"] == 9 * 12
+    for key in ("mac@250", "spike@250"):
+        p = doc["results"][key]["power"]["zero_delay"]
+        per = p["per_tile"]
+        assert len(per) == 9 and sum(t["events"] for t in per) == doc["results"][key]["stream"]["events"]
+        cyc = sum(t["active_cycles"] for t in per)
+        assert cyc == p["active"]["cycles"]
+        assert sum(t["active_cycles"] * t["active_pj"] for t in per) / cyc == pytest.approx(p["active"]["total_pj"])
+    c = doc["comparison"]["250"]["zero_delay"]
+    x = c["over_tiles"]
+    assert x["tiles"] == 9 and x["point"]["mac_energy_per_event_pj"] == pytest.approx(c["energy_per_cycle_pj"]["mac_busy"])
+    assert x["point"]["spike_energy_per_event_pj"] == pytest.approx(c["energy_per_cycle_pj"]["spike_busy"])
+    assert x["point"]["spikes_per_activation"] == pytest.approx(doc["measured_spikes_per_activation"])
+    assert x["point"]["energy_reduction_equal_work_model_pct"] == pytest.approx(c["equal_work_model"]["reduction_pct"])
+    for k, (lo, hi) in x["interval"].items():
+        assert lo <= x["point"][k] <= hi, k
+    assert c["equal_work_model"]["reduction_pct"] == pytest.approx(
+        100 * (1 - c["energy_per_cycle_pj"]["spike_busy"] * 1.9 / c["energy_per_cycle_pj"]["mac_busy"]))
+    md = (tmp_path / "hw" / "hw.md").read_text()
+    assert "| whole model (trace summary, MAC-weighted) | 1.900 | 25.0% |" in md and "9 tiles" in md
+    res = unit_figures(doc, "neurosim hw --trace T")
+    text = render_result(json.loads(json.dumps(res)))
+    assert "neurosim hw --trace T" in text and f"{c['equal_work_model']['reduction_pct']:.1f}%" in text
+    assert "| 250 MHz |" in text and "9 tiles" in text
+
+
+def test_results_hw_refuses_a_folder_without_hw_json(tmp_path, capsys):
+    from neurosim.results import RESULTS_DIR, main
+    before = sorted(p.name for p in RESULTS_DIR.iterdir())
+    assert main(["hw", str(tmp_path), "hw_test_none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no hw.json" in err and "neurosim hw --out" in err
+    assert sorted(p.name for p in RESULTS_DIR.iterdir()) == before
