@@ -19,7 +19,7 @@ help:
 	@echo "make bench  - engine benchmark (python -m benchmarks.engine)"
 	@echo "make hw-all - neurosim hw --coding all (every spiking kind) into build/hw_all"
 	@echo "make energy - energy per token with memory from build/trace and build/hw into build/energy"
-	@echo "make results - regenerate docs/results/*.json + *.md (accuracy frontier, sensitivity; energy after make main)"
+	@echo "make results - regenerate docs/results/*.json + *.md (accuracy frontier, sensitivity; energy and hw unit figures after make main)"
 
 setup:
 	@$(SETUP)
@@ -109,6 +109,7 @@ results: setup
 	$(PY) -m neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS) --workers $(EVAL_WORKERS) --out $(B)/eval-sensitivity
 	$(PY) -m neurosim.results eval $(B)/eval-sensitivity sensitivity --command "neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS)"
 	@if [ -f $(B)/trace/summary.json ]; then $(MAKE) hw-all && $(PY) -m benchmarks.energy --hw $(B)/hw_all; else echo "(energy.md: run make main first)"; fi
+	@if [ -f $(B)/hw/hw.json ]; then $(PY) -m neurosim.results hw $(B)/hw hw --command "neurosim hw --trace $(B)/trace --out $(B)/hw"; else echo "(hw.md: run make main first)"; fi
 	$(PY) -m neurosim.results sync
 	$(PY) -m neurosim.results check
 
