@@ -44,10 +44,11 @@ $(B)/rtl/manifest.json: $(wildcard rtl/*.py)
 	@echo "== [2/5] make rtl"
 	$(PY) -m neurosim rtl --defaults --out $(B)/rtl
 
-# 3. replay the trace's real tiles on the RTL in Icarus, bit-exactly
+# 3. replay the trace's real tiles on the RTL in Icarus, bit-exactly (the first 8 of its sampled tiles, one
+#    row each: as many cycles as 4 tiles x 2 rows; every tile: NEUROSIM_REPLAY_TILES=0)
 $(B)/replay.ok: $(B)/trace/summary.json $(B)/rtl/manifest.json $(wildcard testbench/*.py)
 	@echo "== [3/5] cocotb replay of the trace tiles"
-	NEUROSIM_TILES=$(B)/trace/tiles $(PY) -m pytest -q -p no:cacheprovider testbench/test_replay.py
+	NEUROSIM_TILES=$(B)/trace/tiles NEUROSIM_REPLAY_TILES=8 NEUROSIM_REPLAY_ROWS=1 $(PY) -m pytest -q -p no:cacheprovider testbench/test_replay.py
 	@touch $@
 
 # 4. synthesis, timing and gate-level power driven by the trace tiles

@@ -111,6 +111,8 @@ def run(args) -> int:
         if "power_reduction_equal_clock_busy_pct" in g:
             msg += (f", power (equal clock, busy) {g['power_reduction_equal_clock_busy_pct']:.1f}%"
                     f", energy per MAC-eq {g['energy_reduction_equal_work_pct']:.1f}%")
+            if g.get("equal_work_model"):
+                msg += f" ({g['equal_work_model']['reduction_pct']:.1f}% at the model's spike rate)"
         if not c["both_meet_timing"]:
             msg += " (timing NOT met by both)"
         print(msg)

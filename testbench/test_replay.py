@@ -8,7 +8,9 @@ INT8 ``q_proj`` weights; absmax INT8 tiles in three codings and one with the unc
 threshold (k = 8: counts burst beyond 127, so the bitwise window is 8 steps and the MAC cannot run it).
 
 Each tile's coding and window T select the spiking design (``t = T``); tiles whose counts fit INT8
-also run on the MAC. The tiles of one design are replayed back to back in one simulation. ``NEUROSIM_REPLAY_ROWS`` (default 2) token rows and ``NEUROSIM_REPLAY_GROUPS``
+also run on the MAC. The tiles of one design are replayed back to back in one simulation.
+``NEUROSIM_REPLAY_TILES`` (default 0: all) replays the first n tiles of ``NEUROSIM_TILES`` only (a
+trace's tiles are named in their stratified sample order, so the first n spread over layers and kinds). ``NEUROSIM_REPLAY_ROWS`` (default 2) token rows and ``NEUROSIM_REPLAY_GROUPS``
 (default 2) groups of 16 output channels are replayed per tile; 0 means all.
 """
 
@@ -59,7 +61,7 @@ def tile_paths() -> list[Path]:
         paths = list_tiles(env)
         if not paths:
             raise RuntimeError(f"NEUROSIM_TILES={env} holds no .npz tiles")
-        return paths
+        return paths[:_limit("NEUROSIM_REPLAY_TILES", 0)]
     return make_real_tiles(GEN_DIR)
 
 
