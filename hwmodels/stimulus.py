@@ -3,7 +3,7 @@
 Source data (``counts`` [M, K] integer activations, ``w_int`` [N, K] INT8 weights, the spike
 coding and window T): trace tiles (``--trace OUT`` reads ``OUT/tiles/*.npz``) or, without a trace,
 seeded synthetic data: Gaussian activations with a few outlier channels (a known property of LLM
-activations; SPEC section 2) quantized per token with ``neurosim.core.quant.quantize_activations``
+activations) quantized per token with ``neurosim.core.quant.quantize_activations``
 (absmax INT8) and Gaussian weights quantized per channel with ``quantize_weights``.
 
 Streams (one dot product per token row, every row's first cycle has ``clear``, its last ``last``):
@@ -35,18 +35,35 @@ ACTIVE, IDLE = 0, 1
 @dataclass
 class Source:
     """Stimulus data: counts [M, K], the weights of each row [M, N, K], coding, window T, spikes [T, M,
-    K], and where they came from."""
+    K], where they came from, and (trace tiles) the tile of each row."""
     counts: np.ndarray          # int64 [M, K]
     w_int: np.ndarray           # int64 [M, N, K]: the weights each row is multiplied with
     coding: str
     T: int
     spikes: np.ndarray          # int8 [T, M, K]
     origin: str                 # where the data came from
+    row_tile: np.ndarray | None = None      # int [M]: index into ``tiles`` of each row (trace tiles)
+    tiles: list[str] = field(default_factory=list)      # tile file names
+    whole_tiles: dict = field(default_factory=dict)     # statistics of the whole tiles the rows come from
 
     @property
     def spikes_per_activation(self) -> float:
         """Non-zero spikes per activation of the source."""
         return float(np.count_nonzero(self.spikes) / self.counts.size)
+
+    @property
+    def zero_share(self) -> float:
+        """Fraction of the source's activations that are zero (no spike at all)."""
+        return float(np.count_nonzero(self.counts == 0) / self.counts.size)
+
+    def stats(self) -> dict:
+        """Spikes per activation and zero share of the streamed sample (and of the whole tiles)."""
+        out = {"spikes_per_activation": self.spikes_per_activation, "zero_share": self.zero_share,
+               "activations": int(self.counts.size), "rows": int(self.counts.shape[0]),
+               "tiles": len(self.tiles)}
+        if self.whole_tiles:
+            out["whole_tiles"] = self.whole_tiles
+        return out
 
 
 def synthetic_source(rows: int, k: int, lanes: int, coding: str = "bitwise", T: int | None = 7,
@@ -55,8 +72,8 @@ def synthetic_source(rows: int, k: int, lanes: int, coding: str = "bitwise", T: 
 
     Each token row has ``k_full`` (the SpB2.0 hidden size) activations and is quantized per token
     over all of them, as in the model; the first ``k`` inputs are streamed. (With this distribution
-    a full row gives about 1.66 spikes per activation, near the 1.61 measured on SmolLM2-135M with
-    absmax INT8, SPEC.md section 2.)"""
+    a full row gives about 1.66 spikes per activation, near what SmolLM2-135M gives with absmax
+    INT8.)"""
     from neurosim.core.coding import encode
     from neurosim.core.quant import quantize_activations, quantize_weights
     rng = np.random.default_rng(seed)
@@ -76,10 +93,12 @@ def synthetic_source(rows: int, k: int, lanes: int, coding: str = "bitwise", T: 
                   f"weights N(0,0.02) INT8 per channel, {coding} T={int(spikes.shape[0])}")
 
 
-def tile_source(trace_dir: str | Path, rows: int, k: int, lanes: int, coding: str) -> Source:
+def tile_source(trace_dir: str | Path, rows: int, k: int, lanes: int, coding: str, seed: int = 0) -> Source:
     """Rows taken round-robin from every tile under ``trace_dir/tiles`` (or ``trace_dir``) with the
-    wanted coding: row r is row r // n_tiles of tile r % n_tiles, first ``k`` inputs, first
-    ``lanes`` weight rows of that tile (so the stream visits several layers and projections)."""
+    wanted coding, in the tiles' (sampled, stratified) name order: row r is row r // n_tiles of tile
+    r % n_tiles, ``k`` consecutive inputs from a seeded random offset in that row, the first ``lanes``
+    weight rows of that tile (so the stream visits every sampled layer and projection kind once
+    ``rows >= n_tiles``)."""
     from neurosim.run.tiles import list_tiles, read_tile
     d = Path(trace_dir)
     tdir = d / "tiles" if (d / "tiles").is_dir() else d
@@ -104,23 +123,32 @@ def tile_source(trace_dir: str | Path, rows: int, k: int, lanes: int, coding: st
         raise NeurosimError(f"trace tiles have different windows T {sorted(Ts)}")
     T = Ts.pop()
     kk = min([k] + [np.asarray(t["counts"]).shape[1] for _, t in tiles])
-    cnt, wts, spk, used = [], [], [], []
+    rng = np.random.default_rng(seed)
+    cnt, wts, spk, used, row_tile = [], [], [], [], []
     for r in range(rows):
-        p, t = tiles[r % len(tiles)]
+        j = r % len(tiles)
+        p, t = tiles[j]
         i = r // len(tiles)
         c = np.asarray(t["counts"], np.int64)
         if i >= c.shape[0]:
             break
-        cnt.append(c[i, :kk])
-        wts.append(np.asarray(t["w_int"], np.int64)[:lanes, :kk])
-        spk.append(np.asarray(t["spikes"])[:, i, :kk])
-        used.append(f"{p.name}[{i}]")
+        k0 = int(rng.integers(0, c.shape[1] - kk + 1))
+        cols = slice(k0, k0 + kk)
+        cnt.append(c[i, cols])
+        wts.append(np.asarray(t["w_int"], np.int64)[:lanes, cols])
+        spk.append(np.asarray(t["spikes"])[:, i, cols])
+        used.append(f"{p.name}[{i}, {k0}:]")
+        row_tile.append(j)
     all_counts = np.concatenate([np.asarray(t["counts"]).ravel() for _, t in tiles])
     all_spikes = sum(int(np.count_nonzero(t["spikes"])) for _, t in tiles)
-    src = Source(np.stack(cnt), np.stack(wts), coding, T, np.stack(spk, axis=1),
-                 f"trace tiles under {tdir}: rows {', '.join(used)}; first {kk} inputs, {lanes} lanes; "
-                 f"whole tiles: {all_spikes / all_counts.size:.3f} spikes per activation")
-    return src
+    whole = {"spikes_per_activation": all_spikes / all_counts.size,
+             "zero_share": float(np.count_nonzero(all_counts == 0) / all_counts.size),
+             "activations": int(all_counts.size), "tiles": len(tiles)}
+    return Source(np.stack(cnt), np.stack(wts), coding, T, np.stack(spk, axis=1),
+                  f"trace tiles under {tdir}: {len(tiles)} tiles, {len(used)} rows of {kk} inputs at seeded "
+                  f"offsets (seed {seed}), {lanes} lanes; whole tiles: {whole['spikes_per_activation']:.3f} "
+                  "spikes per activation",
+                  np.asarray(row_tile, np.int64), [p.name for p, _ in tiles], whole)
 
 
 def recode(src: Source, coding: str) -> Source:
@@ -134,7 +162,8 @@ def recode(src: Source, coding: str) -> Source:
     T = INT8_WINDOW[coding]
     spikes = encode(counts, coding, T)
     return Source(counts, src.w_int, coding, T, spikes,
-                  src.origin + f"; re-encoded {coding} T={T}" + (" from |counts|" if coding == "binary" else ""))
+                  src.origin + f"; re-encoded {coding} T={T}" + (" from |counts|" if coding == "binary" else ""),
+                  src.row_tile, src.tiles, src.whole_tiles)
 
 
 @dataclass
@@ -149,6 +178,8 @@ class Stream:
     events: int                       # MAC: activations; spike: non-zero spikes
     activations: int                  # activations processed (rows x inputs)
     info: dict = field(default_factory=dict)
+    cycle_group: np.ndarray | None = None   # per cycle: the tile (Source.row_tile) of the row it belongs to
+    group_activations: list[int] = field(default_factory=list)   # activations per tile
 
 
 def _classes(valid: list[int], latency: int) -> np.ndarray:
@@ -170,6 +201,7 @@ def build_stream(src: Source, design: str, manifest: dict, idle: int | None = No
     idle = max(entry.gap, lat + 4) if idle is None else max(idle, entry.gap)
     M, K = src.counts.shape
     cycles: list[dict] = []
+    group: list[int] = []
     last_m = None
     for m in range(M):
         W = src.w_int[m, :lanes, :]
@@ -179,7 +211,9 @@ def build_stream(src: Source, design: str, manifest: dict, idle: int | None = No
             row = spike_events(src.spikes[:, m, :], src.coding, entry.variant, W)
             if not any(c["valid"] for c in row):
                 continue
+        n0 = len(cycles)
         cycles += frame(row) + [idle_cycle() for _ in range(idle)]
+        group += [int(src.row_tile[m]) if src.row_tile is not None else 0] * (len(cycles) - n0)
         last_m = m
     if last_m is None:
         raise NeurosimError("the stimulus has no spike event at all")
@@ -193,5 +227,8 @@ def build_stream(src: Source, design: str, manifest: dict, idle: int | None = No
     # each row restarts the accumulators: they end with the last row's dot product
     exp = [int(src.counts[last_m] @ src.w_int[last_m, i]) for i in range(lanes)]
     valid = inputs["valid"]
+    n_groups = len(src.tiles) if src.row_tile is not None else 1
+    per = np.bincount(src.row_tile, minlength=n_groups) * K if src.row_tile is not None else np.array([M * K])
     return Stream(inputs, reset, drain, _classes(valid, lat), exp, int(sum(valid)), M * K,
-                  {"rows": M, "inputs": K, "idle_after_row": idle})
+                  {"rows": M, "inputs": K, "idle_after_row": idle}, np.asarray(group, np.int64),
+                  [int(x) for x in per])

@@ -11,6 +11,7 @@ types no figure outside a block (inline code, i.e. commands, excepted).
     python -m neurosim.results eval EVAL_DIR NAME [--figure]  # an eval folder -> docs/results/NAME.{json,md[,png]}
     python -m neurosim.results joint EVAL_DIR HW_DIR NAME    # every eval setting priced over the scenarios
     python -m neurosim.results verdict REPORT_DIR    # a report folder -> docs/results/verdict.{json,md}
+    python -m neurosim.results hw HW_DIR NAME        # a neurosim hw folder -> docs/results/NAME.{json,md}
     python -m neurosim.results render [NAME ...]    # re-render NAME.md from NAME.json
     python -m neurosim.results figure NAME          # redraw the frontier figure NAME.png from NAME.json
     python -m neurosim.results check                # the quotes check
@@ -231,6 +232,16 @@ def _joint_result(eval_dir: str, hw_dir: str, name: str, command: str | None) ->
     print(SF.save(SF.frontier(priced), RESULTS_DIR / f"{name}.png"))
 
 
+def _hw_result(hw_dir: str, name: str, command: str | None) -> None:
+    from neurosim.hwmodels.report import unit_figures
+
+    p = Path(hw_dir) / "hw.json"
+    if not p.is_file():
+        raise NeurosimError(f"{hw_dir} is not a neurosim hw folder (no hw.json): run `neurosim hw --out {hw_dir}`")
+    for f in write_result(name, unit_figures(json.loads(p.read_text()), command)):
+        print(f)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m neurosim.results", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -247,6 +258,10 @@ def main(argv=None) -> int:
     v = sub.add_parser("verdict", help="a report folder -> docs/results/verdict.json + verdict.md")
     v.add_argument("report_dir")
     v.add_argument("--command", default="make main", help="the command that produced the report (default: make main)")
+    h = sub.add_parser("hw", help="a neurosim hw folder -> docs/results/NAME.json + NAME.md (unit figures)")
+    h.add_argument("hw_dir")
+    h.add_argument("name")
+    h.add_argument("--command", help="the command that produced the hw folder (recorded)")
     r = sub.add_parser("render", help="re-render NAME.md from NAME.json (default: every result with a renderer)")
     r.add_argument("names", nargs="*")
     fg = sub.add_parser("figure", help="redraw docs/results/NAME.png (the frontier) from NAME.json")
@@ -266,6 +281,8 @@ def main(argv=None) -> int:
             if not p.is_file():
                 raise NeurosimError(f"docs/results has no {a.name}.json")
             print(_frontier_png(json.loads(p.read_text()), a.name))
+        elif a.cmd == "hw":
+            _hw_result(a.hw_dir, a.name, a.command)
         elif a.cmd == "render":
             names = a.names or sorted(p.stem for p in RESULTS_DIR.glob("*.json"))
             for n in names:

@@ -197,17 +197,65 @@ def add_hw_details(doc, figs: dict, trace: Trace, hw: dict, hw_path) -> None:
     doc.table(["clock", "MAC top", "spike top", "timing met", "MAC area um^2", "spike area um^2", "area red.",
                "sim", "MAC mW", "spike busy mW", "power red.", "spike time-stepped gated mW",
                "power red. time-stepped", "energy red. equal work"], rows, align="llllrrrlrrrrrr")
+    _stimulus_and_intervals(doc, hw)
     if hw.get("assumptions"):
         doc.p("Assumptions of the hardware model (from hw.json):")
         doc.table(["item", "paper", "here"], [[a["item"], a["paper"], a["here"]] for a in hw["assumptions"]],
                   align="lll")
 
 
+def _stimulus_and_intervals(doc, hw: dict) -> None:
+    """The hw stimulus' spike rate and zero share beside the model's, and the energies with their
+    intervals over tiles (hw.json's ``stimulus_stats`` and ``comparison/*/*/over_tiles``)."""
+    st = hw.get("stimulus_stats")
+    if st:
+        rows = [["stimulus sample (streamed rows)", st["sample"]]]
+        if st["sample"].get("whole_tiles"):
+            rows.append(["whole trace tiles", st["sample"]["whole_tiles"]])
+        if st.get("model"):
+            rows.append(["whole model (trace summary, MAC-weighted)", st["model"]])
+        doc.p("The gate-level stimulus against the model it stands for (`hw.json:/stimulus_stats`):")
+        doc.table(["data", "spikes per activation", "zero share"],
+                  [[name, _f(v["spikes_per_activation"], 3), fmt_frac_pct(v["zero_share"])] for name, v in rows],
+                  align="lrr")
+    rows, method = [], ""
+    for fk in freq_keys(hw):
+        c = hw["comparison"][fk]
+        label = sim_label(c)
+        x = c[label].get("over_tiles") if label else None
+        if not x or "point" not in x:
+            continue
+        method = x.get("method") or f"no interval: {x.get('why')}"
+        iv = x.get("interval") or {}
+
+        def cell(key, nd=2, unit=""):
+            lo_hi = iv.get(key)
+            return f"{x['point'][key]:.{nd}f}{unit}" + (f" [{lo_hi[0]:.{nd}f}, {lo_hi[1]:.{nd}f}]" if lo_hi else "")
+        rows.append([f"{fk} MHz", label, str(x["tiles"]), cell("mac_energy_per_event_pj"),
+                     cell("spike_energy_per_event_pj"), cell("mac_energy_per_active_cycle_pj"),
+                     cell("spike_energy_per_active_cycle_pj"), cell("power_reduction_equal_clock_busy_pct", 1, "%"),
+                     cell("energy_reduction_equal_work_model_pct", 1, "%")
+                     if "energy_reduction_equal_work_model_pct" in x["point"] else "-"])
+    if rows:
+        doc.p(f"Energies over the tiles of the stimulus, 95% intervals ({method}); pJ per event is a busy "
+              "cycle's energy (one activation or one spike event in every lane):")
+        doc.table(["clock", "sim", "tiles", "MAC pJ/event", "spike pJ/event", "MAC pJ/active cycle",
+                   "spike pJ/active cycle", "power red. (busy)", "energy red. per MAC-eq, model's rate"], rows,
+                  align="lllrrrrrr")
+
+
 def _stimulus_from(stimulus: str, trace_path: Path) -> bool | None:
-    """Whether hw.json's stimulus is a tile of this trace (None: not a trace tile at all)."""
+    """Whether hw.json's stimulus came from this trace's tiles (None: not from trace tiles at all).
+
+    ``neurosim hw --trace`` writes ``trace tiles under DIR: ...`` (DIR the tiles folder); an older
+    form named one tile file, ``trace tile FILE``."""
     import re
 
+    tiles = (Path(trace_path) / "tiles").resolve()
+    m = re.search(r"trace tiles under (.+?): ", stimulus + " ")
+    if m:
+        return Path(m.group(1)).resolve() == tiles
     m = re.search(r"trace tile (\S+)", stimulus)
     if not m:
         return None
-    return Path(m.group(1)).resolve().parent == (Path(trace_path) / "tiles").resolve()
+    return Path(m.group(1)).resolve().parent == tiles

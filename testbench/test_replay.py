@@ -8,7 +8,9 @@ INT8 ``q_proj`` weights; absmax INT8 tiles in three codings and one with the unc
 threshold (k = 8: counts burst beyond 127, so the bitwise window is 8 steps and the MAC cannot run it).
 
 Each tile's coding and window T select the spiking design (``t = T``); tiles whose counts fit INT8
-also run on the MAC. ``NEUROSIM_REPLAY_ROWS`` (default 2) token rows and ``NEUROSIM_REPLAY_GROUPS``
+also run on the MAC. The tiles of one design are replayed back to back in one simulation.
+``NEUROSIM_REPLAY_TILES`` (default 0: all) replays the first n tiles of ``NEUROSIM_TILES`` only (a
+trace's tiles are named in their stratified sample order, so the first n spread over layers and kinds). ``NEUROSIM_REPLAY_ROWS`` (default 2) token rows and ``NEUROSIM_REPLAY_GROUPS``
 (default 2) groups of 16 output channels are replayed per tile; 0 means all.
 """
 
@@ -59,7 +61,7 @@ def tile_paths() -> list[Path]:
         paths = list_tiles(env)
         if not paths:
             raise RuntimeError(f"NEUROSIM_TILES={env} holds no .npz tiles")
-        return paths
+        return paths[:_limit("NEUROSIM_REPLAY_TILES", 0)]
     return make_real_tiles(GEN_DIR)
 
 
@@ -68,8 +70,8 @@ def _limit(name: str, default: int) -> int:
     return v if v > 0 else 1 << 30
 
 
-def replay_vectors(entry: dict, tile: dict) -> tuple[dict, int]:
-    """Vectors for the first rows x channel groups of a tile; expected = int_linear (== tile's)."""
+def replay_jobs(entry: dict, tile: dict) -> tuple[list, list]:
+    """(jobs, expected) of the first rows x channel groups of a tile; expected = int_linear (== tile's)."""
     counts, w_int = tile["counts"], tile["w_int"]
     M, K = counts.shape
     N = w_int.shape[0]
@@ -91,6 +93,16 @@ def replay_vectors(entry: dict, tile: dict) -> tuple[dict, int]:
             assert np.array_equal(x[: len(ref)], ref), "int_linear disagrees with the tile's expected"
             jobs.append(cyc)
             exp.append(x)
+    return jobs, exp
+
+
+def replay_vectors(entry: dict, tiles: list[dict]) -> tuple[dict, int]:
+    """One scenario replaying every tile's jobs back to back on one design; (vectors, dot products)."""
+    jobs, exp = [], []
+    for tile in tiles:
+        j, e = replay_jobs(entry, tile)
+        jobs += j
+        exp += e
     sc = stimulus.scenario(entry, jobs, exp, [entry["gap"]] * len(jobs), garbage=False,
                            seed="(tile data, no randomness)")
     return {"replay": sc}, len(jobs)
@@ -114,25 +126,30 @@ def _designs_for(tile: dict) -> list[tuple[str, dict]]:
 
 
 def test_replay_tiles():
+    """Every tile on every design it fits, the tiles of one design in one simulation."""
     paths = tile_paths()
-    ran, done = 0, set()
+    batches: dict[tuple, tuple[str, dict, list]] = {}
+    macs = set()
     for path in paths:
         tile = read_tile(path)
         for design, kw in _designs_for(tile):
-            # tiles of one slice in several codings share their counts: run the MAC on them once
-            key = (design, repr(sorted(kw.items())),
-                   hash(tile["counts"].tobytes()) if design == "mac" else str(path))
-            if key in done:
-                continue
-            done.add(key)
-            info = harness.build(design, **kw)
-            vectors, n = replay_vectors(info, tile)
-            print(f"replay {path.name} ({tile['source']}, {tile['coding']} T={tile['T']}) "
-                  f"on {info['top']}: {n} dot products, {len(vectors['replay']['cycles'])} cycles")
-            tests, failed = harness.run(info, vectors, tag=f"replay_{path.stem}")
-            assert (tests, failed) == (1, 0), f"replay of {path} on {info['top']}: {failed} failed"
-            ran += 1
-    assert ran >= len(paths), "every tile must replay on at least one spiking design"
+            if design == "mac":   # tiles of one slice in several codings share their counts: once on the MAC
+                h = hash(tile["counts"].tobytes())
+                if h in macs:
+                    continue
+                macs.add(h)
+            batches.setdefault((design, repr(sorted(kw.items()))), (design, kw, []))[2].append((path, tile))
+    replayed = set()
+    for design, kw, items in batches.values():
+        info = harness.build(design, **kw)
+        vectors, n = replay_vectors(info, [t for _, t in items])
+        print(f"replay {len(items)} tile(s) ({', '.join(p.name for p, _ in items)}) on {info['top']}: "
+              f"{n} dot products, {len(vectors['replay']['cycles'])} cycles")
+        tests, failed = harness.run(info, vectors, tag=f"replay_{info['top']}")
+        assert (tests, failed) == (1, 0), f"replay of {len(items)} tile(s) on {info['top']}: {failed} failed"
+        if design == "spike":
+            replayed |= {p for p, _ in items}
+    assert replayed == set(paths), "every tile must replay on at least one spiking design"
 
 
 def test_generated_tiles_are_real_and_varied():

@@ -60,7 +60,7 @@ def test_tile_source_round_robin(tmp_path):
     from neurosim.core.coding import encode
     from neurosim.hwmodels.stimulus import build_stream, tile_source
     from neurosim.rtl.build import emit
-    from neurosim.run.tiles import write_tile
+    from neurosim.run.tiles import read_tile, write_tile
     rng = np.random.default_rng(1)
     d = tmp_path / "trace" / "tiles"
     d.mkdir(parents=True)
@@ -74,6 +74,21 @@ def test_tile_source_round_robin(tmp_path):
     m = emit("spike", coding="bitwise", lanes=3, k=8, pipeline=1, out_dir=tmp_path / "rtl")
     st = build_stream(src, "spike", m)
     assert st.events == int(np.count_nonzero(src.spikes))
+    # rows round-robin over the tiles in name order, 8 consecutive inputs at a seeded offset of the row
+    assert src.row_tile.tolist() == [0, 1, 0] and src.tiles == ["t0.npz", "t1.npz"]
+    tiles = [read_tile(d / f"t{j}.npz") for j in range(2)]
+    for r, (j, i) in enumerate([(0, 0), (1, 0), (0, 1)]):
+        row = tiles[j]["counts"][i]
+        assert any(np.array_equal(src.counts[r], row[k0:k0 + 8]) for k0 in range(3))
+    assert np.array_equal(tile_source(tmp_path / "trace", rows=3, k=8, lanes=3, coding="bitwise").counts, src.counts)
+    # each cycle belongs to its row's tile; activations per tile
+    assert len(st.cycle_group) == len(st.cycle_class) and set(st.cycle_group.tolist()) == {0, 1}
+    assert st.group_activations == [16, 8]
+    stats = src.stats()
+    assert stats["spikes_per_activation"] == pytest.approx(np.count_nonzero(src.spikes) / 24)
+    assert stats["zero_share"] == pytest.approx(np.mean(src.counts == 0)) and stats["tiles"] == 2
+    allc = np.concatenate([t["counts"].ravel() for t in tiles])
+    assert stats["whole_tiles"]["zero_share"] == pytest.approx(np.mean(allc == 0))
     with pytest.raises(NeurosimError, match="lanes"):
         tile_source(tmp_path / "trace", rows=1, k=8, lanes=5, coding="bitwise")
     with pytest.raises(NeurosimError, match="no trace tiles"):
@@ -327,3 +342,126 @@ def test_hw_write_outputs_interrupted_leaves_nothing(tmp_path, monkeypatch, exis
         assert left == ["hw"], left
     else:
         assert left == [], left
+
+
+def _tile_power(rows, idle_pj=2.0, idle_cycles=10):
+    """A power entry with per-tile figures: rows of (events, activations, active cycles, active pJ)."""
+    per = [{"events": e, "activations": a, "active_cycles": c, "active_pj": pj, "idle_cycles": 1, "idle_pj": idle_pj}
+           for e, a, c, pj in rows]
+    cyc = sum(r["active_cycles"] for r in per)
+    act = sum(r["active_cycles"] * r["active_pj"] for r in per) / cyc
+    return {"active": {"cycles": cyc, "total_pj": act}, "idle_clocked": {"cycles": idle_cycles, "total_pj": idle_pj},
+            "idle_clock_gated": {"cycles": idle_cycles, "total_pj": 0.5}, "per_tile": per}
+
+
+def test_tile_intervals_by_hand():
+    from neurosim.hwmodels.compare import busy_cycle_energy
+    from neurosim.hwmodels.intervals import MIN_TILES, tile_intervals
+    rng = np.random.default_rng(3)
+    n = 12
+    mac = [(16, 16, 20, float(x)) for x in rng.uniform(30, 40, n)]
+    spk = [(int(e), 16, int(e) + 3, float(x)) for e, x in zip(rng.integers(10, 40, n), rng.uniform(8, 12, n))]
+    pm, ps = _tile_power(mac), _tile_power(spk, idle_pj=1.0)
+    x = tile_intervals(pm, ps, lanes=16, spa_model=1.7)
+    em = busy_cycle_energy(pm, sum(r[0] for r in mac))
+    es = busy_cycle_energy(ps, sum(r[0] for r in spk))
+    spa = sum(r[0] for r in spk) / sum(r[1] for r in spk)
+    p = x["point"]
+    assert x["tiles"] == n and p["mac_energy_per_event_pj"] == pytest.approx(em)
+    assert p["spike_energy_per_event_pj"] == pytest.approx(es) and p["spikes_per_activation"] == pytest.approx(spa)
+    assert p["power_reduction_equal_clock_busy_pct"] == pytest.approx(100 * (1 - es / em))
+    assert p["energy_reduction_equal_work_pct"] == pytest.approx(100 * (1 - es * spa / em))
+    assert p["energy_reduction_equal_work_model_pct"] == pytest.approx(100 * (1 - es * 1.7 / em))
+    assert p["mac_energy_per_active_cycle_pj"] == pytest.approx(pm["active"]["total_pj"])
+    for k, (lo, hi) in x["interval"].items():
+        assert lo <= p[k] <= hi, k
+    assert x["interval"]["spike_energy_per_event_pj"][1] > x["interval"]["spike_energy_per_event_pj"][0]
+    assert tile_intervals(pm, ps, 16, 1.7) == x                     # seeded
+    # identical tiles: nothing to resample, a zero-width interval
+    same = tile_intervals(_tile_power([mac[0]] * n), _tile_power([spk[0]] * n, 1.0), 16)
+    assert all(lo == pytest.approx(hi) for lo, hi in same["interval"].values())
+    # too few tiles, or no per-tile figures: no interval, and why
+    few = tile_intervals(_tile_power(mac[:MIN_TILES - 1]), _tile_power(spk[:MIN_TILES - 1], 1.0), 16)
+    assert few["interval"] is None and "fewer than 8 tiles" in few["why"] and "point" in few
+    pm.pop("per_tile")
+    assert tile_intervals(pm, ps, 16)["interval"] is None
+
+
+def test_equal_work_at_the_model_rate():
+    from neurosim.hwmodels.compare import compare
+    # no idle cycles: a busy cycle costs the active energy; MAC 32 pJ, spike 12 pJ, 16 lanes
+    p = lambda e: {"active": {"total_pj": e, "cycles": 10}, "idle_clocked": {"total_pj": 1.0, "cycles": 0},
+                   "idle_clock_gated": {"total_pj": 0.1, "cycles": 0}}
+    res = {"mac@250": {"top": "m", "area_um2": 1000.0, "meets_timing": True, "stream": {"events": 10},
+                       "power": {"zero_delay": p(32.0)}},
+           "spike@250": {"top": "s", "area_um2": 500.0, "meets_timing": True, "stream": {"events": 10},
+                         "power": {"zero_delay": p(12.0)}}}
+    c = compare(res, [250.0], spa=1.4, T=7, lanes=16, spa_model=1.7)["250"]
+    w = c["zero_delay"]["equal_work_model"]
+    assert w == {"spikes_per_activation": 1.7, "mac_pj": 2.0, "spike_pj": pytest.approx(12 * 1.7 / 16),
+                 "reduction_pct": pytest.approx(100 * (1 - 12 * 1.7 / 32))}
+    assert c["zero_delay"]["energy_reduction_equal_work_pct"] == pytest.approx(100 * (1 - 12 * 1.4 / 32))
+    a = c["area_cycles_per_activation_um2"]
+    assert a["model"]["reduction_pct"] == pytest.approx(100 * (1 - 500 * 1.7 / 1000))
+    assert a["stimulus"]["spike_um2"] == pytest.approx(700.0) and a["model"]["mac_um2"] == 1000.0
+    # without the model's rate (synthetic stimulus) the model figures are absent, not guessed
+    c0 = compare(res, [250.0], spa=1.4, T=7, lanes=16)["250"]
+    assert "equal_work_model" not in c0["zero_delay"] and "model" not in c0["area_cycles_per_activation_um2"]
+
+
+@needs_lib
+def test_flow_with_trace_tiles_gives_intervals_and_the_model_rate(tmp_path, capsys):
+    """Trace tiles of a stand-in trace (9 tiles, a summary with the model's rate): the per-tile
+    gate-level figures add up to the whole stream's, the intervals hold the point values, the
+    sample's statistics sit beside the model's, and the unit-figures result renders from them."""
+    from neurosim.hwmodels.flow import run_flow
+    from neurosim.hwmodels.report import render_result, unit_figures
+    from neurosim.run.tiles import write_tile
+    from neurosim.run.trace import SCHEMA_VERSION
+    rng = np.random.default_rng(5)
+    trace = tmp_path / "trace"
+    (trace / "tiles").mkdir(parents=True)
+    for j in range(9):
+        counts = (rng.integers(-40, 41, size=(1, 14)) * (rng.random((1, 14)) < 0.7)).astype(np.int32)
+        write_tile(trace / "tiles" / f"tile{j:02d}_L{j}_x.npz", counts,
+                   rng.integers(-128, 128, size=(2, 14)).astype(np.int8), "bitwise", T=7, source=f"t{j}")
+    (trace / "summary.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION, "totals": {
+        "accumulates_per_dense_mac": 1.9, "zero_fraction": 0.25}}))
+    doc = run_flow(tmp_path / "hw", freqs=(250.0,), lanes=1, k=16, rows=9, k_inputs=12, glitches=False,
+                   cache_dir=tmp_path / "cache", progress=False, pipelines={"mac": [1], "spike": [1]},
+                   tech_nodes=(), trace=trace)
+    st = doc["stimulus_stats"]
+    assert st["model"]["spikes_per_activation"] == 1.9 and st["model"]["zero_share"] == 0.25
+    assert st["sample"]["tiles"] == 9 and st["sample"]["rows"] == 9 and st["sample"]["activations"] == 9 * 12
+    for key in ("mac@250", "spike@250"):
+        p = doc["results"][key]["power"]["zero_delay"]
+        per = p["per_tile"]
+        assert len(per) == 9 and sum(t["events"] for t in per) == doc["results"][key]["stream"]["events"]
+        cyc = sum(t["active_cycles"] for t in per)
+        assert cyc == p["active"]["cycles"]
+        assert sum(t["active_cycles"] * t["active_pj"] for t in per) / cyc == pytest.approx(p["active"]["total_pj"])
+    c = doc["comparison"]["250"]["zero_delay"]
+    x = c["over_tiles"]
+    assert x["tiles"] == 9 and x["point"]["mac_energy_per_event_pj"] == pytest.approx(c["energy_per_cycle_pj"]["mac_busy"])
+    assert x["point"]["spike_energy_per_event_pj"] == pytest.approx(c["energy_per_cycle_pj"]["spike_busy"])
+    assert x["point"]["spikes_per_activation"] == pytest.approx(doc["measured_spikes_per_activation"])
+    assert x["point"]["energy_reduction_equal_work_model_pct"] == pytest.approx(c["equal_work_model"]["reduction_pct"])
+    for k, (lo, hi) in x["interval"].items():
+        assert lo <= x["point"][k] <= hi, k
+    assert c["equal_work_model"]["reduction_pct"] == pytest.approx(
+        100 * (1 - c["energy_per_cycle_pj"]["spike_busy"] * 1.9 / c["energy_per_cycle_pj"]["mac_busy"]))
+    md = (tmp_path / "hw" / "hw.md").read_text()
+    assert "| whole model (trace summary, MAC-weighted) | 1.900 | 25.0% |" in md and "9 tiles" in md
+    res = unit_figures(doc, "neurosim hw --trace T")
+    text = render_result(json.loads(json.dumps(res)))
+    assert "neurosim hw --trace T" in text and f"{c['equal_work_model']['reduction_pct']:.1f}%" in text
+    assert "| 250 MHz |" in text and "9 tiles" in text
+
+
+def test_results_hw_refuses_a_folder_without_hw_json(tmp_path, capsys):
+    from neurosim.results import RESULTS_DIR, main
+    before = sorted(p.name for p in RESULTS_DIR.iterdir())
+    assert main(["hw", str(tmp_path), "hw_test_none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no hw.json" in err and "neurosim hw --out" in err
+    assert sorted(p.name for p in RESULTS_DIR.iterdir()) == before

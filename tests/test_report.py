@@ -261,6 +261,62 @@ def test_layer_tables_equal_the_json(built, trace):
     assert [r[1] for r in fr] == [f"{100 * v / t['activations']:.2f}%" for v in per_step]
 
 
+def test_equal_work_rows_at_the_trace_rate(built, trace, hw):
+    """The claims table's equal-work rows use the whole trace's MAC-weighted spike rate, by hand."""
+    meta = json.loads((built / "report.json").read_text())
+    claims = {c["claim"]: c for c in meta["claims"]}
+    rate = read_summary(trace)["totals"]["accumulates_per_dense_mac"]
+    # 250 MHz gspecify: MAC 24 pJ, spike 11.7 pJ per busy cycle; 500 MHz zero-delay: 21 and 10 pJ
+    for fk, e_mac, e_spk, a_mac, a_spk in (("250", 24.0, 11.7, 100000.0, 40000.0),
+                                           ("500", 21.0, 10.0, 120000.0, 45000.0)):
+        c = claims[f"energy reduction per MAC-equivalent @ {fk} MHz, alt."]
+        assert c["value"] == pytest.approx(100 * (1 - e_spk * rate / e_mac))
+        assert c["measured"] == f"{c['value']:.2f}%" and f"{rate:.3f} spikes per activation" in c["definition"]
+        a = claims[f"area x cycles per activation @ {fk} MHz, alt."]
+        assert a["value"] == pytest.approx(100 * (1 - a_spk * rate / a_mac))
+        assert "summary.json:/totals/accumulates_per_dense_mac" in a["definition"]
+
+
+def test_stimulus_from_the_trace_and_intervals_over_tiles(trace, hw, tmp_path):
+    """A stimulus from this trace's tiles: no 'not a tile of this trace' note; the sample's spike rate
+    and zero share beside the model's, and the energies over tiles with their intervals."""
+    from neurosim.hwmodels.flow import compare
+    doc = json.loads((hw / "hw.json").read_text())
+    doc["settings"]["stimulus"] = f"trace tiles under {trace / 'tiles'}: 9 tiles, 9 rows of 8 inputs"
+    rate = read_summary(trace)["totals"]["accumulates_per_dense_mac"]
+    doc["stimulus_stats"] = {"sample": {"spikes_per_activation": 1.25, "zero_share": 0.125, "tiles": 9},
+                             "model": {"spikes_per_activation": rate, "zero_share": 0.0625}}
+    rng = np.random.default_rng(0)
+    for key, r in doc["results"].items():
+        for p in r["power"].values():
+            if "active" in p:
+                p["per_tile"] = [{"events": int(e), "activations": 8, "active_cycles": int(e) + 2,
+                                  "active_pj": p["active"]["total_pj"] * float(f)}
+                                 for e, f in zip(rng.integers(6, 12, 9), rng.uniform(0.9, 1.1, 9))]
+    doc["comparison"] = compare(doc["results"], [250.0, 500.0], 1.25, 7, 16, spa_model=rate)
+    hw2 = tmp_path / "hw"
+    hw2.mkdir()
+    (hw2 / "hw.json").write_text(json.dumps(doc))
+    out = tmp_path / "rep"
+    assert main(["report", "--quiet", "--trace", str(trace), "--hw", str(hw2), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "not a tile of this trace" not in md and "synthetic" not in md
+    stim = {r[0]: r for r in md_table(md, "data")}
+    assert stim["stimulus sample (streamed rows)"][1:] == ["1.250", "12.50%"]
+    assert stim["whole model (trace summary, MAC-weighted)"][1:] == [f"{rate:.3f}", "6.25%"]
+    rows = {r[0]: r for r in md_table(md, "clock | sim | tiles")}
+    x = doc["comparison"]["250"]["gspecify"]["over_tiles"]
+    lo, hi = x["interval"]["spike_energy_per_event_pj"]
+    assert rows["250 MHz"][2] == "9"
+    assert rows["250 MHz"][4] == f"{x['point']['spike_energy_per_event_pj']:.2f} [{lo:.2f}, {hi:.2f}]"
+    # another trace's tiles: the note comes back, without 'synthetic'
+    doc["settings"]["stimulus"] = "trace tiles under /elsewhere/tiles: 9 tiles"
+    (hw2 / "hw.json").write_text(json.dumps(doc))
+    assert main(["report", "--quiet", "--trace", str(trace), "--hw", str(hw2), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "not a tile of this trace" in md and "but synthetic" not in md
+
+
 def test_energy_per_token_by_hand(built, trace, hw):
     md = (built / "report.md").read_text()
     t = read_summary(trace)["totals"]

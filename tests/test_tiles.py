@@ -85,3 +85,66 @@ def test_tile_round_trip_fuzz(tmp_path_factory, data):
     assert tile["coding"] == coding and tile["source"] == "fuzz"
     assert tile["T"] == (T if T is not None else required_steps(counts, coding))
     assert [p.name for p in path.parent.iterdir()] == ["t.npz"]      # no temporary file left
+
+
+class _Layers:
+    """A model stand-in: ``n_layers`` and ``layer_prefix`` are all choose_tiles reads."""
+
+    def __init__(self, n_layers):
+        self.n_layers = n_layers
+
+    @staticmethod
+    def layer_prefix(i):
+        return f"model.layers.{i}."
+
+
+KINDS7 = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+          "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
+
+
+def _names(n_layers, kinds=KINDS7):
+    return [f"model.layers.{i}.{k}.weight" for i in range(n_layers) for k in kinds]
+
+
+def _cells(picked):
+    out = []
+    for nm in picked:
+        rest = nm.removeprefix("model.layers.").removesuffix(".weight")
+        layer, kind = rest.split(".", 1)
+        out.append((int(layer), kind))
+    return out
+
+
+def test_choose_tiles_is_stratified_over_layers_and_kinds():
+    from collections import Counter
+
+    from neurosim.run.tiles import choose_tiles
+    model, names = _Layers(30), _names(30)
+    picked = choose_tiles(model, names, 30)
+    cells = _cells(picked)
+    assert sorted(layer for layer, _ in cells) == list(range(30))          # every layer once
+    per_kind = Counter(kind for _, kind in cells)
+    assert set(per_kind) == set(KINDS7) and max(per_kind.values()) - min(per_kind.values()) <= 1
+    # seeded: the same sample again, another seed another one; every name a real projection
+    assert choose_tiles(model, names, 30) == picked
+    assert choose_tiles(model, names, 30, seed=1) != picked
+    assert set(picked) <= set(names)
+    # numbered in the sampled order, and every prefix of that order is stratified too
+    stems = list(picked.values())
+    assert stems == sorted(stems) and stems[0].startswith("tile00_L")
+    first7 = Counter(kind for _, kind in cells[:7])
+    assert set(first7) == set(KINDS7) and len({layer for layer, _ in cells[:7]}) == 7
+    # more tiles than layers: a second kind per layer, never a projection twice; all of them at most
+    every = choose_tiles(model, names, 1000)
+    assert len(every) == len(names) == len(set(every)) and list(every.values())[0].startswith("tile000_")
+    assert choose_tiles(model, names, 0) == {}
+
+
+def test_choose_tiles_with_layers_of_different_kinds():
+    from neurosim.run.tiles import choose_tiles
+    # layers with different projections (as SpB2.0's MoBA / SSE+SWA layers): kinds a layer lacks are skipped
+    names = _names(2, ("self_attn.q_proj", "mlp.down_proj")) + \
+        [f"model.layers.2.{k}.weight" for k in ("sse.q_proj", "sse.o_proj", "mlp.down_proj")]
+    picked = choose_tiles(_Layers(3), names, 3)
+    assert sorted(layer for layer, _ in _cells(picked)) == [0, 1, 2] and set(picked) <= set(names)
+    assert len(choose_tiles(_Layers(3), names, 10)) == len(names)

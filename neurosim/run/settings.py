@@ -55,7 +55,7 @@ class Settings:
     window: int | None = None  #: fixed spike window T in steps (None: derived from each tensor)
     projections: list[str] = field(default_factory=lambda: ["*"])  #: fnmatch patterns of weight names
     weight_group: int | None = None  #: inputs per weight scale (None: one scale per output channel)
-    tiles: int = 4  #: hardware tiles written into the trace
+    tiles: int = 32  #: hardware tiles written into the trace (sampled over layers and projection kinds)
     dtype: str = "float32"  #: float dtype of the model
     smooth: float | None = None  #: SmoothQuant strength alpha in [0, 1] (None: no smoothing; neurosim.run.smooth)
     calib_file: str | None = None  #: smoothing calibration text (None: The Winter's Tale, not an eval play)
@@ -256,7 +256,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=int, help="fixed spike window T in steps (default: derived per tensor)")
     p.add_argument("--projections", help="comma-separated fnmatch patterns of spiking weight names (default *)")
     p.add_argument("--weight-group", type=int, help="per-group weight scales of G inputs (default per channel)")
-    p.add_argument("--tiles", type=int, help=f"hardware tiles to write into the trace (default {d.tiles})")
+    p.add_argument("--tiles", type=int, help="hardware tiles to write into the trace, a seeded sample over "
+                                             f"layers and projection kinds (default {d.tiles})")
     p.add_argument("--dtype", choices=("float32", "float64"), help="float dtype of the model (default float32)")
     add_quantizer_arguments(p)
     p.add_argument("--config", help="YAML file of settings (keys = flag names)")

@@ -22,25 +22,50 @@ __all__ = ["TILE_KEYS", "choose_tiles", "tile_rows", "write_tile", "read_tile", 
 TILE_KEYS = ("counts", "spikes", "w_int", "scale", "expected", "coding", "T", "source")
 
 
-def choose_tiles(model, names, n: int) -> dict[str, str]:
-    """Up to ``n`` projections to write as tiles, spread over the depth: of the first, middle and last
-    layers, the first selected projection (attention input) and the MLP down projection, alternately.
+def choose_tiles(model, names, n: int, seed: int = 0) -> dict[str, str]:
+    """Up to ``n`` projections to write as tiles: a seeded sample stratified over layers and projection
+    kinds (``self_attn.q_proj``, ``mlp.down_proj``, ...).
+
+    Layers are visited in a seeded random order, and each layer's kind is the next one of a seeded
+    rotation of the kinds, so that the first ``n_layers`` tiles take every layer once and spread the
+    kinds evenly (every kind appears once ``n >= max(n_layers, n_kinds)``); further tiles add a second
+    kind per layer, and so on. A kind a layer lacks is replaced by the next one it has. Every prefix of
+    the order is itself stratified (the hardware stimulus reads the tiles in this order).
 
     names: the selected projection weight names in the model's call order. Returns weight name ->
-    tile file stem (``tile00_L0_self_attn_q_proj``).
+    tile file stem (``tile00_L7_self_attn_q_proj``), numbered in the sampled order.
     """
     if n == 0:
         return {}
     names = list(names)
-    layers = sorted({0, model.n_layers // 2, model.n_layers - 1})
-    picked: list[str] = []
-    for i in layers:
+    cells: dict[int, list[str]] = {}          # layer -> its kinds, in call order
+    for i in range(model.n_layers):
         prefix = model.layer_prefix(i)
-        mine = [nm for nm in names if nm.startswith(prefix)]
-        down = [nm for nm in mine if nm.endswith("down_proj.weight")]
-        picked += mine[:1] + down[:1]
-    picked = list(dict.fromkeys(picked))[:n]
-    return {nm: f"tile{j:02d}_" + nm.replace("model.layers.", "L").replace(".weight", "").replace(".", "_")
+        mine = [nm[len(prefix):].removesuffix(".weight") for nm in names if nm.startswith(prefix)]
+        if mine:
+            cells[i] = mine
+    kinds = list(dict.fromkeys(k for ks in cells.values() for k in ks))
+    if not kinds:
+        return {}
+    rng = np.random.default_rng(seed)
+    layers = [list(cells)[j] for j in rng.permutation(len(cells))]
+    rotation = [kinds[j] for j in rng.permutation(len(kinds))]
+    picked: list[str] = []
+    taken = {i: set() for i in layers}
+    for r in range(len(kinds)):
+        for pos, i in enumerate(layers):
+            free = [rotation[(pos + r + d) % len(rotation)] for d in range(len(rotation))]
+            kind = next((k for k in free if k in cells[i] and k not in taken[i]), None)
+            if kind is None:
+                continue
+            taken[i].add(kind)
+            picked.append(f"{model.layer_prefix(i)}{kind}.weight")
+            if len(picked) == n:
+                break
+        if len(picked) == n:
+            break
+    width = max(2, len(str(len(picked) - 1)))          # names sort in the sampled order
+    return {nm: f"tile{j:0{width}d}_" + nm.replace("model.layers.", "L").replace(".weight", "").replace(".", "_")
             for j, nm in enumerate(picked)}
 
 
