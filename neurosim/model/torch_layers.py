@@ -16,12 +16,13 @@ S tokens, H query heads, KV key/value heads, D head dim.
   Algebraically the token-by-token recurrence of ``layers.gated_delta_rule``; in floats it differs
   by reassociation, the triangular solve and ``exp(sum g)`` in place of ``prod exp(g)``.
 
-Memory stays linear in the sequence: the attention's query blocks shrink as the key range grows, so
-a block's score tensor never exceeds ``SCORE_ELEMENTS`` floats (at 4,096 tokens of the 5B layout the
-blocks are the full ``QUERY_BLOCK`` rows); MoBA's block scores are computed in the same bounded row
-blocks; SSE runs its streams ``SSE_SEGMENT`` packed positions at a time, each segment continuing
-from the states the previous one left. A row's arithmetic does not depend on the block or segment
-it falls in (the same per-row and per-chunk operations), so the sizes change memory, not results.
+Memory stays linear in the sequence: an attention block takes fewer KV heads at a time as the key
+range grows, so its score tensor stays within ``SCORE_ELEMENTS`` floats (the 5B layout: every head
+at once up to 16,384 tokens, one KV head at a time at 131,072; fewer query rows only beyond that);
+MoBA's block scores are computed in row blocks of the same bound; SSE runs its streams
+``SSE_SEGMENT`` packed positions at a time, each segment continuing from the states the previous
+one left. Head groups and segments run the same per-row and per-chunk operations, so they change
+memory, not results.
 """
 
 from __future__ import annotations
@@ -30,22 +31,28 @@ import contextlib
 
 __all__ = ["float32_exact", "rms_norm", "silu", "sigmoid", "softplus", "apply_rope", "attention",
            "moba_select", "l2_normalize", "gated_delta_rule", "sse_route", "sse_recurrence",
-           "QUERY_BLOCK", "DELTA_CHUNK", "SCORE_ELEMENTS", "SSE_SEGMENT"]
+           "QUERY_BLOCK", "DELTA_CHUNK", "SCORE_ELEMENTS", "SSE_SEGMENT", "attention_blocks"]
 
 #: query rows per attention block (bounds the score tensor to H * QUERY_BLOCK * keys)
 QUERY_BLOCK = 512
 #: tokens per chunk of the chunked gated delta rule
 DELTA_CHUNK = 64
-#: the most attention scores (query heads x rows x keys) one query block holds (256 MiB in float32)
-SCORE_ELEMENTS = 1 << 26
+#: the most attention scores (query heads x rows x keys) one block holds (1 GiB in float32)
+SCORE_ELEMENTS = 1 << 28
 #: packed positions per SSE segment (a multiple of DELTA_CHUNK): bounds the recurrence's intermediates
 SSE_SEGMENT = 8192
 
 
-def query_rows(heads: int, keys: int) -> int:
-    """Query rows per attention block: ``QUERY_BLOCK``, fewer when ``heads * rows * keys`` would
-    exceed ``SCORE_ELEMENTS`` (at least one row)."""
-    return max(1, min(QUERY_BLOCK, SCORE_ELEMENTS // max(1, heads * keys)))
+def attention_blocks(heads: int, kv_heads: int, keys: int) -> tuple[int, int]:
+    """(query rows, KV heads) per attention block over ``keys`` keys: ``QUERY_BLOCK`` rows and every
+    KV head while the scores fit ``SCORE_ELEMENTS``; else fewer KV heads at a time (a row's
+    arithmetic is unchanged: each head's products are their own batch entries); only when one KV
+    head's query heads alone exceed it, fewer rows (which can change the float order of the products)."""
+    g = heads // kv_heads
+    per_head = g * QUERY_BLOCK * keys
+    if per_head > SCORE_ELEMENTS:
+        return max(1, SCORE_ELEMENTS // (g * keys)), 1
+    return QUERY_BLOCK, max(1, min(kv_heads, SCORE_ELEMENTS // max(1, per_head)))
 
 
 @contextlib.contextmanager
@@ -112,7 +119,7 @@ def attention(q, k, v, pos0: int = 0, base: int = 0, window: int | None = None, 
     kT = k.permute(1, 2, 0)  # [KV, D, T]
     vh = v.permute(1, 0, 2)  # [KV, T, Dv]
     rel = torch.arange(s, device=q.device)
-    rows = query_rows(h, t if window is None else min(t, window + QUERY_BLOCK))
+    rows, kvg = attention_blocks(h, kv, t if window is None else min(t, window + QUERY_BLOCK))
     for a in range(0, s, rows):
         b = min(a + rows, s)
         khi = pos0 + b - base  # one past the last key any row of the block sees
@@ -123,15 +130,18 @@ def attention(q, k, v, pos0: int = 0, base: int = 0, window: int | None = None, 
         if window is not None:
             ok = ok & (j[None, :] > hi[:, None] - window)
         qb = q[a:b].reshape(b - a, kv, g, d).permute(1, 2, 0, 3).reshape(kv, g * (b - a), d)
-        sc = torch.bmm(qb, kT[:, :, klo:khi]) * scale  # [KV, G*s, t]
-        if sel is not None:
-            ok = ok[None] & sel[:, a:b][:, :, (j + base) // chunk]  # [H, s, t]
-            ok = ok.reshape(kv, g * (b - a), khi - klo)
-        else:
-            ok = ok[None].expand(g, -1, -1).reshape(1, g * (b - a), khi - klo)
-        p = torch.softmax(sc.masked_fill(~ok, float("-inf")), dim=-1)
-        ob = torch.bmm(p, vh[:, klo:khi])  # [KV, G*s, Dv]
-        out[a:b] = ob.reshape(kv, g, b - a, dv).permute(2, 0, 1, 3).reshape(b - a, h, dv)
+        for c in range(0, kv, kvg):   # KV heads c..e-1 and their query heads
+            e = min(c + kvg, kv)
+            sc = torch.bmm(qb[c:e], kT[c:e, :, klo:khi]) * scale  # [KVg, G*s, t]
+            if sel is not None:
+                okc = ok[None] & sel[c * g:e * g, a:b][:, :, (j + base) // chunk]  # [Hg, s, t]
+                okc = okc.reshape(e - c, g * (b - a), khi - klo)
+            else:
+                okc = ok[None].expand(g, -1, -1).reshape(1, g * (b - a), khi - klo)
+            p = torch.softmax(sc.masked_fill(~okc, float("-inf")), dim=-1)
+            del sc, okc
+            ob = torch.bmm(p, vh[c:e, klo:khi])  # [KVg, G*s, Dv]
+            out[a:b, c * g:e * g] = ob.reshape(e - c, g, b - a, dv).permute(2, 0, 1, 3).reshape(b - a, (e - c) * g, dv)
     return out
 
 
