@@ -40,7 +40,7 @@ DELTA_CHUNK = 64
 #: the most attention scores (query heads x rows x keys) one block holds (1 GiB in float32)
 SCORE_ELEMENTS = 1 << 28
 #: packed positions per SSE segment (a multiple of DELTA_CHUNK): bounds the recurrence's intermediates
-SSE_SEGMENT = 8192
+SSE_SEGMENT = 4096
 
 
 def attention_blocks(heads: int, kv_heads: int, keys: int) -> tuple[int, int]:

@@ -23,10 +23,11 @@ GIB = 1 << 30
 
 def floats_per_token(mc) -> int:
     """Model-dtype values a token keeps on the device at the busiest point of a pass: the residual
-    stream, its norm and the float pass's last hidden state (3 x hidden), the widest layer's branch
-    tensors (SSE: q1, k1, q2, k2, v, the shared and the per-partition outputs and the running sum;
-    softmax attention: q, k, v and the output) and one projection's product in flight (its int32
-    accumulator and float64 dequantization: 5 values per output)."""
+    stream, its norm and the float pass's last hidden state (3 x hidden), plus the larger of a layer's
+    two busy phases: its projections (the branch inputs made so far, and the product in flight: its
+    int32 accumulator and float64 dequantization, about 5 values per output) and its recurrence or
+    attention (SSE: q1, k1, q2, k2, v, the shared and per-partition outputs and the running sum;
+    softmax attention: q, k, v and the output)."""
     h = mc.hidden_size
     attn = (2 * mc.num_heads + 2 * mc.num_kv_heads) * mc.head_dim
     sse = 0
@@ -34,7 +35,8 @@ def floats_per_token(mc) -> int:
         width = mc.sse_num_heads * mc.sse_head_dim
         sse = (5 + 1 + mc.num_writer + 2) * width
     widest_out = max(mc.num_heads * mc.head_dim, mc.sse_num_heads * mc.sse_head_dim, h)
-    return 3 * h + max(attn, sse) + 5 * widest_out
+    branch = max(attn, (5 * mc.sse_num_heads * mc.sse_head_dim) if sse else 0)
+    return 3 * h + max(attn, sse, branch + 5 * widest_out)
 
 
 def _work_bytes(mc, dtype_bytes: int) -> int:
@@ -48,7 +50,7 @@ def _work_bytes(mc, dtype_bytes: int) -> int:
     sse = 0
     if "sse_swa" in mc.layer_kinds:
         streams = (mc.num_sparse_partition + 1) * mc.sse_num_heads
-        sse = streams * TL.SSE_SEGMENT * mc.sse_head_dim * 24 * dtype_bytes
+        sse = streams * TL.SSE_SEGMENT * mc.sse_head_dim * 16 * dtype_bytes
     logits = LOGIT_ROWS * mc.vocab_size * 8 * 6                    # float64 log-softmax blocks
     return max(mlp, scores, sse) + logits
 
