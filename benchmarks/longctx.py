@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +169,10 @@ def measure(a, save) -> dict:
     props = torch.cuda.get_device_properties(0)
     gpu = dict(name=props.name, memory_gib=props.total_memory / GIB, torch=torch.__version__,
                cuda=torch.version.cuda, cpus=os.cpu_count())
+    if a.memory_gib:   # an 80 GB card's memory on a larger one: the caching allocator is capped
+        torch.cuda.set_per_process_memory_fraction(min(1.0, a.memory_gib * GIB / props.total_memory))
+        props = types.SimpleNamespace(name=f"{props.name} capped at {a.memory_gib:g} GiB", total_memory=props.total_memory)
+        gpu = dict(gpu, name=props.name, capped_gib=a.memory_gib)
     doc.setdefault("gpus", {})[props.name] = gpu
     runs = doc.setdefault("runs", {})
     save(doc)
@@ -209,9 +214,10 @@ def measure(a, save) -> dict:
             doc.setdefault("small_blocks", {})[f"{props.name}:{n}"] = rb
             print(json.dumps(rb), flush=True)
             save(doc)
-    if a.refuse:
-        doc.setdefault("refusal", {})[props.name] = dict(_refusal(a.spb5b, a.refuse, tmp), gpu=props.name)
-        save(doc)
+        if n == first and a.refuse:
+            doc.setdefault("refusal", {})[props.name] = dict(_refusal(a.spb5b, a.refuse, tmp), gpu=props.name)
+            print(json.dumps(doc["refusal"]), flush=True)
+            save(doc)
     return doc
 
 
@@ -261,7 +267,14 @@ def energy_section(doc: dict, energy: dict) -> dict:
                              spike_total_uj=(proj_spk + moba["total_pj"]) / 1e6,
                              mac_dense_attention_uj=(proj_mac + dense["total_pj"]) / 1e6,
                              spike_dense_attention_uj=(proj_spk + dense["total_pj"]) / 1e6))
-    return dict(scenarios=scen, rows=rows, projection_macs_per_token=proj_macs,
+    cap = mc.moba_topk * mc.moba_chunk_size
+    for sc in scen:   # beyond the measured lengths: where the context terms reach the projections
+        kw = dict(mac_pj=sc["compute_pj_per_mac"], mem_pj_per_bit=sc["mem_pj_per_bit"])
+        proj = proj_macs * sc["mac_pj_per_mac"]
+        sc["crossover_dense_tokens"] = _solve(lambda n: context_terms(shape, n, **kw)["total_pj"] - proj)
+        sc["crossover_moba_cap_tokens"] = _solve(lambda n: context_terms(
+            shape, n, moba_key_fraction=min(1.0, cap / ((n + 1) / 2)), **kw)["total_pj"] - proj)
+    return dict(scenarios=scen, rows=rows, projection_macs_per_token=proj_macs, moba_cap_keys=cap,
                 assumptions=[
                     "projections: the energy per multiply-accumulate of energy.json's traced model (one lane array, "
                     "45 nm, its measured spike rates) times the 5B layout's projection weights per token (the 5B "
@@ -275,12 +288,26 @@ def energy_section(doc: dict, energy: dict) -> dict:
                     "in DRAM (Horowitz ISSCC 2014 figure of energy.json)"])
 
 
+def _solve(f, lo: int = 1, hi: int = 1 << 34) -> int | None:
+    """The least n in [lo, hi] with f(n) >= 0 for an f increasing in n (None if f(hi) < 0)."""
+    if f(hi) < 0:
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if f(mid) >= 0 else (mid + 1, hi)
+    return lo
+
+
 def crossover(rows: list[dict], scenario: str, key: str) -> int | None:
     """The first measured length where the context terms (``key``) reach the projections' energy."""
     for r in rows:
         if r["scenario"] == scenario and r[key] >= r["projections_mac_uj"]:
             return r["tokens"]
     return None
+
+
+def _tokens(n: int | None) -> str:
+    return "never below 2^34 tokens" if n is None else f"{n:,} tokens"
 
 
 def figure(doc: dict, path: Path) -> None:
@@ -387,8 +414,10 @@ def render(doc: dict) -> str:
             lines += ["", f"{sc['label']}: best spiking design {sc['best_spiking']}; the context terms reach the "
                       "projections' energy " + (f"at {c1:,} tokens" if c1 else "at no measured length") +
                       " with MoBA's measured sparsity, " + (f"at {c2:,} tokens" if c2 else "at no measured length") +
-                      " with dense attention; from there on the spiking projections' saving is diluted by terms "
-                      "it does not touch."]
+                      " with dense attention (model: " + _tokens(sc["crossover_dense_tokens"]) + " with dense attention, "
+                      + _tokens(sc["crossover_moba_cap_tokens"]) + f" with MoBA visiting its cap of {en['moba_cap_keys']:,} "
+                      "keys per query); from there on the spiking projections' saving is diluted by terms it does "
+                      "not touch."]
         lines += ["", "Assumptions: " + "; ".join(en["assumptions"]) + "."]
     return "\n".join(lines) + "\n"
 
@@ -402,6 +431,7 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline", help="a folder holding an earlier neurosim package to compare with")
     ap.add_argument("--check-blocks", action="store_true")
     ap.add_argument("--refuse", type=int, help="a length the GPU cannot hold: check the refusal")
+    ap.add_argument("--memory-gib", type=float, help="cap the GPU memory the run may allocate (GiB)")
     ap.add_argument("--render-only", action="store_true")
     a = ap.parse_args(argv)
     out = Path(a.out)
