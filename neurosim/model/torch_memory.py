@@ -4,8 +4,10 @@ before any work: a length that cannot fit is a one-line error, not an out-of-mem
 The estimate (bytes) = the weights on the device (every tensor in the model dtype; in int8/spike mode
 also each projection's int8 codes and the int8 operand of the tensor-core product, 2 bytes a weight)
 + tokens x the activations a token keeps alive at the busiest point of a pass
-(:func:`floats_per_token`) + the bounded work areas (an MLP row block, an attention score block, an
-SSE segment, the logits of one row block) + ``RESERVE`` (the CUDA context and allocator slack).
+(:func:`floats_per_token`) + both passes' logits while they are kept whole (up to
+``LOGIT_ELEMENTS`` values each) + the bounded work areas (an MLP row block, an attention score
+block, an SSE segment, the logits of one row block) + ``RESERVE`` (the CUDA context and allocator
+slack).
 It is a model of the code's live tensors, checked against measured peaks in docs/results/longctx.md.
 """
 
@@ -61,7 +63,11 @@ def estimate_bytes(mc, tokens: int, dtype_bytes: int = 4, quantized: bool = True
     weights = params * dtype_bytes
     if quantized:
         weights += 2 * (params - mc.vocab_size * mc.hidden_size)
-    return weights + tokens * floats_per_token(mc) * dtype_bytes + _work_bytes(mc, dtype_bytes) + RESERVE
+    from neurosim.model.torch_network import LOGIT_ELEMENTS
+
+    logits = 2 * tokens * mc.vocab_size * dtype_bytes if tokens * mc.vocab_size <= LOGIT_ELEMENTS else 0
+    return (weights + tokens * floats_per_token(mc) * dtype_bytes + logits + _work_bytes(mc, dtype_bytes)
+            + RESERVE)
 
 
 def check_fits(mc, tokens: int, dtype_bytes: int, quantized: bool, device_bytes: int, device_name: str) -> int:

@@ -25,10 +25,12 @@ from neurosim.model import layers as L
 from neurosim.model import torch_layers as TL
 from neurosim.model.network import DecodeCache, _full_stats, _moba_count_stats, _sse_stats, _swa_stats
 
-__all__ = ["TorchModel", "LogitRows", "default_linear", "MLP_ROWS"]
+__all__ = ["TorchModel", "LogitRows", "default_linear", "MLP_ROWS", "LOGIT_ELEMENTS"]
 
 #: token rows per block of the MLP (its [S, intermediate] tensors are the largest of a pass)
 MLP_ROWS = 16384
+#: ``forward(rows=True)`` still returns the whole logits while they have at most this many values
+LOGIT_ELEMENTS = 1 << 30
 
 
 class TorchModel:
@@ -249,9 +251,9 @@ class TorchModel:
     def forward(self, ids, linear=None, progress=None, *, cache: DecodeCache | None = None,
                 dense_from: int | None = None, rows: bool = False):
         """Logits [S, vocab] (device tensor, model dtype) for int token ids [S] (``Model.forward``).
-        A pass from position 0 records :attr:`attention_stats`. ``rows``: return a :class:`LogitRows`
-        instead (the logits made on demand, a row block at a time: long sequences never hold
-        [S, vocab]). A ``linear`` with a ``begin_pass(tokens)`` method is told the pass's length."""
+        A pass from position 0 records :attr:`attention_stats`. ``rows``: when the logits would have
+        more than ``LOGIT_ELEMENTS`` values, return a :class:`LogitRows` instead (made on demand, a
+        row block at a time: long sequences never hold [S, vocab]). A ``linear`` with a ``begin_pass(tokens)`` method is told the pass's length."""
         torch = self.torch
         if dense_from is not None:
             raise NeurosimError("dense_from (recomputing a cached decode) runs on the CPU model only")
@@ -275,7 +277,8 @@ class TorchModel:
                         progress(i, self.n_layers)
             if cache is not None:
                 cache.pos = pos0 + h.shape[0]
-            logits = LogitRows(self, h) if rows else self.head(h)
+            big = rows and h.shape[0] * self.weights[self.model.lm_head_name].shape[0] > LOGIT_ELEMENTS
+            logits = LogitRows(self, h) if big else self.head(h)
             self._finish_stats()
             self.attention_stats = {i: st for i, st in self.attention_stats.items() if st}
         return logits
@@ -312,7 +315,8 @@ class TorchModel:
 
 class LogitRows:
     """The logits [S, vocab] of a pass, made from its last hidden states [S, hidden] when asked for:
-    ``rows[a:b]`` (or ``rows[i]``) is ``net.head(h[a:b])``; ``shape`` as the logits'."""
+    ``rows[a:b]`` (or ``rows[i]``) is ``net.head(h[a:b])``; ``shape`` as the logits'. (A product of
+    fewer rows may sum in another float order than the whole [S, vocab] product.)"""
 
     def __init__(self, net: TorchModel, h):
         self.net, self.h = net, h
