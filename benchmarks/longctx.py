@@ -43,6 +43,8 @@ GIB = 1 << 30
 #: today's time per token at 4,096 tokens must stay within this factor up to the longest length,
 #: beyond the attention's own growth
 TIME_FACTOR = 1.5
+#: the memory PyTorch reports for the two GPU kinds (GiB)
+GPU_MEMORY_GIB = {"80 GB H100": 79.1, "H200": 139.8}
 
 
 # --------------------------------------------------------------------------- measuring (GPU)
@@ -341,6 +343,20 @@ def figure(doc: dict, path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- rendering
+def longest_admitted(gib: float) -> int:
+    """The longest 5B-layout spike run whose pre-flight estimate fits ``gib`` GiB."""
+    from neurosim.model.config import model_config
+    from neurosim.model.maker import preset_config
+    from neurosim.model.torch_memory import estimate_bytes
+
+    mc = model_config(preset_config("sse_swa_moba", "full"))
+    lo, hi = 0, 1 << 24
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if estimate_bytes(mc, mid) <= gib * GIB else (lo, mid - 1)
+    return lo
+
+
 def render(doc: dict) -> str:
     runs = sorted(doc.get("runs", {}).values(), key=lambda r: (r["gpu"], r["tokens"]))
     lines = ["Long context (`" + doc.get("command", "python -m benchmarks.longctx") + "`): the SpB2.0-5B layout "
@@ -389,6 +405,9 @@ def render(doc: dict) -> str:
                       f"{'equal' if same['attention_stats_equal'] else 'DIFFER'}, totals "
                       f"{'equal' if same['totals_equal'] else 'DIFFER'}, accuracy {'equal' if same['accuracy_equal'] else 'DIFFERS'}"
                       f"; its run {t['total_s']:.2f} s (fp {t['fp_s']:.2f} s, spike {t['spike_s']:.2f} s)."]
+    lines += ["", "Longest length the pre-flight estimate admits for the 5B layout in spike mode: " + ", ".join(
+        f"{longest_admitted(gib):,} tokens in {gib} GiB ({label})" for label, gib in GPU_MEMORY_GIB.items())
+        + " (above 524,288 tokens, the layout's max_position_embeddings, `--allow-longer` is needed)."]
     for ref in doc.get("refusal", {}).values():
         lines += ["", f"A length the {ref['gpu']} cannot hold ({ref['tokens']:,} tokens): exit status "
                   f"{ref['exit_status']}, trace written: {'yes' if ref['trace_written'] else 'no'}; stderr: "
