@@ -216,3 +216,15 @@ def test_logit_rows_give_the_metrics_of_their_rows(tiny, monkeypatch):
         logits = net.forward(ids[:40], cache=cache, rows=lazy)
         gens.append(net.generate(ids[:40], 4, cache=cache, logits=logits).tolist())
     assert gens[0] == gens[1]
+
+
+def test_golden_moba_selection_in_row_blocks_is_unchanged(monkeypatch):
+    """The golden model's MoBA selection scored a few query rows at a time equals the one-block selection."""
+    from neurosim.model import layers as L
+
+    rng = np.random.default_rng(12)
+    q, k = rng.standard_normal((300, 4, 16)).astype(np.float32), rng.standard_normal((300, 2, 16)).astype(np.float32)
+    whole = L.moba_select(q, k, 8, 3)
+    monkeypatch.setattr(L, "MOBA_SCORES", 4 * 38 * 7)      # 7 rows per block
+    np.testing.assert_array_equal(L.moba_select(q, k, 8, 3), whole)
+    assert whole.sum(axis=2).max() == 3
