@@ -185,41 +185,40 @@ def measure(a, save) -> dict:
     tmp = Path(tempfile.mkdtemp())
     tokens = [int(t) for t in a.tokens.split(",")]
     first = tokens[0]
-    for n in tokens:
-        trace = tmp / f"trace{n}"
-        r = _one_run(a.spb5b, n, trace)
+    for n in tokens:   # the lengths first, then the checks at the first length
+        r = _one_run(a.spb5b, n, tmp / f"trace{n}")
         r["gpu"] = props.name
         runs[f"{props.name}:{n}"] = r
         print(json.dumps(r), flush=True)
         save(doc)
-        if n == first and a.baseline:
-            base = _baseline_run(a.baseline, a.spb5b, n, tmp / "base")
-            if "error" not in base:
-                base["same_as_baseline"] = _compare(tmp / "base", trace)
-            doc.setdefault("baseline", {})[f"{props.name}:{n}"] = dict(base, tokens=n, gpu=props.name)
-            print(json.dumps(doc["baseline"]), flush=True)
-            save(doc)
-        if n == first and a.check_blocks:
-            from neurosim.model import torch_layers as TL
-            from neurosim.model import torch_network as TN
+    n, trace = first, tmp / f"trace{first}"
+    if a.baseline:
+        base = _baseline_run(a.baseline, a.spb5b, n, tmp / "base")
+        if "error" not in base:
+            base["same_as_baseline"] = _compare(tmp / "base", trace)
+        doc.setdefault("baseline", {})[f"{props.name}:{n}"] = dict(base, tokens=n, gpu=props.name)
+        print(json.dumps(doc["baseline"]), flush=True)
+        save(doc)
+    if a.check_blocks:
+        from neurosim.model import torch_layers as TL
+        from neurosim.model import torch_network as TN
 
-            old = TL.SCORE_ELEMENTS, TL.SSE_SEGMENT, TN.MLP_ROWS
-            mc_kv = 8
-            TL.SCORE_ELEMENTS = 4 * TL.QUERY_BLOCK * n    # one KV head (4 query heads) of the 5B layout at a time
-            TL.SSE_SEGMENT, TN.MLP_ROWS = 1024, 1024
-            try:
-                rb = _one_run(a.spb5b, n, tmp / "blocks")
-            finally:
-                TL.SCORE_ELEMENTS, TL.SSE_SEGMENT, TN.MLP_ROWS = old
-            rb["same_as_default_blocks"] = _compare(trace, tmp / "blocks")
-            rb.update(gpu=props.name, kv_heads_per_block=1, of_kv_heads=mc_kv, sse_segment=1024, mlp_rows=1024)
-            doc.setdefault("small_blocks", {})[f"{props.name}:{n}"] = rb
-            print(json.dumps(rb), flush=True)
-            save(doc)
-        if n == first and a.refuse:
-            doc.setdefault("refusal", {})[props.name] = dict(_refusal(a.spb5b, a.refuse, tmp), gpu=props.name)
-            print(json.dumps(doc["refusal"]), flush=True)
-            save(doc)
+        old = TL.SCORE_ELEMENTS, TL.SSE_SEGMENT, TN.MLP_ROWS
+        TL.SCORE_ELEMENTS = 4 * TL.QUERY_BLOCK * n    # one KV head (4 query heads) of the 5B layout at a time
+        TL.SSE_SEGMENT, TN.MLP_ROWS = 1024, 1024
+        try:
+            rb = _one_run(a.spb5b, n, tmp / "blocks")
+        finally:
+            TL.SCORE_ELEMENTS, TL.SSE_SEGMENT, TN.MLP_ROWS = old
+        rb["same_as_default_blocks"] = _compare(trace, tmp / "blocks")
+        rb.update(gpu=props.name, kv_heads_per_block=1, of_kv_heads=8, sse_segment=1024, mlp_rows=1024)
+        doc.setdefault("small_blocks", {})[f"{props.name}:{n}"] = rb
+        print(json.dumps(rb), flush=True)
+        save(doc)
+    if a.refuse:
+        doc.setdefault("refusal", {})[props.name] = dict(_refusal(a.spb5b, a.refuse, tmp), gpu=props.name)
+        print(json.dumps(doc["refusal"]), flush=True)
+        save(doc)
     return doc
 
 
