@@ -232,12 +232,6 @@ def _log_softmax(x):
     return x - m - torch.log(torch.exp(x - m).sum(dim=-1, keepdim=True))
 
 
-def _nll(lp, ids_t, a: int, n: int):
-    """The summed next-token NLL of rows a..a+len(lp) of a sequence of n ids (log-probs lp)."""
-    m = min(lp.shape[0], n - 1 - a)
-    return -lp[:m].gather(1, ids_t[a + 1:a + 1 + m, None]).sum() if m > 0 else lp.new_zeros(())
-
-
 def torch_perplexity(logits, ids) -> float:
     """``neurosim.model.perplexity`` of device logits [S, vocab] (a tensor or a
     :class:`~neurosim.model.torch_network.LogitRows`): exp(mean next-token NLL), float64."""
@@ -246,33 +240,28 @@ def torch_perplexity(logits, ids) -> float:
     ids_t = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=logits.device)
     total = torch.zeros((), dtype=torch.float64, device=logits.device)
     for a in range(0, len(ids) - 1, LOGIT_ROWS):
-        total = total + _nll(_log_softmax(logits[a:min(a + LOGIT_ROWS, len(ids) - 1)]), ids_t, a, len(ids))
+        b = min(a + LOGIT_ROWS, len(ids) - 1)
+        lp = _log_softmax(logits[a:b])
+        total = total - lp.gather(1, ids_t[a + 1:b + 1, None]).sum()
     return float(np.exp(float(total) / (len(ids) - 1)))
 
 
 def torch_accuracy(fp_logits, q_logits, ids) -> dict:
-    """:func:`neurosim.run.metrics.accuracy` of device logits (same keys, float64 in row blocks; each
-    block of a :class:`~neurosim.model.torch_network.LogitRows` is made once)."""
+    """:func:`neurosim.run.metrics.accuracy` of device logits (tensors or
+    :class:`~neurosim.model.torch_network.LogitRows`; same keys, float64 in row blocks)."""
     import torch
 
     n = int(fp_logits.shape[0])
-    dev = fp_logits.device
-    ids_t = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=dev)
-    kl = torch.zeros((), dtype=torch.float64, device=dev)
-    same = torch.zeros((), dtype=torch.int64, device=dev)
-    nll_fp = torch.zeros((), dtype=torch.float64, device=dev)
-    nll_q = torch.zeros((), dtype=torch.float64, device=dev)
+    kl = torch.zeros((), dtype=torch.float64, device=fp_logits.device)
+    same = torch.zeros((), dtype=torch.int64, device=fp_logits.device)
     for a in range(0, n, LOGIT_ROWS):
         bf, bq = fp_logits[a:a + LOGIT_ROWS], q_logits[a:a + LOGIT_ROWS]
         lp, lq = _log_softmax(bf), _log_softmax(bq)
         kl = kl + (torch.exp(lp) * (lp - lq)).sum()
         same = same + (bf.argmax(-1) == bq.argmax(-1)).sum()
-        if len(ids) > 1:
-            nll_fp = nll_fp + _nll(lp, ids_t, a, len(ids))
-            nll_q = nll_q + _nll(lq, ids_t, a, len(ids))
     out = {"positions": n, "top1_agreement": int(same) / n, "mean_kl": float(kl) / n}
     if len(ids) > 1:
-        out["ppl_fp"] = float(np.exp(float(nll_fp) / (len(ids) - 1)))
-        out["ppl_quant"] = float(np.exp(float(nll_q) / (len(ids) - 1)))
+        out["ppl_fp"] = torch_perplexity(fp_logits, ids)
+        out["ppl_quant"] = torch_perplexity(q_logits, ids)
         out["ppl_change"] = out["ppl_quant"] / out["ppl_fp"] - 1.0
     return out
