@@ -187,13 +187,18 @@ def sliding_window_attention(q, k, v, window: int | None, scale=None) -> np.ndar
     return attention(q, k, v, mask=window_mask(q.shape[0], window), scale=scale)
 
 
+#: block scores (heads x query rows x blocks) moba_select holds at once
+MOBA_SCORES = 1 << 24
+
+
 def moba_select(q, k, chunk: int, topk: int) -> np.ndarray:
     """MoBA block selection. q [S, H, D], k [S, KV, D] -> bool [H, S, n_blocks].
 
     Keys are split in blocks of ``chunk`` tokens (the last one may be shorter); block score =
     q . mean(keys of block) (per query head, against its KV head). Blocks after the query's own
     block are excluded; the query's own block is always selected and counts toward ``topk``.
-    Ties go to the earlier block.
+    Ties go to the earlier block. Scored in blocks of query rows (at most ``MOBA_SCORES`` scores;
+    each row's arithmetic is the same in any block).
     """
     s, h, _ = q.shape
     kv = k.shape[1]
@@ -206,14 +211,19 @@ def moba_select(q, k, chunk: int, topk: int) -> np.ndarray:
     counts = np.bincount(blk, minlength=nb).astype(np.float64)
     kmean = (sums / counts[:, None, None]).astype(q.dtype)
     kmean_h = np.repeat(kmean, g, axis=1)  # [nb, H, D]
-    score = np.einsum("shd,bhd->hsb", q, kmean_h)  # [H, S, nb]
-    cur = blk[None, :, None]
+    sel = np.empty((h, s, nb), dtype=bool)
     b = np.arange(nb)[None, None, :]
-    score = np.where(b > cur, -np.inf, score)
-    score = np.where(b == cur, np.inf, score)
-    order = np.argsort(-score, axis=-1, kind="stable")  # descending, earlier block first on ties
-    rank = np.argsort(order, axis=-1)
-    return (rank < topk) & (b <= cur)
+    rows = max(1, MOBA_SCORES // (h * nb))   # query rows per block: the scores stay bounded
+    for a in range(0, s, rows):
+        e = min(a + rows, s)
+        score = np.einsum("shd,bhd->hsb", q[a:e], kmean_h)  # [H, rows, nb]
+        cur = blk[None, a:e, None]
+        score = np.where(b > cur, -np.inf, score)
+        score = np.where(b == cur, np.inf, score)
+        order = np.argsort(-score, axis=-1, kind="stable")  # descending, earlier block first on ties
+        rank = np.argsort(order, axis=-1)
+        sel[:, a:e] = (rank < topk) & (b <= cur)
+    return sel
 
 
 def moba_mask(q, k, chunk: int, topk: int) -> np.ndarray:

@@ -145,10 +145,16 @@ def _entropy_bits(counts) -> float:
 # shared with the torch forward (neurosim.model.torch_network)
 def _moba_stats(sel, st, en, qpos, chunk: int, topk: int) -> dict:
     """MoBA: selection sel [H, S, nb], key segments st/en [H, S, topk], query positions qpos [S]."""
+    return _moba_count_stats(sel.sum(axis=2), (en - st).sum(axis=2), qpos, chunk, topk)
+
+
+def _moba_count_stats(blocks, keys, qpos, chunk: int, topk: int) -> dict:
+    """MoBA from per-query counts: blocks / keys int [H, S] = selected blocks / visited keys of each
+    query head and query (what a pass can keep instead of the whole selection)."""
     cur = qpos // chunk + 1
     return dict(type="moba", chunk=chunk, topk=topk, queries=int(len(qpos)),
-                block_fraction=float(np.mean(sel.sum(axis=2) / cur[None])),
-                key_fraction=float(np.mean((en - st).sum(axis=2) / (qpos + 1)[None])))
+                block_fraction=float(np.mean(blocks / cur[None])),
+                key_fraction=float(np.mean(keys / (qpos + 1)[None])))
 
 
 def _full_stats(queries: int) -> dict:

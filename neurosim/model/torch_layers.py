@@ -15,6 +15,14 @@ S tokens, H query heads, KV key/value heads, D head dim.
   ``O = exp(G) Q S + (Q K^T * exp(G_i - G_j), j <= i) V'``, ``S = exp(G_C) S + (exp(G_C - G) K)^T V'``.
   Algebraically the token-by-token recurrence of ``layers.gated_delta_rule``; in floats it differs
   by reassociation, the triangular solve and ``exp(sum g)`` in place of ``prod exp(g)``.
+
+Memory stays linear in the sequence: an attention block takes fewer KV heads at a time as the key
+range grows, so its score tensor stays within ``SCORE_ELEMENTS`` floats (the 5B layout: every head
+at once up to 16,384 tokens, one KV head at a time at 131,072; fewer query rows only beyond that);
+MoBA's block scores are computed in row blocks of the same bound; SSE runs its streams
+``SSE_SEGMENT`` packed positions at a time, each segment continuing from the states the previous
+one left. Head groups and segments run the same per-row and per-chunk operations, so they change
+memory, not results.
 """
 
 from __future__ import annotations
@@ -23,12 +31,28 @@ import contextlib
 
 __all__ = ["float32_exact", "rms_norm", "silu", "sigmoid", "softplus", "apply_rope", "attention",
            "moba_select", "l2_normalize", "gated_delta_rule", "sse_route", "sse_recurrence",
-           "QUERY_BLOCK", "DELTA_CHUNK"]
+           "QUERY_BLOCK", "DELTA_CHUNK", "SCORE_ELEMENTS", "SSE_SEGMENT", "attention_blocks"]
 
 #: query rows per attention block (bounds the score tensor to H * QUERY_BLOCK * keys)
 QUERY_BLOCK = 512
 #: tokens per chunk of the chunked gated delta rule
 DELTA_CHUNK = 64
+#: the most attention scores (query heads x rows x keys) one block holds (1 GiB in float32)
+SCORE_ELEMENTS = 1 << 28
+#: packed positions per SSE segment (a multiple of DELTA_CHUNK): bounds the recurrence's intermediates
+SSE_SEGMENT = 4096
+
+
+def attention_blocks(heads: int, kv_heads: int, keys: int) -> tuple[int, int]:
+    """(query rows, KV heads) per attention block over ``keys`` keys: ``QUERY_BLOCK`` rows and every
+    KV head while the scores fit ``SCORE_ELEMENTS``; else fewer KV heads at a time (a row's
+    arithmetic is unchanged: each head's products are their own batch entries); only when one KV
+    head's query heads alone exceed it, fewer rows (which can change the float order of the products)."""
+    g = heads // kv_heads
+    per_head = g * QUERY_BLOCK * keys
+    if per_head > SCORE_ELEMENTS:
+        return max(1, SCORE_ELEMENTS // (g * keys)), 1
+    return QUERY_BLOCK, max(1, min(kv_heads, SCORE_ELEMENTS // max(1, per_head)))
 
 
 @contextlib.contextmanager
@@ -95,8 +119,9 @@ def attention(q, k, v, pos0: int = 0, base: int = 0, window: int | None = None, 
     kT = k.permute(1, 2, 0)  # [KV, D, T]
     vh = v.permute(1, 0, 2)  # [KV, T, Dv]
     rel = torch.arange(s, device=q.device)
-    for a in range(0, s, QUERY_BLOCK):
-        b = min(a + QUERY_BLOCK, s)
+    rows, kvg = attention_blocks(h, kv, t if window is None else min(t, window + QUERY_BLOCK))
+    for a in range(0, s, rows):
+        b = min(a + rows, s)
         khi = pos0 + b - base  # one past the last key any row of the block sees
         klo = 0 if window is None else max(0, pos0 + a - window + 1 - base)
         hi = pos0 + rel[a:b] - base  # last visible key of each row
@@ -105,22 +130,26 @@ def attention(q, k, v, pos0: int = 0, base: int = 0, window: int | None = None, 
         if window is not None:
             ok = ok & (j[None, :] > hi[:, None] - window)
         qb = q[a:b].reshape(b - a, kv, g, d).permute(1, 2, 0, 3).reshape(kv, g * (b - a), d)
-        sc = torch.bmm(qb, kT[:, :, klo:khi]) * scale  # [KV, G*s, t]
-        if sel is not None:
-            ok = ok[None] & sel[:, a:b][:, :, (j + base) // chunk]  # [H, s, t]
-            ok = ok.reshape(kv, g * (b - a), khi - klo)
-        else:
-            ok = ok[None].expand(g, -1, -1).reshape(1, g * (b - a), khi - klo)
-        p = torch.softmax(sc.masked_fill(~ok, float("-inf")), dim=-1)
-        ob = torch.bmm(p, vh[:, klo:khi])  # [KV, G*s, Dv]
-        out[a:b] = ob.reshape(kv, g, b - a, dv).permute(2, 0, 1, 3).reshape(b - a, h, dv)
+        for c in range(0, kv, kvg):   # KV heads c..e-1 and their query heads
+            e = min(c + kvg, kv)
+            sc = torch.bmm(qb[c:e], kT[c:e, :, klo:khi]) * scale  # [KVg, G*s, t]
+            if sel is not None:
+                okc = ok[None] & sel[c * g:e * g, a:b][:, :, (j + base) // chunk]  # [Hg, s, t]
+                okc = okc.reshape(e - c, g * (b - a), khi - klo)
+            else:
+                okc = ok[None].expand(g, -1, -1).reshape(1, g * (b - a), khi - klo)
+            p = torch.softmax(sc.masked_fill(~okc, float("-inf")), dim=-1)
+            del sc, okc
+            ob = torch.bmm(p, vh[c:e, klo:khi])  # [KVg, G*s, Dv]
+            out[a:b, c * g:e * g] = ob.reshape(e - c, g, b - a, dv).permute(2, 0, 1, 3).reshape(b - a, (e - c) * g, dv)
     return out
 
 
 def moba_select(q, k, chunk: int, topk: int):
     """MoBA block selection (``layers.moba_select``): bool [H, S, n_blocks]. Block means of the keys
     in float64 (rounded to q's dtype), scores q . mean per query head against its KV head, the
-    query's own block always in, later blocks out, top-k by score with ties to the earlier block."""
+    query's own block always in, later blocks out, top-k by score with ties to the earlier block.
+    Scored in row blocks of at most ``SCORE_ELEMENTS`` scores."""
     import torch
 
     s, h, d = q.shape
@@ -132,15 +161,20 @@ def moba_select(q, k, chunk: int, topk: int):
     n_in[-1] = s - (nb - 1) * chunk
     kmean = (kp.reshape(nb, chunk, kv, d).sum(dim=1) / n_in[:, None, None]).to(q.dtype)
     kmean_h = kmean.repeat_interleave(h // kv, dim=1)  # [nb, H, D]
-    score = torch.einsum("shd,bhd->hsb", q, kmean_h)
-    cur = (torch.arange(s, device=q.device) // chunk)[None, :, None]
-    b = torch.arange(nb, device=q.device)[None, None, :]
-    score = torch.where(b > cur, float("-inf"), score)
-    score = torch.where(b == cur, float("inf"), score)
-    order = torch.sort(score, dim=-1, descending=True, stable=True).indices[..., :topk]
-    sel = torch.zeros(score.shape, dtype=torch.bool, device=q.device)
-    sel.scatter_(-1, order, True)
-    return sel & (b <= cur)
+    sel = torch.zeros((h, s, nb), dtype=torch.bool, device=q.device)
+    rows = max(1, SCORE_ELEMENTS // (h * nb))
+    for a in range(0, s, rows):
+        e = min(a + rows, s)
+        score = torch.einsum("shd,bhd->hsb", q[a:e], kmean_h)
+        cur = (torch.arange(a, e, device=q.device) // chunk)[None, :, None]
+        b = torch.arange(nb, device=q.device)[None, None, :]
+        score = torch.where(b > cur, float("-inf"), score)
+        score = torch.where(b == cur, float("inf"), score)
+        order = torch.sort(score, dim=-1, descending=True, stable=True).indices[..., :topk]
+        blk = torch.zeros(score.shape, dtype=torch.bool, device=q.device)
+        blk.scatter_(-1, order, True)
+        sel[:, a:e] = blk & (b <= cur)
+    return sel
 
 
 def l2_normalize(x, eps: float = 1e-6):
@@ -202,52 +236,77 @@ def sse_route(logits, topk: int):
 
 
 def sse_recurrence(q1, k1, q2, k2, v, g, beta, route_idx, route_w, n_partitions: int,
-                   router_weight: str = "qk", eps: float = 1e-6, state=None):
+                   router_weight: str = "qk", eps: float = 1e-6, state=None, segment: int | None = None):
     """``layers.sse_recurrence`` (returning the states too): the shared state and the partitions,
     each partition over the tokens routed to it, all run as one batch of gated delta rules (the
-    partitions' token lists packed to the front and padded with identity tokens to S). Inputs as
-    there ([S, H, D]; g, beta [S, 2H]); state None or (shared [H, Dk, Dv], partitions [P, H, Dk, Dv]).
-    Returns (o [S, H, Dv], (shared, partitions)); partition outputs are added in partition order."""
+    partitions' token lists packed to the front and padded with identity tokens to S), ``segment``
+    packed positions at a time (default ``SSE_SEGMENT``; a multiple of ``DELTA_CHUNK``), each segment
+    continuing from the states the last one left. Inputs as there ([S, H, D]; g, beta [S, 2H]);
+    state None or (shared [H, Dk, Dv], partitions [P, H, Dk, Dv]). Returns (o [S, H, Dv], (shared,
+    partitions)); partition outputs are added in partition order."""
     import torch
 
     s, h, dk = q1.shape
     dv = v.shape[-1]
-    P = n_partitions
+    P, K = n_partitions, route_idx.shape[1]
+    R = P + 1
+    seg = SSE_SEGMENT if segment is None else segment
+    if seg % DELTA_CHUNK:
+        raise ValueError(f"segment must be a multiple of {DELTA_CHUNK}, got {seg}")
     qs = dk ** -0.5
-    hit = route_idx[:, :, None] == torch.arange(P, device=q1.device)  # [S, K, P]
+    dev = q1.device
+    hit = route_idx[:, :, None] == torch.arange(P, device=dev)  # [S, K, P]
     routed = hit.any(dim=1)  # [S, P]
     w = torch.where(hit, route_w[:, :, None], 0.0).sum(dim=1).to(q1.dtype)  # [S, P]
-    slot = torch.where(routed, routed.long().cumsum(dim=0) - 1, s)  # packed position, s = discarded
-    q2p, k2p = q2[None], k2[None]
-    if router_weight == "qk":
-        q2p, k2p = q2p * w.T[:, :, None, None], k2p * w.T[:, :, None, None]
-    else:
-        q2p, k2p = q2p.expand(P, -1, -1, -1), k2p.expand(P, -1, -1, -1)
-    parts = []
-    for x, xs in ((l2_normalize(q2p, eps) * qs, l2_normalize(q1, eps) * qs),
-                  (l2_normalize(k2p, eps), l2_normalize(k1, eps)),
-                  (v[None].expand(P, -1, -1, -1), v),
-                  (g[None, :, h:].expand(P, -1, -1), g[:, :h]),
-                  (beta[None, :, h:].expand(P, -1, -1), beta[:, :h])):
-        packed = x.new_zeros((P, s + 1) + tuple(x.shape[2:]))
-        packed[torch.arange(P, device=x.device)[:, None], slot.T] = x  # [P, S+1, ...]
-        parts.append(torch.cat([xs[None], packed[:, :s]], dim=0))  # [1+P, S, ...]
-    Q, K, V, Gd, Bt = parts
-    R = P + 1
+    rank = routed.long().cumsum(dim=1) - 1  # [S, P]: the token's slot among its routed partitions
+    # order[p] = the tokens routed to p, ascending, then the others (packed positions >= n[p] are padding)
+    order = torch.sort((~routed).T.to(torch.int8), dim=1, stable=True).indices  # [P, S]
+    n_routed = routed.sum(dim=0)  # [P]
+    pidx = torch.arange(P, device=dev)[:, None]
+    shared = torch.empty((s, h, dv), dtype=q1.dtype, device=dev)
+    parts = torch.zeros((s, K, h, dv), dtype=q1.dtype, device=dev)  # each token's partition outputs
+    S = None
+    if state is not None:
+        S = torch.cat([state[0][None], state[1]], dim=0).reshape(R * h, dk, dv).to(q1.dtype)
 
-    def heads(t):  # [R, S, H, D] -> [R*H, S, D] and [R, S, H] -> [R*H, S]
+    def heads(t):  # [R, L, H, D] -> [R*H, L, D] and [R, L, H] -> [R*H, L]
         t = t.transpose(1, 2)
         return t.reshape(R * h, *t.shape[2:])
 
-    s0 = None
-    if state is not None:
-        s0 = torch.cat([state[0][None], state[1]], dim=0).reshape(R * h, dk, dv)
-    o, S = gated_delta_rule(heads(Q), heads(K), heads(V), heads(Gd), heads(Bt), s0)
-    o = o.reshape(R, h, s, dv).permute(0, 2, 1, 3)  # [R, S, H, Dv]
+    pad_to = min(DELTA_CHUNK, s)   # the last segment is padded as the whole sequence would be
+    for a in range(0, s, seg):
+        e = min(a + seg, s)
+        L = e - a
+        Lp = -(-L // pad_to) * pad_to
+        tok = order[:, a:e]  # [P, L]
+        live = (torch.arange(a, e, device=dev)[None] < n_routed[:, None])  # [P, L]
+        q2p, k2p = q2[tok], k2[tok]  # [P, L, H, D]
+        if router_weight == "qk":
+            wt = w.T.gather(1, tok)[:, :, None, None]
+            q2p, k2p = q2p * wt, k2p * wt
+        packed = []
+        for x, xs in ((l2_normalize(q2p, eps) * qs, l2_normalize(q1[a:e], eps) * qs),
+                      (l2_normalize(k2p, eps), l2_normalize(k1[a:e], eps)),
+                      (v[tok], v[a:e]),
+                      (g[tok, h:], g[a:e, :h]),
+                      (beta[tok, h:], beta[a:e, :h])):
+            m = live.reshape(live.shape + (1,) * (x.dim() - 2))
+            x = torch.cat([xs[None], torch.where(m, x, 0.0)], dim=0)  # [R, L, ...]
+            if Lp > L:
+                x = torch.cat([x, x.new_zeros((R, Lp - L) + tuple(x.shape[2:]))], dim=1)
+            packed.append(heads(x))
+        o, S = gated_delta_rule(*packed, S)
+        o = o.reshape(R, h, Lp, dv)[:, :, :L].transpose(1, 2)  # [R, L, H, Dv]
+        shared[a:e] = o[0]
+        slot = rank[tok, pidx]  # [P, L]
+        keep = live.reshape(-1)
+        parts[tok.reshape(-1)[keep], slot.reshape(-1)[keep]] = o[1:].reshape(P * L, h, dv)[keep]
+    if S is None:   # no tokens
+        S = torch.zeros((R * h, dk, dv), dtype=q1.dtype, device=dev)
     S = S.reshape(R, h, dk, dv)
-    out = o[0]
+    out = shared
     for p in range(P):
-        op = o[p + 1][slot[:, p].clamp(max=s - 1)]  # each token's row of partition p
+        op = parts[torch.arange(s, device=dev), rank[:, p].clamp(0, K - 1)]  # each token's row of partition p
         if router_weight == "output":
             op = op * w[:, p, None, None]
         out = torch.where(routed[:, p, None, None], out + op, out)

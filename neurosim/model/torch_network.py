@@ -23,9 +23,14 @@ import numpy as np
 from neurosim import NeurosimError
 from neurosim.model import layers as L
 from neurosim.model import torch_layers as TL
-from neurosim.model.network import DecodeCache, _full_stats, _moba_stats, _sse_stats, _swa_stats
+from neurosim.model.network import DecodeCache, _full_stats, _moba_count_stats, _sse_stats, _swa_stats
 
-__all__ = ["TorchModel", "default_linear"]
+__all__ = ["TorchModel", "LogitRows", "default_linear", "MLP_ROWS", "LOGIT_ELEMENTS"]
+
+#: token rows per block of the MLP (its [S, intermediate] tensors are the largest of a pass)
+MLP_ROWS = 16384
+#: ``forward(rows=True)`` still returns the whole logits while they have at most this many values
+LOGIT_ELEMENTS = 1 << 30
 
 
 class TorchModel:
@@ -143,7 +148,7 @@ class TorchModel:
             chunk = mc.moba_chunk_size
             sel = TL.moba_select(q, k, chunk, mc.moba_topk)  # [H, S, nb]
             if stats is not None:
-                self._pending.append((stats, "moba", sel, qpos))
+                self._pending.append((stats, "moba", _moba_counts(torch, sel, chunk, pos0), qpos))
         elif stats is not None:
             stats.update(_full_stats(t))
         o = TL.attention(q, k, v, pos0, base, window, sel, chunk)
@@ -181,12 +186,26 @@ class TorchModel:
                                      state=None if entry is None else entry.get("sse_state"))
         if entry is not None:
             entry["sse_state"] = state
+        del q1, k1, q2, k2, v   # free the branch's tensors before the SWA branch
         o = self._norm(n["sse_o_norm"], o)
         sse = self._lin(linear, n["sse_o_proj"], o.reshape(s, -1))
+        del o
         swa = self._softmax_branch(linear, n, "swa_", x, "window", ctx)
         return (self._norm(n["sse_merge_norm"], sse) + self._norm(n["swa_merge_norm"], swa)) / 2
 
     def _mlp(self, linear, n: dict, x):
+        """SwiGLU MLP, ``MLP_ROWS`` token rows at a time (each row's arithmetic is the same)."""
+        if x.shape[0] <= MLP_ROWS:
+            return self._mlp_rows(linear, n, x)
+        out = None
+        for a in range(0, x.shape[0], MLP_ROWS):
+            y = self._mlp_rows(linear, n, x[a:a + MLP_ROWS])
+            if out is None:
+                out = y.new_empty((x.shape[0],) + tuple(y.shape[1:]))
+            out[a:a + MLP_ROWS] = y
+        return out
+
+    def _mlp_rows(self, linear, n: dict, x):
         gate = self._lin(linear, n["gate_proj"], x)
         up = self._lin(linear, n["up_proj"], x)
         return self._lin(linear, n["down_proj"], TL.silu(gate) * up)
@@ -196,9 +215,8 @@ class TorchModel:
         mc = self.model_config
         for stats, kind, tensor, extra in self._pending:
             if kind == "moba":
-                sel = tensor.cpu().numpy()
-                st, en = L.moba_segments(sel, mc.moba_chunk_size, mc.moba_topk, extra)
-                stats.update(_moba_stats(sel, st, en, extra, mc.moba_chunk_size, mc.moba_topk))
+                blocks, keys = (t.cpu().numpy() for t in tensor)
+                stats.update(_moba_count_stats(blocks, keys, extra, mc.moba_chunk_size, mc.moba_topk))
             else:
                 stats.update(_sse_stats(tensor.cpu().numpy(), extra))
         self._pending = []
@@ -231,14 +249,18 @@ class TorchModel:
         return x @ self.weights[self.model.lm_head_name].T
 
     def forward(self, ids, linear=None, progress=None, *, cache: DecodeCache | None = None,
-                dense_from: int | None = None):
+                dense_from: int | None = None, rows: bool = False):
         """Logits [S, vocab] (device tensor, model dtype) for int token ids [S] (``Model.forward``).
-        A pass from position 0 records :attr:`attention_stats`."""
+        A pass from position 0 records :attr:`attention_stats`. ``rows``: when the logits would have
+        more than ``LOGIT_ELEMENTS`` values, return a :class:`LogitRows` instead (made on demand, a
+        row block at a time: long sequences never hold [S, vocab]). A ``linear`` with a ``begin_pass(tokens)`` method is told the pass's length."""
         torch = self.torch
         if dense_from is not None:
             raise NeurosimError("dense_from (recomputing a cached decode) runs on the CPU model only")
         with TL.float32_exact(), torch.inference_mode():
             h = self.embed(ids)
+            if hasattr(linear, "begin_pass"):
+                linear.begin_pass(int(h.shape[0]))
             pos0 = 0 if cache is None else cache.pos
             if pos0 == 0:
                 self.attention_stats = {}
@@ -255,7 +277,8 @@ class TorchModel:
                         progress(i, self.n_layers)
             if cache is not None:
                 cache.pos = pos0 + h.shape[0]
-            logits = self.head(h)
+            big = rows and h.shape[0] * self.weights[self.model.lm_head_name].shape[0] > LOGIT_ELEMENTS
+            logits = LogitRows(self, h) if big else self.head(h)
             self._finish_stats()
             self.attention_stats = {i: st for i, st in self.attention_stats.items() if st}
         return logits
@@ -288,6 +311,36 @@ class TorchModel:
                 break
             last = self.decode_step(nxt, cache, linear)
         return np.asarray(new, dtype=np.int64)
+
+
+class LogitRows:
+    """The logits [S, vocab] of a pass, made from its last hidden states [S, hidden] when asked for:
+    ``rows[a:b]`` (or ``rows[i]``) is ``net.head(h[a:b])``; ``shape`` as the logits'. (A product of
+    fewer rows may sum in another float order than the whole [S, vocab] product.)"""
+
+    def __init__(self, net: TorchModel, h):
+        self.net, self.h = net, h
+        self.shape = (int(h.shape[0]), int(net.weights[net.model.lm_head_name].shape[0]))
+        self.device = h.device
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, idx):
+        with TL.float32_exact(), self.net.torch.inference_mode():
+            if isinstance(idx, int):
+                return self.net.head(self.h[idx:idx + 1 if idx != -1 else None])[0]
+            return self.net.head(self.h[idx])
+
+
+def _moba_counts(torch, sel, chunk: int, pos0: int):
+    """(selected blocks, visited keys) int64 [H, S] of a MoBA selection sel [H, S, nb] for queries at
+    positions pos0..: what ``_moba_count_stats`` needs, without keeping the selection."""
+    h, s, nb = sel.shape
+    qpos = torch.arange(pos0, pos0 + s, device=sel.device)
+    b = torch.arange(nb, device=sel.device)
+    keys = torch.minimum((b[None] + 1) * chunk, qpos[:, None] + 1) - b[None] * chunk  # [S, nb]
+    return sel.sum(dim=2), (sel * keys[None].clamp(min=0)).sum(dim=2)
 
 
 def default_linear(name: str, x, w):

@@ -78,6 +78,8 @@ def execute(s: Settings, quiet: bool = False) -> dict:
         model = Model(ckpt, dtype=np.dtype(s.dtype).type)
         if s.mode != "fp":
             FO.check_setting(s, model)
+        if s.device == "cuda":
+            check_gpu_memory(model, len(ids), s.mode != "fp")
         calib = None
         if s.smooth is not None:
             from neurosim.run.windows import Window, check_disjoint
@@ -117,6 +119,19 @@ def _folded(s, model, calib, tokens: int) -> tuple:
     return model, info
 
 
+def check_gpu_memory(model, tokens: int, quantized: bool) -> None:
+    """Refuse (one line, before any work) a pass the GPU's memory cannot hold
+    (:func:`neurosim.model.torch_memory.check_fits`); no check on PyTorch's CPU device."""
+    from neurosim.core.gpu import torch_device
+    from neurosim.model.torch_memory import check_fits
+
+    torch, dev = torch_device("cuda")
+    if dev.type == "cuda":
+        total = torch.cuda.mem_get_info(dev)[1]
+        check_fits(model.model_config, tokens, model.dtype.itemsize, quantized, total,
+                   torch.cuda.get_device_name(dev))
+
+
 def _on_gpu(model, timing: dict):
     """``model`` as a :class:`neurosim.model.torch_network.TorchModel` on the GPU; the upload's
     seconds are added to ``timing["weights_s"]``."""
@@ -140,6 +155,7 @@ def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing
     kinds = projection_kinds(model)
     bar = dict(total=model.n_layers, unit="layer", disable=quiet, leave=False)
     cuda = s.device == "cuda"
+    rows = {"rows": True} if cuda else {}   # on the GPU the logits are made a row block at a time
     net, acc_of, ppl_of, Rec = model, accuracy, perplexity, Recorder
     if cuda:  # the whole forward on the GPU (torch): upload the weights first, timed apart
         from neurosim.run.torch_fidelity import TorchRecorder, torch_accuracy, torch_perplexity
@@ -150,7 +166,7 @@ def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing
     # the pass whose projections generate uses keeps its KV cache / SSE states for decoding
     cache = DecodeCache(model.n_layers) if s.generate and s.mode == "fp" else None
     with tqdm(desc=f"fp pass, {len(ids)} tokens", **bar) as pb:
-        fp_logits = net.forward(ids, progress=pb, cache=cache)
+        fp_logits = net.forward(ids, progress=pb, cache=cache, **rows)
     if cuda:
         net.synchronize()
     timing["fp_s"] = time.perf_counter() - t0
@@ -187,7 +203,7 @@ def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing
         if s.generate and not cuda:   # quantize each weight once: this pass and the decode steps after it
             projection.weight_cache = {}
         with tqdm(desc=f"{s.mode} pass, {len(ids)} tokens", **bar) as pb:
-            logits = qnet.forward(ids, linear=hook, progress=pb, cache=cache)
+            logits = qnet.forward(ids, linear=hook, progress=pb, cache=cache, **rows)
         hook.recording = False
         recs = hook.ordered_records()   # on the GPU: the statistics come to the host here
         timing[f"{s.mode}_s"] = time.perf_counter() - t0

@@ -124,6 +124,7 @@ class TorchRecorder:
         self.keep_counts = keep_counts
         self.counts: dict[str, np.ndarray] = {}
         self._pending: dict[str, dict] = {}
+        self._tokens: int | None = None
 
     @property
     def mode(self) -> str:
@@ -140,19 +141,38 @@ class TorchRecorder:
             self._observe(name, aq, wq)
         return y
 
+    def begin_pass(self, tokens: int) -> None:
+        """A forward pass of ``tokens`` rows begins: its projections may come in row blocks, which
+        :meth:`_observe` adds up (the tiles take their rows from the whole pass)."""
+        self._tokens = tokens
+
     def _observe(self, name: str, aq, wq) -> None:
+        """Add the statistics of one call (all the pass's rows of ``name``, or the next block of them)."""
         from neurosim.core.gpu import count_histogram_tensor
 
         c = aq.counts
-        tokens = c.shape[0]
-        p = dict(hist=count_histogram_tensor(c, aq.bound), silent=(~(c != 0).any(dim=0)).sum(),
-                 clamped=aq.clamped, nonfinite=aq.nonfinite, shape=tuple(c.shape), wq=wq)
+        p = self._pending.get(name)
+        if p is None or p["rows"] >= self._tokens_of(p):   # a new pass over this projection
+            p = self._pending[name] = dict(hists=[], active=None, clamped=0, nonfinite=0, rows=0, wq=wq,
+                                           in_f=int(c.shape[1]), tokens=self._tokens, tile=[], counts=[])
+        a = p["rows"]
+        p["hists"].append(count_histogram_tensor(c, aq.bound))
+        active = (c != 0).any(dim=0)
+        p["active"] = active if p["active"] is None else p["active"] | active
+        p["clamped"] = p["clamped"] + aq.clamped
+        p["nonfinite"] = p["nonfinite"] + aq.nonfinite
+        p["rows"] = a + int(c.shape[0])
         if name in self.tile_requests and self.tiles_out is not None:
-            rows = tile_rows(tokens)
-            p["tile"] = (rows, c[rows], aq.scale[rows], wq.w_int[:LANES])
+            rows = tile_rows(self._tokens_of(p))
+            lo, hi = max(rows.start, a), min(rows.stop, p["rows"])
+            if lo < hi:
+                p["tile"].append((rows, c[lo - a:hi - a], aq.scale[lo - a:hi - a]))
         if self.keep_counts:
-            p["counts"] = c
-        self._pending[name] = p
+            p["counts"].append(c)
+
+    def _tokens_of(self, p: dict) -> int:
+        """The rows of the pass a pending entry belongs to (its own rows without ``begin_pass``)."""
+        return p["tokens"] if p["tokens"] is not None else p["rows"]
 
     def finish(self) -> None:
         """Copy the pending device statistics to the host and build the records, histograms and
@@ -164,27 +184,44 @@ class TorchRecorder:
             bad = int(p["nonfinite"])
             if bad:
                 raise NeurosimError(f"activations of {name} contain {bad} NaN/inf value(s)")
-            values, freq = self.histograms[name] = histogram_to_host(*p["hist"])
-            tokens, in_f = p["shape"]
+            values, freq = _merged(histogram_to_host(*hist) for hist in p["hists"])
+            self.histograms[name] = values, freq
             wq = p["wq"]
             self.records[name] = projection_record(
-                name, self.kinds.get(name, "unknown"), values, freq, quant=q, in_features=in_f,
-                out_features=int(wq.w_int.shape[0]), silent_channels=int(p["silent"]),
+                name, self.kinds.get(name, "unknown"), values, freq, quant=q, in_features=p["in_f"],
+                out_features=int(wq.w_int.shape[0]), silent_channels=int((~p["active"]).sum()),
                 clamped=int(p["clamped"]), weight_clamped=wq.clamped)
-            if "tile" in p:
-                rows, counts, scale, w_lanes = p["tile"]
+            if p["tile"]:
+                import torch
+
+                rows = p["tile"][0][0]
+                counts = torch.cat([t[1] for t in p["tile"]])
+                scale = torch.cat([t[2] for t in p["tile"]])
                 path = self.tiles_out / f"{self.tile_requests[name]}.npz"
-                write_request_tile(path, name, counts.cpu().numpy(), w_lanes.cpu().numpy(), q, scale.cpu().numpy(),
-                                   f"{self.source}:{name}:tokens{rows.start}+")
+                write_request_tile(path, name, counts.cpu().numpy(), wq.w_int[:LANES].cpu().numpy(), q,
+                                   scale.cpu().numpy(), f"{self.source}:{name}:tokens{rows.start}+")
                 self.tiles_written.append(path.name)
-            if "counts" in p:
-                self.counts[name] = p["counts"].cpu().numpy()
+            if p["counts"]:
+                import torch
+
+                self.counts[name] = torch.cat(p["counts"]).cpu().numpy()
         self._pending = {}
 
     def ordered_records(self) -> list[dict]:
         """The records in the model's call order (after :meth:`finish`)."""
         self.finish()
         return [self.records[n] for n in self.kinds if n in self.records]
+
+
+def _merged(hists) -> tuple[np.ndarray, np.ndarray]:
+    """One ``(values, freq)`` histogram from several (the row blocks of one projection)."""
+    hists = list(hists)
+    if len(hists) == 1:
+        return hists[0]
+    values = np.concatenate([v for v, _ in hists])
+    freq = np.concatenate([f for _, f in hists])
+    uniq, inv = np.unique(values, return_inverse=True)
+    return uniq, np.bincount(inv, weights=freq, minlength=len(uniq)).astype(np.int64)
 
 
 def _log_softmax(x):
@@ -196,7 +233,8 @@ def _log_softmax(x):
 
 
 def torch_perplexity(logits, ids) -> float:
-    """``neurosim.model.perplexity`` of device logits [S, vocab]: exp(mean next-token NLL), float64."""
+    """``neurosim.model.perplexity`` of device logits [S, vocab] (a tensor or a
+    :class:`~neurosim.model.torch_network.LogitRows`): exp(mean next-token NLL), float64."""
     import torch
 
     ids_t = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=logits.device)
@@ -209,16 +247,18 @@ def torch_perplexity(logits, ids) -> float:
 
 
 def torch_accuracy(fp_logits, q_logits, ids) -> dict:
-    """:func:`neurosim.run.metrics.accuracy` of device logits (same keys, float64 in row blocks)."""
+    """:func:`neurosim.run.metrics.accuracy` of device logits (tensors or
+    :class:`~neurosim.model.torch_network.LogitRows`; same keys, float64 in row blocks)."""
     import torch
 
     n = int(fp_logits.shape[0])
     kl = torch.zeros((), dtype=torch.float64, device=fp_logits.device)
     same = torch.zeros((), dtype=torch.int64, device=fp_logits.device)
     for a in range(0, n, LOGIT_ROWS):
-        lp, lq = _log_softmax(fp_logits[a:a + LOGIT_ROWS]), _log_softmax(q_logits[a:a + LOGIT_ROWS])
+        bf, bq = fp_logits[a:a + LOGIT_ROWS], q_logits[a:a + LOGIT_ROWS]
+        lp, lq = _log_softmax(bf), _log_softmax(bq)
         kl = kl + (torch.exp(lp) * (lp - lq)).sum()
-        same = same + (fp_logits[a:a + LOGIT_ROWS].argmax(-1) == q_logits[a:a + LOGIT_ROWS].argmax(-1)).sum()
+        same = same + (bf.argmax(-1) == bq.argmax(-1)).sum()
     out = {"positions": n, "top1_agreement": int(same) / n, "mean_kl": float(kl) / n}
     if len(ids) > 1:
         out["ppl_fp"] = torch_perplexity(fp_logits, ids)

@@ -1,0 +1,480 @@
+"""Long context on one GPU: ``docs/results/longctx.json`` / ``longctx.md`` / ``longctx_energy.png``.
+
+    python -m benchmarks.longctx --spb5b DIR [--tokens 4096,16384,...] [--baseline SRC] [--check-blocks]
+                                 [--refuse TOKENS] [--json FILE]       (on a CUDA GPU: measure)
+    python -m benchmarks.longctx --render-only [--out docs/results]    (anywhere: energy, table, figure)
+
+Measuring: per length, one whole ``neurosim run --device cuda --mode spike --trace`` of the
+SpB2.0-5B layout (``neurosim.run.execute``; DIR is made with ``neurosim make-checkpoint --arch
+sse_swa_moba --preset full`` when absent: random weights, bf16): seconds per phase, peak GPU memory
+against the pre-flight estimate, the device seconds of the attention (MoBA's gate and products,
+full attention, SWA) and of the SSE recurrence (CUDA events around those calls), MoBA's measured key
+fractions. ``--baseline SRC``: the same run at the first length with the neurosim package under SRC
+(an earlier version), its trace compared with this one's (records, histograms, attention
+statistics) and its time. ``--check-blocks``: the first length again with small blocks (attention
+one KV head at a time, SSE segments of 1,024, MLP rows of 1,024), compared the same way.
+``--refuse TOKENS``: ``neurosim run`` at a length the GPU cannot hold (its exit status and line).
+Each step is saved as it ends (FILE, default OUT/longctx.json), so a run cut short keeps its results.
+
+Rendering adds the energy per token against context length (:mod:`hwmodels.context_energy`): the
+projections' energy per multiply-accumulate of the dense MAC and of the best spiking design from
+``energy.json`` (one lane array, 45 nm, SRAM weights; or DRAM weights in batches of 16), times the
+5B layout's projection MACs per token, plus the attention, KV-cache and SSE terms at the measured
+MoBA key fractions and with dense attention.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+PROMPT = ("To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer the slings "
+          "and arrows of outrageous fortune, or to take arms against a sea of troubles")
+GIB = 1 << 30
+#: today's time per token at 4,096 tokens must stay within this factor up to the longest length,
+#: beyond the attention's own growth
+TIME_FACTOR = 1.5
+#: the memory PyTorch reports for the two GPU kinds (GiB)
+GPU_MEMORY_GIB = {"80 GB H100": 79.1, "H200": 139.8}
+
+
+# --------------------------------------------------------------------------- measuring (GPU)
+def _settings(model_dir: str, tokens: int, trace: str):
+    from neurosim.run import Settings
+
+    return Settings(model=model_dir, prompt=PROMPT * (tokens // 8 + 10), max_tokens=tokens, mode="spike",
+                    device="cuda", trace=trace).validate()
+
+
+class Timers:
+    """CUDA events around the attention and SSE calls of the torch layers, summed per kind."""
+
+    def __init__(self, torch):
+        from neurosim.model import torch_layers as TL
+
+        self.torch, self.TL, self.events = torch, TL, []
+        self.orig = {n: getattr(TL, n) for n in ("attention", "moba_select", "sse_recurrence")}
+
+        def wrap(name, fn):
+            def timed(*a, **k):
+                kind = name
+                if name == "attention":
+                    kind = "moba" if (a[6] if len(a) > 6 else k.get("sel")) is not None else (
+                        "swa" if (a[5] if len(a) > 5 else k.get("window")) is not None else "full")
+                e0, e1 = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+                e0.record()
+                out = fn(*a, **k)
+                e1.record()
+                self.events.append((kind, e0, e1))
+                return out
+            return timed
+        for n, fn in self.orig.items():
+            setattr(TL, n, wrap({"moba_select": "moba_gate", "sse_recurrence": "sse"}.get(n, n), fn))
+
+    def seconds(self) -> dict:
+        self.torch.cuda.synchronize()
+        out: dict = {}
+        for kind, e0, e1 in self.events:
+            out[kind] = out.get(kind, 0.0) + e0.elapsed_time(e1) / 1000
+        return out
+
+    def close(self):
+        for n, fn in self.orig.items():
+            setattr(self.TL, n, fn)
+
+
+def _trace_digest(trace: Path) -> dict:
+    """What two traces must share to be the same result: summary without settings/timing, histograms."""
+    s = json.loads((trace / "summary.json").read_text())
+    with np.load(trace / "stats.npz") as z:
+        hist = {k: z[k].tolist() for k in sorted(z.files)}
+    return dict(layers=s["layers"], totals=s["totals"], accuracy=s["accuracy"], hist=hist)
+
+
+def _compare(a: Path, b: Path) -> dict:
+    da, db = _trace_digest(a), _trace_digest(b)
+    recs_a = [r for L in da["layers"] for r in L["projections"]]
+    recs_b = [r for L in db["layers"] for r in L["projections"]]
+    att_a = [L.get("attention") for L in da["layers"]]
+    att_b = [L.get("attention") for L in db["layers"]]
+    return dict(identical_records=sum(x == y for x, y in zip(recs_a, recs_b)), records=len(recs_a),
+                identical_histograms=sum(da["hist"][k] == db["hist"].get(k) for k in da["hist"]),
+                histograms=len(da["hist"]), attention_stats_equal=att_a == att_b,
+                totals_equal=da["totals"] == db["totals"], accuracy_equal=da["accuracy"] == db["accuracy"])
+
+
+def _one_run(model_dir: str, tokens: int, trace: Path) -> dict:
+    import torch
+
+    from neurosim.model import load_checkpoint
+    from neurosim.model.torch_memory import estimate_bytes
+    from neurosim.run import execute
+
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    timers = Timers(torch)
+    try:
+        t0 = time.perf_counter()
+        summ = execute(_settings(model_dir, tokens, str(trace)), quiet=True)
+        wall = time.perf_counter() - t0
+        att = timers.seconds()
+    finally:
+        timers.close()
+    mc = load_checkpoint(model_dir).model_config
+    moba = [L["attention"]["key_fraction"] for L in summ["layers"] if L.get("attention", {}).get("type") == "moba"]
+    t = summ["_timing"]
+    return dict(tokens=tokens, wall_s=wall, phases={k: t[k] for k in sorted(t)},
+                peak_gib=torch.cuda.max_memory_allocated() / GIB,
+                estimate_gib=estimate_bytes(mc, tokens) / GIB, attention_s=att,
+                moba_key_fraction=float(np.mean(moba)) if moba else None, moba_key_fractions=moba,
+                ppl_change=summ["accuracy"].get("ppl_change"))
+
+
+def _baseline_run(src: str, model_dir: str, tokens: int, trace: Path) -> dict:
+    """The same run with the neurosim package of ``src`` (a subprocess), its phases."""
+    code = ("import json,sys;from benchmarks.longctx import _settings;from neurosim.run import execute;"
+            f"s=execute(_settings({model_dir!r},{tokens},{str(trace)!r}),quiet=True);"
+            "print('PHASES '+json.dumps(s['_timing']))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(src).resolve()), str(Path.cwd())]))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if r.returncode:
+        return dict(error=r.stderr.strip().splitlines()[-1:])
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("PHASES ")][-1]
+    return dict(phases=json.loads(line[7:]))
+
+
+def _refusal(model_dir: str, tokens: int, tmp: Path) -> dict:
+    text = tmp / "long.txt"
+    text.write_text(PROMPT * (tokens // 8 + 10))
+    r = subprocess.run([sys.executable, "-m", "neurosim", "run", "--model", model_dir, "--device", "cuda",
+                        "--mode", "spike", "--text-file", str(text), "--max-tokens", str(tokens), "--allow-longer",
+                        "--trace", str(tmp / "refused")], capture_output=True, text=True)
+    return dict(tokens=tokens, exit_status=r.returncode, stderr=r.stderr.strip().splitlines(),
+                trace_written=(tmp / "refused").exists())
+
+
+def measure(a, save) -> dict:
+    import torch
+
+    from neurosim.model import make_checkpoint
+
+    doc = json.loads(Path(a.json).read_text()) if Path(a.json).is_file() else {}
+    props = torch.cuda.get_device_properties(0)
+    gpu = dict(name=props.name, memory_gib=props.total_memory / GIB, torch=torch.__version__,
+               cuda=torch.version.cuda, cpus=os.cpu_count())
+    if a.memory_gib:   # an 80 GB card's memory on a larger one: the caching allocator is capped
+        torch.cuda.set_per_process_memory_fraction(min(1.0, a.memory_gib * GIB / props.total_memory))
+        props = types.SimpleNamespace(name=f"{props.name} capped at {a.memory_gib:g} GiB", total_memory=props.total_memory)
+        gpu = dict(gpu, name=props.name, capped_gib=a.memory_gib)
+    doc.setdefault("gpus", {})[props.name] = gpu
+    runs = doc.setdefault("runs", {})
+    save(doc)
+    if not Path(a.spb5b, "config.json").is_file():
+        t0 = time.perf_counter()
+        make_checkpoint(a.spb5b, "sse_swa_moba", "full", progress=False)
+        doc["checkpoint_s"] = time.perf_counter() - t0
+    tmp = Path(tempfile.mkdtemp())
+    tokens = [int(t) for t in a.tokens.split(",")]
+    first = tokens[0]
+    for n in tokens:   # the lengths first, then the checks at the first length
+        r = _one_run(a.spb5b, n, tmp / f"trace{n}")
+        r["gpu"] = props.name
+        runs[f"{props.name}:{n}"] = r
+        print(json.dumps(r), flush=True)
+        save(doc)
+    n, trace = first, tmp / f"trace{first}"
+    if a.baseline:
+        base = _baseline_run(a.baseline, a.spb5b, n, tmp / "base")
+        if "error" not in base:
+            base["same_as_baseline"] = _compare(tmp / "base", trace)
+        doc.setdefault("baseline", {})[f"{props.name}:{n}"] = dict(base, tokens=n, gpu=props.name)
+        print(json.dumps(doc["baseline"]), flush=True)
+        save(doc)
+    if a.check_blocks:
+        from neurosim.model import torch_layers as TL
+        from neurosim.model import torch_network as TN
+
+        old = TL.SCORE_ELEMENTS, TL.SSE_SEGMENT, TN.MLP_ROWS
+        TL.SCORE_ELEMENTS = 4 * TL.QUERY_BLOCK * n    # one KV head (4 query heads) of the 5B layout at a time
+        TL.SSE_SEGMENT, TN.MLP_ROWS = 1024, 1024
+        try:
+            rb = _one_run(a.spb5b, n, tmp / "blocks")
+        finally:
+            TL.SCORE_ELEMENTS, TL.SSE_SEGMENT, TN.MLP_ROWS = old
+        rb["same_as_default_blocks"] = _compare(trace, tmp / "blocks")
+        rb.update(gpu=props.name, kv_heads_per_block=1, of_kv_heads=8, sse_segment=1024, mlp_rows=1024)
+        doc.setdefault("small_blocks", {})[f"{props.name}:{n}"] = rb
+        print(json.dumps(rb), flush=True)
+        save(doc)
+    if a.refuse:
+        doc.setdefault("refusal", {})[props.name] = dict(_refusal(a.spb5b, a.refuse, tmp), gpu=props.name)
+        print(json.dumps(doc["refusal"]), flush=True)
+        save(doc)
+    return doc
+
+
+# --------------------------------------------------------------------------- energy (anywhere)
+def energy_section(doc: dict, energy: dict) -> dict:
+    """Energy per token against context length, from the measured MoBA key fractions and energy.json."""
+    from hwmodels.context_energy import ContextShape, context_terms
+    from neurosim.model.config import count_parameters, model_config
+    from neurosim.model.maker import preset_config
+
+    mc = model_config(preset_config("sse_swa_moba", "full"))
+    shape = ContextShape.from_config(mc)
+    proj_macs = count_parameters(mc) - mc.vocab_size * mc.hidden_size   # tied lm_head not in the trace
+    lanes = None
+    scen = []
+    for run in energy["runs"]:
+        if run["label"] not in ("SRAM, 45 nm", "DRAM, batch 16, 45 nm"):
+            continue
+        lanes = run["settings"]["lanes"]
+        by = {d["name"]: d["per_token"] for d in run["designs"]}
+        mac = by["MAC dense"]
+        macs_traced = mac["busy_cycles"] * lanes
+        spk = min((d for d in run["designs"] if d["name"].startswith("spike")),
+                  key=lambda d: d["per_token"]["total_pj"])
+        mem = run["dram_pj_per_bit"] if run["dram_pj_per_bit"] else run["weight_sram"]["read_pj"] / run["settings"]["weight_row_bits"]
+        scen.append(dict(label=run["label"], kv_memory="DRAM" if run["dram_pj_per_bit"] else "SRAM",
+                         mac_pj_per_mac=mac["total_pj"] / macs_traced,
+                         spike_pj_per_mac=spk["per_token"]["total_pj"] / macs_traced, best_spiking=spk["name"],
+                         compute_pj_per_mac=mac["components_pj"]["compute"] / macs_traced, mem_pj_per_bit=mem))
+    lengths = sorted({r["tokens"] for r in doc.get("runs", {}).values() if r.get("moba_key_fraction") is not None})
+    frac = {}
+    for r in doc.get("runs", {}).values():
+        frac.setdefault(r["tokens"], r["moba_key_fraction"])
+    rows = []
+    for sc in scen:
+        for n in lengths:
+            proj_mac = proj_macs * sc["mac_pj_per_mac"]
+            proj_spk = proj_macs * sc["spike_pj_per_mac"]
+            kw = dict(mac_pj=sc["compute_pj_per_mac"], mem_pj_per_bit=sc["mem_pj_per_bit"])
+            moba = context_terms(shape, n, moba_key_fraction=frac[n], **kw)
+            dense = context_terms(shape, n, **kw)
+            rows.append(dict(scenario=sc["label"], tokens=n, moba_key_fraction=frac[n],
+                             projections_mac_uj=proj_mac / 1e6, projections_spike_uj=proj_spk / 1e6,
+                             context_uj=moba["total_pj"] / 1e6, context_dense_uj=dense["total_pj"] / 1e6,
+                             context_by_kind_uj={k: v / 1e6 for k, v in moba["pj"].items()},
+                             mac_total_uj=(proj_mac + moba["total_pj"]) / 1e6,
+                             spike_total_uj=(proj_spk + moba["total_pj"]) / 1e6,
+                             mac_dense_attention_uj=(proj_mac + dense["total_pj"]) / 1e6,
+                             spike_dense_attention_uj=(proj_spk + dense["total_pj"]) / 1e6))
+    cap = mc.moba_topk * mc.moba_chunk_size
+    for sc in scen:   # beyond the measured lengths: where the context terms reach the projections
+        kw = dict(mac_pj=sc["compute_pj_per_mac"], mem_pj_per_bit=sc["mem_pj_per_bit"])
+        proj = proj_macs * sc["mac_pj_per_mac"]
+        sc["crossover_dense_tokens"] = _solve(lambda n: context_terms(shape, n, **kw)["total_pj"] - proj)
+        sc["crossover_moba_cap_tokens"] = _solve(lambda n: context_terms(
+            shape, n, moba_key_fraction=min(1.0, cap / ((n + 1) / 2)), **kw)["total_pj"] - proj)
+    return dict(scenarios=scen, rows=rows, projection_macs_per_token=proj_macs, moba_cap_keys=cap,
+                assumptions=[
+                    "projections: the energy per multiply-accumulate of energy.json's traced model (one lane array, "
+                    "45 nm, its measured spike rates) times the 5B layout's projection weights per token (the 5B "
+                    "layout's own spike rates are not priced here)",
+                    "attention products and SSE state updates: MACs at the dense MAC's compute energy (no spiking form)",
+                    "K and V: 16-bit elements, each token's written once, each visited key's read once per KV head; "
+                    "SSE states: 32-bit, read and written once per chunk of 64 tokens",
+                    "MoBA: the measured mean key fraction x (n + 1) / 2 causal keys (the trace keeps the mean share, "
+                    "not the mean count); gate: one score per query head and past block",
+                    "SRAM scenario: K, V and states in SRAM at the weight SRAM's energy per bit; DRAM scenario: "
+                    "in DRAM (Horowitz ISSCC 2014 figure of energy.json)"])
+
+
+def _solve(f, lo: int = 1, hi: int = 1 << 34) -> int | None:
+    """The least n in [lo, hi] with f(n) >= 0 for an f increasing in n (None if f(hi) < 0)."""
+    if f(hi) < 0:
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if f(mid) >= 0 else (mid + 1, hi)
+    return lo
+
+
+def crossover(rows: list[dict], scenario: str, key: str) -> int | None:
+    """The first measured length where the context terms (``key``) reach the projections' energy."""
+    for r in rows:
+        if r["scenario"] == scenario and r[key] >= r["projections_mac_uj"]:
+            return r["tokens"]
+    return None
+
+
+def _tokens(n: int | None) -> str:
+    return "never below 2^34 tokens" if n is None else f"{n:,} tokens"
+
+
+def figure(doc: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = doc["energy"]["rows"]
+    scen = [s["label"] for s in doc["energy"]["scenarios"]]
+    fig, axes = plt.subplots(1, len(scen), figsize=(6 * len(scen), 4.2), squeeze=False)
+    for ax, sc in zip(axes[0], scen):
+        rs = [r for r in rows if r["scenario"] == sc]
+        n = [r["tokens"] for r in rs]
+        for key, label, style in (("mac_total_uj", "dense MAC, MoBA (measured)", "o-"),
+                                  ("spike_total_uj", "best spiking, MoBA (measured)", "s-"),
+                                  ("mac_dense_attention_uj", "dense MAC, dense attention", "o--"),
+                                  ("spike_dense_attention_uj", "best spiking, dense attention", "s--"),
+                                  ("projections_mac_uj", "projections alone (dense MAC)", ":")):
+            ax.plot(n, [r[key] for r in rs], style, label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("context length (tokens, prefill)")
+        ax.set_ylabel("energy per token (µJ)")
+        ax.set_title(sc)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- rendering
+def longest_admitted(gib: float) -> int:
+    """The longest 5B-layout spike run whose pre-flight estimate fits ``gib`` GiB."""
+    from neurosim.model.config import model_config
+    from neurosim.model.maker import preset_config
+    from neurosim.model.torch_memory import estimate_bytes
+
+    mc = model_config(preset_config("sse_swa_moba", "full"))
+    lo, hi = 0, 1 << 24
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if estimate_bytes(mc, mid) <= gib * GIB else (lo, mid - 1)
+    return lo
+
+
+def render(doc: dict) -> str:
+    runs = sorted(doc.get("runs", {}).values(), key=lambda r: (r["gpu"], r["tokens"]))
+    lines = ["Long context (`" + doc.get("command", "python -m benchmarks.longctx") + "`): the SpB2.0-5B layout "
+             "(random weights, bf16 checkpoint, float32 on the GPU) in spike mode with trace statistics, one whole "
+             "`neurosim run --device cuda --mode spike --trace` per length. "
+             + "; ".join(f"{g['name']} ({g['memory_gib']:.1f} GiB, PyTorch {g['torch']}, CUDA {g['cuda']})"
+                         for g in doc.get("gpus", {}).values()) + ".", ""]
+    lines += ["| GPU | tokens | fp pass s | spike pass + statistics s | accuracy s | run s | ms/token (fp + spike) | "
+              "attention + SSE s | attention share | ms/token without attention + SSE | vs 4,096 | peak GPU GiB | "
+              "estimate GiB | MoBA key fraction |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    base = {}
+    for r in runs:
+        p = r["phases"]
+        work = p["fp_s"] + p["spike_s"]
+        att = sum(r["attention_s"].values())
+        rest = (work - att) / r["tokens"] * 1e3
+        if r["tokens"] == 4096:
+            base[r["gpu"]] = rest
+        ratio = rest / base[r["gpu"]] if r["gpu"] in base else None
+        lines.append(f"| {r['gpu']} | {r['tokens']:,} | {p['fp_s']:.2f} | {p['spike_s']:.2f} | {p['accuracy_s']:.2f} | "
+                     f"{p['total_s']:.1f} | {work / r['tokens'] * 1e3:.3f} | {att:.2f} | {att / work:.1%} | {rest:.3f} | "
+                     + (f"{ratio:.2f}x" if ratio is not None else "-") + f" | {r['peak_gib']:.1f} | {r['estimate_gib']:.1f} | "
+                     + (f"{r['moba_key_fraction']:.3f}" if r["moba_key_fraction"] is not None else "-") + " |")
+    lines += ["", "Attention + SSE: device seconds (CUDA events) of MoBA's gate (block scores, selection) and products, "
+              "full attention, SWA and the SSE recurrence, both passes. Without them the time per token should stay "
+              f"within {TIME_FACTOR}x of its 4,096-token value (the column vs 4,096). The estimate is the pre-flight "
+              "check's (`neurosim run --device cuda` refuses a length whose estimate exceeds the GPU's memory)."]
+    detail = [r for r in runs if r["attention_s"]]
+    if detail:
+        lines += ["", "| GPU | tokens | " + " | ".join(f"{k} s" for k in ("moba_gate", "moba", "full", "swa", "sse")) + " |",
+                  "|---|---:|" + "---:|" * 5]
+        for r in detail:
+            lines.append(f"| {r['gpu']} | {r['tokens']:,} | " + " | ".join(
+                f"{r['attention_s'].get(k, 0.0):.2f}" for k in ("moba_gate", "moba", "full", "swa", "sse")) + " |")
+    for key, what in (("baseline", "the code before this change"), ("small_blocks", "small blocks")):
+        for b in doc.get(key, {}).values():
+            same = b.get("same_as_baseline") or b.get("same_as_default_blocks")
+            if not same:
+                lines += ["", f"Against {what} at {b['tokens']:,} tokens on the {b['gpu']}: {b.get('error')}"]
+                continue
+            t = b["phases"]
+            lines += ["", f"Against {what} at {b['tokens']:,} tokens on the {b['gpu']}: identical records "
+                      f"{same['identical_records']} of {same['records']}, identical count histograms "
+                      f"{same['identical_histograms']} of {same['histograms']}, attention statistics "
+                      f"{'equal' if same['attention_stats_equal'] else 'DIFFER'}, totals "
+                      f"{'equal' if same['totals_equal'] else 'DIFFER'}, accuracy {'equal' if same['accuracy_equal'] else 'DIFFERS'}"
+                      f"; its run {t['total_s']:.2f} s (fp {t['fp_s']:.2f} s, spike {t['spike_s']:.2f} s)."]
+    lines += ["", "Longest length the pre-flight estimate admits for the 5B layout in spike mode: " + ", ".join(
+        f"{longest_admitted(gib):,} tokens in {gib} GiB ({label})" for label, gib in GPU_MEMORY_GIB.items())
+        + " (above 524,288 tokens, the layout's max_position_embeddings, `--allow-longer` is needed)."]
+    for ref in doc.get("refusal", {}).values():
+        lines += ["", f"A length the {ref['gpu']} cannot hold ({ref['tokens']:,} tokens): exit status "
+                  f"{ref['exit_status']}, trace written: {'yes' if ref['trace_written'] else 'no'}; stderr: "
+                  + " / ".join(f"`{s}`" for s in ref["stderr"])]
+    en = doc.get("energy")
+    if en:
+        lines += ["", "Energy per token against context length (`longctx_energy.png`), µJ per token averaged over a "
+                  f"prefill of n tokens; projections: {en['projection_macs_per_token']:,} MACs per token.", "",
+                  "| scenario | tokens | MoBA key fraction | projections, dense MAC | projections, best spiking | "
+                  "attention + KV + SSE (MoBA measured) | same, dense attention | spiking saves (projections) | "
+                  "spiking saves (whole, MoBA) | spiking saves (whole, dense attention) |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in en["rows"]:
+            sv = 1 - r["projections_spike_uj"] / r["projections_mac_uj"]
+            sw = 1 - r["spike_total_uj"] / r["mac_total_uj"]
+            sd = 1 - r["spike_dense_attention_uj"] / r["mac_dense_attention_uj"]
+            lines.append(f"| {r['scenario']} | {r['tokens']:,} | {r['moba_key_fraction']:.3f} | "
+                         f"{r['projections_mac_uj']:,.0f} | {r['projections_spike_uj']:,.0f} | {r['context_uj']:,.0f} | "
+                         f"{r['context_dense_uj']:,.0f} | {sv:+.1%} | {sw:+.1%} | {sd:+.1%} |")
+        for sc in en["scenarios"]:
+            c1 = crossover(en["rows"], sc["label"], "context_uj")
+            c2 = crossover(en["rows"], sc["label"], "context_dense_uj")
+            lines += ["", f"{sc['label']}: best spiking design {sc['best_spiking']}; the context terms reach the "
+                      "projections' energy " + (f"at {c1:,} tokens" if c1 else "at no measured length") +
+                      " with MoBA's measured sparsity, " + (f"at {c2:,} tokens" if c2 else "at no measured length") +
+                      " with dense attention (model: " + _tokens(sc["crossover_dense_tokens"]) + " with dense attention, "
+                      + _tokens(sc["crossover_moba_cap_tokens"]) + f" with MoBA visiting its cap of {en['moba_cap_keys']:,} "
+                      "keys per query); from there on the spiking projections' saving is diluted by terms it does "
+                      "not touch."]
+        lines += ["", "Assumptions: " + "; ".join(en["assumptions"]) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="docs/results")
+    ap.add_argument("--json", help="the measurement file (default OUT/longctx.json)")
+    ap.add_argument("--spb5b", help="the SpB2.0-5B layout checkpoint (made there when absent)")
+    ap.add_argument("--tokens", default="4096,16384,32768,65536,131072")
+    ap.add_argument("--baseline", help="a folder holding an earlier neurosim package to compare with")
+    ap.add_argument("--check-blocks", action="store_true")
+    ap.add_argument("--refuse", type=int, help="a length the GPU cannot hold: check the refusal")
+    ap.add_argument("--memory-gib", type=float, help="cap the GPU memory the run may allocate (GiB)")
+    ap.add_argument("--render-only", action="store_true")
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    a.json = a.json or str(out / "longctx.json")
+
+    def save(doc):
+        doc["renderer"] = "benchmarks.longctx:render"
+        doc.setdefault("command", "python -m benchmarks.longctx --spb5b DIR --tokens 4096,16384,32768,65536,131072 "
+                       "--baseline SRC --check-blocks --refuse 1048576")
+        Path(a.json).write_text(json.dumps(doc, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    if a.render_only:
+        from neurosim.results import write_result
+
+        doc = json.loads(Path(a.json).read_text())
+        doc["energy"] = energy_section(doc, json.loads((out / "energy.json").read_text()))
+        doc["renderer"] = "benchmarks.longctx:render"
+        write_result("longctx", doc, out)
+        figure(doc, out / "longctx_energy.png")
+        print(render(doc))
+        return 0
+    doc = measure(a, save)
+    print(render(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Long context on the torch backend: the bounded blocks (attention rows, MoBA scores, SSE segments,
+MLP rows, logits per row block) change memory, not results; the GPU-memory pre-flight; the
+context-dependent energy terms.
+
+The torch tests run on PyTorch's CPU device (marker ``gpu``: ``make test-torch``)."""
+
+import types
+
+import numpy as np
+import pytest
+
+from neurosim import NeurosimError
+
+PROMPT = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer"
+
+
+def _small_blocks(monkeypatch):
+    """Blocks far smaller than the tiny model's sequences: every blocked path runs many times."""
+    from neurosim.model import torch_layers as TL
+    from neurosim.model import torch_network as TN
+
+    monkeypatch.setattr(TL, "SCORE_ELEMENTS", 2 * TL.QUERY_BLOCK * 200)   # one KV head (2 query heads) at a time
+    monkeypatch.setattr(TL, "SSE_SEGMENT", 64)
+    monkeypatch.setattr(TN, "MLP_ROWS", 24)
+
+
+def _spike_pass(tiny, ids, device="cpu"):
+    from neurosim.model import Model, load_checkpoint
+    from neurosim.model.torch_network import TorchModel
+    from neurosim.run.fidelity import Quantization, projection_kinds
+    from neurosim.run.torch_fidelity import TorchQuantizedProjection, TorchRecorder, torch_accuracy
+
+    model = Model(load_checkpoint(tiny))
+    net = TorchModel(model, device)
+    kinds = projection_kinds(model)
+    fp = net.forward(ids, rows=True)
+    rec = TorchRecorder(TorchQuantizedProjection("spike", Quantization()), kinds, keep_counts=True)
+    q = net.forward(ids, linear=rec)
+    recs = rec.ordered_records()
+    return dict(logits=q.cpu().numpy(), counts=rec.counts, records=recs, histograms=rec.histograms,
+                stats=net.attention_stats, accuracy=torch_accuracy(fp, q, ids))
+
+
+@pytest.mark.gpu
+def test_small_blocks_give_identical_integers_statistics_and_logits(tiny, monkeypatch):
+    """A 200-token spike pass of the tiny SpB2.0 (MoBA, full, SSE+SWA layers) with the default
+    blocks (one block each) and with small ones (attention one KV head at a time, SSE segments of 64
+    with a ragged last one, MLP rows of 24): every INT8 count, record, histogram, attention statistic and
+    logit is the same, bit for bit."""
+    ids = np.random.default_rng(3).integers(0, 512, 200)
+    whole = _spike_pass(tiny, ids)
+    _small_blocks(monkeypatch)
+    blocked = _spike_pass(tiny, ids)
+    assert whole["counts"].keys() == blocked["counts"].keys() and whole["counts"]
+    for name, c in whole["counts"].items():
+        np.testing.assert_array_equal(blocked["counts"][name], c)
+    assert blocked["records"] == whole["records"]
+    for name, (v, f) in whole["histograms"].items():
+        np.testing.assert_array_equal(blocked["histograms"][name][0], v)
+        np.testing.assert_array_equal(blocked["histograms"][name][1], f)
+    assert blocked["stats"] == whole["stats"]
+    assert {st["type"] for st in whole["stats"].values()} == {"moba", "full", "sse"}
+    np.testing.assert_array_equal(blocked["logits"], whole["logits"])
+    assert blocked["accuracy"] == whole["accuracy"]
+
+
+@pytest.mark.gpu
+def test_attention_statistics_equal_the_golden_model(tiny):
+    """The MoBA statistics kept as per-query counts equal the golden model's (from the selection)."""
+    from neurosim.model import Model, load_checkpoint
+    from neurosim.model.torch_network import TorchModel
+
+    ids = np.random.default_rng(4).integers(0, 512, 90)
+    model = Model(load_checkpoint(tiny))
+    model.forward(ids)
+    net = TorchModel(Model(load_checkpoint(tiny)), "cpu")
+    net.forward(ids)
+    assert net.attention_stats == model.attention_stats
+    assert model.attention_stats[0]["type"] == "moba" and model.attention_stats[0]["key_fraction"] < 1
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("router_weight", ["qk", "output"])
+def test_sse_segments_equal_one_segment(router_weight):
+    """``sse_recurrence`` in segments of 64 packed positions (states carried, a partition routed
+    nothing keeps its state) equals the single segment, bit for bit."""
+    import torch
+
+    from neurosim.model import layers as L
+    from neurosim.model import torch_layers as TL
+
+    rng = np.random.default_rng(11)
+    S, H, D, P = 300, 2, 8, 4
+    q1, k1, q2, k2, v = (torch.from_numpy(rng.standard_normal((S, H, D)).astype(np.float32)) for _ in range(5))
+    g = torch.from_numpy(-rng.uniform(0, 1, (S, 2 * H)).astype(np.float32))
+    beta = torch.from_numpy(rng.uniform(0, 1, (S, 2 * H)).astype(np.float32))
+    logits = rng.standard_normal((S, P)).astype(np.float32)
+    logits[:, 2] = -50
+    idx, w = TL.sse_route(torch.from_numpy(logits), 2)
+    state = (torch.from_numpy(rng.standard_normal((H, D, D)).astype(np.float32)),
+             torch.from_numpy(rng.standard_normal((P, H, D, D)).astype(np.float32)))
+    args = (q1, k1, q2, k2, v, g, beta, idx, w, P)
+    one, (s1, p1) = TL.sse_recurrence(*args, router_weight=router_weight, state=state, segment=512)
+    seg, (s2, p2) = TL.sse_recurrence(*args, router_weight=router_weight, state=state, segment=64)
+    assert torch.equal(one, seg) and torch.equal(s1, s2) and torch.equal(p1, p2)
+    assert torch.equal(p2[2], state[1][2])
+    ref = L.sse_recurrence(*(a.double().numpy() for a in (q1, k1, q2, k2, v, g, beta)), idx.numpy(),
+                           w.double().numpy(), P, router_weight=router_weight,
+                           state=tuple(s.double().numpy() for s in state))
+    np.testing.assert_allclose(seg.numpy(), ref, rtol=1e-4, atol=1e-4)   # float32 vs float64 golden
+    with pytest.raises(ValueError, match="multiple of 64"):
+        TL.sse_recurrence(*args, segment=100)
+
+
+def test_attention_blocks_take_fewer_heads_then_fewer_rows():
+    from neurosim.model import torch_layers as TL
+
+    assert TL.attention_blocks(32, 8, 4096) == (TL.QUERY_BLOCK, 8)      # the 5B layout at 4,096 tokens
+    assert TL.attention_blocks(32, 8, 16384) == (TL.QUERY_BLOCK, 8)
+    assert TL.attention_blocks(32, 8, 32768) == (TL.QUERY_BLOCK, 4)
+    assert TL.attention_blocks(32, 8, 131072) == (TL.QUERY_BLOCK, 1)
+    assert TL.attention_blocks(32, 8, 262144) == (TL.QUERY_BLOCK // 2, 1)
+    assert TL.attention_blocks(32, 8, 1 << 40) == (1, 1)
+
+
+# --- the GPU-memory pre-flight ---
+
+def test_estimate_grows_linearly_and_refuses_in_one_line():
+    from neurosim.model.config import model_config
+    from neurosim.model.maker import preset_config
+    from neurosim.model.torch_memory import check_fits, estimate_bytes
+
+    mc = model_config(preset_config("sse_swa_moba", "full"))
+    e = [estimate_bytes(mc, n) for n in (32768, 65536, 131072)]
+    assert e[2] - e[1] == 2 * (e[1] - e[0]) > 0                      # linear in the tokens
+    assert estimate_bytes(mc, 4096, quantized=False) < estimate_bytes(mc, 4096)
+    gib = 1 << 30
+    assert check_fits(mc, 32768, 4, True, 80 * gib, "GPU") == e[0]
+    with pytest.raises(NeurosimError, match=r"^131072 tokens need about [\d.]+ GiB of GPU memory \(estimate\), "
+                                            r"more than the 40.0 GiB of the Fake GPU; run fewer tokens") as err:
+        check_fits(mc, 131072, 4, True, 40 * gib, "Fake GPU")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.gpu
+def test_run_refuses_a_length_the_gpu_cannot_hold(tiny, tmp_path, monkeypatch, rejected):
+    """``neurosim run --device cuda`` on a (fake) 1 GiB GPU: exit 2, one line with the estimate and
+    the device's memory, before any work (no trace)."""
+    import neurosim.core.gpu as gpu
+
+    fake = types.SimpleNamespace(cuda=types.SimpleNamespace(
+        is_available=lambda: True, mem_get_info=lambda dev: (1 << 30, 1 << 30),
+        get_device_name=lambda dev: "Fake GPU"))
+    monkeypatch.setattr(gpu, "require_cuda", gpu.require_torch)
+    monkeypatch.setattr(gpu, "torch_device", lambda device: (fake, types.SimpleNamespace(type="cuda")))
+    out = tmp_path / "trace"
+    rejected(["run", "--model", str(tiny), "--prompt", PROMPT, "--device", "cuda", "--mode", "spike",
+              "--trace", str(out)], r"tokens need about [\d.]+ GiB of GPU memory \(estimate\), more than the "
+             r"1.0 GiB of the Fake GPU", out)
+
+
+# --- the context-dependent energy terms ---
+
+def test_context_terms_count_the_products_and_traffic():
+    from hwmodels.context_energy import ContextShape, context_terms
+
+    shape = ContextShape(("moba", "full", "sse_swa"), heads=4, kv_heads=2, head_dim=8, moba_chunk=16,
+                         window=8, sse_heads=4, sse_head_dim=8, sse_writers=2, swa_heads=4)
+    n = 1023
+    dense = context_terms(shape, n, mac_pj=1.0, mem_pj_per_bit=0.0)
+    assert dense["macs"]["full"] == dense["macs"]["moba"] == 2 * 4 * 8 * 512   # (n + 1) / 2 keys
+    assert dense["macs"]["swa"] == 2 * 4 * 8 * 8 and dense["macs"]["sse"] == 4 * 4 * 3 * 64
+    assert dense["macs"]["gate"] == 0
+    sparse = context_terms(shape, n, mac_pj=1.0, mem_pj_per_bit=0.0, moba_key_fraction=0.25)
+    assert sparse["macs"]["moba"] == dense["macs"]["moba"] / 4
+    assert sparse["macs"]["gate"] == 4 * 8 * 512 / 16 + 2 * 8
+    mem = context_terms(shape, n, mac_pj=0.0, mem_pj_per_bit=1.0, kv_bits=8)
+    assert mem["bits"]["full"] == 2 * 2 * 8 * 8 * 513       # own K, V written + 512 keys read
+    assert mem["total_pj"] == pytest.approx(sum(mem["bits"].values()))
+    far = context_terms(shape, 4 * n + 3, mac_pj=1.0, mem_pj_per_bit=0.0)
+    assert far["macs"]["full"] == 4 * dense["macs"]["full"] and far["macs"]["swa"] == dense["macs"]["swa"]
+
+
+@pytest.mark.gpu
+def test_logit_rows_give_the_metrics_of_their_rows(tiny, monkeypatch):
+    """``forward(rows=True)``: the whole logits while small (today's product); beyond
+    ``LOGIT_ELEMENTS`` a ``LogitRows`` whose blocks are the head of those rows, with the accuracy
+    metrics and perplexity of the whole logits up to the float order of the head's product, and the
+    same greedy continuation."""
+    import torch
+
+    from neurosim.model import Model, load_checkpoint
+    from neurosim.model import torch_network as TN
+    from neurosim.model.network import DecodeCache
+    from neurosim.run import torch_fidelity as TF
+
+    ids = np.random.default_rng(5).integers(0, 512, 300)
+    net = TN.TorchModel(Model(load_checkpoint(tiny)), "cpu")
+    whole = net.forward(ids)
+    assert torch.equal(net.forward(ids, rows=True), whole)
+    monkeypatch.setattr(TN, "LOGIT_ELEMENTS", 1000)
+    rows = net.forward(ids, rows=True)
+    assert isinstance(rows, TN.LogitRows) and rows.shape == tuple(whole.shape)
+    with torch.inference_mode():
+        assert torch.equal(rows[10:20], net.head(rows.h[10:20])) and torch.equal(rows[-1], net.head(rows.h[-1:])[0])
+    np.testing.assert_allclose(rows[0:300].numpy(), whole.numpy(), rtol=0, atol=1e-6)
+    q = whole * 1.01
+    got, ref = TF.torch_accuracy(rows, q, ids), TF.torch_accuracy(whole, q, ids)
+    assert got.keys() == ref.keys()
+    for key in ref:
+        assert got[key] == pytest.approx(ref[key], rel=1e-6, abs=1e-9)
+    assert TF.torch_perplexity(rows, ids) == pytest.approx(TF.torch_perplexity(whole, ids), rel=1e-9)
+    gens = []
+    for lazy in (False, True):
+        cache = DecodeCache(net.n_layers)
+        logits = net.forward(ids[:40], cache=cache, rows=lazy)
+        gens.append(net.generate(ids[:40], 4, cache=cache, logits=logits).tolist())
+    assert gens[0] == gens[1]
+
+
+def test_golden_moba_selection_in_row_blocks_is_unchanged(monkeypatch):
+    """The golden model's MoBA selection scored a few query rows at a time equals the one-block selection."""
+    from neurosim.model import layers as L
+
+    rng = np.random.default_rng(12)
+    q, k = rng.standard_normal((300, 4, 16)).astype(np.float32), rng.standard_normal((300, 2, 16)).astype(np.float32)
+    whole = L.moba_select(q, k, 8, 3)
+    monkeypatch.setattr(L, "MOBA_SCORES", 4 * 38 * 7)      # 7 rows per block
+    np.testing.assert_array_equal(L.moba_select(q, k, 8, 3), whole)
+    assert whole.sum(axis=2).max() == 3
