@@ -145,7 +145,7 @@ def _baseline_run(src: str, model_dir: str, tokens: int, trace: Path) -> dict:
             f"s=execute(_settings({model_dir!r},{tokens},{str(trace)!r}),quiet=True);"
             "print('PHASES '+json.dumps(s['_timing']))")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(src).resolve()), str(Path.cwd())]))
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-P", "-c", code], env=env, capture_output=True, text=True)  # -P: SRC, not the cwd
     if r.returncode:
         return dict(error=r.stderr.strip().splitlines()[-1:])
     line = [ln for ln in r.stdout.splitlines() if ln.startswith("PHASES ")][-1]
