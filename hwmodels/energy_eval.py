@@ -7,7 +7,8 @@ over layers and windows, ``copies`` = the layers holding its weights), priced pe
 evaluated text with :class:`.energy_scenarios.Grid`. A kind whose window is longer than the coding's
 INT8 window is compared with a MAC whose activations are as wide (the ``mac_width`` axis' rule;
 ESTIMATE); the spiking array keeps its measured energy per event (ESTIMATE: its shifter and
-accumulator are not resized).
+accumulator are not resized). A kind whose counts exceed its recorded window (an unclamped adaptive
+scale) is priced in the window its data needs, with a MAC as wide.
 """
 
 from __future__ import annotations
@@ -39,12 +40,18 @@ def read_eval(path) -> dict:
 
 def projections_of(setting: dict) -> tuple[list[Projection], int]:
     """The projections (one per kind) of one eval setting and the tokens they cover."""
+    from neurosim.core.coding import activation_bits, required_steps
     ec = setting["energy_counts"]
     out = []
     for kind, k in sorted(ec["kinds"].items()):
-        out.append(Projection(kind, int(k["in_features"]), int(k["out_features"]), int(k["rows"]),
-                              np.asarray(k["values"], dtype=np.int64), np.asarray(k["freq"], dtype=np.int64),
-                              kind=kind, window=int(k["window"]), act_bits=int(k["activation_bits"]),
+        values, freq = np.asarray(k["values"], dtype=np.int64), np.asarray(k["freq"], dtype=np.int64)
+        T, bits = int(k["window"]), int(k["activation_bits"])
+        used = values[freq > 0]
+        need = required_steps(used, k.get("coding", "bitwise")) if used.size else T
+        if need > T:        # an unclamped scale: the window (and the MAC operand) the data needs
+            T, bits = need, activation_bits(k.get("coding", "bitwise"), need)
+        out.append(Projection(kind, int(k["in_features"]), int(k["out_features"]), int(k["rows"]), values, freq,
+                              kind=kind, window=T, act_bits=max(bits, int(k["activation_bits"])),
                               copies=int(k["projections"])))
     if not out:
         raise NeurosimError(f"setting {setting.get('label')!r}: energy counts hold no projection kind")
@@ -59,13 +66,11 @@ def price_settings(eval_doc: dict, hw_doc: dict, grid: dict, cache_dir="build/en
         g = Grid(projs, hw_doc, tokens=tokens, cache_dir=cache_dir)
         section, _ = summarize(g, grid)
         dflt = section["default_pj_per_token"]
-        designs = {name: {"default_uj": pj * 1e-6, "min_uj": section["uj_per_token_range"][name]["min"],
-                          "max_uj": section["uj_per_token_range"][name]["max"],
+        designs = {name: {"default_uj": pj * 1e-6, **{f"{k}_uj": v for k, v in section["uj_per_token_range"][name].items()},
                           "vs": section["designs"].get(name, {})}
                    for name, pj in dflt["spiking"].items()}
         base = {b: {"default_uj": dflt["baselines"][b] * 1e-6,
-                    "min_uj": section["best"][b]["baseline_uj_per_token"]["min"],
-                    "max_uj": section["best"][b]["baseline_uj_per_token"]["max"]}
+                    **{f"{k}_uj": v for k, v in section["best"][b]["baseline_uj_per_token"].items()}}
                 for b in BASELINES if b in dflt["baselines"]}
         windows = {k: int(v["window"]) for k, v in s["energy_counts"]["kinds"].items()}
         out.append({"label": s["label"], "ppl_change": s.get("ppl_change"), "ppl_change_ci": s.get("ppl_change_ci"),

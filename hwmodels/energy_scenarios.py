@@ -127,7 +127,9 @@ def _clock_key(f: float) -> str:
 
 
 def _stats(xs: list[float]) -> dict:
-    return {"min": min(xs), "median": statistics.median(xs), "max": max(xs)}
+    """min, 10th percentile, median, 90th percentile, max."""
+    q = statistics.quantiles(xs, n=10, method="inclusive") if len(xs) > 1 else [xs[0]] * 9
+    return {"min": min(xs), "p10": q[0], "median": statistics.median(xs), "p90": q[-1], "max": max(xs)}
 
 
 def summarize(grid_obj: Grid, grid: dict) -> tuple[dict, list[dict]]:
@@ -155,7 +157,7 @@ def summarize(grid_obj: Grid, grid: dict) -> tuple[dict, list[dict]]:
     designs, energy_range = {}, {}
     for name in d["spiking"]:
         pj = [x["pj_per_token"] for _, r in results if name in r["spiking"] for x in r["spiking"][name].values()]
-        energy_range[name] = {"min": min(pj) * 1e-6, "max": max(pj) * 1e-6}
+        energy_range[name] = _stats([x * 1e-6 for x in pj])
         designs[name] = {}
         for b in BASELINES:
             if b not in d["baselines"]:

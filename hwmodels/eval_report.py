@@ -70,4 +70,16 @@ def render_joint(doc: dict) -> str:
     return "\n".join(head) + body
 
 
-__all__ = ["render_joint", "ACCURACY_BOUND", "meets_accuracy", "wins_most", "joint_answer", "render_settings"]
+def render_answer(doc: dict) -> str:
+    """The short form the README quotes: the joint answer and the accuracy target on the selection
+    windows and on the held-out ones."""
+    out = [f"On {doc['windows']} windows x {doc['window_tokens']} tokens (`{doc['command']}`): {doc['answer']}"]
+    if doc.get("selection_verdict"):
+        out.append(f"Selection windows: {doc['selection_verdict']}")
+    if doc.get("confirmation_verdict"):
+        out.append(f"Held-out windows ({doc['confirmation_windows']}, seed {doc['confirmation_seed']}): "
+                   f"{doc['confirmation_verdict']}")
+    return "\n\n".join(out) + "\n"
+
+
+__all__ = ["render_answer", "render_joint", "ACCURACY_BOUND", "meets_accuracy", "wins_most", "joint_answer", "render_settings"]

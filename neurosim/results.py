@@ -228,6 +228,16 @@ def _joint_result(eval_dir: str, hw_dir: str, name: str, command: str | None) ->
            "settings": priced, "answer": joint_answer(priced)}
     for f in write_result(name, doc):
         print(f)
+    from neurosim.run.eval import verdict
+    conf = ev.get("confirmation")
+    short = {"renderer": "neurosim.hwmodels.eval_report:render_answer", "command": command or "",
+             "answer": doc["answer"], "windows": ev["settings"][0]["windows"],
+             "window_tokens": ev["config"]["window_tokens"], "selection_verdict": verdict(ev),
+             "confirmation_verdict": verdict(conf, " held-out") if conf else None,
+             "confirmation_windows": conf["settings"][0]["windows"] if conf else None,
+             "confirmation_seed": conf["config"]["seed"] if conf else None}
+    for f in write_result(f"{name}_answer", short):
+        print(f)
     from neurosim.reports import scenario_figures as SF
     print(SF.save(SF.frontier(priced), RESULTS_DIR / f"{name}.png"))
 

@@ -43,39 +43,53 @@ def tornado(section: dict, baseline: str = "MAC zero-skipping"):
     return fig
 
 
-def frontier(priced: list[dict]):
-    """Perplexity change (95% interval) against energy per token (scenario range) for each spiking
-    design and both MAC baselines at each setting's precision; None without priced settings."""
+def frontier(priced: list[dict], baseline: str = "MAC zero-skipping"):
+    """Perplexity change (95% interval) of every setting against (left) its energy per token at the
+    default scenario for each spiking design and both MAC baselines at the setting's precision, and
+    (right) each spiking design's energy reduction against ``baseline``: default scenario (marker) and
+    10th-90th percentile over the scenarios (bar). Numbers are the rows of the joint table; None
+    without priced settings."""
     if not priced:
         return None
-    fig, ax = plt.subplots(figsize=(8.5, 5.2))
-    cmap = plt.get_cmap("tab20")
-    series = {}
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 5.4), sharey=True, gridspec_kw={"width_ratios": [1, 1]})
+    cmap = plt.get_cmap("tab10")
+    series: dict[str, int] = {}
     for i, s in enumerate(priced):
         if s.get("ppl_change") is None:
             continue
         y = 100 * s["ppl_change"]
         ci = s.get("ppl_change_ci") or [s["ppl_change"]] * 2
         yerr = [[y - 100 * ci[0]], [100 * ci[1] - y]]
-        entries = [(n, d) for n, d in s["designs"].items()] + [(n, d) for n, d in s["baselines"].items()]
+        entries = list(s["designs"].items()) + list(s["baselines"].items())
         for name, d in entries:
             k = series.setdefault(name, len(series))
-            x = d["default_uj"]
-            ax.errorbar([x], [y], yerr=yerr, xerr=[[x - d["min_uj"]], [d["max_uj"] - x]], fmt=MARKERS[k % len(MARKERS)],
-                        color=cmap(k % 20), ms=6, capsize=2, lw=0.8, alpha=0.9, label=name)
-        ax.annotate(str(i + 1), (min(d["default_uj"] for _, d in entries), y), xytext=(-10, 0),
+            ax.errorbar([d["default_uj"]], [y], yerr=yerr, fmt=MARKERS[k % len(MARKERS)], color=cmap(k % 10), ms=6,
+                        capsize=2, lw=0.8, alpha=0.9, label=name)
+        ax.annotate(str(i + 1), (min(d["default_uj"] for _, d in entries), y), xytext=(-8, 0),
                     textcoords="offset points", fontsize=8, ha="right", va="center")
-    ax.axhline(1.0, color="#c44e52", ls="--", lw=1, label="+1% accuracy bound")
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("energy per token [uJ] (marker: default scenario; bar: range over scenarios)", fontsize=10)
-    ax.set_ylabel("perplexity change vs float [%] (95% interval)", fontsize=10)
-    ax.set_title("Accuracy against energy: every setting, every design", fontsize=11)
+        for name, d in s["designs"].items():
+            v = d.get("vs", {}).get(baseline)
+            if not v:
+                continue
+            k = series[name]
+            x, lo, hi = v["default"], v.get("p10", v["min"]), v.get("p90", v["max"])
+            bx.errorbar([x], [y], xerr=[[max(0.0, x - lo)], [max(0.0, hi - x)]], yerr=yerr,
+                        fmt=MARKERS[k % len(MARKERS)], color=cmap(k % 10), ms=6, capsize=2, lw=0.8, alpha=0.9)
+        bx.annotate(str(i + 1), (max(v["default"] for d in s["designs"].values()
+                                     if (v := d.get("vs", {}).get(baseline))), y),
+                    xytext=(8, 0), textcoords="offset points", fontsize=8, va="center")
+    for a in (ax, bx):
+        a.axhline(1.0, color="#c44e52", ls="--", lw=1)
+        a.tick_params(labelsize=9)
+    bx.axvline(0.0, color="k", lw=0.8)
+    ax.set_xlabel("energy per token at the default scenario [uJ]", fontsize=10)
+    ax.set_ylabel("perplexity change vs float [%] (95% interval; dashed: +1% bound)", fontsize=10)
+    bx.set_xlabel(f"energy saved vs {baseline} [%] (bar: 10th-90th percentile of scenarios)", fontsize=10)
+    fig.suptitle("Accuracy against energy: every setting, every design", fontsize=11)
     handles, labels = ax.get_legend_handles_labels()
     uniq = dict(zip(labels, handles))
     ax.legend(uniq.values(), uniq.keys(), fontsize=8, loc="best")
-    ax.tick_params(labelsize=9)
+    fig.tight_layout()
     return fig
 
 

@@ -637,7 +637,7 @@ def verdict(doc: dict, where: str = "") -> str:
     met = set(target_met(doc))
     ok = [s for s in full if s["label"] in met]
     n, wt = doc["settings"][0]["windows"], doc["config"]["window_tokens"]
-    at = f"at {n}{where} windows x {wt} tokens" + ("" if n >= 32 and wt >= 512 else " (the issue asks for 32 x 512)")
+    at = f"at {n}{where} windows x {wt} tokens" + ("" if n >= 32 and wt >= 512 else " (the full setting is 32 x 512)")
     what = (f"Target (perplexity-change interval below {TARGET_PPL:+.0%} at >= {TARGET_SPARSITY:.0%} "
             "fixed-window sparsity, on the common basis where windows differ)")
     if ok:
