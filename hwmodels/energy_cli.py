@@ -15,14 +15,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="memory node in nm: 45 or 32 (CACTI; compute scaled, ESTIMATE) or 180 (measured "
                              "node, cited SRAM figures); default 45")
     parser.add_argument("--weights", default="sram", choices=("sram", "dram"),
-                        help="weights resident in on-chip SRAM, or streamed from DRAM once per batch")
+                        help="weights resident in on-chip SRAM, or streamed from DRAM once per batch "
+                             "(default sram)")
     parser.add_argument("--batch", type=int, default=1, help="tokens sharing one DRAM fetch of the weights (default 1)")
     parser.add_argument("--freq", type=float, default=None, help="clock in MHz (a clock of hw.json; default the fastest)")
     parser.add_argument("--sram-model", default="cacti", choices=("cacti", "cited"),
                         help="SRAM figures from CACTI (default) or Horowitz ISSCC 2014")
     parser.add_argument("--dram", default="low", choices=("low", "high"),
-                        help="DRAM energy per bit: low/high end of Horowitz's 1.3-2.6 nJ per 64 bits")
-    parser.add_argument("--cache", default="build/energy_cache", help="CACTI result cache folder")
+                        help="DRAM energy per bit: low/high end of Horowitz's 1.3-2.6 nJ per 64 bits "
+                             "(default low)")
+    parser.add_argument("--cache", default="build/energy_cache", help="CACTI result cache folder (default build/energy_cache)")
     parser.add_argument("--out", default=None, help="output folder (energy.json, energy.md); default: print only")
 
 

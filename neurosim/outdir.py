@@ -31,9 +31,7 @@ class OutputFolder:
         check_replaceable(self.out, marker, what, force)
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.building = Path(tempfile.mkdtemp(dir=self.out.parent, prefix=f".{self.out.name}.partial-"))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.building, 0o777 & ~umask)   # mkdtemp makes it 0700
+        os.chmod(self.building, file_mode(0o777))   # mkdtemp makes it 0700
         self.force = force
         self.committed = False
 
@@ -69,6 +67,14 @@ class OutputFolder:
         return False
 
 
+def file_mode(mode: int = 0o666) -> int:
+    """``mode`` less the process umask: the permissions ``open()`` gives a new file (``0o666``) or
+    ``mkdir()`` a new folder (``0o777``); for files made by ``tempfile``, which makes them 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 def check_replaceable(out: Path, marker: str, what: str, force: bool = False) -> None:
     """Refuse an ``out`` that is a file or a non-empty folder that is not a ``what`` (no ``marker``)."""
     out = Path(out)
@@ -79,4 +85,4 @@ def check_replaceable(out: Path, marker: str, what: str, force: bool = False) ->
                             f"(no {marker}); refusing to replace it")
 
 
-__all__ = ["OutputFolder", "check_replaceable"]
+__all__ = ["OutputFolder", "check_replaceable", "file_mode"]

@@ -8,22 +8,22 @@ from neurosim import NeurosimError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--trace", default=None, help="trace folder from `neurosim run --trace OUT`")
+    parser.add_argument("--trace", default=None, help="trace folder from `neurosim run --trace OUT` (default: none)")
     parser.add_argument("--sweep", default=None,
                         help="sweep folder from `neurosim sweep SPEC --out DIR`: the Pareto report of its table "
-                             "(sweep.md, sweep.html, sweep.json, figures/) instead of the trace report")
+                             "(sweep.md, sweep.html, sweep.json, figures/) instead of the trace report (default: none)")
     for flag, help_text in (
         ("--hw", "folder from `neurosim hw --out HWOUT` (or its hw.json); without it the hardware "
-                 "sections say 'no hardware results given'"),
+                 "sections say 'no hardware results given' (default: none)"),
         ("--energy", "folder from `neurosim energy --out DIR` (or its energy.json), or `compute` to "
                      "compute it from --trace and --hw with the default memory configuration"),
         ("--eval", "folder from `neurosim eval --out DIR`: the accuracy claim with its interval and the "
-                   "quantizer frontier"),
+                   "quantizer frontier (default: none)"),
     ):
         parser.add_argument(flag, default=None, help=help_text)
     parser.add_argument("--out", required=True, help="report folder (report.md, report.html, report.json, figures/)")
     parser.add_argument("--tile", default=None, help="tile of the trace for the spike raster (default: the first)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def run(args) -> int:

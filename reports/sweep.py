@@ -183,7 +183,7 @@ def build_sweep_report(sweep_dir, out, progress: bool = True) -> dict:
         fig_dir = of.building / "figures"
         fig_dir.mkdir()
         import matplotlib.pyplot as plt
-        for name, args in tqdm(figs.items(), desc="report: figures", disable=not progress, leave=False):
+        for name, args in tqdm(figs.items(), desc="report: figures", disable=None if progress else True, leave=False):
             fig = _plot(*args[:6], args[6], varying, args[7])
             fig.savefig(fig_dir / f"{name}.png", dpi=110, bbox_inches="tight", metadata={"Software": "neurosim report"})
             plt.close(fig)

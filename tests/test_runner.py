@@ -95,7 +95,7 @@ def test_yaml_config_and_flag_override(tiny, tmp_path):
 
 @pytest.mark.parametrize("argv, msg", [
     (["--mode", "spike", "--window", "5"], "window T=5 is too small"),
-    (["--scale", "absmax", "--clamp", "none"], "clamp none only applies"),
+    (["--scale", "absmax", "--clamp", "none"], "applies to --scale adaptive only"),
     (["--max-tokens", "0"], "max_tokens must be"),
     (["--coding", "binary"], "binary coding cannot"),
     (["--scale", "adaptive", "--clamp", "none", "--window", "8"], "needs bounded counts"),

@@ -42,7 +42,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None,
                    help=f"worker processes of the local cluster (default: the core count, {cores()} here)")
     p.add_argument("--scheduler", default=None,
-                   help="address of a running Dask scheduler (tcp://HOST:8786) instead of a local cluster")
+                   help="address of a running Dask scheduler (tcp://HOST:8786) instead of a local cluster "
+                        "(default: a local cluster)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -95,7 +96,7 @@ def _make_checkpoints(spec, out: Path) -> dict[str, str]:
         if not (path / "config.json").is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             argv = ["make-checkpoint", "--arch", rec["arch"], "--preset", rec["preset"], "--seed", str(rec["seed"]),
-                    "--no-progress", "--force", str(path)]
+                    "--quiet", "--force", str(path)]
             if "dtype" in rec:
                 argv[1:1] = ["--dtype", str(rec["dtype"])]
             invoke_command(argv, io.StringIO())
@@ -202,7 +203,7 @@ def run_sweep(spec_path, out, workers: int | None = None, scheduler: str | None 
             by_key[f.key] = p
         futures_fill = [f for fs in fills.values() for f in fs]
         errors = 0
-        with tqdm(total=len(spec.points), initial=reused, desc="sweep", unit="point", disable=not progress,
+        with tqdm(total=len(spec.points), initial=reused, desc="sweep", unit="point", disable=None if progress else True,
                   file=sys.stderr) as bar:
             for fut in as_completed(futures, loop=client.loop):
                 p = by_key[fut.key]

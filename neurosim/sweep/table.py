@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from neurosim import NeurosimError
+from neurosim.outdir import file_mode
 
 FIRST = ("hash", "study", "point", "status", "error")
 LAST = ("code_version", "git_commit", "worker", "seconds", "finished_at")
@@ -33,7 +34,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, file_mode())   # mkstemp makes it 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
