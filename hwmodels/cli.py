@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from neurosim import NeurosimError
+from neurosim.console import fit
 from neurosim.defaults import K, LANES
 
 from .search import pipeline_word
@@ -95,12 +96,13 @@ def run(args) -> int:
                    rows=args.rows, k_inputs=args.inputs, seed=args.seed, glitches=not args.no_glitches,
                    cache_dir=args.cache, progress=not args.quiet, tech_nodes=args.tech,
                    slew_mode=args.slew)
+    lines = []
     for name, comp in doc.get("comparison_kinds", {}).items():
         if name == "spike":
             continue
         for fk, c in comp.items():
             g = c.get("gspecify", {}) if "energy_per_cycle_pj" in c.get("gspecify", {}) else c.get("zero_delay", {})
-            print(f"{fk} MHz, {name}: area {c['area_reduction_pct']:.1f}%"
+            lines.append(f"{fk} MHz, {name}: area {c['area_reduction_pct']:.1f}%"
                   + (f", energy per MAC-eq {g['energy_reduction_equal_work_pct']:.1f}%"
                      if "energy_reduction_equal_work_pct" in g else "")
                   + ("" if c["both_meet_timing"] else " (timing NOT met by both)"))
@@ -112,7 +114,8 @@ def run(args) -> int:
                     f", energy per MAC-eq {g['energy_reduction_equal_work_pct']:.1f}%")
         if not c["both_meet_timing"]:
             msg += " (timing NOT met by both)"
-        print(msg)
+        lines.append(msg)
+    print(fit("\n".join(lines)))
     if not args.quiet:
-        print(f"wrote {Path(args.out) / 'hw.json'} and hw.md", file=sys.stderr)
+        print(fit(f"wrote {Path(args.out) / 'hw.json'} and hw.md"), file=sys.stderr)
     return 0

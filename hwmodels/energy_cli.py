@@ -29,12 +29,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from neurosim.console import fit
+
     from .energy import energy_report, render_markdown, write_energy
+    if args.out:
+        from neurosim.outdir import check_replaceable
+
+        check_replaceable(args.out, "energy.json", "energy")   # before any work
     doc = energy_report(args.trace, args.hw, sram_kb=args.sram_kb, node=args.node, weights=args.weights,
                         batch=args.batch, buffer_kb=args.buffer_kb, freq=args.freq, sram_model=args.sram_model,
                         dram_level=args.dram, cache_dir=args.cache)
     if args.out:
         write_energy(args.out, doc)
-        print(f"wrote {args.out}/energy.json and energy.md", file=sys.stderr)
-    print(render_markdown(doc))
+        print(fit(f"wrote {args.out}/energy.json and energy.md"), file=sys.stderr)
+    print(fit(render_markdown(doc)))   # the full tables are in energy.md
     return 0

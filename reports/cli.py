@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from neurosim import NeurosimError
+from neurosim.console import fit
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -26,9 +27,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def claims_console(rows, width: int = 80) -> str:
+    """The claims table for a terminal of ``width`` columns: claim, paper and measured value, each
+    cell wrapped within its column (the definitions are in the report)."""
+    import textwrap
+
+    head = ("claim", "paper", "measured")
+    data = [(r.claim, r.paper, r.measured) for r in rows]
+    natural = [max(len(head[i]), *(len(d[i]) for d in data)) for i in range(3)]
+    paper, measured = min(natural[1], 16), min(natural[2], 24)
+    widths = [min(natural[0], width - 4 - paper - measured), paper, measured]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip(), "  ".join("-" * w for w in widths)]
+    for d in data:
+        cells = [textwrap.wrap(x, w, break_on_hyphens=False) or [""] for x, w in zip(d, widths)]
+        for j in range(max(map(len, cells))):
+            lines.append("  ".join((c[j] if j < len(c) else "").ljust(w) for c, w in zip(cells, widths)).rstrip())
+    return "\n".join(lines)
+
+
 def run(args) -> int:
     from .build import build_report
-    from .claims import claims_text
 
     if not args.out:
         raise NeurosimError("--out must name a folder")
@@ -38,13 +56,13 @@ def run(args) -> int:
         from .sweep import build_sweep_report
         meta = build_sweep_report(args.sweep, args.out, progress=not args.quiet)
         for name, f in meta["frontiers"].items():
-            print(f"{name}: {f['points']} points, {len(f['pareto'])} Pareto-optimal")
-        print(f"\nHTML report: {(Path(args.out) / 'sweep.html').resolve()}")
+            print(fit(f"{name}: {f['points']} points, {len(f['pareto'])} Pareto-optimal"))
+        print(fit(f"\nHTML report: {(Path(args.out) / 'sweep.html').resolve()}"))
         return 0
     if args.trace is None:
         raise NeurosimError("give --trace OUT (the trace report) or --sweep DIR (the sweep's Pareto report)")
     res = build_report(args.trace, args.out, hw_dir=args.hw, tile=args.tile, progress=not args.quiet,
                        energy_dir=args.energy, eval_dir=args.eval)
-    print(claims_text(res["claims"]))
-    print(f"\nHTML report: {res['html'].resolve()}")
+    print(claims_console(res["claims"]))
+    print(fit(f"\nHTML report (with each claim's definition): {res['html'].resolve()}"))
     return 0

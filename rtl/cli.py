@@ -6,6 +6,7 @@ import argparse
 import json
 
 from neurosim import NeurosimError
+from neurosim.console import fit
 
 from .params import CODINGS, DESIGNS, VARIANTS
 
@@ -80,8 +81,7 @@ def _emit(args) -> int:
         manifest = write_manifest(args.out, old + [entry])
     if getattr(args, "quiet", False):
         return 0
-    for e in manifest["designs"]:
-        print(f"{args.out}/{e['verilog']}: ACC_W={e['acc_w']} latency={e['latency']} "
-              f"gap={e['gap']}")
-    print(f"{args.out}/manifest.json: {len(manifest['designs'])} design(s)")
+    lines = [f"{args.out}/{e['verilog']}: ACC_W={e['acc_w']} latency={e['latency']} gap={e['gap']}"
+             for e in manifest["designs"]]
+    print(fit("\n".join(lines + [f"{args.out}/manifest.json: {len(manifest['designs'])} design(s)"])))
     return 0

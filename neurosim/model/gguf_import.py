@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.console import fit
 from neurosim.model.checkpoint import write_checkpoint
 from neurosim.model.config import LM_HEAD_NAME, expected_tensors, model_config
 
@@ -273,6 +274,6 @@ def run(args) -> int:
     out = convert_gguf(args.gguf, args.out, dtype=args.dtype, progress=not args.quiet,
                        force=args.force)
     cfg = json.loads((out / "config.json").read_text())
-    print(f"wrote {out}: {cfg['model_type']}, {cfg['num_hidden_layers']} layers, hidden {cfg['hidden_size']}, "
-          f"vocab {cfg['vocab_size']}, {args.dtype}")
+    print(fit(f"wrote {out}: {cfg['model_type']}, {cfg['num_hidden_layers']} layers, hidden {cfg['hidden_size']}, "
+              f"vocab {cfg['vocab_size']}, {args.dtype}"))
     return 0

@@ -33,6 +33,7 @@ from typing import Mapping
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.console import fit
 from neurosim.model.checkpoint import write_checkpoint
 from neurosim.model.config import SUPPORTED_MODEL_TYPES, count_parameters, expected_tensors, model_config
 from neurosim.model.safetensors_io import read_json
@@ -308,6 +309,6 @@ def run(args) -> int:
                           progress=False if args.quiet else None, force=args.force, config=config)
     cfg = config if config is not None else preset_config(arch, preset)
     label = f"{cfg['model_type']} from {Path(args.config).name}" if config is not None else f"{arch} {preset}"
-    print(f"wrote {out}: {label}, {cfg['num_hidden_layers']} layers, "
-          f"{count_parameters(cfg) / 1e6:.2f} M parameters")
+    print(fit(f"wrote {out}: {label}, {cfg['num_hidden_layers']} layers, "
+              f"{count_parameters(cfg) / 1e6:.2f} M parameters"))
     return 0

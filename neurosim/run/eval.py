@@ -737,6 +737,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if not cfg.out:
         raise NeurosimError("--out DIR is required")
+    from neurosim.outdir import check_replaceable
+
+    check_replaceable(Path(cfg.out), EVAL_MARKER, "eval")   # before any work
     result = evaluate(cfg, quiet=getattr(args, "quiet", False))
     from neurosim.console import fit
 

@@ -285,5 +285,5 @@ def run(args: argparse.Namespace) -> int:
     summary = execute(s, quiet=getattr(args, "quiet", False))
     print(format_summary(summary))
     if s.trace:
-        print(f"trace written to {s.trace}")
+        print(fit(f"trace written to {s.trace}"))
     return 0

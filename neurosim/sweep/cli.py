@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from neurosim import NeurosimError
+from neurosim.console import fit
 from neurosim.outdir import check_replaceable
 
 MARKER = "sweep.json"
@@ -187,9 +188,10 @@ def run_sweep(spec_path, out, workers: int | None = None, scheduler: str | None 
         reused = len(spec.points) - len(todo)
         write_table(out, list(rows.values()))
         dash = _dashboard(client)
-        print(f"sweep: {len(spec.points)} points, {reused} already done, {len(todo)} to compute on "
-              f"{len(client.scheduler_info().get('workers', {}))} workers"
-              + (f"; dashboard {dash}" if dash else ""), file=sys.stderr)
+        if progress:
+            print(fit(f"sweep: {len(spec.points)} points, {reused} already done, {len(todo)} to compute on "
+                      f"{len(client.scheduler_info().get('workers', {}))} workers"
+                      + (f"; dashboard {dash}" if dash else "")), file=sys.stderr)
         from distributed import as_completed
         from tqdm import tqdm
         from .point import run_point
@@ -243,9 +245,9 @@ def run(args) -> int:
     t0 = time.time()
     res = run_sweep(args.spec, args.out, workers=args.workers, scheduler=args.scheduler,
                     progress=not args.quiet)
-    print(f"sweep: {res['points']} points ({res['computed']} computed, {res['reused']} reused, "
-          f"{res['errors']} errors) in {time.time() - t0:.1f} s; table {res['table']} and "
-          f"{res['table'].with_suffix('.csv')}")
+    print(fit(f"sweep: {res['points']} points ({res['computed']} computed, {res['reused']} reused, "
+              f"{res['errors']} errors) in {time.time() - t0:.1f} s; table {res['table']} and "
+              f"{res['table'].with_suffix('.csv')}"))
     return 0
 
 
