@@ -81,6 +81,7 @@ SWEEP = """checkpoints:
 studies:
   q:
     run: {model: tiny, max_tokens: 16, mode: spike}
+    points: [{run.coding: bitwise}]
 """
 
 
