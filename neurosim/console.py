@@ -3,7 +3,8 @@
 :func:`fit` takes the text a command prints (plain lines and Markdown tables) and returns it with
 every line at most ``width`` characters: prose lines wrap with an indent, a Markdown table is
 printed aligned when it fits and otherwise as one block per row (its first cell, then one
-``column: value`` line per other cell). The files a command writes keep the full tables.
+``column: value`` line per other cell). A word longer than a line (a deep path) is kept whole on a
+line of its own, so it can be copied. The files a command writes keep the full tables.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def _wrap(line: str, width: int, indent: str | None = None) -> list[str]:
         return [line]
     lead = line[: len(line) - len(line.lstrip())]
     return textwrap.wrap(line, width, initial_indent="", subsequent_indent=indent if indent is not None else lead + "  ",
-                         break_on_hyphens=False, drop_whitespace=True) or [""]
+                         break_on_hyphens=False, break_long_words=False) or [""]
 
 
 def fit(text: str, width: int = WIDTH) -> str:

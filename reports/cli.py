@@ -35,7 +35,7 @@ def claims_console(rows, width: int = 80) -> str:
     head = ("claim", "paper", "measured")
     data = [(r.claim, r.paper, r.measured) for r in rows]
     natural = [max(len(head[i]), *(len(d[i]) for d in data)) for i in range(3)]
-    paper, measured = min(natural[1], 16), min(natural[2], 24)
+    paper, measured = min(natural[1], 16), min(natural[2], 26)
     widths = [min(natural[0], width - 4 - paper - measured), paper, measured]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip(), "  ".join("-" * w for w in widths)]
     for d in data:
@@ -64,5 +64,5 @@ def run(args) -> int:
     res = build_report(args.trace, args.out, hw_dir=args.hw, tile=args.tile, progress=not args.quiet,
                        energy_dir=args.energy, eval_dir=args.eval)
     print(claims_console(res["claims"]))
-    print(fit(f"\nHTML report (with each claim's definition): {res['html'].resolve()}"))
+    print(fit(f"\nHTML report: {res['html'].resolve()}"))
     return 0

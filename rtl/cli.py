@@ -81,7 +81,7 @@ def _emit(args) -> int:
         manifest = write_manifest(args.out, old + [entry])
     if getattr(args, "quiet", False):
         return 0
-    lines = [f"{args.out}/{e['verilog']}: ACC_W={e['acc_w']} latency={e['latency']} gap={e['gap']}"
+    lines = [f"  {e['verilog']}: ACC_W={e['acc_w']} latency={e['latency']} gap={e['gap']}"
              for e in manifest["designs"]]
-    print(fit("\n".join(lines + [f"{args.out}/manifest.json: {len(manifest['designs'])} design(s)"])))
+    print(fit("\n".join([f"{args.out}:", *lines, f"  manifest.json: {len(manifest['designs'])} design(s)"])))
     return 0

@@ -172,3 +172,22 @@ def test_eval_prints_no_interval_over_too_few_windows(console):
     md = (d / "eval" / "eval.md").read_text()
     assert "too few windows" in md and "not judged" in md
     assert "too few windows" in out["report"][0]
+
+
+def test_claims_console_fits_and_keeps_columns():
+    from neurosim.reports.claims import Claim
+    from neurosim.reports.cli import claims_console
+
+    def row(claim, paper, measured):
+        return Claim(claim=claim, paper=paper, measured=measured, value=None, file=None, source=None,
+                     fmt="pct", definition="a definition too long for any terminal " * 5, note="")
+
+    long = "accuracy loss (INT8-Spiking vs BF16), alt. (the trace's one passage)"
+    rows = [row("spike sparsity", "64.31%", "58.80%"), row(long, "48.1% (other point, probably 250 MHz)",
+                                                           "no hardware results given")]
+    lines = claims_console(rows).splitlines()
+    assert max(map(len, lines)) <= 80 and "definition" not in "".join(lines)
+    col = lines[0].index("paper")
+    assert all(ln[col - 2:col] == "  " for ln in lines[2:] if len(ln) > col)   # nothing spills into "paper"
+    assert " ".join(ln[:col].strip() for ln in lines[3:] if ln[:col].strip()) == long
+    assert any("no hardware results given" in ln for ln in lines)
