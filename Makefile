@@ -93,7 +93,7 @@ bench: setup
 	$(PY) -m benchmarks.engine --out docs/results
 	$(PY) -m neurosim.results sync
 
-# Generated figures (docs/results/NAME.json + NAME.md, quoted by the README), at the issue's full
+# Generated figures (docs/results/NAME.json + NAME.md, quoted by the README), at the full
 # setting (32 windows x 512 tokens; about an hour on 2 cores with 2 eval workers). A budget run:
 # `make results FRONTIER_WINDOWS=12 FRONTIER_TOKENS=256` (its figures then differ from the README's).
 FRONTIER_WINDOWS ?= 32

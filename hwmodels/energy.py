@@ -42,7 +42,7 @@ MEASURED_NODE_NM = 180
 #: nodes where both CACTI and the compute scaling exist, plus the measured node (cited SRAM figures)
 NODES_NM = (45, 32, MEASURED_NODE_NM)
 BUFFER_WORD_BITS = 64
-#: published break-even band (spikes per synapse / activation), as cited in issue 12
+#: published break-even band (spikes per synapse / activation)
 PUBLISHED_BREAK_EVEN = {
     "range": [0.15, 1.7],
     "source": ("Dampfhoffer et al., IEEE TETCI 7(3), 2023; Davidson & Furber 2021; Lemaire et al. 2022 "

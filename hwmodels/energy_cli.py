@@ -41,6 +41,7 @@ def run(args) -> int:
                         dram_level=args.dram, cache_dir=args.cache)
     if args.out:
         write_energy(args.out, doc)
+    if args.out and not getattr(args, "quiet", False):
         print(fit(f"wrote {args.out}/energy.json and energy.md"), file=sys.stderr)
     print(fit(render_markdown(doc)))   # the full tables are in energy.md
     return 0

@@ -3,7 +3,7 @@
 Source data (``counts`` [M, K] integer activations, ``w_int`` [N, K] INT8 weights, the spike
 coding and window T): trace tiles (``--trace OUT`` reads ``OUT/tiles/*.npz``) or, without a trace,
 seeded synthetic data: Gaussian activations with a few outlier channels (a known property of LLM
-activations; SPEC section 2) quantized per token with ``neurosim.core.quant.quantize_activations``
+activations) quantized per token with ``neurosim.core.quant.quantize_activations``
 (absmax INT8) and Gaussian weights quantized per channel with ``quantize_weights``.
 
 Streams (one dot product per token row, every row's first cycle has ``clear``, its last ``last``):
@@ -56,7 +56,7 @@ def synthetic_source(rows: int, k: int, lanes: int, coding: str = "bitwise", T: 
     Each token row has ``k_full`` (the SpB2.0 hidden size) activations and is quantized per token
     over all of them, as in the model; the first ``k`` inputs are streamed. (With this distribution
     a full row gives about 1.66 spikes per activation, near the 1.61 measured on SmolLM2-135M with
-    absmax INT8, SPEC.md section 2.)"""
+    absmax INT8.)"""
     from neurosim.core.coding import encode
     from neurosim.core.quant import quantize_activations, quantize_weights
     rng = np.random.default_rng(seed)

@@ -50,7 +50,7 @@ def eval_claims(doc: dict, file: str = "eval.json") -> list[Claim]:
 
 def frontier_figure(doc: dict):
     """NLL change (95% interval) against spikes per activation, one numbered point per setting (the
-    legend names them), with the issue's target (+1% perplexity, i.e. ln 1.01 nats/token) dashed."""
+    legend names them), with the target (+1% perplexity, i.e. ln 1.01 nats/token) dashed."""
     import math
 
     import matplotlib.pyplot as plt

@@ -154,7 +154,7 @@ def build_sweep_report(sweep_dir, out, progress: bool = True) -> dict:
         doc.h(2, title)
         have, mask = frontier(ok, x, y, min_x, min_y) if x and y else ([], [])
         if not have:
-            doc.p(f"No finished point has both `{x}` and `{y}`" + (" (a study with a `hw` stage gives energy "
+            doc.p(f"No finished point has both the {xl} and the {yl}" + (" (a study with a `hw` stage gives energy "
                   "and area)" if "energy" in f"{x}{y}" or "area" in f"{x}{y}" else "") + ".")
             meta_fronts[name] = {"x": x, "y": y, "points": 0, "pareto": []}
             continue

@@ -246,7 +246,7 @@ CALIB = "A completely different calibration text about spikes, chips, tiles and 
     (["--window-for", "down_proj=40"], r"T must be an integer in \[1, 16\]"),
     (["--smooth", "1.5"], r"must be a number in \[0, 1\]"),
     (["--calib-file", "c.txt"], "only used with smooth"),
-    (["--rotate", "givens"], "unknown rotate 'givens'"),
+    (["--rotate", "givens"], r"invalid choice: 'givens' \(choose from 'none', 'hadamard', 'random'\)"),
 ])
 def test_run_refuses_impossible_quantizer_keys_before_work(tiny, tmp_path, rejected, argv, msg):
     out = tmp_path / "t"

@@ -7,7 +7,7 @@
   For ``sse_swa_moba``: ``attn.layers [0, 2]``, ``full_layers [2]`` -> layer 0 MoBA, layer 2 full
   attention, layers 1 and 3 SSE+SWA; ``moba_chunk_size 8``, ``moba_topk 2``, ``window_size 8``, so
   ~32 tokens exercise block selection and windows.
-- ``full``: the SpB2.0-5B layout of SPEC.md section 4 (36 layers, hidden 2560, MLP 9728, vocab
+- ``full``: the SpB2.0-5B layout (docs/model.md; 36 layers, hidden 2560, MLP 9728, vocab
   151936; qwen3/llama: the same dimensions with attention in every layer), bfloat16, sharded into
   5 GB files with ``model.safetensors.index.json``, written tensor by tensor (about 10 GB on disk,
   one float32 tensor in memory at a time).

@@ -320,10 +320,14 @@ _WORKER: _Scorer | None = None  #: the scorer of a worker process (built by _wor
 
 
 def _worker_init(cfg: EvalConfig) -> None:
-    """A worker process: BLAS pinned to one thread for its life, the scorer built once."""
+    """A worker process: BLAS pinned to one thread for its life, the scorer built once; Ctrl-C is
+    left to the parent, which stops the workers (no traceback from each of them)."""
+    import signal
+
     from threadpoolctl import threadpool_limits
 
     global _WORKER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(limits=1, user_api="blas")
     _, _, _, _, base, calib = _prepare(cfg)
     _WORKER = _Scorer(cfg, base, calib)
@@ -357,6 +361,8 @@ def _score_in_workers(cfg: EvalConfig, wins, bar) -> tuple[dict, list]:
             except BaseException:
                 for f in futs:
                     f.cancel()
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    proc.terminate()   # an interrupt or an error: do not wait for the windows under way
                 raise
     finally:
         for k, v in saved.items():
