@@ -274,6 +274,6 @@ def run(args) -> int:
     out = convert_gguf(args.gguf, args.out, dtype=args.dtype, progress=not args.quiet,
                        force=args.force)
     cfg = json.loads((out / "config.json").read_text())
-    print(fit(f"wrote {out}: {cfg['model_type']}, {cfg['num_hidden_layers']} layers, hidden {cfg['hidden_size']}, "
-              f"vocab {cfg['vocab_size']}, {args.dtype}"))
+    print(fit(f"wrote {cfg['model_type']}, {cfg['num_hidden_layers']} layers, hidden {cfg['hidden_size']}, "
+              f"vocab {cfg['vocab_size']}, {args.dtype}: {out}"))
     return 0

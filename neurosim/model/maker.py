@@ -309,6 +309,6 @@ def run(args) -> int:
                           progress=False if args.quiet else None, force=args.force, config=config)
     cfg = config if config is not None else preset_config(arch, preset)
     label = f"{cfg['model_type']} from {Path(args.config).name}" if config is not None else f"{arch} {preset}"
-    print(fit(f"wrote {out}: {label}, {cfg['num_hidden_layers']} layers, "
-              f"{count_parameters(cfg) / 1e6:.2f} M parameters"))
+    print(fit(f"wrote {label}, {cfg['num_hidden_layers']} layers, "
+              f"{count_parameters(cfg) / 1e6:.2f} M parameters: {out}"))
     return 0

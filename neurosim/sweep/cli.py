@@ -188,10 +188,9 @@ def run_sweep(spec_path, out, workers: int | None = None, scheduler: str | None 
         reused = len(spec.points) - len(todo)
         write_table(out, list(rows.values()))
         dash = _dashboard(client)
-        if progress:
-            print(fit(f"sweep: {len(spec.points)} points, {reused} already done, {len(todo)} to compute on "
-                      f"{len(client.scheduler_info().get('workers', {}))} workers"
-                      + (f"; dashboard {dash}" if dash else "")), file=sys.stderr)
+        print(fit(f"sweep: {len(spec.points)} points, {reused} already done, {len(todo)} to compute on "
+                  f"{len(client.scheduler_info().get('workers', {}))} workers"
+                  + (f"; dashboard {dash}" if dash else "")), file=sys.stderr)
         from distributed import as_completed
         from tqdm import tqdm
         from .point import run_point
