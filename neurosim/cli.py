@@ -11,11 +11,9 @@ import argparse
 import difflib
 import importlib
 import re
-import signal
 import sys
-import threading
 
-from neurosim import NeurosimError, __version__
+from neurosim import NeurosimError, __version__, interrupts
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -91,44 +89,17 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
 
 
-_interrupted = False
-
-
-def _interrupt(signum, frame):
-    """Ctrl-C (and SIGTERM) unwind with KeyboardInterrupt, so partial outputs are removed on the way
-    out; a second signal while unwinding is ignored, so the clean-up finishes."""
-    global _interrupted
-    if _interrupted:
-        return
-    _interrupted = True
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _was_interrupted(exc: BaseException) -> bool:
-    """Whether ``exc`` comes from an interrupt: a compiled (numba) function interrupted between two
-    Python calls surfaces as a SystemError or another error chained to the KeyboardInterrupt."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return _interrupted
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run ``neurosim`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status (2: a
     NeurosimError or a usage error, 130: interrupted)."""
-    global _interrupted
     argv = list(sys.argv[1:] if argv is None else argv)
     only = argv[0] if argv and argv[0] in COMMANDS else None
     command = f"neurosim {only}" if only else "neurosim"
-    signals = (signal.SIGINT,) if sys.platform == "win32" else (signal.SIGINT, signal.SIGTERM)
-    main_thread = threading.current_thread() is threading.main_thread()
-    before = {}
-    if main_thread:   # a signal the shell told us to ignore (a background job's SIGINT) stays ignored
-        _interrupted = False
-        before = {sig: signal.signal(sig, _interrupt) for sig in signals if signal.getsignal(sig) != signal.SIG_IGN}
+    with interrupts.handling():
+        return _main(argv, only, command)
+
+
+def _main(argv: list[str], only: str | None, command: str) -> int:
     try:
         parser = build_parser(only)
         if only is None:
@@ -150,10 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except BaseException as exc:
-        if isinstance(exc, SystemExit) or not _was_interrupted(exc):
+        if isinstance(exc, SystemExit) or not interrupts.was_interrupted(exc):
             raise
         print(f"{command}: interrupted", file=sys.stderr)
         return 130
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from neurosim import NeurosimError
+from neurosim.interrupts import deferred
 
 
 class OutputFolder:
@@ -40,6 +41,10 @@ class OutputFolder:
     def commit(self) -> Path:
         """Swap the finished folder into place (see the module's rules); returns ``out``."""
         check_replaceable(self.out, self.marker, self.what, self.force)   # another process may have written it
+        with deferred():   # an interrupt waits until the swap is done (or undone)
+            return self._swap()
+
+    def _swap(self) -> Path:
         old = None
         if self.out.exists():
             old = Path(tempfile.mkdtemp(dir=self.out.parent, prefix=f".{self.out.name}.old-"))

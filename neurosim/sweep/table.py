@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from neurosim import NeurosimError
+from neurosim.interrupts import deferred
 from neurosim.outdir import file_mode
 
 FIRST = ("hash", "study", "point", "status", "error")
@@ -115,7 +116,6 @@ def write_table(out: Path, rows: list[dict]) -> None:
         arrays.append(pa.array(vals, type=t))
         fields.append(pa.field(c, t))
     table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-    _atomic_write(out / TABLE, lambda p: pq.write_table(table, p))
 
     def write_csv(p: Path):
         with open(p, "w", newline="") as fh:
@@ -124,7 +124,9 @@ def write_table(out: Path, rows: list[dict]) -> None:
             for i in range(len(rows)):
                 w.writerow(["" if typed[c][i] is None else (repr(typed[c][i]) if isinstance(typed[c][i], float)
                                                             else typed[c][i]) for c in cols])
-    _atomic_write(out / CSV, write_csv)
+    with deferred():   # an interrupt waits until both files hold the same rows
+        _atomic_write(out / TABLE, lambda p: pq.write_table(table, p))
+        _atomic_write(out / CSV, write_csv)
 
 
 def read_table(out) -> list[dict]:
