@@ -191,3 +191,8 @@ def test_claims_console_fits_and_keeps_columns():
     assert all(ln[col - 2:col] == "  " for ln in lines[2:] if len(ln) > col)   # nothing spills into "paper"
     assert " ".join(ln[:col].strip() for ln in lines[3:] if ln[:col].strip()) == long
     assert any("no hardware results given" in ln for ln in lines)
+
+
+def test_run_and_eval_describe_the_window_alike():
+    helps = [{a.dest: a.help for a in _parser(n)._actions} for n in ("run", "eval")]
+    assert helps[0]["window"] == helps[1]["window"] and "default" in helps[0]["window"]

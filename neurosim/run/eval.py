@@ -645,7 +645,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     """Add the ``neurosim eval`` flags (corpus, windows, quantizer settings, output) to ``p``."""
     from neurosim.core.coding import CODINGS
     from neurosim.core.quant import SCALES
-    from neurosim.run.settings import add_quantizer_arguments
+    from neurosim.run.settings import WINDOW_HELP, add_quantizer_arguments
 
     d, q = EvalConfig(), QuantSetting()
     p.add_argument("--model", help="checkpoint directory (default: the embedded SmolLM2-135M-Instruct)")
@@ -671,7 +671,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scale", choices=SCALES, help=f"activation quantizer (default {q.scale})")
     g.add_argument("--k", type=float, help="adaptive threshold divisor (default 3)")
     g.add_argument("--clamp", help="largest |count| or 'none' (adaptive only; default 127)")
-    g.add_argument("--window", type=int, help="fixed spike window T (default: the coding's INT8 window)")
+    g.add_argument("--window", type=int, help=WINDOW_HELP)
     g.add_argument("--projections", help="comma-separated fnmatch patterns of quantized weight names (default *)")
     g.add_argument("--weight-group", type=int, help="per-group weight scales of G inputs (default per channel)")
     add_quantizer_arguments(g)

@@ -239,6 +239,11 @@ def parse_window_for(items) -> dict[str, int]:
     return out
 
 
+#: the help of --window, the same in neurosim run and neurosim eval
+WINDOW_HELP = ("fixed spike window T in steps (default: each tensor's own T, with the fixed-window "
+               "figures at the coding's INT8 window)")
+
+
 def add_quantizer_arguments(p) -> None:
     """The flags of the quantizer keys shared by ``neurosim run`` and ``neurosim eval`` (``p``: a
     parser or an argument group): --smooth, --calib-file, --calib-tokens, --window-for, --rotate,
@@ -281,7 +286,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", choices=SCALES, help=f"activation quantizer (default {d.scale})")
     p.add_argument("--k", type=float, help=f"adaptive threshold divisor: V_th = mean|x|/k (default {d.k:g})")
     p.add_argument("--clamp", help="largest |count| or 'none' (adaptive only; default 127)")
-    p.add_argument("--window", type=int, help="fixed spike window T in steps (default: derived per tensor)")
+    p.add_argument("--window", type=int, help=WINDOW_HELP)
     p.add_argument("--projections", help="comma-separated fnmatch patterns of spiking weight names (default *)")
     p.add_argument("--weight-group", type=int, help="per-group weight scales of G inputs (default per channel)")
     p.add_argument("--tiles", type=int, help=f"hardware tiles to write into the trace (default {d.tiles})")
