@@ -32,9 +32,11 @@ def _handler(signum, frame):
 
 
 @contextmanager
-def handling():
+def handling(exiting: bool = False):
     """SIGINT and SIGTERM raise one KeyboardInterrupt inside the block (main thread only; a signal
-    the shell told this process to ignore, like a background job's SIGINT, stays ignored)."""
+    the shell told this process to ignore, like a background job's SIGINT, stays ignored). With
+    ``exiting`` (the process ends after the block) they are ignored after it, so a signal that comes
+    once the command is done neither prints a traceback nor kills the finished process."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -46,7 +48,7 @@ def handling():
     finally:
         _state["deferring"] += 1   # a signal after the command is done: ignored, not a traceback
         for s, h in before.items():
-            signal.signal(s, h)
+            signal.signal(s, signal.SIG_IGN if exiting else h)
         _state.update(deferring=0, pending=None)
 
 
