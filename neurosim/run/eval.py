@@ -344,27 +344,40 @@ def _score_in_workers(cfg: EvalConfig, wins, bar) -> tuple[dict, list]:
     for bit; workers run their numba kernels on one thread each (NUMBA_NUM_THREADS=1 in their
     environment) so that N workers use N cores."""
     import multiprocessing as mp
+    import signal
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     saved = {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS")}
     os.environ.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
     done, rotations = {}, None
+    # the workers are spawned (by the submits) with SIGINT blocked, a mask they keep: Ctrl-C reaches
+    # the whole process group, and only this process handles it (a Ctrl-C meanwhile waits here)
+    mask = getattr(signal, "pthread_sigmask", None)
+    unmask = mask(signal.SIG_BLOCK, {signal.SIGINT}) if mask else None
     try:
         with ProcessPoolExecutor(max_workers=min(cfg.workers, len(wins)), mp_context=mp.get_context("spawn"),
                                  initializer=_worker_init, initargs=(cfg,)) as pool:
-            futs = [pool.submit(_worker_score, w) for w in wins]
+            futs = []
             try:
+                futs += [pool.submit(_worker_score, w) for w in wins]
+                if mask:
+                    mask(signal.SIG_SETMASK, unmask)
+                    mask = None
                 for f in as_completed(futs):
                     i, rows, recs, rotations = f.result()
                     done[i] = (rows, recs)
                     bar.update(1)
+            except KeyboardInterrupt:   # do not wait for the windows under way (their futures then
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):   # fail, none is
+                    proc.terminate()                                                      # cancelled)
+                raise
             except BaseException:
                 for f in futs:
                     f.cancel()
-                for proc in list((getattr(pool, "_processes", None) or {}).values()):
-                    proc.terminate()   # an interrupt or an error: do not wait for the windows under way
                 raise
     finally:
+        if mask:
+            mask(signal.SIG_SETMASK, unmask)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
