@@ -4,13 +4,15 @@ of files apart.
 :func:`handling` (used by ``neurosim.cli.main``) turns SIGINT and SIGTERM into a KeyboardInterrupt,
 once: a second signal while the command unwinds is ignored, so its clean-up (deleting a partial
 output folder) finishes. Inside a :func:`deferred` block a signal waits until the block ends (two
-files that must agree are both written, a folder swap completes). :func:`was_interrupted` tells an
+files that must agree are both written, a folder swap completes), and so does a signal that comes
+while numba's dispatcher runs Python code inside a compiled call. :func:`was_interrupted` tells an
 interrupt apart from an error it caused: a compiled (numba) function interrupted between two Python
 calls surfaces as a ``SystemError`` chained to the KeyboardInterrupt.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -21,11 +23,27 @@ __all__ = ["handling", "deferred", "was_interrupted"]
 _state = {"interrupted": False, "deferring": 0, "pending": None}
 
 
+#: packages whose Python code runs inside a compiled function's call (numba's dispatcher calls back
+#: into it to type arguments and box results): an exception raised there can corrupt the call
+_COMPILED = tuple(f"{os.sep}{name}{os.sep}" for name in ("numba", "llvmlite"))
+
+
+def _inside_compiled_call(frame) -> bool:
+    while frame is not None:
+        if any(part in frame.f_code.co_filename for part in _COMPILED):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _handler(signum, frame):
     if _state["deferring"]:
         _state["pending"] = signum
         return
     if _state["interrupted"]:
+        return
+    if _inside_compiled_call(frame):   # the same signal again in 10 ms, once back in plain Python code
+        threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
         return
     _state["interrupted"] = True
     raise KeyboardInterrupt(f"signal {signum}")

@@ -194,3 +194,20 @@ def test_a_signal_inside_a_deferred_block_waits_for_its_end():
         os.kill(os.getpid(), signal.SIGINT)   # a second signal while unwinding is ignored
         time.sleep(0.05)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_signal_inside_numba_machinery_is_raised_once_back_in_plain_code():
+    """numba's dispatcher runs Python code (typing, boxing) inside a compiled call; an interrupt
+    raised there used to surface as "SystemError: CPUDispatcher(...) returned a result with an
+    exception set". The handler lets that code finish and raises the interrupt moments later."""
+    from neurosim import interrupts
+
+    code = compile("import sys\nframe = sys._getframe()", f"{os.sep}site-packages{os.sep}numba{os.sep}core.py", "exec")
+    scope = {}
+    exec(code, scope)
+    with interrupts.handling():
+        interrupts._handler(signal.SIGINT, scope["frame"])   # inside numba: nothing raised here
+        with pytest.raises(KeyboardInterrupt):
+            for _ in range(200):
+                time.sleep(0.01)                             # plain code: raised within moments
+        assert interrupts.was_interrupted(SystemError("a later error"))
