@@ -249,7 +249,7 @@ def main(argv=None) -> int:
         if ckpt.exists():
             shutil.rmtree(ckpt)
         rc, wall, rss = run_child(neurosim + ["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "full",
-                                              "--no-progress", str(ckpt)], work / "make_checkpoint.log")
+                                              "--quiet", str(ckpt)], work / "make_checkpoint.log")
         if rc:
             print((work / "make_checkpoint.log").read_text()[-3000:])
             return rc

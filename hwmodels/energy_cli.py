@@ -22,7 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="memory node in nm: 45 or 32 (CACTI; compute scaled, ESTIMATE) or 180 (measured "
                              "node, cited SRAM figures); default 45")
     parser.add_argument("--weights", default="sram", choices=("sram", "dram"),
-                        help="weights resident in on-chip SRAM (default), or streamed from DRAM once per batch")
+                        help="weights resident in on-chip SRAM (default), or streamed from DRAM once per batch "
+                             "(default sram)")
     parser.add_argument("--batch", type=int, default=1, help="tokens sharing one DRAM fetch of the weights (default 1)")
     parser.add_argument("--freq", type=float, default=None, help="clock in MHz (a clock of hw.json; default the fastest)")
     parser.add_argument("--sram-model", default="cacti", choices=("cacti", "cited"),
@@ -36,6 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from neurosim import NeurosimError
+    from neurosim.console import fit
     from . import scenarios as sc
     from .energy import SCHEMA, read_hw, energy_report, write_energy
     from .scenario_report import console_summary
@@ -47,6 +49,9 @@ def run(args) -> int:
         raise NeurosimError("give --trace (a traced run) or --eval (an eval folder), or both")
     if args.eval_dir and grid is None:
         raise NeurosimError("--eval prices every setting over the scenarios: leave out --scenarios none")
+    if args.out:
+        from neurosim.outdir import check_replaceable
+        check_replaceable(args.out, "energy.json", "energy")   # before any work
     eval_doc = None
     if args.eval_dir:
         from .energy_eval import read_eval
@@ -65,18 +70,19 @@ def run(args) -> int:
         doc["eval_answer"] = joint_answer(doc["eval_settings"])
     if args.out:
         write_energy(args.out, doc)
+    lines = []
     if "designs" in doc:
         best = min((d for d in doc["designs"] if "vs" in d), key=lambda d: d["per_token"]["total_pj"])
         base = {d["name"]: d["per_token"]["total_pj"] for d in doc["designs"] if "vs" not in d}
-        print(f"{doc['tokens']} tokens, {doc['settings']['freq_mhz']:g} MHz, node {doc['settings']['node_nm']} nm, "
-              f"weights in {doc['settings']['weights'].upper()}: uJ/token")
-        print("  " + ", ".join(f"{k} {v * 1e-6:.1f}" for k, v in base.items()))
-        print(f"  best spiking ({best['name']}) {best['per_token']['total_pj'] * 1e-6:.1f}")
+        lines += [f"{doc['tokens']} tokens, {doc['settings']['freq_mhz']:g} MHz, node {doc['settings']['node_nm']} nm, "
+                  f"weights in {doc['settings']['weights'].upper()}: uJ/token",
+                  "  " + ", ".join(f"{k} {v * 1e-6:.1f}" for k, v in base.items()),
+                  f"  best spiking ({best['name']}) {best['per_token']['total_pj'] * 1e-6:.1f}"]
     if doc.get("scenarios"):
-        print("\n".join(console_summary(doc["scenarios"])))
+        lines += console_summary(doc["scenarios"])
     if doc.get("eval_answer"):
-        import textwrap
-        print("\n".join(textwrap.wrap(doc["eval_answer"], 80)))
-    if args.out:
-        print(f"wrote {args.out}/energy.json, energy.md and figures", file=sys.stderr)
+        lines.append(doc["eval_answer"])
+    print(fit("\n".join(lines)))
+    if args.out and not getattr(args, "quiet", False):
+        print(fit(f"wrote {args.out}/energy.json, energy.md and figures"), file=sys.stderr)
     return 0

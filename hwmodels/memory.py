@@ -36,6 +36,7 @@ import tempfile
 from pathlib import Path
 
 from neurosim import NeurosimError
+from neurosim.outdir import file_mode
 
 CACTI_NODES_NM = (22, 32, 45, 65, 90)
 BANK_KB_RANGE = (1, 8192)
@@ -165,6 +166,7 @@ def sram_cacti(kb: int, word_bits: int, node_nm: int = 45, cache_dir: str | Path
     fd, t = tempfile.mkstemp(dir=cache.parent, prefix=".cacti-", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         json.dump(res, fh, indent=1, sort_keys=True)
+    os.chmod(t, file_mode())   # mkstemp makes it 0600
     os.replace(t, cache)
     return dict(res, cached=False)
 

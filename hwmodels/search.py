@@ -176,7 +176,7 @@ class Tools:
     def bar(self, total: int, desc: str, unit: str):
         """A progress bar (silent without ``progress``)."""
         from tqdm import tqdm
-        return tqdm(total=total, desc=desc, disable=not self.progress, unit=unit)
+        return tqdm(total=total, desc=desc, disable=None if self.progress else True, unit=unit)
 
 
 @dataclass

@@ -213,7 +213,7 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
         fig_dir.mkdir()
         from tqdm import tqdm
         written = []
-        with tqdm(total=len(figs), desc="report: figures", unit="fig", disable=not progress, leave=False) as bar:
+        with tqdm(total=len(figs), desc="report: figures", unit="fig", disable=None if progress else True, leave=False) as bar:
             for name, make in figs.items():
                 fig = make()
                 if fig is None:

@@ -31,23 +31,27 @@ def eval_claims(doc: dict, file: str = "eval.json") -> list[Claim]:
     """The accuracy claim from the eval's first setting: perplexity change with its 95% interval."""
     from neurosim.paper import PAPER
 
+    from neurosim.run.evalstats import TOO_FEW, interval_shown
+
     s = doc["settings"][0]
     n, wt = s["windows"], doc["config"]["window_tokens"]
     lo, hi = s["ppl_change_ci"]
+    ci = interval_shown(n)
     budget = "" if (n >= 32 and wt >= 512) else (
         f"; budget setting of `make main` (the full setting is `neurosim eval --windows 32 --window-tokens 512`)")
     return [Claim("accuracy loss (INT8-Spiking vs BF16)", f"{PAPER['accuracy_loss_pct']:.2f}%",
-                  f"{fmt_signed_frac_pct(s['ppl_change'])} [{fmt_signed_frac_pct(lo)}, {fmt_signed_frac_pct(hi)}]",
+                  f"{fmt_signed_frac_pct(s['ppl_change'])} "
+                  + (f"[{fmt_signed_frac_pct(lo)}, {fmt_signed_frac_pct(hi)}]" if ci else f"({TOO_FEW})"),
                   s["ppl_change"], file, pointer("settings", 0, "ppl_change"), "signed_frac_pct",
                   f"perplexity change ({s['label']}, {doc['settings'][0]['quantizer']['mode']} mode) vs the float "
-                  f"model over {n} windows x {wt} tokens ({s['tokens_scored']:,} predictions), 95% bootstrap "
-                  "interval over windows",
+                  f"model over {n} windows x {wt} tokens ({s['tokens_scored']:,} predictions), "
+                  + ("95% bootstrap interval over windows" if ci else f"no interval: {TOO_FEW} (at least 8)"),
                   "paper: benchmark-average accuracy drop of SpB2.0-5B, protocol unknown" + budget)]
 
 
 def frontier_figure(doc: dict):
     """NLL change (95% interval) against spikes per activation, one numbered point per setting (the
-    legend names them), with the issue's target (+1% perplexity, i.e. ln 1.01 nats/token) dashed."""
+    legend names them), with the target (+1% perplexity, i.e. ln 1.01 nats/token) dashed."""
     import math
 
     import matplotlib.pyplot as plt

@@ -154,7 +154,7 @@ def build_sweep_report(sweep_dir, out, progress: bool = True) -> dict:
         doc.h(2, title)
         have, mask = frontier(ok, x, y, min_x, min_y) if x and y else ([], [])
         if not have:
-            doc.p(f"No finished point has both `{x}` and `{y}`" + (" (a study with a `hw` stage gives energy "
+            doc.p(f"No finished point has both the {xl} and the {yl}" + (" (a study with a `hw` stage gives energy "
                   "and area)" if "energy" in f"{x}{y}" or "area" in f"{x}{y}" else "") + ".")
             meta_fronts[name] = {"x": x, "y": y, "points": 0, "pareto": []}
             continue
@@ -183,7 +183,7 @@ def build_sweep_report(sweep_dir, out, progress: bool = True) -> dict:
         fig_dir = of.building / "figures"
         fig_dir.mkdir()
         import matplotlib.pyplot as plt
-        for name, args in tqdm(figs.items(), desc="report: figures", disable=not progress, leave=False):
+        for name, args in tqdm(figs.items(), desc="report: figures", disable=None if progress else True, leave=False):
             fig = _plot(*args[:6], args[6], varying, args[7])
             fig.savefig(fig_dir / f"{name}.png", dpi=110, bbox_inches="tight", metadata={"Software": "neurosim report"})
             plt.close(fig)

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from neurosim import NeurosimError
+from neurosim.console import fit
 
 from .params import CODINGS, DESIGNS, VARIANTS
 
@@ -16,7 +17,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="emit every default configuration (MAC at every pipeline depth, every "
                              "coding/variant of the spiking unit at every depth) and manifest.json")
     # names are checked in run(), not by argparse choices, so that a bad one is a one-line error
-    parser.add_argument("--design", metavar="|".join(DESIGNS), help="spike or mac")
+    parser.add_argument("--design", metavar="|".join(DESIGNS), help="spike or mac (required unless --defaults)")
     parser.add_argument("--coding", metavar="|".join(CODINGS), default="bitwise",
                         help="spike coding (default: bitwise)")
     parser.add_argument("--variant", metavar="|".join(VARIANTS), default=None,
@@ -27,8 +28,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="spike window in time steps (default: INT8 range of the coding)")
     parser.add_argument("--pipeline", type=int, default=0, help="pipeline depth (default 0)")
     parser.add_argument("--acc-w", type=int, default=None,
-                        help="force the accumulator width (error if too small for K)")
+                        help="force the accumulator width, an error if too small for K "
+                             "(default: the narrowest that holds K products)")
     parser.add_argument("--out", default="build/rtl", help="output directory (default build/rtl)")
+    parser.add_argument("--quiet", action="store_true", help="print nothing on success")
 
 
 def _check_names(args) -> None:
@@ -76,8 +79,9 @@ def _emit(args) -> int:
             except (ValueError, AttributeError):
                 old = []
         manifest = write_manifest(args.out, old + [entry])
-    for e in manifest["designs"]:
-        print(f"{args.out}/{e['verilog']}: ACC_W={e['acc_w']} latency={e['latency']} "
-              f"gap={e['gap']}")
-    print(f"{args.out}/manifest.json: {len(manifest['designs'])} design(s)")
+    if getattr(args, "quiet", False):
+        return 0
+    lines = [f"  {e['verilog']}: ACC_W={e['acc_w']} latency={e['latency']} gap={e['gap']}"
+             for e in manifest["designs"]]
+    print(fit("\n".join([f"{args.out}:", *lines, f"  manifest.json: {len(manifest['designs'])} design(s)"])))
     return 0

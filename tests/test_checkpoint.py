@@ -577,7 +577,7 @@ def test_write_keeps_the_earlier_checkpoint_on_error_and_replaces_it_with_force(
 
 def test_cli_make_checkpoint_out_option(tmp_path, capsys):
     out = tmp_path / "o"
-    assert cli_main(["make-checkpoint", "--arch", "llama", "--out", str(out), "--no-progress"]) == 0
+    assert cli_main(["make-checkpoint", "--arch", "llama", "--out", str(out), "--quiet"]) == 0
     assert "llama tiny" in capsys.readouterr().out and load_checkpoint(out).model_type == "llama"
     for argv, msg in (
         (["make-checkpoint", str(tmp_path / "a"), "--out", str(tmp_path / "b")],

@@ -227,8 +227,9 @@ def test_report_takes_the_accuracy_claim_from_eval(tiny, text_file, tmp_path, ca
     claims = json.loads((rep / "report.json").read_text())["claims"]
     acc = [c for c in claims if c["claim"] == "accuracy loss (INT8-Spiking vs BF16)"]
     assert len(acc) == 1 and acc[0]["file"] == "eval.json" and acc[0]["value"] == res["ppl_change"]
-    lo, hi = res["ppl_change_ci"]
-    assert f"[{100 * lo:+.2f}%, {100 * hi:+.2f}%]" in acc[0]["measured"] and "budget" in acc[0]["note"]
+    # 3 windows: no interval is printed (too few for a bootstrap), eval.json keeps it
+    assert len(res["ppl_change_ci"]) == 2 and "budget" in acc[0]["note"]
+    assert acc[0]["measured"] == f"{100 * res['ppl_change']:+.2f}% (too few windows)"
     assert any(c["claim"].startswith("accuracy loss (INT8-Spiking vs BF16), alt. (the trace") for c in claims)
     md = (rep / "report.md").read_text()
     assert "## Accuracy: what does spiking cost against the float model?" in md

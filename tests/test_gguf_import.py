@@ -293,7 +293,7 @@ def test_synthetic_llama_gguf_round_trip(tmp_path):
     src = load_checkpoint(make_checkpoint(tmp_path / "src", "llama", "tiny", seed=5))
     g = tmp_path / "tiny.gguf"
     _write_gguf(g, "llama", _llama_as_gguf(src), src.config, (src.path / "tokenizer.json").read_text())
-    assert cli_main(["convert", "--no-progress", "--gguf", str(g), "--out", str(tmp_path / "back")]) == 0
+    assert cli_main(["convert", "--quiet", "--gguf", str(g), "--out", str(tmp_path / "back")]) == 0
     back = load_checkpoint(tmp_path / "back")
     assert set(back.names) == set(src.names)
     for name in src.names:
@@ -302,7 +302,7 @@ def test_synthetic_llama_gguf_round_trip(tmp_path):
                 "tie_word_embeddings", "intermediate_size", "num_hidden_layers"):
         assert back.config[key] == src.config[key], key
     # bf16 output: the same values rounded to nearest even
-    assert cli_main(["convert", "--no-progress", "--dtype", "bfloat16", "--gguf", str(g),
+    assert cli_main(["convert", "--quiet", "--dtype", "bfloat16", "--gguf", str(g),
                      "--out", str(tmp_path / "bf")]) == 0
     bf = load_checkpoint(tmp_path / "bf")
     name = "model.layers.1.self_attn.q_proj.weight"

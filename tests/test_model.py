@@ -483,7 +483,7 @@ def test_tiny_spb2_from_make_checkpoint(tmp_path):
     from neurosim.cli import main
 
     out = tmp_path / "tiny"
-    assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", "--no-progress", str(out)]) == 0
+    assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", "--quiet", str(out)]) == 0
     ck = load_checkpoint(out)
     m = Model(ck)
     kinds = [m.layer_kind(i) for i in range(m.n_layers)]
@@ -515,7 +515,7 @@ def reference_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("ref")
     (root / "config.json").write_text(json.dumps(_reference_config()))
     out = root / "ckpt"
-    assert main(["make-checkpoint", "--config", str(root / "config.json"), "--out", str(out), "--no-progress"]) == 0
+    assert main(["make-checkpoint", "--config", str(root / "config.json"), "--out", str(out), "--quiet"]) == 0
     return out
 
 

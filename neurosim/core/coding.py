@@ -1,4 +1,4 @@
-"""Spike codings: integer counts <-> spike trains of T time steps (SPEC.md section 3).
+"""Spike codings: integer counts <-> spike trains of T time steps (the SpikingBrain codings).
 
 A spike train has shape ``[T, *counts.shape]`` and dtype int8; step ``t`` carries weight
 ``step_weights(coding, T)[t]`` and ``decode`` is ``sum_t weight[t] * spikes[t]``.

@@ -1,12 +1,12 @@
 """INT8 quantizers: per-token activation counts and per-channel (or per-group) weights.
 
-Activations (SPEC.md section 2), one scale per token row (the last axis is the feature axis):
+Activations, one scale per token row (the last axis is the feature axis):
 
 * ``absmax`` (default): ``V = max(|x|) / 127``, ``s = round_half_to_even(x / V)``; INT8 by construction.
 * ``adaptive`` (SpikingBrain 1.0): ``V_th = mean(|x|) / k`` clamped to [1e-5, 1e4],
   ``s = round_half_to_even(x / V_th)``, then clamped to ``[-clamp, clamp]`` or, with ``clamp=None``,
   left unclamped (large counts become bursts with more time steps, as in the 1.0 code).
-  Clamping adaptive counts to 8 bits destroys a real model (SPEC.md), so the caller must choose.
+  Clamping adaptive counts to 8 bits destroys a real model, so the caller must choose.
 
 The dequantized linear output is ``y = V * w_scale * (W_int @ s)``; the integer product is exact.
 """

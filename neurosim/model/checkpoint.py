@@ -252,7 +252,8 @@ def write_checkpoint(out: str | os.PathLike, config: dict, specs: Mapping[str, t
                 from tqdm import tqdm
 
                 total = sum(math.prod(s) for s in specs.values()) * DTYPE_SIZES[st]
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"writing {out.name}")
+                bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"writing {out.name}",
+                           disable=None)   # on a terminal only
             write_tensor_set(tmp, specs, produce, st, shard_bytes, bar)
         finally:
             if bar is not None:

@@ -1,12 +1,12 @@
 """The model description: config.json normalisation and the tensor schema (the one owner of both).
 
 :func:`model_config` validates a ``config.json`` dict of any supported ``model_type`` and returns a
-:class:`ModelConfig` with the SPEC.md defaults applied. The tensor schema (every tensor name and its
+:class:`ModelConfig` with the paper's defaults applied. The tensor schema (every tensor name and its
 shape, per layer and role) is the table in :func:`layer_tensors`; :func:`expected_tensors`,
 :meth:`ModelConfig.names`, :meth:`ModelConfig.projection_names` and the float model all read it, so
 no other module spells a tensor name.
 
-The ``sse_swa_moba`` rules follow the authors' reference implementation (SPEC.md 4.1): the SWA branch
+The ``sse_swa_moba`` rules follow the authors' reference implementation (docs/model.md): the SWA branch
 has the top-level ``num_heads`` query heads and ``attn.num_kv_heads`` key/value heads; every softmax
 branch uses the top-level ``head_dim``; an absent ``tie_word_embeddings`` means untied;
 ``num_writer`` and ``num_reader`` must be below ``num_sparse_partition``. ``attn.head_dim`` and
@@ -39,7 +39,7 @@ LAYER_KINDS = ("attention", "full", "moba", "sse_swa")
 
 LM_HEAD_NAME = "lm_head.weight"
 
-#: defaults of SPEC.md section 4 (attn sub-dict) and of the HF configs
+#: defaults of the SpB2.0 layout (attn sub-dict; docs/model.md) and of the HF configs
 ATTN_DEFAULTS = {"window_size": None, "moba_chunk_size": 1024, "moba_topk": 4, "qk_norm": False,
                  "qkv_bias": False, "rope_theta": 10000.0, "full_layers": []}
 
@@ -154,7 +154,7 @@ def _float(where: str, cfg: Mapping, key: str, default: float) -> float:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """One normalized view of a config.json of any supported model_type, SPEC.md defaults applied.
+    """One normalized view of a config.json of any supported model_type, the layout's defaults applied.
 
     Sizes are element counts. MoBA/full softmax layers use ``num_heads`` / ``num_kv_heads`` /
     ``head_dim``; the SWA branch of ``sse_swa`` layers uses ``swa_num_heads`` (the top-level
@@ -173,16 +173,16 @@ class ModelConfig:
     hidden_act: str                    # "swish"/"silu": both mean SiLU
     # softmax attention
     num_heads: int                     # MoBA/full query heads (sse_swa_moba: attn.num_heads)
-    num_kv_heads: int                  # SPEC default: num_heads
+    num_kv_heads: int                  # default: num_heads
     head_dim: int                      # default hidden_size // num_heads (sse_swa_moba: top-level)
     qk_norm: bool
     qkv_bias: bool                     # biases on q/k/v projections
     o_bias: bool                       # bias on o_proj (llama/qwen3 attention_bias)
     mlp_bias: bool
     rope_theta: float
-    window_size: int | None            # SWA window in tokens incl. the current one (SPEC default None)
-    moba_chunk_size: int               # tokens per MoBA block (SPEC default 1024)
-    moba_topk: int                     # SPEC default 4; the current block counts toward it
+    window_size: int | None            # SWA window in tokens incl. the current one (default None)
+    moba_chunk_size: int               # tokens per MoBA block (default 1024)
+    moba_topk: int                     # default 4; the current block counts toward it
     layer_kinds: tuple[str, ...]       # per layer, one of LAYER_KINDS
     max_position_embeddings: int | None = None
     # SSE (gated delta rule) branch of sse_swa layers
@@ -434,7 +434,7 @@ def layer_tensors(mc: ModelConfig, i: int) -> Spec:
 
     llama/qwen3: ``input_layernorm``, ``post_attention_layernorm``, ``self_attn.{q,k,v,o}_proj``
     (+ ``{q,k}_norm`` for qwen3, biases with ``attention_bias``), ``mlp.{gate,up,down}_proj``.
-    sse_swa_moba (SPEC.md 4): ``attn_norm``, ``mlp_norm``, ``mlp.*``; MoBA/full layers
+    sse_swa_moba (docs/model.md): ``attn_norm``, ``mlp_norm``, ``mlp.*``; MoBA/full layers
     ``attn.{q,k,v,o}_proj`` with ``attn.num_heads`` query heads; SSE+SWA layers the SSE tensors and
     ``attn.swa_{q,k,v,o}_proj`` with the top-level ``num_heads`` query heads.
     """

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from neurosim import NeurosimError
+from neurosim.console import fit
 from neurosim.model.checkpoint import CONFIG_FILE
 from neurosim.model.gguf_import import convert_gguf
 
@@ -58,7 +59,7 @@ def default_model_dir() -> Path:
     if (out / CONFIG_FILE).exists():
         return out
     src = smollm2_gguf_path()
-    print(f"neurosim: converting {src.name} into {out} (first use only)", file=sys.stderr)
+    print(fit(f"neurosim: converting {src.name} into {out} (first use only)"), file=sys.stderr)
     try:
         convert_gguf(src, out, dtype="float32", progress=False)
     except NeurosimError:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.console import fit
 from neurosim.model.checkpoint import write_checkpoint
 from neurosim.model.config import LM_HEAD_NAME, expected_tensors, model_config
 
@@ -265,14 +266,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                         help="safetensors dtype of the written weights (default float32)")
     parser.add_argument("--force", action="store_true", help="replace an existing output directory")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
     """``neurosim convert``: convert the GGUF file and print one line about the result."""
-    out = convert_gguf(args.gguf, args.out, dtype=args.dtype, progress=not args.no_progress,
+    out = convert_gguf(args.gguf, args.out, dtype=args.dtype, progress=not args.quiet,
                        force=args.force)
     cfg = json.loads((out / "config.json").read_text())
-    print(f"wrote {out}: {cfg['model_type']}, {cfg['num_hidden_layers']} layers, hidden {cfg['hidden_size']}, "
-          f"vocab {cfg['vocab_size']}, {args.dtype}")
+    print(fit(f"wrote {cfg['model_type']}, {cfg['num_hidden_layers']} layers, hidden {cfg['hidden_size']}, "
+              f"vocab {cfg['vocab_size']}, {args.dtype}: {out}"))
     return 0

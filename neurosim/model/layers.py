@@ -4,7 +4,7 @@ Pure functions: no weights are stored here, no projections are done here (the mo
 through its ``linear`` hook). Shapes use S = tokens, H = query heads, KV = key/value heads,
 D = head dim. Every function computes in the dtype of its inputs unless ``dtype`` is given.
 
-Assumptions where SPEC.md is silent (also in docs/model.md):
+Assumptions where the paper and the reference code are silent (also in docs/model.md):
 
 - RoPE angles are computed in float64 and cast to the working dtype (HF computes them in float32).
 - MoBA gates with the post-norm, post-RoPE queries and keys (as MoBA patches the attention
@@ -539,7 +539,7 @@ def sse_recurrence(q1, k1, q2, k2, v, g, beta, route_idx, route_w, n_partitions:
     router_weight: how the router probability w enters the partition path:
       "qk"     scale q2 and k2 by w before the L2 normalisation (what the public SSE code does;
                the normalisation cancels w up to eps, so this equals "none" to ~1e-7),
-      "none"   unweighted sum o_shared + sum of the selected partitions (SPEC.md),
+      "none"   unweighted sum o_shared + sum of the selected partitions (the reference code),
       "output" weight each partition's output by w.
     state: None (zeros) or (shared [H, Dk, Dv], partitions [P, H, Dk, Dv]) to continue from (a
     decode cache); with ``return_state`` the result is (o, (shared, partitions)), the states after

@@ -7,7 +7,7 @@
   For ``sse_swa_moba``: ``attn.layers [0, 2]``, ``full_layers [2]`` -> layer 0 MoBA, layer 2 full
   attention, layers 1 and 3 SSE+SWA; ``moba_chunk_size 8``, ``moba_topk 2``, ``window_size 8``, so
   ~32 tokens exercise block selection and windows.
-- ``full``: the SpB2.0-5B layout of SPEC.md section 4 (36 layers, hidden 2560, MLP 9728, vocab
+- ``full``: the SpB2.0-5B layout (docs/model.md; 36 layers, hidden 2560, MLP 9728, vocab
   151936; qwen3/llama: the same dimensions with attention in every layer), bfloat16, sharded into
   5 GB files with ``model.safetensors.index.json``, written tensor by tensor (about 10 GB on disk,
   one float32 tensor in memory at a time).
@@ -33,6 +33,7 @@ from typing import Mapping
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.console import fit
 from neurosim.model.checkpoint import write_checkpoint
 from neurosim.model.config import SUPPORTED_MODEL_TYPES, count_parameters, expected_tensors, model_config
 from neurosim.model.safetensors_io import read_json
@@ -275,18 +276,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", metavar="OUT", nargs="?", default=None,
                         help="output checkpoint directory (must not exist; or give --out)")
     parser.add_argument("--out", dest="out_option", metavar="DIR", default=None,
-                        help="output checkpoint directory (the same as OUT)")
+                        help="output checkpoint directory (the same as OUT; one of them is required)")
     parser.add_argument("--arch", choices=ARCHES, default=None, help="model_type (default sse_swa_moba)")
-    parser.add_argument("--preset", choices=PRESETS, default=None, help="tiny (tests) or full (SpB2.0-5B size)")
+    parser.add_argument("--preset", choices=PRESETS, default=None, help="tiny (tests) or full (SpB2.0-5B size; default tiny)")
     parser.add_argument("--config", metavar="FILE", default=None,
-                        help="a config.json to use instead of --arch/--preset (any supported model_type)")
+                        help="a config.json to use instead of --arch/--preset (any supported model_type; "
+                             "default: none)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
                         help="stored dtype (default: bfloat16 for full, float32 otherwise)")
     parser.add_argument("--shard-size", default=None, metavar="SIZE",
                         help="split into shards of at most SIZE (e.g. 5GB; default: 5GB for full, one file otherwise)")
     parser.add_argument("--force", action="store_true", help="replace an existing checkpoint directory")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
@@ -304,9 +306,9 @@ def run(args) -> int:
     arch, preset = args.arch or "sse_swa_moba", args.preset or "tiny"
     shard = parse_size(args.shard_size) if args.shard_size else None
     out = make_checkpoint(out, arch, preset, seed=args.seed, dtype=args.dtype, shard_bytes=shard,
-                          progress=False if args.no_progress else None, force=args.force, config=config)
+                          progress=False if args.quiet else None, force=args.force, config=config)
     cfg = config if config is not None else preset_config(arch, preset)
     label = f"{cfg['model_type']} from {Path(args.config).name}" if config is not None else f"{arch} {preset}"
-    print(f"wrote {out}: {label}, {cfg['num_hidden_layers']} layers, "
-          f"{count_parameters(cfg) / 1e6:.2f} M parameters")
+    print(fit(f"wrote {label}, {cfg['num_hidden_layers']} layers, "
+              f"{count_parameters(cfg) / 1e6:.2f} M parameters: {out}"))
     return 0

@@ -3,7 +3,7 @@
 
 ``Model(ckpt, dtype=np.float32)`` supports ``model_type`` "llama", "qwen3" (plain GQA attention in
 every layer, HF tensor names) and "sse_swa_moba" (SpikingBrain 2.0: MoBA / full attention / SSE+SWA
-hybrid layers, tensor names of SPEC.md section 4). Sizes, layer kinds and tensor names come from
+hybrid layers, tensor names of docs/model.md). Sizes, layer kinds and tensor names come from
 the ModelConfig and its schema table (``ckpt.model_config`` unless ``config=`` is given). Weights are read with ``ckpt.tensor(name)``
 when a projection runs and dropped right after, so only one weight matrix (plus the
 embedding/lm_head at the ends) is resident at a time.
@@ -13,7 +13,7 @@ tensor name, x [S, in], w [out, in] (model dtype) -> [S, out]; default ``x @ w.T
 decode step, for weights with exact block codes, the same product from the codes: see
 ``Model.block_weights`` and :mod:`neurosim.core.blockweights`). Embeddings, lm_head, norms,
 softmax, RoPE, router softmax and the delta-rule recurrences stay float.
-See docs/model.md for the assumptions where SPEC.md is silent.
+See docs/model.md for the assumptions where the paper is silent.
 """
 
 from __future__ import annotations

@@ -29,13 +29,21 @@ def texts_dir() -> Path:
     return d
 
 
-def read_text(path, what: str = "text file") -> str:
-    """The text of file ``path`` (UTF-8, undecodable bytes replaced); a one-line error naming ``what``
-    when it is not a file."""
+def read_text(path, what: str = "text file", encoding: str = "utf-8") -> str:
+    """The text of file ``path`` in ``encoding``; a one-line error naming ``what`` when it is not a
+    file or holds bytes that are not ``encoding`` (with the byte offset of the first)."""
     p = Path(path)
     if not p.is_file():
         raise NeurosimError(f"{what} {p} not found")
-    return p.read_text(encoding="utf-8", errors="replace")
+    data = p.read_bytes()
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        hint = "; give its encoding with --encoding, e.g. latin-1" if exc.encoding.replace("-", "").lower() == "utf8" else ""
+        raise NeurosimError(f"{what} {p} is not {encoding}: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+                            f"cannot be decoded{hint}") from None
+    except LookupError:
+        raise NeurosimError(f"unknown text encoding {encoding!r}") from None
 
 
 def default_text(chars: int = 4000) -> str:

@@ -130,6 +130,7 @@ class EvalConfig:
     model: str | None = None
     text_file: list[str] | None = None
     corpus: str | None = None  #: default "shakespeare" when no text file is given
+    encoding: str = "utf-8"  #: encoding of text_file and calib_file (Python codec name)
     windows: int = 32
     window_tokens: int = 512
     seed: int = 0
@@ -142,8 +143,11 @@ class EvalConfig:
     settings: list[QuantSetting] = field(default_factory=lambda: [QuantSetting()])
 
     def validate(self) -> "EvalConfig":
+        from neurosim.run.settings import check_encoding
+
         if self.text_file and self.corpus:
             raise NeurosimError("give either --text-file or --corpus, not both")
+        check_encoding(self.encoding)
         for name, lo in (("windows", 1), ("window_tokens", 2), ("bootstrap", 100), ("workers", 1)):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
@@ -312,7 +316,7 @@ def _prepare(cfg: EvalConfig) -> tuple:
     ckpt = load_checkpoint(model_dir)
     if ckpt.tokenizer is None:
         raise NeurosimError(f"{model_dir} has no tokenizer.json; neurosim eval needs one to read text")
-    texts = load_texts(cfg.text_file, cfg.corpus)
+    texts = load_texts(cfg.text_file, cfg.corpus, cfg.encoding)
     wins = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.seed)
     base = Model(ckpt, dtype=np.dtype(cfg.dtype).type, keep_weights=True)
     for q in cfg.settings:
@@ -323,7 +327,7 @@ def _prepare(cfg: EvalConfig) -> tuple:
         if q.smooth is not None:
             key = (q.calib_file, q.calib_tokens)
             if key not in calib:
-                src, ids = FO.calibration_ids(q.calib_file, q.calib_tokens, ckpt.tokenizer)
+                src, ids = FO.calibration_ids(q.calib_file, q.calib_tokens, ckpt.tokenizer, cfg.encoding)
                 check_disjoint(ids, wins, src)
                 calib[key] = (src, ids)
     return ckpt, model_dir, texts, wins, base, calib
@@ -345,10 +349,14 @@ _WORKER: _Scorer | None = None  #: the scorer of a worker process (built by _wor
 
 
 def _worker_init(cfg: EvalConfig) -> None:
-    """A worker process: BLAS pinned to one thread for its life, the scorer built once."""
+    """A worker process: BLAS pinned to one thread for its life, the scorer built once; Ctrl-C is
+    left to the parent, which stops the workers (no traceback from each of them)."""
+    import signal
+
     from threadpoolctl import threadpool_limits
 
     global _WORKER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(limits=1, user_api="blas")
     _, _, _, _, base, calib = _prepare(cfg)
     _WORKER = _Scorer(cfg, base, calib)
@@ -365,25 +373,40 @@ def _score_in_workers(cfg: EvalConfig, wins, bar) -> tuple[dict, list]:
     for bit; workers run their numba kernels on one thread each (NUMBA_NUM_THREADS=1 in their
     environment) so that N workers use N cores."""
     import multiprocessing as mp
+    import signal
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     saved = {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS")}
     os.environ.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
     done, rotations = {}, None
+    # the workers are spawned (by the submits) with SIGINT blocked, a mask they keep: Ctrl-C reaches
+    # the whole process group, and only this process handles it (a Ctrl-C meanwhile waits here)
+    mask = getattr(signal, "pthread_sigmask", None)
+    unmask = mask(signal.SIG_BLOCK, {signal.SIGINT}) if mask else None
     try:
         with ProcessPoolExecutor(max_workers=min(cfg.workers, len(wins)), mp_context=mp.get_context("spawn"),
                                  initializer=_worker_init, initargs=(cfg,)) as pool:
-            futs = [pool.submit(_worker_score, w) for w in wins]
+            futs = []
             try:
+                futs += [pool.submit(_worker_score, w) for w in wins]
+                if mask:
+                    mask(signal.SIG_SETMASK, unmask)
+                    mask = None
                 for f in as_completed(futs):
                     i, rows, recs, kinds, rotations = f.result()
                     done[i] = (rows, recs, kinds)
                     bar.update(1)
+            except KeyboardInterrupt:   # do not wait for the windows under way (their futures then
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):   # fail, none is
+                    proc.terminate()                                                      # cancelled)
+                raise
             except BaseException:
                 for f in futs:
                     f.cancel()
                 raise
     finally:
+        if mask:
+            mask(signal.SIG_SETMASK, unmask)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -589,8 +612,12 @@ def format_table(result: dict) -> str:
     wt = result["config"]["window_tokens"]
     first = result["settings"][0]["label"]
     plays = "ppl_change_ci_plays" in result["settings"][0]
-    lines = [f"{n} windows x {wt} tokens, {result['model']['model_type']}; 95% bootstrap intervals over windows"
-             + (", and over plays (cluster bootstrap: each source text resampled with its windows)" if plays else ""),
+    ci = ES.interval_shown(n)
+    few = f"no intervals: {ES.TOO_FEW} (at least {ES.MIN_CI_WINDOWS})"
+    lines = [f"{n} windows x {wt} tokens, {result['model']['model_type']}; "
+             + (("95% bootstrap intervals over windows"
+                 + (", and over plays (cluster bootstrap: each source text resampled with its windows)" if plays else ""))
+                if ci else few),
              "",
              "| setting | dNLL (nats/token) [95% CI] | ppl change [95% CI] | "
              + ("ppl change [95% CI over plays] | " if plays else "")
@@ -602,12 +629,14 @@ def format_table(result: dict) -> str:
         lo, hi = s["dnll_ci"]
         plo, phi = s["ppl_change_ci"]
         vlo, vhi = s["dnll_vs_first_ci"]
-        vs = "-" if s is result["settings"][0] else f"{s['dnll_vs_first']:+.4f} [{vlo:+.4f}, {vhi:+.4f}]"
+        iv = (lambda a, b, f: f" [{a:{f}}, {b:{f}}]") if ci else (lambda a, b, f: f" ({ES.TOO_FEW})")
+        vs = "-" if s is result["settings"][0] else f"{s['dnll_vs_first']:+.4f}" + iv(vlo, vhi, "+.4f")
         cp = s.get("ppl_change_ci_plays")
-        pc = ("n/a (one text) | " if cp is None else f"[{cp[0]:+.2%}, {cp[1]:+.2%}] | ") if plays else ""
+        pc = (("n/a (one text) | " if cp is None else f"[{cp[0]:+.2%}, {cp[1]:+.2%}] | ") if ci else
+              f"({ES.TOO_FEW}) | ") if plays else ""
         mw = _mac_weighted(t)
-        lines.append(f"| {s['label']} | {s['dnll']:+.4f} [{lo:+.4f}, {hi:+.4f}] | {s['ppl_change']:+.2%} "
-                     f"[{plo:+.2%}, {phi:+.2%}] | {pc}{vs} | {s['mean_kl']:.4f} | {s['top1_agreement']:.1%} | "
+        lines.append(f"| {s['label']} | {s['dnll']:+.4f}{iv(lo, hi, '+.4f')} | {s['ppl_change']:+.2%}"
+                     f"{iv(plo, phi, '+.2%')} | {pc}{vs} | {s['mean_kl']:.4f} | {s['top1_agreement']:.1%} | "
                      f"{sparsity_cell(s)} | {t['spikes_per_activation']:.3f}"
                      + ("" if mw is None else f" ({mw:.3f})") + f" | {s['tokens_scored']:,} |")
     return "\n".join(lines)
@@ -637,6 +666,10 @@ def verdict(doc: dict, where: str = "") -> str:
     met = set(target_met(doc))
     ok = [s for s in full if s["label"] in met]
     n, wt = doc["settings"][0]["windows"], doc["config"]["window_tokens"]
+    if not ES.interval_shown(n):
+        return (f"Target (perplexity-change interval below {TARGET_PPL:+.0%} at >= {TARGET_SPARSITY:.0%} "
+                f"fixed-window sparsity) not judged{where}: {ES.TOO_FEW} for an interval ({n}; at least "
+                f"{ES.MIN_CI_WINDOWS}).")
     at = f"at {n}{where} windows x {wt} tokens" + ("" if n >= 32 and wt >= 512 else " (the full setting is 32 x 512)")
     what = (f"Target (perplexity-change interval below {TARGET_PPL:+.0%} at >= {TARGET_SPARSITY:.0%} "
             "fixed-window sparsity, on the common basis where windows differ)")
@@ -724,13 +757,17 @@ def _write(folder, result: dict, rows: list[dict], timing: dict) -> None:
 # --------------------------------------------------------------------------- CLI
 def configure(p: argparse.ArgumentParser) -> None:
     """Add the ``neurosim eval`` flags (corpus, windows, quantizer settings, output) to ``p``."""
-    from neurosim.run.settings import add_quantizer_arguments
+    from neurosim.core.coding import CODINGS
+    from neurosim.core.quant import SCALES
+    from neurosim.run.settings import WINDOW_HELP, add_quantizer_arguments
 
     d, q = EvalConfig(), QuantSetting()
     p.add_argument("--model", help="checkpoint directory (default: the embedded SmolLM2-135M-Instruct)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--text-file", nargs="+", help="evaluation text file(s) (default: --corpus shakespeare)")
-    src.add_argument("--corpus", help="bundled corpus: shakespeare (10 plays)")
+    p.add_argument("--encoding", help=f"encoding of --text-file and --calib-file (default {d.encoding}; "
+                                      "other bytes are refused)")
+    src.add_argument("--corpus", choices=("shakespeare",), help="bundled corpus: 10 plays (default shakespeare)")
     p.add_argument("--windows", type=int, help=f"number of windows (default {d.windows})")
     p.add_argument("--window-tokens", type=int, help=f"tokens per window (default {d.window_tokens})")
     p.add_argument("--seed", type=int, help=f"window selection and bootstrap seed (default {d.seed})")
@@ -740,19 +777,21 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=("float32", "float64"), help="float dtype of the model (default float32)")
     p.add_argument("--workers", type=int, help="processes scoring windows, one core each (default 1; "
                    "the figures are identical for any number)")
-    p.add_argument("--settings", help="YAML file: eval keys and/or 'settings:', a list of quantizer settings")
-    p.add_argument("--out", help="output folder (eval.json, windows.csv, eval.md, timing.json)")
+    p.add_argument("--settings", help="YAML file: eval keys and/or 'settings:', a list of quantizer "
+                   "settings (default: the one setting of the flags)")
+    p.add_argument("--out", required=True, help="output folder (eval.json, windows.csv, eval.md, timing.json)")
     g = p.add_argument_group("quantizer (as in neurosim run; the base of every --settings entry)")
-    g.add_argument("--label", help="name of the setting in the tables")
+    g.add_argument("--label", help="name of the setting in the tables (default: from its settings)")
     g.add_argument("--mode", choices=("int8", "spike"), help=f"int8 (dense exact) or spike (default {q.mode})")
-    g.add_argument("--coding", help=f"spike coding (default {q.coding})")
-    g.add_argument("--scale", help=f"absmax or adaptive (default {q.scale})")
+    g.add_argument("--coding", choices=CODINGS, help=f"spike coding (default {q.coding})")
+    g.add_argument("--scale", choices=SCALES, help=f"activation quantizer (default {q.scale})")
     g.add_argument("--k", type=float, help="adaptive threshold divisor (default 3)")
     g.add_argument("--clamp", help="largest |count| or 'none' (adaptive only; default 127)")
-    g.add_argument("--window", type=int, help="fixed spike window T (default: the coding's INT8 window)")
+    g.add_argument("--window", type=int, help=WINDOW_HELP)
     g.add_argument("--projections", help="comma-separated fnmatch patterns of quantized weight names (default *)")
     g.add_argument("--weight-group", type=int, help="per-group weight scales of G inputs (default per channel)")
     add_quantizer_arguments(g)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _quant_values(raw: dict, where: str) -> dict:
@@ -820,11 +859,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if not cfg.out:
         raise NeurosimError("--out DIR is required")
-    result = evaluate(cfg)
-    print(format_table(result))
-    for line in confirmation_lines(result):
-        print(line)
-    for line in rotation_lines(result):
-        print(line)
-    print(f"eval written to {cfg.out} ({result['_timing']['total_s']:.0f} s)")
+    from neurosim.outdir import check_replaceable
+
+    check_replaceable(Path(cfg.out), EVAL_MARKER, "eval")   # before any work
+    result = evaluate(cfg, quiet=getattr(args, "quiet", False))
+    from neurosim.console import fit
+
+    print(fit("\n".join([format_table(result), *confirmation_lines(result), *rotation_lines(result),
+                          f"eval written to {cfg.out} ({result['_timing']['total_s']:.0f} s)"])))
     return 0

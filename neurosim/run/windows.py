@@ -45,16 +45,13 @@ class Window:
         return tokenizer.decode(self.ids[:12].tolist()).replace("\n", " ").strip()
 
 
-def load_texts(text_files: list[str] | None, corpus: str | None) -> list[tuple[str, str]]:
-    """(source name, text) pairs: the given files, else the corpus' plays."""
+def load_texts(text_files: list[str] | None, corpus: str | None,
+               encoding: str = "utf-8") -> list[tuple[str, str]]:
+    """(source name, text) pairs: the given files (in ``encoding``), else the corpus' plays."""
+    from neurosim.run.corpus import read_text
+
     if text_files:
-        out = []
-        for f in text_files:
-            p = Path(f)
-            if not p.is_file():
-                raise NeurosimError(f"text file {p} not found")
-            out.append((str(p), p.read_text(encoding="utf-8", errors="replace")))
-        return out
+        return [(str(Path(f)), read_text(f, "text file", encoding)) for f in text_files]
     corpus = corpus or "shakespeare"
     if corpus not in CORPORA:
         raise NeurosimError(f"unknown corpus {corpus!r}; choose one of {', '.join(CORPORA)}")

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from neurosim import NeurosimError
+from neurosim.console import fit
 from neurosim.outdir import check_replaceable
 
 MARKER = "sweep.json"
@@ -42,7 +43,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None,
                    help=f"worker processes of the local cluster (default: the core count, {cores()} here)")
     p.add_argument("--scheduler", default=None,
-                   help="address of a running Dask scheduler (tcp://HOST:8786) instead of a local cluster")
+                   help="address of a running Dask scheduler (tcp://HOST:8786) instead of a local cluster "
+                        "(default: a local cluster)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -95,7 +97,7 @@ def _make_checkpoints(spec, out: Path) -> dict[str, str]:
         if not (path / "config.json").is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             argv = ["make-checkpoint", "--arch", rec["arch"], "--preset", rec["preset"], "--seed", str(rec["seed"]),
-                    "--no-progress", "--force", str(path)]
+                    "--quiet", "--force", str(path)]
             if "dtype" in rec:
                 argv[1:1] = ["--dtype", str(rec["dtype"])]
             invoke_command(argv, io.StringIO())
@@ -186,9 +188,9 @@ def run_sweep(spec_path, out, workers: int | None = None, scheduler: str | None 
         reused = len(spec.points) - len(todo)
         write_table(out, list(rows.values()))
         dash = _dashboard(client)
-        print(f"sweep: {len(spec.points)} points, {reused} already done, {len(todo)} to compute on "
-              f"{len(client.scheduler_info().get('workers', {}))} workers"
-              + (f"; dashboard {dash}" if dash else ""), file=sys.stderr)
+        print(fit(f"sweep: {len(spec.points)} points, {reused} already done, {len(todo)} to compute on "
+                  f"{len(client.scheduler_info().get('workers', {}))} workers"
+                  + (f"; dashboard {dash}" if dash else "")), file=sys.stderr)
         from distributed import as_completed
         from tqdm import tqdm
         from .point import run_point
@@ -202,7 +204,7 @@ def run_sweep(spec_path, out, workers: int | None = None, scheduler: str | None 
             by_key[f.key] = p
         futures_fill = [f for fs in fills.values() for f in fs]
         errors = 0
-        with tqdm(total=len(spec.points), initial=reused, desc="sweep", unit="point", disable=not progress,
+        with tqdm(total=len(spec.points), initial=reused, desc="sweep", unit="point", disable=None if progress else True,
                   file=sys.stderr) as bar:
             for fut in as_completed(futures, loop=client.loop):
                 p = by_key[fut.key]
@@ -242,9 +244,9 @@ def run(args) -> int:
     t0 = time.time()
     res = run_sweep(args.spec, args.out, workers=args.workers, scheduler=args.scheduler,
                     progress=not args.quiet)
-    print(f"sweep: {res['points']} points ({res['computed']} computed, {res['reused']} reused, "
-          f"{res['errors']} errors) in {time.time() - t0:.1f} s; table {res['table']} and "
-          f"{res['table'].with_suffix('.csv')}")
+    print(fit(f"sweep: {res['points']} points ({res['computed']} computed, {res['reused']} reused, "
+              f"{res['errors']} errors) in {time.time() - t0:.1f} s; table {res['table']} and "
+              f"{res['table'].with_suffix('.csv')}"))
     return 0
 
 

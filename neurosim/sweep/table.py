@@ -21,6 +21,8 @@ import tempfile
 from pathlib import Path
 
 from neurosim import NeurosimError
+from neurosim.interrupts import deferred
+from neurosim.outdir import file_mode
 
 FIRST = ("hash", "study", "point", "status", "error")
 LAST = ("code_version", "git_commit", "worker", "seconds", "finished_at")
@@ -33,7 +35,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, file_mode())   # mkstemp makes it 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -114,7 +116,6 @@ def write_table(out: Path, rows: list[dict]) -> None:
         arrays.append(pa.array(vals, type=t))
         fields.append(pa.field(c, t))
     table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-    _atomic_write(out / TABLE, lambda p: pq.write_table(table, p))
 
     def write_csv(p: Path):
         with open(p, "w", newline="") as fh:
@@ -123,7 +124,9 @@ def write_table(out: Path, rows: list[dict]) -> None:
             for i in range(len(rows)):
                 w.writerow(["" if typed[c][i] is None else (repr(typed[c][i]) if isinstance(typed[c][i], float)
                                                             else typed[c][i]) for c in cols])
-    _atomic_write(out / CSV, write_csv)
+    with deferred():   # an interrupt waits until both files hold the same rows
+        _atomic_write(out / TABLE, lambda p: pq.write_table(table, p))
+        _atomic_write(out / CSV, write_csv)
 
 
 def read_table(out) -> list[dict]:
