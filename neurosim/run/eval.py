@@ -666,13 +666,11 @@ def verdict(doc: dict, where: str = "") -> str:
     met = set(target_met(doc))
     ok = [s for s in full if s["label"] in met]
     n, wt = doc["settings"][0]["windows"], doc["config"]["window_tokens"]
-    if not ES.interval_shown(n):
-        return (f"Target (perplexity-change interval below {TARGET_PPL:+.0%} at >= {TARGET_SPARSITY:.0%} "
-                f"fixed-window sparsity) not judged{where}: {ES.TOO_FEW} for an interval ({n}; at least "
-                f"{ES.MIN_CI_WINDOWS}).")
     at = f"at {n}{where} windows x {wt} tokens" + ("" if n >= 32 and wt >= 512 else " (the full setting is 32 x 512)")
     what = (f"Target (perplexity-change interval below {TARGET_PPL:+.0%} at >= {TARGET_SPARSITY:.0%} "
             "fixed-window sparsity, on the common basis where windows differ)")
+    if not ES.interval_shown(n):
+        return f"{what} not judged{where}: {ES.TOO_FEW} for an interval ({n}; at least {ES.MIN_CI_WINDOWS})."
     if ok:
         best = min(ok, key=lambda s: s["ppl_change_ci"][1])
         return (f"{what} met {at} by: " + ", ".join(s["label"] for s in ok)
