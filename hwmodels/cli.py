@@ -43,7 +43,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "sample every layer and projection kind; default 32)")
     parser.add_argument("--inputs", type=int, default=16, help="inputs (K) per row of stimulus (default 16)")
     parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the stimulus: the synthetic data, or (--trace) each row's input offset")
+                        help="seed of the stimulus: the synthetic data, or (--trace) each row's input offset "
+                             "(default 0)")
     parser.add_argument("--no-glitches", action="store_true", help="skip the -gspecify (delay) simulations")
     parser.add_argument("--cache", default="build/hw_cache", help="synthesis cache folder (default build/hw_cache)")
     parser.add_argument("--tech", type=int, nargs="*", default=[45, 32, 7],

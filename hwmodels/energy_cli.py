@@ -8,10 +8,11 @@ import sys
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--trace", help="trace folder from 'neurosim run --trace OUT' (needed unless --eval)")
+    parser.add_argument("--trace", help="trace folder from 'neurosim run --trace OUT' (required unless --eval)")
     parser.add_argument("--hw", required=True, help="folder from 'neurosim hw --out HWOUT' (hw.json)")
     parser.add_argument("--eval", dest="eval_dir", default=None,
-                        help="folder from 'neurosim eval --out DIR': price every accuracy setting it holds")
+                        help="folder from 'neurosim eval --out DIR': price every accuracy setting it holds "
+                             "(default: none)")
     parser.add_argument("--scenarios", default="all",
                         help="modelling scenarios: all (default; every axis, every value), default (one), none, "
                              "or AXIS=V1,V2 ... (axes: sram_cell, compute, clock, dataflow, bank_kb, weights, "

@@ -27,7 +27,7 @@ def _accuracy(summary: dict, ev: dict | None) -> str:
         ci = s.get("ppl_change_ci")
         if ci and n >= MIN_WINDOWS_FOR_INTERVAL:
             return f"ppl {100 * s['ppl_change']:+.2f}% [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}], {n} windows"
-        return f"ppl {100 * s['ppl_change']:+.2f}% ({n} windows: too few for an interval)"
+        return f"ppl {100 * s['ppl_change']:+.2f}% ({n}: too few windows for an interval)"
     acc = summary.get("accuracy", {})
     if "ppl_change" in acc:
         return f"ppl {100 * acc['ppl_change']:+.2f}% on one passage (no interval)"

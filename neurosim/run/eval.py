@@ -473,7 +473,7 @@ def _score_windows(cfg: EvalConfig, wins, base, calib, quiet: bool, timing: dict
     with blas_one_thread():
         workers = min(cfg.workers, len(wins))
         desc = f"eval, {len(cfg.settings)} setting(s)" + (f", {workers} workers" if workers > 1 else "")
-        with tqdm(total=len(wins), desc=desc, unit="window", disable=quiet) as bar:
+        with tqdm(total=len(wins), desc=desc, unit="window", disable=quiet or None) as bar:   # None: on a terminal only
             t0 = time.perf_counter()
             if workers > 1:
                 done, rotations = _score_in_workers(cfg, wins, bar)
@@ -770,7 +770,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window-tokens", type=int, help=f"tokens per window (default {d.window_tokens})")
     p.add_argument("--seed", type=int, help=f"window selection and bootstrap seed (default {d.seed})")
     p.add_argument("--confirm-seed", type=int, help="also score the chosen settings (the first, those meeting the "
-                   "target and the accuracy/spike frontier) on windows drawn with this seed, none shared with --seed's")
+                   "target and the accuracy/spike frontier) on windows drawn with this seed, none shared with --seed's "
+                   "(default: no confirmation)")
     p.add_argument("--bootstrap", type=int, help=f"bootstrap resamples (default {d.bootstrap})")
     p.add_argument("--dtype", choices=("float32", "float64"), help="float dtype of the model (default float32)")
     p.add_argument("--workers", type=int, help="processes scoring windows, one core each (default 1; "
