@@ -138,10 +138,10 @@ def prove(cfg: Config, out_dir, unit_factory=None, tag: str = "") -> Result:
 
 
 #: small arrays whose Cover traces are short: (design, coding, variant, t, cover depth)
-COVER_CASES = [("mac", None, None, None, 6), ("spike", "binary", None, 3, 10),
-               ("spike", "ternary", None, 3, 10), ("spike", "bitwise", "barrel", 3, 10),
-               ("spike", "bitwise", "horner", 3, 10), ("spike", "bitwise_2c", "barrel", 3, 10),
-               ("spike", "bitwise_2c", "horner", 3, 10)]
+COVER_CASES = [("mac", None, None, None, 6), ("spike", "binary", None, 3, 12),
+               ("spike", "ternary", None, 3, 12), ("spike", "bitwise", "barrel", 3, 14),
+               ("spike", "bitwise", "horner", 3, 14), ("spike", "bitwise_2c", "barrel", 3, 14),
+               ("spike", "bitwise_2c", "horner", 3, 14)]
 
 
 def cover(out_dir, cases=COVER_CASES) -> list[Result]:
