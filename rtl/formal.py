@@ -50,6 +50,7 @@ from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Module, Mux, Reset
 
 from .params import Config, segment_bounds
 
+
 def product_stage(cfg: Config) -> int:
     """Pipeline stage (cycles after the ports) of the MAC's ``prod`` signals; 0 for spiking units."""
     return len(cfg.stages) - 1 if cfg.design == "mac" and cfg.stages else 0
@@ -81,10 +82,8 @@ class ProofHarness(Elaboratable):
 
     def ports(self) -> list:
         """The wrapped array's ports (the solver drives its inputs freely every cycle)."""
-        d = self.dut
-        names = [n for n in d.signature.members]
-        return [getattr(d, n).as_value() if hasattr(getattr(d, n), "as_value") else getattr(d, n)
-                for n in names]
+        ports = [getattr(self.dut, name) for name in self.dut.signature.members]
+        return [p.as_value() if hasattr(p, "as_value") else p for p in ports]
 
     # -- the reference --------------------------------------------------------------------------
     def _term(self, m: Module, lane: int, in_sign_ref) -> object:
