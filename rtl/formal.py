@@ -78,6 +78,7 @@ class ProofHarness(Elaboratable):
         from .build import build_unit
         self.cfg = cfg
         self.dut = (unit_factory or build_unit)(cfg)
+        self.dut._MustUse__silence = True      # elaborated by hand in elaborate(), not as a submodule
         self.covers = covers
 
     def ports(self) -> list:
