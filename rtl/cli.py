@@ -30,7 +30,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--acc-w", type=int, default=None,
                         help="force the accumulator width, an error if too small for K "
                              "(default: the narrowest that holds K products)")
-    parser.add_argument("--out", default="build/rtl", help="output directory (default build/rtl)")
+    parser.add_argument("--prove", action="store_true",
+                        help="prove formally that every default design (MAC and spiking, every coding, "
+                             "variant and depth) computes the exact dot product (SymbiYosys + Yices; "
+                             "docs/rtl.md); exit status 1 when a proof fails")
+    parser.add_argument("--out", default=None,
+                        help="output directory (default build/rtl; with --prove build/formal)")
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
 
 
@@ -46,13 +51,29 @@ def run(args) -> int:
     from pathlib import Path
 
     _check_names(args)
+    if args.prove:
+        if args.design:
+            raise NeurosimError("--prove proves every default design; give it without --design")
+        args.out = args.out or "build/formal"
+    args.out = args.out or "build/rtl"
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise NeurosimError(f"--out {out} exists and is not a folder")
     try:
-        return _emit(args)
+        return _prove(args) if args.prove else _emit(args)
     except OSError as exc:            # e.g. a parent of --out is a file, or no permission
         raise NeurosimError(f"cannot write into {out}: {exc.strerror or exc}") from None
+
+
+def _prove(args) -> int:
+    from .prove import prove_all
+    summary = prove_all(args.out)
+    bad = [p for p in summary["proofs"] + summary["covers"] if p["status"] != "PASS"]
+    print(f"{args.out}/formal.json: {len(summary['proofs'])} proofs, {len(summary['covers'])} cover "
+          f"runs, {len(bad)} failed ({summary['seconds']:.0f} s)")
+    for p in bad:
+        print(f"FAILED {p['top']} {p['part']}: see {p['folder']}/sby.log")
+    return 0 if summary["ok"] else 1
 
 
 def _emit(args) -> int:

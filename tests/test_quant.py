@@ -156,3 +156,42 @@ def test_adaptive_counts_beyond_int32_are_a_clear_error():
     # with the 8-bit clamp the same row is fine (infinite quotient clamped to 127)
     y = hook(127)("p.weight", x, np.ones((2, 8), np.float32))
     assert np.isfinite(y).all()
+
+
+def test_stored_scale_codes_outside_int8_are_clamped_and_counted_never_wrapped():
+    """A stored (group) scale smaller than max|w|/127 puts codes outside INT8 (as in published
+    W8A-spike checkpoints): they are clipped to [-127, 127] and counted, or refused by name."""
+    rng = np.random.default_rng(0)
+    w = rng.normal(0, 1, (4, 256)).astype(np.float32)
+    derived = quantize_weights(w, group_size=128)
+    stored = derived.scale.copy()
+    stored[1, 0] *= 0.8                       # one group's stored scale too small: |code| up to ~159
+    wq = quantize_weights(w, group_size=128, scale=stored, name="layers.3.mlp.up_proj")
+    ref = np.rint(w.reshape(4, 2, 128) / stored[:, :, None]).reshape(4, 256)
+    assert np.abs(ref).max() > 128
+    assert wq.clamped == int((np.abs(ref) > 127).sum()) > 0
+    assert wq.w_int.dtype == np.int8
+    assert np.array_equal(wq.w_int, np.clip(ref, -127, 127))          # clipped, not wrapped
+    assert np.array_equal(np.sign(wq.w_int), np.sign(ref))
+    with pytest.raises(NeurosimError, match=r"^layers\.3\.mlp\.up_proj: \d+ weight code\(s\) fall outside"):
+        quantize_weights(w, group_size=128, scale=stored, clamp=False, name="layers.3.mlp.up_proj")
+    # the stored scale that matches the derived one reproduces the derived quantization exactly
+    same = quantize_weights(w, group_size=128, scale=derived.scale)
+    assert np.array_equal(same.w_int, derived.w_int) and same.clamped == 0
+    with pytest.raises(NeurosimError, match="q_proj: stored scale must be a float array of shape"):
+        quantize_weights(w, group_size=128, scale=stored[:, :1], name="q_proj")
+    with pytest.raises(NeurosimError, match="q_proj: stored scale has 1 value"):
+        quantize_weights(w, group_size=128, scale=np.where(stored == stored[0, 0], 0, stored), name="q_proj")
+
+
+def test_mac_model_refuses_codes_that_would_wrap():
+    """The INT8 MAC golden model never wraps: wide integer codes outside INT8 are refused by name."""
+    from neurosim.core.engine import check_int8_codes, int_linear
+    codes = np.array([[5, -128, 127], [131, -3, -140]], np.int32)
+    with pytest.raises(NeurosimError, match=r"^w_up: 2 code\(s\) outside INT8 \[-128, 127\] \(min -140, max 131\)"):
+        check_int8_codes(codes, "w_up")
+    with pytest.raises(NeurosimError, match=r"weights: 2 code\(s\) outside INT8"):
+        int_linear(np.ones((1, 3), np.int32), codes)
+    ok = check_int8_codes(np.clip(codes, -128, 127), "w_up")
+    assert ok.dtype == np.int8 and ok.tolist() == [[5, -128, 127], [127, -3, -128]]
+    assert int_linear(np.ones((1, 3), np.int32), ok).tolist() == [[4, -4]]

@@ -101,6 +101,7 @@ def test_cli_design_and_manifest_merge(tmp_path, capsys):
     (["--design", "mac", "--pipeline", "9"], "pipeline must be in"),
     ([], "give --design"),
     (["--defaults", "--design", "mac"], "either --defaults or --design"),
+    (["--prove", "--design", "mac"], "--prove proves every default design"),
 ])
 def test_cli_errors_exit_2(tmp_path, capsys, args, msg):
     rc, _, err = _cli([*args, "--out", str(tmp_path)], capsys)

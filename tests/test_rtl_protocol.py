@@ -66,3 +66,28 @@ def test_hw_stream_for_every_spike_kind(tmp_path):
         st = build_stream(src, "spike", d)
         assert st.events == np.count_nonzero(src.spikes)
         assert ("step" in st.inputs) == (variant == "horner")
+
+
+def test_stimulus_never_wraps_weights_counts_or_operands(tmp_path):
+    """The RTL stimulus refuses values the ports cannot hold instead of masking them to the width."""
+    from neurosim import NeurosimError
+    with pytest.raises(NeurosimError, match=r"weight w\[1\] = 128 is outside INT8"):
+        protocol.pack_weights([3, 128])
+    with pytest.raises(NeurosimError, match=r"weight w\[0\] = -129"):
+        protocol.pack_weights([-129])
+    d = emit("mac", lanes=2, k=4, pipeline=0, out_dir=tmp_path)
+    counts = np.array([3, -2, 0, 5])
+    with pytest.raises(NeurosimError, match=r"^W: 1 code\(s\) outside INT8"):
+        protocol.dot_product(d, counts, np.array([[1, 2, 3, 200], [0, 0, 0, 0]], np.int16))
+    with pytest.raises(NeurosimError, match=r"counts reach \[-2, 300\], outside the range \[-128, 127\]"):
+        protocol.dot_product(d, np.array([3, -2, 0, 300]), np.zeros((2, 4), np.int8))
+    # in-range wide integer weights are accepted and give the same stream as int8 ones
+    W = np.array([[1, 2, 3, -128], [0, 127, 0, 0]])
+    assert protocol.dot_product(d, counts, W)[0] == protocol.dot_product(d, counts, W.astype(np.int8))[0]
+    with pytest.raises(NeurosimError, match=r"port a = 200 is outside its range \[-128, 127\]"):
+        protocol.pack_cycles(d, [{"valid": 1, "a": 200, "w": [0, 0]}])
+    s = emit("spike", coding="bitwise", variant="barrel", lanes=2, k=4, pipeline=0, out_dir=tmp_path)
+    with pytest.raises(NeurosimError, match=r"port sh = 8 is outside its range \[0, 7\]"):
+        protocol.pack_cycles(s, [{"valid": 1, "sh": 8, "neg": 0, "w": [0, 0]}])
+    with pytest.raises(NeurosimError, match=r"counts reach \[0, 128\], outside the range \[-127, 127\]"):
+        protocol.dot_product(s, np.array([0, 128, 1, 1]), np.zeros((2, 4), np.int8))

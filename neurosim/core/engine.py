@@ -67,12 +67,35 @@ class PackedWeights:
         self.k_chunk = max(16, K_BUDGET // cols)
 
 
-def _check_weights(w_int) -> np.ndarray:
+def check_int8_codes(codes, name: str = "weights") -> np.ndarray:
+    """``codes`` as int8, refusing (never wrapping) values outside [-128, 127].
+
+    An int8 array passes unchanged; another integer array is converted when every code fits, else a
+    one-line :class:`NeurosimError` names the tensor, how many codes are out of range and the extremes
+    (clamp them when quantizing, e.g. :func:`neurosim.core.quant.quantize_weights`, instead)."""
+    w = np.asarray(codes)
+    if w.dtype == np.int8:
+        return w
+    if w.dtype.kind not in "iu":
+        raise NeurosimError(f"{name} must be int8 codes, got dtype {w.dtype}")
+    bad = (w < -128) | (w > 127)
+    if bad.any():
+        raise NeurosimError(
+            f"{name}: {int(bad.sum())} code(s) outside INT8 [-128, 127] (min {int(w.min())}, max "
+            f"{int(w.max())}); they would wrap: clamp them when quantizing")
+    return w.astype(np.int8)
+
+
+def _check_weights(w_int, name: str = "weights") -> np.ndarray:
+    """The products' weights: an int8 [out, in] array (other dtypes are refused; integer codes
+    outside INT8 are named as such, never wrapped)."""
     w = np.asarray(w_int)
     if w.dtype != np.int8:
-        raise NeurosimError(f"weights must be int8 [out, in], got dtype {w.dtype}")
+        if w.dtype.kind in "iu":
+            check_int8_codes(w, name)       # names codes that would wrap
+        raise NeurosimError(f"{name} must be int8 [out, in], got dtype {w.dtype}")
     if w.ndim != 2 or 0 in w.shape:
-        raise NeurosimError(f"weights must be a non-empty 2-D [out, in] matrix, got shape {w.shape}")
+        raise NeurosimError(f"{name} must be a non-empty 2-D [out, in] matrix, got shape {w.shape}")
     return w
 
 

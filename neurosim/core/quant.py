@@ -126,29 +126,39 @@ def _quantize_activations_numpy(x, scale="absmax", k=3.0, clamp=127, levels=127)
     return ActQuant(counts=q.astype(np.int32), scale=v32, clamped=clamped)
 
 
-def quantize_weights(w: np.ndarray, group_size: int | None = None, clamp: bool = True) -> WeightQuant:
+def quantize_weights(w: np.ndarray, group_size: int | None = None, clamp: bool = True, *,
+                     scale: np.ndarray | None = None, name: str = "weights") -> WeightQuant:
     """Symmetric INT8 weights ``w_int = round_half_to_even(w / scale)``, ``scale = max|w| / 127``.
 
     One scale per output channel (row), or per output channel per group of ``group_size`` inputs
     (the 1.0 code uses 128). The scale is rounded to float32 and the division done in float32, as
     for activations. With this scale no code exceeds 127; ``clamp`` guards float rounding. Rows (or
     groups) that are zero, or whose scale is below float32's normal range, get scale 1.0 and zero codes.
+
+    ``scale``: a stored scale (e.g. a checkpoint's group scales), [out, 1] or [out, in // group_size],
+    instead of the derived one. Codes may then exceed 127 in magnitude; they are never wrapped: with
+    ``clamp`` they are clipped to [-127, 127] and counted in ``clamped`` (the trace's ``weight_clamped``),
+    without it a one-line :class:`NeurosimError` names the tensor ``name`` and the count.
     """
     wa = np.asarray(w)
+    if scale is not None:
+        return _quantize_weights_numpy(w, group_size, clamp, scale=scale, name=name)
     if group_size is None and wa.dtype == np.float32 and wa.ndim == 2 and wa.size:
         from neurosim.core.fast import absmax_weights
 
         r = absmax_weights(wa)  # one parallel numba pass, bit-identical to the numpy path below
         if r is not None and (clamp or not r[2]):
             return WeightQuant(w_int=r[0], scale=r[1], clamped=r[2], group_size=None)
-    return _quantize_weights_numpy(w, group_size, clamp)
+    return _quantize_weights_numpy(w, group_size, clamp, name=name)
 
 
-def _quantize_weights_numpy(w: np.ndarray, group_size: int | None = None, clamp: bool = True) -> WeightQuant:
-    """The numpy reference of :func:`quantize_weights` (groups, float64 input and the checks)."""
-    w = _check_float(w, "weights")
+def _quantize_weights_numpy(w: np.ndarray, group_size: int | None = None, clamp: bool = True, *,
+                            scale: np.ndarray | None = None, name: str = "weights") -> WeightQuant:
+    """The numpy reference of :func:`quantize_weights` (groups, stored scales, float64 input and
+    the checks)."""
+    w = _check_float(w, name)
     if w.ndim != 2:
-        raise NeurosimError(f"weights must be a 2-D [out, in] matrix, got shape {w.shape}")
+        raise NeurosimError(f"{name} must be a 2-D [out, in] matrix, got shape {w.shape}")
     out_f, in_f = w.shape
     if group_size is None:
         group_size_eff = in_f
@@ -159,18 +169,36 @@ def _quantize_weights_numpy(w: np.ndarray, group_size: int | None = None, clamp:
             )
         group_size_eff = group_size
     g = w.astype(np.float32, copy=False).reshape(out_f, in_f // group_size_eff, group_size_eff)
-    s = (np.abs(g).max(axis=2).astype(np.float64) / 127.0).astype(np.float32)
-    s = np.where(s >= _F32_TINY, s, np.float32(1.0))
+    if scale is None:
+        s = (np.abs(g).max(axis=2).astype(np.float64) / 127.0).astype(np.float32)
+        s = np.where(s >= _F32_TINY, s, np.float32(1.0))
+    else:
+        s = _stored_scale(scale, (out_f, in_f // group_size_eff), name)
     q = g / s[:, :, None]
     np.rint(q, out=q)
     clamped = 0
     if np.abs(q).max(initial=0) > 127:
         clamped = int((np.abs(q) > 127).sum())
         if not clamp:
-            raise NeurosimError(f"{clamped} weight code(s) fall outside INT8 and clamp=False")
+            raise NeurosimError(f"{name}: {clamped} weight code(s) fall outside [-127, 127] "
+                                f"(largest |code| {int(np.abs(q).max())}) and clamp=False")
         np.clip(q, -127, 127, out=q)
     return WeightQuant(w_int=q.reshape(out_f, in_f).astype(np.int8), scale=s, clamped=clamped,
                        group_size=group_size)
+
+
+def _stored_scale(scale, shape: tuple[int, int], name: str) -> np.ndarray:
+    """A stored weight scale as float32 of ``shape``; a wrong shape or a scale that is not a
+    positive finite number is a one-line error naming the tensor."""
+    s = np.asarray(scale)
+    if s.dtype.kind != "f" or s.shape != shape:
+        raise NeurosimError(f"{name}: stored scale must be a float array of shape {shape}, "
+                            f"got {s.dtype} {s.shape}")
+    s = s.astype(np.float32)
+    if not (np.isfinite(s) & (s >= _F32_TINY)).all():
+        raise NeurosimError(f"{name}: stored scale has {int((~(np.isfinite(s) & (s >= _F32_TINY))).sum())} "
+                            f"value(s) that are not positive finite float32 numbers")
+    return s
 
 
 def dequant_linear(aq: ActQuant, wq: WeightQuant, product=None) -> np.ndarray:
