@@ -40,7 +40,8 @@ from .search import (ABC_TARGET_STEPS, DEFAULT_KINDS, FAMILY, STA_CROSSCHECK_ACT
                      search)
 from .stimulus import Source, recode, synthetic_source, tile_source
 from .tech import scale_energy_area
-from .tools import cell_models_for, default_liberty
+from .tech import DEFAULT_LIBRARY, LIBRARIES, check_library
+from .tools import cell_models_for, liberty_for
 
 __all__ = ["PAPER", "run_flow", "fill_synthesis_cache", "assemble", "assumptions", "busy_cycle_energy", "compare", "check_out",
            "write_outputs"]
@@ -63,12 +64,10 @@ def _check(out: Path, freqs, lanes: int, coding: str, k_inputs: int, k: int) -> 
                             f"K={k} inputs (longer ones could overflow the accumulators), got {k_inputs}")
 
 
-def _library(liberty) -> tuple[Path, Library]:
-    from .sta import STA_INPUT_DRIVER
-    from .synth import ABC_DRIVING_CELL
-    lib_path = Path(liberty) if liberty else default_liberty()
+def _library(liberty, tech: str = DEFAULT_LIBRARY, cache_dir: str | Path = "build/hw_cache") -> tuple[Path, Library]:
+    lib_path = Path(liberty) if liberty else liberty_for(tech, cache_dir)
     lib = Library.load(lib_path)
-    missing = lib.missing_cell_classes(tuple(dict.fromkeys((ABC_DRIVING_CELL, STA_INPUT_DRIVER))))
+    missing = lib.missing_cell_classes()
     if missing:
         raise NeurosimError(f"liberty {lib_path} lacks what the flow needs: {'; '.join(missing)}")
     return lib_path, lib
@@ -79,7 +78,7 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
              flavour: str = "yowasp", rows: int = 4, k_inputs: int = 64, k: int = DEFAULT_K, seed: int = 0,
              glitches: bool = True, cache_dir: str | Path = "build/hw_cache", progress: bool = True,
              tech_nodes=(45, 32, 7), workers: int = 2, pipelines: dict | None = None,
-             slew_mode: str = "driver", kinds=DEFAULT_KINDS) -> dict:
+             slew_mode: str = "driver", kinds=DEFAULT_KINDS, tech: str = DEFAULT_LIBRARY) -> dict:
     """Run the flow and write ``out/hw.json``, ``out/hw.md`` and ``out/run.json``; return hw.json.
 
     ``freqs`` clocks [MHz]; ``lanes`` lanes of the full arrays; ``k`` their maximum dot-product
@@ -87,12 +86,14 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
     ({kind name: [depths]}, ``--pipeline``) restricts the searched depths; ``workers``
     tool processes at a time; ``kinds`` the lane-array kinds (default: the MAC and the bitwise
     barrel array; :func:`neurosim.hwmodels.search.kinds_for` for more codings and variants, each
-    driven by the stimulus re-encoded in its coding). Raises :class:`neurosim.NeurosimError` for bad settings before any
+    driven by the stimulus re-encoded in its coding); ``tech`` the cell library
+    (:data:`neurosim.hwmodels.tech.LIBRARIES`; ``liberty`` overrides its file). Raises :class:`neurosim.NeurosimError` for bad settings before any
     synthesis."""
     t_start = time.time()
     out = Path(out)
     _check(out, freqs, lanes, coding, k_inputs, k)
-    lib_path, lib = _library(liberty)
+    check_library(tech)
+    lib_path, lib = _library(liberty, tech, cache_dir)
     models = cell_models_for(lib_path)
     freqs = sorted(float(f) for f in freqs)
     # stimulus first: a bad --trace fails before any synthesis
@@ -123,6 +124,9 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
         "vectorless_toggle_rate": VECTORLESS_TOGGLE_RATE, "sta_crosscheck_activity": STA_CROSSCHECK_ACTIVITY,
         "wire_capacitance": "none (unplaced netlist)", "clock_tree": "none (ideal clock; clock net = pin caps)",
     }
+    if tech != DEFAULT_LIBRARY:      # the default document stays as it was
+        settings["tech"] = tech
+        settings["node_nm"] = LIBRARIES[tech]["node_nm"]
     if extra:        # the default document stays as it was; more kinds add these members
         settings["kinds"] = {kd.name: {"design": kd.design, "coding": kd.coding, "variant": kd.variant,
                                        "T": sources[kd.coding].T if kd.coding else None,
@@ -143,7 +147,8 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
 
 def fill_synthesis_cache(*, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANES, liberty: str | Path | None = None,
                          flavour: str = "yowasp", k: int = DEFAULT_K, cache_dir: str | Path = "build/hw_cache",
-                         workers: int = 2, pipelines: dict | None = None, kinds=DEFAULT_KINDS) -> int:
+                         workers: int = 2, pipelines: dict | None = None, kinds=DEFAULT_KINDS,
+                         tech: str = DEFAULT_LIBRARY) -> int:
     """Stage 1 alone (:func:`~neurosim.hwmodels.search.search`, no stimulus, no output folder): fills
     ``cache_dir``'s synthesis cache with everything :func:`run_flow` with the same search settings
     synthesizes, so that runs differing only in other settings (stimulus, trace, power options)
@@ -152,7 +157,7 @@ def fill_synthesis_cache(*, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANES, li
         raise NeurosimError("--freq needs positive MHz values")
     if lanes < 1 or lanes > 256:
         raise NeurosimError("--lanes must be 1..256")
-    lib_path, lib = _library(liberty)
+    lib_path, lib = _library(liberty, tech, cache_dir)
     tools = Tools(lib_path, lib, flavour, Path(cache_dir), workers, progress=False)
     search(tuple(kinds), sorted(float(f) for f in freqs), lanes=lanes, k=k, tools=tools, pipelines=pipelines)
     return tools.synthesized
@@ -197,9 +202,10 @@ def _jsonable(o):
 
 def assumptions(settings: dict, spa: float) -> list[dict]:
     """hw.json's ``assumptions``: what differs from, or is unknown in, the paper."""
+    lib = LIBRARIES[settings.get("tech", DEFAULT_LIBRARY)]
     return [
-        {"item": "process node", "paper": "unknown", "here": f"OSU 0.18 um ({settings['library']}), "
-                                                           f"{settings['voltage_v']} V, typical corner"},
+        {"item": "process node", "paper": "unknown", "here": f"{lib['label'].split(' (')[0]} ({settings['library']}), "
+                                                           f"{settings['voltage_v']} V, {lib['corner']} corner"},
         {"item": "synthesis tool", "paper": "unknown", "here": f"{settings['yosys']} Yosys + ABC, Booth MAC: "
                                                                f"{settings['booth_for_mac']}"},
         {"item": "array size", "paper": "unknown", "here": f"{settings['lanes']} lanes, K<= {settings['k_max']}"},
