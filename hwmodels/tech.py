@@ -102,3 +102,14 @@ def measured_node(doc: dict) -> int:
     tech = settings.get("tech", DEFAULT_LIBRARY)
     check_library(tech)
     return LIBRARIES[tech]["node_nm"]
+
+
+def check_scalable(doc: dict) -> None:
+    """Raise a NeurosimError unless the compute energies of hw.json ``doc`` were measured at a node the
+    scaling starts from (180 nm: OSU 0.18 um). Stillmaker & Baas's 130 nm coefficients are not
+    transcribed here, so a sky130 hd document cannot be scaled to other nodes."""
+    node = measured_node(doc)
+    if node != 180:
+        raise NeurosimError(f"the hw document was measured at {node} nm; the energy model scales compute "
+                            f"energies from 180 nm only (no Stillmaker & Baas coefficients for {node} nm here): "
+                            f"give the osu018 document (hw.json of `neurosim hw --tech osu018|all`)")
