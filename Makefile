@@ -19,7 +19,7 @@ help:
 	@echo "make bench  - engine benchmark (python -m benchmarks.engine)"
 	@echo "make hw-all - neurosim hw --coding all (every spiking kind) into build/hw_all"
 	@echo "make energy - energy per token with memory from build/trace and build/hw into build/energy"
-	@echo "make results - regenerate docs/results/*.json + *.md (accuracy frontier, sensitivity; energy after make main)"
+	@echo "make results - regenerate docs/results/*.json + *.md (accuracy frontier, sensitivity, both cell libraries; energy after make main)"
 
 setup:
 	@$(SETUP)
@@ -109,6 +109,9 @@ results: setup
 	$(PY) -m neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS) --workers $(EVAL_WORKERS) --out $(B)/eval-sensitivity
 	$(PY) -m neurosim.results eval $(B)/eval-sensitivity sensitivity --command "neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS)"
 	@if [ -f $(B)/trace/summary.json ]; then $(MAKE) hw-all && $(PY) -m benchmarks.energy --hw $(B)/hw_all; else echo "(energy.md: run make main first)"; fi
+	rm -rf $(B)/hw_libraries $(B)/hw_cache_libraries
+	$(PY) -m neurosim hw --tech all --cache $(B)/hw_cache_libraries --out $(B)/hw_libraries --quiet
+	$(PY) -m benchmarks.libraries --hw $(B)/hw_libraries
 	$(PY) -m neurosim.results sync
 	$(PY) -m neurosim.results check
 
