@@ -68,13 +68,13 @@ def verdict(doc: dict) -> str:
         libs["osu018"]["per_freq"], key=float)[-1]
     a, b = libs["osu018"]["per_freq"][fk], libs["sky130hd"]["per_freq"][fk]
     p = doc["paper"]
-    closer = [abs(b[k] - ref) < abs(a[k] - ref) for k, ref in
-              (("area_reduction_pct", p["area_reduction_pct"]),
-               ("power_reduction_equal_clock_busy_pct", p["power_reduction_500mhz_pct"]))]
-    word = "better" if all(closer) else "worse" if not any(closer) else "no better overall"
+    larger = [b[k] > a[k] for k in ("area_reduction_pct", "power_reduction_equal_clock_busy_pct")]
+    word = ("better" if all(larger) else "worse" if not any(larger) else
+            "better for area but worse for power" if larger[0] else "worse for area but better for power")
     return (f"At {fk} MHz the paper's unit-level claims ({p['area_reduction_pct']}% less area, "
             f"{p['power_reduction_500mhz_pct']}% less power) hold {word} on SkyWater's 130 nm library than on "
-            f"OSU 0.18 um: area {b['area_reduction_pct']:.1f}% less (180 nm: {a['area_reduction_pct']:.1f}%), "
+            f"OSU 0.18 um (larger reductions = better support): area {b['area_reduction_pct']:.1f}% less "
+            f"(180 nm: {a['area_reduction_pct']:.1f}%), "
             f"power at equal clock, both busy, {b['power_reduction_equal_clock_busy_pct']:.1f}% less "
             f"(180 nm: {a['power_reduction_equal_clock_busy_pct']:.1f}%).")
 
