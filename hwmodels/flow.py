@@ -166,6 +166,8 @@ def run_libraries(out: str | Path, techs, **kw) -> dict:
     run_info = dict(main["run"])
     run_info["total_s"] = round(sum(d["run"]["total_s"] for d in docs.values()), 2)
     run_info["per_library_s"] = {t: d["run"]["total_s"] for t, d in docs.items()}
+    run_info["per_library"] = {t: {k: d["run"][k] for k in ("total_s", "syntheses_run", "load_avg_after")}
+                               for t, d in docs.items()}
     run_info["syntheses_run"] = sum(d["run"]["syntheses_run"] for d in docs.values())
     run_info["load_avg_after"] = load_average()
     main["run"] = run_info
