@@ -51,7 +51,8 @@ def template(liberty_text: str, cells) -> str:
         i = liberty_text.index(f'  cell ("{PREFIX}{c}")')
         body.append(liberty_text[i:liberty_text.index("\n  }\n", i) + 5])
     t = head + "".join(body) + "}\n"
-    t = re.sub(r'^(\s*\w+) \("([A-Za-z_]\w*)"\) \{', r"\1 (\2) {", t, flags=re.M)
+    t = re.sub(r'^(\s*\w+) \(("[A-Za-z_]\w*"(?:, "[A-Za-z_]\w*")*)\) \{',
+               lambda m: f"{m.group(1)} ({m.group(2).replace(chr(34), '')}) {{", t, flags=re.M)
     return (t.replace('pg_type : "nwell"', 'pg_type : "@"').replace('pg_type : "pwell"', 'pg_type : "nwell"')
             .replace('pg_type : "@"', 'pg_type : "pwell"'))
 
