@@ -20,7 +20,7 @@ help:
 	@echo "make bench  - engine benchmark (python -m benchmarks.engine)"
 	@echo "make hw-all - neurosim hw --coding all (every spiking kind) into build/hw_all"
 	@echo "make energy - energy per token with memory over every modelling scenario into build/energy"
-	@echo "make results - regenerate docs/results/*.json + *.md (accuracy frontier, sensitivity; energy and hw unit figures after make main)"
+	@echo "make results - regenerate docs/results/*.json + *.md (accuracy frontier, sensitivity, both cell libraries; energy and hw unit figures after make main)"
 	@echo "make docs   - the documentation site (MkDocs, strict: broken links fail) into build/docs/"
 
 setup:
@@ -126,6 +126,9 @@ results: setup
 	$(PY) -m neurosim.results eval $(B)/eval-sensitivity sensitivity --command "neurosim eval --settings benchmarks/sensitivity.yaml --windows $(SENS_WINDOWS) --window-tokens $(SENS_TOKENS)"
 	@if [ -f $(B)/trace/summary.json ]; then $(MAKE) hw-all && $(PY) -m benchmarks.energy --hw $(B)/hw_all && $(PY) -m benchmarks.scenarios --hw $(B)/hw; else echo "(energy.md, scenarios.md: run make main first)"; fi
 	@if [ -f $(B)/hw/hw.json ]; then $(PY) -m neurosim.results hw $(B)/hw hw --command "neurosim hw --trace $(B)/trace --out $(B)/hw"; else echo "(hw.md: run make main first)"; fi
+	rm -rf $(B)/hw_libraries $(B)/hw_cache_libraries
+	$(PY) -m neurosim hw --tech all --cache $(B)/hw_cache_libraries --out $(B)/hw_libraries --quiet
+	$(PY) -m benchmarks.libraries --hw $(B)/hw_libraries
 	$(PY) -m neurosim.results sync
 	$(PY) -m neurosim.results check
 

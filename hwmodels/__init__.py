@@ -10,7 +10,7 @@ Public face (names load lazily)::
 from neurosim.face import lazy_face
 
 __all__, __getattr__, __dir__ = lazy_face(__name__, {
-    "flow": ("PAPER", "run_flow", "assemble", "assumptions", "write_outputs"),
+    "flow": ("PAPER", "run_flow", "run_libraries", "library_summary", "assemble", "assumptions", "write_outputs"),
     "search": ("DesignKind", "DEFAULT_KINDS", "Tools", "Candidate", "FullArray", "Choice", "SearchResult",
                "search"),
     "measure": ("PowerResult", "measure_power"),
@@ -24,7 +24,8 @@ __all__, __getattr__, __dir__ = lazy_face(__name__, {
     "gatesim": ("SimResult", "simulate"),
     "liberty": ("Library",),
     "power": ("EnergyBreakdown", "energy_per_cycle", "net_energies", "clock_energy_per_cycle", "leakage_nw"),
-    "tech": ("scale_energy_area", "energy_factor", "area_factor"),
-    "tools": ("default_liberty", "cell_models_for", "find_tool"),
+    "tech": ("scale_energy_area", "energy_factor", "area_factor", "LIBRARIES", "measured_node"),
+    "tools": ("default_liberty", "liberty_for", "cell_models_for", "find_tool"),
+    "cellmodels": ("library_models",),
     "energy": ("energy_report",),
 })

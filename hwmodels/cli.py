@@ -11,10 +11,25 @@ from neurosim.console import fit
 from neurosim.defaults import K, LANES
 
 from .search import pipeline_word
+from .tech import DEFAULT_LIBRARY, LIBRARIES, check_library
+
+
+def _tech(word: str) -> str:
+    if word != "all":
+        try:
+            check_library(word)
+        except NeurosimError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return word
+
+
+def techs(args) -> list[str]:
+    """The cell libraries ``--tech`` names, in :data:`~neurosim.hwmodels.tech.LIBRARIES` order."""
+    return list(LIBRARIES) if args.tech == "all" else [args.tech]
 
 #: the flags that decide what the search (stage 1) synthesizes: runs equal in these share every
 #: synthesis (``neurosim sweep`` fills the cache once per distinct :func:`synthesis_settings`)
-SYNTH_FLAGS = ("freq", "liberty", "lanes", "k", "coding", "pipeline", "yosys", "cache")
+SYNTH_FLAGS = ("freq", "liberty", "lanes", "k", "coding", "pipeline", "yosys", "cache", "tech")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -47,8 +62,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "(default 0)")
     parser.add_argument("--no-glitches", action="store_true", help="skip the -gspecify (delay) simulations")
     parser.add_argument("--cache", default="build/hw_cache", help="synthesis cache folder (default build/hw_cache)")
-    parser.add_argument("--tech", type=int, nargs="*", default=[45, 32, 7],
-                        help="Stillmaker & Baas nodes for scaled estimates, of 45 32 20 7 (default 45 32 7)")
+    parser.add_argument("--tech", default=DEFAULT_LIBRARY, type=_tech,
+                        help=f"cell library: {', '.join(LIBRARIES)} or all (each measured separately, "
+                             f"side by side in hw.json; default {DEFAULT_LIBRARY})")
+    parser.add_argument("--scale-nodes", type=int, nargs="*", default=[45, 32, 7],
+                        help="Stillmaker & Baas nodes for scaled estimates (tabulated: 45 32 20 7; default 45 32 7)")
     parser.add_argument("--slew", default="driver", choices=("driver", "fixed"),
                         help="input transition for the liberty energy tables: each net's driver's "
                              "output transition (default) or a fixed 0.1 ns")
@@ -69,7 +87,7 @@ def synthesis_settings(args) -> dict:
     return {"kinds": [k.name for k in kinds], "freqs": sorted(float(f) for f in args.freq), "lanes": args.lanes,
             "k": args.k, "liberty": str(Path(args.liberty).resolve()) if args.liberty else None,
             "yosys": args.yosys, "pipelines": pipelines_for(args.pipeline, kinds),
-            "cache": str(Path(args.cache).resolve())}
+            "cache": str(Path(args.cache).resolve()), "tech": getattr(args, "tech", DEFAULT_LIBRARY)}
 
 
 def fill_cache(args) -> int:
@@ -78,16 +96,16 @@ def fill_cache(args) -> int:
     from .flow import fill_synthesis_cache
     from .search import pipelines_for
     kinds = _kinds(args)
-    return fill_synthesis_cache(freqs=args.freq, lanes=args.lanes, liberty=args.liberty, flavour=args.yosys,
-                                k=args.k, cache_dir=args.cache, pipelines=pipelines_for(args.pipeline, kinds),
-                                kinds=kinds)
+    return sum(fill_synthesis_cache(freqs=args.freq, lanes=args.lanes, liberty=args.liberty, flavour=args.yosys,
+                                    k=args.k, cache_dir=args.cache, pipelines=pipelines_for(args.pipeline, kinds),
+                                    kinds=kinds, tech=tech) for tech in techs(args))
 
 
 def run(args) -> int:
     """``neurosim hw``: run the flow, print the reductions per clock; returns the exit status (0)."""
     from neurosim.rtl.params import MAX_K
 
-    from .flow import run_flow
+    from .flow import run_libraries
     if args.rows < 1 or args.inputs < 1:
         raise NeurosimError("--rows and --inputs must be >= 1")
     if not 1 <= args.k <= MAX_K:
@@ -95,12 +113,13 @@ def run(args) -> int:
     from .search import pipelines_for
     kinds = _kinds(args)
     pipelines = pipelines_for(args.pipeline, kinds)
-    doc = run_flow(Path(args.out), freqs=args.freq, lanes=args.lanes, kinds=kinds, pipelines=pipelines,
-                   liberty=args.liberty, trace=args.trace, flavour=args.yosys, k=args.k,
-                   rows=args.rows, k_inputs=args.inputs, seed=args.seed, glitches=not args.no_glitches,
-                   cache_dir=args.cache, progress=not args.quiet, tech_nodes=args.tech,
-                   slew_mode=args.slew)
-    lines = []
+    if args.liberty and args.tech == "all":
+        raise NeurosimError("--liberty replaces one library's file: give it with --tech osu018 or sky130hd, not all")
+    doc = run_libraries(Path(args.out), techs(args), freqs=args.freq, lanes=args.lanes, kinds=kinds,
+                        pipelines=pipelines, liberty=args.liberty, trace=args.trace, flavour=args.yosys, k=args.k,
+                        rows=args.rows, k_inputs=args.inputs, seed=args.seed, glitches=not args.no_glitches,
+                        cache_dir=args.cache, progress=not args.quiet, tech_nodes=args.scale_nodes,
+                        slew_mode=args.slew)
     for name, comp in doc.get("comparison_kinds", {}).items():
         if name == "spike":
             continue
@@ -110,6 +129,12 @@ def run(args) -> int:
                   + (f", energy per MAC-eq {g['energy_reduction_equal_work_pct']:.1f}%"
                      if "energy_reduction_equal_work_pct" in g else "")
                   + ("" if c["both_meet_timing"] else " (timing NOT met by both)"))
+    for tech, side in doc.get("libraries", {}).items():
+        for fk, c in side["per_freq"].items():
+            print(f"{fk} MHz, {tech} ({side['node_nm']} nm): area {c['area_reduction_pct']:.1f}%, power (equal "
+                  f"clock, busy) {c['power_reduction_equal_clock_busy_pct']:.1f}%, energy per MAC-eq "
+                  f"{c['energy_reduction_equal_work_pct']:.1f}%" + ("" if c["both_meet_timing"] else
+                                                                     " (timing NOT met by both)"))
     for fk, c in doc["comparison"].items():
         g = c.get("gspecify", {}) if "energy_per_cycle_pj" in c.get("gspecify", {}) else c.get("zero_delay", {})
         msg = f"{fk} MHz, reductions of the spiking array (negative = larger): area {c['area_reduction_pct']:.1f}%"

@@ -175,6 +175,7 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
     from neurosim.run.trace import read_summary
     summary = read_summary(trace)
     doc_hw = read_hw(hw)
+    tech.check_scalable(doc_hw)
     f, compute = compute_designs(doc_hw, freq)
     lanes = int(doc_hw.get("settings", {}).get("lanes", 16))
     row_bits = lanes * df.INT8_BITS

@@ -40,9 +40,10 @@ from .search import (ABC_TARGET_STEPS, DEFAULT_KINDS, FAMILY, STA_CROSSCHECK_ACT
                      search)
 from .stimulus import Source, recode, synthetic_source, tile_source
 from .tech import scale_energy_area
-from .tools import cell_models_for, default_liberty
+from .tech import DEFAULT_LIBRARY, LIBRARIES, check_library
+from .tools import cell_models_for, liberty_for
 
-__all__ = ["PAPER", "run_flow", "fill_synthesis_cache", "assemble", "assumptions", "busy_cycle_energy", "compare", "check_out",
+__all__ = ["PAPER", "run_flow", "run_libraries", "library_summary", "fill_synthesis_cache", "assemble", "assumptions", "busy_cycle_energy", "compare", "check_out",
            "write_outputs"]
 
 #: the hw output folder's marker file and name in messages (neurosim.outdir.OutputFolder)
@@ -63,12 +64,10 @@ def _check(out: Path, freqs, lanes: int, coding: str, k_inputs: int, k: int) -> 
                             f"K={k} inputs (longer ones could overflow the accumulators), got {k_inputs}")
 
 
-def _library(liberty) -> tuple[Path, Library]:
-    from .sta import STA_INPUT_DRIVER
-    from .synth import ABC_DRIVING_CELL
-    lib_path = Path(liberty) if liberty else default_liberty()
+def _library(liberty, tech: str = DEFAULT_LIBRARY, cache_dir: str | Path = "build/hw_cache") -> tuple[Path, Library]:
+    lib_path = Path(liberty) if liberty else liberty_for(tech, cache_dir)
     lib = Library.load(lib_path)
-    missing = lib.missing_cell_classes(tuple(dict.fromkeys((ABC_DRIVING_CELL, STA_INPUT_DRIVER))))
+    missing = lib.missing_cell_classes()
     if missing:
         raise NeurosimError(f"liberty {lib_path} lacks what the flow needs: {'; '.join(missing)}")
     return lib_path, lib
@@ -79,7 +78,8 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
              flavour: str = "yowasp", rows: int = 32, k_inputs: int = 16, k: int = DEFAULT_K, seed: int = 0,
              glitches: bool = True, cache_dir: str | Path = "build/hw_cache", progress: bool = True,
              tech_nodes=(45, 32, 7), workers: int = 2, pipelines: dict | None = None,
-             slew_mode: str = "driver", kinds=DEFAULT_KINDS) -> dict:
+             slew_mode: str = "driver", kinds=DEFAULT_KINDS, tech: str = DEFAULT_LIBRARY,
+             write: bool = True) -> dict:
     """Run the flow and write ``out/hw.json``, ``out/hw.md`` and ``out/run.json``; return hw.json.
 
     ``freqs`` clocks [MHz]; ``lanes`` lanes of the full arrays; ``k`` their maximum dot-product
@@ -87,12 +87,15 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
     ({kind name: [depths]}, ``--pipeline``) restricts the searched depths; ``workers``
     tool processes at a time; ``kinds`` the lane-array kinds (default: the MAC and the bitwise
     barrel array; :func:`neurosim.hwmodels.search.kinds_for` for more codings and variants, each
-    driven by the stimulus re-encoded in its coding). Raises :class:`neurosim.NeurosimError` for bad settings before any
+    driven by the stimulus re-encoded in its coding); ``tech`` the cell library
+    (:data:`neurosim.hwmodels.tech.LIBRARIES`; ``liberty`` overrides its file); ``write=False``
+    returns the document without writing it. Raises :class:`neurosim.NeurosimError` for bad settings before any
     synthesis."""
     t_start = time.time()
     out = Path(out)
     _check(out, freqs, lanes, coding, k_inputs, k)
-    lib_path, lib = _library(liberty)
+    check_library(tech)
+    lib_path, lib = _library(liberty, tech, cache_dir)
     models = cell_models_for(lib_path)
     freqs = sorted(float(f) for f in freqs)
     # stimulus first: a bad --trace fails before any synthesis
@@ -125,6 +128,9 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
         "vectorless_toggle_rate": VECTORLESS_TOGGLE_RATE, "sta_crosscheck_activity": STA_CROSSCHECK_ACTIVITY,
         "wire_capacitance": "none (unplaced netlist)", "clock_tree": "none (ideal clock; clock net = pin caps)",
     }
+    if tech != DEFAULT_LIBRARY:      # the default document stays as it was
+        settings["tech"] = tech
+        settings["node_nm"] = LIBRARIES[tech]["node_nm"]
     if extra:        # the default document stays as it was; more kinds add these members
         settings["kinds"] = {kd.name: {"design": kd.design, "coding": kd.coding, "variant": kd.variant,
                                        "T": sources[kd.coding].T if kd.coding else None,
@@ -139,13 +145,67 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
                 "total_s": round(time.time() - t_start, 2), "syntheses_run": tools.synthesized,
                 "started_unix": round(t_start, 0), "cpus": os.cpu_count(), "load_avg_after": load_average()}
     doc["run"] = run_info          # the only non-deterministic field
-    write_outputs(out, doc, run_info)
+    if write:
+        write_outputs(out, doc, run_info)
     return doc
+
+
+def run_libraries(out: str | Path, techs, **kw) -> dict:
+    """:func:`run_flow` on each cell library of ``techs``; one library writes as run_flow does.
+    Several: ``out/hw.json`` is the first library's document with a ``libraries`` member (each
+    library's :func:`library_summary`, side by side) and every other library's whole document is
+    ``out/<tech>/hw.json``."""
+    techs = list(techs)
+    for t in techs:
+        check_library(t)
+    if len(techs) == 1:
+        return run_flow(out, tech=techs[0], **kw)
+    out = Path(out)
+    check_out(out)
+    docs = {t: run_flow(out, tech=t, write=False, **kw) for t in techs}
+    main = docs[techs[0]]
+    main["libraries"] = {t: library_summary(d) for t, d in docs.items()}
+    run_info = dict(main["run"])
+    run_info["total_s"] = round(sum(d["run"]["total_s"] for d in docs.values()), 2)
+    run_info["per_library_s"] = {t: d["run"]["total_s"] for t, d in docs.items()}
+    run_info["per_library"] = {t: {k: d["run"][k] for k in ("total_s", "syntheses_run", "load_avg_after")}
+                               for t, d in docs.items()}
+    run_info["syntheses_run"] = sum(d["run"]["syntheses_run"] for d in docs.values())
+    run_info["load_avg_after"] = load_average()
+    main["run"] = run_info
+    write_outputs(out, main, run_info, {f"{t}/hw.json": docs[t] for t in techs[1:]})
+    return main
+
+
+def library_summary(doc: dict) -> dict:
+    """One library's figures for the side-by-side table: per clock the MAC's and the spiking array's
+    chosen pipeline depth, area [um^2], worst slack [ns], energy per busy cycle [pJ] and per
+    MAC-equivalent [pJ] (delay-annotated simulation where it ran, else zero-delay), and the reductions."""
+    s = doc["settings"]
+    tech = s.get("tech", DEFAULT_LIBRARY)
+    out = {"tech": tech, "node_nm": LIBRARIES[tech]["node_nm"], "label": LIBRARIES[tech]["label"],
+           "library": s["library"], "voltage_v": s["voltage_v"], "per_freq": {}}
+    for fk, c in doc["comparison"].items():
+        sim = "gspecify" if "energy_per_cycle_pj" in c.get("gspecify", {}) else "zero_delay"
+        e = c[sim]
+        row = {"simulation": sim, "both_meet_timing": c["both_meet_timing"],
+               "area_reduction_pct": c["area_reduction_pct"],
+               "power_reduction_equal_clock_busy_pct": e["power_reduction_equal_clock_busy_pct"],
+               "energy_reduction_equal_work_pct": e["energy_reduction_equal_work_pct"]}
+        for design, busy, per in (("mac", "mac_busy", "mac"), ("spike", "spike_busy", "spike_event_driven")):
+            r = doc["results"][f"{design}@{fk}"]
+            row[design] = {"pipeline": r["pipeline"], "area_um2": r["area_um2"],
+                           "slack_ns": r["slack_ns"], "meets_timing": r["meets_timing"],
+                           "energy_per_busy_cycle_pj": e["energy_per_cycle_pj"][busy],
+                           "energy_per_mac_eq_pj": e["energy_per_mac_eq_pj"][per]}
+        out["per_freq"][fk] = row
+    return out
 
 
 def fill_synthesis_cache(*, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANES, liberty: str | Path | None = None,
                          flavour: str = "yowasp", k: int = DEFAULT_K, cache_dir: str | Path = "build/hw_cache",
-                         workers: int = 2, pipelines: dict | None = None, kinds=DEFAULT_KINDS) -> int:
+                         workers: int = 2, pipelines: dict | None = None, kinds=DEFAULT_KINDS,
+                         tech: str = DEFAULT_LIBRARY) -> int:
     """Stage 1 alone (:func:`~neurosim.hwmodels.search.search`, no stimulus, no output folder): fills
     ``cache_dir``'s synthesis cache with everything :func:`run_flow` with the same search settings
     synthesizes, so that runs differing only in other settings (stimulus, trace, power options)
@@ -154,7 +214,7 @@ def fill_synthesis_cache(*, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANES, li
         raise NeurosimError("--freq needs positive MHz values")
     if lanes < 1 or lanes > 256:
         raise NeurosimError("--lanes must be 1..256")
-    lib_path, lib = _library(liberty)
+    lib_path, lib = _library(liberty, tech, cache_dir)
     tools = Tools(lib_path, lib, flavour, Path(cache_dir), workers, progress=False)
     search(tuple(kinds), sorted(float(f) for f in freqs), lanes=lanes, k=k, tools=tools, pipelines=pipelines)
     return tools.synthesized
@@ -217,9 +277,10 @@ def _jsonable(o):
 
 def assumptions(settings: dict, spa: float) -> list[dict]:
     """hw.json's ``assumptions``: what differs from, or is unknown in, the paper."""
+    lib = LIBRARIES[settings.get("tech", DEFAULT_LIBRARY)]
     return [
-        {"item": "process node", "paper": "unknown", "here": f"OSU 0.18 um ({settings['library']}), "
-                                                           f"{settings['voltage_v']} V, typical corner"},
+        {"item": "process node", "paper": "unknown", "here": f"{lib['label'].split(' (')[0]} ({settings['library']}), "
+                                                           f"{settings['voltage_v']} V, {lib['corner']} corner"},
         {"item": "synthesis tool", "paper": "unknown", "here": f"{settings['yosys']} Yosys + ABC, Booth MAC: "
                                                                f"{settings['booth_for_mac']}"},
         {"item": "array size", "paper": "unknown", "here": f"{settings['lanes']} lanes, K<= {settings['k_max']}"},
@@ -241,13 +302,17 @@ def check_out(out: Path) -> None:
     check_replaceable(Path(out), MARKER, WHAT)
 
 
-def write_outputs(out: Path, doc: dict, run_info: dict) -> None:
-    """Write hw.json, hw.md and run.json into ``out`` atomically (:class:`neurosim.outdir.OutputFolder`:
-    an error or an interrupt leaves no partial folder and an earlier ``out`` as it was)."""
+def write_outputs(out: Path, doc: dict, run_info: dict, extra: dict | None = None) -> None:
+    """Write hw.json, hw.md and run.json (and ``extra``: {relative path: document}) into ``out``
+    atomically (:class:`neurosim.outdir.OutputFolder`: an error or an interrupt leaves no partial
+    folder and an earlier ``out`` as it was)."""
     from .report import render_markdown
     with OutputFolder(out, MARKER, WHAT) as folder:
         tmp = folder.building
         (tmp / "hw.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
         (tmp / "hw.md").write_text(render_markdown(doc))
         (tmp / "run.json").write_text(json.dumps(run_info, indent=1) + "\n")
+        for rel, d in (extra or {}).items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_text(json.dumps(d, indent=1, sort_keys=True) + "\n")
         folder.commit()

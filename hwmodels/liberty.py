@@ -15,6 +15,7 @@ table's range (no extrapolation).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -226,9 +227,12 @@ class Library:
         self.energy_to_pj = self.cap_to_pf
         templates = {g.args[0]: g for g in lib.groups
                      if g.kind in ("power_lut_template", "lu_table_template") and g.args}
+        self.templates = templates
         self.cells: dict[str, Cell] = {}
+        self.cell_groups: dict[str, Group] = {}     # the parsed groups (simulation models, flip-flops)
         for cg in lib.sub("cell"):
             self.cells[cg.args[0]] = self._cell(cg, templates)
+            self.cell_groups[cg.args[0]] = cg
 
     def _table(self, g: Group, templates, scale: float | None = None) -> Table:
         tmpl = templates.get(g.args[0]) if g.args else None
@@ -281,21 +285,34 @@ class Library:
                     leakage_nw=float(cg.attrs.get("cell_leakage_power", 0) or 0) * self.leak_to_nw,
                     pins=pins, is_sequential=seq, is_flip_flop=bool(cg.sub("ff")))
 
+    def _is_function(self, c: Cell, negated: bool) -> bool:
+        if len(c.inputs) != 1 or len(c.outputs) != 1 or c.is_sequential:
+            return False
+        f = re.sub(r"[\s()]", "", str(c.pins[c.outputs[0]].function or ""))
+        a = c.inputs[0]
+        return f in ((f"!{a}", f"{a}'") if negated else (a,))
+
+    def driver_cell(self) -> tuple[str, str]:
+        """(cell, output pin) assumed to drive the designs' primary inputs in synthesis, timing and
+        power: the library's smallest-area buffer (function = its input), ties broken by name.
+        Raises :class:`neurosim.NeurosimError` if the library has no buffer."""
+        bufs = sorted((c.area, n) for n, c in self.cells.items() if self._is_function(c, negated=False))
+        if not bufs:
+            raise NeurosimError(f"liberty {self.path} has no buffer (a cell with function A) to drive the inputs")
+        name = bufs[0][1]
+        return name, self.cells[name].outputs[0]
+
     def missing_cell_classes(self, named: tuple[str, ...] = ()) -> list[str]:
         """The cell classes the synthesis/timing/power flow needs that this library lacks: a flip-flop
-        (Yosys dfflibmap), an inverter (ABC's mapping), and each cell in ``named`` (e.g. the input
-        driver of ABC's constraints and of OpenSTA)."""
-        def inverter(c: Cell) -> bool:
-            if len(c.inputs) != 1 or len(c.outputs) != 1:
-                return False
-            f = re.sub(r"[\s()]", "", str(c.pins[c.outputs[0]].function or ""))
-            a = c.inputs[0]
-            return f in (f"!{a}", f"{a}'")
+        (Yosys dfflibmap), an inverter (ABC's mapping), a buffer (the input driver of ABC's
+        constraints, OpenSTA and the power model: :meth:`driver_cell`) and each cell in ``named``."""
         missing = []
         if not any(c.is_flip_flop for c in self.cells.values()):
             missing.append("a flip-flop (a cell with an ff group, e.g. DFFPOSX1)")
-        if not any(inverter(c) for c in self.cells.values()):
+        if not any(self._is_function(c, negated=True) for c in self.cells.values()):
             missing.append("an inverter (function !A, e.g. INVX1)")
+        if not any(self._is_function(c, negated=False) for c in self.cells.values()):
+            missing.append("a buffer (function A, e.g. BUFX2) to drive the inputs")
         missing += [f"cell {n}" for n in named if n not in self.cells]
         return missing
 
@@ -353,5 +370,11 @@ def _load_cached(path: str) -> Library:
     p = Path(path)
     if not p.is_file():
         raise NeurosimError(f"liberty file not found: {p} (OSU 0.18 um: Debian package 'qflow-tech-osu018')")
-    text = p.read_text(errors="replace")
-    return Library(parse_liberty(text), p, hashlib.sha256(text.encode()).hexdigest())
+    try:
+        text = (gzip.decompress(p.read_bytes()).decode(errors="replace") if p.suffix == ".gz"
+                else p.read_text(errors="replace"))
+        return Library(parse_liberty(text), p, hashlib.sha256(text.encode()).hexdigest())
+    except NeurosimError as exc:
+        raise NeurosimError(f"liberty file {p}: {exc}") from None
+    except (OSError, EOFError, IndexError, ValueError) as exc:
+        raise NeurosimError(f"liberty file {p} is corrupt: {type(exc).__name__}: {exc}") from None

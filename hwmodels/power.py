@@ -9,7 +9,7 @@ For every net ``n`` (aliases merged) with ``N_n`` toggles (0<->1 transitions) in
   (rise_power + fall_power) / 2`` looked up at (``C_n``, input transition) [pJ] (rise and fall
   alternate, so half the toggles are rises). Input transition: ``slew_mode="driver"`` (flow
   default) reads each arc at the transition of the net on its related pin, that net's driver's
-  liberty output transition at its load (one level; primary inputs driven by BUFX2; ideal clock
+  liberty output transition at its load (one level; primary inputs driven by the library's driver cell; ideal clock
   0.1 ns); ``"fixed"`` reads every table at ``slew_ns``.
 * internal energy of load pins that have their own tables (flip-flop D pins in OSU), per toggle
   ``(rise + fall) / 2`` at ``slew_ns`` [pJ].
@@ -62,8 +62,6 @@ class NetEnergy:
 
 
 SLEW_MODES = ("driver", "fixed")
-#: cell assumed to drive the primary inputs (as in synthesis and timing)
-INPUT_DRIVER = ("BUFX2", "Y")
 
 
 def net_loads(net: Netlist, lib: Library, n) -> float:
@@ -75,7 +73,8 @@ def net_loads(net: Netlist, lib: Library, n) -> float:
 def net_slews(net: Netlist, lib: Library, slew_ns: float = DEFAULT_SLEW_NS, clock: str = "clk") -> dict:
     """Transition time [ns] of every net: its driver's output transition (liberty
     ``rise/fall_transition``, mean) at the net's load with input transition ``slew_ns`` (one level,
-    not propagated further); primary inputs as driven by BUFX2; the clock (ideal) ``slew_ns``."""
+    not propagated further); primary inputs as driven by the library's driver cell
+    (:meth:`~neurosim.hwmodels.liberty.Library.driver_cell`); the clock (ideal) ``slew_ns``."""
     out = {}
     for name, n in net.nets.items():
         if name == clock or n.const:
@@ -84,8 +83,8 @@ def net_slews(net: Netlist, lib: Library, slew_ns: float = DEFAULT_SLEW_NS, cloc
         c = net_loads(net, lib, n)
         if n.driver is not None:
             out[name] = lib.output_transition(n.driver[1], n.driver[2], c, slew_ns)
-        elif n.is_input and INPUT_DRIVER[0] in lib.cells:
-            out[name] = lib.output_transition(INPUT_DRIVER[0], INPUT_DRIVER[1], c, slew_ns)
+        elif n.is_input:
+            out[name] = lib.output_transition(*lib.driver_cell(), c, slew_ns)
         else:
             out[name] = slew_ns
     return out

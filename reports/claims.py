@@ -179,6 +179,32 @@ def _hw_claims(hw: dict | None, rate: float | None = None) -> list[Claim]:
             rows.append(_equal_work_energy_row(hw, fk, label, rate))
     if rate is not None:
         rows += [_area_cycles_row(hw, fk, rate) for fk in fks]
+    return rows + _library_claims(hw, area_fk, paper_area, paper_p500, paper_other)
+
+
+def _library_claims(hw: dict, area_fk: str, paper_area: str, paper_p500: str, paper_other: str) -> list[Claim]:
+    """Rows of the other cell libraries of ``neurosim hw --tech all`` (hw.json's ``libraries``)."""
+    first = hw["settings"].get("tech", "osu018")
+    rows = []
+    for tech, side in hw.get("libraries", {}).items():
+        if tech == first:
+            continue
+        where = f"{side['library']} {side['voltage_v']} V ({side['node_nm']} nm), same lanes and stimulus"
+        fks = [area_fk] + [k for k in side["per_freq"] if k != area_fk]
+        for fk in [k for k in fks if k in side["per_freq"]]:
+            c = side["per_freq"][fk]
+            timing = "" if c["both_meet_timing"] else "; timing NOT met by both"
+            rows.append(Claim(f"area reduction vs INT8 MAC @ {fk} MHz, {tech}", paper_area,
+                              *_m(hw, "hw.json", "pct", "libraries", tech, "per_freq", fk, "area_reduction_pct"),
+                              f"as the area row, on {tech}: each design's smallest configuration meeting {fk} MHz "
+                              f"on this library", where + timing))
+            sim = "with cell delays (glitches)" if c["simulation"] == "gspecify" else "zero-delay"
+            rows.append(Claim(f"power reduction vs INT8 MAC @ {fk} MHz, {tech}",
+                              paper_p500 if fk == "500" else paper_other,
+                              *_m(hw, "hw.json", "pct", "libraries", tech, "per_freq", fk,
+                                  "power_reduction_equal_clock_busy_pct"),
+                              f"as the power row (equal clock, both busy), on {tech}; gate-level activity {sim}",
+                              where + timing))
     return rows
 
 

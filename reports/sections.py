@@ -198,10 +198,34 @@ def add_hw_details(doc, figs: dict, trace: Trace, hw: dict, hw_path) -> None:
                "sim", "MAC mW", "spike busy mW", "power red.", "spike time-stepped gated mW",
                "power red. time-stepped", "energy red. equal work"], rows, align="llllrrrlrrrrrr")
     _stimulus_and_intervals(doc, hw)
+    if hw.get("libraries"):
+        _library_table(doc, hw)
     if hw.get("assumptions"):
         doc.p("Assumptions of the hardware model (from hw.json):")
         doc.table(["item", "paper", "here"], [[a["item"], a["paper"], a["here"]] for a in hw["assumptions"]],
                   align="lll")
+
+
+def _library_table(doc, hw: dict) -> None:
+    """Both cell libraries side by side (``neurosim hw --tech all``; hw.json's ``libraries``)."""
+    doc.p("Both cell libraries side by side (`neurosim hw --tech all`; hw.json's `libraries`), each "
+          "design at its cheapest pipeline depth meeting each clock on each library:")
+    rows = []
+    for fk in freq_keys(hw):
+        for tech, side in hw["libraries"].items():
+            c = side["per_freq"].get(fk)
+            if c is None:
+                continue
+            rows.append([f"{fk} MHz", f"{tech} ({side['node_nm']} nm)", c["mac"]["pipeline"],
+                         c["spike"]["pipeline"], _f(c["mac"]["area_um2"], 0), _f(c["spike"]["area_um2"], 0),
+                         "yes" if c["both_meet_timing"] else "**NO**",
+                         _f(c["mac"]["energy_per_busy_cycle_pj"], 3), _f(c["spike"]["energy_per_busy_cycle_pj"], 3),
+                         _f(c["mac"]["energy_per_mac_eq_pj"], 3), _f(c["spike"]["energy_per_mac_eq_pj"], 3),
+                         fmt_pct(c["area_reduction_pct"]), fmt_pct(c["power_reduction_equal_clock_busy_pct"]),
+                         fmt_pct(c["energy_reduction_equal_work_pct"]), c["simulation"]])
+    doc.table(["clock", "library", "MAC P", "spike P", "MAC area um^2", "spike area um^2", "timing met",
+               "MAC pJ/busy cycle", "spike pJ/busy cycle", "MAC pJ/MAC-eq", "spike pJ/MAC-eq", "area red.",
+               "power red.", "energy red. equal work", "sim"], rows, align="llrrrrlrrrrrrrl")
 
 
 def _stimulus_and_intervals(doc, hw: dict) -> None:

@@ -181,14 +181,14 @@ def strip_cells(src: Path, dst: Path, drop: set[str]) -> Path:
 @pytest.mark.parametrize("drop, reason", [
     ({"DFFPOSX1", "DFFNEGX1", "DFFSR", "LATCH"}, r"flip-flop"),
     ({"INVX1", "INVX2", "INVX4", "INVX8"}, r"inverter"),
-    ({"BUFX2"}, r"BUFX2"),
-], ids=["no-flip-flop", "no-inverter", "no-BUFX2"])
+    ({"BUFX2", "BUFX4", "CLKBUF1", "CLKBUF2", "CLKBUF3"}, r"a buffer"),
+], ids=["no-flip-flop", "no-inverter", "no-buffer"])
 def test_hw_rejects_a_liberty_without_needed_cells(tmp_path, rejected, drop, reason):
     """A liberty that lacks a cell class the flow needs is refused up front, naming the class,
     before any synthesis (no cache folder), not by a failing Yosys/OpenSTA run later."""
     lib = strip_cells(OSU, tmp_path / "lib" / "cells.lib", drop)
     argv, out, cache = _hw(tmp_path, "--liberty", str(lib), "--lanes", "1", "--rows", "1", "--inputs", "4",
-                           "--freq", "250", "--k", "16", "--no-glitches", "--tech")
+                           "--freq", "250", "--k", "16", "--no-glitches", "--scale-nodes")
     rejected(argv, reason, out, cache)
 
 
@@ -209,7 +209,7 @@ def test_hw_refuses_to_replace_what_is_not_a_hw_output(tmp_path, rejected, kind)
     """HWOUT is replaced as a whole, so a file or a folder of other things given as --out is refused
     up front (it used to be moved aside and deleted after a successful run)."""
     argv, out, cache = _hw(tmp_path, "--lanes", "1", "--rows", "1", "--inputs", "4", "--freq", "250",
-                           "--k", "16", "--no-glitches", "--tech")
+                           "--k", "16", "--no-glitches", "--scale-nodes")
     if kind == "file":
         out.write_text("mine\n")
         rejected(argv, r"exists and is not a directory", cache)
@@ -267,7 +267,7 @@ def hw_cmd(out: Path, cache: Path) -> list[str]:
     designs for K = 16, no glitch simulation, no technology scaling."""
     return [sys.executable, "-m", "neurosim", "hw", "--out", str(out), "--cache", str(cache),
             "--lanes", "1", "--rows", "1", "--inputs", "4", "--freq", "250", "--k", "16",
-            "--no-glitches", "--tech"]
+            "--no-glitches", "--scale-nodes"]
 
 
 def looks_complete(d: Path) -> list[Path]:

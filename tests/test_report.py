@@ -59,12 +59,13 @@ def hw(tmp_path_factory):
                                                500.0: (120000.0, 45000.0, 21.0, 10.0, False)}.items():
         fk = f"{f:g}"
         results[f"mac@{fk}"] = {"design": "mac", "freq_mhz": f, "top": f"mac_top_{fk}", "area_um2": a_mac,
-                                "meets_timing": True, "stream": {"events": 100},
+                                "meets_timing": True, "stream": {"events": 100}, "pipeline": 3, "slack_ns": 0.1,
                                 "power": {"zero_delay": _power(e_mac, 2.0, 0.5), "gspecify": _power(e_mac * 1.2, 2.2, 0.6)}}
         spk_power = {"zero_delay": _power(e_spk, 1.0, 0.2)}
         spk_power["gspecify"] = _power(e_spk * 1.3, 1.1, 0.3) if met else {"skipped": "timing not met"}
         results[f"spike@{fk}"] = {"design": "spike", "freq_mhz": f, "top": f"spike_top_{fk}", "area_um2": a_spk,
-                                  "meets_timing": met, "stream": {"events": 100}, "power": spk_power}
+                                  "meets_timing": met, "stream": {"events": 100}, "power": spk_power,
+                                  "pipeline": 2, "slack_ns": 0.2 if met else -0.1}
     settings = {"freqs_mhz": [250.0, 500.0], "lanes": lanes, "coding": "bitwise", "T": T, "k_max": 2560,
                 "library": "osu018_stdcells", "voltage_v": 1.8, "yosys": "yowasp", "booth_for_mac": True,
                 "stimulus": "hand-made test stimulus"}
@@ -72,6 +73,14 @@ def hw(tmp_path_factory):
            "results": results, "comparison": compare(results, [250.0, 500.0], spa, T, lanes),
            "paper": HW_PAPER, "assumptions": assumptions(settings, spa)}
     doc["technology_scaling"] = scale_energy_area(doc["comparison"], [45, 7])
+    # `neurosim hw --tech all`: a second library (areas and energies scaled by hand) side by side
+    from neurosim.hwmodels.flow import library_summary
+    sky_results = json.loads(json.dumps(results))
+    for r in sky_results.values():
+        r["area_um2"] *= 0.2 if r["design"] == "mac" else 0.25
+    sky = {"settings": dict(settings, tech="sky130hd", library="sky130_fd_sc_hd__tt_025C_1v80"),
+           "results": sky_results, "comparison": compare(sky_results, [250.0, 500.0], spa, T, lanes)}
+    doc["libraries"] = {"osu018": library_summary(doc), "sky130hd": library_summary(sky)}
     out = tmp_path_factory.mktemp("hw") / "hwout"
     out.mkdir()
     (out / "hw.json").write_text(json.dumps(doc, indent=1))
@@ -192,6 +201,13 @@ def test_report_with_hw_has_hardware_sections(built, hw):
     # 500 MHz: the spike array misses timing -> gspecify skipped -> zero-delay figures are used
     assert hwrows["500 MHz"][7] == "zero_delay" and hwrows["250 MHz"][7] == "gspecify"
     assert hwrows["250 MHz"][10] == f"{doc['comparison']['250']['gspecify']['power_reduction_equal_clock_busy_pct']:.2f}%"
+    # both libraries side by side, from hw.json's libraries
+    libs = {(r[0], r[1]): r for r in md_table(md, "clock | library")}
+    assert set(libs) == {(f"{fk} MHz", f"{t} ({n} nm)") for fk in ("250", "500")
+                         for t, n in (("osu018", 180), ("sky130hd", 130))}
+    for (clock, lib), r in libs.items():
+        side = doc["libraries"][lib.split()[0]]["per_freq"][clock.split()[0]]
+        assert r[4] == f"{side['mac']['area_um2']:,.0f}" and r[11] == f"{side['area_reduction_pct']:.2f}%"
     # the assumptions table is hw.json's
     for a in doc["assumptions"]:
         assert a["here"].replace("|", "\\|") in md
@@ -223,7 +239,9 @@ def test_claims_equal_the_json(built, trace, hw):
     assert {"/totals/sparsity_fixed", "/totals/sparsity_data", "/totals/sparsity_window3",
             "/accuracy/ppl_change", "/comparison/500/area_reduction_pct",
             "/comparison/500/zero_delay/power_reduction_equal_clock_busy_pct",
-            "/comparison/250/gspecify/power_reduction_equal_clock_busy_pct"} <= checked
+            "/comparison/250/gspecify/power_reduction_equal_clock_busy_pct",
+            "/libraries/sky130hd/per_freq/500/area_reduction_pct",
+            "/libraries/sky130hd/per_freq/250/power_reduction_equal_clock_busy_pct"} <= checked
     assert rows[0][2] == f"{100 * s['totals']['sparsity_fixed']:.2f}%"
 
 

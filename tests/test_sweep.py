@@ -84,7 +84,7 @@ def small(tmp_path_factory):
                       "grid": {"run.coding": ["bitwise", "ternary"]},
                       "points": [{"run.coding": "bitwise", "run.window": 3}]},   # too short: an error row
             "hw": {"run": {"model": "tiny", "max_tokens": 16, "window": 7},
-                   "hw": {"lanes": 1, "freq": [250], "no_glitches": True, "tech": [], "yosys": "debian",
+                   "hw": {"lanes": 1, "freq": [250], "no_glitches": True, "scale_nodes": [], "yosys": "debian",
                           "pipeline": ["mac=2", "spike=1"]},
                    "energy": {"node": 45},
                    "grid": {"run.scale": ["absmax"]},

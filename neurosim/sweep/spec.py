@@ -50,7 +50,7 @@ RANGES = {
     "run.window": (1, 255, True), "run.tiles": (0, None, True), "run.weight_group": (1, None, True),
     "run.clamp": (1, None, True),
     "hw.lanes": (1, 256, True), "hw.freq": (1e-9, 100000, False), "hw.rows": (1, None, True),
-    "hw.inputs": (1, 2560, True), "hw.seed": (0, None, True), "hw.tech": (1, 1000, True),
+    "hw.inputs": (1, 2560, True), "hw.seed": (0, None, True), "hw.scale_nodes": (1, 1000, True),
     "eval.windows": (1, None, True), "eval.window_tokens": (2, None, True), "eval.bootstrap": (1, None, True),
     "eval.k": (1e-9, None, False), "eval.window": (1, 255, True), "eval.seed": (0, None, True),
     "energy.sram_kb": (1e-9, None, False), "energy.buffer_kb": (1e-9, None, False), "energy.batch": (1, None, True),
