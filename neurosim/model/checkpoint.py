@@ -1,7 +1,7 @@
 """HF-style checkpoint directories: loading, validation and writing (numpy only, no torch).
 
 A checkpoint directory holds
-  - ``config.json``                      (``model_type``: ``sse_swa_moba`` | ``qwen3`` | ``llama``),
+  - ``config.json``                      (``model_type``: ``sse_swa_moba`` | ``qwen3`` | ``qwen2`` | ``llama``),
   - ``model.safetensors``  or  ``model.safetensors.index.json`` + the shards it names,
   - ``tokenizer.json`` (optional; read with the ``tokenizers`` package).
 
