@@ -288,11 +288,11 @@ def _rotation_key(q: QuantSetting) -> tuple:
 def _prepare(cfg: EvalConfig) -> tuple:
     """Load the checkpoint, the texts and the windows, check every setting and the calibration texts
     (all before any work): (ckpt, model_dir, texts, windows, float model, calibration ids by key)."""
-    from neurosim.model import Model, default_model_dir, load_checkpoint
+    from neurosim.model import Model, load_checkpoint, resolve_model
     from neurosim.run import folds as FO
     from neurosim.run.windows import check_disjoint, load_texts, select_windows
 
-    model_dir = Path(cfg.model) if cfg.model else default_model_dir()
+    model_dir = resolve_model(cfg.model)
     ckpt = load_checkpoint(model_dir)
     if ckpt.tokenizer is None:
         raise NeurosimError(f"{model_dir} has no tokenizer.json; neurosim eval needs one to read text")
@@ -628,7 +628,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     from neurosim.run.settings import add_quantizer_arguments
 
     d, q = EvalConfig(), QuantSetting()
-    p.add_argument("--model", help="checkpoint directory (default: the embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--model", help="a known model name (neurosim models) or a checkpoint directory "
+                   "(default: the embedded SmolLM2-135M-Instruct)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--text-file", nargs="+", help="evaluation text file(s) (default: --corpus shakespeare)")
     src.add_argument("--corpus", help="bundled corpus: shakespeare (10 plays)")
