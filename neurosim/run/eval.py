@@ -171,6 +171,8 @@ class EvalLinear(QuantizedProjection):
         #: name -> (T engine, T stats, clamp, levels) of every selected projection
         self.plan = {nm: self.quant.plan(nm) for nm in names if self.selected(nm)}
         self.weights: dict[str, tuple] = {}
+        #: keep the quantized weights across windows (False for models too large to hold them)
+        self.keep = True
         self.records: list[dict] = []
 
     def integers(self, counts, w_int, T):
@@ -195,7 +197,8 @@ class EvalLinear(QuantizedProjection):
         if cached is None:
             wq = quantize_weights(w, group_size=q.weight_group)
             cached = (wq, PackedWeights(wq.w_int) if q.mode == "spike" and wq.group_size is None else None)
-            self.weights[name] = cached
+            if self.keep:
+                self.weights[name] = cached
         wq, packed = cached
         T = resolve_steps(aq.counts, q.coding, T_engine)
         events = []
@@ -249,6 +252,7 @@ class _Scorer:
             rk = _rotation_key(q)
             m, what = rotated.get(rk, (base, None))
             h = EvalLinear(q, names)
+            h.keep = base.keep_weights
             if q.smooth is not None:
                 # once the hook holds a quantized smoothed weight it ignores the float one
                 m = FO.smoothed_model(m, amax[(q.calib_file, q.calib_tokens, rk)], q.smooth,
@@ -300,7 +304,8 @@ def _prepare(cfg: EvalConfig) -> tuple:
     texts = load_texts(cfg.text_file, cfg.corpus)
     wins = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.seed,
                           one_per_text=cfg.corpus == "python-stdlib")
-    base = Model(ckpt, dtype=np.dtype(cfg.dtype).type, keep_weights=True)
+    base = Model(ckpt, dtype=np.dtype(cfg.dtype).type)
+    base.keep_weights = base.weights_fit()   # float weights kept for small models only (re-read otherwise)
     for q in cfg.settings:
         FO.check_setting(q, base)
     calib = {}
