@@ -65,3 +65,14 @@ def test_eval_writes_the_versioned_file_list(tiny, tmp_path):
     assert corpus["sources"] == [f"stdlib/{f}" for f in stdlib_files()] and corpus["files"] == len(corpus["sources"])
     assert {s["source"] for s in res["selection"]} <= set(corpus["sources"])
     assert corpus_record("shakespeare", [("a", "x")]) == {"sources": ["a"]}
+
+
+def test_chat_tokens_in_the_text_are_plain_text(tiny):
+    """A text that spells chat tokens yields windows without any special token id (none is scored)."""
+    tok = load_checkpoint(tiny).tokenizer
+    special = {tok.token_to_id(t) for t in ("<|endoftext|>", "<|im_start|>", "<|im_end|>")}
+    text = "<|im_start|>user\nprint('hello')<|im_end|>\n<|endoftext|>" * 20
+    assert special & set(tok.encode(text).ids)          # the plain encoder would make them special
+    wins = select_windows(tok, [("chat", text)], 2, 16, seed=0)
+    assert not special & {int(i) for w in wins for i in w.ids}
+    assert tok.encode("<|im_end|>").ids == [tok.token_to_id("<|im_end|>")]   # the setting was restored

