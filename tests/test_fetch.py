@@ -153,3 +153,14 @@ def test_registry_records_are_consistent():
         assert len({p.package for p in m.parts}) == len(m.parts)
         assert all(len(p.sha256) == 64 and p.member.endswith(f"/data/part{i:02d}.bin")
                    for i, p in enumerate(m.parts, start=1))
+
+
+def test_sweep_keeps_a_known_model_name(tmp_path):
+    """A sweep's run.model that names a known model stays a name (a path is taken relative to the spec)."""
+    from neurosim.sweep.spec import load_spec
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("grid:\n  run.model: [qwen2.5-coder-1.5b, ckpt]\n  run.max_tokens: [8]\n")
+    words = [p.argv["run"] for p in load_spec(spec).points]
+    assert ["--model", "qwen2.5-coder-1.5b"] == words[0][words[0].index("--model"):][:2]
+    assert words[1][words[1].index("--model") + 1] == str(tmp_path / "ckpt")
