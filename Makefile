@@ -120,6 +120,8 @@ results: setup
 REAL_MODEL ?= qwen2.5-coder-1.5b
 REAL_WINDOWS ?= 16
 REAL_TOKENS ?= 512
+# the held-out confirmation: the frontier's best setting on code, on windows drawn with another seed
+REAL_BEST ?= --smooth 0.65 --calib-tokens 512 --window-for down_proj=11 --window-for v_proj=11 --label 'smooth 0.65, down+v T=11'
 fetch-model: setup
 	$(PY) -m neurosim fetch-model $(REAL_MODEL)
 
@@ -129,6 +131,10 @@ results-real: fetch-model
 	$(PY) -m neurosim.results eval $(B)/eval-real-code qwen_frontier_code --command "neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/realmodel_frontier.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS)"
 	$(PY) -m neurosim eval --model $(REAL_MODEL) --corpus shakespeare --settings benchmarks/realmodel_frontier.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS) --out $(B)/eval-real-plays
 	$(PY) -m neurosim.results eval $(B)/eval-real-plays qwen_frontier_plays --command "neurosim eval --model $(REAL_MODEL) --corpus shakespeare --settings benchmarks/realmodel_frontier.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS)"
+	$(PY) -m neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/sensitivity.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS) --out $(B)/eval-real-sens
+	$(PY) -m neurosim.results eval $(B)/eval-real-sens qwen_sensitivity_code --command "neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/sensitivity.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS)"
+	$(PY) -m neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --seed 1 $(REAL_BEST) --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS) --out $(B)/eval-real-heldout
+	$(PY) -m neurosim.results eval $(B)/eval-real-heldout qwen_heldout_code --command "neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --seed 1 $(REAL_BEST) --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS)"
 	$(PY) -m neurosim.results sync
 
 clean:
