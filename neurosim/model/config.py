@@ -31,9 +31,9 @@ __all__ = [
     "count_parameters", "suggest",
 ]
 
-SUPPORTED_MODEL_TYPES = ("sse_swa_moba", "qwen3", "llama")
+SUPPORTED_MODEL_TYPES = ("sse_swa_moba", "qwen3", "qwen2", "llama")
 
-#: "attention" (llama/qwen3) and "full" (SpB2.0) are dense causal softmax; "moba" is block-sparse
+#: "attention" (llama/qwen3/qwen2) and "full" (SpB2.0) are dense causal softmax; "moba" is block-sparse
 #: softmax; "sse_swa" is the SSE (gated delta rule) + sliding-window softmax hybrid.
 LAYER_KINDS = ("attention", "full", "moba", "sse_swa")
 
@@ -66,6 +66,7 @@ _REQUIRED = {
     "sse_swa_moba": ("hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size",
                      "num_heads", "attn"),
     "qwen3": _HF_REQUIRED,
+    "qwen2": _HF_REQUIRED,
     "llama": _HF_REQUIRED,
 }
 _REQUIRED_ATTN = ("layers", "num_heads")
@@ -88,6 +89,7 @@ _KNOWN_KEYS = {
         "swa_dropout", "use_l2warp", "use_output_gate", "use_short_conv",
     },
     "qwen3": _HF_KEYS | {"max_window_layers", "sliding_window", "use_sliding_window", "layer_types"},
+    "qwen2": _HF_KEYS | {"max_window_layers", "sliding_window", "use_sliding_window", "layer_types"},
     "llama": _HF_KEYS | {"mlp_bias", "pretraining_tp"},
 }
 _KNOWN_ATTN_KEYS = {
@@ -159,8 +161,9 @@ class ModelConfig:
     Sizes are element counts. MoBA/full softmax layers use ``num_heads`` / ``num_kv_heads`` /
     ``head_dim``; the SWA branch of ``sse_swa`` layers uses ``swa_num_heads`` (the top-level
     ``num_heads``, as the reference code has it) / ``num_kv_heads`` / ``head_dim``. RoPE is
-    rotate-half with base ``rope_theta``. For qwen3/llama every layer is ``attention`` and
-    ``qk_norm`` is True for qwen3, False for llama; the ``sse_*`` fields are 0 there.
+    rotate-half with base ``rope_theta``. For qwen3/qwen2/llama every layer is ``attention`` and
+    ``qk_norm`` is True for qwen3, False for qwen2/llama; qwen2 has biases on q/k/v (never on
+    o_proj); the ``sse_*`` fields are 0 there.
     """
 
     model_type: str
@@ -231,7 +234,7 @@ class ModelConfig:
 
     def names(self, i: int) -> dict[str, str]:
         """Role -> tensor name for layer i (roles are the SpB2.0 short names, e.g. ``q_proj``,
-        ``attn_norm``, ``gate_proj``, ``sse_q_proj``; llama/qwen3 names are mapped onto them)."""
+        ``attn_norm``, ``gate_proj``, ``sse_q_proj``; llama/qwen3/qwen2 names are mapped onto them)."""
         return {role: name for role, (name, _) in layer_tensors(self, i).items()}
 
     def projection_names(self, i: int) -> list[str]:
@@ -291,11 +294,17 @@ def model_config(config: Mapping) -> ModelConfig:
     hd = _int(where, config, "head_dim", H // nh if H % nh == 0 else None)
     if nh % nkv:
         raise NeurosimError(f"config.json: num_attention_heads {nh} is not a multiple of num_key_value_heads {nkv}")
-    bias = _bool(where, config, "attention_bias", False)
+    if mt == "qwen2":
+        # Qwen2 attention: biases on q/k/v always, none on o_proj (no config key for either)
+        if config.get("use_sliding_window"):
+            raise NeurosimError("config.json: use_sliding_window=true is not supported (full attention only)")
+        qkv_bias, o_bias = True, False
+    else:
+        qkv_bias = o_bias = _bool(where, config, "attention_bias", False)
     return ModelConfig(
         **common, norm_eps=_float(where, config, "rms_norm_eps", 1e-6),
         num_heads=nh, num_kv_heads=nkv, head_dim=hd,
-        qk_norm=(mt == "qwen3"), qkv_bias=bias, o_bias=bias,
+        qk_norm=(mt == "qwen3"), qkv_bias=qkv_bias, o_bias=o_bias,
         mlp_bias=_bool(where, config, "mlp_bias", False),
         rope_theta=_float(where, config, "rope_theta", 10000.0),
         window_size=None, moba_chunk_size=ATTN_DEFAULTS["moba_chunk_size"],
@@ -432,8 +441,9 @@ def _sse_tensors(t: Spec, mc: ModelConfig, a: str) -> None:
 def layer_tensors(mc: ModelConfig, i: int) -> Spec:
     """The schema of layer ``i``: role -> (tensor name, shape), in checkpoint write order.
 
-    llama/qwen3: ``input_layernorm``, ``post_attention_layernorm``, ``self_attn.{q,k,v,o}_proj``
-    (+ ``{q,k}_norm`` for qwen3, biases with ``attention_bias``), ``mlp.{gate,up,down}_proj``.
+    llama/qwen3/qwen2: ``input_layernorm``, ``post_attention_layernorm``, ``self_attn.{q,k,v,o}_proj``
+    (+ ``{q,k}_norm`` for qwen3, biases with ``attention_bias``; qwen2 always has
+    ``self_attn.{q,k,v}_proj.bias``), ``mlp.{gate,up,down}_proj``.
     sse_swa_moba (docs/model.md): ``attn_norm``, ``mlp_norm``, ``mlp.*``; MoBA/full layers
     ``attn.{q,k,v,o}_proj`` with ``attn.num_heads`` query heads; SSE+SWA layers the SSE tensors and
     ``attn.swa_{q,k,v,o}_proj`` with the top-level ``num_heads`` query heads.

@@ -1,10 +1,13 @@
-"""GGUF -> HF-style llama checkpoint directory (``neurosim convert --gguf FILE --out DIR``).
+"""GGUF -> HF-style llama / qwen2 checkpoint directory (``neurosim convert --gguf FILE --out DIR``).
 
 Reads the file with the PyPI ``gguf`` package (``GGUFReader``, memory-mapped), dequantizes one tensor
-at a time with ``gguf.quants.dequantize`` and writes through :func:`neurosim.model.checkpoint.write_checkpoint`
-(atomic, streaming). Supported: ``general.architecture == "llama"`` with a ``gpt2`` (byte-level BPE)
-tokenizer. llama.cpp's converter permutes the rows of ``attn_q``/``attn_k`` for its interleaved RoPE;
-they are permuted back here so the HF rotate-half RoPE applies.
+at a time with ``gguf.quants.dequantize`` (float32, exactly the package's values) and writes through
+:func:`neurosim.model.checkpoint.write_checkpoint` (atomic, streaming, disk space checked first).
+Supported: ``general.architecture`` ``llama`` or ``qwen2`` (q/k/v biases) with a ``gpt2`` (byte-level
+BPE) tokenizer, tensor types :data:`SUPPORTED_TENSOR_TYPES` (the legacy 32-weight blocks and the
+256-weight k-quants Q4_K, Q5_K, Q6_K). llama.cpp's converter permutes the rows of
+``attn_q``/``attn_k`` of llama models for its interleaved RoPE; they are permuted back here so the HF
+rotate-half RoPE applies (qwen2 is stored unpermuted: llama.cpp runs it with rotate-half RoPE).
 """
 
 from __future__ import annotations
@@ -22,7 +25,11 @@ from neurosim.console import fit
 from neurosim.model.checkpoint import write_checkpoint
 from neurosim.model.config import LM_HEAD_NAME, expected_tensors, model_config
 
-SUPPORTED_ARCHITECTURES = ("llama",)
+SUPPORTED_ARCHITECTURES = ("llama", "qwen2")
+#: GGUF architecture -> (HF model_type, architectures entry)
+_MODEL_TYPES = {"llama": ("llama", "LlamaForCausalLM"), "qwen2": ("qwen2", "Qwen2ForCausalLM")}
+#: tensor types dequantized here (by gguf.quants.dequantize, checked type by type in the tests)
+SUPPORTED_TENSOR_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K")
 
 #: GGUF per-layer tensor name -> its role in the schema (neurosim.model.config; the HF names come from there)
 _LAYER_ROLES = {
@@ -36,6 +43,8 @@ _LAYER_ROLES = {
     "ffn_up": "up_proj",
     "ffn_down": "down_proj",
 }
+#: GGUF bias tensors (qwen2 only) -> their schema role
+_BIAS_ROLES = {"attn_q": "q_bias", "attn_k": "k_bias", "attn_v": "v_bias"}
 _EMBED, _HEAD = "token_embd.weight", "output.weight"
 _GLOBALS = (_EMBED, "output_norm.weight", _HEAD)
 _BLK = re.compile(r"^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$")
@@ -138,7 +147,7 @@ def build_tokenizer_json(tokens: list[str], merges: list[str], token_types: list
 
 def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype: str = "float32",
                  progress: bool = True, force: bool = False) -> Path:
-    """Convert a llama-architecture GGUF file into an HF-style directory ``out`` (atomic)."""
+    """Convert a llama- or qwen2-architecture GGUF file into an HF-style directory ``out`` (atomic)."""
     from gguf.quants import dequantize
 
     gguf_path = Path(gguf_path)
@@ -154,7 +163,8 @@ def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype:
     nh = int(_field(r, a + "attention.head_count"))
     nkv = int(_field(r, a + "attention.head_count_kv", nh))
     hd = int(_field(r, a + "attention.key_length", H // nh, required=False))
-    eps = float(_field(r, a + "attention.layer_norm_rms_epsilon"))
+    # stored as float32: its shortest decimal (1e-06, as config.json had it, not 9.99999997e-07)
+    eps = float(str(np.float32(_field(r, a + "attention.layer_norm_rms_epsilon"))))
     theta = float(_field(r, a + "rope.freq_base", 10000.0, required=False))
     ctx = int(_field(r, a + "context_length", 2048, required=False))
     if _field(r, a + "rope.scaling.type", "none", required=False) not in ("none", None):
@@ -167,13 +177,17 @@ def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype:
     found = {}   # (layer or None, role or GGUF global name) -> (GGUF tensor, numpy shape)
     for t in r.tensors:
         name = t.name
+        if t.tensor_type.name not in SUPPORTED_TENSOR_TYPES:
+            raise NeurosimError(f"{gguf_path.name}: tensor '{name}' has type {t.tensor_type.name}, which is not "
+                                f"supported (supported: {', '.join(SUPPORTED_TENSOR_TYPES)})")
         if name in _GLOBALS:
             key = (None, name)
         else:
             m = _BLK.match(name)
-            if not m or m.group(2) not in _LAYER_ROLES or m.group(3) != "weight":
-                raise NeurosimError(f"{gguf_path.name}: unsupported tensor '{name}' for a llama model")
-            key = (int(m.group(1)), _LAYER_ROLES[m.group(2)])
+            roles = _LAYER_ROLES if m and m.group(3) == "weight" else _BIAS_ROLES if arch == "qwen2" else {}
+            if not m or m.group(2) not in roles:
+                raise NeurosimError(f"{gguf_path.name}: unsupported tensor '{name}' for a {arch} model")
+            key = (int(m.group(1)), roles[m.group(2)])
         # GGUF shapes are ggml order (fastest dimension first); numpy/HF order is reversed
         found[key] = (t, tuple(int(x) for x in reversed(t.shape.tolist())) if len(t.shape) > 1
                       else (int(t.shape[0]),))
@@ -200,15 +214,17 @@ def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype:
         str(_field(r, "tokenizer.ggml.pre", "default", required=False)),
         bos, bool(_field(r, "tokenizer.ggml.add_bos_token", False, required=False)))
 
+    model_type, hf_arch = _MODEL_TYPES[arch]
     config = {
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "architectures": [hf_arch], "model_type": model_type,
         "hidden_size": H, "intermediate_size": I, "num_hidden_layers": L,
         "num_attention_heads": nh, "num_key_value_heads": nkv, "head_dim": hd,
         "vocab_size": V, "rms_norm_eps": eps, "rope_theta": theta,
         "max_position_embeddings": ctx, "tie_word_embeddings": tied, "hidden_act": "silu",
-        "attention_bias": False, "mlp_bias": False, "torch_dtype": dtype,
-        "bos_token_id": bos, "eos_token_id": eos, "pad_token_id": pad,
+        "torch_dtype": dtype, "bos_token_id": bos, "eos_token_id": eos, "pad_token_id": pad,
     }
+    if model_type == "llama":
+        config.update({"attention_bias": False, "mlp_bias": False})
     mc = model_config(config)
     schema = expected_tensors(mc)
     tensors, roles = {}, {}   # HF name -> (GGUF tensor, shape); HF name -> role
@@ -218,13 +234,13 @@ def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype:
         elif layer < mc.num_layers:
             hf = mc.names(layer)[role]
         else:
-            raise NeurosimError(f"{gguf_path.name}: tensor '{t.name}' is not in the llama schema "
+            raise NeurosimError(f"{gguf_path.name}: tensor '{t.name}' is not in the {model_type} schema "
                                 f"(the model has {mc.num_layers} layers)")
         tensors[hf], roles[hf] = (t, shape), role
     for hf, (t, shape) in tensors.items():
         want = schema.get(hf)
         if want is None:
-            raise NeurosimError(f"{gguf_path.name}: tensor '{t.name}' ({hf}) is not in the llama schema")
+            raise NeurosimError(f"{gguf_path.name}: tensor '{t.name}' ({hf}) is not in the {model_type} schema")
         if shape != want:
             raise NeurosimError(f"{gguf_path.name}: tensor '{t.name}' has shape {shape}, expected {want}")
     missing = [n for n in schema if n not in tensors]
@@ -235,9 +251,9 @@ def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype:
     def produce(hf: str) -> np.ndarray:
         t, shape = tensors[hf]
         w = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(shape)
-        if roles[hf] == "q_proj":
+        if arch == "llama" and roles[hf] == "q_proj":
             w = unpermute_qk(w, nh)
-        elif roles[hf] == "k_proj":
+        elif arch == "llama" and roles[hf] == "k_proj":
             w = unpermute_qk(w, nkv)
         if not np.isfinite(w).all():
             raise NeurosimError(f"{gguf_path.name}: tensor '{t.name}' contains NaN/inf")
@@ -261,7 +277,7 @@ def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """The ``neurosim convert`` arguments."""
-    parser.add_argument("--gguf", required=True, metavar="FILE", help="input GGUF file (llama architecture)")
+    parser.add_argument("--gguf", required=True, metavar="FILE", help="input GGUF file (llama or qwen2 architecture)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output checkpoint directory (must not exist)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                         help="safetensors dtype of the written weights (default float32)")

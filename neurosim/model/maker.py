@@ -1,22 +1,26 @@
 """Random-initialised checkpoints in the exact HF layouts (``neurosim make-checkpoint``).
 
-``neurosim make-checkpoint --arch sse_swa_moba|qwen3|llama --preset tiny|full [--seed S] OUT``
+``neurosim make-checkpoint --arch sse_swa_moba|qwen3|qwen2|llama --preset tiny|full [--seed S] OUT``
 (or ``--out DIR``; ``--config FILE`` writes the layout of any config.json instead of a preset)
 
 - ``tiny``: hidden 64, 4 heads (2 KV heads), head_dim 16, MLP 128, 4 layers, float32, one file.
   For ``sse_swa_moba``: ``attn.layers [0, 2]``, ``full_layers [2]`` -> layer 0 MoBA, layer 2 full
   attention, layers 1 and 3 SSE+SWA; ``moba_chunk_size 8``, ``moba_topk 2``, ``window_size 8``, so
   ~32 tokens exercise block selection and windows.
+  ``qwen2`` tiny has an untied ``lm_head.weight`` (the other tiny presets tie it, as their full ones do).
 - ``full``: the SpB2.0-5B layout (docs/model.md; 36 layers, hidden 2560, MLP 9728, vocab
   151936; qwen3/llama: the same dimensions with attention in every layer), bfloat16, sharded into
   5 GB files with ``model.safetensors.index.json``, written tensor by tensor (about 10 GB on disk,
-  one float32 tensor in memory at a time).
+  one float32 tensor in memory at a time). ``qwen2`` full is the Qwen2.5-1.5B layout instead
+  (28 layers, hidden 1536, MLP 8960, 12 query / 2 KV heads of 128, q/k/v biases, RoPE base 1e6,
+  tied embeddings; about 3.1 GB).
 
 Every checkpoint gets the same small byte-level BPE ``tokenizer.json`` (512 tokens, trained
 deterministically on a built-in English text); for ``full`` it covers only the first 512 ids.
 
 Initialisation (per tensor, seeded by (seed, crc32(name)) so the result is independent of the write
-order): linear weights and embeddings N(0, 0.02); every norm weight 1; biases 0;
+order): linear weights and embeddings N(0, 0.02); every norm weight 1; q/k/v biases N(0, 0.1)
+(Qwen2's are large and must reach the output); other biases 0;
 ``A_log = log(U(1, 16))``; ``dt_bias = softplus^-1(dt)`` with ``dt = exp(U(log 1e-3, log 0.1))``
 (the Mamba/GDN initialisation).
 """
@@ -134,6 +138,30 @@ _LLAMA_FULL = {   # the same block shape without q/k norms, untied head
     "vocab_size": 151936,
 }
 
+_QWEN2_FULL = {   # Qwen2.5-1.5B dimensions (the Qwen2.5-Coder-1.5B GGUF that fetch-model converts)
+    "architectures": ["Qwen2ForCausalLM"],
+    "model_type": "qwen2",
+    "bos_token_id": 151643,
+    "eos_token_id": 151645,
+    "hidden_act": "silu",
+    "hidden_size": 1536,
+    "initializer_range": 0.02,
+    "intermediate_size": 8960,
+    "max_position_embeddings": 32768,
+    "max_window_layers": 28,
+    "num_attention_heads": 12,
+    "num_hidden_layers": 28,
+    "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-06,
+    "rope_scaling": None,
+    "rope_theta": 1000000.0,
+    "sliding_window": 32768,
+    "tie_word_embeddings": True,
+    "use_cache": True,
+    "use_sliding_window": False,
+    "vocab_size": 151936,
+}
+
 _TINY_COMMON = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 4, "head_dim": 16,
                 "vocab_size": TOKENIZER_VOCAB, "bos_token_id": 1, "eos_token_id": 2,
                 "max_position_embeddings": 4096}
@@ -145,7 +173,7 @@ def preset_config(arch: str, preset: str) -> dict:
         raise NeurosimError(f"unknown --arch '{arch}' (one of {', '.join(ARCHES)})")
     if preset not in PRESETS:
         raise NeurosimError(f"unknown --preset '{preset}' (one of {', '.join(PRESETS)})")
-    full = {"sse_swa_moba": _SPB2_FULL, "qwen3": _QWEN3_FULL, "llama": _LLAMA_FULL}[arch]
+    full = {"sse_swa_moba": _SPB2_FULL, "qwen3": _QWEN3_FULL, "qwen2": _QWEN2_FULL, "llama": _LLAMA_FULL}[arch]
     cfg = copy.deepcopy(full)
     if preset == "full":
         return cfg
@@ -159,6 +187,8 @@ def preset_config(arch: str, preset: str) -> dict:
                             "rope_theta": 10000})
     else:
         cfg.update({"num_attention_heads": 4, "num_key_value_heads": 2, "rope_theta": 10000})
+    if arch == "qwen2":
+        cfg.update({"tie_word_embeddings": False, "max_window_layers": 4, "sliding_window": 4096})
     return cfg
 
 
@@ -218,6 +248,8 @@ def init_tensor(name: str, shape: tuple[int, ...], seed: int) -> np.ndarray:
     if name.endswith("dt_bias"):
         dt = np.exp(rng.uniform(np.log(1e-3), np.log(0.1), size=shape))
         return (dt + np.log(-np.expm1(-dt))).astype(np.float32)   # inverse softplus
+    if re.search(r"[qkv]_proj\.bias$", name):
+        return (rng.standard_normal(size=shape) * 0.1).astype(np.float32)
     if name.endswith(".bias"):
         return np.zeros(shape, np.float32)
     if re.search(r"(norm|layernorm)\.weight$", name):
@@ -278,7 +310,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", dest="out_option", metavar="DIR", default=None,
                         help="output checkpoint directory (the same as OUT; one of them is required)")
     parser.add_argument("--arch", choices=ARCHES, default=None, help="model_type (default sse_swa_moba)")
-    parser.add_argument("--preset", choices=PRESETS, default=None, help="tiny (tests) or full (SpB2.0-5B size; default tiny)")
+    parser.add_argument("--preset", choices=PRESETS, default=None, help="tiny (tests) or full (SpB2.0-5B size; qwen2: Qwen2.5-1.5B size; default tiny)")
     parser.add_argument("--config", metavar="FILE", default=None,
                         help="a config.json to use instead of --arch/--preset (any supported model_type; "
                              "default: none)")

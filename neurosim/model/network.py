@@ -1,7 +1,7 @@
 """The decoder stack, built from a :class:`~neurosim.model.config.ModelConfig` and run layer by layer
 (prefill style).
 
-``Model(ckpt, dtype=np.float32)`` supports ``model_type`` "llama", "qwen3" (plain GQA attention in
+``Model(ckpt, dtype=np.float32)`` supports ``model_type`` "llama", "qwen3", "qwen2" (plain GQA attention in
 every layer, HF tensor names) and "sse_swa_moba" (SpikingBrain 2.0: MoBA / full attention / SSE+SWA
 hybrid layers, tensor names of docs/model.md). Sizes, layer kinds and tensor names come from
 the ModelConfig and its schema table (``ckpt.model_config`` unless ``config=`` is given). Weights are read with ``ckpt.tensor(name)``
@@ -230,7 +230,7 @@ class Model:
         self.attention_stats: dict[int, dict] = {}
 
     def layer_kind(self, i: int) -> str:
-        """"attention" (llama/qwen3), "moba", "full" or "sse_swa" (SpB2.0)."""
+        """"attention" (llama/qwen3/qwen2), "moba", "full" or "sse_swa" (SpB2.0)."""
         return self.model_config.layer_kinds[i]
 
     def layer_prefix(self, i: int) -> str:

@@ -54,6 +54,7 @@ from neurosim.run import evalstats as ES
 from neurosim.run.confirm import (CHOICE_RULE, TARGET_PPL, TARGET_SPARSITY, chosen_settings, confirmation_windows,
                                   full_settings, target_met, target_sparsity, window_spans)
 from neurosim.run.metrics import fixed_sparsity_text
+from neurosim.run.code_corpus import corpus_record
 from neurosim.run.fidelity import Product, Quantization, QuantizedProjection, name_matches, window_levels
 
 __all__ = ["QuantSetting", "EvalConfig", "evaluate", "levels", "format_table", "format_kinds", "render_result",
@@ -188,6 +189,8 @@ class EvalLinear(QuantizedProjection):
         #: name -> (T engine, T stats, clamp, levels) of every selected projection
         self.plan = {nm: self.quant.plan(nm) for nm in names if self.selected(nm)}
         self.weights: dict[str, tuple] = {}
+        #: keep the quantized weights across windows (False for models too large to hold them)
+        self.keep = True
         self.records: list[dict] = []
 
     def integers(self, counts, w_int, T):
@@ -212,7 +215,8 @@ class EvalLinear(QuantizedProjection):
         if cached is None:
             wq = quantize_weights(w, group_size=q.weight_group)
             cached = (wq, PackedWeights(wq.w_int) if q.mode == "spike" and wq.group_size is None else None)
-            self.weights[name] = cached
+            if self.keep:
+                self.weights[name] = cached
         wq, packed = cached
         T = resolve_steps(aq.counts, q.coding, T_engine)
         events = []
@@ -266,6 +270,7 @@ class _Scorer:
             rk = _rotation_key(q)
             m, what = rotated.get(rk, (base, None))
             h = EvalLinear(q, names)
+            h.keep = base.keep_weights
             if q.smooth is not None:
                 # once the hook holds a quantized smoothed weight it ignores the float one
                 m = FO.smoothed_model(m, amax[(q.calib_file, q.calib_tokens, rk)], q.smooth,
@@ -308,17 +313,19 @@ def _rotation_key(q: QuantSetting) -> tuple:
 def _prepare(cfg: EvalConfig) -> tuple:
     """Load the checkpoint, the texts and the windows, check every setting and the calibration texts
     (all before any work): (ckpt, model_dir, texts, windows, float model, calibration ids by key)."""
-    from neurosim.model import Model, default_model_dir, load_checkpoint
+    from neurosim.model import Model, load_checkpoint, resolve_model
     from neurosim.run import folds as FO
     from neurosim.run.windows import check_disjoint, load_texts, select_windows
 
-    model_dir = Path(cfg.model) if cfg.model else default_model_dir()
+    model_dir = resolve_model(cfg.model)
     ckpt = load_checkpoint(model_dir)
     if ckpt.tokenizer is None:
         raise NeurosimError(f"{model_dir} has no tokenizer.json; neurosim eval needs one to read text")
     texts = load_texts(cfg.text_file, cfg.corpus, cfg.encoding)
-    wins = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.seed)
-    base = Model(ckpt, dtype=np.dtype(cfg.dtype).type, keep_weights=True)
+    wins = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.seed,
+                          one_per_text=cfg.corpus == "python-stdlib")
+    base = Model(ckpt, dtype=np.dtype(cfg.dtype).type)
+    base.keep_weights = base.weights_fit()   # float weights kept for small models only (re-read otherwise)
     for q in cfg.settings:
         FO.check_setting(q, base)
         _check_kind_windows(q, base)
@@ -577,7 +584,7 @@ def _summarize(cfg, wins, rows, recs, counts, ckpt, model_dir, base, calib, text
         "neurosim_version": __version__,
         "model": {"path": str(model_dir), "model_type": ckpt.model_type, "n_layers": base.n_layers},
         "config": {k: v for k, v in asdict(cfg).items() if k not in ("out", "settings", "workers")},
-        "corpus": {"sources": [s for s, _ in texts]},
+        "corpus": corpus_record(cfg.corpus, texts),
         "selection": [{"window": w.index, "source": w.source, "offset": w.offset, "tokens": int(len(w.ids))}
                       for w in wins],
         "ci": {"level": ES.CI_LEVEL, "method": "percentile bootstrap over windows", "resamples": cfg.bootstrap,
@@ -760,12 +767,15 @@ def configure(p: argparse.ArgumentParser) -> None:
     from neurosim.run.settings import WINDOW_HELP, add_quantizer_arguments
 
     d, q = EvalConfig(), QuantSetting()
-    p.add_argument("--model", help="checkpoint directory (default: the embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--model", help="a known model name (neurosim models) or a checkpoint directory "
+                   "(default: the embedded SmolLM2-135M-Instruct)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--text-file", nargs="+", help="evaluation text file(s) (default: --corpus shakespeare)")
     p.add_argument("--encoding", help=f"encoding of --text-file and --calib-file (default {d.encoding}; "
                                       "other bytes are refused)")
-    src.add_argument("--corpus", choices=("shakespeare",), help="bundled corpus: 10 plays (default shakespeare)")
+    src.add_argument("--corpus", choices=("shakespeare", "python-stdlib"),
+                     help="bundled corpus: shakespeare (10 plays) or python-stdlib (the running Python's standard "
+                          "library sources, one window per file); default shakespeare")
     p.add_argument("--windows", type=int, help=f"number of windows (default {d.windows})")
     p.add_argument("--window-tokens", type=int, help=f"tokens per window (default {d.window_tokens})")
     p.add_argument("--seed", type=int, help=f"window selection and bootstrap seed (default {d.seed})")

@@ -50,7 +50,7 @@ def execute(s: Settings, quiet: bool = False) -> dict:
     source and tokens, projections that cannot be smoothed). Writes the trace when ``s.trace`` is set (nothing is
     left behind on failure). quiet: no progress bars. Bad input raises :class:`neurosim.NeurosimError`.
     """
-    from neurosim.model import Model, default_model_dir, load_checkpoint
+    from neurosim.model import Model, load_checkpoint, resolve_model
     from neurosim.run import folds as FO
     from neurosim.run.corpus import default_text, read_text
     from neurosim.run.threads import blas_one_thread
@@ -60,7 +60,7 @@ def execute(s: Settings, quiet: bool = False) -> dict:
     t_start = time.perf_counter()
     writer = TraceWriter(s.trace) if s.trace else None  # fails early on a bad output path
     try:
-        model_dir = Path(s.model) if s.model else default_model_dir()
+        model_dir = resolve_model(s.model)
         ckpt = load_checkpoint(model_dir)
         if ckpt.tokenizer is None:
             raise NeurosimError(f"{model_dir} has no tokenizer.json; neurosim run needs one to read text")

@@ -266,7 +266,8 @@ def add_quantizer_arguments(p) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add one flag per :class:`Settings` field, plus ``--config`` (a YAML file of settings)."""
     d = Settings()
-    p.add_argument("--model", help="checkpoint directory (default: the embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--model", help="a known model name (neurosim models) or a checkpoint directory "
+                   "(default: the embedded SmolLM2-135M-Instruct)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--prompt", help="input text (default: a Hamlet passage)")
     src.add_argument("--text-file", help="read the input text from a file (default: none)")

