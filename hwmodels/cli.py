@@ -120,6 +120,7 @@ def run(args) -> int:
                         rows=args.rows, k_inputs=args.inputs, seed=args.seed, glitches=not args.no_glitches,
                         cache_dir=args.cache, progress=not args.quiet, tech_nodes=args.scale_nodes,
                         slew_mode=args.slew)
+    lines = []
     for name, comp in doc.get("comparison_kinds", {}).items():
         if name == "spike":
             continue
@@ -131,10 +132,10 @@ def run(args) -> int:
                   + ("" if c["both_meet_timing"] else " (timing NOT met by both)"))
     for tech, side in doc.get("libraries", {}).items():
         for fk, c in side["per_freq"].items():
-            print(f"{fk} MHz, {tech} ({side['node_nm']} nm): area {c['area_reduction_pct']:.1f}%, power (equal "
-                  f"clock, busy) {c['power_reduction_equal_clock_busy_pct']:.1f}%, energy per MAC-eq "
-                  f"{c['energy_reduction_equal_work_pct']:.1f}%" + ("" if c["both_meet_timing"] else
-                                                                     " (timing NOT met by both)"))
+            lines.append(f"{fk} MHz, {tech} ({side['node_nm']} nm): area {c['area_reduction_pct']:.1f}%, power "
+                         f"(equal clock, busy) {c['power_reduction_equal_clock_busy_pct']:.1f}%, energy per MAC-eq "
+                         f"{c['energy_reduction_equal_work_pct']:.1f}%" + ("" if c["both_meet_timing"] else
+                                                                            " (timing NOT met by both)"))
     for fk, c in doc["comparison"].items():
         g = c.get("gspecify", {}) if "energy_per_cycle_pj" in c.get("gspecify", {}) else c.get("zero_delay", {})
         msg = f"{fk} MHz, reductions of the spiking array (negative = larger): area {c['area_reduction_pct']:.1f}%"

@@ -38,6 +38,14 @@ def tiny_model(tiny):
     return Model(ckpt)
 
 
+@pytest.fixture(scope="session")
+def trace(tiny, tmp_path_factory):
+    """A 16-token spike trace of the tiny checkpoint with one tile (the energy tests' input)."""
+    out = tmp_path_factory.mktemp("trace") / "trace"
+    assert main(["run", "--model", str(tiny), "--max-tokens", "16", "--tiles", "1", "--trace", str(out)]) == 0
+    return out
+
+
 @pytest.fixture
 def rejected(capsys):
     """``rejected(argv, reason, *absent)``: run the CLI in-process; assert exit status 2, one error

@@ -12,13 +12,6 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FIGS = ("energy_stacked", "energy_per_layer", "break_even")
 
 
-@pytest.fixture(scope="module")
-def trace(tmp_path_factory):
-    ck = tmp_path_factory.mktemp("ckpt") / "tiny"
-    assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(ck)]) == 0
-    out = tmp_path_factory.mktemp("trace") / "trace"
-    assert main(["run", "--model", str(ck), "--max-tokens", "16", "--tiles", "1", "--trace", str(out)]) == 0
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,6 @@ from neurosim.hwmodels.energy_eval import price_settings, projections_of
 from neurosim.hwmodels.energy_scenarios import Grid, summarize
 
 
-@pytest.fixture(scope="module")
-def trace(tmp_path_factory):
-    ck = tmp_path_factory.mktemp("ckpt") / "tiny"
-    assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(ck)]) == 0
-    out = tmp_path_factory.mktemp("trace") / "trace"
-    assert main(["run", "--model", str(ck), "--max-tokens", "16", "--tiles", "1", "--trace", str(out)]) == 0
-    return out
 
 
 def _power(e):
