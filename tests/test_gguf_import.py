@@ -494,7 +494,7 @@ def test_no_disk_space_for_the_conversion(tmp_path, monkeypatch, capsys):
     _write_gguf(g, "qwen2", _qwen2_as_gguf(src), src.config, (src.path / "tokenizer.json").read_text())
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**6, 10**6 - 1000, 1000))
-    assert cli_main(["convert", "--no-progress", "--gguf", str(g), "--out", str(tmp_path / "c" / "out")]) == 2
+    assert cli_main(["convert", "--quiet", "--gguf", str(g), "--out", str(tmp_path / "c" / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not enough disk space: the checkpoint needs 0." in err and \
         "GB, 0.00 GB free" in err, err

@@ -183,7 +183,7 @@ def test_sse_swa_layers_are_refused(spb, text_file, tmp_path, rejected):
              out)
 
 
-@pytest.mark.parametrize("extra, msg", [(["--rotate", "givens"], "unknown rotate 'givens'"),
+@pytest.mark.parametrize("extra, msg", [(["--rotate", "givens"], "invalid choice: 'givens'"),
                                         (["--rotate", "random", "--rotate-seed", "-1"], "rotate_seed must be")])
 def test_bad_rotation_settings(llama, text_file, tmp_path, rejected, extra, msg):
     out = tmp_path / "ev"

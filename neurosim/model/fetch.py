@@ -167,11 +167,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """The ``neurosim fetch-model`` arguments."""
     parser.add_argument("name", metavar="NAME", help=f"a known model ({', '.join(KNOWN_MODELS)})")
     parser.add_argument("--free", action="store_true", help="remove the assembled GGUF after the conversion")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def run(args) -> int:
     """``neurosim fetch-model``: fetch and convert, print where the checkpoint is."""
-    out = fetch_model(args.name, free=args.free, progress=not args.no_progress)
+    out = fetch_model(args.name, free=args.free, progress=not args.quiet)
     print(f"{args.name}: {out} (use --model {args.name})")
     return 0
