@@ -247,7 +247,7 @@ def test_run_and_report_label_mixed_windows(tiny, texts, confirmed, tmp_path, ca
                  "--window-for", "down_proj=11", "--trace", str(tr)]) == 0
     t = json.loads((tr / "summary.json").read_text())["totals"]
     common = 1 - t["spikes"] / (7 * t["activations"])
-    assert f"mixed (T=7/11); {common:.2%} on 7 cells" in capsys.readouterr().out
+    assert f"mixed (T=7/11); {common:.2%} on 7 cells" in " ".join(capsys.readouterr().out.split())
     assert main(["report", "--trace", str(tr), "--eval", str(confirmed[1]), "--out", str(rep), "--quiet"]) == 0
     md = (rep / "report.md").read_text()
     assert "Held-out confirmation" in md and sparsity_cell(confirmed[0]["confirmation"]["settings"][1]) in md

@@ -219,7 +219,10 @@ def check_disk_space(out: Path, need: int) -> None:
     where = out.absolute()
     while not where.exists():
         where = where.parent
-    free = shutil.disk_usage(where).free
+    usage = shutil.disk_usage(where)
+    if usage.total == 0:        # a pseudo file system (/proc, /sys): the write itself says what fails
+        return
+    free = usage.free
     if need > free:
         raise NeurosimError(f"{out}: not enough disk space: the checkpoint needs {need / 1e9:.2f} GB, "
                             f"{free / 1e9:.2f} GB free on {where}")
