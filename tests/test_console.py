@@ -120,12 +120,13 @@ def console(tmp_path_factory):
        "--settings", d / "settings.yaml")
     go("rtl", "--design", "spike", "--lanes", "1", "--k", "16", "--out", d / "rtl")
     go("hw", "--trace", d / "trace", "--lanes", "1", "--k", "16", "--rows", "1", "--inputs", "4", "--freq", "250",
-       "--no-glitches", "--tech", "--pipeline", "1", "--cache", d / "hw_cache", "--out", d / "hw")
+       "--no-glitches", "--scale-nodes", "--pipeline", "1", "--cache", d / "hw_cache", "--out", d / "hw")
     go("energy", "--trace", d / "trace", "--hw", d / "hw", "--cache", d / "energy_cache", "--out", d / "energy")
     go("report", "--trace", d / "trace", "--hw", d / "hw", "--eval", d / "eval", "--energy", d / "energy",
        "--out", d / "report")
     (d / "sweep.yaml").write_text(SWEEP)
     go("sweep", d / "sweep.yaml", "--workers", "1", "--out", d / "sweep")
+    go("models")      # fetch-model downloads a gigabyte: only its --help is run here
     for name in COMMANDS:
         r = _neurosim([name, "--help"], d)
         out[f"{name} --help"] = (r.stdout, r.stderr)
@@ -136,7 +137,7 @@ def console(tmp_path_factory):
 
 def test_every_command_fits_80_columns(console):
     out, _ = console
-    assert set(COMMANDS) <= set(out)
+    assert set(COMMANDS) - {"fetch-model"} <= set(out) and "fetch-model --help" in out
     for name, (stdout, stderr) in out.items():
         for stream, text in (("stdout", stdout), ("stderr", stderr)):
             long = [line for line in text.splitlines() if len(line) > 80]

@@ -155,12 +155,14 @@ def models_table() -> str:
         rows.append((m.name, m.title, f"{m.parameters / 1e9:.2f} B",
                      f"{m.gguf_bytes / 1e9:.2f} GB" if m.gguf_bytes else "-",
                      f"{m.checkpoint_bytes / 1e9:.1f} GB", m.licence, status))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    head, body = rows[0], rows[1:]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
     lines.append("")
     lines += [f"{m.name}: {m.source}" + (f"; {m.note}" if m.note else "") for m in KNOWN_MODELS.values()]
     lines.append("--model also takes any checkpoint directory (a GGUF file: neurosim convert --gguf FILE --out DIR)")
-    return "\n".join(lines)
+    from neurosim.console import fit
+    return fit("\n".join(lines))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
