@@ -52,6 +52,11 @@ def _hw_rows(hw: dict | None, energy: dict | None) -> list[str]:
             work = f", {_pct(v, False)} per MAC-eq (trace's rate)"
     rows.append(f"power saved      {PAPER['power_reduction_500mhz_pct']:.1f}%   "
                 f"{_pct(p.get('power_reduction_equal_clock_busy_pct'), False)} per busy cycle{work}")
+    ac = {k: (comp[k].get("area_cycles_per_activation_um2") or {}).get("model", {}).get("reduction_pct")
+          for k in sorted(comp, key=float, reverse=True)}
+    if any(v is not None for v in ac.values()):
+        rows.append("area x cycles    -       " + ", ".join(f"{_pct(v, False)} @ {k} MHz" for k, v in ac.items()
+                                                           if v is not None) + " (per activation)")
     return rows
 
 
