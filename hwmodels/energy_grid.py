@@ -92,13 +92,13 @@ def staging_bank_kb(projections, lanes: int, bank_kb: int) -> int:
 class Constants:
     """Memory constants of the scenarios (CACTI at :data:`NODE_NM`, cached per configuration)."""
 
-    def __init__(self, word_bits: int, cache_dir, sram=mem.sram_cacti):
-        self.word_bits, self.cache_dir, self._sram, self._memo = word_bits, cache_dir, sram, {}
+    def __init__(self, word_bits: int, cache_dir):
+        self.word_bits, self.cache_dir, self._memo = word_bits, cache_dir, {}
 
     def bank(self, kb: int, cell: str, word_bits: int | None = None) -> dict:
         key = (kb, cell, word_bits or self.word_bits)
         if key not in self._memo:
-            self._memo[key] = self._sram(key[0], key[2], NODE_NM, self.cache_dir, cell=cell)
+            self._memo[key] = mem.sram_cacti(key[0], key[2], NODE_NM, self.cache_dir, cell=cell)
         return self._memo[key]
 
 

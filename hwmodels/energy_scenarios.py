@@ -41,13 +41,13 @@ def _window(coding: str) -> int:
 class Grid:
     """The designs of ``hw_doc`` priced over the projections, ready to evaluate scenarios."""
 
-    def __init__(self, projections, hw_doc: dict, *, tokens: int, cache_dir="build/energy_cache", sram=None):
+    def __init__(self, projections, hw_doc: dict, *, tokens: int, cache_dir="build/energy_cache"):
         self.projections, self.tokens = list(projections), int(tokens)
         if self.tokens < 1:
             raise NeurosimError("the energy grid needs at least one token")
         self.lanes = int(hw_doc.get("settings", {}).get("lanes", 16))
         word_bits, self.words_per_row = mem.weight_port(self.lanes * 8)
-        self.consts = eg.Constants(word_bits, cache_dir, **({"sram": sram} if sram else {}))
+        self.consts = eg.Constants(word_bits, cache_dir)
         self.clocks = sorted({float(r["freq_mhz"]) for r in hw_doc["results"].values()})
         negative = any(int(p.values[p.freq > 0].min(initial=0)) < 0 for p in self.projections)
         self.systems, self.counts, self.skipped = {}, {}, []
@@ -190,7 +190,8 @@ def summarize(grid_obj: Grid, grid: dict) -> tuple[dict, list[dict]]:
             if vals:
                 lo, hi = min(vals.values()), max(vals.values())
                 bars.append({"axis": ax, "default": default[ax], "values": vals,
-                             "low": min(lo, dd_red(d, b)), "high": max(hi, dd_red(d, b))})
+                             "low": min(lo, d["best"][b]["reduction_pct"]),
+                             "high": max(hi, d["best"][b]["reduction_pct"])})
         bars.sort(key=lambda x: x["high"] - x["low"], reverse=True)
         tornado[b] = bars
     section = {"axes": sc.describe(), "grid": grid, "count": len(results), "default": default,
@@ -219,10 +220,6 @@ def _prefetch_memory(grid_obj: Grid, scens) -> None:
             keys.add((eg.local_buffer_kb(g.projections, g.lanes), cell, None))
     with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
         list(pool.map(lambda k: g.consts.bank(*k), sorted(keys, key=str)))
-
-
-def dd_red(d: dict, b: str) -> float:
-    return d["best"][b]["reduction_pct"]
 
 
 def _count_designs(results, b: str) -> dict:

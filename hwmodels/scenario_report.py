@@ -15,11 +15,6 @@ def default_line(section: dict) -> str:
             f"{d['bank_kb']} KiB banks, weights {d['weights']}, {d['throughput']}")
 
 
-def short_design(name: str) -> str:
-    """A spiking design's name without the words every name shares."""
-    return name.replace("spike ", "").replace(", row held", " held").replace(", row per event", " per-event")
-
-
 def console_summary(section: dict) -> list[str]:
     """The scenario verdict in at most 10 lines of at most 80 characters."""
     lines = [f"Energy per token over {section['count']:,} modelling scenarios (memory included);"]
@@ -101,4 +96,4 @@ def _num(x) -> str:
     return "never" if x is None else f"{x:.2f}"
 
 
-__all__ = ["console_summary", "render_markdown", "default_line", "short_design", "pct"]
+__all__ = ["console_summary", "render_markdown", "default_line", "pct"]

@@ -94,10 +94,9 @@ def frontier(priced: list[dict], baseline: str = "MAC zero-skipping"):
 
 
 def save(fig, path):
-    """Write ``fig`` as a PNG and close it."""
-    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": "neurosim"})
-    plt.close(fig)
-    return path
+    """Write ``fig`` as a PNG and close it (the report's figure writer)."""
+    from .figures import save as save_png
+    return save_png(fig, path)
 
 
 __all__ = ["tornado", "frontier", "save"]
