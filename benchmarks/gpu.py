@@ -26,7 +26,6 @@ On a CUDA GPU (PyTorch), with the whole forward on the GPU (:class:`neurosim.mod
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import os
@@ -38,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.gpu_report import REFERENCE_BF16_S, record_schema, render
+from benchmarks.results_cli import parse_results_args, result_parser
 
 PROMPT = ("To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer the slings "
           "and arrows of outrageous fortune, or to take arms against a sea of troubles")
@@ -320,8 +320,7 @@ def measure(models, cpu_tokens, repeats, device, save, profile=False) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="docs/results")
+    ap = result_parser(__doc__, "gpu")
     ap.add_argument("--spb5b", help="a SpB2.0-5B layout checkpoint (make-checkpoint --preset full)")
     ap.add_argument("--tokens", default="4096,256", help="sequence lengths of the spb5b runs")
     ap.add_argument("--cpu-tokens", type=int, default=256, help="sequence length of the CPU comparison")
@@ -329,11 +328,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     ap.add_argument("--profile", action="store_true", help="record the heaviest device operators of the spb5b passes")
     ap.add_argument("--skip-small", action="store_true", help="only the --spb5b checkpoint")
-    ap.add_argument("--render-only", action="store_true", help="re-render OUT/gpu.md from OUT/gpu.json")
     ap.add_argument("--tests-log", help="record the last line of this pytest log (the gpu tests) in gpu.json")
-    a = ap.parse_args(argv)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
+    a, out = parse_results_args(ap, argv)
     command = "python -m benchmarks.gpu" + (" --spb5b DIR" if a.spb5b else "") + \
         (f" --tokens {a.tokens}" if a.tokens != "4096,256" else "") + \
         (f" --repeats {a.repeats}" if a.repeats != 3 else "") + (" --profile" if a.profile else "") + (" --device cpu" if a.device == "cpu" else "")
