@@ -62,7 +62,7 @@ def _varying(rows: list[dict]) -> list[str]:
     return [k for k in keys if len({json.dumps(r.get(k), default=str) for r in rows}) > 1]
 
 
-def _label(r: dict, varying: dict[str, list[str]]) -> str:
+def _label(r: dict, varying: dict) -> str:
     parts = [f"{k}={r.get(k)}" for k in varying.get(r.get("study"), []) if r.get(k) is not None]
     return f"{r['study']}#{r['point']}" + (f" ({', '.join(parts)})" if parts else "")
 
