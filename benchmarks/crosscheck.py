@@ -65,28 +65,27 @@ def _value(lib, g, scale, load_pf, slew_ns, single):
     return lib._table(g, lib.templates, scale).lookup(load_pf, slew_ns)
 
 
+#: the tables read per output pin: (pin group, its two tables, the library's unit scale, unit suffix)
+ARC_TABLES = (("timing", ("cell_rise", "cell_fall"), "time_to_ns", "ns"),
+              ("internal_power", ("rise_power", "fall_power"), "energy_to_pj", "pj"))
+
+
 def arcs(lib, cell: str, load_pf: float, slew_ns: float, single: bool = False) -> dict:
     """Per output pin and related pin: cell_rise/cell_fall [ns] and rise/fall_power [pJ] at a point
     (``single``: only one-point tables, read as they are)."""
-    out = {}
+    out: dict = {}
     cg = lib.cell_groups[cell]
     for pg in cg.sub("pin"):
         if str(pg.attrs.get("direction")) != "output":
             continue
-        for tg in pg.sub("timing"):
-            key = f"{pg.args[0]}<-{tg.attrs.get('related_pin')}"
-            for kind in ("cell_rise", "cell_fall"):
-                g = tg.sub(kind)
-                v = _value(lib, g[0], lib.time_to_ns, load_pf, slew_ns, single) if g else None
-                if v is not None:
-                    out.setdefault(key, {})[f"{kind}_ns"] = v
-        for ip in pg.sub("internal_power"):
-            key = f"{pg.args[0]}<-{ip.attrs.get('related_pin')}"
-            for kind in ("rise_power", "fall_power"):
-                g = ip.sub(kind)
-                v = _value(lib, g[0], lib.energy_to_pj, load_pf, slew_ns, single) if g else None
-                if v is not None:
-                    out.setdefault(key, {})[f"{kind}_pj"] = v
+        for group, kinds, scale, unit in ARC_TABLES:
+            for tg in pg.sub(group):
+                key = f"{pg.args[0]}<-{tg.attrs.get('related_pin')}"
+                for kind in kinds:
+                    g = tg.sub(kind)
+                    v = _value(lib, g[0], getattr(lib, scale), load_pf, slew_ns, single) if g else None
+                    if v is not None:
+                        out.setdefault(key, {})[f"{kind}_{unit}"] = v
     return out
 
 

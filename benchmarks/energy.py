@@ -17,10 +17,10 @@ stays small). ``energy.md`` is rendered from ``energy.json`` alone (``--render-o
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+from benchmarks.results_cli import parse_results_args, result_parser
 from neurosim.hwmodels.energy import published_text
 from neurosim.results import write_result
 
@@ -132,15 +132,10 @@ def render(doc: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trace", default="build/trace")
-    ap.add_argument("--hw", default="build/hw")
-    ap.add_argument("--out", default="docs/results")
-    ap.add_argument("--cache", default="build/energy_cache")
-    ap.add_argument("--render-only", action="store_true", help="re-render energy.md from energy.json")
-    a = ap.parse_args(argv)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
+    ap = result_parser(__doc__, "energy")
+    for flag, default in (("--trace", "build/trace"), ("--hw", "build/hw"), ("--cache", "build/energy_cache")):
+        ap.add_argument(flag, default=default, help=f"default {default}")
+    a, out = parse_results_args(ap, argv)
     if a.render_only:
         doc = json.loads((out / "energy.json").read_text())
     else:

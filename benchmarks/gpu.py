@@ -13,7 +13,7 @@ On a CUDA GPU (PyTorch), with the whole forward on the GPU (:class:`neurosim.mod
    medians over ``--repeats`` of the float pass, the spike pass with trace statistics (every
    projection's count histogram, silent channels, events; records built on the host) and the
    accuracy metrics, i.e. what ``neurosim run --device cuda --mode spike`` does after loading; the
-   peak GPU memory; the ratio of the run to the authors' reference bf16 forward (issue 13: one H200,
+   peak GPU memory; the ratio of the run to the authors' reference bf16 forward (one H200,
    2.04 s at 4096 tokens, 0.22 s at 256) and to the targets (3x that; SmolLM2 256 tokens: 1 s);
 3. one whole ``neurosim.run.execute`` per model (``--trace``, at its longest sequence): its phases;
 4. at ``--cpu-tokens`` the same passes of the CPU golden model (numpy) on the same host: the share
@@ -26,7 +26,6 @@ On a CUDA GPU (PyTorch), with the whole forward on the GPU (:class:`neurosim.mod
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import os
@@ -37,13 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.gpu_report import REFERENCE_BF16_S, record_schema, render
+from benchmarks.results_cli import parse_results_args, result_parser
+
 PROMPT = ("To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer the slings "
           "and arrows of outrageous fortune, or to take arms against a sea of troubles")
-#: the authors' reference HF code, bf16 forward on one H200, random weights, dense softmax (issue 13)
-REFERENCE_BF16_S = {4096: 2.04, 256: 0.22}
-#: issue 13's GPU targets: the 5B layout within 3x of the reference; SmolLM2 at 256 tokens within 1 s
-TARGET_RATIO = 3.0
-SMOLLM2_TARGET_S = 1.0
 #: SmolLM2-135M's layout (SPEC.md section 5), as a config.json for make_checkpoint (random weights)
 SMOLLM2_CONFIG = {
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
@@ -79,12 +76,13 @@ def gemms(torch) -> list[dict]:
         a = torch.from_numpy(c).cuda()
         b = torch.from_numpy(w).cuda().t()  # column-major [K, N]
         ab, bb = a.to(torch.bfloat16), b.to(torch.bfloat16)
-        t_int = _cuda_time(lambda: torch._int_mm(a, b), torch)
-        t_bf = _cuda_time(lambda: ab @ bb, torch)
+        t_int = _cuda_time(lambda a=a, b=b: torch._int_mm(a, b), torch)
+        t_bf = _cuda_time(lambda ab=ab, bb=bb: ab @ bb, torch)
         got = torch._int_mm(a, b).cpu().numpy()
         ident = bool(np.array_equal(got, int_linear(c, w)))
-        rows.append(dict(shape=f"{M}x{K}->{N}", int8_mm_s=t_int, bf16_mm_s=t_bf, int8_tops=2 * M * K * N / t_int / 1e12,
-                         bf16_tflops=2 * M * K * N / t_bf / 1e12, bit_identical_to_cpu=ident))
+        rows.append({"shape": f"{M}x{K}->{N}", "int8_mm_s": t_int, "bf16_mm_s": t_bf,
+                     "int8_tops": 2 * M * K * N / t_int / 1e12, "bf16_tflops": 2 * M * K * N / t_bf / 1e12,
+                     "bit_identical_to_cpu": ident})
     return rows
 
 
@@ -97,16 +95,8 @@ def token_ids(ckpt, tokens: int) -> np.ndarray:
 
 def _logit_diff(a: np.ndarray, b: np.ndarray) -> dict:
     d = np.abs(a.astype(np.float64) - b)
-    return dict(max_abs=float(d.max()), max_abs_over_max_logit=float(d.max() / np.abs(b).max()),
-                top1_agreement=float((a.argmax(-1) == b.argmax(-1)).mean()))
-
-
-def _schema(obj):
-    if isinstance(obj, dict):
-        return {k: _schema(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_schema(obj[0])] if obj else []
-    return "number" if isinstance(obj, (int, float)) and not isinstance(obj, bool) else type(obj).__name__
+    return {"max_abs": float(d.max()), "max_abs_over_max_logit": float(d.max() / np.abs(b).max()),
+            "top1_agreement": float((a.argmax(-1) == b.argmax(-1)).mean())}
 
 
 class Bench:
@@ -143,7 +133,7 @@ class Bench:
         cuda = net.device.type == "cuda"
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        phases = {"fp_s": [], "spike_s": [], "accuracy_s": [], "run_s": []}
+        phases: dict[str, list] = {"fp_s": [], "spike_s": [], "accuracy_s": [], "run_s": []}
         for _ in range(repeats + 1):   # the first repeat warms up (and quantizes the weights)
             t0 = time.perf_counter()
             fp = net.forward(ids)
@@ -173,7 +163,7 @@ class Bench:
                 fn()
                 self.net.synchronize()
             ev = sorted(prof.key_averages(), key=lambda e: -e.self_device_time_total)[:top]
-            out[label] = [dict(op=e.key, calls=e.count, device_ms=e.self_device_time_total / 1e3) for e in ev]
+            out[label] = [{"op": e.key, "calls": e.count, "device_ms": e.self_device_time_total / 1e3} for e in ev]
             print(label, "profile:", [(e["op"][:40], e["calls"], round(e["device_ms"], 1)) for e in out[label]],
                   flush=True)
         return out
@@ -192,7 +182,7 @@ class Bench:
         cpu_recs = rec.ordered_records()
         t2 = time.perf_counter()
         mirror = Mirror(SpikeProjection(Quantization(), engine="dense"), self.net)
-        model.forward(ids, linear=Recorder(mirror, self.kinds))
+        model.forward(ids, linear=Recorder(mirror, self.kinds))  # type: ignore[arg-type]  # duck-typed projection
         fp_dev = self.net.forward(ids).cpu().numpy()
         q_dev, trec, dev_recs = self.spike_pass(ids, keep_counts=True)
         q_dev = q_dev.cpu().numpy()
@@ -205,20 +195,21 @@ class Bench:
         nudged = Model(Nudged(self.ckpt))
         nrec = Recorder(SpikeProjection(Quantization(), engine="dense"), self.kinds, keep_counts=True)
         q_nudged = nudged.forward(ids, linear=nrec)
-        control = dict(
-            identical_count_share=sum(int((rec.counts[n] == nrec.counts[n]).sum()) for n in rec.counts) / total,
-            within_one_share=sum(int((np.abs(rec.counts[n] - nrec.counts[n]) <= 1).sum()) for n in rec.counts) / total,
-            attention_stats_equal=model.attention_stats == nudged.attention_stats,
-            spike_logits=_logit_diff(q_nudged, q_cpu))
-        return dict(cpu_fp_s=t1 - t0, cpu_spike_s=t2 - t1, counts=total, identical_counts=same,
-                    identical_count_share=same / total, within_one_share=near / total,
-                    worst_projection_share=min(per), same_input=mirror.summary(), control=control,
-                    identical_records=int(ident_recs), records=len(cpu_recs),
-                    record_schema_equal=all(_schema(a) == _schema(b) for a, b in zip(cpu_recs, dev_recs))
-                    and len(cpu_recs) == len(dev_recs),
-                    attention_stats_equal=model.attention_stats == self.net.attention_stats,
-                    events_cpu=sum(r["events"] for r in cpu_recs), events_device=sum(r["events"] for r in dev_recs),
-                    fp_logits=_logit_diff(fp_dev, fp_cpu), spike_logits=_logit_diff(q_dev, q_cpu))
+        control = {
+            "identical_count_share": sum(int((rec.counts[n] == nrec.counts[n]).sum()) for n in rec.counts) / total,
+            "within_one_share": sum(int((np.abs(rec.counts[n] - nrec.counts[n]) <= 1).sum()) for n in rec.counts) / total,
+            "attention_stats_equal": model.attention_stats == nudged.attention_stats,
+            "spike_logits": _logit_diff(q_nudged, q_cpu)}
+        return {"cpu_fp_s": t1 - t0, "cpu_spike_s": t2 - t1, "counts": total, "identical_counts": same,
+                "identical_count_share": same / total, "within_one_share": near / total,
+                "worst_projection_share": min(per), "same_input": mirror.summary(), "control": control,
+                "identical_records": int(ident_recs), "records": len(cpu_recs),
+                "record_schema_equal": all(record_schema(a) == record_schema(b)
+                                           for a, b in zip(cpu_recs, dev_recs)) and len(cpu_recs) == len(dev_recs),
+                "attention_stats_equal": model.attention_stats == self.net.attention_stats,
+                "events_cpu": sum(r["events"] for r in cpu_recs),
+                "events_device": sum(r["events"] for r in dev_recs),
+                "fp_logits": _logit_diff(fp_dev, fp_cpu), "spike_logits": _logit_diff(q_dev, q_cpu)}
 
 
 class Nudged:
@@ -265,8 +256,8 @@ class Mirror:
 
     def summary(self) -> dict:
         """Counts and projections compared, and how many were identical."""
-        return dict(counts=self.counts, identical_counts=self.same_counts, projections=self.projections,
-                    identical_outputs=self.same_outputs)
+        return {"counts": self.counts, "identical_counts": self.same_counts, "projections": self.projections,
+                "identical_outputs": self.same_outputs}
 
 
 def whole_run(model_dir: str, tokens: int, device: str) -> dict:
@@ -280,7 +271,7 @@ def whole_run(model_dir: str, tokens: int, device: str) -> dict:
         summ = execute(s, quiet=True)
         wall = time.perf_counter() - t0
     t = summ["_timing"]
-    return dict(tokens=summ["tokens"], wall_s=wall, phases=t, projections=summ["totals"]["projections"])
+    return {"tokens": summ["tokens"], "wall_s": wall, "phases": t, "projections": summ["totals"]["projections"]}
 
 
 def measure(models, cpu_tokens, repeats, device, save, profile=False) -> dict:
@@ -294,7 +285,7 @@ def measure(models, cpu_tokens, repeats, device, save, profile=False) -> dict:
     else:
         gpu = {"name": "PyTorch CPU device (dry run)", "memory_gib": None, "capability": None}
     gpu.update(torch=torch.__version__, cuda=torch.version.cuda, cpu_cores=os.cpu_count())
-    doc = {"date": time.strftime("%Y-%m-%d"), "gpu": gpu, "gemm": gemms(torch) if cuda else [], "models": [],
+    doc: dict = {"date": time.strftime("%Y-%m-%d"), "gpu": gpu, "gemm": gemms(torch) if cuda else [], "models": [],
            "reference_bf16_s": {str(k): v for k, v in REFERENCE_BF16_S.items()}}
     save(doc)
     for label, model_dir, tokens in models:
@@ -328,104 +319,8 @@ def measure(models, cpu_tokens, repeats, device, save, profile=False) -> dict:
     return doc
 
 
-def _target(label: str, tokens: int):
-    """(reference seconds, target seconds) of a model and sequence length, or (None, None)."""
-    if label == "spb5b" and tokens in REFERENCE_BF16_S:   # the issue's target is at 4096 tokens
-        return REFERENCE_BF16_S[tokens], TARGET_RATIO * REFERENCE_BF16_S[tokens] if tokens == 4096 else None
-    if label == "smollm2-135m layout" and tokens == 256:
-        return None, SMOLLM2_TARGET_S
-    return None, None
-
-
-def render(doc: dict) -> str:
-    g = doc["gpu"]
-    mem = f"{g['memory_gib']} GiB, sm {g['capability']}, " if g.get("memory_gib") else ""
-    lines = [f"GPU backend (`{doc['command']}`, {doc['date']}): {g['name']} ({mem}PyTorch {g['torch']}, "
-             f"CUDA {g['cuda']}, {g['cpu_cores']} CPU cores). The whole forward runs on the GPU: embedding, "
-             "norms, RoPE, softmax attention (full, MoBA, SWA), the SSE gated delta rule (chunked form), SwiGLU, "
-             "lm_head; in spike mode the quantizers, the int8 tensor-core products, the dequantization and the "
-             "trace statistics too.", ""]
-    if doc["gemm"]:
-        lines += ["| GEMM | int8 `_int_mm` ms | bf16 ms | int8 TOPS | bf16 TFLOP/s | int8 products == CPU `int_linear` |",
-                  "|---|---:|---:|---:|---:|---|"]
-        for r in doc["gemm"]:
-            lines.append(f"| {r['shape']} | {r['int8_mm_s'] * 1e3:.3f} | {r['bf16_mm_s'] * 1e3:.3f} | "
-                         f"{r['int8_tops']:.0f} | {r['bf16_tflops']:.0f} | "
-                         f"{'identical' if r['bit_identical_to_cpu'] else 'DIFFERENT'} |")
-        lines.append("")
-    lines += ["| model | tokens | weights s | fp pass s | spike pass + statistics s | accuracy s | run s "
-              "| reference bf16 s | run / reference | target s | peak GPU GiB |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for m in doc["models"]:
-        for r in m["runs"]:
-            ref, target = _target(m["model"], r["tokens"])
-            ratio = f"{r['run_s'] / ref:.2f}" if ref else "-"
-            tgt = (f"{target:.2f} ({'met' if r['run_s'] <= target else 'NOT met'})" if target else "-")
-            peak = f"{r['peak_gib']:.1f}" if r.get("peak_gib") is not None else "-"
-            lines.append(f"| {m['model']} | {r['tokens']} | {m['weights_s']:.1f} | {r['fp_s']:.3f} | {r['spike_s']:.3f} "
-                         f"| {r['accuracy_s']:.3f} | {r['run_s']:.3f} | {ref if ref else '-'} | {ratio} | {tgt} | {peak} |")
-    lines += ["", "| model | tokens | CPU fp s | CPU spike s | same input: identical counts / outputs "
-              "| end to end: identical INT8 counts (within 1) | worst projection "
-              "| identical records | record schema | attention stats | fp logits GPU vs CPU: max abs (rel) / top-1 "
-              "| spike logits GPU vs CPU |", "|---|---:|---:|---:|---|---:|---:|---:|---|---|---|---|"]
-    for m in doc["models"]:
-        for c in m["compare"]:
-            f, s, si = c["fp_logits"], c["spike_logits"], c["same_input"]
-            lines.append(
-                f"| {m['model']} | {c['tokens']} | {c['cpu_fp_s']:.2f} | {c['cpu_spike_s']:.2f} "
-                f"| {si['identical_counts'] / si['counts']:.4%} of {si['counts']:,} / {si['identical_outputs']} of "
-                f"{si['projections']} projections "
-                f"| {c['identical_count_share']:.3%} ({c['within_one_share']:.3%}) "
-                f"| {c['worst_projection_share']:.3%} | {c['identical_records']} of {c['records']} "
-                f"| {'equal' if c['record_schema_equal'] else 'DIFFERENT'} "
-                f"| {'equal' if c['attention_stats_equal'] else 'differ'} "
-                f"| {f['max_abs']:.2e} ({f['max_abs_over_max_logit']:.1e}) / {f['top1_agreement']:.1%} "
-                f"| {s['max_abs']:.2e} ({s['max_abs_over_max_logit']:.1e}) / {s['top1_agreement']:.1%} |")
-    controls = [(m, c) for m in doc["models"] for c in m["compare"] if "control" in c]
-    if controls:
-        lines += ["", "Control, CPU against CPU: the golden model with its embeddings moved by one float32 ulp "
-                  "(a perturbation of the GPU's float-order size) against the same model unmoved.", "",
-                  "| model | tokens | identical INT8 counts (within 1) | spike logits max abs (rel) / top-1 "
-                  "| attention stats |", "|---|---:|---:|---|---|"]
-        for m, c in controls:
-            k, s = c["control"], c["control"]["spike_logits"]
-            lines.append(f"| {m['model']} | {c['tokens']} | {k['identical_count_share']:.3%} ({k['within_one_share']:.3%}) "
-                         f"| {s['max_abs']:.2e} ({s['max_abs_over_max_logit']:.1e}) / {s['top1_agreement']:.1%} "
-                         f"| {'equal' if k['attention_stats_equal'] else 'differ'} |")
-    runs = [m for m in doc["models"] if m.get("whole_run")]
-    if runs:
-        parts = []
-        for m in runs:
-            w, p = m["whole_run"], m["whole_run"]["phases"]
-            parts.append(f"{m['model']} {w['tokens']} tokens: {w['wall_s']:.1f} s in all, of which weights "
-                         f"{p['weights_s']:.1f} s, fp {p['fp_s']:.2f} s, spike {p['spike_s']:.2f} s, accuracy "
-                         f"{p['accuracy_s']:.2f} s")
-        lines += ["", "One whole `neurosim run --device cuda --mode spike --trace OUT` per model (`execute`, including "
-                  "checkpoint reading, tokenizing and writing the trace): " + "; ".join(parts) + "."]
-    if doc.get("gpu_tests"):
-        t = doc["gpu_tests"]
-        lines += ["", f"GPU tests in the same session (`{t['command']}`): {t['result']}."]
-    lines += ["", "Seconds are medians of the repeats after one warm-up run; a run = fp pass + spike pass with trace "
-              "statistics + accuracy metrics, i.e. `neurosim run --device cuda --mode spike` without loading; weights = "
-              "reading the checkpoint and uploading it (bf16 widened on the GPU), reported apart. The reference is the "
-              "authors' HF code's bf16 forward measured on one H200; the target is 3x it (SmolLM2 layout: "
-              "1 s at 256 tokens). The spb5b checkpoint was made on the GPU host with `neurosim make-checkpoint "
-              "--arch sse_swa_moba --preset full DIR` (random weights, bf16); the SmolLM2-135M layout and the tiny "
-              "SpB2.0 are random-weight checkpoints made by the benchmark. CPU columns: the numpy golden model on "
-              "the same host. Same input: every quantized projection of the CPU's spike pass also run on the GPU "
-              "with the CPU's input activations: INT8 counts, and outputs (dequantized products) and scales "
-              "compared bit for bit. End to end: the GPU's own pass; its activations differ from the CPU's by "
-              "float order (matmuls, reductions, exp, the chunked SSE recurrence), a count at a rounding boundary "
-              "moves by one, and the moved counts (and moved row maxima, which rescale a whole row) feed the "
-              "next layers, so the share of identical counts falls with depth; identical records: projections "
-              "whose whole record (statistics, events) equals the CPU's; attention stats: MoBA's block selection and "
-              "SSE's routing histogram follow the activations, so they differ where the activations do."]
-    return "\n".join(lines) + "\n"
-
-
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="docs/results")
+    ap = result_parser(__doc__, "gpu")
     ap.add_argument("--spb5b", help="a SpB2.0-5B layout checkpoint (make-checkpoint --preset full)")
     ap.add_argument("--tokens", default="4096,256", help="sequence lengths of the spb5b runs")
     ap.add_argument("--cpu-tokens", type=int, default=256, help="sequence length of the CPU comparison")
@@ -433,11 +328,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     ap.add_argument("--profile", action="store_true", help="record the heaviest device operators of the spb5b passes")
     ap.add_argument("--skip-small", action="store_true", help="only the --spb5b checkpoint")
-    ap.add_argument("--render-only", action="store_true", help="re-render OUT/gpu.md from OUT/gpu.json")
     ap.add_argument("--tests-log", help="record the last line of this pytest log (the gpu tests) in gpu.json")
-    a = ap.parse_args(argv)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
+    a, out = parse_results_args(ap, argv)
     command = "python -m benchmarks.gpu" + (" --spb5b DIR" if a.spb5b else "") + \
         (f" --tokens {a.tokens}" if a.tokens != "4096,256" else "") + \
         (f" --repeats {a.repeats}" if a.repeats != 3 else "") + (" --profile" if a.profile else "") + (" --device cpu" if a.device == "cpu" else "")

@@ -25,7 +25,6 @@ MoBA key fractions and with dense attention.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -36,6 +35,8 @@ import types
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.results_cli import parse_results_args, result_parser
 
 PROMPT = ("To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer the slings "
           "and arrows of outrageous fortune, or to take arms against a sea of troubles")
@@ -441,8 +442,7 @@ def render(doc: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="docs/results")
+    ap = result_parser(__doc__, "longctx")
     ap.add_argument("--json", help="the measurement file (default OUT/longctx.json)")
     ap.add_argument("--spb5b", help="the SpB2.0-5B layout checkpoint (made there when absent)")
     ap.add_argument("--tokens", default="4096,16384,32768,65536,131072")
@@ -450,10 +450,7 @@ def main(argv=None) -> int:
     ap.add_argument("--check-blocks", action="store_true")
     ap.add_argument("--refuse", type=int, help="a length the GPU cannot hold: check the refusal")
     ap.add_argument("--memory-gib", type=float, help="cap the GPU memory the run may allocate (GiB)")
-    ap.add_argument("--render-only", action="store_true")
-    a = ap.parse_args(argv)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
+    a, out = parse_results_args(ap, argv)
     a.json = a.json or str(out / "longctx.json")
 
     def save(doc):

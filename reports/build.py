@@ -18,8 +18,15 @@ from . import figures as F
 from .claims import NO_HW, PAPER, build_claims, fmt_frac_pct, fmt_pct
 from .data import Trace, freq_keys, kind_label, load_hw, load_trace, model_name, sim_label
 from .document import Document, to_html, to_markdown
-from .energy_section import (NO_ENERGY, add_energy_section, compute_energy, energy_answer, energy_claims,
-                             energy_stacked, load_energy)
+from .energy_section import (
+    NO_ENERGY,
+    add_energy_section,
+    compute_energy,
+    energy_answer,
+    energy_claims,
+    energy_stacked,
+    load_energy,
+)
 from .eval_section import add_eval_section, eval_answer, eval_claims, frontier_figure, load_eval
 from .scenario_section import add_joint_section, add_scenario_details, add_tornado, scenario_answer
 from .sections import _f, _n, add_hw_details, add_sparsity_details, add_work_details
@@ -60,23 +67,20 @@ def _hw_answer(hw: dict) -> str:
             f"MAC array (paper: {PAPER['area_reduction_pct']}%) and {power}.{timing}")
 
 
-def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: dict | None = None,
-                   energy_path=None, ev: dict | None = None, ev_path=None) -> tuple[Document, list, dict]:
-    """The document, its claims and the figure builders ``{name: callable -> Figure | None}``: the verdict
-    first, then one section per question (sparsity, accuracy, area and power, energy), each opening with
-    its one-line answer and its figure, the details in collapsible blocks."""
-    S = trace.summary
-    s, t, model = S["settings"], S["totals"], S["model"]
+def _claims(S: dict, hw: dict | None, energy: dict | None, ev: dict | None) -> list:
+    """The claims table's rows; with an eval its accuracy rows come first and the trace's passage is alt."""
     claims = build_claims(S, hw) + (energy_claims(energy) if energy is not None else [])
-    if ev is not None:  # the accuracy row comes from the eval, with its interval; the trace's passage is alt.
+    if ev is not None:
         i = next((j for j, c in enumerate(claims) if c.claim == "accuracy loss (INT8-Spiking vs BF16)"), len(claims))
         if i < len(claims):
             claims[i].claim += ", alt. (the trace's one passage)"
         claims[i:i] = eval_claims(ev)
-    figs = {}
-    name = model_name(S)
-    doc = Document(f"neurosim report: SpikingBrain 2.0's claims on {name}")
-    doc.pre(verdict_lines(S, hw, energy, ev))
+    return claims
+
+
+def _add_opening(doc: Document, S: dict, claims: list) -> None:
+    """The model and settings in one paragraph, then the claims table in a collapsible block."""
+    s, model, name = S["settings"], S["model"], model_name(S)
     kinds = ", ".join(f"{kind_label(k)} x{model['layer_kinds'].count(k)}" for k in dict.fromkeys(model["layer_kinds"]))
     window = f"fixed T={s['window']}" if s.get("window") else "per tensor (statistics on the INT8 hardware window)"
     doc.p(f"{name}, {model['n_layers']} layers ({kinds}), on {S['tokens']} tokens of "
@@ -93,8 +97,11 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: 
                 f"`{c.file}:{c.source}`" if c.source else "-", c.note] for c in claims], align="llrlll")
     doc.end_details()
 
+
+def _add_sparsity(doc: Document, figs: dict, trace: Trace) -> None:
+    """The sparsity question: answer, per-layer figure, details."""
     doc.h(1, "Sparsity: how many spike slots stay empty?")
-    doc.answer(_sparsity_answer(t))
+    doc.answer(_sparsity_answer(trace.summary["totals"]))
     figs["sparsity_per_layer"] = lambda: F.sparsity_per_layer(trace)
     doc.figure("sparsity_per_layer", "per-layer sparsity, attention-block vs MLP projections, under each "
                f"definition; dashed: the paper's {PAPER['sparsity_pct']}%")
@@ -102,8 +109,19 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: 
     add_sparsity_details(doc, figs, trace)
     doc.end_details()
 
+
+#: the traced passage's accuracy figures: summary.json key -> (label, format)
+_ACCURACY_ROWS = {"ppl_fp": ("perplexity, float model", lambda v: _f(v, 3)),
+                  "ppl_quant": ("perplexity, spiking model", lambda v: _f(v, 3)),
+                  "ppl_change": ("perplexity change", lambda v: f"{100 * v:+.2f}%"),
+                  "top1_agreement": ("top-1 agreement", fmt_frac_pct),
+                  "mean_kl": ("mean KL(float || spiking)", lambda v: f"{v:.4f} nats"),
+                  "positions": ("token positions", _n)}
+
+
+def _add_accuracy(doc: Document, figs: dict, acc: dict, ev: dict | None, ev_path) -> None:
+    """The accuracy question: from the eval when given (with its frontier figure), else the traced passage."""
     doc.h(1, "Accuracy: what does spiking cost against the float model?")
-    acc = S.get("accuracy", {})
     if ev is not None:
         doc.answer(eval_answer(ev))
         figs["accuracy_frontier"] = lambda: frontier_figure(ev)
@@ -113,13 +131,8 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: 
     else:
         doc.answer(_trace_accuracy_answer(acc))
         doc.details("The traced passage's accuracy figures")
-    shown = {"ppl_fp": ("perplexity, float model", lambda v: _f(v, 3)),
-             "ppl_quant": ("perplexity, spiking model", lambda v: _f(v, 3)),
-             "ppl_change": ("perplexity change", lambda v: f"{100 * v:+.2f}%"),
-             "top1_agreement": ("top-1 agreement", fmt_frac_pct),
-             "mean_kl": ("mean KL(float || spiking)", lambda v: f"{v:.4f} nats"),
-             "positions": ("token positions", _n)}
-    rows = [[label, f(acc[k]), f"`summary.json:/accuracy/{k}`"] for k, (label, f) in shown.items() if k in acc]
+    rows = [[label, f(acc[k]), f"`summary.json:/accuracy/{k}`"] for k, (label, f) in _ACCURACY_ROWS.items()
+            if k in acc]
     if rows:
         doc.table(["quantity (traced passage)", "value", "source"], rows, align="lrl")
     doc.p(f"The paper's {PAPER['accuracy_loss_pct']}% is a benchmark-average accuracy drop of SpB2.0-5B against "
@@ -127,17 +140,24 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: 
           "checkpoint (`make-checkpoint`) has no meaningful accuracy.")
     doc.end_details()
 
+
+def _add_hardware(doc: Document, figs: dict, trace: Trace, hw: dict | None, hw_path: Path | None) -> None:
+    """The area and power question, from hw.json."""
     doc.h(1, "Area and power: is the spiking array smaller and cooler than an INT8 MAC array?")
     if hw is None:
         doc.answer(f"Not measured: {NO_HW}. Run `neurosim hw --out HWOUT --trace {trace.path}` and pass `--hw HWOUT`.")
-    else:
-        doc.answer(_hw_answer(hw))
-        figs["area_power"] = lambda: F.area_power(hw)
-        doc.figure("area_power", "area and power at each clock, with the reductions of the spiking array")
-        doc.details("Every clock, the chosen configurations and the hardware model's assumptions")
-        add_hw_details(doc, figs, trace, hw, hw_path)
-        doc.end_details()
+        return
+    doc.answer(_hw_answer(hw))
+    figs["area_power"] = lambda: F.area_power(hw)
+    doc.figure("area_power", "area and power at each clock, with the reductions of the spiking array")
+    doc.details("Every clock, the chosen configurations and the hardware model's assumptions")
+    add_hw_details(doc, figs, trace, hw, hw_path)
+    doc.end_details()
 
+
+def _add_energy(doc: Document, figs: dict, trace: Trace, hw: dict | None, energy: dict | None, energy_path) -> None:
+    """The energy question: over the scenarios when energy.json has them, the designs at the default
+    scenario, then the projection arrays' work (the only part without energy.json)."""
     doc.h(1, "Energy: does the spiking design use less energy per token?")
     if energy is not None and energy.get("designs"):
         if energy.get("scenarios"):
@@ -162,14 +182,37 @@ def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: 
     add_work_details(doc, figs, trace, hw)
     doc.end_details()
 
+
+def _add_provenance(doc: Document, trace: Trace, hw: dict | None, hw_path: Path | None, energy_path, ev_path) -> None:
+    """Which files and versions made the report, and the trace's settings."""
+    S = trace.summary
     doc.details("Provenance")
     doc.p(f"Report by neurosim {__version__} from the trace `{trace.path}` (schema {S['schema_version']}, "
           f"neurosim {S.get('neurosim_version', '?')})"
           + (f", hardware `{hw_path}` ({hw['schema']})" if hw is not None else "")
-          + (f", energy `{energy_path}`" if energy is not None else "")
-          + (f", eval `{ev_path}`" if ev is not None else "") + ". Settings of the trace: "
-          + ", ".join(f"{k}={v}" for k, v in sorted(s.items())) + ".")
+          + (f", energy `{energy_path}`" if energy_path is not None else "")
+          + (f", eval `{ev_path}`" if ev_path is not None else "") + ". Settings of the trace: "
+          + ", ".join(f"{k}={v}" for k, v in sorted(S["settings"].items())) + ".")
     doc.end_details()
+
+
+def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: dict | None = None,
+                   energy_path=None, ev: dict | None = None, ev_path=None) -> tuple[Document, list, dict]:
+    """The document, its claims and the figure builders ``{name: callable -> Figure | None}``: the verdict
+    first, then one section per question (sparsity, accuracy, area and power, energy), each opening with
+    its one-line answer and its figure, the details in collapsible blocks."""
+    S = trace.summary
+    claims = _claims(S, hw, energy, ev)
+    figs: dict = {}
+    doc = Document(f"neurosim report: SpikingBrain 2.0's claims on {model_name(S)}")
+    doc.pre(verdict_lines(S, hw, energy, ev))
+    _add_opening(doc, S, claims)
+    _add_sparsity(doc, figs, trace)
+    _add_accuracy(doc, figs, S.get("accuracy", {}), ev, ev_path)
+    _add_hardware(doc, figs, trace, hw, hw_path)
+    _add_energy(doc, figs, trace, hw, energy, energy_path)
+    _add_provenance(doc, trace, hw, hw_path, energy_path if energy is not None else None,
+                    ev_path if ev is not None else None)
     return doc, claims, figs
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from neurosim import NeurosimError
 
 from .claims import Claim, fmt_pct, pointer
+from .scenario_section import priced_at_default
 
 SCHEMA = "neurosim.energy/1"
 NO_ENERGY = "no energy results given"
@@ -193,21 +194,27 @@ def add_energy_section(doc, figs: dict, energy: dict, energy_path) -> None:
               align="l" + "r" * 9)
     figs["energy_per_layer"] = lambda: energy_per_layer(energy)
     doc.figure("energy_per_layer", "energy per token and layer, per design")
+    # designs priced at the scenarios' default: their memory-included reductions and verdicts are the
+    # scenario section's (best design) and the claims table's (every design), not repeated here
+    mem = not priced_at_default(energy)
     rows = []
-    for i, d in _spiking(energy):
+    for _, d in _spiking(energy):
         for base, v in d["vs"].items():
             be = d["break_even"][base]
-            rows.append([d["name"], base, fmt_pct(v["memory_included_reduction_pct"]),
+            rows.append([d["name"], base, *([fmt_pct(v["memory_included_reduction_pct"])] if mem else []),
                          fmt_pct(v["unit_only_reduction_pct"]),
                          "never" if be["memory_included"] is None else f"{be['memory_included']:.2f}",
                          "never" if be["unit_only"] is None else f"{be['unit_only']:.2f}",
-                         "**spiking LOSES**" if v["spiking_loses"] else "spiking wins"])
+                         *(["**spiking LOSES**" if v["spiking_loses"] else "spiking wins"] if mem else [])])
     doc.p("Break-even: the spikes per activation at which the spiking design's energy equals the baseline's "
           "(its event-proportional energy scaled, held weight rows, outputs and DRAM fixed); measured "
           + ", ".join(f"{k}: {v:.3f}" for k, v in energy["spikes_per_activation"].items())
-          + f" spikes per activation, {100 * energy['nonzero_fraction']:.1f}% non-zero activations.")
-    doc.table(["spiking design", "against", "reduction, memory incl.", "reduction, unit only",
-               "break-even s (memory)", "break-even s (unit)", "verdict"], rows, align="lllrrrl")
+          + f" spikes per activation, {100 * energy['nonzero_fraction']:.1f}% non-zero activations."
+          + ("" if mem else " Memory-included reductions at the default scenario: the best design's in the "
+             "scenario table above, every design's (with its verdict) in the claims table."))
+    doc.table(["spiking design", "against", *(["reduction, memory incl."] if mem else []), "reduction, unit only",
+               "break-even s (memory)", "break-even s (unit)", *(["verdict"] if mem else [])], rows,
+              align="lllrrrl" if mem else "llrrr")
     figs["break_even"] = lambda: break_even_figure(energy)
     doc.figure("break_even", "spikes per activation of each traced projection against the break-even thresholds "
                              "(solid: memory included, dotted: unit only; dashed grey: Yan et al.'s published "

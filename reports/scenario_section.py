@@ -16,6 +16,23 @@ def scenario_answer(energy: dict) -> str:
             "scenarios (negative: it uses more energy); the paper claims no memory-included figure.")
 
 
+def priced_at_default(energy: dict) -> bool:
+    """Whether energy.json's designs were priced at its scenarios' default: for every baseline the best
+    design's memory-included reduction equals the scenarios' default one as the report shows them (0.01%;
+    the two come from separate pricing code, equal up to float rounding)."""
+    best = (energy.get("scenarios") or {}).get("best")
+    if not best:
+        return False
+    designs = {d["name"]: d for d in energy["designs"]}
+    for b, v in best.items():
+        d = designs.get(v.get("default_design"))
+        if d is None or b not in d.get("vs", {}):
+            return False
+        if f"{d['vs'][b]['memory_included_reduction_pct']:.2f}" != f"{v['default']:.2f}":
+            return False
+    return True
+
+
 def add_scenario_details(doc, figs: dict, energy: dict) -> None:
     """Ranges per baseline, the tornado figure and Yan et al.'s break-even beside the project's."""
     from neurosim.hwmodels.scenario_report import default_line, pct
@@ -63,4 +80,4 @@ def add_joint_section(doc, figs: dict, energy: dict | None) -> None:
     doc.table(cells[0], cells[1:], align="llllrrrll")
 
 
-__all__ = ["scenario_answer", "add_scenario_details", "add_tornado", "add_joint_section"]
+__all__ = ["priced_at_default", "scenario_answer", "add_scenario_details", "add_tornado", "add_joint_section"]

@@ -19,9 +19,8 @@ def _f(x, nd=2) -> str:
     return "n/a" if x is None else f"{x:,.{nd}f}"
 
 
-def add_sparsity_details(doc, figs: dict, trace: Trace) -> None:
-    """Sparsity under every definition, per layer and of the attention, then counts, firing rate, raster."""
-    t = trace.summary["totals"]
+def _add_sparsity_totals(doc, t: dict) -> None:
+    """Sparsity under every definition over all projections, beside SpikingBrain 1.0's figures."""
     doc.p("Sparsity = zero entries / all entries of the spike trains at the inputs of the block's linear "
           "projections (embeddings, lm_head, norms and attention math stay floating point). A layer's "
           "attention-block projections (coloured by layer kind) and its MLP projections are aggregated "
@@ -39,6 +38,10 @@ def add_sparsity_details(doc, figs: dict, trace: Trace) -> None:
     doc.p(f"SpikingBrain 1.0 (7B, bitwise sign-magnitude coding, 3-step windows) reported {SPB1['sparsity_pct']}% "
           f"sparsity, {SPB1['spikes_per_activation']} spikes per activation and {SPB1['silent_channel_pct']}% "
           "silent channels.")
+
+
+def _add_sparsity_per_layer(doc, trace: Trace) -> None:
+    """One row per layer and projection group (attention block, MLP)."""
     rows = []
     for part in F.layer_parts(trace):
         for which, label, n in (("attn", f"{kind_label(part['kind'])} block", part["n_attn"]),
@@ -51,29 +54,39 @@ def add_sparsity_details(doc, figs: dict, trace: Trace) -> None:
                          fmt_frac_pct(a["silent_channel_fraction"]), _n(a["clamped"])])
     doc.table(["layer", "projections of", "n", "sparsity fixed T", "sparsity data T", "sparsity 3-step",
                "spikes/act", "silent ch", "clamped"], rows, align="llrrrrrrr")
+
+
+def _add_attention_sparsity(doc, trace: Trace) -> None:
+    """The attention's own sparsity per layer (MoBA blocks, SSE partitions, SWA keys), when traced."""
     att = [L for L in trace.summary["layers"] if L.get("attention")]
-    if att and all(L["attention"]["type"] == "full" for L in att):
+    if not att:     # traces written before the attention statistics lack them: no table then
+        return
+    if all(L["attention"]["type"] == "full" for L in att):
         doc.p(f"Attention-level sparsity: none. All {len(att)} layers use full causal attention, so every query "
               "visits every earlier key (`summary.json:/layers/i/attention`); the model's only sparsity is in "
               "its spike trains.")
-    elif att:   # traces written before the attention statistics lack them: no table then
-        doc.p("Attention-level sparsity beside it (`summary.json:/layers/i/attention`): the share of the causal "
-              "key blocks and keys each query visits (MoBA's block selection; full attention 1.0), and for "
-              "SSE layers the tokens routed to each partition, their usage entropy and the SWA window's "
-              "share of the causal keys.")
-        rows = []
-        for L in att:
-            a = L["attention"]
-            if a["type"] == "sse":
-                rows.append([L["layer"], kind_label(L["kind"]), "-", "-", " / ".join(map(str, a["partition_tokens"])),
-                             f"{_f(a['usage_entropy_bits'], 3)} of {_f(a['max_entropy_bits'], 0)}",
-                             fmt_frac_pct(a["swa_key_fraction"])])
-            else:
-                rows.append([L["layer"], kind_label(L["kind"]), fmt_frac_pct(a["block_fraction"]),
-                             fmt_frac_pct(a["key_fraction"]), "-", "-", "-"])
-        doc.table(["layer", "kind", "key blocks visited", "keys visited", "partition tokens",
-                   "usage entropy (bits)", "SWA keys"], rows, align="llrrrrr")
+        return
+    doc.p("Attention-level sparsity beside it (`summary.json:/layers/i/attention`): the share of the causal "
+          "key blocks and keys each query visits (MoBA's block selection; full attention 1.0), and for "
+          "SSE layers the tokens routed to each partition, their usage entropy and the SWA window's "
+          "share of the causal keys.")
+    rows = []
+    for L in att:
+        a = L["attention"]
+        if a["type"] == "sse":
+            rows.append([L["layer"], kind_label(L["kind"]), "-", "-", " / ".join(map(str, a["partition_tokens"])),
+                         f"{_f(a['usage_entropy_bits'], 3)} of {_f(a['max_entropy_bits'], 0)}",
+                         fmt_frac_pct(a["swa_key_fraction"])])
+        else:
+            rows.append([L["layer"], kind_label(L["kind"]), fmt_frac_pct(a["block_fraction"]),
+                         fmt_frac_pct(a["key_fraction"]), "-", "-", "-"])
+    doc.table(["layer", "kind", "key blocks visited", "keys visited", "partition tokens",
+               "usage entropy (bits)", "SWA keys"], rows, align="llrrrrr")
 
+
+def _add_spike_counts(doc, figs: dict, trace: Trace) -> None:
+    """Histograms of the integer counts per projection class, and the clamped share of each."""
+    t = trace.summary["totals"]
     doc.h(2, "Integer spike counts")
     doc.p("Histograms of the integer activation counts s (from `stats.npz`), summed over the projections of "
           "each class (classes by the tensor they read), with the share of activations that needed clamping.")
@@ -84,11 +97,14 @@ def add_sparsity_details(doc, figs: dict, trace: Trace) -> None:
     for cls, recs in F.class_records(trace).items():
         clamped = sum(r["clamped"] for r in recs)
         n_act = sum(r["activations"] for r in recs)
-        rows.append([cls, len(recs), _n(n_act), _n(clamped), fmt_frac_pct(clamped / n_act), CLASS_HELP[cls]])
+        rows.append([cls, str(len(recs)), _n(n_act), _n(clamped), fmt_frac_pct(clamped / n_act), CLASS_HELP[cls]])
     doc.table(["class", "projections", "activations", "clamped", "clamped share", "reads"], rows, align="lrrrrl")
     doc.p(f"Total clamped: {_n(t['clamped'])} of {_n(t['activations'])} activations "
           f"(`summary.json:/totals/clamped`, `/totals/activations`).")
 
+
+def _add_firing_rate(doc, figs: dict, trace: Trace) -> None:
+    """The share of activations spiking at each time step, as a figure and (up to 16 steps) a table."""
     doc.h(2, "Firing rate per time step")
     labels, per, total, T = F.firing_per_step(trace)
     bitwise = trace.coding in ("bitwise", "bitwise_2c")
@@ -103,18 +119,31 @@ def add_sparsity_details(doc, figs: dict, trace: Trace) -> None:
                   [[labels[i], fmt_frac_pct(total[i]), *(fmt_frac_pct(v[i]) for v in per.values())]
                    for i in range(T)])
 
+
+def _add_raster(doc, figs: dict, trace: Trace) -> None:
+    """The spike raster of the trace's tile (the testbenches' stimulus), when it has one."""
     doc.h(2, "Spike raster of one real tile")
-    if trace.tile is not None:
-        tl = trace.tile
-        Tt, M, K = tl["spikes"].shape
-        doc.p(f"Tile `{trace.tile_name}` (`{tl['source']}`): {M} token rows x {K} inputs, {tl['coding']} coding, "
-              f"T={Tt}, {int((tl['spikes'] != 0).sum()):,} spikes in {Tt * M * K:,} cells; "
-              f"{tl['w_int'].shape[0]} weight rows (hardware lanes). The tile's spike train is what the "
-              "testbenches replay.")
-        figs["spike_raster"] = lambda: F.raster(trace)
-        doc.figure("spike_raster", f"spike raster of {trace.tile_name}")
-    else:
+    if trace.tile is None:
         doc.p("The trace holds no tiles (`neurosim run --tiles 0`): no raster.")
+        return
+    tl = trace.tile
+    Tt, M, K = tl["spikes"].shape
+    doc.p(f"Tile `{trace.tile_name}` (`{tl['source']}`): {M} token rows x {K} inputs, {tl['coding']} coding, "
+          f"T={Tt}, {int((tl['spikes'] != 0).sum()):,} spikes in {Tt * M * K:,} cells; "
+          f"{tl['w_int'].shape[0]} weight rows (hardware lanes). The tile's spike train is what the "
+          "testbenches replay.")
+    figs["spike_raster"] = lambda: F.raster(trace)
+    doc.figure("spike_raster", f"spike raster of {trace.tile_name}")
+
+
+def add_sparsity_details(doc, figs: dict, trace: Trace) -> None:
+    """Sparsity under every definition, per layer and of the attention, then counts, firing rate, raster."""
+    _add_sparsity_totals(doc, trace.summary["totals"])
+    _add_sparsity_per_layer(doc, trace)
+    _add_attention_sparsity(doc, trace)
+    _add_spike_counts(doc, figs, trace)
+    _add_firing_rate(doc, figs, trace)
+    _add_raster(doc, figs, trace)
 
 
 def add_work_details(doc, figs: dict, trace: Trace, hw: dict | None) -> None:
@@ -186,7 +215,7 @@ def add_hw_details(doc, figs: dict, trace: Trace, hw: dict, hw_path) -> None:
         label = sim_label(c)
         pw = c[label]["power_mw"] if label else {}
         r = c[label] if label else {}
-        rows.append([f"{fk} MHz", c["mac"] if "mac" in c else "", c["spike"] if "spike" in c else "",
+        rows.append([f"{fk} MHz", c.get("mac", ""), c.get("spike", ""),
                      "yes" if c["both_meet_timing"] else "**NO**", _f(c["area_mac_um2"], 0),
                      _f(c["area_spike_um2"], 0), fmt_pct(c["area_reduction_pct"]), label or "-",
                      _f(pw.get("mac_busy"), 3), _f(pw.get("spike_busy"), 3),
@@ -252,7 +281,7 @@ def _stimulus_and_intervals(doc, hw: dict) -> None:
         method = x.get("method") or f"no interval: {x.get('why')}"
         iv = x.get("interval") or {}
 
-        def cell(key, nd=2, unit=""):
+        def cell(key: str, nd: int = 2, unit: str = "", x: dict = x, iv: dict = iv) -> str:
             lo_hi = iv.get(key)
             return f"{x['point'][key]:.{nd}f}{unit}" + (f" [{lo_hi[0]:.{nd}f}, {lo_hi[1]:.{nd}f}]" if lo_hi else "")
         rows.append([f"{fk} MHz", label, str(x["tiles"]), cell("mac_energy_per_event_pj"),

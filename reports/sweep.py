@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from neurosim import NeurosimError, __version__
@@ -60,7 +62,7 @@ def _varying(rows: list[dict]) -> list[str]:
     return [k for k in keys if len({json.dumps(r.get(k), default=str) for r in rows}) > 1]
 
 
-def _label(r: dict, varying: dict[str, list[str]]) -> str:
+def _label(r: dict, varying: dict) -> str:
     parts = [f"{k}={r.get(k)}" for k in varying.get(r.get("study"), []) if r.get(k) is not None]
     return f"{r['study']}#{r['point']}" + (f" ({', '.join(parts)})" if parts else "")
 
@@ -71,12 +73,67 @@ def frontier(rows, x, y, min_x, min_y) -> tuple[list[dict], list[bool]]:
     return have, pareto_mask([r[x] for r in have], [r[y] for r in have], min_x, min_y)
 
 
-def _plot(have, mask, x, y, xlabel, ylabel, title, varying, extra=None):
+@dataclass(frozen=True)
+class Front:
+    """One frontier: its figure name, title, the two columns, which direction is better and the axis labels;
+    ``extra`` draws the paper's figures (or the MAC baseline) onto the axes."""
+    name: str
+    title: str
+    x: str | None
+    y: str | None
+    min_x: bool
+    min_y: bool
+    xlabel: str
+    ylabel: str
+    extra: Callable | str | None = None
+
+
+def _paper_sparsity(ax) -> None:
+    ax.axvline(PAPER["sparsity_pct"] / 100, color="#2e86ab", ls="--", lw=1,
+               label=f"paper sparsity {PAPER['sparsity_pct']}%")
+
+
+def _paper_reductions(ax) -> None:
+    ax.scatter([PAPER["area_reduction_pct"]] * 2,
+               [PAPER["power_reduction_500mhz_pct"], PAPER["power_reduction_other_pct"]],
+               marker="*", s=140, c="#2e86ab", label="paper (500 MHz, other clock)", zorder=4)
+
+
+def _mac_baseline(have: list[dict]) -> Callable:
+    """Draws the INT8 MAC baseline of the plotted points (area, energy per MAC-equivalent)."""
+    def draw(ax) -> None:
+        pts = [(r["area_mac_um2"], r["energy_per_mac_eq_mac_pj"]) for r in have
+               if _num(r.get("area_mac_um2")) is not None and _num(r.get("energy_per_mac_eq_mac_pj")) is not None]
+        if pts:
+            ax.scatter([a for a, _ in pts], [b for _, b in pts], marker="x", c="#555555",
+                       label="INT8 MAC baseline of the same point")
+    return draw
+
+
+def _fronts(ok: list[dict]) -> list[Front]:
+    """The four frontiers, on the columns the finished points have."""
+    ecol, elabel = energy_column(ok)
+    acc = pick(ok, "eval_top1_agreement", "top1_agreement")
+    spa = pick(ok, "sparsity_fixed", "eval_sparsity_fixed")
+    agreement = "top-1 agreement with the float model"
+    return [
+        Front("accuracy_energy", "Accuracy vs energy", ecol, acc, True, False, elabel, agreement),
+        Front("area_energy", "Area vs energy", "area_spike_um2", ecol, True, True,
+              "area of the spiking array [um^2]", elabel, "mac"),
+        Front("sparsity_accuracy", "Sparsity vs accuracy", spa, acc, False, False,
+              "spike sparsity (fixed window)", agreement, _paper_sparsity),
+        Front("reductions", "Area reduction vs power reduction (spiking array vs INT8 MAC)", "area_reduction_pct",
+              "power_reduction_pct", False, False, "area reduction [%]", "power reduction, equal clock, busy [%]",
+              _paper_reductions),
+    ]
+
+
+def _plot(f: Front, have: list[dict], mask: list[bool], varying: dict):
     import matplotlib
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    xs, ys = [r[x] for r in have], [r[y] for r in have]
+    xs, ys = [r[f.x] for r in have], [r[f.y] for r in have]
     ax.scatter([a for a, m in zip(xs, mask) if not m], [b for b, m in zip(ys, mask) if not m],
                c="#9aa7b8", label="point", zorder=2)
     opt = sorted((a, b) for a, b, m in zip(xs, ys, mask) if m)
@@ -86,27 +143,19 @@ def _plot(have, mask, x, y, xlabel, ylabel, title, varying, extra=None):
     for r, a, b, m in zip(have, xs, ys, mask):
         if m:
             ax.annotate(f"{r['study']}#{r['point']}", (a, b), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    if extra:
+    extra = _mac_baseline(have) if f.extra == "mac" else f.extra
+    if callable(extra):
         extra(ax)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(f.xlabel)
+    ax.set_ylabel(f.ylabel)
+    ax.set_title(f.title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return fig
 
 
-def build_sweep_report(sweep_dir, out, progress: bool = True) -> dict:
-    """Write the Pareto report of ``sweep_dir`` into ``out``; returns its ``sweep.json`` document."""
-    rows = read_table(sweep_dir)
-    if not rows:
-        raise NeurosimError(f"{sweep_dir} has no finished points yet")
-    ok = [r for r in rows if r.get("status") == "ok"]
-    varying = {s: _varying([r for r in rows if r.get("study") == s]) for s in {r.get("study") for r in rows}}
-    ecol, elabel = energy_column(ok)
-    acc = pick(ok, "eval_top1_agreement", "top1_agreement")
-    spa = pick(ok, "sparsity_fixed", "eval_sparsity_fixed")
-    doc = Document("neurosim sweep: design-space frontiers")
+def _add_intro(doc: Document, sweep_dir, rows: list[dict], ok: list[dict]) -> None:
+    """What the sweep holds and the paper's claims beside it."""
     doc.p(f"Sweep `{Path(sweep_dir)}`: {len(rows)} points, {len(ok)} finished, {len(rows) - len(ok)} with an "
           f"error. Every number is a column of `results.parquet`; a point is Pareto-optimal when no other "
           f"point is at least as good in both figures and better in one.")
@@ -120,77 +169,70 @@ def build_sweep_report(sweep_dir, out, progress: bool = True) -> dict:
           f"accuracy is the top-1 agreement of the quantized model with the float model on the run's "
           f"tokens (with its 95% Wilson interval in the table), so the two are not the same measure.")
 
-    def paper_sparsity(ax):
-        ax.axvline(PAPER["sparsity_pct"] / 100, color="#2e86ab", ls="--", lw=1,
-                   label=f"paper sparsity {PAPER['sparsity_pct']}%")
 
-    def paper_reductions(ax):
-        ax.scatter([PAPER["area_reduction_pct"]] * 2,
-                   [PAPER["power_reduction_500mhz_pct"], PAPER["power_reduction_other_pct"]],
-                   marker="*", s=140, c="#2e86ab", label="paper (500 MHz, other clock)", zorder=4)
+def _add_front(doc: Document, f: Front, ok: list[dict], varying: dict, figs: dict) -> dict:
+    """One frontier's heading, figure and table of Pareto-optimal points; returns its sweep.json entry."""
+    doc.h(2, f.title)
+    have, mask = frontier(ok, f.x, f.y, f.min_x, f.min_y) if f.x and f.y else ([], [])
+    if not have:
+        doc.p(f"No finished point has both the {f.xlabel} and the {f.ylabel}" + (" (a study with a `hw` stage "
+              "gives energy and area)" if "energy" in f"{f.x}{f.y}" or "area" in f"{f.x}{f.y}" else "") + ".")
+        return {"x": f.x, "y": f.y, "points": 0, "pareto": []}
+    figs[f.name] = (f, have, mask)
+    doc.figure(f.name, f"{f.title}: {len(have)} points, {sum(mask)} Pareto-optimal "
+                       f"({'lower' if f.min_x else 'higher'} x and {'lower' if f.min_y else 'higher'} y are better)")
+    best = sorted((r for r, m in zip(have, mask) if m), key=lambda r: r[f.x])
+    doc.table(["Pareto-optimal point", f.x, f.y, "hash"],
+              [[_label(r, varying), f"{r[f.x]:.6g}", f"{r[f.y]:.6g}", r["hash"]] for r in best], align="lrrl")
+    return {"x": f.x, "y": f.y, "points": len(have), "pareto": [r["hash"] for r in best]}
 
-    def mac_baseline(have):
-        def f(ax):
-            pts = [(r["area_mac_um2"], r["energy_per_mac_eq_mac_pj"]) for r in have
-                   if _num(r.get("area_mac_um2")) is not None and _num(r.get("energy_per_mac_eq_mac_pj")) is not None]
-            if pts:
-                ax.scatter([a for a, _ in pts], [b for _, b in pts], marker="x", c="#555555",
-                           label="INT8 MAC baseline of the same point")
-        return f
 
-    fronts = [
-        ("accuracy_energy", "Accuracy vs energy", ecol, acc, True, False,
-         elabel, "top-1 agreement with the float model", None),
-        ("area_energy", "Area vs energy", "area_spike_um2", ecol, True, True,
-         "area of the spiking array [um^2]", elabel, "mac"),
-        ("sparsity_accuracy", "Sparsity vs accuracy", spa, acc, False, False,
-         "spike sparsity (fixed window)", "top-1 agreement with the float model", paper_sparsity),
-        ("reductions", "Area reduction vs power reduction (spiking array vs INT8 MAC)", "area_reduction_pct",
-         "power_reduction_pct", False, False, "area reduction [%]", "power reduction, equal clock, busy [%]",
-         paper_reductions),
-    ]
-    figs, meta_fronts = {}, {}
-    for name, title, x, y, min_x, min_y, xl, yl, extra in fronts:
-        doc.h(2, title)
-        have, mask = frontier(ok, x, y, min_x, min_y) if x and y else ([], [])
-        if not have:
-            doc.p(f"No finished point has both the {xl} and the {yl}" + (" (a study with a `hw` stage gives energy "
-                  "and area)" if "energy" in f"{x}{y}" or "area" in f"{x}{y}" else "") + ".")
-            meta_fronts[name] = {"x": x, "y": y, "points": 0, "pareto": []}
-            continue
-        ex = mac_baseline(have) if extra == "mac" else extra
-        figs[name] = (have, mask, x, y, xl, yl, title, ex)
-        doc.figure(name, f"{title}: {len(have)} points, {sum(mask)} Pareto-optimal "
-                         f"({'lower' if min_x else 'higher'} x and {'lower' if min_y else 'higher'} y are better)")
-        best = [r for r, m in zip(have, mask) if m]
-        best.sort(key=lambda r: r[x])
-        doc.table(["Pareto-optimal point", x, y, "hash"],
-                  [[_label(r, varying), f"{r[x]:.6g}", f"{r[y]:.6g}", r["hash"]] for r in best],
-                  align="lrrl")
-        meta_fronts[name] = {"x": x, "y": y, "points": len(have), "pareto": [r["hash"] for r in best]}
+def _add_every_point(doc: Document, rows: list[dict], ok: list[dict], varying: dict) -> None:
+    """One row per point, finished or not, with the columns some point has a number for."""
     doc.h(2, "Every point")
-    cols = [c for c in (spa, "spikes_per_activation", acc, "mean_kl", "eval_dnll",
-                        "area_spike_um2", "slack_spike_ns", ecol) if c and any(_num(r.get(c)) is not None for r in rows)]
+    spa, acc = pick(ok, "sparsity_fixed", "eval_sparsity_fixed"), pick(ok, "eval_top1_agreement", "top1_agreement")
+    cols = [c for c in (spa, "spikes_per_activation", acc, "mean_kl", "eval_dnll", "area_spike_um2",
+                        "slack_spike_ns", energy_column(ok)[0]) if c and any(_num(r.get(c)) is not None for r in rows)]
     doc.table(["point", "status"] + cols,
               [[_label(r, varying), r["status"] if r["status"] == "ok" else f"error: {r.get('error')}"]
                + [f"{r[c]:.4g}" if _num(r.get(c)) is not None else "-" for c in cols] for r in rows],
               align="ll" + "r" * len(cols))
-    meta = {"neurosim_version": __version__, "sweep": str(Path(sweep_dir).resolve()), "points": len(rows),
-            "ok": len(ok), "errors": len(rows) - len(ok), "energy_column": ecol, "frontiers": meta_fronts,
-            "figures": [f"figures/{n}.png" for n in figs], "paper": PAPER}
+
+
+def _write(out, doc: Document, figs: dict, meta: dict, varying: dict, progress: bool) -> None:
+    """The figures, sweep.md, sweep.html and sweep.json, swapped into ``out`` together."""
+    import matplotlib.pyplot as plt
     from tqdm import tqdm
     with OutputFolder(out, MARKER, "sweep report") as of:
         fig_dir = of.building / "figures"
         fig_dir.mkdir()
-        import matplotlib.pyplot as plt
-        for name, args in tqdm(figs.items(), desc="report: figures", disable=None if progress else True, leave=False):
-            fig = _plot(*args[:6], args[6], varying, args[7])
+        for name, (f, have, mask) in tqdm(figs.items(), desc="report: figures", disable=None if progress else True,
+                                          leave=False):
+            fig = _plot(f, have, mask, varying)
             fig.savefig(fig_dir / f"{name}.png", dpi=110, bbox_inches="tight", metadata={"Software": "neurosim report"})
             plt.close(fig)
         (of.building / "sweep.md").write_text(to_markdown(doc))
         (of.building / "sweep.html").write_text(to_html(doc, fig_dir))
         (of.building / "sweep.json").write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n")
         of.commit()
+
+
+def build_sweep_report(sweep_dir, out, progress: bool = True) -> dict:
+    """Write the Pareto report of ``sweep_dir`` into ``out``; returns its ``sweep.json`` document."""
+    rows = read_table(sweep_dir)
+    if not rows:
+        raise NeurosimError(f"{sweep_dir} has no finished points yet")
+    ok = [r for r in rows if r.get("status") == "ok"]
+    varying = {s: _varying([r for r in rows if r.get("study") == s]) for s in {r.get("study") for r in rows}}
+    doc = Document("neurosim sweep: design-space frontiers")
+    _add_intro(doc, sweep_dir, rows, ok)
+    figs: dict = {}
+    meta_fronts = {f.name: _add_front(doc, f, ok, varying, figs) for f in _fronts(ok)}
+    _add_every_point(doc, rows, ok, varying)
+    meta = {"neurosim_version": __version__, "sweep": str(Path(sweep_dir).resolve()), "points": len(rows),
+            "ok": len(ok), "errors": len(rows) - len(ok), "energy_column": energy_column(ok)[0],
+            "frontiers": meta_fronts, "figures": [f"figures/{n}.png" for n in figs], "paper": PAPER}
+    _write(out, doc, figs, meta, varying, progress)
     return meta
 
 

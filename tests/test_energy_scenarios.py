@@ -226,6 +226,17 @@ def test_eval_settings_priced_in_energy_and_report(trace, hw, tmp_path, capsys):
     md = (out / "report.md").read_text()
     assert "Every accuracy setting priced" in md and "(figures/accuracy_energy.png)" in md
     assert "(figures/energy_tornado.png)" in md and "modelling scenarios" in md
+    # designs priced at the default scenario: their memory-included reductions are shown once, by the
+    # scenario table (best design) and the claims table (every design), not again in the break-even table
+    from neurosim.reports.scenario_section import priced_at_default
+    assert priced_at_default(doc)
+    assert "| spiking design | against | reduction, unit only | break-even s (memory) |" in md
+    assert "reduction, memory incl." not in md
+    claims = json.loads((out / "report.json").read_text())["claims"]
+    for d in (d for d in doc["designs"] if "vs" in d):
+        for b, v in d["vs"].items():
+            c = next(c for c in claims if c["claim"].endswith(f"{d['name']} vs {b}"))
+            assert c["value"] == v["memory_included_reduction_pct"] and f"| {c['measured']} |" in md
 
 
 def test_report_prices_the_eval_settings_itself(trace, hw, tmp_path):

@@ -13,6 +13,7 @@ import types
 import numpy as np
 import pytest
 
+from benchmarks.gpu_report import record_schema
 from neurosim import NeurosimError
 from neurosim.core.coding import CODINGS, count_histogram, required_steps
 from neurosim.core.engine import int_linear, spike_linear
@@ -289,15 +290,6 @@ def arch_ckpt(request, tmp_path_factory):
     return out
 
 
-def _schema(obj):
-    """The structure of a record: dict keys (recursively) and value types, not the values."""
-    if isinstance(obj, dict):
-        return {k: _schema(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_schema(obj[0])] if obj else []
-    return "number" if isinstance(obj, (int, float)) and not isinstance(obj, bool) else type(obj).__name__
-
-
 @pytest.mark.parametrize("device", DEVICES)
 def test_forward_counts_and_records_match_cpu(arch_ckpt, device):
     from neurosim.model import Model, load_checkpoint
@@ -324,7 +316,7 @@ def test_forward_counts_and_records_match_cpu(arch_ckpt, device):
     total = sum(rec.counts[n].size for n in kinds)
     assert same / total >= 0.999, same / total          # float order may flip a count, rarely
     for a, b in zip(cpu_recs, gpu_recs):
-        assert _schema(a) == _schema(b)
+        assert record_schema(a) == record_schema(b)
         if np.array_equal(rec.counts[a["name"]], trec.counts[a["name"]]):
             assert a == b                               # identical counts: identical record
     np.testing.assert_allclose(lg_t.cpu().numpy(), lg, rtol=0, atol=1e-4 * scale)
@@ -361,7 +353,7 @@ def torch_as_cuda(monkeypatch):
     """``--device cuda`` on PyTorch's CPU device (the runner's torch path without a GPU)."""
     import torch
 
-    import neurosim.core.gpu as gpu
+    from neurosim.core import gpu
 
     if not torch.cuda.is_available():
         monkeypatch.setattr(gpu, "require_cuda", gpu.require_torch)
@@ -381,7 +373,8 @@ def test_run_on_torch_has_the_cpu_summary(tiny, mode, window_for, tmp_path, torc
                      engine="dense" if mode == "spike" else None, trace=str(tmp_path / device)).validate()
         runs[device] = execute(s, quiet=True)
     cpu, gpu = runs["cpu"], runs["cuda"]
-    assert _schema(gpu["layers"]) == _schema(cpu["layers"]) and _schema(gpu["totals"]) == _schema(cpu["totals"])
+    assert record_schema(gpu["layers"]) == record_schema(cpu["layers"])
+    assert record_schema(gpu["totals"]) == record_schema(cpu["totals"])
     assert gpu["totals"]["activations"] == cpu["totals"]["activations"] > 0
     assert gpu["totals"]["events"] == pytest.approx(cpu["totals"]["events"], rel=1e-3)
     assert [L.get("attention") for L in gpu["layers"]] == [L.get("attention") for L in cpu["layers"]]
@@ -393,5 +386,5 @@ def test_run_on_torch_has_the_cpu_summary(tiny, mode, window_for, tmp_path, torc
     assert gpu["tiles"] == cpu["tiles"] and len(gpu["tiles"]) == 4
     assert {"weights_s", "fp_s", f"{mode}_s"} <= set(gpu["_timing"])
     a, b = read_summary(tmp_path / "cpu"), read_summary(tmp_path / "cuda")
-    assert _schema(a) == _schema(b)
+    assert record_schema(a) == record_schema(b)
     assert read_histograms(tmp_path / "cpu").keys() == read_histograms(tmp_path / "cuda").keys()
