@@ -10,7 +10,7 @@ Public face (names load lazily)::
 from neurosim.face import lazy_face
 
 __all__, __getattr__, __dir__ = lazy_face(__name__, {
-    "flow": ("PAPER", "run_flow", "run_libraries", "library_summary", "assemble", "assumptions", "write_outputs"),
+    "flow": ("run_flow", "run_libraries", "library_summary", "assemble", "assumptions", "write_outputs"),
     "search": ("DesignKind", "DEFAULT_KINDS", "Tools", "Candidate", "FullArray", "Choice", "SearchResult",
                "search"),
     "measure": ("PowerResult", "measure_power"),

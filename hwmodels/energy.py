@@ -32,6 +32,7 @@ import math
 from pathlib import Path
 
 from neurosim import NeurosimError
+from neurosim.formats import ENERGY_SCHEMA, HW_SCHEMA
 
 from . import dataflow as df
 from . import energy_grid as eg
@@ -39,7 +40,6 @@ from . import memory as mem
 from . import tech
 from .literature import PUBLISHED
 
-SCHEMA = "neurosim.energy/1"
 MEASURED_NODE_NM = 180
 #: nodes where both CACTI and the compute scaling exist, plus the measured node (cited SRAM figures)
 NODES_NM = (45, 32, MEASURED_NODE_NM)
@@ -53,8 +53,8 @@ def read_hw(hw) -> dict:
     p = Path(hw)
     f = p / "hw.json" if p.is_dir() else p
     doc = read_json(f, "give the folder written by `neurosim hw --out HWOUT`")
-    if not isinstance(doc, dict) or doc.get("schema") != "neurosim.hw/1" or not isinstance(doc.get("results"), dict):
-        raise NeurosimError(f"{f} is not a neurosim.hw/1 document (re-run `neurosim hw`)")
+    if not isinstance(doc, dict) or doc.get("schema") != HW_SCHEMA or not isinstance(doc.get("results"), dict):
+        raise NeurosimError(f"{f} is not a {HW_SCHEMA} document (re-run `neurosim hw`)")
     return doc
 
 
@@ -295,7 +295,7 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
         "dram": dict(dram, used=weights == "dram"),
     }
     out = {
-        "schema": SCHEMA,
+        "schema": ENERGY_SCHEMA,
         "settings": {"trace": str(trace), "hw": str(hw), "freq_mhz": f, "node_nm": node, "sram_kb": sram_kb,
                      "buffer_kb": buffer_kb, "weights": weights, "batch": batch, "lanes": lanes,
                      "sram_model": "cited" if use_cited else "cacti", "dram_level": dram_level,
@@ -422,5 +422,5 @@ def write_energy(out, doc: dict) -> Path:
         return folder.commit()
 
 
-__all__ = ["SCHEMA", "NODES_NM", "COMPONENTS", "read_hw", "published_text", "compute_designs", "energy_report",
+__all__ = ["NODES_NM", "COMPONENTS", "read_hw", "published_text", "compute_designs", "energy_report",
            "render_markdown", "write_energy"]

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.formats import ENERGY_SCHEMA
 
 from .claims import Claim, fmt_pct, pointer
 
-SCHEMA = "neurosim.energy/1"
 NO_ENERGY = "no energy results given"
 #: distinct (colour, marker) pairs for lines and points: no two series look alike up to 20
 STYLES = [(c, m) for c, m in zip([f"tab:{n}" for n in ("blue", "orange", "green", "red", "purple", "brown",
@@ -28,8 +28,8 @@ def load_energy(path) -> tuple[Path, dict]:
     p = Path(path)
     f = p / "energy.json" if p.is_dir() else p
     doc = read_json(f, "give the folder written by `neurosim energy --out DIR`")
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("designs"), list):
-        raise NeurosimError(f"{f} is not a {SCHEMA} document (re-run `neurosim energy`)")
+    if not isinstance(doc, dict) or doc.get("schema") != ENERGY_SCHEMA or not isinstance(doc.get("designs"), list):
+        raise NeurosimError(f"{f} is not a {ENERGY_SCHEMA} document (re-run `neurosim energy`)")
     return f, doc
 
 
@@ -215,5 +215,5 @@ def add_energy_section(doc, figs: dict, energy: dict, energy_path) -> None:
     doc.p("Assumptions: " + "; ".join(energy["assumptions"]) + ".")
 
 
-__all__ = ["SCHEMA", "NO_ENERGY", "load_energy", "compute_energy", "energy_claims", "add_energy_section", "energy_answer",
+__all__ = ["NO_ENERGY", "load_energy", "compute_energy", "energy_claims", "add_energy_section", "energy_answer",
            "energy_stacked", "energy_per_layer", "break_even_figure"]

@@ -7,6 +7,7 @@ import pytest
 
 from neurosim import NeurosimError
 from neurosim.cli import main
+from neurosim.formats import ENERGY_SCHEMA
 from neurosim.hwmodels import energy as en
 from neurosim.hwmodels import memory as mem
 from neurosim.hwmodels import tech
@@ -147,7 +148,7 @@ def test_cli_writes_energy_folder(tmp_path, capsys):
     assert main(["energy", "--trace", str(trace), "--hw", str(hw), "--node", "180", "--sram-kb", "8",
                  "--out", str(out)]) == 0
     doc = json.loads((out / "energy.json").read_text())
-    assert doc["schema"] == en.SCHEMA and (out / "energy.md").read_text().startswith("# Energy per token")
+    assert doc["schema"] == ENERGY_SCHEMA and (out / "energy.md").read_text().startswith("# Energy per token")
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "x").write_text("keep")
     assert main(["energy", "--trace", str(trace), "--hw", str(hw), "--node", "180", "--sram-kb", "8",
