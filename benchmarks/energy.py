@@ -21,7 +21,7 @@ import argparse
 import json
 from pathlib import Path
 
-from neurosim.hwmodels.energy import published_text
+from neurosim.hwmodels.energy_output import published_text
 from neurosim.results import write_result
 
 CONFIGS = (

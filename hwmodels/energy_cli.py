@@ -41,7 +41,8 @@ def run(args) -> int:
     from neurosim.console import fit
     from . import scenarios as sc
     from neurosim.formats import ENERGY_SCHEMA
-    from .energy import read_hw, energy_report, write_energy
+    from .energy import read_hw, energy_report
+    from .energy_output import write_energy
     from .scenario_report import console_summary
     spec = None if args.scenarios == "none" else args.scenarios
     grid = sc.parse_grid(spec) if spec else None
