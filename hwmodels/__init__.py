@@ -21,7 +21,7 @@ __all__, __getattr__, __dir__ = lazy_face(__name__, {
     "sta": ("TimingResult", "run_sta"),
     "netlist": ("Netlist", "parse_netlist"),
     "vcd": ("Toggles", "count_toggles"),
-    "gatesim": ("SimResult", "simulate"),
+    "gatesim": ("SimResult", "Vectors", "simulate"),
     "liberty": ("Library",),
     "power": ("EnergyBreakdown", "energy_per_cycle", "net_energies", "clock_energy_per_cycle", "leakage_nw"),
     "tech": ("scale_energy_area", "energy_factor", "area_factor", "LIBRARIES", "measured_node"),

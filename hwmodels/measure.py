@@ -24,7 +24,7 @@ from neurosim import NeurosimError
 from neurosim.rtl.protocol import decode_acc
 
 from .compare import SIM_LABELS
-from .gatesim import simulate
+from .gatesim import Vectors, simulate
 from .liberty import Library
 from .netlist import parse_netlist
 from .power import (DEFAULT_SLEW_NS, clock_energy_per_cycle, combine, energy_per_cycle, leakage_nw,
@@ -94,10 +94,10 @@ def _simulate(sim: _Sim, models: Path, slew_mode: str, cache: Path) -> dict:
     hit = cache / f"{h}.json"
     if hit.is_file():
         return json.loads(hit.read_text())
-    res = simulate(r.netlist, nl.net, models, stimulus=stream.inputs, drain=stream.drain,
-                   drain_cycles=int(m["latency"]) + 4, period_ns=period, delays=sim.delays,
-                   cycle_class=classes, n_classes=2 * n_groups, reset_inputs=stream.reset,
-                   reset_cycles=max(4, int(m.get("reset_cycles", 0))))
+    vectors = Vectors(stream.inputs, stream.drain, drain_cycles=int(m["latency"]) + 4, reset=stream.reset,
+                      reset_cycles=max(4, int(m.get("reset_cycles", 0))), cycle_class=classes,
+                      n_classes=2 * n_groups)
+    res = simulate(r.netlist, nl.net, models, vectors, period_ns=period, delays=sim.delays)
     got = decode_acc(res.outputs["acc"], int(m["lanes"]), int(m["acc_w"]))
     if got != stream.expected_last_row:
         raise NeurosimError(f"{m['top']} ({sim.label}): gate-level accumulators {got[:4]}... differ from "
