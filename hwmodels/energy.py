@@ -249,7 +249,7 @@ def price_projections(projections: list[df.Projection], systems: list[dict], lan
     totals = {s["name"]: _zero() for s in systems}
     layers: dict[int, dict] = {}
     for p in projections:
-        row = {"name": p.name, "layer": p.layer, "activations": p.activations,
+        row: dict = {"name": p.name, "layer": p.layer, "activations": p.activations,
                "nonzero_fraction": p.nonzero / p.activations if p.activations else 0.0, "designs": {}}
         for s in systems:
             kw = {"lanes": lanes, "acc_w": s["acc_w"]}
@@ -389,7 +389,7 @@ def energy_report(trace, hw, settings: EnergySettings | None = None, **changes) 
     designs = design_rows(systems, totals, s_meas, tokens, f, dense_macs)
     finish_projection_rows(per_proj, systems, tokens)
     model = summary.get("model") if isinstance(summary.get("model"), dict) else {}
-    out = {
+    out: dict = {
         "schema": ENERGY_SCHEMA,
         "settings": {"trace": str(trace), "hw": str(hw), "freq_mhz": f, "node_nm": st.node, "sram_kb": st.sram_kb,
                      "buffer_kb": st.buffer_kb, "weights": st.weights, "batch": st.batch, "lanes": lanes,

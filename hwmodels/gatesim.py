@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,9 @@ def scalarize_ports(text: str, ports: dict[str, tuple[str, int]]) -> str:
     if not vec:
         return text
     pat = re.compile(r"(?<![\w\\$.])(" + "|".join(map(re.escape, vec)) + r")\s*\[(\d+)\]")
-    head_end = text.index(";", MODULE_RE.search(text).end()) + 1
+    module = MODULE_RE.search(text)
+    assert module is not None, "no module header in the netlist"
+    head_end = text.index(";", module.end()) + 1
     head, body = text[:head_end], text[head_end:]
     end = body.rindex("endmodule")
     body, tail = body[:end], body[end:]
@@ -71,7 +74,7 @@ class SimResult:
 class Vectors:
     """What the testbench applies to the input ports: one value per measured cycle, the values held
     during reset and while the pipeline drains, and the class of every measured cycle."""
-    inputs: dict[str, np.ndarray]               # input port -> value per cycle (all the same length)
+    inputs: dict[str, Any]                      # input port -> values per cycle (all the same length)
     drain: dict[str, int]                       # held while draining (not measured)
     drain_cycles: int
     reset: dict[str, int] | None = None         # held during reset (e.g. valid=1 with zero operands)
@@ -190,7 +193,7 @@ def simulate(netlist_path: str | Path, netlist: Netlist, cell_models: str | Path
     half_ps = period_ps // 2
     drive_ps = int(round(drive_ns * 1000))
     own = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="neurosim-sim-")) if own else Path(workdir)
+    work = Path(tempfile.mkdtemp(prefix="neurosim-sim-")) if workdir is None else Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     try:
         (work / "stim.hex").write_text("\n".join(f"{x:0{nhex}x}" for x in pk.cycles) + "\n")

@@ -87,7 +87,6 @@ def _count(body: str, scalar: dict[str, int], vector: dict[str, list[int]], cnt:
     """Add every 0<->1 transition of the value-change section ``body`` to ``cnt[class][column]``;
     ``window`` is (t0, period) [ps], ``cls`` the class of every cycle (None: one class, no end)."""
     t0_ps, period_ps = window
-    n_cyc = None if cls is None else len(cls)
     last: dict[str, str] = {}            # per id: last value string
     cur = None                           # the counter row of the current cycle's class, or None
     for line in body.split("\n"):
@@ -98,11 +97,11 @@ def _count(body: str, scalar: dict[str, int], vector: dict[str, list[int]], cnt:
             rel = int(line[1:]) * tmul - t0_ps
             if rel < 0:
                 cur = None
-            elif n_cyc is None:
+            elif cls is None:
                 cur = cnt[0]
             else:
                 cyc = int(rel // period_ps)
-                cur = cnt[cls[cyc]] if cyc < n_cyc else None
+                cur = cnt[cls[cyc]] if cyc < len(cls) else None
             continue
         if c0 == "0" or c0 == "1":
             ident = line[1:]

@@ -328,7 +328,7 @@ def _members(td: type) -> dict[str, tuple[Any, str, bool]]:
     for name, hint in typing.get_type_hints(td, include_extras=True).items():
         if typing.get_origin(hint) in (NotRequired, typing.Required):
             hint = typing.get_args(hint)[0]
-        out[name] = (hint, meanings.get(name, ""), name in td.__required_keys__)
+        out[name] = (hint, meanings.get(name, ""), name in getattr(td, "__required_keys__"))
     return out
 
 
