@@ -10,7 +10,8 @@ import pytest
 from neurosim.cli import main
 from neurosim.hwmodels import dataflow as df
 from neurosim.hwmodels import scenarios as sc
-from neurosim.formats import Energy, problems
+from neurosim.formatdoc import problems
+from neurosim.formats import Energy
 from neurosim.hwmodels.energy import read_hw, energy_report
 from neurosim.hwmodels.energy_eval import price_settings, projections_of
 from neurosim.hwmodels.energy_scenarios import Grid, summarize

@@ -7,7 +7,8 @@ import pytest
 
 from neurosim import NeurosimError
 from neurosim.cli import main
-from neurosim.formats import ENERGY_SCHEMA, Energy, problems
+from neurosim.formatdoc import problems
+from neurosim.formats import ENERGY_SCHEMA, Energy
 from neurosim.hwmodels import energy as en
 from neurosim.hwmodels.energy_output import render_markdown
 from neurosim.hwmodels import memory as mem

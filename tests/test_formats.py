@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from neurosim import formatdoc as D
 from neurosim import formats as F
 from neurosim.run.trace import read_summary
 
@@ -14,23 +15,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_generated_member_tables_are_current():
     page = ROOT / "docs" / "formats.md"
-    assert F.update_page(page.read_text()) == page.read_text(), \
-        "run: python -m neurosim.formats --write docs/formats.md"
-    assert F.main(["--check", str(page)]) == 0
+    assert D.update_page(page.read_text()) == page.read_text(), \
+        "run: python -m neurosim.formatdoc --write docs/formats.md"
+    assert D.main(["--check", str(page)]) == 0
 
 
 def test_every_member_is_documented_with_a_meaning():
     for file in F.FILES:
-        md = F.markdown(file)
+        md = D.markdown(file)
         assert f"**`{file}`**" in md
         assert "|  |" not in md.replace("| `", "")         # no member without a meaning
-    assert "`per_token` | PerToken |" in F.markdown("energy.json")
+    assert "`per_token` | PerToken |" in D.markdown("energy.json")
 
 
 def test_a_written_trace_summary_matches(trace):
     summary = read_summary(trace)
     assert summary["schema_version"] == F.SUMMARY_VERSION
-    assert F.problems(summary, F.Summary) == []
+    assert D.problems(summary, F.Summary) == []
 
 
 def test_the_checker_finds_missing_undescribed_and_mistyped_members(trace):
@@ -39,7 +40,7 @@ def test_the_checker_finds_missing_undescribed_and_mistyped_members(trace):
     doc["extra"] = 1
     doc["layers"][0]["projections"][0]["events"] = "many"
     doc["totals"]["T_fixed"] = 7.5
-    got = F.problems(doc, F.Summary)
+    got = D.problems(doc, F.Summary)
     assert ": lacks 'tokens'" in got and ": 'extra' is not described" in got
     assert "/layers/0/projections/0/events: expected an integer, got str" in got
     assert any(p.startswith("/totals/T_fixed: float is none of int or list of int or null") for p in got)
@@ -48,8 +49,8 @@ def test_the_checker_finds_missing_undescribed_and_mistyped_members(trace):
 
 def test_the_checker_on_unions_and_optional_members():
     ok = {"hw": "h", "eval": "e"}
-    assert F.problems({"schema": F.ENERGY_SCHEMA, "settings": ok}, F.Energy) == []
-    got = F.problems({"schema": F.ENERGY_SCHEMA, "settings": {"hw": "h"}}, F.Energy)
+    assert D.problems({"schema": F.ENERGY_SCHEMA, "settings": ok}, F.Energy) == []
+    got = D.problems({"schema": F.ENERGY_SCHEMA, "settings": {"hw": "h"}}, F.Energy)
     assert got == ["/settings: dict is none of EnergySettingsDoc or EvalEnergySettingsDoc"]
-    assert F.problems({"settings": ok}, F.Energy) == [": lacks 'schema'"]
-    assert F.problems([], F.Energy) == [": expected an object, got list"]
+    assert D.problems({"settings": ok}, F.Energy) == [": lacks 'schema'"]
+    assert D.problems([], F.Energy) == [": expected an object, got list"]

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from neurosim import NeurosimError
-from neurosim.formats import Hw, problems
+from neurosim.formatdoc import problems
+from neurosim.formats import Hw
 from neurosim.hwmodels import tools
 
 try:
