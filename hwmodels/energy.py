@@ -45,7 +45,7 @@ MEASURED_NODE_NM = 180
 #: nodes where both CACTI and the compute scaling exist, plus the measured node (cited SRAM figures)
 NODES_NM = (45, 32, MEASURED_NODE_NM)
 BUFFER_WORD_BITS = 64
-COMPONENTS = ("compute", "weight_sram", "weight_dram", "buffers", "outputs", "leakage")
+COMPONENTS = eg.COMPONENTS
 
 
 def read_hw(hw) -> dict:

@@ -15,6 +15,10 @@ SUMMARY_VERSION = 1
 HW_SCHEMA = "neurosim.hw/1"
 #: ``energy.json``'s ``schema`` member (written by ``neurosim energy``, read by the report)
 ENERGY_SCHEMA = "neurosim.energy/1"
+#: ``energy.json``'s energy components (the keys of ``components_pj``) in table order, with their labels
+ENERGY_COMPONENTS = {"compute": "compute (lane array)", "weight_sram": "weight SRAM reads",
+                     "weight_dram": "weight DRAM + staging", "buffers": "activation / spike buffers",
+                     "outputs": "output writes", "leakage": "leakage over the run"}
 
 
 # ---- summary.json ---------------------------------------------------------------------------------
@@ -290,4 +294,4 @@ class Energy(TypedDict):
 FILES: dict[str, type] = {"summary.json": Summary, "hw.json": Hw, "energy.json": Energy}
 
 
-__all__ = ["SUMMARY_VERSION", "HW_SCHEMA", "ENERGY_SCHEMA", "FILES", "Summary", "Hw", "Energy"]
+__all__ = ["SUMMARY_VERSION", "HW_SCHEMA", "ENERGY_SCHEMA", "ENERGY_COMPONENTS", "FILES", "Summary", "Hw", "Energy"]

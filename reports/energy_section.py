@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
-from neurosim.formats import ENERGY_SCHEMA
+from neurosim.formats import ENERGY_COMPONENTS, ENERGY_SCHEMA
 
 from .claims import Claim, fmt_pct, pointer
 
@@ -17,9 +17,7 @@ NO_ENERGY = "no energy results given"
 STYLES = [(c, m) for c, m in zip([f"tab:{n}" for n in ("blue", "orange", "green", "red", "purple", "brown",
                                                             "pink", "gray", "olive", "cyan")] * 2,
                                  "osD^v<>pXh" + "*Pd8H1234s")]
-COMPONENT_LABELS = {"compute": "compute (lane array)", "weight_sram": "weight SRAM reads",
-                    "weight_dram": "weight DRAM + staging", "buffers": "activation / spike buffers",
-                    "outputs": "output writes", "leakage": "leakage over the run"}
+COMPONENT_LABELS = ENERGY_COMPONENTS
 
 
 def load_energy(path) -> tuple[Path, dict]:
