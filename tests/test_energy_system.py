@@ -196,3 +196,13 @@ def test_results_table_is_rendered_from_its_json():
     assert render(doc) == md
     page = (root / "docs/measured-results.md").read_text()
     assert f"<!-- results: energy.md -->\n{md}<!-- /results -->" in page
+
+
+def test_a_settings_object_equals_the_same_keywords(tmp_path):
+    trace = write_trace(tmp_path / "t", [[7, 0, 0, 0]])
+    hw = write_hw(tmp_path / "hw")
+    a = en.energy_report(trace, hw, en.EnergySettings(node=180, sram_kb=8, weights="dram", batch=2))
+    b = en.energy_report(trace, hw, en.EnergySettings(node=180), sram_kb=8, weights="dram", batch=2)
+    assert a == b and a["settings"]["sram_kb"] == 8 and a["settings"]["batch"] == 2
+    with pytest.raises(TypeError):
+        en.energy_report(trace, hw, sram=8)        # not a field of EnergySettings
