@@ -13,6 +13,7 @@ import typing
 from pathlib import Path
 from typing import Any, NotRequired, Union
 
+from neurosim import NeurosimError
 from neurosim.formats import FILES
 
 __all__ = ["problems", "markdown", "update_page", "main"]
@@ -157,10 +158,10 @@ def update_page(text: str) -> str:
         begin, end = BEGIN.format(file=file), END.format(file=file)
         head, sep, rest = text.partition(begin)
         if not sep:
-            raise ValueError(f"the page has no block for {file} (a line {begin!r})")
+            raise NeurosimError(f"the page has no block for {file} (a line {begin!r})")
         _, sep, tail = rest.partition(end)
         if not sep:
-            raise ValueError(f"the block for {file} has no end line {end!r}")
+            raise NeurosimError(f"the block for {file} has no end line {end!r}")
         text = f"{head}{begin}\n\n{markdown(file)}\n{end}{tail}"
     return text
 
@@ -172,8 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m neurosim.formatdoc --write|--check docs/formats.md", file=sys.stderr)
         return 2
     page = Path(args[1])
-    text = page.read_text()
-    new = update_page(text)
+    try:
+        text = page.read_text()
+        new = update_page(text)
+    except (NeurosimError, OSError) as e:
+        print(f"error: {page}: {e}", file=sys.stderr)
+        return 2
     if args[0] == "--check":
         if new != text:
             print(f"{page}: the member tables are stale; run python -m neurosim.formatdoc --write {page}",

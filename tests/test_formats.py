@@ -54,3 +54,13 @@ def test_the_checker_on_unions_and_optional_members():
     assert got == ["/settings: dict is none of EnergySettingsDoc or EvalEnergySettingsDoc"]
     assert D.problems({"settings": ok}, F.Energy) == [": lacks 'schema'"]
     assert D.problems([], F.Energy) == [": expected an object, got list"]
+
+
+def test_a_page_without_the_blocks_is_a_one_line_error(tmp_path, capsys):
+    page = tmp_path / "formats.md"
+    page.write_text("# File formats\n")
+    assert D.main(["--write", str(page)]) == 2
+    err = capsys.readouterr().err
+    assert "has no block for summary.json" in err and err.count("\n") == 1
+    assert page.read_text() == "# File formats\n"
+    assert D.main(["--check", str(tmp_path / "absent.md")]) == 2
