@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 from benchmarks.results_cli import parse_results_args, result_parser
-from neurosim.hwmodels.energy import published_text
+from neurosim.hwmodels.energy_output import published_text
 from neurosim.results import write_result
 
 CONFIGS = (

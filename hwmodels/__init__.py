@@ -10,7 +10,7 @@ Public face (names load lazily)::
 from neurosim.face import lazy_face
 
 __all__, __getattr__, __dir__ = lazy_face(__name__, {
-    "flow": ("PAPER", "run_flow", "run_libraries", "library_summary", "assemble", "assumptions", "write_outputs"),
+    "flow": ("run_flow", "run_libraries", "library_summary", "assemble", "assumptions", "write_outputs"),
     "search": ("DesignKind", "DEFAULT_KINDS", "Tools", "Candidate", "FullArray", "Choice", "SearchResult",
                "search"),
     "measure": ("PowerResult", "measure_power"),
@@ -21,7 +21,7 @@ __all__, __getattr__, __dir__ = lazy_face(__name__, {
     "sta": ("TimingResult", "run_sta"),
     "netlist": ("Netlist", "parse_netlist"),
     "vcd": ("Toggles", "count_toggles"),
-    "gatesim": ("SimResult", "simulate"),
+    "gatesim": ("SimResult", "Vectors", "simulate"),
     "liberty": ("Library",),
     "power": ("EnergyBreakdown", "energy_per_cycle", "net_energies", "clock_energy_per_cycle", "leakage_nw"),
     "tech": ("scale_energy_area", "energy_factor", "area_factor", "LIBRARIES", "measured_node"),

@@ -29,9 +29,11 @@ and leaves the rest ``E_fix`` (held weight rows, outputs, DRAM) alone, so it equ
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from neurosim import NeurosimError
+from neurosim.formats import ENERGY_SCHEMA, HW_SCHEMA
 
 from . import dataflow as df
 from . import energy_grid as eg
@@ -39,12 +41,11 @@ from . import memory as mem
 from . import tech
 from .literature import PUBLISHED
 
-SCHEMA = "neurosim.energy/1"
 MEASURED_NODE_NM = 180
 #: nodes where both CACTI and the compute scaling exist, plus the measured node (cited SRAM figures)
 NODES_NM = (45, 32, MEASURED_NODE_NM)
 BUFFER_WORD_BITS = 64
-COMPONENTS = ("compute", "weight_sram", "weight_dram", "buffers", "outputs", "leakage")
+COMPONENTS = eg.COMPONENTS
 
 
 def read_hw(hw) -> dict:
@@ -53,8 +54,8 @@ def read_hw(hw) -> dict:
     p = Path(hw)
     f = p / "hw.json" if p.is_dir() else p
     doc = read_json(f, "give the folder written by `neurosim hw --out HWOUT`")
-    if not isinstance(doc, dict) or doc.get("schema") != "neurosim.hw/1" or not isinstance(doc.get("results"), dict):
-        raise NeurosimError(f"{f} is not a neurosim.hw/1 document (re-run `neurosim hw`)")
+    if not isinstance(doc, dict) or doc.get("schema") != HW_SCHEMA or not isinstance(doc.get("results"), dict):
+        raise NeurosimError(f"{f} is not a {HW_SCHEMA} document (re-run `neurosim hw`)")
     return doc
 
 
@@ -151,57 +152,85 @@ def _break_even(s_meas: float, spk: dict, base: dict, memory: bool) -> float | N
     return s if s > 0 else 0.0
 
 
-def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str = "sram", batch: int = 1,
-                  buffer_kb: int = 8, freq: float | None = None, sram_model: str = "cacti",
-                  dram_level: str = "low", cache_dir: str | Path = "build/energy_cache",
-                  scenarios: str | None = None) -> dict:
-    """The energy document (``energy.json``) of a trace under the hardware of ``hw``; with
-    ``scenarios`` (a grid of :func:`.scenarios.parse_grid`) also the verdict over that grid."""
-    from . import scenarios as sc
-    grid = sc.parse_grid(scenarios) if scenarios else None
-    if grid is not None:
-        sc.check_size(grid)
-    if weights not in ("sram", "dram"):
-        raise NeurosimError(f"--weights must be sram or dram, got {weights!r}")
-    if batch < 1:
-        raise NeurosimError(f"--batch must be >= 1, got {batch}")
-    if node not in NODES_NM:
-        raise NeurosimError(f"--node must be one of {', '.join(map(str, NODES_NM))} nm: CACTI models 22-90 nm, the "
-                            f"compute scaling (Stillmaker & Baas) 45/32/20/7 nm, and {MEASURED_NODE_NM} nm keeps the "
-                            f"measured node with cited SRAM figures; got {node}")
-    if sram_model not in ("cacti", "cited"):
-        raise NeurosimError(f"--sram-model must be cacti or cited, got {sram_model!r}")
-    projections = df.projections_from_trace(trace)
-    from neurosim.run.trace import read_summary
-    summary = read_summary(trace)
-    doc_hw = read_hw(hw)
-    tech.check_scalable(doc_hw)
-    f, compute = compute_designs(doc_hw, freq)
-    lanes = int(doc_hw.get("settings", {}).get("lanes", 16))
+@dataclass(frozen=True)
+class EnergySettings:
+    """The memory system and clock a trace is priced with (``neurosim energy``'s options)."""
+    sram_kb: int = 64                 # weight SRAM bank [KiB]
+    node: int = 45                    # memory node [nm] (one of NODES_NM)
+    weights: str = "sram"             # "sram": all weights on chip; "dram": streamed once per batch
+    batch: int = 1                    # tokens per DRAM weight stream
+    buffer_kb: int = 8                # activation / spike buffer bank [KiB]
+    freq: float | None = None         # clock [MHz]; None: the fastest clock of hw.json
+    sram_model: str = "cacti"         # "cacti" or "cited" (Horowitz ISSCC 2014)
+    dram_level: str = "low"           # "low" or "high" end of the cited DRAM energy
+    cache_dir: str | Path = "build/energy_cache"   # CACTI result cache
+    scenarios: str | None = None      # a grid of :func:`.scenarios.parse_grid`, or None
+
+    def check(self) -> None:
+        """A one-line NeurosimError for the first value out of range."""
+        if self.scenarios:
+            from . import scenarios as sc
+            sc.check_size(sc.parse_grid(self.scenarios))
+        if self.weights not in ("sram", "dram"):
+            raise NeurosimError(f"--weights must be sram or dram, got {self.weights!r}")
+        if self.batch < 1:
+            raise NeurosimError(f"--batch must be >= 1, got {self.batch}")
+        if self.node not in NODES_NM:
+            raise NeurosimError(f"--node must be one of {', '.join(map(str, NODES_NM))} nm: CACTI models 22-90 nm, "
+                                f"the compute scaling (Stillmaker & Baas) 45/32/20/7 nm, and {MEASURED_NODE_NM} nm "
+                                f"keeps the measured node with cited SRAM figures; got {self.node}")
+        if self.sram_model not in ("cacti", "cited"):
+            raise NeurosimError(f"--sram-model must be cacti or cited, got {self.sram_model!r}")
+
+
+@dataclass
+class MemoryPrices:
+    """The memory and compute prices of one run: SRAM / buffer / DRAM figures, weight banks and the
+    weight row's port (widths in bits), and the pricing inputs of :func:`.energy_grid.price`."""
+    sram: dict
+    buffer: dict
+    dram: dict
+    banks: int
+    row_bits: int
+    word_bits: int
+    words_per_row: int
+    cited: bool
+    compute_factor: float
+    pricing: dict
+
+
+def memory_prices(st: EnergySettings, projections: list[df.Projection], lanes: int, freq: float) -> MemoryPrices:
+    """Price the weight SRAM, buffers and DRAM for ``projections`` on an array of ``lanes`` at ``freq`` MHz."""
     row_bits = lanes * df.INT8_BITS
     word_bits, words_per_row = mem.weight_port(row_bits)
-    use_cited = node == MEASURED_NODE_NM or sram_model == "cited"
-    if use_cited:
-        sram = mem.sram_cited(sram_kb, word_bits, node)
-        buf = mem.sram_cited(buffer_kb, BUFFER_WORD_BITS, node)
+    cited = st.node == MEASURED_NODE_NM or st.sram_model == "cited"
+    if cited:
+        sram = mem.sram_cited(st.sram_kb, word_bits, st.node)
+        buf = mem.sram_cited(st.buffer_kb, BUFFER_WORD_BITS, st.node)
     else:
-        sram = mem.sram_cacti(sram_kb, word_bits, node, cache_dir)
-        buf = mem.sram_cacti(buffer_kb, BUFFER_WORD_BITS, node, cache_dir)
-    ef = 1.0 if node == MEASURED_NODE_NM else tech.energy_factor(node)
+        sram = mem.sram_cacti(st.sram_kb, word_bits, st.node, st.cache_dir)
+        buf = mem.sram_cacti(st.buffer_kb, BUFFER_WORD_BITS, st.node, st.cache_dir)
+    ef = 1.0 if st.node == MEASURED_NODE_NM else tech.energy_factor(st.node)
     weight_bytes = sum(p.in_features * p.out_features for p in projections)
     largest_group = max(p.in_features for p in projections) * lanes
-    if weights == "sram":
-        n_banks = math.ceil(weight_bytes / (sram_kb * 1024))
+    if st.weights == "sram":
+        n_banks = math.ceil(weight_bytes / (st.sram_kb * 1024))
     else:
-        if largest_group > sram_kb * 1024:
-            raise NeurosimError(f"--sram-kb {sram_kb} cannot stage one weight group of {largest_group} bytes "
-                                f"(K x lanes); use --sram-kb {2 ** math.ceil(math.log2(largest_group / 1024))} or more")
+        if largest_group > st.sram_kb * 1024:
+            raise NeurosimError(f"--sram-kb {st.sram_kb} cannot stage one weight group of {largest_group} bytes "
+                                f"(K x lanes); use --sram-kb {2 ** math.ceil(math.log2(largest_group / 1024))} "
+                                "or more")
         n_banks = 1
-    dram = mem.dram(dram_level)
-    m = {"compute_factor": ef, "lanes": lanes, "period_ns": 1000.0 / f, "words_per_row": words_per_row,
-         "memory": {"weight": sram, "buffer": buf, "dram_batch": batch if weights == "dram" else 0,
-                    "dram_pj_per_bit": dram["pj_per_bit"],
-                    "leakage_mw": n_banks * sram["leakage_mw"] + 2 * buf["leakage_mw"]}}
+    dram = mem.dram(st.dram_level)
+    pricing = {"compute_factor": ef, "lanes": lanes, "period_ns": 1000.0 / freq, "words_per_row": words_per_row,
+               "memory": {"weight": sram, "buffer": buf, "dram_batch": st.batch if st.weights == "dram" else 0,
+                          "dram_pj_per_bit": dram["pj_per_bit"],
+                          "leakage_mw": n_banks * sram["leakage_mw"] + 2 * buf["leakage_mw"]}}
+    return MemoryPrices(sram, buf, dram, n_banks, row_bits, word_bits, words_per_row, cited, ef, pricing)
+
+
+def priced_systems(compute: list[dict], projections: list[df.Projection]) -> tuple[list[dict], list[dict]]:
+    """The design systems to price, and those skipped with the reason (binary cannot carry negative counts)."""
     systems, skipped = [], []
     negative = any(int(p.values[p.freq > 0].min(initial=0)) < 0 for p in projections)
     for sy in design_systems(compute):
@@ -209,44 +238,61 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
             skipped.append({"name": sy["name"], "reason": "the binary coding cannot carry the trace's negative counts"})
         else:
             systems.append(sy)
-    tokens = int(summary.get("tokens") or max(p.tokens for p in projections))
+    return systems, skipped
+
+
+def price_projections(projections: list[df.Projection], systems: list[dict], lanes: int,
+                      pricing: dict) -> tuple[list[dict], dict[str, dict], dict[int, dict]]:
+    """Every projection priced for every system [pJ over the trace]: the per-projection rows, the totals
+    per system and the totals per layer and system."""
     per_proj = []
     totals = {s["name"]: _zero() for s in systems}
     layers: dict[int, dict] = {}
     for p in projections:
-        row = {"name": p.name, "layer": p.layer, "activations": p.activations,
+        row: dict = {"name": p.name, "layer": p.layer, "activations": p.activations,
                "nonzero_fraction": p.nonzero / p.activations if p.activations else 0.0, "designs": {}}
         for s in systems:
             kw = {"lanes": lanes, "acc_w": s["acc_w"]}
             if not s["baseline"]:
                 kw["coding"] = s["coding"]
             a = df.accesses(p, s["dataflow"], **kw)
-            r = _price(a, p, s, m)
+            r = _price(a, p, s, pricing)
             if not s["baseline"]:
                 row.setdefault("spikes_per_activation", {})[s["coding"]] = a.notes["events"] / p.activations
             row["designs"][s["name"]] = r
             _add(totals[s["name"]], r)
             _add(layers.setdefault(p.layer, {x["name"]: _zero() for x in systems})[s["name"]], r)
         per_proj.append(row)
+    return per_proj, totals, layers
+
+
+def spikes_per_activation(systems: list[dict], projections: list[df.Projection]) -> dict[str, float]:
+    """Spikes per activation of the trace, per coding of the spiking systems (each coding's INT8 window)."""
     events = {}
     for s in systems:
         if not s["baseline"]:
             events[s["coding"]] = sum(p.events(s["coding"], df_T(s["coding"])) for p in projections)
     acts = sum(p.activations for p in projections)
-    s_meas = {c: e / acts for c, e in events.items()}
+    return {c: e / acts for c, e in events.items()}
 
-    def per_token(r):
-        return {"components_pj": {k: v / tokens for k, v in r["components_pj"].items()},
-                "total_pj": r["total_pj"] / tokens, "unit_pj": r["unit_pj"] / tokens,
-                "busy_cycles": r["busy_cycles"] / tokens, "weight_row_reads": r["weight_row_reads"] / tokens,
-                "run_time_us": r["busy_cycles"] / tokens / f}
-    dense_macs = sum(p.tokens * p.in_features * p.out_features for p in projections)
+
+def _per_token(r: dict, tokens: int, freq: float) -> dict:
+    return {"components_pj": {k: v / tokens for k, v in r["components_pj"].items()},
+            "total_pj": r["total_pj"] / tokens, "unit_pj": r["unit_pj"] / tokens,
+            "busy_cycles": r["busy_cycles"] / tokens, "weight_row_reads": r["weight_row_reads"] / tokens,
+            "run_time_us": r["busy_cycles"] / tokens / freq}
+
+
+def design_rows(systems: list[dict], totals: dict[str, dict], s_meas: dict[str, float], tokens: int,
+                freq: float, dense_macs: int) -> list[dict]:
+    """energy.json's ``designs``: per token, per MAC-equivalent, and for spiking designs the reductions
+    and break-even spike rates against every baseline."""
     designs = []
     for s in systems:
         t = totals[s["name"]]
         d = {"name": s["name"], "design": s["design"], "dataflow": s["dataflow"], "top": s["top"],
              "meets_timing": s["meets_timing"], "simulation": s["simulation"],
-             "per_token": per_token(t), "per_mac_eq_pj": t["total_pj"] / dense_macs,
+             "per_token": _per_token(t, tokens, freq), "per_mac_eq_pj": t["total_pj"] / dense_macs,
              "unit_per_mac_eq_pj": t["unit_pj"] / dense_macs}
         if not s["baseline"]:
             d["coding"], d["variant"] = s["coding"], s["variant"]
@@ -263,7 +309,18 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
                     "memory_included": _break_even(s_meas[s["coding"]], t, tb, True),
                     "unit_only": _break_even(s_meas[s["coding"]], t, tb, False)}
         designs.append(d)
-    for row in per_proj:          # per-projection break-even (memory included) for the figure
+    return designs
+
+
+def _split_per_token(designs: dict[str, dict], tokens: int) -> dict[str, dict]:
+    return {k: {"total_pj_per_token": v["total_pj"] / tokens,
+                "components_pj_per_token": {c: x / tokens for c, x in v["components_pj"].items()}}
+            for k, v in designs.items()}
+
+
+def finish_projection_rows(per_proj: list[dict], systems: list[dict], tokens: int) -> None:
+    """Add each projection's break-even (memory included, for the figure) and turn its energies per token."""
+    for row in per_proj:
         for s in systems:
             if s["baseline"]:
                 continue
@@ -271,72 +328,96 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
             row.setdefault("break_even", {})[s["name"]] = {
                 b["name"]: _break_even(sp, row["designs"][s["name"]], row["designs"][b["name"]], True)
                 for b in systems if b["baseline"]}
-        row["designs"] = {k: {"total_pj_per_token": v["total_pj"] / tokens,
-                              "components_pj_per_token": {c: x / tokens for c, x in v["components_pj"].items()}}
-                          for k, v in row["designs"].items()}
-    per_layer = [{"layer": li, "designs": {k: {"total_pj_per_token": v["total_pj"] / tokens,
-                                               "components_pj_per_token": {c: x / tokens
-                                                                           for c, x in v["components_pj"].items()}}
-                                           for k, v in d.items()}}
-                 for li, d in sorted(layers.items())]
-    label = ("measured node (OSU 0.18 um, 1.8 V)" if node == MEASURED_NODE_NM else
-             f"ESTIMATE: compute scaled from OSU 0.18 um to {node} nm (Stillmaker & Baas, x{ef:.4f})")
-    constants = {
+        row["designs"] = _split_per_token(row["designs"], tokens)
+
+
+def constants(st: EnergySettings, compute: list[dict], doc_hw: dict, mp: MemoryPrices) -> dict:
+    """energy.json's ``constants``: every price with its source and unit."""
+    label = ("measured node (OSU 0.18 um, 1.8 V)" if st.node == MEASURED_NODE_NM else
+             f"ESTIMATE: compute scaled from OSU 0.18 um to {st.node} nm (Stillmaker & Baas, "
+             f"x{mp.compute_factor:.4f})")
+    return {
         "compute": {"source": "neurosim hw gate-level simulation (hw.json)", "node_nm": MEASURED_NODE_NM,
                     "vdd_v": doc_hw.get("settings", {}).get("voltage_v"), "unit": "pJ per busy cycle of the array",
-                    "scaled_to_nm": node, "factor": ef, "label": label,
-                    "scaling_source": tech.SOURCE, "scaled_vdd_v": tech.NOMINAL_VDD.get(node),
+                    "scaled_to_nm": st.node, "factor": mp.compute_factor, "label": label,
+                    "scaling_source": tech.SOURCE, "scaled_vdd_v": tech.NOMINAL_VDD.get(st.node),
                     "leakage_note": "array leakage scaled like dynamic energy (no leakage factor in the source)",
                     "designs": [{k: c[k] for k in ("key", "top", "busy_pj", "dynamic_pj", "leakage_mw", "simulation",
                                                    "meets_timing", "acc_w")} for c in compute]},
-        "weight_sram": dict(sram, banks=n_banks, weight_row_bits=row_bits, accesses_per_row=words_per_row,
+        "weight_sram": dict(mp.sram, banks=mp.banks, weight_row_bits=mp.row_bits, accesses_per_row=mp.words_per_row,
                             unit="pJ per access of one word; mW per bank"),
-        "buffer_sram": dict(buf, banks=2, unit="pJ per 64-bit access, charged per bit"),
-        "dram": dict(dram, used=weights == "dram"),
+        "buffer_sram": dict(mp.buffer, banks=2, unit="pJ per 64-bit access, charged per bit"),
+        "dram": dict(mp.dram, used=st.weights == "dram"),
     }
-    out = {
-        "schema": SCHEMA,
-        "settings": {"trace": str(trace), "hw": str(hw), "freq_mhz": f, "node_nm": node, "sram_kb": sram_kb,
-                     "buffer_kb": buffer_kb, "weights": weights, "batch": batch, "lanes": lanes,
-                     "sram_model": "cited" if use_cited else "cacti", "dram_level": dram_level,
-                     "word_bits": word_bits, "weight_row_bits": row_bits, "accesses_per_row": words_per_row},
-        "model": summary.get("model", {}).get("path") if isinstance(summary.get("model"), dict) else None,
-        "model_type": summary.get("model", {}).get("model_type") if isinstance(summary.get("model"), dict) else None,
-        "tokens": tokens, "projections": len(projections), "weight_bytes": weight_bytes,
+
+
+def assumptions(mp: MemoryPrices) -> list[str]:
+    """energy.json's ``assumptions``: what the pricing leaves out or simplifies."""
+    return [
+        "one lane array processes every projection in sequence, one input per cycle (no stalls)",
+        "zero-skipping MAC: the dense MAC's mean measured energy per activation for each non-zero one; "
+        "the compressor is not counted",
+        f"weight rows of {mp.row_bits} bits read through a {mp.word_bits}-bit SRAM port, {mp.words_per_row} "
+        "access(es) per row, each charged in full (the narrowest CACTI port holding the row; no word "
+        "is reused across rows)",
+        "buffers charged per bit of a 64-bit SRAM port (packed sequential access)",
+        "dram: every weight streamed once per batch for every design",
+        "attention score/value products, norms and the LM head are not in the trace's projections",
+    ]
+
+
+def energy_report(trace, hw, settings: EnergySettings | None = None, **changes) -> dict:
+    """The energy document (``energy.json``) of a trace under the hardware of ``hw``, priced with
+    ``settings`` (fields of :class:`EnergySettings` may also be given by name); with
+    ``settings.scenarios`` also the verdict over that grid."""
+    st = replace(settings or EnergySettings(), **changes)
+    st.check()
+    projections = df.projections_from_trace(trace)
+    from neurosim.run.trace import read_summary
+    summary = read_summary(trace)
+    doc_hw = read_hw(hw)
+    tech.check_scalable(doc_hw)
+    f, compute = compute_designs(doc_hw, st.freq)
+    lanes = int(doc_hw.get("settings", {}).get("lanes", 16))
+    mp = memory_prices(st, projections, lanes, f)
+    systems, skipped = priced_systems(compute, projections)
+    tokens = int(summary.get("tokens") or max(p.tokens for p in projections))
+    per_proj, totals, layers = price_projections(projections, systems, lanes, mp.pricing)
+    s_meas = spikes_per_activation(systems, projections)
+    acts = sum(p.activations for p in projections)
+    dense_macs = sum(p.tokens * p.in_features * p.out_features for p in projections)
+    designs = design_rows(systems, totals, s_meas, tokens, f, dense_macs)
+    finish_projection_rows(per_proj, systems, tokens)
+    model = summary.get("model") if isinstance(summary.get("model"), dict) else {}
+    out: dict = {
+        "schema": ENERGY_SCHEMA,
+        "settings": {"trace": str(trace), "hw": str(hw), "freq_mhz": f, "node_nm": st.node, "sram_kb": st.sram_kb,
+                     "buffer_kb": st.buffer_kb, "weights": st.weights, "batch": st.batch, "lanes": lanes,
+                     "sram_model": "cited" if mp.cited else "cacti", "dram_level": st.dram_level,
+                     "word_bits": mp.word_bits, "weight_row_bits": mp.row_bits, "accesses_per_row": mp.words_per_row},
+        "model": model.get("path") if model else None,
+        "model_type": model.get("model_type") if model else None,
+        "tokens": tokens, "projections": len(projections),
+        "weight_bytes": sum(p.in_features * p.out_features for p in projections),
         "dense_macs_per_token": dense_macs / tokens,
         "spikes_per_activation": s_meas,
         "nonzero_fraction": sum(p.nonzero for p in projections) / acts,
-        "constants": constants,
+        "constants": constants(st, compute, doc_hw, mp),
         "designs": designs,
         "skipped_designs": skipped,
-        "per_layer": per_layer,
+        "per_layer": [{"layer": li, "designs": _split_per_token(d, tokens)} for li, d in sorted(layers.items())],
         "per_projection": per_proj,
         "published_break_even": PUBLISHED,
-        "assumptions": [
-            "one lane array processes every projection in sequence, one input per cycle (no stalls)",
-            "zero-skipping MAC: the dense MAC's mean measured energy per activation for each non-zero one; "
-            "the compressor is not counted",
-            f"weight rows of {row_bits} bits read through a {word_bits}-bit SRAM port, {words_per_row} "
-            "access(es) per row, each charged in full (the narrowest CACTI port holding the row; no word "
-            "is reused across rows)",
-            "buffers charged per bit of a 64-bit SRAM port (packed sequential access)",
-            "dram: every weight streamed once per batch for every design",
-            "attention score/value products, norms and the LM head are not in the trace's projections",
-        ],
+        "assumptions": assumptions(mp),
     }
-    if grid is not None:
+    if st.scenarios:
         from .energy_scenarios import Grid, summarize
-        g = Grid(projections, doc_hw, tokens=tokens, cache_dir=cache_dir)
-        out["scenarios"], out["scenario_rows"] = summarize(g, grid)
         from .literature import yan_break_even
+        from .scenarios import parse_grid
+        g = Grid(projections, doc_hw, tokens=tokens, cache_dir=st.cache_dir)
+        out["scenarios"], out["scenario_rows"] = summarize(g, parse_grid(st.scenarios))
         out["scenarios"]["yan_break_even"] = yan_break_even(projections, g)
     return out
-
-
-def published_text(x: dict) -> str:
-    """One published break-even condition as text."""
-    v = "no single value" if x["value"] is None else f"{100 * x['value']:.1f}%" if x["value"] < 1 else f"{x['value']:g}"
-    return f"{x['study']}: {v} ({x['unit']})"
 
 
 def df_T(coding: str) -> int:
@@ -344,83 +425,5 @@ def df_T(coding: str) -> int:
     return INT8_WINDOW[coding]
 
 
-def render_markdown(doc: dict) -> str:
-    """Tables of energy.md (per token, by component; reductions; break-even)."""
-    s = doc["settings"]
-    c = doc["constants"]
-    lines = [f"# Energy per token ({doc['tokens']} tokens, {doc['projections']} projections)", "",
-             f"{s['freq_mhz']:g} MHz, {s['lanes']} lanes, weights in {s['weights'].upper()}"
-             + (f" (batch {s['batch']})" if s["weights"] == "dram" else "")
-             + f", {s['sram_kb']} KiB weight banks x {c['weight_sram']['banks']}, {s['buffer_kb']} KiB buffers, "
-             f"memory at {s['node_nm']} nm ({s['sram_model']}); compute: {c['compute']['label']}.", "",
-             f"Weight SRAM: {c['weight_sram']['read_pj']:.2f} pJ read / {c['weight_sram']['write_pj']:.2f} pJ write "
-             f"per {s['word_bits']}-bit word"
-             + (f" ({s.get('accesses_per_row', 1)} per {s['weight_row_bits']}-bit weight row)"
-                if s.get("weight_row_bits", s["word_bits"]) != s["word_bits"] else "")
-             + f", {c['weight_sram']['leakage_mw']:.4g} mW leakage per bank "
-             f"({c['weight_sram']['source']}).", "",
-             "| design | total uJ/token | compute | weight SRAM | weight DRAM | buffers | outputs | leakage | "
-             "pJ per MAC-eq | run time us/token |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for d in doc["designs"]:
-        pt = d["per_token"]
-        comp = " | ".join(f"{pt['components_pj'][k] * 1e-6:.2f}" for k in COMPONENTS)
-        lines.append(f"| {d['name']}{'' if d['meets_timing'] else ' (timing NOT met)'} | {pt['total_pj'] * 1e-6:.2f} | {comp} | {d['per_mac_eq_pj']:.3f} | "
-                     f"{pt['run_time_us']:.0f} |")
-    lines += ["", "Reductions of the spiking designs (negative = spiking uses more energy) and break-even "
-              "spikes per activation (measured: "
-              + ", ".join(f"{k} {v:.3f}" for k, v in doc["spikes_per_activation"].items()) + "):", "",
-              "| spiking design | against | memory-included reduction | unit-only reduction | "
-              "break-even s (memory) | break-even s (unit) | verdict |", "|---|---|---|---|---|---|---|"]
-
-    def num(x, fmt):
-        return "never" if x is None else format(x, fmt)
-    for d in doc["designs"]:
-        for b, v in d.get("vs", {}).items():
-            be = d["break_even"][b]
-            lines.append(f"| {d['name']} | {b} | {num(v['memory_included_reduction_pct'], '.1f')}% | "
-                         f"{num(v['unit_only_reduction_pct'], '.1f')}% | {num(be['memory_included'], '.2f')} | "
-                         f"{num(be['unit_only'], '.2f')} | "
-                         f"{'spiking LOSES' if v['spiking_loses'] else 'spiking wins'} |")
-    for sk in doc.get("skipped_designs", []):
-        lines.append(f"\nNot priced: {sk['name']} ({sk['reason']}).")
-    lines += ["", "Published break-even conditions (each in its own unit): "
-              + "; ".join(published_text(x) for x in doc["published_break_even"]) + ".",
-              "", "Assumptions: " + "; ".join(doc["assumptions"]) + "."]
-    return "\n".join(lines) + "\n"
-
-
-def write_energy(out, doc: dict) -> Path:
-    """``out/energy.json`` + ``out/energy.md`` (+ ``scenarios.csv``, ``tornado.png`` with scenarios,
-    ``frontier.png`` with priced eval settings) through :class:`neurosim.outdir.OutputFolder`."""
-    import csv
-    from neurosim.outdir import OutputFolder
-    from neurosim.run.trace import dump_json
-    from .scenario_report import render_markdown as scenario_markdown
-    doc = dict(doc)
-    rows = doc.pop("scenario_rows", None)
-    with OutputFolder(out, "energy.json", "energy") as folder:
-        b = folder.building
-        (b / "energy.json").write_text(dump_json(doc))
-        md = render_markdown(doc) if "designs" in doc else f"# Energy per token of {len(doc['eval_settings'])} settings\n"
-        if doc.get("scenarios"):
-            md += "\n" + scenario_markdown(doc["scenarios"])
-        if doc.get("eval_settings"):
-            from .eval_report import render_settings
-            md += "\n" + render_settings(doc["eval_settings"])
-        (b / "energy.md").write_text(md)
-        if rows:
-            with open(b / "scenarios.csv", "w", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                w.writeheader()
-                w.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
-        from neurosim.reports import scenario_figures as sf
-        for name, fig in (("tornado.png", sf.tornado(doc.get("scenarios"))),
-                          ("frontier.png", sf.frontier(doc.get("eval_settings")))):
-            if fig is not None:
-                sf.save(fig, b / name)
-        return folder.commit()
-
-
-__all__ = ["SCHEMA", "NODES_NM", "COMPONENTS", "read_hw", "published_text", "compute_designs", "energy_report",
-           "render_markdown", "write_energy"]
+__all__ = ["NODES_NM", "COMPONENTS", "EnergySettings", "MemoryPrices", "read_hw", "compute_designs", "design_systems",
+           "memory_prices", "energy_report"]

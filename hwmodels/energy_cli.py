@@ -40,7 +40,9 @@ def run(args) -> int:
     from neurosim import NeurosimError
     from neurosim.console import fit
     from . import scenarios as sc
-    from .energy import SCHEMA, read_hw, energy_report, write_energy
+    from neurosim.formats import ENERGY_SCHEMA
+    from .energy import read_hw, energy_report
+    from .energy_output import write_energy
     from .scenario_report import console_summary
     spec = None if args.scenarios == "none" else args.scenarios
     grid = sc.parse_grid(spec) if spec else None
@@ -63,7 +65,7 @@ def run(args) -> int:
                             batch=args.batch, buffer_kb=args.buffer_kb, freq=args.freq, sram_model=args.sram_model,
                             dram_level=args.dram, cache_dir=args.cache, scenarios=spec)
     else:
-        doc = {"schema": SCHEMA, "settings": {"hw": str(args.hw), "eval": str(args.eval_dir)}}
+        doc = {"schema": ENERGY_SCHEMA, "settings": {"hw": str(args.hw), "eval": str(args.eval_dir)}}
     if eval_doc is not None:
         from .energy_eval import price_settings
         from .eval_report import joint_answer

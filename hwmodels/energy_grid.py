@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from neurosim import NeurosimError
+from neurosim.formats import ENERGY_COMPONENTS
 
 from . import dataflow as df
 from . import memory as mem
@@ -32,7 +33,7 @@ def prefill_block(dataflow: str) -> int | None:
     """Tokens per weight-stationary block of a ``prefill-B`` dataflow; None for decode."""
     return int(dataflow[8:]) if dataflow.startswith("prefill-") else None
 
-COMPONENTS = ("compute", "weight_sram", "weight_dram", "buffers", "outputs", "leakage")
+COMPONENTS = tuple(ENERGY_COMPONENTS)
 
 
 @dataclass

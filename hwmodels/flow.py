@@ -29,7 +29,8 @@ import numpy as np
 from neurosim import NeurosimError
 from neurosim.defaults import K as DEFAULT_K, LANES as DEFAULT_LANES
 from neurosim.outdir import OutputFolder, check_replaceable
-from neurosim.paper import HW_CLAIMS as PAPER
+from neurosim.formats import HW_SCHEMA
+from neurosim.paper import HW_CLAIMS
 from neurosim.results import load_average
 
 from .compare import busy_cycle_energy, compare
@@ -43,7 +44,7 @@ from .tech import scale_energy_area
 from .tech import DEFAULT_LIBRARY, LIBRARIES, check_library
 from .tools import cell_models_for, liberty_for
 
-__all__ = ["PAPER", "run_flow", "run_libraries", "library_summary", "fill_synthesis_cache", "assemble", "assumptions", "busy_cycle_energy", "compare", "check_out",
+__all__ = ["run_flow", "run_libraries", "library_summary", "fill_synthesis_cache", "assemble", "assumptions", "busy_cycle_energy", "compare", "check_out",
            "write_outputs"]
 
 #: the hw output folder's marker file and name in messages (neurosim.outdir.OutputFolder)
@@ -248,7 +249,7 @@ def assemble(found: SearchResult, power: dict, src: Source, settings: dict, tech
     spa_model = model_stats["spikes_per_activation"] if model_stats else None
     comparison = compare(results, settings["freqs_mhz"], spa, src.T, settings["lanes"], spa_model=spa_model)
     doc = {
-        "schema": "neurosim.hw/1",
+        "schema": HW_SCHEMA,
         "settings": settings,
         "units": {"area": "um^2", "energy": "pJ per clock cycle of the whole lane array", "power": "mW",
                   "time": "ns", "freq": "MHz", "leakage": "nW", "capacitance": "pF"},
@@ -258,7 +259,7 @@ def assemble(found: SearchResult, power: dict, src: Source, settings: dict, tech
         "configs": {fa.key: fa.to_dict() for fa in found.arrays.values()},
         "results": results,
         "comparison": comparison,
-        "paper": PAPER,
+        "paper": HW_CLAIMS,
         "assumptions": assumptions(settings, spa),
         "technology_scaling": scale_energy_area(comparison, tech_nodes) if tech_nodes else None,
     }

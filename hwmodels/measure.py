@@ -24,10 +24,10 @@ from neurosim import NeurosimError
 from neurosim.rtl.protocol import decode_acc
 
 from .compare import SIM_LABELS
-from .gatesim import simulate
+from .gatesim import Vectors, simulate
 from .liberty import Library
-from .netlist import parse_netlist
-from .power import (DEFAULT_SLEW_NS, clock_energy_per_cycle, combine, energy_per_cycle, leakage_nw,
+from .netlist import Netlist, parse_netlist
+from .power import (DEFAULT_SLEW_NS, NetEnergy, clock_energy_per_cycle, combine, energy_per_cycle, leakage_nw,
                     net_energies, vectorless_energy)
 from .search import Choice, SearchResult, Tools
 from .stimulus import ACTIVE, IDLE, Source, Stream, build_stream
@@ -60,8 +60,8 @@ class PowerResult:
 class _Netlist:
     """A mapped netlist read once per full-size array, with its per-net energies."""
 
-    net: object
-    energies: object
+    net: Netlist
+    energies: NetEnergy
     clock: dict
     leakage_nw: float
 
@@ -94,10 +94,10 @@ def _simulate(sim: _Sim, models: Path, slew_mode: str, cache: Path) -> dict:
     hit = cache / f"{h}.json"
     if hit.is_file():
         return json.loads(hit.read_text())
-    res = simulate(r.netlist, nl.net, models, stimulus=stream.inputs, drain=stream.drain,
-                   drain_cycles=int(m["latency"]) + 4, period_ns=period, delays=sim.delays,
-                   cycle_class=classes, n_classes=2 * n_groups, reset_inputs=stream.reset,
-                   reset_cycles=max(4, int(m.get("reset_cycles", 0))))
+    vectors = Vectors(stream.inputs, stream.drain, drain_cycles=int(m["latency"]) + 4, reset=stream.reset,
+                      reset_cycles=max(4, int(m.get("reset_cycles", 0))), cycle_class=classes,
+                      n_classes=2 * n_groups)
+    res = simulate(r.netlist, nl.net, models, vectors, period_ns=period, delays=sim.delays)
     got = decode_acc(res.outputs["acc"], int(m["lanes"]), int(m["acc_w"]))
     if got != stream.expected_last_row:
         raise NeurosimError(f"{m['top']} ({sim.label}): gate-level accumulators {got[:4]}... differ from "
@@ -147,6 +147,7 @@ def measure_power(found: SearchResult, src: Source | dict, tools: Tools, *, mode
         nl = netlists[fa.key]
         # one Source, or {coding: Source} when several spike codings are measured (the MAC: bitwise's)
         s_src = src.get(ch.kind.coding or "bitwise", src.get("bitwise")) if isinstance(src, dict) else src
+        assert s_src is not None, "no stimulus source for this coding"
         stream = build_stream(s_src, ch.kind.design, fa.entry)
         pr = PowerResult(stream={"events": stream.events, "activations": stream.activations,
                                  "cycles": len(stream.cycle_class), **stream.info},

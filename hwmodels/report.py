@@ -15,7 +15,7 @@ def _pct(x) -> str:
     return "-" if x is None else f"{x:,.1f}%"
 
 
-def _ci(x: dict | None, key: str, nd: int = 2, unit: str = "") -> str:
+def _ci(x: dict, key: str, nd: int = 2, unit: str = "") -> str:
     """``point [lo, hi]`` of one figure of an ``over_tiles`` entry."""
     p = x["point"][key]
     iv = (x.get("interval") or {}).get(key)
@@ -74,15 +74,9 @@ def interval_lines(items: list[tuple[str, str, dict]]) -> list[str]:
     return L
 
 
-def render_markdown(doc: dict) -> str:
-    """hw.md from hw.json: bottom line, chosen configurations, candidates, energies, reductions,
-    assumptions, scaling."""
-    s = doc["settings"]
-    L = ["# Hardware models: spiking accumulate array vs INT8 MAC array", "",
-         f"Library {s['library']} ({s['voltage_v']} V), {s['lanes']} lanes, coding {s['coding']} "
-         f"(T={s['T']}), Yosys: {s['yosys']}, stimulus: {s['stimulus']}.",
-         f"Measured spikes per activation: {doc['measured_spikes_per_activation']:.3f}.", ""]
-    L += stimulus_lines(doc) + ["## Bottom line", ""]
+def _bottom_line(doc: dict) -> list[str]:
+    """Per clock: area and power reductions against the paper's."""
+    L = ["## Bottom line", ""]
     P0 = doc["paper"]
     for fk, c in doc["comparison"].items():
         g = c.get("gspecify", {}) if "energy_per_cycle_pj" in c.get("gspecify", {}) else c.get("zero_delay", {})
@@ -95,11 +89,12 @@ def render_markdown(doc: dict) -> str:
                      f"lower (paper {paper_p}%); energy per MAC-equivalent: "
                      f"{g['energy_reduction_equal_work_pct']:.1f}% lower")
         L.append(line + ".")
-    L += interval_lines(_over_tiles(doc))
-    if doc.get("libraries"):
-        L += ["", "## Cell libraries side by side (`--tech all`; positive reductions = spiking smaller)", ""]
-        L += library_table(doc["libraries"])
-    L += ["",
+    return L
+
+
+def _configurations(doc: dict) -> list[str]:
+    """The chosen configuration per design and clock, and the clocks not reached."""
+    L = ["",
          "## Chosen configurations (cheapest that meets timing)", "",
          "| design @ MHz | top | family | pipeline | ABC -D ps | area um^2 | slack ns | fmax MHz | meets | critical path |",
          "|---|---|---|---|---|---|---|---|---|---|"]
@@ -112,18 +107,28 @@ def render_markdown(doc: dict) -> str:
     if miss:
         L += ["", "**Not reached:** " + ", ".join(
             f"{k} (best {doc['results'][k]['fmax_mhz']:.0f} MHz)" for k in miss) + "."]
+    return L
+
+
+def _candidates(doc: dict) -> list[str]:
+    """Every one-lane candidate: area and worst slack per clock."""
     fks = list(doc["settings"]["freqs_mhz"])
-    L += ["", "## Every candidate at one lane (area um^2, worst slack ns per clock)", "",
-          "| design | family | pipeline | latency | area | " + " | ".join(f"slack @{f:g}" for f in fks) + " |",
-          "|---|---|---|---|---|" + "---|" * len(fks)]
+    L = ["", "## Every candidate at one lane (area um^2, worst slack ns per clock)", "",
+         "| design | family | pipeline | latency | area | " + " | ".join(f"slack @{f:g}" for f in fks) + " |",
+         "|---|---|---|---|---|" + "---|" * len(fks)]
     for c in doc["candidates_1lane"]:
         sl = " | ".join(f"{c['timing'][f'{f:g}']['slack_ns']:.3f}{'' if c['timing'][f'{f:g}']['met'] else ' x'}"
                         for f in fks)
         L.append(f"| {c['design']} | {c['family']} | {c['pipeline']} | {c['latency']} | {c['area_um2']:,.0f} | {sl} |")
-    L += ["", "## Energy per cycle of the whole array (pJ), gate-level activity", "",
-          "| design @ MHz | sim | active | idle clocked | idle gated | switching | internal | clock | leakage | "
-          "vectorless @0.1 | OpenSTA report_power @0.1 |",
-          "|---|---|---|---|---|---|---|---|---|---|---|"]
+    return L
+
+
+def _energies(doc: dict) -> list[str]:
+    """Energy per cycle of every chosen array and simulation, with the vectorless cross-checks [pJ]."""
+    L = ["", "## Energy per cycle of the whole array (pJ), gate-level activity", "",
+         "| design @ MHz | sim | active | idle clocked | idle gated | switching | internal | clock | leakage | "
+         "vectorless @0.1 | OpenSTA report_power @0.1 |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, r in doc["results"].items():
         rp = r.get("opensta_report_power_w") or {}
         sta_pj = rp["total_w"] * 1e6 / r["freq_mhz"] if rp else None   # W / MHz -> pJ per cycle
@@ -139,12 +144,17 @@ def render_markdown(doc: dict) -> str:
     L += ["", "Active: cycles with an event in the pipeline; idle: none (operands held). Internal includes "
           "flip-flop D-pin energy. OpenSTA's figure (vectorless, adds rise and fall energies) is a "
           "cross-check only.", ""]
+    return L
+
+
+def _reductions(doc: dict) -> list[str]:
+    """The spiking array against the MAC array per clock and simulation, beside the paper's figures."""
     P = doc["paper"]
-    L += ["", "## Reductions of the spiking array vs the MAC array (positive = spiking smaller)", "",
-          "| MHz | both meet timing | area | power, equal clock, busy | power, time-stepped, gated | "
-          "energy per MAC-eq (event-driven) | area x cycles per MAC-eq | energy per MAC-eq, model's rate | "
-          "area x cycles per activation, model's rate | paper area | paper power |",
-          "|---|---|---|---|---|---|---|---|---|---|---|"]
+    L = ["", "## Reductions of the spiking array vs the MAC array (positive = spiking smaller)", "",
+         "| MHz | both meet timing | area | power, equal clock, busy | power, time-stepped, gated | "
+         "energy per MAC-eq (event-driven) | area x cycles per MAC-eq | energy per MAC-eq, model's rate | "
+         "area x cycles per activation, model's rate | paper area | paper power |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
     for fk, c in doc["comparison"].items():
         for label in ("zero_delay", "gspecify"):
             r = c.get(label, {})
@@ -161,47 +171,80 @@ def render_markdown(doc: dict) -> str:
                      f"{_f(r['energy_reduction_equal_work_pct'])}% | "
                      f"{_f(c['area_x_cycles_reduction_equal_work_pct'])}% | {_pct(wm.get('reduction_pct'))} | "
                      f"{_pct(am.get('reduction_pct'))} | {P['area_reduction_pct']}% | {pp}% |")
+    return L
+
+
+def _kinds(doc: dict) -> list[str]:
+    """Every spiking kind of ``neurosim hw --coding`` against the MAC array (empty without kinds)."""
+    if not doc.get("comparison_kinds"):
+        return []
     kinds = doc.get("settings", {}).get("kinds") or {}
-    if doc.get("comparison_kinds"):
-        L += ["", "## Every spiking kind vs the MAC array (`--coding`; positive = spiking smaller)", "",
-              "| kind | coding | variant | T | spikes/act | MHz | both meet timing | area | energy per busy cycle pJ "
-              "(spike / MAC) | energy per MAC-eq (event-driven) |", "|---|---|---|---|---|---|---|---|---|---|"]
-        for name, comp in doc["comparison_kinds"].items():
-            kd = kinds.get(name, {})
-            for fk, c in comp.items():
-                lab = "gspecify" if "energy_per_cycle_pj" in c.get("gspecify", {}) else "zero_delay"
-                r = c.get(lab, {})
-                e = r.get("energy_per_cycle_pj", {})
-                L.append(f"| {name} | {kd.get('coding')} | {kd.get('variant') or '-'} | {kd.get('T')} | "
-                         f"{_f(kd.get('spikes_per_activation') or 0, 3)} | {fk} | {c['both_meet_timing']} | "
-                         f"{_f(c['area_reduction_pct'])}% | "
-                         + (f"{_f(e['spike_busy'], 2)} / {_f(e['mac_busy'], 2)} ({lab}) | "
-                            f"{_f(r['energy_reduction_equal_work_pct'])}% |" if e else "not simulated | |"))
-    L += ["", "Equal clock, busy: both arrays take one input per cycle (an activation / a spike event). "
-          "Time-stepped: the spike array spends T slots per activation, busy at the measured spike rate, "
-          "idle slots with ideal clock gating. Equal work: per MAC-equivalent (one activation x one weight), "
-          "the spike array needs the measured spikes per activation in cycles; at the model's rate: the same with the "
-          "whole trace's MAC-weighted spikes per activation (hw.json's `stimulus_stats/model`). Area x cycles per "
-          "activation: area times the cycles one activation takes (MAC 1, spiking its spikes per activation).", "",
-          "## Assumptions that differ from (or are unknown in) the paper", "",
-          "| item | paper | here |", "|---|---|---|"]
+    L = ["", "## Every spiking kind vs the MAC array (`--coding`; positive = spiking smaller)", "",
+         "| kind | coding | variant | T | spikes/act | MHz | both meet timing | area | energy per busy cycle pJ "
+         "(spike / MAC) | energy per MAC-eq (event-driven) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, comp in doc["comparison_kinds"].items():
+        kd = kinds.get(name, {})
+        for fk, c in comp.items():
+            lab = "gspecify" if "energy_per_cycle_pj" in c.get("gspecify", {}) else "zero_delay"
+            r = c.get(lab, {})
+            e = r.get("energy_per_cycle_pj", {})
+            L.append(f"| {name} | {kd.get('coding')} | {kd.get('variant') or '-'} | {kd.get('T')} | "
+                     f"{_f(kd.get('spikes_per_activation') or 0, 3)} | {fk} | {c['both_meet_timing']} | "
+                     f"{_f(c['area_reduction_pct'])}% | "
+                     + (f"{_f(e['spike_busy'], 2)} / {_f(e['mac_busy'], 2)} ({lab}) | "
+                        f"{_f(r['energy_reduction_equal_work_pct'])}% |" if e else "not simulated | |"))
+    return L
+
+
+def _assumptions(doc: dict) -> list[str]:
+    """What the comparisons mean, and the assumptions that differ from the paper."""
+    L = ["", "Equal clock, busy: both arrays take one input per cycle (an activation / a spike event). "
+         "Time-stepped: the spike array spends T slots per activation, busy at the measured spike rate, "
+         "idle slots with ideal clock gating. Equal work: per MAC-equivalent (one activation x one weight), "
+         "the spike array needs the measured spikes per activation in cycles; at the model's rate: the same with the "
+         "whole trace's MAC-weighted spikes per activation (hw.json's `stimulus_stats/model`). Area x cycles per "
+         "activation: area times the cycles one activation takes (MAC 1, spiking its spikes per activation).", "",
+         "## Assumptions that differ from (or are unknown in) the paper", "",
+         "| item | paper | here |", "|---|---|---|"]
     for a in doc["assumptions"]:
         L.append(f"| {a['item']} | {a['paper']} | {a['here']} |")
+    return L
+
+
+def _scaling(doc: dict) -> list[str]:
+    """Areas and energies scaled to other nodes (ESTIMATE; empty when not asked for)."""
     ts = doc.get("technology_scaling")
-    if ts:
-        L += ["", f"## Technology scaling: {ts['label']}", "", f"Source: {ts['source']}.", ""]
-        for node, e in ts["nodes"].items():
-            if "refused" in e:
-                L.append(f"- {node} nm: {e['refused']}")
-                continue
-            parts = []
-            for fk, v in e["per_freq"].items():
-                em = v["energy_per_mac_eq_pj"]
-                parts.append(f"{fk} MHz: area MAC {v['area_mac_um2']:,.0f} / spike {v['area_spike_um2']:,.0f} um^2"
-                             + (f", energy per MAC-eq MAC {em.get('mac', 0):.4f} / spike "
-                                f"{em.get('spike_event_driven', 0):.4f} pJ" if em else ""))
-            L.append(f"- {node} nm (energy x{e['energy_factor']:.4f}, area x{e['area_factor']:.4f}): " + "; ".join(parts))
-    L.append("")
+    if not ts:
+        return []
+    L = ["", f"## Technology scaling: {ts['label']}", "", f"Source: {ts['source']}.", ""]
+    for node, e in ts["nodes"].items():
+        if "refused" in e:
+            L.append(f"- {node} nm: {e['refused']}")
+            continue
+        parts = []
+        for fk, v in e["per_freq"].items():
+            em = v["energy_per_mac_eq_pj"]
+            parts.append(f"{fk} MHz: area MAC {v['area_mac_um2']:,.0f} / spike {v['area_spike_um2']:,.0f} um^2"
+                         + (f", energy per MAC-eq MAC {em.get('mac', 0):.4f} / spike "
+                            f"{em.get('spike_event_driven', 0):.4f} pJ" if em else ""))
+        L.append(f"- {node} nm (energy x{e['energy_factor']:.4f}, area x{e['area_factor']:.4f}): " + "; ".join(parts))
+    return L
+
+
+def render_markdown(doc: dict) -> str:
+    """hw.md from hw.json: bottom line, chosen configurations, candidates, energies, reductions,
+    assumptions, scaling."""
+    s = doc["settings"]
+    L = ["# Hardware models: spiking accumulate array vs INT8 MAC array", "",
+         f"Library {s['library']} ({s['voltage_v']} V), {s['lanes']} lanes, coding {s['coding']} "
+         f"(T={s['T']}), Yosys: {s['yosys']}, stimulus: {s['stimulus']}.",
+         f"Measured spikes per activation: {doc['measured_spikes_per_activation']:.3f}.", ""]
+    L += stimulus_lines(doc) + _bottom_line(doc) + interval_lines(_over_tiles(doc))
+    if doc.get("libraries"):
+        L += ["", "## Cell libraries side by side (`--tech all`; positive reductions = spiking smaller)", ""]
+        L += library_table(doc["libraries"])
+    L += _configurations(doc) + _candidates(doc) + _energies(doc) + _reductions(doc) + _kinds(doc)
+    L += _assumptions(doc) + _scaling(doc) + [""]
     return "\n".join(L)
 
 

@@ -11,7 +11,7 @@ from neurosim.face import lazy_face
 
 __all__, __getattr__, __dir__ = lazy_face(__name__, {
     "build": ("REPORT_FILES", "build_report", "build_document"),
-    "data": ("HW_SCHEMA", "Trace", "load_trace", "load_hw", "totals", "projection_class", "short_name"),
+    "data": ("Trace", "load_trace", "load_hw", "totals", "projection_class", "short_name"),
     "claims": ("Claim", "build_claims", "claims_text", "resolve", "NO_HW"),
     "document": ("Document", "to_markdown", "to_html"),
 })

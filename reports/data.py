@@ -17,10 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.formats import HW_SCHEMA
 from neurosim.run.trace import read_json
-
-#: the hw.json schema this report understands (``hwmodels/flow.py``: ``doc["schema"]``)
-HW_SCHEMA = "neurosim.hw/1"
 
 #: human names of the layer kinds (``Model.layer_kind``)
 KIND_LABELS = {"moba": "MoBA", "full": "full attention", "sse_swa": "SSE+SWA", "attention": "attention"}

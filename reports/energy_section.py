@@ -8,19 +8,17 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.formats import ENERGY_COMPONENTS, ENERGY_SCHEMA
 
 from .claims import Claim, fmt_pct, pointer
 from .scenario_section import priced_at_default
 
-SCHEMA = "neurosim.energy/1"
 NO_ENERGY = "no energy results given"
 #: distinct (colour, marker) pairs for lines and points: no two series look alike up to 20
 STYLES = [(c, m) for c, m in zip([f"tab:{n}" for n in ("blue", "orange", "green", "red", "purple", "brown",
                                                             "pink", "gray", "olive", "cyan")] * 2,
                                  "osD^v<>pXh" + "*Pd8H1234s")]
-COMPONENT_LABELS = {"compute": "compute (lane array)", "weight_sram": "weight SRAM reads",
-                    "weight_dram": "weight DRAM + staging", "buffers": "activation / spike buffers",
-                    "outputs": "output writes", "leakage": "leakage over the run"}
+COMPONENT_LABELS = ENERGY_COMPONENTS
 
 
 def load_energy(path) -> tuple[Path, dict]:
@@ -29,8 +27,8 @@ def load_energy(path) -> tuple[Path, dict]:
     p = Path(path)
     f = p / "energy.json" if p.is_dir() else p
     doc = read_json(f, "give the folder written by `neurosim energy --out DIR`")
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("designs"), list):
-        raise NeurosimError(f"{f} is not a {SCHEMA} document (re-run `neurosim energy`)")
+    if not isinstance(doc, dict) or doc.get("schema") != ENERGY_SCHEMA or not isinstance(doc.get("designs"), list):
+        raise NeurosimError(f"{f} is not a {ENERGY_SCHEMA} document (re-run `neurosim energy`)")
     return f, doc
 
 
@@ -87,7 +85,7 @@ def energy_stacked(doc: dict):
         ax.bar(x, v, bottom=bottom, label=COMPONENT_LABELS[c], width=0.6)
         bottom += v
     for xi, tot in zip(x, bottom):
-        ax.text(xi, tot, f"{tot:,.0f}", ha="center", va="bottom", fontsize=8)
+        ax.text(float(xi), tot, f"{tot:,.0f}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, [d["name"].replace(", ", ",\n") for d in designs], fontsize=8, rotation=30, ha="right")
     ax.set_ylabel("energy per token [\u00b5J]")
     s = doc["settings"]
@@ -222,5 +220,5 @@ def add_energy_section(doc, figs: dict, energy: dict, energy_path) -> None:
     doc.p("Assumptions: " + "; ".join(energy["assumptions"]) + ".")
 
 
-__all__ = ["SCHEMA", "NO_ENERGY", "load_energy", "compute_energy", "energy_claims", "add_energy_section", "energy_answer",
+__all__ = ["NO_ENERGY", "load_energy", "compute_energy", "energy_claims", "add_energy_section", "energy_answer",
            "energy_stacked", "energy_per_layer", "break_even_figure"]

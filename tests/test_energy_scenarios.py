@@ -10,6 +10,8 @@ import pytest
 from neurosim.cli import main
 from neurosim.hwmodels import dataflow as df
 from neurosim.hwmodels import scenarios as sc
+from neurosim.formatdoc import problems
+from neurosim.formats import Energy
 from neurosim.hwmodels.energy import read_hw, energy_report
 from neurosim.hwmodels.energy_eval import price_settings, projections_of
 from neurosim.hwmodels.energy_scenarios import Grid, summarize
@@ -216,6 +218,7 @@ def test_eval_settings_priced_in_energy_and_report(trace, hw, tmp_path, capsys):
     assert main(["energy", "--trace", str(trace), "--hw", str(hw), "--eval", str(ev),
                  "--scenarios", "sram_cell=all", "--out", str(e)]) == 0
     doc = json.loads((e / "energy.json").read_text())
+    assert problems(doc, Energy) == []      # with scenarios and eval settings
     assert [s["label"] for s in doc["eval_settings"]] == ["absmax", "smooth"]
     assert " ".join(doc["eval_answer"].split()) in " ".join(capsys.readouterr().out.split())
     assert (e / "frontier.png").read_bytes()[:4] == b"\x89PNG"

@@ -7,7 +7,10 @@ import pytest
 
 from neurosim import NeurosimError
 from neurosim.cli import main
+from neurosim.formatdoc import problems
+from neurosim.formats import ENERGY_SCHEMA, Energy
 from neurosim.hwmodels import energy as en
+from neurosim.hwmodels.energy_output import render_markdown
 from neurosim.hwmodels import memory as mem
 from neurosim.hwmodels import tech
 
@@ -76,7 +79,7 @@ def test_components_and_break_even_at_the_measured_node(tmp_path):
     v = spk["vs"]["MAC zero-skipping"]
     assert v["spiking_loses"] == (held["total_pj"] > zs["total_pj"])
     assert v["memory_included_reduction_pct"] == pytest.approx(100 * (1 - held["total_pj"] / zs["total_pj"]))
-    assert "spiking LOSES" in en.render_markdown(doc) or "spiking wins" in en.render_markdown(doc)
+    assert "spiking LOSES" in render_markdown(doc) or "spiking wins" in render_markdown(doc)
 
 
 def test_dram_batch_and_leakage(tmp_path):
@@ -123,7 +126,7 @@ def test_weight_rows_through_the_narrowest_port_holding_them(tmp_path, lanes, po
     assert d["MAC dense"]["per_token"]["components_pj"]["weight_sram"] == pytest.approx(4 * per_row * read)
     assert d["spike bitwise barrel, row held"]["per_token"]["components_pj"]["weight_sram"] == pytest.approx(per_row * read)
     assert any(f"{port}-bit SRAM port" in a for a in doc["assumptions"])
-    md = en.render_markdown(doc)
+    md = render_markdown(doc)
     assert f"per {port}-bit word" in md and ((f"per {lanes * 8}-bit weight row" in md) == (lanes * 8 != port))
 
 
@@ -147,7 +150,8 @@ def test_cli_writes_energy_folder(tmp_path, capsys):
     assert main(["energy", "--trace", str(trace), "--hw", str(hw), "--node", "180", "--sram-kb", "8",
                  "--out", str(out)]) == 0
     doc = json.loads((out / "energy.json").read_text())
-    assert doc["schema"] == en.SCHEMA and (out / "energy.md").read_text().startswith("# Energy per token")
+    assert doc["schema"] == ENERGY_SCHEMA and (out / "energy.md").read_text().startswith("# Energy per token")
+    assert problems(doc, Energy) == []      # the written file matches its one description
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "x").write_text("keep")
     assert main(["energy", "--trace", str(trace), "--hw", str(hw), "--node", "180", "--sram-kb", "8",
@@ -177,7 +181,7 @@ def test_every_kind_of_hw_coding_all(tmp_path):
     assert d["spike ternary, row held"]["per_token"]["weight_row_reads"] == 2
     assert d["spike ternary, row held"]["per_token"]["busy_cycles"] == 8
     assert [s["name"] for s in out["skipped_designs"]] == ["spike binary, row held", "spike binary, row per event"]
-    assert "Not priced: spike binary" in en.render_markdown(out)
+    assert "Not priced: spike binary" in render_markdown(out)
 
 
 def test_results_table_is_rendered_from_its_json():
@@ -192,3 +196,13 @@ def test_results_table_is_rendered_from_its_json():
     assert render(doc) == md
     page = (root / "docs/measured-results.md").read_text()
     assert f"<!-- results: energy.md -->\n{md}<!-- /results -->" in page
+
+
+def test_a_settings_object_equals_the_same_keywords(tmp_path):
+    trace = write_trace(tmp_path / "t", [[7, 0, 0, 0]])
+    hw = write_hw(tmp_path / "hw")
+    a = en.energy_report(trace, hw, en.EnergySettings(node=180, sram_kb=8, weights="dram", batch=2))
+    b = en.energy_report(trace, hw, en.EnergySettings(node=180), sram_kb=8, weights="dram", batch=2)
+    assert a == b and a["settings"]["sram_kb"] == 8 and a["settings"]["batch"] == 2
+    with pytest.raises(TypeError):
+        en.energy_report(trace, hw, sram=8)        # not a field of EnergySettings

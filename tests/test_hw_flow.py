@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 
 from neurosim import NeurosimError
+from neurosim.formatdoc import problems
+from neurosim.formats import Hw
 from neurosim.hwmodels import tools
 
 try:
@@ -55,6 +57,7 @@ def test_flow_end_to_end_deterministic(tmp_path):
     a = json.loads((tmp_path / "hw" / "hw.json").read_text())
     a.pop("run"), doc.pop("run"), doc2.pop("run")
     assert doc == doc2 == a
+    assert problems(a, Hw) == []    # the written hw.json matches its one description (neurosim.formats)
 
 
 def test_tile_source_round_robin(tmp_path):
@@ -432,6 +435,7 @@ def test_flow_with_trace_tiles_gives_intervals_and_the_model_rate(tmp_path, caps
     doc = run_flow(tmp_path / "hw", freqs=(250.0,), lanes=1, k=16, rows=9, k_inputs=12, glitches=False,
                    cache_dir=tmp_path / "cache", progress=False, pipelines={"mac": [1], "spike": [1]},
                    tech_nodes=(), trace=trace)
+    assert problems(doc, Hw) == []  # with trace tiles (over_tiles, the model's rate)
     st = doc["stimulus_stats"]
     assert st["model"]["spikes_per_activation"] == 1.9 and st["model"]["zero_share"] == 0.25
     assert st["sample"]["tiles"] == 9 and st["sample"]["rows"] == 9 and st["sample"]["activations"] == 9 * 12

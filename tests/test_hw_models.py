@@ -10,7 +10,7 @@ import pytest
 
 from neurosim import NeurosimError
 from neurosim.hwmodels import tools
-from neurosim.hwmodels.gatesim import simulate
+from neurosim.hwmodels.gatesim import Vectors, simulate
 from neurosim.hwmodels.netlist import parse_netlist
 from neurosim.hwmodels.vcd import count_toggles
 from neurosim.hwmodels.liberty import Library
@@ -67,9 +67,9 @@ def test_toggles_known_by_hand(lib, tmp_path, delays):
     # before the measured cycles (reset phase): a=0, b=1 -> n1=1, y=1, q=1
     # a: 0|1 1 0 1 0 0 -> 4 toggles; b: 1|1 0 1 1 1 1 -> 2; n1 = ~a -> 4
     # y = n1 & b: 1|0 0 1 0 1 1 -> 4; q follows y at each rising edge inside the same cycle -> 4
-    sim = simulate(tmp_path / "tiny.v", net, tools.cell_models_for(LIB_PATH), stimulus={"a": a, "b": b},
-                   drain={"a": 0, "b": 1}, drain_cycles=2, period_ns=4.0, delays=delays,
-                   reset_inputs={"a": 0, "b": 1}, workdir=tmp_path / "sim")
+    vectors = Vectors({"a": a, "b": b}, drain={"a": 0, "b": 1}, drain_cycles=2, reset={"a": 0, "b": 1})
+    sim = simulate(tmp_path / "tiny.v", net, tools.cell_models_for(LIB_PATH), vectors, period_ns=4.0, delays=delays,
+                   workdir=tmp_path / "sim")
     got = {n: int(c.sum()) for n, c in sim.toggles.counts.items()}
     assert got == {"a": 4, "b": 2, "n1": 4, "y": 4, "q": 4}
     assert sim.outputs == {"y": 1, "q": 1}

@@ -49,7 +49,7 @@ def _power(total_active, idle, idle_gated):
 @pytest.fixture(scope="module")
 def hw(tmp_path_factory):
     """A hw.json in hwmodels' schema: its comparison computed by hwmodels.flow.compare."""
-    from neurosim.hwmodels.flow import PAPER as HW_PAPER
+    from neurosim.paper import HW_CLAIMS as HW_PAPER
     from neurosim.hwmodels.flow import assumptions, compare
     from neurosim.hwmodels.tech import scale_energy_area
 

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.formats import SUMMARY_VERSION as SCHEMA_VERSION
 from neurosim.outdir import OutputFolder
 
 __all__ = ["SCHEMA_VERSION", "SUMMARY", "STATS", "TILES", "TIMING", "dump_json", "TraceWriter", "read_json",
            "read_summary", "read_histograms", "tiles_dir"]
 
-SCHEMA_VERSION = 1
 SUMMARY = "summary.json"
 STATS = "stats.npz"
 TILES = "tiles"
