@@ -151,16 +151,8 @@ def _break_even(s_meas: float, spk: dict, base: dict, memory: bool) -> float | N
     return s if s > 0 else 0.0
 
 
-def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str = "sram", batch: int = 1,
-                  buffer_kb: int = 8, freq: float | None = None, sram_model: str = "cacti",
-                  dram_level: str = "low", cache_dir: str | Path = "build/energy_cache",
-                  scenarios: str | None = None) -> dict:
-    """The energy document (``energy.json``) of a trace under the hardware of ``hw``; with
-    ``scenarios`` (a grid of :func:`.scenarios.parse_grid`) also the verdict over that grid."""
-    from . import scenarios as sc
-    grid = sc.parse_grid(scenarios) if scenarios else None
-    if grid is not None:
-        sc.check_size(grid)
+def check_options(*, weights: str, batch: int, node: int, sram_model: str) -> None:
+    """A one-line NeurosimError for an energy option outside its choices or range (before any work)."""
     if weights not in ("sram", "dram"):
         raise NeurosimError(f"--weights must be sram or dram, got {weights!r}")
     if batch < 1:
@@ -171,6 +163,19 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
                             f"measured node with cited SRAM figures; got {node}")
     if sram_model not in ("cacti", "cited"):
         raise NeurosimError(f"--sram-model must be cacti or cited, got {sram_model!r}")
+
+
+def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str = "sram", batch: int = 1,
+                  buffer_kb: int = 8, freq: float | None = None, sram_model: str = "cacti",
+                  dram_level: str = "low", cache_dir: str | Path = "build/energy_cache",
+                  scenarios: str | None = None) -> dict:
+    """The energy document (``energy.json``) of a trace under the hardware of ``hw``; with
+    ``scenarios`` (a grid of :func:`.scenarios.parse_grid`) also the verdict over that grid."""
+    from . import scenarios as sc
+    grid = sc.parse_grid(scenarios) if scenarios else None
+    if grid is not None:
+        sc.check_size(grid)
+    check_options(weights=weights, batch=batch, node=node, sram_model=sram_model)
     projections = df.projections_from_trace(trace)
     from neurosim.run.trace import read_summary
     summary = read_summary(trace)
