@@ -82,7 +82,8 @@ def small(tmp_path_factory):
         "studies": {
             "quant": {"run": {"model": "tiny", "max_tokens": 16},
                       "grid": {"run.coding": ["bitwise", "ternary"]},
-                      "points": [{"run.coding": "bitwise", "run.window": 3}]},   # too short: an error row
+                      # a file that is not there: an error row (a bad setting would be refused up front)
+                      "points": [{"run.coding": "bitwise", "run.window": 8, "run.text_file": "missing.txt"}]},
             "hw": {"run": {"model": "tiny", "max_tokens": 16, "window": 7},
                    "hw": {"lanes": 1, "freq": [250], "no_glitches": True, "scale_nodes": [], "yosys": "debian",
                           "pipeline": ["mac=2", "spike=1"]},
@@ -102,8 +103,8 @@ def test_small_real_sweep_table_equals_the_outputs(small):
     rows = assert_consistent(out)
     assert len(rows) == 5
     by = {(r["study"], r["run.coding"] or "bitwise", r.get("run.window")): r for r in rows}
-    err = by[("quant", "bitwise", 3)]
-    assert err["status"] == "error" and "window" in err["error"] and "\n" not in err["error"]
+    err = by[("quant", "bitwise", 8)]
+    assert err["status"] == "error" and "missing.txt" in err["error"] and "\n" not in err["error"]
     ok = [r for r in rows if r["status"] == "ok"]
     assert len(ok) == 4
     assert len({r["worker"] for r in ok}) >= 1 and all(r["code_version"] for r in ok)

@@ -8,10 +8,11 @@ is used anywhere. ``int_linear`` is the dense exact reference (int64 accumulatio
 
 Layout: weights are packed once into output tiles ``[n_tiles, K, cols]`` (W transposed per tile,
 up to MAX_TILE columns, a multiple of 64), so each event is one contiguous vector add. Events are
-ordered by (input chunk, row, step, sign): a tile's chunk of K_BUDGET bytes of weights stays in L2
-while every token row uses it; tiles run in parallel. Sixteen events of one (row, step) are summed in int16 registers per
-pass (one accumulator update per 16 events); partial sums are int16 and flushed (shifted by the step
-weight) into the output before they could overflow (at most 255 events of |w| <= 128 each).
+ordered by (input chunk, row, step, sign; built in :mod:`neurosim.core.events`): a tile's chunk of
+K_BUDGET bytes of weights stays in L2 while every token row uses it; tiles run in parallel. Sixteen
+events of one (row, step) are summed in int16 registers per pass (one accumulator update per 16
+events); partial sums are int16 and flushed (shifted by the step weight) into the output before
+they could overflow (at most 255 events of |w| <= 128 each).
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def build_tokenizer_json(tokens: list[str], merges: list[str], token_types: list
             raise NeurosimError(f"GGUF: malformed merge {m!r} in tokenizer.ggml.merges")
         pairs.append((parts[0], parts[1]))
     tok = Tokenizer(models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, byte_fallback=False))
-    steps = []
+    steps: list = []
     if pre in _DIGITS_FIRST:
         steps.append(pre_tokenizers.Digits(individual_digits=True))
     regex = _PRE[pre]
@@ -148,13 +148,14 @@ def build_tokenizer_json(tokens: list[str], merges: list[str], token_types: list
 def _hyperparameters(r, name: str, arch: str) -> dict:
     """The architecture's sizes from the GGUF metadata, as config.json keys (RoPE checked)."""
     a = arch + "."
-    hp = {"num_hidden_layers": int(_field(r, a + "block_count")),
+    hp: dict[str, int | float] = {"num_hidden_layers": int(_field(r, a + "block_count")),
           "hidden_size": int(_field(r, a + "embedding_length")),
           "intermediate_size": int(_field(r, a + "feed_forward_length")),
           "num_attention_heads": int(_field(r, a + "attention.head_count"))}
-    H, nh = hp["hidden_size"], hp["num_attention_heads"]
+    H, nh = int(hp["hidden_size"]), int(hp["num_attention_heads"])
     hp["num_key_value_heads"] = int(_field(r, a + "attention.head_count_kv", nh))
-    hd = hp["head_dim"] = int(_field(r, a + "attention.key_length", H // nh, required=False))
+    hd = int(_field(r, a + "attention.key_length", H // nh, required=False))
+    hp["head_dim"] = hd
     # stored as float32: its shortest decimal (1e-06, as config.json had it, not 9.99999997e-07)
     hp["rms_norm_eps"] = float(str(np.float32(_field(r, a + "attention.layer_norm_rms_epsilon"))))
     hp["rope_theta"] = float(_field(r, a + "rope.freq_base", 10000.0, required=False))
@@ -170,11 +171,12 @@ def _hyperparameters(r, name: str, arch: str) -> dict:
 
 def _gguf_tensors(r, name: str, arch: str) -> dict:
     """(layer or None, role or GGUF global name) -> (GGUF tensor, numpy shape) of every tensor."""
-    found = {}
+    found: dict[tuple[int | None, str], tuple] = {}
     for t in r.tensors:
         if t.tensor_type.name not in SUPPORTED_TENSOR_TYPES:
             raise NeurosimError(f"{name}: tensor '{t.name}' has type {t.tensor_type.name}, which is not "
                                 f"supported (supported: {', '.join(SUPPORTED_TENSOR_TYPES)})")
+        key: tuple[int | None, str]
         if t.name in _GLOBALS:
             key = (None, t.name)
         else:

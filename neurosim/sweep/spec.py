@@ -269,7 +269,8 @@ def _checkpoints(raw, p: Path) -> dict[str, dict]:
     out = {}
     for name, rec in raw.items():
         if not isinstance(rec, dict):
-            raise NeurosimError(f"sweep spec {p}: checkpoint {name!r} must be a mapping of {', '.join(CHECKPOINT_KEYS)}")
+            raise NeurosimError(f"sweep spec {p}: checkpoint {name!r} must be a mapping of "
+                                f"{', '.join(CHECKPOINT_KEYS)}")
         for k in rec:
             if k not in CHECKPOINT_KEYS:
                 raise NeurosimError(f"sweep spec {p}: checkpoint {name!r}: unknown key {k!r}"
@@ -278,9 +279,11 @@ def _checkpoints(raw, p: Path) -> dict[str, dict]:
         if "dtype" in rec:
             r["dtype"] = rec["dtype"]
         if r["preset"] not in ("tiny", "full"):
-            raise NeurosimError(f"sweep spec {p}: checkpoint {name!r}: preset must be tiny or full, got {r['preset']!r}")
+            raise NeurosimError(f"sweep spec {p}: checkpoint {name!r}: preset must be tiny or full, "
+                                f"got {r['preset']!r}")
         if isinstance(r["seed"], bool) or not isinstance(r["seed"], int) or r["seed"] < 0:
-            raise NeurosimError(f"sweep spec {p}: checkpoint {name!r}: seed = {r['seed']!r} is outside its range (>= 0)")
+            raise NeurosimError(f"sweep spec {p}: checkpoint {name!r}: seed = {r['seed']!r} is outside its "
+                                "range (>= 0)")
         out[str(name)] = r
     return out
 
