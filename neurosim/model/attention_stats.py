@@ -10,6 +10,7 @@ __all__ = ["entropy_bits", "full_stats", "moba_count_stats", "moba_stats", "sse_
 
 
 def entropy_bits(counts) -> float:
+    """Shannon entropy (bits) of the distribution given by non-negative ``counts``; 0 when empty."""
     p = np.asarray(counts, dtype=np.float64)
     p = p[p > 0] / p.sum()
     return float(-(p * np.log2(p)).sum()) if p.size else 0.0
@@ -30,6 +31,7 @@ def moba_count_stats(blocks, keys, qpos, chunk: int, topk: int) -> dict:
 
 
 def full_stats(queries: int) -> dict:
+    """Full attention: every query visits every causal block and key."""
     return dict(type="full", queries=int(queries), block_fraction=1.0, key_fraction=1.0)
 
 

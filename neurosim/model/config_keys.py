@@ -60,6 +60,7 @@ def suggest(key: str, known: Iterable[str]) -> str | None:
 
 
 def check_keys(where: str, cfg: Mapping, known: set, required: Iterable[str]) -> None:
+    """Refuse a key close to a known one (a typo, with the suggestion) and a missing required key."""
     for key in cfg:
         if key in known:
             continue
@@ -94,10 +95,12 @@ def _checked(where: str, cfg: Mapping, key: str, default, ok, expected: str):
 
 
 def bool_key(where: str, cfg: Mapping, key: str, default: bool) -> bool:
+    """A true/false config value (``default`` when absent or null)."""
     return _checked(where, cfg, key, default, lambda v: isinstance(v, bool), "true or false")
 
 
 def float_key(where: str, cfg: Mapping, key: str, default: float) -> float:
+    """A positive finite number (``default`` when absent or null), as a float."""
     def ok(v):
         return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v > 0
 
@@ -114,6 +117,7 @@ def same_or_refuse(where: str, cfg: Mapping, key: str, label: str, value: int, o
 
 
 def layer_list(where: str, cfg: Mapping, key: str, L: int) -> list[int]:
+    """A list of distinct layer indices in 0..L-1, sorted."""
     v = cfg.get(key)
     if not isinstance(v, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
         raise NeurosimError(f"{where}: key '{key}' must be a list of layer indices, got {v!r}")
