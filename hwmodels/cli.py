@@ -101,20 +101,37 @@ def fill_cache(args) -> int:
                                     kinds=kinds, tech=tech) for tech in techs(args))
 
 
-def run(args) -> int:
-    """``neurosim hw``: run the flow, print the reductions per clock; returns the exit status (0)."""
-    from neurosim.rtl.params import MAX_K
+def check(args) -> None:
+    """Check the parsed flags' values without doing any work (``neurosim sweep`` checks every point
+    with it first); a one-line NeurosimError names the bad one."""
+    from neurosim.rtl.params import MAX_K, MAX_LANES
 
-    from .flow import run_libraries
+    from .search import pipelines_for
     if args.rows < 1 or args.inputs < 1:
         raise NeurosimError("--rows and --inputs must be >= 1")
     if not 1 <= args.k <= MAX_K:
         raise NeurosimError(f"--k must be 1..{MAX_K}, got {args.k}")
-    from .search import pipelines_for
-    kinds = _kinds(args)
-    pipelines = pipelines_for(args.pipeline, kinds)
+    if not 1 <= args.lanes <= MAX_LANES:
+        raise NeurosimError(f"--lanes must be 1..{MAX_LANES}")
+    if not args.freq or any(f <= 0 for f in args.freq):
+        raise NeurosimError("--freq needs positive MHz values")
+    if args.inputs > args.k:
+        raise NeurosimError(f"--inputs must be 1..{args.k}: the arrays are built for dot products of at most "
+                            f"K={args.k} inputs (longer ones could overflow the accumulators), got {args.inputs}")
+    if args.seed < 0:
+        raise NeurosimError(f"--seed must be >= 0, got {args.seed}")
+    pipelines_for(args.pipeline, _kinds(args))
     if args.liberty and args.tech == "all":
         raise NeurosimError("--liberty replaces one library's file: give it with --tech osu018 or sky130hd, not all")
+
+
+def run(args) -> int:
+    """``neurosim hw``: run the flow, print the reductions per clock; returns the exit status (0)."""
+    from .flow import run_libraries
+    from .search import pipelines_for
+    check(args)
+    kinds = _kinds(args)
+    pipelines = pipelines_for(args.pipeline, kinds)
     doc = run_libraries(Path(args.out), techs(args), freqs=args.freq, lanes=args.lanes, kinds=kinds,
                         pipelines=pipelines, liberty=args.liberty, trace=args.trace, flavour=args.yosys, k=args.k,
                         rows=args.rows, k_inputs=args.inputs, seed=args.seed, glitches=not args.no_glitches,

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neurosim import NeurosimError
-from neurosim.core.coding import CODINGS, INT8_WINDOW, spike_counts_per_value
+from neurosim.core.coding import CODINGS, INT8_WINDOW, count_range, spike_counts_per_value
 from neurosim.defaults import LANES
 
 #: bits of one INT8 weight / activation
@@ -119,8 +119,7 @@ def _events_per_value(p: Projection, coding: str, T: int) -> np.ndarray:
     v = p.values[p.freq > 0]
     if coding == "binary" and v.size and v.min() < 0:
         raise NeurosimError(f"{p.name}: the binary coding cannot carry negative counts (minimum {int(v.min())})")
-    lim = {"binary": (0, T), "ternary": (-T, T), "bitwise": (-(2 ** T - 1), 2 ** T - 1),
-           "bitwise_2c": (-(2 ** (T - 1)), 2 ** (T - 1) - 1)}[coding]
+    lim = count_range(coding, T)
     if v.size and (v.min() < lim[0] or v.max() > lim[1]):
         raise NeurosimError(f"{p.name}: counts {int(v.min())}..{int(v.max())} do not fit the {coding} window "
                             f"T={T} ({lim[0]}..{lim[1]})")

@@ -152,6 +152,20 @@ def _break_even(s_meas: float, spk: dict, base: dict, memory: bool) -> float | N
     return s if s > 0 else 0.0
 
 
+def check_options(*, weights: str, batch: int, node: int, sram_model: str) -> None:
+    """A one-line NeurosimError for an energy option outside its choices or range (before any work)."""
+    if weights not in ("sram", "dram"):
+        raise NeurosimError(f"--weights must be sram or dram, got {weights!r}")
+    if batch < 1:
+        raise NeurosimError(f"--batch must be >= 1, got {batch}")
+    if node not in NODES_NM:
+        raise NeurosimError(f"--node must be one of {', '.join(map(str, NODES_NM))} nm: CACTI models 22-90 nm, the "
+                            f"compute scaling (Stillmaker & Baas) 45/32/20/7 nm, and {MEASURED_NODE_NM} nm keeps the "
+                            f"measured node with cited SRAM figures; got {node}")
+    if sram_model not in ("cacti", "cited"):
+        raise NeurosimError(f"--sram-model must be cacti or cited, got {sram_model!r}")
+
+
 @dataclass(frozen=True)
 class EnergySettings:
     """The memory system and clock a trace is priced with (``neurosim energy``'s options)."""
@@ -171,16 +185,7 @@ class EnergySettings:
         if self.scenarios:
             from . import scenarios as sc
             sc.check_size(sc.parse_grid(self.scenarios))
-        if self.weights not in ("sram", "dram"):
-            raise NeurosimError(f"--weights must be sram or dram, got {self.weights!r}")
-        if self.batch < 1:
-            raise NeurosimError(f"--batch must be >= 1, got {self.batch}")
-        if self.node not in NODES_NM:
-            raise NeurosimError(f"--node must be one of {', '.join(map(str, NODES_NM))} nm: CACTI models 22-90 nm, "
-                                f"the compute scaling (Stillmaker & Baas) 45/32/20/7 nm, and {MEASURED_NODE_NM} nm "
-                                f"keeps the measured node with cited SRAM figures; got {self.node}")
-        if self.sram_model not in ("cacti", "cited"):
-            raise NeurosimError(f"--sram-model must be cacti or cited, got {self.sram_model!r}")
+        check_options(weights=self.weights, batch=self.batch, node=self.node, sram_model=self.sram_model)
 
 
 @dataclass

@@ -36,6 +36,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                                     "default: print the summary only")
 
 
+def check(args) -> None:
+    """Check the parsed flags' values without doing any work (``neurosim sweep`` checks every point
+    with it first); a one-line NeurosimError names the bad one."""
+    from neurosim import NeurosimError
+    from . import scenarios as sc
+    from .energy import check_options
+    spec = None if args.scenarios == "none" else args.scenarios
+    grid = sc.parse_grid(spec) if spec else None
+    if grid is not None:
+        sc.check_size(grid)
+    if args.eval_dir and grid is None:
+        raise NeurosimError("--eval prices every setting over the scenarios: leave out --scenarios none")
+    check_options(weights=args.weights, batch=args.batch, node=args.node, sram_model=args.sram_model)
+
+
 def run(args) -> int:
     from neurosim import NeurosimError
     from neurosim.console import fit
@@ -44,14 +59,11 @@ def run(args) -> int:
     from .energy import read_hw, energy_report
     from .energy_output import write_energy
     from .scenario_report import console_summary
-    spec = None if args.scenarios == "none" else args.scenarios
-    grid = sc.parse_grid(spec) if spec else None
-    if grid is not None:
-        sc.check_size(grid)
+    check(args)
     if not args.trace and not args.eval_dir:
         raise NeurosimError("give --trace (a traced run) or --eval (an eval folder), or both")
-    if args.eval_dir and grid is None:
-        raise NeurosimError("--eval prices every setting over the scenarios: leave out --scenarios none")
+    spec = None if args.scenarios == "none" else args.scenarios
+    grid = sc.parse_grid(spec) if spec else None
     if args.out:
         from neurosim.outdir import check_replaceable
         check_replaceable(args.out, "energy.json", "energy")   # before any work

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from neurosim import NeurosimError
 from neurosim.core.coding import BITWISE, CODINGS, INT8_WINDOW
+from neurosim.core.coding import count_range as coding_count_range
 
 DESIGNS = ("mac", "spike")
 VARIANTS = ("barrel", "horner")
@@ -78,15 +79,9 @@ def count_range(design: str, coding: str | None, t: int | None) -> tuple[int, in
     """Range of the per-input value ``c`` (activation or spike count) a lane multiplies by ``w``."""
     if design == "mac":
         return A_MIN, A_MAX
-    if coding == "binary":
-        return 0, t
-    if coding == "ternary":
-        return -t, t
-    if coding == "bitwise":
-        return -((1 << t) - 1), (1 << t) - 1
-    if coding == "bitwise_2c":
-        return -(1 << (t - 1)), (1 << (t - 1)) - 1
-    raise NeurosimError(f"unknown coding {coding!r}; choose one of {', '.join(CODINGS)}")
+    if coding is None or t is None:
+        raise NeurosimError("a spiking unit needs a coding and a window t")
+    return coding_count_range(coding, t)
 
 
 def acc_range(design: str, coding: str | None, t: int | None, k: int) -> tuple[int, int]:

@@ -106,3 +106,26 @@ def test_stats_agree_with_spike_tensor(coding, data):
     assert st_["sparsity_fixed"] == pytest.approx(float((s == 0).mean()))
     sd = encode(c, coding)
     assert st_["sparsity_data"] == pytest.approx(float((sd == 0).mean()))
+
+
+@pytest.mark.parametrize("coding", CODINGS)
+@pytest.mark.parametrize("T", [1, 2, 3, 7, 8])
+def test_count_range_is_what_the_window_encodes(coding, T):
+    """count_range's ends are exactly the decodes of every spike train of T steps."""
+    import itertools
+
+    from neurosim.core.coding import count_range
+    steps = (0, 1) if coding in ("binary", "bitwise_2c") else (-1, 0, 1)
+    trains = np.array(list(itertools.product(steps, repeat=T)), dtype=np.int8).T
+    values = decode(trains, coding)
+    if coding in ("binary", "ternary"):           # unary codes: a count is a prefix of ones
+        values = values[np.all(np.diff(np.abs(trains.astype(int)), axis=0) <= 0, axis=0)]
+    assert count_range(coding, T) == (int(values.min()), int(values.max()))
+    with pytest.raises(NeurosimError, match="positive integer"):
+        count_range(coding, 0)
+
+
+def test_count_range_unknown_coding():
+    from neurosim.core.coding import count_range
+    with pytest.raises(NeurosimError, match="unknown coding"):
+        count_range("morse", 3)

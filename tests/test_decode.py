@@ -12,7 +12,7 @@ from neurosim.cli import main
 from neurosim.model import Model, load_checkpoint, make_checkpoint
 from neurosim.model import layers as L
 from neurosim.model import DecodeCache
-from neurosim.model.network import KVBuffer
+from neurosim.model.decode_cache import KVBuffer
 from neurosim.run import Settings, execute
 from neurosim.run.fidelity import Int8Projection, Quantization, SpikeProjection
 

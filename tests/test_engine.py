@@ -118,7 +118,7 @@ def test_bad_input():
 
 
 def _reference_events(counts, mode, T, KC):
-    """The event lists of engine._events_from_counts, built one event at a time in Python."""
+    """The event lists of events.events_from_counts, built one event at a time in Python."""
     M, K = counts.shape
     G = 1 if mode == 0 else T
     segs = [[] for _ in range(-(-K // KC) * M * G * 2)]
@@ -142,7 +142,7 @@ def _reference_events(counts, mode, T, KC):
        mode=st.sampled_from([0, 1, 2]), dtype=st.sampled_from([np.int8, np.int16, np.int32, np.int64]))
 def test_event_lists_match_one_event_at_a_time(seed, m, k, kc, mode, dtype):
     """Several 64-input words per row, chunk boundaries inside words and on word edges."""
-    from neurosim.core.engine import _events_from_counts
+    from neurosim.core.events import events_from_counts
 
     T = 4 if mode == 0 else 8
     lo = -(1 << (T - 1)) if mode == 2 else -(2**T - 1)
@@ -150,7 +150,7 @@ def test_event_lists_match_one_event_at_a_time(seed, m, k, kc, mode, dtype):
     info = np.iinfo(dtype)
     counts = np.random.default_rng(seed).integers(max(lo, info.min), min(hi, info.max) + 1, (m, k)).astype(dtype)
     counts[:, ::3] = 0
-    ptr, ev = _events_from_counts(counts, mode, T, kc)
+    ptr, ev = events_from_counts(counts, mode, T, kc)
     rptr, rev = _reference_events(counts, mode, T, kc)
     np.testing.assert_array_equal(ptr, rptr)
     np.testing.assert_array_equal(ev, rev)

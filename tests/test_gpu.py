@@ -331,7 +331,7 @@ def test_forward_counts_and_records_match_cpu(arch_ckpt, device):
 @pytest.mark.parametrize("device", DEVICES)
 def test_cached_decode_matches_cpu(arch_ckpt, device):
     from neurosim.model import Model, load_checkpoint
-    from neurosim.model.network import DecodeCache
+    from neurosim.model.decode_cache import DecodeCache
     from neurosim.model.torch_network import TorchModel
 
     model = Model(load_checkpoint(arch_ckpt))

@@ -82,7 +82,8 @@ def small(tmp_path_factory):
         "studies": {
             "quant": {"run": {"model": "tiny", "max_tokens": 16},
                       "grid": {"run.coding": ["bitwise", "ternary"]},
-                      "points": [{"run.coding": "bitwise", "run.window": 3}]},   # too short: an error row
+                      # a file that is not there: an error row (a bad setting would be refused up front)
+                      "points": [{"run.coding": "bitwise", "run.window": 8, "run.text_file": "missing.txt"}]},
             "hw": {"run": {"model": "tiny", "max_tokens": 16, "window": 7},
                    "hw": {"lanes": 1, "freq": [250], "no_glitches": True, "scale_nodes": [], "yosys": "debian",
                           "pipeline": ["mac=2", "spike=1"]},
@@ -102,8 +103,8 @@ def test_small_real_sweep_table_equals_the_outputs(small):
     rows = assert_consistent(out)
     assert len(rows) == 5
     by = {(r["study"], r["run.coding"] or "bitwise", r.get("run.window")): r for r in rows}
-    err = by[("quant", "bitwise", 3)]
-    assert err["status"] == "error" and "window" in err["error"] and "\n" not in err["error"]
+    err = by[("quant", "bitwise", 8)]
+    assert err["status"] == "error" and "missing.txt" in err["error"] and "\n" not in err["error"]
     ok = [r for r in rows if r["status"] == "ok"]
     assert len(ok) == 4
     assert len({r["worker"] for r in ok}) >= 1 and all(r["code_version"] for r in ok)
@@ -220,7 +221,7 @@ BAD = {
     "unknown top key": ({"run": {"model": "tiny"}, "grd": {"run.coding": ["bitwise"]}}, "did you mean 'grid'"),
     "empty grid": ({"run": {"model": "tiny"}, "grid": {"run.coding": []}}, "empty"),
     "no points": ({"run": {"model": "tiny"}, "grid": {}}, "empty"),
-    "out of range": ({"hw": {"lanes": 0}, "grid": {"hw.freq": [[250]]}}, "outside its range"),
+    "out of range": ({"hw": {"lanes": 0}, "grid": {"hw.freq": [[250]]}}, "--lanes must be 1..256"),
     "bad choice": ({"grid": {"run.coding": ["morse"]}}, "invalid choice"),
 }
 
@@ -260,3 +261,38 @@ def test_results_table_is_rendered_from_its_json():
     md = (root / "docs/results/sweep.md").read_text()
     assert render(doc) == md
     assert f"<!-- results: sweep.md -->\n{md}<!-- /results -->" in (root / "docs/measured-results.md").read_text()
+
+
+# ---- a point's values are checked by its command's own validator ------------------------------
+#: (stage, settings the command rejects, the same settings moved inside the command's range)
+COMMAND_BOUNDS = [
+    ("run", {"window": 0}, {"window": 7}),
+    ("run", {"max_tokens": 0}, {"max_tokens": 1}),
+    ("eval", {"bootstrap": 99}, {"bootstrap": 100}),
+    ("eval", {"window_tokens": 1}, {"window_tokens": 2}),
+    ("hw", {"lanes": 257}, {"lanes": 256}),
+    ("hw", {"inputs": 4097, "k": 4096}, {"inputs": 4096, "k": 4096}),
+    ("hw", {"seed": -1}, {"seed": 0}),
+    ("energy", {"batch": 0}, {"batch": 1}),
+]
+
+
+def _flags(settings: dict) -> list[str]:
+    return [w for k, v in settings.items() for w in (f"--{k.replace('_', '-')}", str(v))]
+
+
+@pytest.mark.parametrize("stage,bad,good", COMMAND_BOUNDS, ids=[f"{c[0]}-{next(iter(c[1]))}" for c in COMMAND_BOUNDS])
+def test_sweep_ranges_are_the_commands(stage, bad, good, tmp_path, capsys):
+    """The sweep rejects a point exactly when its command rejects the same flags, with the
+    command's own message, and accepts the point one step inside the command's range."""
+    from neurosim import NeurosimError
+    from neurosim.sweep import load_spec
+    needs = {"hw": ["--out", str(tmp_path / "hw")], "eval": ["--out", str(tmp_path / "hw")],
+             "energy": ["--hw", str(tmp_path / "hw")]}.get(stage, [])
+    assert main([stage, *_flags(bad), *needs]) == 2
+    message = capsys.readouterr().err.strip().split(": error: ", 1)[1]
+    with pytest.raises(NeurosimError) as exc:
+        load_spec(write_spec(tmp_path / "bad.yaml", {stage: bad, "points": [{}]}))
+    assert str(exc.value).endswith(message)
+    assert len(load_spec(write_spec(tmp_path / "good.yaml", {stage: good, "points": [{}]})).points) == 1
+    assert not (tmp_path / "hw").exists()

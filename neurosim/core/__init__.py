@@ -12,7 +12,7 @@ from neurosim.face import lazy_face
 __all__, __getattr__, __dir__ = lazy_face(__name__, {
     "quant": ("SCALES", "VTH_MIN", "VTH_MAX", "ActQuant", "WeightQuant", "quantize_activations", "quantize_weights",
               "dequant_linear"),
-    "coding": ("CODINGS", "BITWISE", "INT8_WINDOW", "WINDOW3", "check_coding", "required_steps", "fits",
+    "coding": ("CODINGS", "BITWISE", "INT8_WINDOW", "WINDOW3", "check_coding", "count_range", "required_steps", "fits",
                "resolve_steps", "step_weights", "encode", "decode", "spike_counts_per_value", "spike_stats",
                "count_histogram", "histogram_stats"),
     "engine": ("MAX_TILE", "K_BUDGET", "FLUSH", "SpikeLinearResult", "PackedWeights", "int_linear", "spike_linear"),

@@ -45,6 +45,22 @@ def activation_bits(coding: str, T: int) -> int:
     return 1 + int(T).bit_length()
 
 
+def count_range(coding: str, T: int) -> tuple[int, int]:
+    """(lo, hi): the smallest and largest count a window of T steps carries: binary [0, T], ternary
+    [-T, T], bitwise [-(2^T - 1), 2^T - 1] (sign-magnitude), bitwise_2c [-2^(T-1), 2^(T-1) - 1]."""
+    check_coding(coding)
+    if int(T) != T or T < 1:
+        raise NeurosimError(f"window T must be a positive integer, got {T!r}")
+    T = int(T)
+    if coding == "binary":
+        return 0, T
+    if coding == "ternary":
+        return -T, T
+    if coding == "bitwise":
+        return -((1 << T) - 1), (1 << T) - 1
+    return -(1 << (T - 1)), (1 << (T - 1)) - 1
+
+
 def check_coding(coding: str) -> str:
     """``coding`` itself when it is one of :data:`CODINGS`, else a one-line NeurosimError."""
     if coding not in CODINGS:
@@ -80,15 +96,9 @@ def required_steps(counts, coding: str) -> int:
 
 def fits(counts, coding: str, T: int) -> np.ndarray:
     """Boolean mask of the counts that a window of T steps can represent."""
-    check_coding(coding)
+    lo, hi = count_range(coding, T)
     c = _as_counts(counts)
-    if coding == "binary":
-        return (c >= 0) & (c <= T)
-    if coding == "ternary":
-        return np.abs(c) <= T
-    if coding == "bitwise":
-        return np.abs(c) <= (1 << T) - 1
-    return (c >= -(1 << (T - 1))) & (c <= (1 << (T - 1)) - 1)
+    return (c >= lo) & (c <= hi)
 
 
 def resolve_steps(counts, coding: str, T: int | None) -> int:

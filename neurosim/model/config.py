@@ -18,17 +18,30 @@ Every problem is a one-line :class:`neurosim.NeurosimError` naming the key.
 
 from __future__ import annotations
 
-import difflib
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from neurosim import NeurosimError
+from neurosim.model.config_keys import (
+    KNOWN_ATTN_KEYS,
+    KNOWN_KEYS,
+    REQUIRED,
+    REQUIRED_ATTN,
+    WHERE,
+    bool_key,
+    check_keys,
+    float_key,
+    int_key,
+    layer_list,
+    same_or_refuse,
+    suggest,
+)
 
 __all__ = [
     "SUPPORTED_MODEL_TYPES", "LAYER_KINDS", "ATTN_DEFAULTS", "LM_HEAD_NAME", "PROJECTION_ROLES",
     "ModelConfig", "model_config", "layer_tensors", "expected_tensors", "optional_tensors",
-    "count_parameters", "suggest",
+    "count_parameters",
 ]
 
 SUPPORTED_MODEL_TYPES = ("sse_swa_moba", "qwen3", "qwen2", "llama")
@@ -55,100 +68,6 @@ PROJECTION_ROLES: dict[str, tuple[str, ...]] = {
     "moba": _SOFTMAX_PROJ + _MLP_PROJ,
     "sse_swa": _SSE_PROJ + tuple("swa_" + r for r in _SOFTMAX_PROJ) + _MLP_PROJ,
 }
-
-# --------------------------------------------------------------------------------------------
-# config keys
-# --------------------------------------------------------------------------------------------
-
-_HF_REQUIRED = ("hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size", "num_attention_heads")
-#: required top-level keys per model_type (checked before anything else)
-_REQUIRED = {
-    "sse_swa_moba": ("hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size",
-                     "num_heads", "attn"),
-    "qwen3": _HF_REQUIRED,
-    "qwen2": _HF_REQUIRED,
-    "llama": _HF_REQUIRED,
-}
-_REQUIRED_ATTN = ("layers", "num_heads")
-
-#: keys commonly found in HF configs; an unknown key close to one of these is reported as a typo
-_COMMON_KEYS = {
-    "architectures", "model_type", "transformers_version", "torch_dtype", "dtype", "use_cache",
-    "bos_token_id", "eos_token_id", "pad_token_id", "initializer_range", "hidden_size",
-    "num_hidden_layers", "intermediate_size", "vocab_size", "max_position_embeddings",
-    "tie_word_embeddings", "hidden_act", "rope_scaling", "rope_theta", "head_dim", "auto_map",
-    "attention_dropout", "name_or_path", "_name_or_path",
-}
-_HF_KEYS = _COMMON_KEYS | {"num_attention_heads", "num_key_value_heads", "rms_norm_eps", "attention_bias"}
-_KNOWN_KEYS = {
-    "sse_swa_moba": _COMMON_KEYS | {
-        "allow_neg_eigval", "attn", "attn_mode", "aux_loss_coef", "conv_size", "expand_v",
-        "fuse_cross_entropy", "fuse_linear_cross_entropy", "fuse_norm", "fuse_swiglu",
-        "hidden_ratio", "linear_attn_type", "norm_eps", "num_heads", "num_reader",
-        "num_sparse_partition", "num_v_heads", "num_writer", "sse_implementation", "sse_qk_relu",
-        "swa_dropout", "use_l2warp", "use_output_gate", "use_short_conv",
-    },
-    "qwen3": _HF_KEYS | {"max_window_layers", "sliding_window", "use_sliding_window", "layer_types"},
-    "qwen2": _HF_KEYS | {"max_window_layers", "sliding_window", "use_sliding_window", "layer_types"},
-    "llama": _HF_KEYS | {"mlp_bias", "pretraining_tp"},
-}
-_KNOWN_ATTN_KEYS = {
-    "layers", "full_layers", "num_heads", "num_kv_heads", "qk_norm", "qkv_bias", "rope_theta",
-    "window_size", "moba_chunk_size", "moba_topk", "head_dim",
-}
-_WHERE = "config.json"
-
-
-def suggest(key: str, known: Iterable[str]) -> str | None:
-    """The known name closest to a misspelt ``key`` (difflib ratio >= 0.8), or None."""
-    m = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
-    return m[0] if m else None
-
-
-def _check_keys(where: str, cfg: Mapping, known: set, required: Iterable[str]) -> None:
-    for key in cfg:
-        if key in known:
-            continue
-        guess = suggest(key, known)
-        if guess is not None:
-            raise NeurosimError(f"{where}: unknown key '{key}' (did you mean '{guess}'?)")
-    for key in required:
-        if key not in cfg:
-            raise NeurosimError(f"{where}: missing required key '{key}'")
-
-
-def _int(where: str, cfg: Mapping, key: str, default=None, minimum: int = 1) -> int:
-    """An integer config value; a missing or null key takes ``default`` (None: required)."""
-    v = cfg.get(key)
-    if v is None:
-        v = default
-    if v is None:
-        raise NeurosimError(f"{where}: missing required key '{key}'")
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise NeurosimError(f"{where}: key '{key}' must be an integer >= {minimum}, got {v!r}")
-    return v
-
-
-def _checked(where: str, cfg: Mapping, key: str, default, ok, expected: str):
-    """``cfg[key]`` (``default`` when absent or None), refused with a one-line error unless ``ok(v)``."""
-    v = cfg.get(key, default)
-    if v is None:
-        return default
-    if not ok(v):
-        raise NeurosimError(f"{where}: key '{key}' must be {expected}, got {v!r}")
-    return v
-
-
-def _bool(where: str, cfg: Mapping, key: str, default: bool) -> bool:
-    return _checked(where, cfg, key, default, lambda v: isinstance(v, bool), "true or false")
-
-
-def _float(where: str, cfg: Mapping, key: str, default: float) -> float:
-    def ok(v):
-        return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v > 0
-
-    return float(_checked(where, cfg, key, default, ok, "a positive number"))
-
 
 # --------------------------------------------------------------------------------------------
 # normalized config
@@ -267,17 +186,17 @@ def model_config(config: Mapping) -> ModelConfig:
     if mt not in SUPPORTED_MODEL_TYPES:
         raise NeurosimError(f"config.json: unknown model_type '{mt}' "
                             f"(supported: {', '.join(SUPPORTED_MODEL_TYPES)})")
-    where = _WHERE
-    _check_keys(where, config, _KNOWN_KEYS[mt], _REQUIRED[mt])
+    where = WHERE
+    check_keys(where, config, KNOWN_KEYS[mt], REQUIRED[mt])
     common = dict(
-        model_type=mt, hidden_size=_int(where, config, "hidden_size"),
-        num_layers=_int(where, config, "num_hidden_layers"),
-        intermediate_size=_int(where, config, "intermediate_size"),
-        vocab_size=_int(where, config, "vocab_size"),
+        model_type=mt, hidden_size=int_key(where, config, "hidden_size"),
+        num_layers=int_key(where, config, "num_hidden_layers"),
+        intermediate_size=int_key(where, config, "intermediate_size"),
+        vocab_size=int_key(where, config, "vocab_size"),
         hidden_act=config.get("hidden_act", "silu"),
         max_position_embeddings=config.get("max_position_embeddings"),
         # HF LlamaConfig/Qwen3Config and the SpB2.0 reference code: absent = untied
-        tie_word_embeddings=_bool(where, config, "tie_word_embeddings", False),
+        tie_word_embeddings=bool_key(where, config, "tie_word_embeddings", False),
         raw=dict(config),
     )
     if common["hidden_act"] not in ("silu", "swish"):
@@ -289,9 +208,9 @@ def model_config(config: Mapping) -> ModelConfig:
     if mt == "sse_swa_moba":
         return _sse_config(config, common)
     H, L = common["hidden_size"], common["num_layers"]
-    nh = _int(where, config, "num_attention_heads")
-    nkv = _int(where, config, "num_key_value_heads", nh)
-    hd = _int(where, config, "head_dim", H // nh if H % nh == 0 else None)
+    nh = int_key(where, config, "num_attention_heads")
+    nkv = int_key(where, config, "num_key_value_heads", nh)
+    hd = int_key(where, config, "head_dim", H // nh if H % nh == 0 else None)
     if nh % nkv:
         raise NeurosimError(f"config.json: num_attention_heads {nh} is not a multiple of num_key_value_heads {nkv}")
     if mt == "qwen2":
@@ -300,96 +219,76 @@ def model_config(config: Mapping) -> ModelConfig:
             raise NeurosimError("config.json: use_sliding_window=true is not supported (full attention only)")
         qkv_bias, o_bias = True, False
     else:
-        qkv_bias = o_bias = _bool(where, config, "attention_bias", False)
+        qkv_bias = o_bias = bool_key(where, config, "attention_bias", False)
     return ModelConfig(
-        **common, norm_eps=_float(where, config, "rms_norm_eps", 1e-6),
+        **common, norm_eps=float_key(where, config, "rms_norm_eps", 1e-6),
         num_heads=nh, num_kv_heads=nkv, head_dim=hd,
         qk_norm=(mt == "qwen3"), qkv_bias=qkv_bias, o_bias=o_bias,
-        mlp_bias=_bool(where, config, "mlp_bias", False),
-        rope_theta=_float(where, config, "rope_theta", 10000.0),
+        mlp_bias=bool_key(where, config, "mlp_bias", False),
+        rope_theta=float_key(where, config, "rope_theta", 10000.0),
         window_size=None, moba_chunk_size=ATTN_DEFAULTS["moba_chunk_size"],
         moba_topk=ATTN_DEFAULTS["moba_topk"], layer_kinds=("attention",) * L,
     )
 
 
-def _same_or_refuse(where: str, cfg: Mapping, key: str, label: str, value: int, owner: str) -> None:
-    """Refuse a key (``label`` in messages) that the reference code does not read when its value
-    disagrees with the one it uses instead (``owner``)."""
-    v = cfg.get(key)
-    if v is not None and v != value:
-        raise NeurosimError(f"{where}: key '{key}' ({v!r}) differs from {owner} ({value}); the reference "
-                            f"code ignores {label} and uses {owner}: set it equal or remove it")
-
-
 def _sse_config(config: Mapping, common: dict) -> ModelConfig:
-    where = _WHERE
+    where = WHERE
     H, L = common["hidden_size"], common["num_layers"]
     attn = config["attn"]
     if not isinstance(attn, Mapping):
         raise NeurosimError("config.json: key 'attn' must be an object")
     aw = "config.json: attn"
-    _check_keys(aw, attn, _KNOWN_ATTN_KEYS, _REQUIRED_ATTN)
+    check_keys(aw, attn, KNOWN_ATTN_KEYS, REQUIRED_ATTN)
     for flag in ("use_short_conv", "use_output_gate"):
         if config.get(flag):
             raise NeurosimError(f"config.json: {flag}=true is not supported (no tensors defined for it)")
-    nh_sse = _int(where, config, "num_heads")
-    hd = _int(where, config, "head_dim", H // nh_sse if H % nh_sse == 0 else None)
-    _same_or_refuse(where, config, "num_v_heads", "num_v_heads", nh_sse, "num_heads")
-    _same_or_refuse(aw, attn, "head_dim", "attn.head_dim", hd, "the top-level head_dim")
+    nh_sse = int_key(where, config, "num_heads")
+    hd = int_key(where, config, "head_dim", H // nh_sse if H % nh_sse == 0 else None)
+    same_or_refuse(where, config, "num_v_heads", "num_v_heads", nh_sse, "num_heads")
+    same_or_refuse(aw, attn, "head_dim", "attn.head_dim", hd, "the top-level head_dim")
     expand_v = config.get("expand_v", 1)
     if isinstance(expand_v, bool) or not isinstance(expand_v, (int, float)) or expand_v <= 0 \
             or (nh_sse * hd * expand_v) != int(nh_sse * hd * expand_v):
-        raise NeurosimError(f"config.json: key 'expand_v' must be a positive number giving an integer width, got {expand_v!r}")
-    P = _int(where, config, "num_sparse_partition", 4)
-    nw = _int(where, config, "num_writer", 2)
-    nr = _int(where, config, "num_reader", 2)
+        raise NeurosimError("config.json: key 'expand_v' must be a positive number giving an integer width, "
+                            f"got {expand_v!r}")
+    P = int_key(where, config, "num_sparse_partition", 4)
+    nw = int_key(where, config, "num_writer", 2)
+    nr = int_key(where, config, "num_reader", 2)
     for key, v in (("num_writer", nw), ("num_reader", nr)):
         if v >= P:
             raise NeurosimError(f"config.json: key '{key}' ({v}) must be below num_sparse_partition ({P})")
-    nh = _int(aw, attn, "num_heads")
-    nkv = _int(aw, attn, "num_kv_heads", nh)
+    nh = int_key(aw, attn, "num_heads")
+    nkv = int_key(aw, attn, "num_kv_heads", nh)
     for key, q in (("attn.num_heads", nh), ("num_heads", nh_sse)):
         if q % nkv:
             raise NeurosimError(f"config.json: {key} {q} is not a multiple of attn.num_kv_heads {nkv}")
-    layers = _layer_list(aw, attn, "layers", L)
-    full = _layer_list(aw, attn, "full_layers", L) if attn.get("full_layers") is not None else []
+    layers = layer_list(aw, attn, "layers", L)
+    full = layer_list(aw, attn, "full_layers", L) if attn.get("full_layers") is not None else []
     for i in full:
         if i not in layers:
             raise NeurosimError(f"config.json: attn.full_layers contains {i}, which is not in attn.layers")
     ws = attn.get("window_size", None)
     if ws is not None:
-        ws = _int(aw, attn, "window_size")
+        ws = int_key(aw, attn, "window_size")
     kinds = tuple("full" if i in full else "moba" if i in layers else "sse_swa" for i in range(L))
     linear_type = config.get("linear_attn_type", "gdn")
     if linear_type != "gdn":
         raise NeurosimError(f"config.json: linear_attn_type '{linear_type}' is not supported (gdn only)")
     return ModelConfig(
-        **common, norm_eps=_float(where, config, "norm_eps", 1e-6),
+        **common, norm_eps=float_key(where, config, "norm_eps", 1e-6),
         num_heads=nh, num_kv_heads=nkv, head_dim=hd,
-        qk_norm=_bool(aw, attn, "qk_norm", False), qkv_bias=_bool(aw, attn, "qkv_bias", False),
+        qk_norm=bool_key(aw, attn, "qk_norm", False), qkv_bias=bool_key(aw, attn, "qkv_bias", False),
         o_bias=False, mlp_bias=False,
-        rope_theta=_float(aw, attn, "rope_theta", _float(where, config, "rope_theta", 10000.0)),
+        rope_theta=float_key(aw, attn, "rope_theta", float_key(where, config, "rope_theta", 10000.0)),
         window_size=ws,
-        moba_chunk_size=_int(aw, attn, "moba_chunk_size", ATTN_DEFAULTS["moba_chunk_size"]),
-        moba_topk=_int(aw, attn, "moba_topk", ATTN_DEFAULTS["moba_topk"]),
+        moba_chunk_size=int_key(aw, attn, "moba_chunk_size", ATTN_DEFAULTS["moba_chunk_size"]),
+        moba_topk=int_key(aw, attn, "moba_topk", ATTN_DEFAULTS["moba_topk"]),
         layer_kinds=kinds,
         sse_num_heads=nh_sse, sse_head_dim=hd, sse_v_dim=int(nh_sse * hd * expand_v),
         sse_lora_rank=hd, num_sparse_partition=P, num_writer=nw, num_reader=nr,
-        linear_attn_type=linear_type, sse_qk_relu=_bool(where, config, "sse_qk_relu", False),
-        allow_neg_eigval=_bool(where, config, "allow_neg_eigval", False),
+        linear_attn_type=linear_type, sse_qk_relu=bool_key(where, config, "sse_qk_relu", False),
+        allow_neg_eigval=bool_key(where, config, "allow_neg_eigval", False),
     )
-
-
-def _layer_list(where: str, cfg: Mapping, key: str, L: int) -> list[int]:
-    v = cfg.get(key)
-    if not isinstance(v, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
-        raise NeurosimError(f"{where}: key '{key}' must be a list of layer indices, got {v!r}")
-    for i in v:
-        if not 0 <= i < L:
-            raise NeurosimError(f"{where}: key '{key}' has layer {i}, outside 0..{L - 1}")
-    if len(set(v)) != len(v):
-        raise NeurosimError(f"{where}: key '{key}' lists a layer twice")
-    return sorted(v)
 
 
 # --------------------------------------------------------------------------------------------
@@ -416,8 +315,8 @@ def _softmax_tensors(t: Spec, mc: ModelConfig, a: str, s: str, heads: int, o_bia
 
 
 def _mlp_tensors(t: Spec, mc: ModelConfig, p: str) -> None:
-    H, I = mc.hidden_size, mc.intermediate_size
-    for r, shape, bias in (("gate", (I, H), I), ("up", (I, H), I), ("down", (H, I), H)):
+    H, inter = mc.hidden_size, mc.intermediate_size
+    for r, shape, bias in (("gate", (inter, H), inter), ("up", (inter, H), inter), ("down", (H, inter), H)):
         t[f"{r}_proj"] = (f"{p}mlp.{r}_proj.weight", shape)
         if mc.mlp_bias:
             t[f"{r}_bias"] = (f"{p}mlp.{r}_proj.bias", (bias,))

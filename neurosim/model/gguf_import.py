@@ -23,7 +23,7 @@ import numpy as np
 from neurosim import NeurosimError
 from neurosim.console import fit
 from neurosim.model.checkpoint import write_checkpoint
-from neurosim.model.config import LM_HEAD_NAME, expected_tensors, model_config
+from neurosim.model.config import LM_HEAD_NAME, ModelConfig, expected_tensors, model_config
 
 SUPPORTED_ARCHITECTURES = ("llama", "qwen2")
 #: GGUF architecture -> (HF model_type, architectures entry)
@@ -117,7 +117,7 @@ def build_tokenizer_json(tokens: list[str], merges: list[str], token_types: list
             raise NeurosimError(f"GGUF: malformed merge {m!r} in tokenizer.ggml.merges")
         pairs.append((parts[0], parts[1]))
     tok = Tokenizer(models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, byte_fallback=False))
-    steps = []
+    steps: list = []
     if pre in _DIGITS_FIRST:
         steps.append(pre_tokenizers.Digits(individual_digits=True))
     regex = _PRE[pre]
@@ -145,134 +145,159 @@ def build_tokenizer_json(tokens: list[str], merges: list[str], token_types: list
     return tok.to_str()
 
 
-def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype: str = "float32",
-                 progress: bool = True, force: bool = False) -> Path:
-    """Convert a llama- or qwen2-architecture GGUF file into an HF-style directory ``out`` (atomic)."""
-    from gguf.quants import dequantize
-
-    gguf_path = Path(gguf_path)
-    r = _open(gguf_path)
-    arch = _field(r, "general.architecture")
-    if arch not in SUPPORTED_ARCHITECTURES:
-        raise NeurosimError(f"{gguf_path.name}: unsupported GGUF architecture '{arch}' "
-                            f"(supported: {', '.join(SUPPORTED_ARCHITECTURES)})")
+def _hyperparameters(r, name: str, arch: str) -> dict:
+    """The architecture's sizes from the GGUF metadata, as config.json keys (RoPE checked)."""
     a = arch + "."
-    L = int(_field(r, a + "block_count"))
-    H = int(_field(r, a + "embedding_length"))
-    I = int(_field(r, a + "feed_forward_length"))
-    nh = int(_field(r, a + "attention.head_count"))
-    nkv = int(_field(r, a + "attention.head_count_kv", nh))
+    hp: dict[str, int | float] = {"num_hidden_layers": int(_field(r, a + "block_count")),
+          "hidden_size": int(_field(r, a + "embedding_length")),
+          "intermediate_size": int(_field(r, a + "feed_forward_length")),
+          "num_attention_heads": int(_field(r, a + "attention.head_count"))}
+    H, nh = int(hp["hidden_size"]), int(hp["num_attention_heads"])
+    hp["num_key_value_heads"] = int(_field(r, a + "attention.head_count_kv", nh))
     hd = int(_field(r, a + "attention.key_length", H // nh, required=False))
+    hp["head_dim"] = hd
     # stored as float32: its shortest decimal (1e-06, as config.json had it, not 9.99999997e-07)
-    eps = float(str(np.float32(_field(r, a + "attention.layer_norm_rms_epsilon"))))
-    theta = float(_field(r, a + "rope.freq_base", 10000.0, required=False))
-    ctx = int(_field(r, a + "context_length", 2048, required=False))
+    hp["rms_norm_eps"] = float(str(np.float32(_field(r, a + "attention.layer_norm_rms_epsilon"))))
+    hp["rope_theta"] = float(_field(r, a + "rope.freq_base", 10000.0, required=False))
+    hp["max_position_embeddings"] = int(_field(r, a + "context_length", 2048, required=False))
     if _field(r, a + "rope.scaling.type", "none", required=False) not in ("none", None):
-        raise NeurosimError(f"{gguf_path.name}: RoPE scaling is not supported")
+        raise NeurosimError(f"{name}: RoPE scaling is not supported")
     rot = _field(r, a + "rope.dimension_count", hd, required=False)
     if int(rot) != hd:
-        raise NeurosimError(f"{gguf_path.name}: partial RoPE ({a}rope.dimension_count {rot} < head_dim {hd}) "
+        raise NeurosimError(f"{name}: partial RoPE ({a}rope.dimension_count {rot} < head_dim {hd}) "
                             "is not supported")
+    return hp
 
-    found = {}   # (layer or None, role or GGUF global name) -> (GGUF tensor, numpy shape)
+
+def _gguf_tensors(r, name: str, arch: str) -> dict:
+    """(layer or None, role or GGUF global name) -> (GGUF tensor, numpy shape) of every tensor."""
+    found: dict[tuple[int | None, str], tuple] = {}
     for t in r.tensors:
-        name = t.name
         if t.tensor_type.name not in SUPPORTED_TENSOR_TYPES:
-            raise NeurosimError(f"{gguf_path.name}: tensor '{name}' has type {t.tensor_type.name}, which is not "
+            raise NeurosimError(f"{name}: tensor '{t.name}' has type {t.tensor_type.name}, which is not "
                                 f"supported (supported: {', '.join(SUPPORTED_TENSOR_TYPES)})")
-        if name in _GLOBALS:
-            key = (None, name)
+        key: tuple[int | None, str]
+        if t.name in _GLOBALS:
+            key = (None, t.name)
         else:
-            m = _BLK.match(name)
+            m = _BLK.match(t.name)
             roles = _LAYER_ROLES if m and m.group(3) == "weight" else _BIAS_ROLES if arch == "qwen2" else {}
             if not m or m.group(2) not in roles:
-                raise NeurosimError(f"{gguf_path.name}: unsupported tensor '{name}' for a {arch} model")
+                raise NeurosimError(f"{name}: unsupported tensor '{t.name}' for a {arch} model")
             key = (int(m.group(1)), roles[m.group(2)])
         # GGUF shapes are ggml order (fastest dimension first); numpy/HF order is reversed
         found[key] = (t, tuple(int(x) for x in reversed(t.shape.tolist())) if len(t.shape) > 1
                       else (int(t.shape[0]),))
-    emb = found.get((None, _EMBED))
-    if emb is None:
-        raise NeurosimError(f"{gguf_path.name}: missing tensor '{_EMBED}'")
-    V = emb[1][0]
-    tied = (None, _HEAD) not in found
+    if (None, _EMBED) not in found:
+        raise NeurosimError(f"{name}: missing tensor '{_EMBED}'")
+    return found
 
+
+def _tokenizer(r, name: str, vocab: int) -> tuple[str, list[str], dict]:
+    """(tokenizer.json text, the token strings, the bos/eos/pad ids) of a gpt2-BPE GGUF tokenizer."""
     tok_model = _field(r, "tokenizer.ggml.model")
     if tok_model != "gpt2":
-        raise NeurosimError(f"{gguf_path.name}: tokenizer.ggml.model '{tok_model}' is not supported "
+        raise NeurosimError(f"{name}: tokenizer.ggml.model '{tok_model}' is not supported "
                             "(only 'gpt2' byte-level BPE)")
     tokens = list(_field(r, "tokenizer.ggml.tokens"))
     merges = list(_field(r, "tokenizer.ggml.merges"))
     ttypes = _field(r, "tokenizer.ggml.token_type", required=False)
-    bos = _field(r, "tokenizer.ggml.bos_token_id", required=False)
-    eos = _field(r, "tokenizer.ggml.eos_token_id", required=False)
-    pad = _field(r, "tokenizer.ggml.padding_token_id", required=False)
-    if len(tokens) > V:
-        raise NeurosimError(f"{gguf_path.name}: {len(tokens)} tokens but token_embd has {V} rows")
+    ids = {"bos_token_id": _field(r, "tokenizer.ggml.bos_token_id", required=False),
+           "eos_token_id": _field(r, "tokenizer.ggml.eos_token_id", required=False),
+           "pad_token_id": _field(r, "tokenizer.ggml.padding_token_id", required=False)}
+    if len(tokens) > vocab:
+        raise NeurosimError(f"{name}: {len(tokens)} tokens but token_embd has {vocab} rows")
     tok_json = build_tokenizer_json(
         tokens, merges, list(ttypes) if ttypes is not None else None,
         str(_field(r, "tokenizer.ggml.pre", "default", required=False)),
-        bos, bool(_field(r, "tokenizer.ggml.add_bos_token", False, required=False)))
+        ids["bos_token_id"], bool(_field(r, "tokenizer.ggml.add_bos_token", False, required=False)))
+    return tok_json, tokens, ids
 
-    model_type, hf_arch = _MODEL_TYPES[arch]
-    config = {
-        "architectures": [hf_arch], "model_type": model_type,
-        "hidden_size": H, "intermediate_size": I, "num_hidden_layers": L,
-        "num_attention_heads": nh, "num_key_value_heads": nkv, "head_dim": hd,
-        "vocab_size": V, "rms_norm_eps": eps, "rope_theta": theta,
-        "max_position_embeddings": ctx, "tie_word_embeddings": tied, "hidden_act": "silu",
-        "torch_dtype": dtype, "bos_token_id": bos, "eos_token_id": eos, "pad_token_id": pad,
-    }
-    if model_type == "llama":
-        config.update({"attention_bias": False, "mlp_bias": False})
-    mc = model_config(config)
+
+def _hf_tensors(found: dict, mc: ModelConfig, name: str) -> tuple[dict, dict]:
+    """(HF name -> (GGUF tensor, shape), HF name -> role), checked against the schema of ``mc``."""
     schema = expected_tensors(mc)
-    tensors, roles = {}, {}   # HF name -> (GGUF tensor, shape); HF name -> role
+    tensors, roles = {}, {}
     for (layer, role), (t, shape) in found.items():
         if layer is None:
             hf = {_EMBED: mc.embed_name, "output_norm.weight": mc.final_norm_name, _HEAD: LM_HEAD_NAME}[role]
         elif layer < mc.num_layers:
             hf = mc.names(layer)[role]
         else:
-            raise NeurosimError(f"{gguf_path.name}: tensor '{t.name}' is not in the {model_type} schema "
+            raise NeurosimError(f"{name}: tensor '{t.name}' is not in the {mc.model_type} schema "
                                 f"(the model has {mc.num_layers} layers)")
         tensors[hf], roles[hf] = (t, shape), role
     for hf, (t, shape) in tensors.items():
         want = schema.get(hf)
         if want is None:
-            raise NeurosimError(f"{gguf_path.name}: tensor '{t.name}' ({hf}) is not in the {model_type} schema")
+            raise NeurosimError(f"{name}: tensor '{t.name}' ({hf}) is not in the {mc.model_type} schema")
         if shape != want:
-            raise NeurosimError(f"{gguf_path.name}: tensor '{t.name}' has shape {shape}, expected {want}")
+            raise NeurosimError(f"{name}: tensor '{t.name}' has shape {shape}, expected {want}")
     missing = [n for n in schema if n not in tensors]
     if missing:
-        raise NeurosimError(f"{gguf_path.name}: missing tensor for '{missing[0]}'"
+        raise NeurosimError(f"{name}: missing tensor for '{missing[0]}'"
                             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    return {hf: tensors[hf] for hf in schema}, roles
+
+
+def _extra_files(r, name: str, tokens: list[str], ids: dict) -> dict[str, str]:
+    """neurosim_source.json (where the checkpoint came from) and tokenizer_config.json."""
+    bos, eos = ids["bos_token_id"], ids["eos_token_id"]
+    source = {"converted_from": name, "general.name": _field(r, "general.name", "", required=False),
+              "tool": "neurosim convert"}
+    tc = {"add_bos_token": False, "bos_token": tokens[bos] if bos is not None else None,
+          "eos_token": tokens[eos] if eos is not None else None}
+    tmpl = _field(r, "tokenizer.chat_template", required=False)
+    if tmpl:
+        tc["chat_template"] = tmpl
+    return {"neurosim_source.json": json.dumps(source, indent=2) + "\n",
+            "tokenizer_config.json": json.dumps(tc, indent=2) + "\n"}
+
+
+def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype: str = "float32",
+                 progress: bool = True, force: bool = False) -> Path:
+    """Convert a llama- or qwen2-architecture GGUF file into an HF-style directory ``out`` (atomic)."""
+    from gguf.quants import dequantize
+
+    gguf_path = Path(gguf_path)
+    name = gguf_path.name
+    r = _open(gguf_path)
+    arch = _field(r, "general.architecture")
+    if arch not in SUPPORTED_ARCHITECTURES:
+        raise NeurosimError(f"{name}: unsupported GGUF architecture '{arch}' "
+                            f"(supported: {', '.join(SUPPORTED_ARCHITECTURES)})")
+    hp = _hyperparameters(r, name, arch)
+    found = _gguf_tensors(r, name, arch)
+    vocab = found[(None, _EMBED)][1][0]
+    tok_json, tokens, ids = _tokenizer(r, name, vocab)
+    model_type, hf_arch = _MODEL_TYPES[arch]
+    config = {
+        "architectures": [hf_arch], "model_type": model_type,
+        "hidden_size": hp["hidden_size"], "intermediate_size": hp["intermediate_size"],
+        "num_hidden_layers": hp["num_hidden_layers"], "num_attention_heads": hp["num_attention_heads"],
+        "num_key_value_heads": hp["num_key_value_heads"], "head_dim": hp["head_dim"],
+        "vocab_size": vocab, "rms_norm_eps": hp["rms_norm_eps"], "rope_theta": hp["rope_theta"],
+        "max_position_embeddings": hp["max_position_embeddings"],
+        "tie_word_embeddings": (None, _HEAD) not in found, "hidden_act": "silu",
+        "torch_dtype": dtype, **ids,
+    }
+    if model_type == "llama":
+        config.update({"attention_bias": False, "mlp_bias": False})
+    tensors, roles = _hf_tensors(found, model_config(config), name)
+    heads = {"q_proj": hp["num_attention_heads"], "k_proj": hp["num_key_value_heads"]}
 
     def produce(hf: str) -> np.ndarray:
         t, shape = tensors[hf]
         w = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(shape)
-        if arch == "llama" and roles[hf] == "q_proj":
-            w = unpermute_qk(w, nh)
-        elif arch == "llama" and roles[hf] == "k_proj":
-            w = unpermute_qk(w, nkv)
+        if arch == "llama" and roles[hf] in heads:
+            w = unpermute_qk(w, heads[roles[hf]])
         if not np.isfinite(w).all():
-            raise NeurosimError(f"{gguf_path.name}: tensor '{t.name}' contains NaN/inf")
+            raise NeurosimError(f"{name}: tensor '{t.name}' contains NaN/inf")
         return w
 
-    specs = {hf: tensors[hf][1] for hf in schema}
-    extra = {
-        "neurosim_source.json": json.dumps({"converted_from": gguf_path.name,
-                                            "general.name": _field(r, "general.name", "", required=False),
-                                            "tool": "neurosim convert"}, indent=2) + "\n",
-    }
-    tmpl = _field(r, "tokenizer.chat_template", required=False)
-    tc = {"add_bos_token": False, "bos_token": tokens[bos] if bos is not None else None,
-          "eos_token": tokens[eos] if eos is not None else None}
-    if tmpl:
-        tc["chat_template"] = tmpl
-    extra["tokenizer_config.json"] = json.dumps(tc, indent=2) + "\n"
+    specs = {hf: shape for hf, (_, shape) in tensors.items()}
     return write_checkpoint(out, config, specs, produce, dtype=dtype, tokenizer_json=tok_json,
-                            extra_files=extra, progress=progress, force=force)
+                            extra_files=_extra_files(r, name, tokens, ids), progress=progress, force=force)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -310,7 +310,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", dest="out_option", metavar="DIR", default=None,
                         help="output checkpoint directory (the same as OUT; one of them is required)")
     parser.add_argument("--arch", choices=ARCHES, default=None, help="model_type (default sse_swa_moba)")
-    parser.add_argument("--preset", choices=PRESETS, default=None, help="tiny (tests) or full (SpB2.0-5B size; qwen2: Qwen2.5-1.5B size; default tiny)")
+    parser.add_argument("--preset", choices=PRESETS, default=None,
+                        help="tiny (tests) or full (SpB2.0-5B size; qwen2: Qwen2.5-1.5B size; default tiny)")
     parser.add_argument("--config", metavar="FILE", default=None,
                         help="a config.json to use instead of --arch/--preset (any supported model_type; "
                              "default: none)")

@@ -4,8 +4,8 @@
 ``Model(ckpt, dtype=np.float32)`` supports ``model_type`` "llama", "qwen3", "qwen2" (plain GQA attention in
 every layer, HF tensor names) and "sse_swa_moba" (SpikingBrain 2.0: MoBA / full attention / SSE+SWA
 hybrid layers, tensor names of docs/model.md). Sizes, layer kinds and tensor names come from
-the ModelConfig and its schema table (``ckpt.model_config`` unless ``config=`` is given). Weights are read with ``ckpt.tensor(name)``
-when a projection runs and dropped right after, so only one weight matrix (plus the
+the ModelConfig and its schema table (``ckpt.model_config`` unless ``config=`` is given). Weights are
+read with ``ckpt.tensor(name)`` when a projection runs and dropped right after, so only one weight matrix (plus the
 embedding/lm_head at the ends) is resident at a time.
 
 Every linear projection inside the blocks goes through ``linear(name, x, w)``: name = the weight's
@@ -26,10 +26,12 @@ from neurosim import NeurosimError
 from neurosim.core.blockweights import BlockWeights, block_rows_linear, block_weights
 from neurosim.core.gemv import FEW_ROWS
 from neurosim.model import layers as L
+from neurosim.model.attend import attend, attend_cached, causal_segments, moba_segments, window_segments
+from neurosim.model.attention_stats import full_stats, moba_stats, sse_stats, swa_stats
 from neurosim.model.config import ModelConfig
+from neurosim.model.decode_cache import DecodeCache, KVBuffer
 
-__all__ = ["Model", "DecodeCache", "KVBuffer", "default_linear", "log_softmax", "token_nll", "perplexity",
-           "GENERATE_WEIGHT_BYTES"]
+__all__ = ["GENERATE_WEIGHT_BYTES", "Model", "default_linear", "log_softmax", "perplexity", "token_nll"]
 
 #: generate() keeps the float weights resident while decoding when they fit in this many bytes
 GENERATE_WEIGHT_BYTES = 2 << 30
@@ -59,117 +61,6 @@ def token_nll(logits: np.ndarray, ids) -> np.ndarray:
 def perplexity(logits: np.ndarray, ids) -> float:
     """exp(mean next-token NLL) of ``ids`` under ``logits`` [S, vocab]."""
     return float(np.exp(token_nll(logits, ids).mean()))
-
-
-class DecodeCache:
-    """What a decode step needs from the tokens before it (filled by ``Model.forward(..., cache=)``).
-
-    ``pos``: tokens seen so far (the next token's position). ``layers[i]``: layer i's entries:
-    ``"{branch}k"``/``"{branch}v"`` the post-norm, post-RoPE keys [T, KV, D] and the values
-    [T, KV, Dv] of its softmax branch (branch "" or "swa_"; the SWA branch keeps only the last
-    ``window - 1`` tokens, ``"{branch}base"`` = the position of its first kept key) and, for SSE
-    layers, ``"sse_state"`` = (shared [H, Dk, Dv], partitions [P, H, Dk, Dv]) after the last token.
-    The keys and values live in preallocated head-major buffers (``"{branch}kv"``, a
-    :class:`KVBuffer`, grown geometrically); ``"{branch}k"``/``"{branch}v"`` are views of them.
-
-    ``weights``: name -> float weight kept by the prefill that filled the cache and by the decode
-    steps after it (``Model.forward(..., cache=)`` keeps them when the model's float weights fit in
-    GENERATE_WEIGHT_BYTES), so decoding does not read the checkpoint again; dropped with the cache
-    (or by ``weights.clear()``).
-    """
-
-    def __init__(self, n_layers: int):
-        self.pos = 0
-        self.layers: list[dict] = [dict() for _ in range(n_layers)]
-        self.weights: dict[str, np.ndarray] = {}
-
-    def nbytes(self) -> int:
-        """Bytes held by the cached keys, values and states."""
-        total = 0
-        for entry in self.layers:
-            for v in entry.values():
-                arrs = v if isinstance(v, tuple) else (v,)
-                total += sum(a.nbytes for a in arrs if isinstance(a, np.ndarray))
-        return total
-
-
-class KVBuffer:
-    """One softmax branch's cached keys and values, head-major for :func:`layers.attend_cached`:
-    ``kT`` [KV, D, cap] (keys transposed), ``vh`` [KV, cap, Dv]; slots ``0..n-1`` hold the tokens
-    at positions ``base..base+n-1``. ``keep``: None (keep every token) or how many of the latest
-    tokens later queries still need (a sliding window's ``window - 1``); older ones are dropped
-    when the buffer is full (compacted to the front), never while a pass still reads them."""
-
-    def __init__(self, kv: int, d: int, dv: int, dtype, keep: int | None = None):
-        self.kT = np.empty((kv, d, 0), dtype)
-        self.vh = np.empty((kv, 0, dv), dtype)
-        self.n = 0
-        self.base = 0
-        self.keep = keep
-
-    def append(self, k: np.ndarray, v: np.ndarray) -> None:
-        """Store keys k [t, KV, D] and values v [t, KV, Dv] after the cached ones."""
-        t = k.shape[0]
-        cap = self.kT.shape[2]
-        if self.n + t > cap and self.keep is not None and self.n > self.keep:
-            cut = self.n - self.keep   # only the last `keep` tokens are seen from here on
-            self.kT[:, :, :self.keep] = self.kT[:, :, cut:self.n].copy()
-            self.vh[:, :self.keep] = self.vh[:, cut:self.n].copy()
-            self.n, self.base = self.keep, self.base + cut
-        if self.n + t > cap:
-            new = max(2 * cap, self.n + t + 64)
-            kT = np.empty(self.kT.shape[:2] + (new,), self.kT.dtype)
-            vh = np.empty((self.vh.shape[0], new, self.vh.shape[2]), self.vh.dtype)
-            kT[:, :, :self.n] = self.kT[:, :, :self.n]
-            vh[:, :self.n] = self.vh[:, :self.n]
-            self.kT, self.vh = kT, vh
-        self.kT[:, :, self.n:self.n + t] = k.transpose(1, 2, 0)
-        self.vh[:, self.n:self.n + t] = v.transpose(1, 0, 2)
-        self.n += t
-
-    def views(self):
-        """(keys [T, KV, D], values [T, KV, Dv], position of the first): the tokens later queries
-        need (the last ``keep``, or all), as views of the buffers."""
-        lo = 0 if self.keep is None else max(self.n - self.keep, 0)
-        return (self.kT[:, :, lo:self.n].transpose(2, 0, 1), self.vh[:, lo:self.n].transpose(1, 0, 2),
-                self.base + lo)
-
-
-def _entropy_bits(counts) -> float:
-    p = np.asarray(counts, dtype=np.float64)
-    p = p[p > 0] / p.sum()
-    return float(-(p * np.log2(p)).sum()) if p.size else 0.0
-
-
-# attention-level statistics of a whole-sequence pass (Model.attention_stats), one formula each,
-# shared with the torch forward (neurosim.model.torch_network)
-def _moba_stats(sel, st, en, qpos, chunk: int, topk: int) -> dict:
-    """MoBA: selection sel [H, S, nb], key segments st/en [H, S, topk], query positions qpos [S]."""
-    return _moba_count_stats(sel.sum(axis=2), (en - st).sum(axis=2), qpos, chunk, topk)
-
-
-def _moba_count_stats(blocks, keys, qpos, chunk: int, topk: int) -> dict:
-    """MoBA from per-query counts: blocks / keys int [H, S] = selected blocks / visited keys of each
-    query head and query (what a pass can keep instead of the whole selection)."""
-    cur = qpos // chunk + 1
-    return dict(type="moba", chunk=chunk, topk=topk, queries=int(len(qpos)),
-                block_fraction=float(np.mean(blocks / cur[None])),
-                key_fraction=float(np.mean(keys / (qpos + 1)[None])))
-
-
-def _full_stats(queries: int) -> dict:
-    return dict(type="full", queries=int(queries), block_fraction=1.0, key_fraction=1.0)
-
-
-def _swa_stats(st, en, qpos) -> dict:
-    """SWA: the mean fraction of the causal keys each query sees (segments st/en [S, 1])."""
-    return {"swa_key_fraction": float(np.mean((en - st)[:, 0] / (qpos + 1)))}
-
-
-def _sse_stats(hist, queries: int) -> dict:
-    """SSE: hist [P] = tokens routed to each partition (top-k routes per token)."""
-    return dict(type="sse", queries=int(queries), partition_tokens=[int(c) for c in hist],
-                usage_entropy_bits=_entropy_bits(hist), max_entropy_bits=float(np.log2(len(hist))))
 
 
 class Model:
@@ -326,9 +217,9 @@ class Model:
         qpos = np.arange(pos0, pos0 + t, dtype=np.int64)
         stats = ctx["stats"]
         if mode == "window":
-            st, en = L.window_segments(qpos, mc.window_size, base)
+            st, en = window_segments(qpos, mc.window_size, base)
             if stats is not None:
-                stats.update(_swa_stats(st, en, qpos))
+                stats.update(swa_stats(st, en, qpos))
         elif mode == "moba" and not (t == 1 and pos0 > 0):
             # prefill form; a single-token decode step attends densely (the reference's decode)
             if pos0 != 0:
@@ -336,23 +227,23 @@ class Model:
                                     "after a prompt are not supported)")
             chunk, topk = mc.moba_chunk_size, mc.moba_topk
             sel = L.moba_select(q, k, chunk, topk)                      # [H, S, nb]
-            st, en = L.moba_segments(sel, chunk, topk, qpos)
+            st, en = moba_segments(sel, chunk, topk, qpos)
             if ctx["dense_from"] is not None:
                 late = qpos >= ctx["dense_from"]
-                cs, ce = L.causal_segments(qpos, base)
+                cs, ce = causal_segments(qpos, base)
                 st = np.where(late[None, :, None], np.pad(cs, ((0, 0), (0, topk - 1)))[None], st)
                 en = np.where(late[None, :, None], np.pad(ce, ((0, 0), (0, topk - 1)))[None], en)
                 sel = sel | late[None, :, None] & (np.arange(sel.shape[2]) <= qpos[:, None] // chunk)[None]
             if stats is not None:
-                stats.update(_moba_stats(sel, st, en, qpos, chunk, topk))
+                stats.update(moba_stats(sel, st, en, qpos, chunk, topk))
         else:
-            st, en = L.causal_segments(qpos, base)
+            st, en = causal_segments(qpos, base)
             if stats is not None:
-                stats.update(_full_stats(t))
+                stats.update(full_stats(t))
         if buf is None:
-            o = L.attend(q, k, v, st, en)
+            o = attend(q, k, v, st, en)
         else:
-            o = L.attend_cached(q, buf.kT, buf.vh, buf.n, st, en)
+            o = attend_cached(q, buf.kT, buf.vh, buf.n, st, en)
             entry[s + "k"], entry[s + "v"], entry[s + "base"] = buf.views()
         return self._lin(linear, n[s + "o_proj"], o.reshape(t, -1))
 
@@ -376,7 +267,7 @@ class Model:
         idx, w, _ = L.sse_route(e, mc.num_writer)
         stats, entry = ctx["stats"], ctx["entry"]
         if stats is not None:
-            stats.update(_sse_stats(np.bincount(idx.ravel(), minlength=mc.num_sparse_partition), s))
+            stats.update(sse_stats(np.bincount(idx.ravel(), minlength=mc.num_sparse_partition), s))
         act = (lambda t: np.maximum(t, 0)) if mc.sse_qk_relu else L.silu
         q1, k1, q2, k2 = (act(t).reshape(s, h, d) for t in (q1, k1, q2, k2))
         v = L.silu(v).reshape(s, h, -1)

@@ -7,7 +7,7 @@ S tokens, H query heads, KV key/value heads, D head dim.
 
 * Softmax attention (causal, sliding window, MoBA) is computed in blocks of query rows, each
   against the key range its rows can see, with the masked scores set to -inf: the same scores,
-  the same softmax over the same keys as ``layers.attend``.
+  the same softmax over the same keys as ``attend.attend``.
 * The gated delta rule (SSE) uses the chunked form of the recurrence (the WY form of
   flash-linear-attention's chunk kernels): within a chunk of C tokens with cumulative log decays
   G, ``A_ij = beta_i (k_i . k_j) exp(G_i - G_j)`` (j < i), ``U = (I + A)^-1 beta V``,
@@ -103,7 +103,7 @@ def apply_rope(x, cos, sin):
 
 def attention(q, k, v, pos0: int = 0, base: int = 0, window: int | None = None, sel=None,
               chunk: int | None = None, scale: float | None = None):
-    """Grouped-query softmax attention (``layers.attend`` with the segments of ``causal_segments``,
+    """Grouped-query softmax attention (``attend.attend`` with the segments of ``causal_segments``,
     ``window_segments`` or ``moba_segments``) of queries at positions pos0..pos0+S-1 over cached
     keys (cache index = position - ``base``): causal, within the last ``window`` positions (incl. the
     query's), or with ``sel`` (bool [H, S, n_blocks], MoBA blocks of ``chunk`` positions) only the

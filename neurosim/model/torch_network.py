@@ -23,7 +23,8 @@ import numpy as np
 from neurosim import NeurosimError
 from neurosim.model import layers as L
 from neurosim.model import torch_layers as TL
-from neurosim.model.network import DecodeCache, _full_stats, _moba_count_stats, _sse_stats, _swa_stats
+from neurosim.model.attention_stats import full_stats, moba_count_stats, sse_stats, swa_stats
+from neurosim.model.decode_cache import DecodeCache
 
 __all__ = ["TorchModel", "LogitRows", "default_linear", "MLP_ROWS", "LOGIT_ELEMENTS"]
 
@@ -139,7 +140,7 @@ class TorchModel:
         if mode == "window":
             window = mc.window_size
             if stats is not None:
-                stats.update(_swa_stats(*L.window_segments(qpos, window, base), qpos))
+                stats.update(swa_stats(*L.window_segments(qpos, window, base), qpos))
         elif mode == "moba" and not (t == 1 and pos0 > 0):
             # prefill form; a single-token decode step attends densely (the reference's decode)
             if pos0 != 0:
@@ -150,7 +151,7 @@ class TorchModel:
             if stats is not None:
                 self._pending.append((stats, "moba", _moba_counts(torch, sel, chunk, pos0), qpos))
         elif stats is not None:
-            stats.update(_full_stats(t))
+            stats.update(full_stats(t))
         o = TL.attention(q, k, v, pos0, base, window, sel, chunk)
         if entry is not None:
             keep = k.shape[0] if mode != "window" or mc.window_size is None else mc.window_size - 1
@@ -216,9 +217,9 @@ class TorchModel:
         for stats, kind, tensor, extra in self._pending:
             if kind == "moba":
                 blocks, keys = (t.cpu().numpy() for t in tensor)
-                stats.update(_moba_count_stats(blocks, keys, extra, mc.moba_chunk_size, mc.moba_topk))
+                stats.update(moba_count_stats(blocks, keys, extra, mc.moba_chunk_size, mc.moba_topk))
             else:
-                stats.update(_sse_stats(tensor.cpu().numpy(), extra))
+                stats.update(sse_stats(tensor.cpu().numpy(), extra))
         self._pending = []
 
     # ------------------------------------------------------------------ public
@@ -335,7 +336,7 @@ class LogitRows:
 
 def _moba_counts(torch, sel, chunk: int, pos0: int):
     """(selected blocks, visited keys) int64 [H, S] of a MoBA selection sel [H, S, nb] for queries at
-    positions pos0..: what ``_moba_count_stats`` needs, without keeping the selection."""
+    positions pos0..: what ``moba_count_stats`` needs, without keeping the selection."""
     h, s, nb = sel.shape
     qpos = torch.arange(pos0, pos0 + s, device=sel.device)
     b = torch.arange(nb, device=sel.device)

@@ -30,7 +30,7 @@ from typing import Iterable
 
 import numpy as np
 
-from neurosim.core.coding import INT8_WINDOW, count_histogram, fits, histogram_stats, resolve_steps
+from neurosim.core.coding import INT8_WINDOW, count_histogram, count_range, fits, histogram_stats, resolve_steps
 from neurosim.core.dense import dense_linear, exact_linear, exact_product, float32_weights, spike_events
 from neurosim.core.engine import PackedWeights, spike_linear
 from neurosim.core.fast import histogram_silent
@@ -68,12 +68,9 @@ def name_matches(pattern: str, name: str) -> bool:
 
 
 def window_levels(coding: str, T: int) -> int:
-    """Largest |count| a window of T steps holds: bitwise 2^T - 1, bitwise_2c 2^(T-1) - 1, ternary T."""
-    if coding == "bitwise":
-        return 2 ** T - 1
-    if coding == "bitwise_2c":
-        return 2 ** (T - 1) - 1
-    return T
+    """Largest |count| a window of T steps holds (the top of :func:`neurosim.core.coding.count_range`):
+    bitwise 2^T - 1, bitwise_2c 2^(T-1) - 1, ternary T."""
+    return count_range(coding, T)[1]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Design-space sweeps on Dask distributed: ``neurosim sweep SPEC.yaml --out DIR``.
 
-:mod:`.spec` reads and checks the spec, :mod:`.point` computes one point in a worker through the
+:mod:`.spec` reads and checks the spec (each point's values with its command's own validator,
+:mod:`.checks`), :mod:`.point` computes one point in a worker through the
 commands' entry points, :mod:`.table` keeps the results table, :mod:`.cli` drives the cluster,
 :mod:`.pareto` finds the frontiers the report draws.
 """

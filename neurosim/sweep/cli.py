@@ -155,11 +155,50 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
 
+def _stored_rows(spec, out: Path) -> tuple[dict, list]:
+    """(hash -> stored row of every point already in ``out``, the points still to compute: new or failed)."""
+    from .table import read_point
+    rows, todo = {}, []
+    for p in spec.points:
+        old = read_point(out, p.hash)
+        if old is not None:
+            rows[p.hash] = old
+        if old is None or old.get("status") != "ok":
+            todo.append(p)
+    return rows, todo
+
+
+def _submit(client, todo: list, retries: int, out: Path, payload_args: tuple, futures: list,
+            futures_fill: list) -> dict:
+    """Submit every point of ``todo`` (after the synthesis runs it shares with others), appending the
+    futures to ``futures`` and ``futures_fill``; returns future key -> point."""
+    from .point import run_point
+    version, ckpt_paths, options = payload_args
+    hw_cache = (out / "hw_cache").resolve()
+    fills = _synthesis_fills(client, todo, str(hw_cache), retries)
+    futures_fill += [f for fs in fills.values() for f in fs]
+    by_key = {}
+    for p in todo:
+        f = client.submit(run_point, _payload(p, version, ckpt_paths, options, hw_cache), *fills.get(p.hash, []),
+                          key=f"neurosim-point-{p.hash}", pure=False, retries=retries)
+        futures.append(f)
+        by_key[f.key] = p
+    return by_key
+
+
+def _failure(exc: BaseException, retries: int) -> str:
+    """The error column of a point whose task failed after its retries."""
+    from distributed import KilledWorker
+    if isinstance(exc, KilledWorker):
+        return f"the worker computing this point died {retries + 1} times (retries: {retries})"
+    return _one_line(exc) + f" (after {retries} retries)"
+
+
 def run_sweep(spec_path, out, workers: int | None = None, scheduler: str | None = None,
               progress: bool = True) -> dict:
     """Run (or resume) a sweep; returns {"points", "computed", "reused", "errors", "table"}."""
     from .spec import all_options, available_stages, load_spec
-    from .table import read_point, write_point, write_table
+    from .table import write_point, write_table
     from .version import code_version, git_commit
 
     spec = load_spec(spec_path)
@@ -172,19 +211,14 @@ def run_sweep(spec_path, out, workers: int | None = None, scheduler: str | None 
     options = {st: sorted(all_options(parser)) for st, parser in parsers.items()}
     args = argparse.Namespace(workers=workers, scheduler=scheduler)
     client, cluster = _connect(args, spec.retries)
-    futures, futures_fill = [], []
+    futures: list = []
+    futures_fill: list = []
     try:
         out.mkdir(parents=True, exist_ok=True)
         _atomic_json(out / MARKER, {"code_version": version, "git_commit": commit,
                                     "spec_text": spec.path.read_text(), **spec.as_dict()})
         ckpt_paths = _make_checkpoints(spec, out)
-        rows, todo = {}, []
-        for p in spec.points:
-            old = read_point(out, p.hash)
-            if old is not None:
-                rows[p.hash] = old
-            if old is None or old.get("status") != "ok":
-                todo.append(p)
+        rows, todo = _stored_rows(spec, out)
         reused = len(spec.points) - len(todo)
         write_table(out, list(rows.values()))
         dash = _dashboard(client)
@@ -193,18 +227,10 @@ def run_sweep(spec_path, out, workers: int | None = None, scheduler: str | None 
                   + (f"; dashboard {dash}" if dash else "")), file=sys.stderr)
         from distributed import as_completed
         from tqdm import tqdm
-        from .point import run_point
-        by_key = {}
-        hw_cache = (out / "hw_cache").resolve()
-        fills = _synthesis_fills(client, todo, str(hw_cache), spec.retries)
-        for p in todo:
-            f = client.submit(run_point, _payload(p, version, ckpt_paths, options, hw_cache), *fills.get(p.hash, []),
-                              key=f"neurosim-point-{p.hash}", pure=False, retries=spec.retries)
-            futures.append(f)
-            by_key[f.key] = p
-        futures_fill = [f for fs in fills.values() for f in fs]
+        by_key = _submit(client, todo, spec.retries, out, (version, ckpt_paths, options), futures, futures_fill)
         errors = 0
-        with tqdm(total=len(spec.points), initial=reused, desc="sweep", unit="point", disable=None if progress else True,
+        with tqdm(total=len(spec.points), initial=reused, desc="sweep", unit="point",
+                  disable=None if progress else True,
                   file=sys.stderr) as bar:
             for fut in as_completed(futures, loop=client.loop):
                 p = by_key[fut.key]
@@ -212,13 +238,7 @@ def run_sweep(spec_path, out, workers: int | None = None, scheduler: str | None 
                     res = fut.result()
                     rrow, files = res["row"], res["files"]
                 except Exception as exc:  # noqa: BLE001 - every failure is one row, the sweep goes on
-                    from distributed import KilledWorker
-                    if isinstance(exc, KilledWorker):
-                        reason = (f"the worker computing this point died {spec.retries + 1} times "
-                                  f"(retries: {spec.retries})")
-                    else:
-                        reason = _one_line(exc) + f" (after {spec.retries} retries)"
-                    rrow, files = {"status": "error", "error": reason}, {}
+                    rrow, files = {"status": "error", "error": _failure(exc, spec.retries)}, {}
                 row = _row(p, rrow, version, commit)
                 errors += row["status"] != "ok"
                 write_point(out, row, files)

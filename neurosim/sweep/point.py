@@ -284,5 +284,15 @@ def run_point(payload: dict, *after) -> dict:
     return {"row": row, "files": files}
 
 
-__all__ = ["run_point", "synthesis_key", "fill_synthesis", "run_figures", "hw_figures", "eval_figures", "energy_figures", "flat_figures", "wilson",
-           "invoke_command"]
+__all__ = [
+    "run_point",
+    "synthesis_key",
+    "fill_synthesis",
+    "run_figures",
+    "hw_figures",
+    "eval_figures",
+    "energy_figures",
+    "flat_figures",
+    "wilson",
+    "invoke_command",
+]

@@ -36,6 +36,8 @@ from pathlib import Path
 from neurosim import NeurosimError
 from neurosim.model.registry import KNOWN_MODELS
 
+from .checks import check_flags
+
 #: stages in execution order
 STAGE_ORDER = ("run", "hw", "eval", "energy")
 #: flags the sweep sets itself (output folders, inputs from earlier stages, config files)
@@ -45,18 +47,6 @@ RESERVED = {"run": {"trace", "config"}, "hw": {"out", "trace", "quiet"},
 UNHASHED = {"hw.cache", "energy.cache"}
 #: settings that are paths (relative ones are taken relative to the spec file)
 PATH_KEYS = {"model", "text_file", "liberty"}
-#: numeric ranges checked before any work: STAGE.KEY -> (min, max, integer)
-RANGES = {
-    "run.max_tokens": (1, None, True), "run.generate": (0, None, True), "run.k": (1e-9, None, False),
-    "run.window": (1, 255, True), "run.tiles": (0, None, True), "run.weight_group": (1, None, True),
-    "run.clamp": (1, None, True),
-    "hw.lanes": (1, 256, True), "hw.freq": (1e-9, 100000, False), "hw.rows": (1, None, True),
-    "hw.inputs": (1, 2560, True), "hw.seed": (0, None, True), "hw.scale_nodes": (1, 1000, True),
-    "eval.windows": (1, None, True), "eval.window_tokens": (2, None, True), "eval.bootstrap": (1, None, True),
-    "eval.k": (1e-9, None, False), "eval.window": (1, 255, True), "eval.seed": (0, None, True),
-    "energy.sram_kb": (1e-9, None, False), "energy.buffer_kb": (1e-9, None, False), "energy.batch": (1, None, True),
-    "energy.freq": (1e-9, 100000, False),
-}
 TOP_KEYS = ("retries", "checkpoints", "studies")
 STUDY_KEYS = ("grid", "points")
 CHECKPOINT_KEYS = ("arch", "preset", "seed", "dtype")
@@ -170,21 +160,6 @@ def _word(v) -> str:
     return str(v)
 
 
-def _check_range(key: str, value) -> None:
-    if key not in RANGES or value is None:
-        return
-    lo, hi, integer = RANGES[key]
-    for v in (value if isinstance(value, list) else [value]):
-        if isinstance(v, str) and key == "run.clamp" and v.lower() in ("none", "null", "off"):
-            continue
-        ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
-        if isinstance(v, bool) or not ok_type:
-            raise NeurosimError(f"{key} must be {'an integer' if integer else 'a number'}, got {v!r}")
-        if v < lo or (hi is not None and v > hi):
-            rng = f">= {lo:g}" if hi is None else f"in {lo:g}..{hi:g}"
-            raise NeurosimError(f"{key} = {v!r} is outside its range (must be {rng})")
-
-
 def _flatten_grid(grid, where: str) -> dict[str, list]:
     """``grid`` as STAGE.KEY -> list of values (nested ``{stage: {key: [...]}}`` accepted too)."""
     if not isinstance(grid, dict):
@@ -294,7 +269,8 @@ def _checkpoints(raw, p: Path) -> dict[str, dict]:
     out = {}
     for name, rec in raw.items():
         if not isinstance(rec, dict):
-            raise NeurosimError(f"sweep spec {p}: checkpoint {name!r} must be a mapping of {', '.join(CHECKPOINT_KEYS)}")
+            raise NeurosimError(f"sweep spec {p}: checkpoint {name!r} must be a mapping of "
+                                f"{', '.join(CHECKPOINT_KEYS)}")
         for k in rec:
             if k not in CHECKPOINT_KEYS:
                 raise NeurosimError(f"sweep spec {p}: checkpoint {name!r}: unknown key {k!r}"
@@ -303,21 +279,25 @@ def _checkpoints(raw, p: Path) -> dict[str, dict]:
         if "dtype" in rec:
             r["dtype"] = rec["dtype"]
         if r["preset"] not in ("tiny", "full"):
-            raise NeurosimError(f"sweep spec {p}: checkpoint {name!r}: preset must be tiny or full, got {r['preset']!r}")
+            raise NeurosimError(f"sweep spec {p}: checkpoint {name!r}: preset must be tiny or full, "
+                                f"got {r['preset']!r}")
         if isinstance(r["seed"], bool) or not isinstance(r["seed"], int) or r["seed"] < 0:
-            raise NeurosimError(f"sweep spec {p}: checkpoint {name!r}: seed = {r['seed']!r} is outside its range (>= 0)")
+            raise NeurosimError(f"sweep spec {p}: checkpoint {name!r}: seed = {r['seed']!r} is outside its "
+                                "range (>= 0)")
         out[str(name)] = r
     return out
 
 
 def _parse_check(parser: argparse.ArgumentParser, stage: str, argv: list[str]) -> None:
-    """Parse ``argv`` with the command's parser (types, choices); the flags the sweep sets itself
-    get a placeholder. A rejection is a one-line error."""
+    """Parse ``argv`` with the command's parser (types, choices), then check the values with the
+    command's own validator (:mod:`.checks`); the flags the sweep sets itself get a placeholder.
+    A rejection is a one-line error."""
     for a in all_options(parser).values():
         if a.required and a.dest in RESERVED.get(stage, ()):
             argv = [*argv, a.option_strings[-1], "PLACEHOLDER"]
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-        parser.parse_args(argv)
+        args = parser.parse_args(argv)
+    check_flags(stage, args)
 
 
 def _make_point(study, index, settings, options, parsers, ckpts, base: Path, where) -> Point:
@@ -331,7 +311,6 @@ def _make_point(study, index, settings, options, parsers, ckpts, base: Path, whe
                 raise NeurosimError(f"{where}: {key} is set by the sweep itself (each point's output folders)")
             if k not in options[st]:
                 raise NeurosimError(f"{where}: unknown key {key!r}" + _suggest(key, [f"{st}.{o}" for o in options[st]]))
-            _check_range(key, v)
             hv = v
             if k == "model" and isinstance(v, str) and v in ckpts:
                 ckpt, hv = v, {"checkpoint": ckpts[v]}
