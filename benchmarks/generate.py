@@ -110,7 +110,6 @@ def render(doc: dict) -> str:
 
 
 def main(argv=None) -> int:
-    import json
     import os
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

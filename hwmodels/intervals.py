@@ -26,7 +26,8 @@ N_BOOT = 2000
 
 def _arrays(p: dict, n: int) -> dict[str, np.ndarray]:
     rows = p.get("per_tile") or []
-    get = lambda key: np.array([float(r[key]) for r in rows] + [0.0] * (n - len(rows)))
+    def get(key: str) -> np.ndarray:
+        return np.array([float(r[key]) for r in rows] + [0.0] * (n - len(rows)))
     return {k: get(k) for k in ("events", "activations", "active_cycles", "active_pj")}
 
 

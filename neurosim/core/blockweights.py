@@ -25,7 +25,6 @@ offset ``m``); rows past ``out`` are zero padding.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np

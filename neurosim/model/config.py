@@ -416,7 +416,7 @@ def _softmax_tensors(t: Spec, mc: ModelConfig, a: str, s: str, heads: int, o_bia
 
 
 def _mlp_tensors(t: Spec, mc: ModelConfig, p: str) -> None:
-    H, I = mc.hidden_size, mc.intermediate_size
+    H, I = mc.hidden_size, mc.intermediate_size  # noqa: E741 (I: the intermediate size)
     for r, shape, bias in (("gate", (I, H), I), ("up", (I, H), I), ("down", (H, I), H)):
         t[f"{r}_proj"] = (f"{p}mlp.{r}_proj.weight", shape)
         if mc.mlp_bias:

@@ -159,7 +159,7 @@ def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype:
     a = arch + "."
     L = int(_field(r, a + "block_count"))
     H = int(_field(r, a + "embedding_length"))
-    I = int(_field(r, a + "feed_forward_length"))
+    I = int(_field(r, a + "feed_forward_length"))  # noqa: E741 (I: the intermediate size)
     nh = int(_field(r, a + "attention.head_count"))
     nkv = int(_field(r, a + "attention.head_count_kv", nh))
     hd = int(_field(r, a + "attention.key_length", H // nh, required=False))
