@@ -74,6 +74,7 @@ $(B)/report/report.html: $(B)/hw/hw.json $(wildcard reports/*.py)
 LINT_DIRS := neurosim hwmodels rtl reports testbench benchmarks
 lint: setup
 	$(PY) -m ruff check --quiet $(LINT_DIRS)
+	$(PY) scripts/typecheck.py
 
 test: setup lint formal
 	$(PY) -m pytest -q -m "not gpu"

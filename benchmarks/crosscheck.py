@@ -68,7 +68,7 @@ def _value(lib, g, scale, load_pf, slew_ns, single):
 def arcs(lib, cell: str, load_pf: float, slew_ns: float, single: bool = False) -> dict:
     """Per output pin and related pin: cell_rise/cell_fall [ns] and rise/fall_power [pJ] at a point
     (``single``: only one-point tables, read as they are)."""
-    out = {}
+    out: dict = {}
     cg = lib.cell_groups[cell]
     for pg in cg.sub("pin"):
         if str(pg.attrs.get("direction")) != "output":

@@ -143,7 +143,7 @@ class Bench:
         cuda = net.device.type == "cuda"
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        phases = {"fp_s": [], "spike_s": [], "accuracy_s": [], "run_s": []}
+        phases: dict[str, list] = {"fp_s": [], "spike_s": [], "accuracy_s": [], "run_s": []}
         for _ in range(repeats + 1):   # the first repeat warms up (and quantizes the weights)
             t0 = time.perf_counter()
             fp = net.forward(ids)
@@ -192,7 +192,7 @@ class Bench:
         cpu_recs = rec.ordered_records()
         t2 = time.perf_counter()
         mirror = Mirror(SpikeProjection(Quantization(), engine="dense"), self.net)
-        model.forward(ids, linear=Recorder(mirror, self.kinds))
+        model.forward(ids, linear=Recorder(mirror, self.kinds))  # type: ignore[arg-type]  # duck-typed projection
         fp_dev = self.net.forward(ids).cpu().numpy()
         q_dev, trec, dev_recs = self.spike_pass(ids, keep_counts=True)
         q_dev = q_dev.cpu().numpy()
@@ -294,7 +294,7 @@ def measure(models, cpu_tokens, repeats, device, save, profile=False) -> dict:
     else:
         gpu = {"name": "PyTorch CPU device (dry run)", "memory_gib": None, "capability": None}
     gpu.update(torch=torch.__version__, cuda=torch.version.cuda, cpu_cores=os.cpu_count())
-    doc = {"date": time.strftime("%Y-%m-%d"), "gpu": gpu, "gemm": gemms(torch) if cuda else [], "models": [],
+    doc: dict = {"date": time.strftime("%Y-%m-%d"), "gpu": gpu, "gemm": gemms(torch) if cuda else [], "models": [],
            "reference_bf16_s": {str(k): v for k, v in REFERENCE_BF16_S.items()}}
     save(doc)
     for label, model_dir, tokens in models:

@@ -214,7 +214,7 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
     totals = {s["name"]: _zero() for s in systems}
     layers: dict[int, dict] = {}
     for p in projections:
-        row = {"name": p.name, "layer": p.layer, "activations": p.activations,
+        row: dict = {"name": p.name, "layer": p.layer, "activations": p.activations,
                "nonzero_fraction": p.nonzero / p.activations if p.activations else 0.0, "designs": {}}
         for s in systems:
             kw = {"lanes": lanes, "acc_w": s["acc_w"]}
@@ -294,7 +294,7 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
         "buffer_sram": dict(buf, banks=2, unit="pJ per 64-bit access, charged per bit"),
         "dram": dict(dram, used=weights == "dram"),
     }
-    out = {
+    out: dict = {
         "schema": SCHEMA,
         "settings": {"trace": str(trace), "hw": str(hw), "freq_mhz": f, "node_nm": node, "sram_kb": sram_kb,
                      "buffer_kb": buffer_kb, "weights": weights, "batch": batch, "lanes": lanes,

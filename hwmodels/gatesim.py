@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,9 @@ def scalarize_ports(text: str, ports: dict[str, tuple[str, int]]) -> str:
     if not vec:
         return text
     pat = re.compile(r"(?<![\w\\$.])(" + "|".join(map(re.escape, vec)) + r")\s*\[(\d+)\]")
-    head_end = text.index(";", MODULE_RE.search(text).end()) + 1
+    module = MODULE_RE.search(text)
+    assert module is not None, "no module header in the netlist"
+    head_end = text.index(";", module.end()) + 1
     head, body = text[:head_end], text[head_end:]
     end = body.rindex("endmodule")
     body, tail = body[:end], body[end:]
@@ -68,7 +71,7 @@ class SimResult:
 
 
 def simulate(netlist_path: str | Path, netlist: Netlist, cell_models: str | Path, *,
-             stimulus: dict[str, np.ndarray], drain: dict[str, int], drain_cycles: int,
+             stimulus: dict[str, Any], drain: dict[str, int], drain_cycles: int,
              period_ns: float, delays: bool, cycle_class: np.ndarray | None = None,
              n_classes: int = 1, reset_cycles: int = 4, drive_ns: float = 0.2,
              reset_inputs: dict[str, int] | None = None,
@@ -111,7 +114,7 @@ def simulate(netlist_path: str | Path, netlist: Netlist, cell_models: str | Path
     half_ps = period_ps // 2
     drive_ps = int(round(drive_ns * 1000))
     own = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="neurosim-sim-")) if own else Path(workdir)
+    work = Path(tempfile.mkdtemp(prefix="neurosim-sim-")) if workdir is None else Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     try:
         (work / "stim.hex").write_text("\n".join(f"{v:0{nhex}x}" for v in packed) + "\n")

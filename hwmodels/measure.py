@@ -26,8 +26,8 @@ from neurosim.rtl.protocol import decode_acc
 from .compare import SIM_LABELS
 from .gatesim import simulate
 from .liberty import Library
-from .netlist import parse_netlist
-from .power import (DEFAULT_SLEW_NS, clock_energy_per_cycle, combine, energy_per_cycle, leakage_nw,
+from .netlist import Netlist, parse_netlist
+from .power import (DEFAULT_SLEW_NS, NetEnergy, clock_energy_per_cycle, combine, energy_per_cycle, leakage_nw,
                     net_energies, vectorless_energy)
 from .search import Choice, SearchResult, Tools
 from .stimulus import ACTIVE, IDLE, Source, Stream, build_stream
@@ -60,8 +60,8 @@ class PowerResult:
 class _Netlist:
     """A mapped netlist read once per full-size array, with its per-net energies."""
 
-    net: object
-    energies: object
+    net: Netlist
+    energies: NetEnergy
     clock: dict
     leakage_nw: float
 
@@ -147,6 +147,7 @@ def measure_power(found: SearchResult, src: Source | dict, tools: Tools, *, mode
         nl = netlists[fa.key]
         # one Source, or {coding: Source} when several spike codings are measured (the MAC: bitwise's)
         s_src = src.get(ch.kind.coding or "bitwise", src.get("bitwise")) if isinstance(src, dict) else src
+        assert s_src is not None, "no stimulus source for this coding"
         stream = build_stream(s_src, ch.kind.design, fa.entry)
         pr = PowerResult(stream={"events": stream.events, "activations": stream.activations,
                                  "cycles": len(stream.cycle_class), **stream.info},

@@ -15,7 +15,7 @@ def _pct(x) -> str:
     return "-" if x is None else f"{x:,.1f}%"
 
 
-def _ci(x: dict | None, key: str, nd: int = 2, unit: str = "") -> str:
+def _ci(x: dict, key: str, nd: int = 2, unit: str = "") -> str:
     """``point [lo, hi]`` of one figure of an ``over_tiles`` entry."""
     p = x["point"][key]
     iv = (x.get("interval") or {}).get(key)

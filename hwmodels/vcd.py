@@ -75,18 +75,18 @@ def count_toggles(vcd_path: str | Path, netlist: Netlist | None, *, period_ps: i
         prev = ids.get(ident)
         ids[ident] = resolved if prev is None else prev
     n_cyc = len(cycle_class) if cycle_class is not None else None
-    cls = np.asarray(cycle_class, dtype=np.int64).tolist() if cycle_class is not None else None
+    cls = np.asarray(cycle_class, dtype=np.int64).tolist() if cycle_class is not None else []
     # dense indices: every known bit name gets a column of a per-class counter list
     col: dict[str, int] = {}
     scalar: dict[str, int] = {}          # scalar id -> column (-1: ignored)
     vector: dict[str, list[int]] = {}    # vector id -> columns, MSB first (-1: ignored)
-    for ident, names in ids.items():
+    for ident, bit_names in ids.items():
         cols = []
-        for nm in names:
-            if nm is None:
+        for bit in bit_names:
+            if bit is None:
                 cols.append(-1)
             else:
-                cols.append(col.setdefault(nm, len(col)))
+                cols.append(col.setdefault(bit, len(col)))
         if len(cols) == 1:
             scalar[ident] = cols[0]
         else:
@@ -132,8 +132,8 @@ def count_toggles(vcd_path: str | Path, netlist: Netlist | None, *, period_ps: i
             val, ident = line[1:].split()
         else:
             continue
-        cols = vector.get(ident)
-        if cols is None:
+        cols = vector.get(ident, [])
+        if not cols:                    # not a vector (vectors have two or more bits)
             j = scalar.get(ident)
             if j is None:
                 continue
@@ -162,7 +162,7 @@ def count_toggles(vcd_path: str | Path, netlist: Netlist | None, *, period_ps: i
     for nm, j in col.items():
         if arr[:, j].any():
             counts[nm] = arr[:, j].copy()
-    if cls is not None:
+    if cycle_class is not None:
         ncls = np.bincount(cls, minlength=n_classes)
     else:
         ncls = np.zeros(n_classes, dtype=np.int64)

@@ -86,7 +86,7 @@ def energy_stacked(doc: dict):
         ax.bar(x, v, bottom=bottom, label=COMPONENT_LABELS[c], width=0.6)
         bottom += v
     for xi, tot in zip(x, bottom):
-        ax.text(xi, tot, f"{tot:,.0f}", ha="center", va="bottom", fontsize=8)
+        ax.text(float(xi), tot, f"{tot:,.0f}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, [d["name"].replace(", ", ",\n") for d in designs], fontsize=8, rotation=30, ha="right")
     ax.set_ylabel("energy per token [\u00b5J]")
     s = doc["settings"]

@@ -88,6 +88,7 @@ def _sparsity_note(s: dict) -> str:
     if not mixed_windows(t):
         return f" ({100 * t['sparsity_fixed']:.1f}% sparse)"
     c, T = common_sparsity(t, s["quantizer"]["coding"])
+    assert c is not None                      # windows that differ have a common basis
     return f" ({100 * t['sparsity_fixed']:.1f}% sparse mixed, {100 * c:.1f}% on {T} cells)"
 
 

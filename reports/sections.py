@@ -84,7 +84,7 @@ def add_sparsity_details(doc, figs: dict, trace: Trace) -> None:
     for cls, recs in F.class_records(trace).items():
         clamped = sum(r["clamped"] for r in recs)
         n_act = sum(r["activations"] for r in recs)
-        rows.append([cls, len(recs), _n(n_act), _n(clamped), fmt_frac_pct(clamped / n_act), CLASS_HELP[cls]])
+        rows.append([cls, str(len(recs)), _n(n_act), _n(clamped), fmt_frac_pct(clamped / n_act), CLASS_HELP[cls]])
     doc.table(["class", "projections", "activations", "clamped", "clamped share", "reads"], rows, align="lrrrrl")
     doc.p(f"Total clamped: {_n(t['clamped'])} of {_n(t['activations'])} activations "
           f"(`summary.json:/totals/clamped`, `/totals/activations`).")

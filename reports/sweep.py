@@ -60,7 +60,7 @@ def _varying(rows: list[dict]) -> list[str]:
     return [k for k in keys if len({json.dumps(r.get(k), default=str) for r in rows}) > 1]
 
 
-def _label(r: dict, varying: dict[str, list[str]]) -> str:
+def _label(r: dict, varying: dict) -> str:
     parts = [f"{k}={r.get(k)}" for k in varying.get(r.get("study"), []) if r.get(k) is not None]
     return f"{r['study']}#{r['point']}" + (f" ({', '.join(parts)})" if parts else "")
 
@@ -149,7 +149,8 @@ def build_sweep_report(sweep_dir, out, progress: bool = True) -> dict:
          "power_reduction_pct", False, False, "area reduction [%]", "power reduction, equal clock, busy [%]",
          paper_reductions),
     ]
-    figs, meta_fronts = {}, {}
+    figs: dict = {}
+    meta_fronts: dict = {}
     for name, title, x, y, min_x, min_y, xl, yl, extra in fronts:
         doc.h(2, title)
         have, mask = frontier(ok, x, y, min_x, min_y) if x and y else ([], [])
@@ -184,7 +185,7 @@ def build_sweep_report(sweep_dir, out, progress: bool = True) -> dict:
         fig_dir.mkdir()
         import matplotlib.pyplot as plt
         for name, args in tqdm(figs.items(), desc="report: figures", disable=None if progress else True, leave=False):
-            fig = _plot(*args[:6], args[6], varying, args[7])
+            fig = _plot(*args[:6], args[6], varying, args[7])  # type: ignore[call-arg]  # args: 8 fields
             fig.savefig(fig_dir / f"{name}.png", dpi=110, bbox_inches="tight", metadata={"Software": "neurosim report"})
             plt.close(fig)
         (of.building / "sweep.md").write_text(to_markdown(doc))

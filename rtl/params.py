@@ -78,6 +78,7 @@ def count_range(design: str, coding: str | None, t: int | None) -> tuple[int, in
     """Range of the per-input value ``c`` (activation or spike count) a lane multiplies by ``w``."""
     if design == "mac":
         return A_MIN, A_MAX
+    assert t is not None, "a spike coding needs its window t"
     if coding == "binary":
         return 0, t
     if coding == "ternary":
@@ -137,6 +138,7 @@ class Config:
     @property
     def sh_w(self) -> int:
         """Width of the barrel variants' shift input (shift amounts 0 .. t-1)."""
+        assert self.t is not None, "a spike coding needs its window t"
         return max(1, (self.t - 1).bit_length())
 
     @property

@@ -117,7 +117,7 @@ def build_tokenizer_json(tokens: list[str], merges: list[str], token_types: list
             raise NeurosimError(f"GGUF: malformed merge {m!r} in tokenizer.ggml.merges")
         pairs.append((parts[0], parts[1]))
     tok = Tokenizer(models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, byte_fallback=False))
-    steps = []
+    steps: list = []
     if pre in _DIGITS_FIRST:
         steps.append(pre_tokenizers.Digits(individual_digits=True))
     regex = _PRE[pre]
@@ -181,7 +181,7 @@ def convert_gguf(gguf_path: str | os.PathLike, out: str | os.PathLike, *, dtype:
             raise NeurosimError(f"{gguf_path.name}: tensor '{name}' has type {t.tensor_type.name}, which is not "
                                 f"supported (supported: {', '.join(SUPPORTED_TENSOR_TYPES)})")
         if name in _GLOBALS:
-            key = (None, name)
+            key: tuple[int | None, str] = (None, name)
         else:
             m = _BLK.match(name)
             roles = _LAYER_ROLES if m and m.group(3) == "weight" else _BIAS_ROLES if arch == "qwen2" else {}
