@@ -78,6 +78,8 @@ def count_range(design: str, coding: str | None, t: int | None) -> tuple[int, in
     """Range of the per-input value ``c`` (activation or spike count) a lane multiplies by ``w``."""
     if design == "mac":
         return A_MIN, A_MAX
+    if coding not in CODINGS:
+        raise NeurosimError(f"unknown coding {coding!r}; choose one of {', '.join(CODINGS)}")
     assert t is not None, "a spike coding needs its window t"
     if coding == "binary":
         return 0, t
@@ -85,9 +87,7 @@ def count_range(design: str, coding: str | None, t: int | None) -> tuple[int, in
         return -t, t
     if coding == "bitwise":
         return -((1 << t) - 1), (1 << t) - 1
-    if coding == "bitwise_2c":
-        return -(1 << (t - 1)), (1 << (t - 1)) - 1
-    raise NeurosimError(f"unknown coding {coding!r}; choose one of {', '.join(CODINGS)}")
+    return -(1 << (t - 1)), (1 << (t - 1)) - 1          # bitwise_2c
 
 
 def acc_range(design: str, coding: str | None, t: int | None, k: int) -> tuple[int, int]:
