@@ -6,11 +6,12 @@ SETUP := bash scripts/setup.sh
 B := build
 SIM_SRC := $(shell find neurosim -name "*.py")
 
-.PHONY: help setup main test test-gpu test-torch rtl formal sim hw hw-all energy report bench results docs fetch-model results-real clean
+.PHONY: help setup main lint test test-gpu test-torch rtl formal sim hw hw-all energy report bench results docs fetch-model results-real clean
 
 help:
 	@echo "make main   - the whole chain end to end on the embedded SmolLM2-135M (about 4.5 min)"
 	@echo "make test   - install what is needed and run the full test suite (GPU tests deselected)"
+	@echo "make lint   - ruff and mypy over the package (settings in pyproject.toml; also run by make test)"
 	@echo "make test-gpu - the torch backend's tests (PyTorch and a CUDA GPU)"
 	@echo "make test-torch - the torch backend's tests that need no GPU (PyTorch's CPU device)"
 	@echo "make rtl    - emit Verilog for the default configurations into build/rtl/"
@@ -69,7 +70,13 @@ $(B)/hw/hw.json: $(B)/replay.ok $(wildcard hwmodels/*.py)
 $(B)/report/report.html: $(B)/hw/hw.json $(wildcard reports/*.py)
 	$(PY) -m neurosim report --trace $(B)/trace --hw $(B)/hw --out $(B)/report
 
-test: setup formal
+# ruff (lint) and mypy (types) over the package; settings in pyproject.toml, docs/development.md
+LINT_DIRS := neurosim hwmodels rtl reports testbench benchmarks
+lint: setup
+	$(PY) -m ruff check --quiet $(LINT_DIRS)
+	$(PY) scripts/typecheck.py
+
+test: setup lint formal
 	$(PY) -m pytest -q -m "not gpu"
 
 # the torch backend's tests (need PyTorch, pip install -e '.[gpu]', and a CUDA GPU: markers gpu, cuda)

@@ -159,8 +159,8 @@ def probe(b: Bench, pname: str) -> None:
     b.model.forward(ids, linear=rec)
     print(f"\n### {pname}: max|x| / mean|x| per token of the projection inputs (float pass)\n")
     print("| input of | median over tokens and layers | token 0 (median over layers) | largest |\n|---|---|---|---|")
-    for proj, v in ratios.items():
-        v = np.array(v)
+    for proj, vals in ratios.items():
+        v = np.array(vals)
         print(f"| {proj} | {np.median(v):.1f} | {np.median(v[:, 0]):.1f} | {v.max():.0f} |")
     print(f"\n| {pname}, absmax, activations of the first N tokens left float | ppl change | top-1 agree | mean KL |"
           "\n|---|---|---|---|")
@@ -194,7 +194,7 @@ def main(argv=None) -> int:
     print(f"load average at start: {loadavg()}; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'default')}",
           flush=True)
     b = Bench(args.tokens)
-    results = {}
+    results: dict = {}
     for pname in args.passages.split(","):
         ids = b.ids(passage_text(pname))
         fp = b.model.forward(ids)

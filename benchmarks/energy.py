@@ -24,7 +24,7 @@ from benchmarks.results_cli import parse_results_args, result_parser
 from neurosim.hwmodels.energy_output import published_text
 from neurosim.results import write_result
 
-CONFIGS = (
+CONFIGS: tuple[tuple[str, dict], ...] = (
     ("SRAM, 45 nm", {"weights": "sram", "node": 45}),
     ("DRAM, batch 1, 45 nm", {"weights": "dram", "batch": 1, "node": 45}),
     ("DRAM, batch 16, 45 nm", {"weights": "dram", "batch": 16, "node": 45}),
@@ -35,7 +35,7 @@ CONFIGS = (
 def measure(trace, hw, cache) -> dict:
     from neurosim.hwmodels.energy import energy_report
     runs = []
-    first = None
+    first: dict = {}
     for label, kw in CONFIGS:
         doc = energy_report(trace, hw, cache_dir=cache, **kw)
         first = first or doc

@@ -90,11 +90,12 @@ def _candidates(x: np.ndarray, rng):
 
 def _counts_for_sparsity(x: np.ndarray, target: float, rng) -> tuple[np.ndarray, str]:
     """The candidate whose bitwise sparsity (data-derived window) is closest to ``target``."""
-    best = None
+    best: tuple | None = None
     for label, c in _candidates(x, rng):
         gap = abs(spike_stats(c, "bitwise")["sparsity_data"] - target)
         if best is None or gap < best[0]:
             best = (gap, c, label)
+    assert best is not None
     return best[1], best[2]
 
 
@@ -129,7 +130,7 @@ def _case(M, K, N, counts, label, T, w, packed, repeats) -> dict:
     assert np.array_equal((cf @ wf).astype(np.int64), exact)
     fns = {"spike": lambda: spike_linear(counts, packed, "bitwise", T), "dense": lambda: exact_linear(counts, w),
            "per_step": per_step, "f32_blas": lambda: cf @ wf, "f64_blas": lambda: cd @ wd}
-    times = {k: [] for k in fns}
+    times: dict[str, list] = {k: [] for k in fns}
     for _ in range(repeats):  # interleaved, so a noisy moment hits every method alike
         for k, f in fns.items():
             times[k].append(_median_time(f, 1))

@@ -57,7 +57,7 @@ def measure(tokens: int, new: int, repeats: int, mode: str) -> dict:
     if len(ids) < tokens:
         raise SystemExit(f"the default text has only {len(ids)} tokens")
     hook = None if mode == "fp" else projection_for(Settings(mode=mode).validate())
-    rows = {k: [] for k in ("prefill", "generate", "decode", "recompute")}
+    rows: dict[str, list] = {k: [] for k in ("prefill", "generate", "decode", "recompute")}
     long_ids = np.concatenate([ids, ids[: new // 2]])
     for r in range(repeats + 1):
         t0 = time.perf_counter()
@@ -110,7 +110,6 @@ def render(doc: dict) -> str:
 
 
 def main(argv=None) -> int:
-    import json
     import os
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

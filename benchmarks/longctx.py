@@ -250,7 +250,7 @@ def energy_section(doc: dict, energy: dict) -> dict:
                          spike_pj_per_mac=spk["per_token"]["total_pj"] / macs_traced, best_spiking=spk["name"],
                          compute_pj_per_mac=mac["components_pj"]["compute"] / macs_traced, mem_pj_per_bit=mem))
     lengths = sorted({r["tokens"] for r in doc.get("runs", {}).values() if r.get("moba_key_fraction") is not None})
-    frac = {}
+    frac: dict = {}
     for r in doc.get("runs", {}).values():
         frac.setdefault(r["tokens"], r["moba_key_fraction"])
     rows = []

@@ -91,9 +91,9 @@ def measure(tokens: int, repeats: int) -> dict:
     _, ls = once("spike")
     once("fp")
     identical = bool(np.array_equal(li, ls))
-    times = {m: [] for m in MODES}
-    times_norec = {m: [] for m in ("int8", "spike")}
-    times_first = {m: [] for m in ("int8", "spike")}
+    times: dict[str, list] = {m: [] for m in MODES}
+    times_norec: dict[str, list] = {m: [] for m in ("int8", "spike")}
+    times_first: dict[str, list] = {m: [] for m in ("int8", "spike")}
     for _ in range(repeats):
         for m in MODES:
             times[m].append(once(m)[0])
@@ -207,9 +207,9 @@ def main(argv=None) -> int:
     results = []
     for env in ({}, {"OPENBLAS_NUM_THREADS": "1"}, {"OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}):
         out = Path(f"/tmp/neurosim_modes_{os.getpid()}.json")
-        cmd = [sys.executable, "-m", "benchmarks.modes", "--tokens", str(args.tokens), "--repeats", str(args.repeats),
-               "--json", str(out)]
-        subprocess.run(cmd, env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL,
+        child = [sys.executable, "-m", "benchmarks.modes", "--tokens", str(args.tokens), "--repeats", str(args.repeats),
+                 "--json", str(out)]
+        subprocess.run(child, env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL,
                        cwd=Path(__file__).resolve().parents[1])
         r = json.loads(out.read_text())
         out.unlink()

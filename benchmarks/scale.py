@@ -108,7 +108,7 @@ def child_run(ckpt: str, tokens: int, trace: str, result: str) -> None:
         sampler.mark("after " + state["pass"])
         return out
 
-    model_mod.Model.forward = forward
+    model_mod.Model.forward = forward  # type: ignore[method-assign]  # timed for this run only
     s = Settings(model=ckpt, mode="spike", max_tokens=tokens, trace=trace).validate()
     summary = execute(s, quiet=True)
     t_exec = time.perf_counter() - t0
@@ -240,7 +240,7 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     ckpt, trace, result = work / "ckpt", work / "trace", work / "run_result.json"
     neurosim = [sys.executable, "-m", "neurosim"]
-    rows = []
+    rows: list[tuple] = []
     print(f"load average at start: {loadavg()}", flush=True)
     if checkpoint_ok(ckpt):
         print(f"reusing {ckpt}")

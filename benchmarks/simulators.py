@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", default=DEFAULT_CASES, help=f"comma-separated case ids (default {DEFAULT_CASES})")
     ap.add_argument("--out", default=None, help="also write the rows as JSON here")
     args = ap.parse_args(argv)
-    ids = {p.id: p.values[0] for p in CASES}
+    ids: dict = {p.id: p.values[0] for p in CASES}
     wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in wanted if c not in ids]
     if unknown:

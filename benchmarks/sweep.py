@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="neurosim-bench-sweep-"))
     work.mkdir(parents=True, exist_ok=True)
-    doc = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
+    doc: dict = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
            "cores": os.cpu_count(), "env": {v: os.environ.get(v, "unset")
                                             for v in ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")}}
     try:

@@ -48,6 +48,7 @@ def _delays(lib: Library, group: Group, related: str) -> tuple[float, float] | N
         f = lib._table(fall[0], lib.templates, lib.time_to_ns).lookup(DELAY_LOAD_PF, DELAY_SLEW_NS) if fall else None
         r = f if r is None else r
         f = r if f is None else f
+        assert r is not None and f is not None    # one of the two tables is there
         return max(r, 0.001), max(f, 0.001)
     return None
 

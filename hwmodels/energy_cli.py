@@ -81,6 +81,7 @@ def run(args) -> int:
     if eval_doc is not None:
         from .energy_eval import price_settings
         from .eval_report import joint_answer
+        assert grid is not None                     # --eval needs the scenarios (checked above)
         doc["eval_settings"] = price_settings(eval_doc, hw_doc, grid, cache_dir=args.cache)
         doc["eval_answer"] = joint_answer(doc["eval_settings"])
     if args.out:

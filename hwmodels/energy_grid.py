@@ -94,7 +94,8 @@ class Constants:
     """Memory constants of the scenarios (CACTI at :data:`NODE_NM`, cached per configuration)."""
 
     def __init__(self, word_bits: int, cache_dir):
-        self.word_bits, self.cache_dir, self._memo = word_bits, cache_dir, {}
+        self._memo: dict = {}
+        self.word_bits, self.cache_dir = word_bits, cache_dir
 
     def bank(self, kb: int, cell: str, word_bits: int | None = None) -> dict:
         key = (kb, cell, word_bits or self.word_bits)

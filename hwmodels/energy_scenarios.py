@@ -50,7 +50,9 @@ class Grid:
         self.consts = eg.Constants(word_bits, cache_dir)
         self.clocks = sorted({float(r["freq_mhz"]) for r in hw_doc["results"].values()})
         negative = any(int(p.values[p.freq > 0].min(initial=0)) < 0 for p in self.projections)
-        self.systems, self.counts, self.skipped = {}, {}, []
+        self.systems: dict = {}
+        self.counts: dict = {}
+        self.skipped: list = []
         for f in self.clocks:
             _, comp = compute_designs(hw_doc, f)
             keep = []
@@ -65,7 +67,7 @@ class Grid:
         self.skipped = sorted(set(self.skipped))
         self.spikes = {c: mac_weighted_spikes(self.projections, c)
                        for c in {s["coding"] for ss in self.systems.values() for s in ss if not s["baseline"]}}
-        self._mem = {}
+        self._mem: dict = {}
 
     def clock_values(self) -> list[str]:
         return list(self.systems)
@@ -88,7 +90,7 @@ class Grid:
         mem_c = self.memory(s)
         period = 1000.0 / float(s["clock"])
         mac = next(x for x in systems if x["design"] == "mac")
-        out = {"baselines": {}, "spiking": {}}
+        out: dict = {"baselines": {}, "spiking": {}}
         base_r = {}
         for b in (x for x in systems if x["baseline"]):
             r = eg.price(self.counts[b["name"]], b, s, mem_c, factor=eg.compute_factor(s, b, mac, self.lanes),
@@ -154,7 +156,8 @@ def summarize(grid_obj: Grid, grid: dict) -> tuple[dict, list[dict]]:
             row[f"best design vs {b}"] = v["design"]
         rows.append(row)
     d = grid_obj.evaluate(default)
-    designs, energy_range = {}, {}
+    designs: dict = {}
+    energy_range: dict = {}
     for name in d["spiking"]:
         pj = [x["pj_per_token"] for _, r in results if name in r["spiking"] for x in r["spiking"][name].values()]
         energy_range[name] = _stats([x * 1e-6 for x in pj])

@@ -35,7 +35,7 @@ class Group:
     """A Liberty group (``kind(args) { attrs; complex attrs; subgroups }``)."""
     kind: str
     args: list[str]
-    attrs: dict[str, object] = field(default_factory=dict)
+    attrs: dict[str, str] = field(default_factory=dict)
     complex: dict[str, list[list[str]]] = field(default_factory=dict)
     groups: list["Group"] = field(default_factory=list)
 
@@ -75,7 +75,7 @@ def parse_liberty(text: str) -> Group:
         if nxt == ":":
             # simple attribute: name : value ;
             j = pos + 2
-            vals = []
+            vals: list[str] = []
             while j < n and toks[j] not in (";", "}") and not (toks[j + 1:j + 2] == [":"] and vals):
                 vals.append(toks[j])
                 j += 1
@@ -352,7 +352,7 @@ class Library:
             return 0.0
         tot = 0.0
         for a in arcs:
-            r, f = a.energy(load_pf, slews.get(a.related_pin, default_slew_ns))
+            r, f = a.energy(load_pf, slews.get(a.related_pin or "", default_slew_ns))
             tot += 0.5 * (r + f)
         return tot / len(arcs)
 

@@ -22,7 +22,7 @@ from . import scenarios as sc
 from .dataflow import Projection
 
 #: published break-even conditions, each with its own unit
-PUBLISHED = [
+PUBLISHED: list[dict] = [
     {"study": "Yan et al., arXiv 2409.08290 (v4, 2026)", "value": 0.057,
      "unit": "spikes per neuron per time step (spike rate), T = 5, against a 3-bit quantized network",
      "memory": "analytical model with weight and activation movement (their typical neuromorphic configuration)"},

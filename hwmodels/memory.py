@@ -32,6 +32,7 @@ import math
 import os
 import re
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def cacti_dir() -> Path:
     env = os.environ.get("NEUROSIM_CACTI")
     cands = [Path(env)] if env else []
     root = Path(__file__).resolve().parent.parent
-    cands += [root / ".venv" / "cacti", Path(os.sys.prefix) / "cacti"]
+    cands += [root / ".venv" / "cacti", Path(sys.prefix) / "cacti"]
     for c in cands:
         if (c / "cacti").is_file() and (c / "tech_params").is_dir():
             return c

@@ -198,7 +198,8 @@ def combine(parts: list[EnergyBreakdown]) -> EnergyBreakdown:
     n = sum(p.cycles for p in parts)
     if n == 0:
         return EnergyBreakdown(0, 0, 0, 0, 0, 0, 0)
-    f = lambda attr: sum(getattr(p, attr) * p.cycles for p in parts) / n
+    def f(attr: str) -> float:
+        return sum(getattr(p, attr) * p.cycles for p in parts) / n
     return EnergyBreakdown(n, f("toggles_per_cycle"), f("switching_pj"), f("internal_pj"),
                            f("input_pins_pj"), f("clock_pj"), f("leakage_pj"))
 

@@ -354,12 +354,14 @@ def search(kinds, freqs, *, lanes: int, k: int, tools: Tools, pipelines: dict | 
         if not met:       # nothing meets: the fastest candidate at its best ABC target
             fastest = max((c for c in candidates if c.kind == kind),
                           key=lambda c: c.timing[freq_key(f)].fmax_mhz)
-            best = None
+            best: tuple[int, float] | None = None
             for dps in targets:
                 st = timed(full(kind, fastest.pipeline, dps), f)
                 if best is None or st.slack_ns > best[1]:
                     best = (dps, st.slack_ns)
+            assert best is not None, "no ABC target to try"
             pick = arrays[(kind.name, fastest.pipeline, best[0])]
+        assert pick is not None
         ch = Choice(kind, f, pick, met, tried)
         choices[ch.key] = ch
         bar.update(1)

@@ -101,6 +101,6 @@ def run_sta(netlist: str | Path, top: str, liberty: str | Path, period_ns: float
                        timeout=300)
     text = res.stdout + res.stderr
     if re.search(r"^Error:", text, re.M):
-        err = [l for l in text.splitlines() if l.startswith("Error")][:3]
+        err = [ln for ln in text.splitlines() if ln.startswith("Error")][:3]
         raise NeurosimError(f"OpenSTA on {top}: " + " | ".join(err))
     return parse_report(text, period_ns)

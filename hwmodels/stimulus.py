@@ -58,7 +58,7 @@ class Source:
 
     def stats(self) -> dict:
         """Spikes per activation and zero share of the streamed sample (and of the whole tiles)."""
-        out = {"spikes_per_activation": self.spikes_per_activation, "zero_share": self.zero_share,
+        out: dict = {"spikes_per_activation": self.spikes_per_activation, "zero_share": self.zero_share,
                "activations": int(self.counts.size), "rows": int(self.counts.shape[0]),
                "tiles": len(self.tiles)}
         if self.whole_tiles:

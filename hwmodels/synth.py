@@ -83,10 +83,11 @@ def _script(top: str, lib: str, booth: bool, adder: str, delay_ps: int | None, f
     abc = f"abc -liberty {lib} -constr abc.constr"
     if delay_ps:
         abc += f" -D {int(delay_ps)}"
-    if ABC_SCRIPTS[abc_script]:
+    script = ABC_SCRIPTS[abc_script]
+    if script:
         if not delay_ps:
             raise NeurosimError("the 'delay' ABC script needs a delay target")
-        abc += ' -script "' + ABC_SCRIPTS[abc_script].format(D=int(delay_ps)) + '"'
+        abc += ' -script "' + script.format(D=int(delay_ps)) + '"'
     # splitnets: bit-level assigns only (OpenSTA 2019 rejects concatenations on the left)
     s += [abc, "opt_clean -purge", "setundef -zero", "splitnets", "opt_clean -purge", f"stat -liberty {lib}",
           "write_verilog -noattr -noexpr netlist.v"]

@@ -57,7 +57,7 @@ def check_node(node: int) -> None:
 
 def scale_energy_area(comparison: dict, nodes) -> dict:
     """Scaled estimates of the per-MAC-equivalent energy and the array areas of ``comparison``."""
-    out = {"source": SOURCE, "label": "ESTIMATE (scaled from OSU 0.18 um; not synthesized at these nodes)",
+    out: dict = {"source": SOURCE, "label": "ESTIMATE (scaled from OSU 0.18 um; not synthesized at these nodes)",
            "vdd_assumed_v": {str(n): NOMINAL_VDD[n] for n in NOMINAL_VDD}, "nodes": {}}
     for node in nodes:
         try:
@@ -65,7 +65,7 @@ def scale_energy_area(comparison: dict, nodes) -> dict:
         except NeurosimError as exc:
             out["nodes"][str(node)] = {"refused": str(exc)}
             continue
-        entry = {"energy_factor": ef, "area_factor": af, "per_freq": {}}
+        entry: dict = {"energy_factor": ef, "area_factor": af, "per_freq": {}}
         for fk, row in comparison.items():
             e = {}
             zd = row.get("gspecify", {}) if "energy_per_mac_eq_pj" in row.get("gspecify", {}) else row.get("zero_delay", {})
@@ -79,7 +79,7 @@ def scale_energy_area(comparison: dict, nodes) -> dict:
 
 
 #: the measured cell libraries of ``neurosim hw --tech``: node [nm], supply [V], corner, description
-LIBRARIES = {
+LIBRARIES: dict[str, dict] = {
     "osu018": {"node_nm": 180, "vdd_v": 1.8, "corner": "typical",
                "label": "OSU 0.18 um (osu018_stdcells, Debian qflow-tech-osu018)"},
     "sky130hd": {"node_nm": 130, "vdd_v": 1.8, "corner": "tt, 25 C, 1.80 V",

@@ -127,8 +127,8 @@ def _count(body: str, scalar: dict[str, int], vector: dict[str, list[int]], cnt:
             val, ident = line[1:].split()
         else:
             continue
-        cols = vector.get(ident)
-        if cols is None:
+        cols = vector.get(ident, [])
+        if not cols:                    # not a vector (vectors have two or more bits)
             j = scalar.get(ident)
             if j is None:
                 continue

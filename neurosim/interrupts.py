@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 __all__ = ["handling", "deferred", "was_interrupted"]
 
-_state = {"interrupted": False, "deferring": 0, "pending": None}
+_state: dict = {"interrupted": False, "deferring": 0, "pending": None}
 
 
 #: packages whose Python code runs inside a compiled function's call (numba's dispatcher calls back
@@ -84,7 +84,7 @@ def deferred():
             _handler(signum, None)
 
 
-def was_interrupted(exc: BaseException) -> bool:
+def was_interrupted(exc: BaseException | None) -> bool:
     """Whether ``exc`` comes from an interrupt (it is, or is chained to, a KeyboardInterrupt, or a
     signal arrived inside :func:`handling`)."""
     seen = set()

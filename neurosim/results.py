@@ -305,7 +305,7 @@ def main(argv=None) -> int:
                 print(f"updated a quote of {n}")
         else:
             problems = check_readme()
-            for p in problems:
+            for problem in problems:
                 print(p)
             return 1 if problems else 0
     except NeurosimError as exc:

@@ -237,7 +237,8 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
     check_replaceable(out, MARKER, WHAT)
     trace = load_trace(trace_dir, tile=tile)
     hw_path, hw = load_hw(hw_dir) if hw_dir is not None else (None, None)
-    energy_path, energy = None, None
+    energy_path: str | Path | None = None
+    energy = None
     if energy_dir == "compute":
         if hw_dir is None:
             raise NeurosimError("--energy compute needs --hw HWOUT")

@@ -64,7 +64,7 @@ class Claim:
 FORMATTERS = {"frac_pct": fmt_frac_pct, "pct": fmt_pct, "signed_frac_pct": fmt_signed_frac_pct}
 
 
-def _m(doc: dict, file: str, fmt: str, *keys):
+def _m(doc: dict, file: str, fmt: str, *keys) -> tuple[str, float | None, str, str, str]:
     ptr = pointer(*keys)
     value = resolve(doc, ptr)
     return FORMATTERS[fmt](value), value, file, ptr, fmt
@@ -78,6 +78,7 @@ def _fixed_window(t: dict, coding: str) -> str:
     if not mixed_windows(t):
         return f"T={t['T_fixed']}"
     c, T = common_sparsity(t, coding)
+    assert c is not None                      # windows that differ have a common basis
     return (f"T={'/'.join(map(str, t['T_fixed']))}: a mixed figure, each projection counted in its own "
             f"window; on the common basis of {T} cells: {100 * c:.2f}%")
 
@@ -132,7 +133,7 @@ def _hw_claims(hw: dict | None, rate: float | None = None) -> list[Claim]:
     paper_p500 = f"{PAPER['power_reduction_500mhz_pct']:.1f}% @ 500 MHz"
     paper_other = f"{PAPER['power_reduction_other_pct']:.1f}% (other point, probably 250 MHz)"
     if hw is None:
-        none = dict(measured=NO_HW, value=None, file=None, source=None, fmt="pct",
+        none: dict = dict(measured=NO_HW, value=None, file=None, source=None, fmt="pct",
                     definition="-", note="run `neurosim hw --out HWOUT` and pass `--hw HWOUT`")
         return [Claim("area reduction vs INT8 MAC", paper_area, **none),
                 Claim("power reduction vs INT8 MAC", paper_p500, **none),

@@ -38,7 +38,7 @@ def eval_claims(doc: dict, file: str = "eval.json") -> list[Claim]:
     lo, hi = s["ppl_change_ci"]
     ci = interval_shown(n)
     budget = "" if (n >= 32 and wt >= 512) else (
-        f"; budget setting of `make main` (the full setting is `neurosim eval --windows 32 --window-tokens 512`)")
+        "; budget setting of `make main` (the full setting is `neurosim eval --windows 32 --window-tokens 512`)")
     return [Claim("accuracy loss (INT8-Spiking vs BF16)", f"{PAPER['accuracy_loss_pct']:.2f}%",
                   f"{fmt_signed_frac_pct(s['ppl_change'])} "
                   + (f"[{fmt_signed_frac_pct(lo)}, {fmt_signed_frac_pct(hi)}]" if ci else f"({TOO_FEW})"),
@@ -88,6 +88,7 @@ def _sparsity_note(s: dict) -> str:
     if not mixed_windows(t):
         return f" ({100 * t['sparsity_fixed']:.1f}% sparse)"
     c, T = common_sparsity(t, s["quantizer"]["coding"])
+    assert c is not None                      # windows that differ have a common basis
     return f" ({100 * t['sparsity_fixed']:.1f}% sparse mixed, {100 * c:.1f}% on {T} cells)"
 
 
@@ -131,6 +132,7 @@ def _table_from_md(doc, md: str) -> None:
             doc.p(ln)
     if len(lines) < 2:
         return
-    split = lambda ln: [c.strip() for c in ln.strip().strip("|").split("|")]
+    def split(ln: str) -> list[str]:
+        return [c.strip() for c in ln.strip().strip("|").split("|")]
     head = split(lines[0])
     doc.table(head, [split(ln) for ln in lines[2:]], align="l" * len(head))

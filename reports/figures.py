@@ -94,7 +94,7 @@ def sparsity_per_layer(trace: Trace):
         ax.set_ylabel("sparsity (%)")
         ax.set_ylim(0, 100)
         ax.grid(axis="y", alpha=0.3)
-    handles = [Patch(color=KIND_COLORS.get(k, "#444"), label=f"{kind_label(k)} layer: attention-block projections")
+    handles: list = [Patch(color=KIND_COLORS.get(k, "#444"), label=f"{kind_label(k)} layer: attention-block projections")
                for k in kinds_seen]
     handles.append(Patch(facecolor=KIND_COLORS["mlp"], hatch="//", edgecolor="white", label="MLP projections"))
     handles.append(plt.Line2D([], [], color="k", ls="--", label=f"paper {PAPER['sparsity_pct']}%"))
@@ -258,7 +258,7 @@ def work_per_layer(trace: Trace, hw: dict | None):
     dense = np.array([p["all"]["dense_macs"] / tokens if p["all"] else 0 for p in parts]) / 1e6
     accs = np.array([p["all"]["accumulates"] / tokens if p["all"] else 0 for p in parts]) / 1e6
     fk = energy_freq(hw) if hw is not None else None
-    em = energy_model(hw, fk) if fk else None
+    em = energy_model(hw, fk) if fk and hw is not None else None
     nrow = 2 if em else 1
     fig, axes = plt.subplots(nrow, 1, figsize=(max(8.0, 0.3 * n + 4), 4.0 * nrow), squeeze=False)
     ax = axes[0, 0]
@@ -272,7 +272,7 @@ def work_per_layer(trace: Trace, hw: dict | None):
     ax.set_xticklabels([str(p["layer"]) for p in parts], fontsize=7)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
-    if em:
+    if em and hw is not None:
         ax = axes[1, 0]
         e_mac = dense * 1e6 * em["pj_per_mac"] * 1e-6      # pJ -> uJ
         e_spk = accs * 1e6 * em["pj_per_accumulate"] * 1e-6

@@ -13,11 +13,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 MARKERS = "osD^vP*Xh<>p"
 
 
-def tornado(section: dict, baseline: str = "MAC zero-skipping"):
+def tornado(section: dict | None, baseline: str = "MAC zero-skipping"):
     """Horizontal bars: how far each axis alone moves the best spiking design's reduction from the
     default scenario's (vertical line), against ``baseline``; None without scenarios."""
     bars = (section or {}).get("tornado", {}).get(baseline)
-    if not bars:
+    if not bars or section is None:
         return None
     base = section["best"][baseline]["default"]
     fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(bars) + 1.4))
@@ -43,7 +43,7 @@ def tornado(section: dict, baseline: str = "MAC zero-skipping"):
     return fig
 
 
-def frontier(priced: list[dict], baseline: str = "MAC zero-skipping"):
+def frontier(priced: list[dict] | None, baseline: str = "MAC zero-skipping"):
     """Perplexity change (95% interval) of every setting against (left) its energy per token at the
     default scenario for each spiking design and both MAC baselines at the setting's precision, and
     (right) each spiking design's energy reduction against ``baseline``: default scenario (marker) and

@@ -99,7 +99,7 @@ class ProofHarness(Elaboratable):
         if cfg.coding in ("ternary", "bitwise"):
             tm = Mux(d.neg, -w, w)
         elif cfg.variant == "barrel":                     # bitwise_2c barrel: the sign step is sh = t-1
-            tm = Mux(d.sh == cfg.t - 1, -w, w)
+            tm = Mux(d.sh == cfg.t - 1, -w, w)  # type: ignore[operator]  # t is set for every spike coding
         else:                                             # bitwise_2c Horner: clear .. first step
             tm = Mux(~d.step & (d.clear | in_sign_ref), -w, w)
         if cfg.has_sh:

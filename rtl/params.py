@@ -132,6 +132,7 @@ class Config:
     @property
     def sh_w(self) -> int:
         """Width of the barrel variants' shift input (shift amounts 0 .. t-1)."""
+        assert self.t is not None, "a spike coding needs its window t"
         return max(1, (self.t - 1).bit_length())
 
     @property

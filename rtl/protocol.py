@@ -268,6 +268,7 @@ def dot_product(entry, counts: np.ndarray, W: np.ndarray, rng=None) -> tuple[lis
     expected = int_linear(counts[None, :], W)[0]
     if e.design == "mac":
         return frame(mac_events(counts, W)), expected
+    assert e.coding is not None                           # a spike design has a coding
     spikes = encode(counts[None, :], e.coding, e.t)[:, 0, :]
     return frame(spike_events(spikes, e.coding, e.variant, W, rng)), expected
 

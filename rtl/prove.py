@@ -254,7 +254,7 @@ def check_products(cfg: Config, unit_factory=None) -> int:
         if c % 7 == 6:
             plan.append((0, -a - 1, ws[::-1]))
     plan += [(0, 0, [0] * lanes)] * (q + 1)
-    errors = []
+    errors: list = []
 
     async def bench(ctx):
         # the registers start at 0, the state the reset protocol leaves

@@ -101,7 +101,7 @@ def build(design: str, xinit: bool = False, **kw) -> dict:
     waves = os.environ.get("WAVES", "0") not in ("", "0")
     runner = get_runner(sim)
     sim_dir = d / (f"{sim}_waves" if waves else sim)      # a waves build has the dump module
-    extra = {}
+    extra: dict = {}
     if sim == "verilator":      # the lint waivers of the generated Verilog (docs/rtl.md, Lint)
         extra = dict(build_args=[str(ROOT / "testbench" / "verilator_waivers.vlt")])
     runner.build(sources=[src], hdl_toplevel=entry["top"], build_dir=sim_dir,

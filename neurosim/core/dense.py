@@ -71,7 +71,7 @@ def exact_product(counts, w_int, *, wt32=None, max_abs: int | None = None) -> np
     shape = c.shape[:-1] + (w.shape[0],)
     chunk, ftype = exact_chunk(max_abs), np.float32
     if chunk < MIN_CHUNK:
-        chunk, ftype = exact_chunk(max_abs, F64_EXACT), np.float64
+        chunk, ftype = exact_chunk(max_abs, F64_EXACT), np.float64  # type: ignore[assignment]  # float64 fallback
         if chunk < 1:  # |count| >= 2^46: no float product is exact; int64 matmul (slow, exact)
             return (rows.astype(np.int64) @ w.T.astype(np.int64)).reshape(shape)
     # the whole sum stays exact in float64 while |sum| <= 2^53; otherwise sum the chunks as int64
@@ -80,10 +80,11 @@ def exact_product(counts, w_int, *, wt32=None, max_abs: int | None = None) -> np
     wt = wt32 if (wt32 is not None and ftype == np.float32) else w.T.astype(ftype)  # wt: [in, out]
     if chunk >= K:  # one chunk: the float product is exact as it is
         return (cf @ wt).reshape(shape)
-    total = None
+    total: np.ndarray | None = None
     for a in range(0, K, chunk):
         part = (cf[:, a:a + chunk] @ wt[a:a + chunk]).astype(acc_type)
         total = part if total is None else total + part
+    assert total is not None                  # K > chunk: at least one chunk
     return total.reshape(shape)
 
 

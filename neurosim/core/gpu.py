@@ -31,6 +31,7 @@ piece (PyTorch, or a usable CUDA GPU); nothing here imports torch before one of 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -90,11 +91,11 @@ def _scalar(t, value, dtype):
 class TensorActQuant:
     """Quantized activations on a torch device: ``x ~= scale * counts``."""
 
-    counts: object  #: int32 tensor, x's shape
-    scale: object  #: float32 tensor x.shape[:-1] + (1,): V or V_th of each row
-    clamped: object  #: int64 0-d tensor: values clamped
+    counts: Any  #: int32 tensor, x's shape
+    scale: Any  #: float32 tensor x.shape[:-1] + (1,): V or V_th of each row
+    clamped: Any  #: int64 0-d tensor: values clamped
     bound: int  #: a bound on |counts| (the clamp, or the measured maximum without one)
-    nonfinite: object  #: int64 0-d tensor: NaN/inf entries of x (the caller refuses them)
+    nonfinite: Any  #: int64 0-d tensor: NaN/inf entries of x (the caller refuses them)
 
 
 def quantize_activations_tensor(x, scale: str = "absmax", k: float = 3.0, clamp: int | None = 127,
@@ -137,8 +138,8 @@ class TensorWeightQuant:
     """Quantized weights on a torch device (``w ~= scale * w_int``) and, made on first use, the
     operands of the exact product (per weight group: int8 for ``_int_mm``, float64 otherwise)."""
 
-    w_int: object  #: int8 tensor [out, in]
-    scale: object  #: float32 tensor [out, 1] or [out, in // group_size]
+    w_int: Any  #: int8 tensor [out, in]
+    scale: Any  #: float32 tensor [out, 1] or [out, in // group_size]
     clamped: int  #: codes clamped to [-127, 127]
     group_size: int | None
     _operands: dict = field(default_factory=dict, repr=False)

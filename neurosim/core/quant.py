@@ -89,7 +89,7 @@ def quantize_activations(
     """
     check_activation_args(scale, k, clamp, levels)
     xa = np.asarray(x)
-    if (scale == "absmax" and xa.dtype in (np.float32, np.float64) and xa.ndim >= 1 and xa.shape[-1]
+    if (scale == "absmax" and clamp is not None and xa.dtype in (np.float32, np.float64) and xa.ndim >= 1 and xa.shape[-1]
             and xa.size):
         from neurosim.core.fast import absmax_counts
 
@@ -237,6 +237,7 @@ def _dequant_numpy(aq: ActQuant, wq: WeightQuant, product=None) -> np.ndarray:
 def _dequant_grouped(aq: ActQuant, wq: WeightQuant, product) -> np.ndarray:
     counts = aq.counts
     g = wq.group_size
+    assert g is not None                      # grouped weights have a group size
     y = np.zeros(counts.shape[:-1] + (wq.w_int.shape[0],), dtype=np.float64)
     for j in range(wq.scale.shape[1]):
         part = product(counts[..., j * g : (j + 1) * g], wq.w_int[:, j * g : (j + 1) * g])

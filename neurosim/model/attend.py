@@ -100,7 +100,7 @@ if _HAVE_NUMBA:
     _attend_kernel = njit(parallel=True, cache=True, fastmath=False)(_attend_rows)
     _attend_serial = njit(parallel=False, cache=True, fastmath=False)(_attend_rows)
 else:  # pragma: no cover
-    _attend_kernel = _attend_serial = _attend_numpy
+    _attend_kernel = _attend_serial = _attend_numpy  # type: ignore[assignment]  # the kernels' numpy form
 
 
 def attend(q, k, v, seg_start, seg_end, scale=None) -> np.ndarray:

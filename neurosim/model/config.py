@@ -53,7 +53,7 @@ LAYER_KINDS = ("attention", "full", "moba", "sse_swa")
 LM_HEAD_NAME = "lm_head.weight"
 
 #: defaults of the SpB2.0 layout (attn sub-dict; docs/model.md) and of the HF configs
-ATTN_DEFAULTS = {"window_size": None, "moba_chunk_size": 1024, "moba_topk": 4, "qk_norm": False,
+ATTN_DEFAULTS: dict = {"window_size": None, "moba_chunk_size": 1024, "moba_topk": 4, "qk_norm": False,
                  "qkv_bias": False, "rope_theta": 10000.0, "full_layers": []}
 
 _SOFTMAX_PROJ = ("q_proj", "k_proj", "v_proj", "o_proj")

@@ -303,7 +303,7 @@ if _HAVE_NUMBA:
                         out[h, t, j] += S[i, j] * qi
 
 else:  # pragma: no cover
-    _delta_kernel = _delta_numpy
+    _delta_kernel = _delta_numpy  # type: ignore[assignment]  # the kernel's numpy form
 
 
 def gated_delta_rule(q, k, v, g, beta, initial_state=None, dtype=None):

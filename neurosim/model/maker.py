@@ -174,7 +174,7 @@ def preset_config(arch: str, preset: str) -> dict:
     if preset not in PRESETS:
         raise NeurosimError(f"unknown --preset '{preset}' (one of {', '.join(PRESETS)})")
     full = {"sse_swa_moba": _SPB2_FULL, "qwen3": _QWEN3_FULL, "qwen2": _QWEN2_FULL, "llama": _LLAMA_FULL}[arch]
-    cfg = copy.deepcopy(full)
+    cfg: dict = copy.deepcopy(full)
     if preset == "full":
         return cfg
     cfg.update(_TINY_COMMON)

@@ -174,7 +174,7 @@ class Model:
         # a hook that already holds what it derives from the weight (``holds(name)``) gets None
         holds = getattr(linear, "holds", None)
         w = None if holds is not None and holds(name) else self.weight(name)
-        return linear(name, x, w)
+        return linear(name, x, w)  # type: ignore[arg-type]  # w is None only for a hook that holds it
 
     def _lin(self, linear: Linear, name: str, x: np.ndarray) -> np.ndarray:
         y = np.asarray(self._product(linear, name, x), dtype=self.dtype)
@@ -407,7 +407,7 @@ class Model:
                 raise NeurosimError("generate: a given cache needs the logits of its prefill of ids")
         hold = self._hold
         if hold is None and not self.keep_weights and self.weights_fit():
-            self._hold = cache.weights if use_cache else {}
+            self._hold = cache.weights if use_cache and cache is not None else {}
         try:
             if use_cache:
                 if logits is None:
@@ -422,6 +422,7 @@ class Model:
                 if (eos is not None and nxt == eos) or len(new) == n:
                     break
                 if use_cache:
+                    assert cache is not None
                     last = self.decode_step(nxt, cache, linear)
         finally:
             self._hold = hold

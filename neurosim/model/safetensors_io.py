@@ -199,7 +199,9 @@ def plan_shards(specs: Mapping[str, tuple[int, ...]], itemsize: int, shard_bytes
     ``shard_bytes`` bytes (a bigger single tensor gets its own shard); None: one shard."""
     if not shard_bytes:
         return [list(specs)]
-    shards, cur, size = [], [], 0
+    shards: list = []
+    cur: list = []
+    size = 0
     for name, shape in specs.items():
         nb = math.prod(shape) * itemsize
         if cur and size + nb > shard_bytes:

@@ -295,7 +295,7 @@ def sse_recurrence(q1, k1, q2, k2, v, g, beta, route_idx, route_w, n_partitions:
             if Lp > L:
                 x = torch.cat([x, x.new_zeros((R, Lp - L) + tuple(x.shape[2:]))], dim=1)
             packed.append(heads(x))
-        o, S = gated_delta_rule(*packed, S)
+        o, S = gated_delta_rule(*packed, S)  # type: ignore[call-arg]  # packed: q, k, v, g, beta
         o = o.reshape(R, h, Lp, dv)[:, :, :L].transpose(1, 2)  # [R, L, H, Dv]
         shared[a:e] = o[0]
         slot = rank[tok, pidx]  # [P, L]

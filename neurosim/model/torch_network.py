@@ -140,7 +140,8 @@ class TorchModel:
         if mode == "window":
             window = mc.window_size
             if stats is not None:
-                stats.update(swa_stats(*L.window_segments(qpos, window, base), qpos))
+                st, en = L.window_segments(qpos, window, base)
+                stats.update(swa_stats(st, en, qpos))
         elif mode == "moba" and not (t == 1 and pos0 > 0):
             # prefill form; a single-token decode step attends densely (the reference's decode)
             if pos0 != 0:
@@ -267,7 +268,7 @@ class TorchModel:
                 self.attention_stats = {}
             self._pending = []
             for i in range(self.n_layers):
-                stats = {} if pos0 == 0 else None
+                stats: dict | None = {} if pos0 == 0 else None
                 h = self.run_layer(i, h, linear, pos0=pos0, cache=cache, stats=stats)
                 if stats is not None:
                     self.attention_stats[i] = stats

@@ -54,7 +54,7 @@ def stdlib_texts() -> list[tuple[str, str]]:
 def corpus_record(corpus: str | None, texts: list[tuple[str, str]]) -> dict:
     """What eval.json says about the corpus: its sources in order, and for ``python-stdlib`` the
     Python version and implementation they belong to."""
-    out = {"sources": [s for s, _ in texts]}
+    out: dict = {"sources": [s for s, _ in texts]}
     if corpus == STDLIB_CORPUS:
         out = {"name": STDLIB_CORPUS, "python": platform.python_version(),
                "implementation": platform.python_implementation(), "root": str(stdlib_root()),

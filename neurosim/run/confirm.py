@@ -51,7 +51,8 @@ def chosen_settings(result: dict) -> list[str]:
     (:data:`CHOICE_RULE`)."""
     ss = result["settings"]
     full = full_settings(result) or ss
-    cost = lambda s: s["totals"].get("mac_weighted_spikes_per_activation") or s["totals"]["spikes_per_activation"]
+    def cost(s: dict) -> float:
+        return s["totals"].get("mac_weighted_spikes_per_activation") or s["totals"]["spikes_per_activation"]
     front = {s["label"] for s in full
              if not any(cost(o) <= cost(s) and o["ppl_change_ci"][1] <= s["ppl_change_ci"][1]
                         and (cost(o) < cost(s) or o["ppl_change_ci"][1] < s["ppl_change_ci"][1]) for o in full)}

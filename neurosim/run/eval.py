@@ -168,7 +168,7 @@ class EvalConfig:
         labels = [s.label for s in self.settings]
         dup = {x for x in labels if labels.count(x) > 1}
         if dup:
-            raise NeurosimError(f"two settings share the label {sorted(dup)[0]!r}; give each a distinct label")
+            raise NeurosimError(f"two settings share the label {sorted(dup, key=str)[0]!r}; give each a distinct label")
         return self
 
 
@@ -188,7 +188,7 @@ class EvalLinear(QuantizedProjection):
         self.mode = q.mode
         #: name -> (T engine, T stats, clamp, levels) of every selected projection
         self.plan = {nm: self.quant.plan(nm) for nm in names if self.selected(nm)}
-        self.weights: dict[str, tuple] = {}
+        self.weights: dict[str, tuple] = {}  # type: ignore[assignment]  # shadows the base class's weights()
         #: keep the quantized weights across windows (False for models too large to hold them)
         self.keep = True
         self.records: list[dict] = []
@@ -291,7 +291,7 @@ class _Scorer:
         rows, recs, kinds = [], [], []
         for q, m, h in zip(self.cfg.settings, self.models, self.hooks):
             if bar is not None:
-                bar.set_postfix_str(q.label[:40])
+                bar.set_postfix_str((q.label or "")[:40])
             logits = m.forward(w.ids, linear=h)
             acc = ES.window_accuracy(lp, logits, w.ids)
             kinds.append(ES.kind_counts(h.records))
@@ -370,10 +370,11 @@ def _worker_init(cfg: EvalConfig) -> None:
 
 
 def _worker_score(w) -> tuple:
+    assert _WORKER is not None, "_worker_init runs first"
     return w.index, *_WORKER.score(w), _WORKER.rotations
 
 
-def _score_in_workers(cfg: EvalConfig, wins, bar) -> tuple[dict, list]:
+def _score_in_workers(cfg: EvalConfig, wins, bar) -> tuple[dict, list | None]:
     """Score the windows in ``cfg.workers`` spawned processes; (window index -> (rows, recs)), rotations.
 
     Each worker builds the same models (deterministic), so the figures equal a one-process run's bit
@@ -440,11 +441,12 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
         ckpt, model_dir, texts, wins, base, calib = _prepare(cfg)
         held_out = confirmation_windows(cfg, ckpt, texts, wins, calib)
         # ---------------------------------------------------------------- all checks done: work
-        timing = {}
+        timing: dict = {}
         rows, recs, kinds, rotations = _score_windows(cfg, wins, base, calib, quiet, timing, "passes_s")
         result = _summarize(cfg, wins, rows, recs, kinds, ckpt, model_dir, base, calib, texts, rotations)
         if held_out is not None:
             chosen = chosen_settings(result)
+            assert cfg.confirm_seed is not None       # held-out windows come from it
             c_cfg = replace(cfg, seed=cfg.confirm_seed, confirm_seed=None,
                             settings=[q for q in cfg.settings if q.label in chosen])
             c_rows, c_recs, c_kinds, c_rot = _score_windows(c_cfg, held_out, base, calib, quiet, timing,
@@ -533,7 +535,7 @@ def _summarize(cfg, wins, rows, recs, counts, ckpt, model_dir, base, calib, text
         vs_plays = ES.bootstrap_ratio_ci(d - first, gid, draws) if j else (0.0, 0.0)
         tot = ES.totals(recs[j])
         tot["sparsity_common"], tot["T_common"] = ES.common_sparsity(tot, q.coding)
-        kinds = {}
+        kinds: dict = {}
         for r in recs[j]:
             kinds.setdefault(r["kind"], []).append(r)
         per_kind = {k: {x: ES.totals(v)[x] for x in ("sparsity_fixed", "spikes_per_activation", "zero_fraction", "T_fixed")}

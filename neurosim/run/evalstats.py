@@ -84,7 +84,7 @@ def totals(records: list[dict]) -> dict:
         "mac_weighted_spikes_per_activation": acc / macs if macs else None,
         "clamped": sum(r.get("clamped", 0) for r in records),
         "T_fixed": (windows[0] if len(windows) == 1 else windows) if fixed_ok else None,
-        "sparsity_fixed": 1.0 - spikes / cells if fixed_ok else None,
+        "sparsity_fixed": 1.0 - spikes / cells if cells is not None else None,
         "sparsity_data": 1.0 - spikes_data / cells_data,
         "sparsity_window3": 1.0 - spikes_data / cells_w3,
         "spikes_per_activation": spikes / n,

@@ -100,7 +100,10 @@ class Quantization:
         if T is None:
             return self.window, INT8_WINDOW[self.coding] if self.window is None else self.window, self.clamp, 127
         L = window_levels(self.coding, T)
-        return T, T, L if self.scale == "absmax" else min(L, self.clamp), L
+        if self.scale == "absmax":
+            return T, T, L, L
+        assert self.clamp is not None             # window_for with adaptive scaling needs a clamp
+        return T, T, min(L, self.clamp), L
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,7 @@ class QuantizedProjection(Projection):
         #: the WeightQuant and the forms the products use, kept across forward passes
         self.model_cache: dict | None = None
         #: (copy of the last input, its plan, its ActQuant): see :meth:`_activations`
-        self._last_input = None
+        self._last_input: tuple | None = None
 
     def bind_model(self, model) -> None:
         """Called by ``Model.forward`` with the model whose weights the calls will carry: while the
@@ -406,7 +409,7 @@ class Recorder:
         self.source = source
         self.keep_counts = keep_counts
         self.counts: dict[str, np.ndarray] = {}
-        self._histogram = None  # (counts, histogram_silent of them): the last recorded input's
+        self._histogram: tuple | None = None  # (counts, histogram_silent of them): the last recorded input's
 
     @property
     def mode(self) -> str:
@@ -439,8 +442,9 @@ class Recorder:
         return p.y
 
     def _record(self, name: str, p: Product) -> None:
-        q = self.projection.quant
+        q = self.projection.quant  # type: ignore[attr-defined]  # a quantized projection
         aq, wq = p.acts, p.weights
+        assert aq is not None and wq is not None  # p.quantized
         c = aq.counts
         tokens, in_f = c.shape
         rng = aq.count_range or (None, None)

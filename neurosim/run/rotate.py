@@ -90,7 +90,7 @@ _H2 = np.array([[1, 1], [1, -1]], dtype=np.int64)
 
 
 @lru_cache(maxsize=None)
-def _construct(n: int) -> tuple[tuple[str, ...], ...] | None:
+def _construct(n: int) -> tuple[tuple[str, int, int], ...] | None:
     """The factors of a Hadamard construction of order n: a tuple of (kind, order, q) or None."""
     if n == 1:
         return ()

@@ -163,7 +163,7 @@ def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing
         from neurosim.run.torch_fidelity import TorchRecorder, torch_accuracy, torch_perplexity
 
         net = _on_gpu(model, timing)
-        acc_of, ppl_of, Rec = torch_accuracy, torch_perplexity, TorchRecorder
+        acc_of, ppl_of, Rec = torch_accuracy, torch_perplexity, TorchRecorder  # type: ignore[assignment]  # torch twins
     t0 = time.perf_counter()
     # the pass whose projections generate uses keeps its KV cache / SSE states for decoding
     cache = DecodeCache(model.n_layers) if s.generate and s.mode == "fp" else None
@@ -228,13 +228,13 @@ def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing
     if s.generate:
         t0 = time.perf_counter()
         quantized = hook is not None and not cuda   # the torch projection keeps its weights anyway
-        if quantized and hook.projection.weight_cache is None:   # quantize each weight once, not per token
-            hook.projection.weight_cache = {}
+        if quantized and hook.projection.weight_cache is None:  # type: ignore[union-attr]  # once per weight
+            hook.projection.weight_cache = {}  # type: ignore[union-attr]
         try:
             new = qnet.generate(ids, s.generate, linear=hook, cache=cache, logits=logits)
         finally:
             if quantized:
-                hook.projection.weight_cache = None
+                hook.projection.weight_cache = None  # type: ignore[union-attr]
         timing["generate_s"] = time.perf_counter() - t0
         summary["generated"] = {"ids": new.tolist(), "text": ckpt.tokenizer.decode(new.tolist())}
     return summary, hook

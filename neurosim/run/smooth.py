@@ -122,7 +122,7 @@ def calibrate(model, chunks: list[np.ndarray]) -> dict[str, np.ndarray]:
     return amax
 
 
-def smoothing_factors(model, amax: dict[str, np.ndarray], alpha: float) -> dict[FoldGroup, np.ndarray]:
+def smoothing_factors(model, amax: dict[str, np.ndarray], alpha: float) -> dict[FoldGroup, tuple[np.ndarray, np.ndarray]]:
     """Per fold group: (s, tie): s float32, one factor per target channel, with strength ``alpha``
     in [0, 1]; tie int [consumer in_features] maps each consumer input channel to its factor."""
     if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
@@ -133,6 +133,7 @@ def smoothing_factors(model, amax: dict[str, np.ndarray], alpha: float) -> dict[
         for c in grp.consumers:
             wc = np.abs(model.weight(c)).max(axis=0).astype(np.float64)
             w_max = wc if w_max is None else np.maximum(w_max, wc)
+        assert w_max is not None                  # a fold group has consumers
         x_max = amax[grp.consumers[0]]
         tie = grp.tie
         n = int(tie.max()) + 1

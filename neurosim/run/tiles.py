@@ -52,7 +52,7 @@ def choose_tiles(model, names, n: int, seed: int = 0) -> dict[str, str]:
     layers = [list(cells)[j] for j in rng.permutation(len(cells))]
     rotation = [kinds[j] for j in rng.permutation(len(kinds))]
     picked: list[str] = []
-    taken = {i: set() for i in layers}
+    taken: dict[int, set] = {i: set() for i in layers}
     for r in range(len(kinds)):
         for pos, i in enumerate(layers):
             free = [rotation[(pos + r + d) % len(rotation)] for d in range(len(rotation))]

@@ -191,7 +191,7 @@ class TorchRecorder:
                 name, self.kinds.get(name, "unknown"), values, freq, quant=q, in_features=p["in_f"],
                 out_features=int(wq.w_int.shape[0]), silent_channels=int((~p["active"]).sum()),
                 clamped=int(p["clamped"]), weight_clamped=wq.clamped)
-            if p["tile"]:
+            if p["tile"] and self.tiles_out is not None:   # tiles are kept only with a folder
                 import torch
 
                 rows = p["tile"][0][0]

@@ -56,7 +56,7 @@ class TraceWriter:
         returns the trace folder."""
         summary = dict(summary, schema_version=SCHEMA_VERSION)
         (self.tmp / SUMMARY).write_text(dump_json(summary))
-        arrays = {}
+        arrays: dict = {}
         for name, (values, freq) in sorted(histograms.items()):
             arrays[f"{name}/values"] = np.asarray(values, np.int64)
             arrays[f"{name}/freq"] = np.asarray(freq, np.int64)

@@ -75,7 +75,7 @@ def encode_plain(tokenizer, text: str) -> np.ndarray:
 
 
 def select_windows(tokenizer, texts: list[tuple[str, str]], windows: int, window_tokens: int,
-                   seed: int, exclude: set[tuple[str, int]] = frozenset(),
+                   seed: int, exclude: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
                    one_per_text: bool = False) -> list[Window]:
     """``windows`` non-overlapping windows of ``window_tokens`` tokens, drawn with ``seed`` from the
     slots whose (source, token offset) is not in ``exclude`` (held-out windows exclude a first draw).

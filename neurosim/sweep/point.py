@@ -115,7 +115,7 @@ def _ci(out: dict, name: str, v) -> None:
 def eval_figures(doc: dict) -> dict:
     """The table's figures from one ``eval.json``: the point's quantizer setting (the first entry)
     with its bootstrap intervals, as ``eval_*`` columns."""
-    out = {}
+    out: dict = {}
     ss = doc.get("settings") or []
     if not ss:
         return out

@@ -18,7 +18,7 @@ def _roots() -> list[Path]:
     for name in ("neurosim.rtl", "neurosim.hwmodels"):
         try:
             import importlib
-            roots.append(Path(importlib.import_module(name).__file__).parent)
+            roots.append(Path(str(importlib.import_module(name).__file__)).parent)
         except ImportError:
             pass
     return roots
