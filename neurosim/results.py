@@ -30,7 +30,7 @@ from pathlib import Path
 
 from neurosim import NeurosimError
 
-__all__ = ["RESULTS_DIR", "load_average", "write_result", "render", "readme_blocks", "measured_section", "check_readme",
+__all__ = ["RESULTS_DIR", "write_result", "render", "readme_blocks", "measured_section", "check_readme",
            "loose_numbers", "sync_readme", "quoting_pages", "render_verdict"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,14 +41,6 @@ SECTION = "Measured results"
 SECTION_HEADING = re.compile(r"^(?P<hashes>#+) Measured results[ \t]*$", re.M)
 #: a figure: digits not glued to letters (INT8, SpB2.0-5B and fp16 are names, not figures)
 NUMBER = re.compile(r"(?<![A-Za-z0-9_.])[-+]?\d[\d,]*(\.\d+)?(?![A-Za-z0-9_])")
-
-
-def load_average() -> str:
-    """The 1/5/15-minute load averages now ("n/a" off Linux): the context of a measured time."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def render(doc: dict) -> str:

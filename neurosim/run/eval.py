@@ -431,7 +431,7 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
     from dataclasses import replace
 
     from neurosim.outdir import OutputFolder
-    from neurosim.results import load_average
+    from neurosim.hostload import load_average
 
     cfg.validate()
     t_start = time.perf_counter()
