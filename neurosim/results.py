@@ -220,7 +220,7 @@ def _joint_result(eval_dir: str, hw_dir: str, name: str, command: str | None) ->
            "settings": priced, "answer": joint_answer(priced)}
     for f in write_result(name, doc):
         print(f)
-    from neurosim.run.eval import verdict
+    from neurosim.run.eval_render import verdict
     conf = ev.get("confirmation")
     short = {"renderer": "neurosim.hwmodels.eval_report:render_answer", "command": command or "",
              "answer": doc["answer"], "windows": ev["settings"][0]["windows"],

@@ -265,7 +265,8 @@ def test_run_takes_eval_quantizer_keys_and_agrees_with_eval(llama, tmp_path, cap
     pass of the same setting in neurosim eval: one window that is the whole input, calibrated in
     passes of the same length, has the same quantized NLL."""
     from neurosim.model import load_checkpoint
-    from neurosim.run.eval import EvalConfig, QuantSetting, evaluate
+    from neurosim.run.eval import evaluate
+    from neurosim.run.eval_settings import EvalConfig, QuantSetting
 
     calib = tmp_path / "calib.txt"
     calib.write_text(CALIB)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -393,11 +393,14 @@ class Recorder:
     (:func:`neurosim.run.tiles.choose_tiles`), written under ``tiles_out``. source: the model label
     recorded in each tile. Only quantized products are recorded; a float projection records nothing.
     keep_counts: also keep each recorded projection's INT8 counts (``counts``: name -> array), to
-    compare runs count by count.
+    compare runs count by count. lean: a lean recording mode, ``lean(name, product) -> record`` makes
+    each record (no histograms, no tiles).
     """
 
     def __init__(self, projection: Projection, kinds: dict[str, str], *, tiles: dict[str, str] | None = None,
-                 tiles_out: Path | None = None, source: str = "smollm2-135m-instruct", keep_counts: bool = False):
+                 tiles_out: Path | None = None, source: str = "smollm2-135m-instruct", keep_counts: bool = False,
+                 lean: Callable[[str, Product], dict] | None = None):
+        self.lean = lean
         self.projection = projection
         self.kinds = kinds
         self.recording = True
@@ -438,7 +441,10 @@ class Recorder:
     def __call__(self, name: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         p = self.projection.product(name, x, w)
         if self.recording and p.quantized:
-            self._record(name, p)
+            if self.lean is not None:
+                self.records[name] = self.lean(name, p)
+            else:
+                self._record(name, p)
         return p.y
 
     def _record(self, name: str, p: Product) -> None:
