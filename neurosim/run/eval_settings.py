@@ -8,30 +8,18 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from neurosim import NeurosimError
-from neurosim.run.settings import Settings, check_encoding, read_yaml, setting_items
+from neurosim.run.settings import Quantizer, Settings, check_encoding, read_yaml, setting_items
 
 __all__ = ["QuantSetting", "EvalConfig", "QUANT_KEYS", "config_from_args"]
 
 
 @dataclass
-class QuantSetting:
-    """One quantizer setting; YAML keys and CLI flags have these names."""
+class QuantSetting(Quantizer):
+    """One quantizer setting: the :class:`~neurosim.run.settings.Quantizer` keys of ``neurosim run``
+    (mode int8 or spike, default int8) and a label; YAML keys and CLI flags have these names."""
 
-    label: str | None = None
     mode: str = "int8"
-    coding: str = "bitwise"
-    scale: str = "absmax"
-    k: float = 3.0
-    clamp: int | None = 127
-    window: int | None = None
-    projections: list[str] = field(default_factory=lambda: ["*"])
-    weight_group: int | None = None
-    smooth: float | None = None  #: SmoothQuant strength alpha in [0, 1] (None: no smoothing)
-    calib_file: str | None = None  #: calibration text (default: a disjoint play)
-    calib_tokens: int = 2048
-    window_for: dict[str, int] = field(default_factory=dict)  #: weight-name pattern -> window T
-    rotate: str = "none"  #: residual-stream rotation, one of neurosim.run.rotate.ROTATIONS
-    rotate_seed: int = 0  #: seed of a random rotation (rotate random, or no Hadamard of the order)
+    label: str | None = None  #: name in the tables (None: from the settings, :meth:`describe`)
 
     def validate(self) -> "QuantSetting":
         """Reject impossible settings (the checks of :class:`neurosim.run.settings.Settings`); returns ``self``."""
@@ -39,8 +27,7 @@ class QuantSetting:
             raise NeurosimError(f"eval mode must be int8 or spike, got {self.mode!r}")
         if self.rotate is None:
             self.rotate = "none"
-        base = {f.name: getattr(self, f.name) for f in fields(Settings) if hasattr(self, f.name)}
-        Settings(**base).validate()  # the fidelity's keys and the shared smooth / window_for / rotate keys
+        Settings(**{f.name: getattr(self, f.name) for f in fields(Quantizer)}).validate()  # the shared keys
         if self.label is None:
             self.label = self.describe()
         return self
@@ -108,7 +95,7 @@ class EvalConfig:
             raise NeurosimError("no quantizer settings to evaluate")
         for s in self.settings:
             s.validate()
-        labels = [s.label for s in self.settings]
+        labels = [str(s.label) for s in self.settings]   # each set by its validate()
         dup = {x for x in labels if labels.count(x) > 1}
         if dup:
             raise NeurosimError(f"two settings share the label {sorted(dup)[0]!r}; give each a distinct label")
