@@ -252,7 +252,8 @@ def main(argv=None) -> int:
     e.add_argument("name")
     e.add_argument("--command", help="the command that produced the eval folder (recorded and printed)")
     e.add_argument("--figure", action="store_true", help="also draw the frontier figure, docs/results/NAME.png")
-    j = sub.add_parser("joint", help="an eval folder and a hw folder -> every setting priced: docs/results/NAME.{json,md,png}")
+    j = sub.add_parser("joint", help="an eval folder and a hw folder -> every setting priced: "
+                                     "docs/results/NAME.{json,md,png}")
     j.add_argument("eval_dir")
     j.add_argument("hw_dir")
     j.add_argument("name")

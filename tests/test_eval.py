@@ -16,7 +16,9 @@ from neurosim.model.network import Model
 from neurosim.run import smooth as SM
 from neurosim.run.eval_hook import eval_hook
 from neurosim.run.eval_settings import QuantSetting
-from neurosim.run.fidelity import Recorder, projection_for, projection_kinds as _layer_weight_names, window_levels
+from neurosim.run.backends import projection_for
+from neurosim.run.fidelity import projection_kinds as _layer_weight_names, window_levels
+from neurosim.run.recorder import Recorder
 from neurosim.run.metrics import accuracy
 from neurosim.run.settings import Settings
 from neurosim.run.evalstats import window_accuracy

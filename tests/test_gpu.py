@@ -174,7 +174,8 @@ def test_histogram_and_record_identical_to_cpu(device):
     import torch
 
     from neurosim.core.gpu import count_histogram_tensor, histogram_to_host
-    from neurosim.run.fidelity import Quantization, projection_record
+    from neurosim.run.fidelity import Quantization
+    from neurosim.run.recorder import projection_record
 
     rng = np.random.default_rng(4)
     c = rng.integers(-127, 128, (50, 64)).astype(np.int32)
@@ -302,7 +303,8 @@ def _schema(obj):
 def test_forward_counts_and_records_match_cpu(arch_ckpt, device):
     from neurosim.model import Model, load_checkpoint
     from neurosim.model.torch_network import TorchModel
-    from neurosim.run.fidelity import Quantization, Recorder, SpikeProjection, projection_kinds
+    from neurosim.run.fidelity import Quantization, SpikeProjection, projection_kinds
+    from neurosim.run.recorder import Recorder
     from neurosim.run.metrics import accuracy
     from neurosim.run.torch_fidelity import TorchQuantizedProjection, TorchRecorder, torch_accuracy
 

@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"neurosim": "neurosim", "rtl": "neurosim.rtl", "hwmodels": "neurosim.hwmodels",
            "reports": "neurosim.reports", "benchmarks": "benchmarks", "testbench": "testbench"}
 #: the packages between which private names must not cross
-PACKAGES = ("neurosim", "neurosim.core", "neurosim.model", "neurosim.run", "neurosim.rtl", "neurosim.hwmodels",
-            "neurosim.reports", "benchmarks", "testbench")
+PACKAGES = ("neurosim", "neurosim.core", "neurosim.model", "neurosim.run", "neurosim.sweep", "neurosim.rtl",
+            "neurosim.hwmodels", "neurosim.reports", "benchmarks", "testbench")
 #: the packages whose curated public face this test checks
-FACES = ("neurosim", "neurosim.core", "neurosim.model", "neurosim.run", "neurosim.rtl", "neurosim.hwmodels",
-         "neurosim.reports")
+FACES = ("neurosim", "neurosim.core", "neurosim.model", "neurosim.run", "neurosim.sweep", "neurosim.rtl",
+         "neurosim.hwmodels", "neurosim.reports")
 
 
 def package_of(dotted: str) -> str | None:
@@ -150,17 +150,23 @@ def test_public_face_resolves(package):
 
 
 def test_faces_load_lazily():
-    """Importing the faces loads none of the heavy submodules (numba engine, matplotlib, Amaranth)."""
+    """Importing the faces loads none of the heavy submodules (numba, llvmlite, matplotlib, Amaranth, Dask)
+    and leaves the environment as it was (the vector width is set by an explicit call)."""
+    import os
     import subprocess
     import sys
 
-    code = ("import sys, neurosim, neurosim.core, neurosim.run, neurosim.reports\n"
-            "heavy = [m for m in ('numba', 'matplotlib', 'amaranth', 'neurosim.core.engine', 'neurosim.run.runner')"
-            " if m in sys.modules]\n"
+    code = ("import os, sys\n"
+            "env = dict(os.environ)\n"
+            "import neurosim, neurosim.core, neurosim.run, neurosim.reports, neurosim.sweep\n"
+            "assert dict(os.environ) == env, 'import neurosim changed the environment'\n"
+            "heavy = [m for m in ('numba', 'llvmlite', 'matplotlib', 'amaranth', 'dask', 'neurosim.core.engine',"
+            " 'neurosim.run.runner') if m in sys.modules]\n"
             "assert not heavy, heavy\n"
             "from neurosim.run import execute\n"
             "assert 'neurosim.run.runner' in sys.modules and neurosim.execute is execute\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CPU_FEATURES", "NEUROSIM_VECTOR_WIDTH")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
     assert r.returncode == 0, r.stderr
 
 

@@ -103,6 +103,7 @@ def _confirm(cfg: EvalConfig, prep: Prepared, held_out: list, result: dict, quie
     """The chosen settings of ``result`` scored on the held-out windows: (their document, their rows)."""
     from dataclasses import replace
 
+    assert cfg.confirm_seed is not None, "a confirmation needs its seed"
     chosen = chosen_settings(result)
     c_cfg = replace(cfg, seed=cfg.confirm_seed, confirm_seed=None,
                     settings=[q for q in cfg.settings if q.label in chosen])

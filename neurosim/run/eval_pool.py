@@ -44,7 +44,8 @@ def score_in_workers(cfg: EvalConfig, wins, bar) -> tuple[dict, list]:
 
     saved = {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS")}
     os.environ.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    done, rotations = {}, None
+    done: dict = {}
+    rotations: list = []   # every setting's (the workers all build the same)
     # the workers are spawned (by the submits) with SIGINT blocked, a mask they keep: Ctrl-C reaches
     # the whole process group, and only this process handles it (a Ctrl-C meanwhile waits here)
     mask = getattr(signal, "pthread_sigmask", None)

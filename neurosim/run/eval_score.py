@@ -4,6 +4,7 @@ models and hooks of every setting (:class:`Scorer`), which score one window at a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,11 +22,11 @@ class Prepared:
     """What an eval reads before any work: checkpoint, its folder, the texts, the windows, the float
     model and the calibration ids by (calib_file, calib_tokens)."""
 
-    ckpt: object
-    model_dir: object
+    ckpt: Any  #: neurosim.model.checkpoint.Checkpoint
+    model_dir: Any  #: Path
     texts: list
     windows: list
-    base: object
+    base: Any  #: neurosim.model.network.Model
     calib: dict
 
 
@@ -120,9 +121,7 @@ class Scorer:
         for q in cfg.settings:
             rk = rotation_key(q)
             m, what = rotated.get(rk, (base, None))
-            h = eval_hook(q, kinds)
-            if base.keep_weights:   # keep the quantized weights across windows (not for models too large)
-                h.projection.weight_cache = {}
+            h = eval_hook(q, kinds, keep_weights=base.keep_weights)   # (not for models too large)
             if q.smooth is not None:
                 # once the hook holds a quantized smoothed weight it ignores the float one
                 m = FO.smoothed_model(m, amax[(q.calib_file, q.calib_tokens, rk)], q.smooth, cached=h.holds)
@@ -142,7 +141,7 @@ class Scorer:
         rows, recs, kinds = [], [], []
         for q, m, h in zip(self.cfg.settings, self.models, self.hooks):
             if bar is not None:
-                bar.set_postfix_str(q.label[:40])
+                bar.set_postfix_str(str(q.label)[:40])
             logits = m.forward(w.ids, linear=h)
             acc = ES.window_accuracy(lp, logits, w.ids)
             records = list(h.records.values())   # call order
