@@ -187,7 +187,7 @@ def test_histogram_and_record_identical_to_cpu(device):
         np.testing.assert_array_equal(f, ref_f)
     for coding in ("bitwise", "bitwise_2c", "ternary"):
         q = Quantization(coding=coding)
-        rec = projection_record("p", "mlp", v, f, quant=q, in_features=64, out_features=9, silent_channels=16,
+        rec = projection_record("p", "mlp", v, f, quant=q, features=(64, 9), silent_channels=16,
                                 clamped=0, weight_clamped=0)
         ev = spike_linear(c, rng.integers(-5, 5, (9, 64)).astype(np.int8), coding, rec["T_engine"])
         assert rec["events"] == ev.events and rec["accumulates"] == ev.accumulates

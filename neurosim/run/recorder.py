@@ -20,16 +20,16 @@ from neurosim.run.tiles import tile_rows, write_tile
 __all__ = ["projection_record", "write_request_tile", "RecorderBase", "Recorder"]
 
 
-def projection_record(name: str, kind: str, values, freq, *, quant: Quantization, in_features: int,
-                      out_features: int, silent_channels: int, clamped: int, weight_clamped: int,
-                      events: int | None = None) -> dict:
+def projection_record(name: str, kind: str, values, freq, *, quant: Quantization, features: tuple[int, int],
+                      silent_channels: int, clamped: int, weight_clamped: int, events: int | None = None) -> dict:
     """The trace record of one quantized projection call, from the histogram of its INT8 counts
     (``values``, ``freq``: :func:`neurosim.core.coding.count_histogram`) and the number of its input
     channels that are zero in every row: :func:`neurosim.core.coding.histogram_stats` in the
     projection's hardware window (``quant.plan(name)``; None when a count does not fit), plus name,
-    kind, sizes, clamps, the engine's window ``T_engine`` and its work. ``events``: the events the
-    engine consumed (None: counted from the histogram, as the dense path does)."""
+    kind, sizes (``features``: in, out), clamps, the engine's window ``T_engine`` and its work. ``events``:
+    the events the engine consumed (None: counted from the histogram, as the dense path does)."""
     q = quant
+    in_features, out_features = features
     T_engine, hw = q.plan(name)[:2]
     T = resolve_steps(values, q.coding, T_engine)
     if events is None:
@@ -140,9 +140,8 @@ class Recorder(RecorderBase):
             self.counts[name] = c
         # int8 did not run the engine: projection_record counts the events it would process
         self.records[name] = projection_record(
-            name, self.kinds.get(name, "unknown"), values, freq, quant=q, in_features=in_f,
-            out_features=wq.w_int.shape[0], silent_channels=silent, clamped=aq.clamped,
-            weight_clamped=wq.clamped, events=p.events)
+            name, self.kinds.get(name, "unknown"), values, freq, quant=q, features=(in_f, wq.w_int.shape[0]),
+            silent_channels=silent, clamped=aq.clamped, weight_clamped=wq.clamped, events=p.events)
         if name in self.tile_requests and self.tiles_out is not None:
             rows = tile_rows(tokens)
             path = self.tiles_out / f"{self.tile_requests[name]}.npz"

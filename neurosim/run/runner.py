@@ -175,15 +175,7 @@ def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing
         hook.recording = False
         recs = hook.ordered_records()   # on the GPU: the statistics come to the host here
         timing[f"{s.mode}_s"] = time.perf_counter() - t0
-        layers = []
-        for i in range(model.n_layers):
-            prefix = model.layer_prefix(i)
-            entry = {"layer": i, "kind": model.layer_kind(i),
-                     "projections": [r for r in recs if r["name"].startswith(prefix)]}
-            if i in qnet.attention_stats:
-                entry["attention"] = qnet.attention_stats[i]
-            layers.append(entry)
-        summary["layers"] = layers
+        summary["layers"] = _layer_entries(model, recs, qnet.attention_stats)
         summary["totals"] = aggregate_totals(recs)
         t0 = time.perf_counter()
         summary["accuracy"] = be.accuracy(fp_logits, logits, ids)
@@ -203,6 +195,19 @@ def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing
         timing["generate_s"] = time.perf_counter() - t0
         summary["generated"] = {"ids": new.tolist(), "text": ckpt.tokenizer.decode(new.tolist())}
     return summary, hook
+
+
+def _layer_entries(model, recs: list[dict], attention_stats: dict) -> list[dict]:
+    """The summary's ``layers``: per layer its kind, its projections' records and its attention statistics."""
+    layers = []
+    for i in range(model.n_layers):
+        prefix = model.layer_prefix(i)
+        entry = {"layer": i, "kind": model.layer_kind(i),
+                 "projections": [r for r in recs if r["name"].startswith(prefix)]}
+        if i in attention_stats:
+            entry["attention"] = attention_stats[i]
+        layers.append(entry)
+    return layers
 
 
 def format_summary(summary: dict) -> str:

@@ -170,8 +170,8 @@ class TorchRecorder(RecorderBase):
             self.histograms[name] = values, freq
             wq = p["wq"]
             self.records[name] = projection_record(
-                name, self.kinds.get(name, "unknown"), values, freq, quant=q, in_features=p["in_f"],
-                out_features=int(wq.w_int.shape[0]), silent_channels=int((~p["active"]).sum()),
+                name, self.kinds.get(name, "unknown"), values, freq, quant=q,
+                features=(p["in_f"], int(wq.w_int.shape[0])), silent_channels=int((~p["active"]).sum()),
                 clamped=int(p["clamped"]), weight_clamped=wq.clamped)
             if p["tile"]:
                 import torch
