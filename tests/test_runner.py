@@ -307,16 +307,16 @@ def test_run_pins_blas_to_one_thread(tiny, monkeypatch):
     depend on OPENBLAS_NUM_THREADS), and the pin is lifted afterwards."""
     from threadpoolctl import threadpool_info
 
-    import neurosim.run.runner as R
+    import neurosim.run.metrics as M
 
     seen = []
-    orig = R.accuracy
+    orig = M.accuracy
 
     def spy(*a, **kw):
         seen.append([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"])
         return orig(*a, **kw)
 
-    monkeypatch.setattr(R, "accuracy", spy)
+    monkeypatch.setattr(M, "accuracy", spy)   # the CPU backend's accuracy metric
     run_quiet(model=str(tiny), prompt=PROMPT, mode="int8")
     assert seen and seen[0] and set(seen[0]) == {1}
 
