@@ -331,7 +331,8 @@ def model_cache_fits(model) -> bool:
 
 
 #: mode -> implementation
-FIDELITIES: dict[str, Callable[..., Projection]] = {"fp": FloatProjection, "int8": Int8Projection, "spike": SpikeProjection}
+FIDELITIES: dict[str, Callable[..., Projection]] = {"fp": FloatProjection, "int8": Int8Projection,
+                                                    "spike": SpikeProjection}
 
 
 def projection_kinds(model) -> dict[str, str]:
