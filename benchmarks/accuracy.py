@@ -34,7 +34,7 @@ import numpy as np
 
 from neurosim.model import Model, default_model_dir, load_checkpoint
 from neurosim.run.corpus import default_text, texts_dir
-from neurosim.results import load_average as loadavg
+from neurosim.hostload import load_average as loadavg
 from neurosim.core.quant import quantize_activations, quantize_weights
 from neurosim.run import Recorder, Settings, accuracy, aggregate_totals, execute, projection_for, projection_kinds
 

@@ -132,7 +132,8 @@ def characterise(cell: str, tmpl: Path, src: Path, load_pf: float, work: Path, t
 def main(argv=None) -> int:
     from neurosim.hwmodels.liberty import Library
     from neurosim.hwmodels.tools import SKY130HD_LIBERTY
-    from neurosim.results import load_average, write_result
+    from neurosim.hostload import load_average
+    from neurosim.results import write_result
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", nargs="+", default=list(CELLS))
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results")

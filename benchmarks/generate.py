@@ -35,7 +35,8 @@ import statistics
 import time
 from pathlib import Path
 
-from neurosim.results import write_result, load_average as loadavg
+from neurosim.hostload import load_average as loadavg
+from neurosim.results import write_result
 
 
 def caching(hook, on: bool) -> None:

@@ -171,7 +171,8 @@ class Bench:
     def compare_cpu(self, ids) -> dict:
         """The CPU golden model's fp and spike passes (dense engine) on the same ids, against the device's."""
         from neurosim.model import Model
-        from neurosim.run.fidelity import Quantization, Recorder, SpikeProjection
+        from neurosim.run.fidelity import Quantization, SpikeProjection
+        from neurosim.run.recorder import Recorder
 
         model = Model(self.ckpt)
         t0 = time.perf_counter()

@@ -38,7 +38,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from neurosim.results import write_result, load_average as loadavg
+from neurosim.hostload import load_average as loadavg
+from neurosim.results import write_result
 
 MODES = ("fp", "int8", "spike")
 

@@ -24,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from neurosim.results import load_average, write_result
+from neurosim.hostload import load_average
+from neurosim.results import write_result
 
 _CHILD = """
 import json, resource, sys

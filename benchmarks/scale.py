@@ -29,7 +29,8 @@ import threading
 import time
 from pathlib import Path
 
-from neurosim.results import write_result, load_average as loadavg
+from neurosim.hostload import load_average as loadavg
+from neurosim.results import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = ROOT / "build" / "scale"

@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from neurosim.results import load_average, write_result
+from neurosim.hostload import load_average
+from neurosim.results import write_result
 
 TARGET_S, TARGET_N = 10.0, 100
 

@@ -27,7 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from neurosim.results import write_result, load_average as loadavg
+from neurosim.hostload import load_average as loadavg
+from neurosim.results import write_result
 
 import yaml
 

@@ -30,8 +30,8 @@ from neurosim import NeurosimError
 from neurosim.defaults import K as DEFAULT_K, LANES as DEFAULT_LANES
 from neurosim.outdir import OutputFolder, check_replaceable
 from neurosim.formats import HW_SCHEMA
+from neurosim.hostload import load_average
 from neurosim.paper import HW_CLAIMS
-from neurosim.results import load_average
 
 from .compare import busy_cycle_energy, compare
 from .liberty import Library

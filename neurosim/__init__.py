@@ -6,15 +6,14 @@ Packages (folder -> import name): ``neurosim/core`` -> ``neurosim.core`` (the go
 ``neurosim.hwmodels``, ``reports/`` -> ``neurosim.reports``. Running a model programmatically::
 
     import neurosim
+    neurosim.vectors.prefer_wide_vectors()   # optional: 512-bit numba kernels on AVX-512 hosts, as the CLI
     summary = neurosim.execute(neurosim.Settings(mode="spike", max_tokens=64).validate(), quiet=True)
+
+Importing neurosim changes nothing in the process (no environment variable, no compiled code);
+the command line applies the vector-width setting itself, before its first kernel.
 """
 
 __version__ = "0.1.0"
-
-from neurosim.vectors import prefer_wide_vectors  # noqa: E402  (before any module builds a numba kernel)
-
-#: whether numba's kernels use 512-bit vectors (AVX-512 hosts; see neurosim.vectors)
-WIDE_VECTORS = prefer_wide_vectors()
 
 
 class NeurosimError(Exception):
@@ -24,9 +23,10 @@ class NeurosimError(Exception):
     """
 
 
+from neurosim import vectors  # noqa: E402  (no side effect: its setting applies when called)
 from neurosim.face import lazy_face  # noqa: E402  (after NeurosimError: submodules import it)
 
 _all, __getattr__, __dir__ = lazy_face(__name__, {"neurosim.run.settings": ("Settings",),
                                                   "neurosim.run.runner": ("execute",)})
-__all__ = ["__version__", "NeurosimError", "WIDE_VECTORS", *_all]
+__all__ = ["__version__", "NeurosimError", "vectors", *_all]
 del _all

@@ -94,6 +94,9 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
 def main(argv: list[str] | None = None) -> int:
     """Run ``neurosim`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status (2: a
     NeurosimError or a usage error, 130: interrupted)."""
+    from neurosim.vectors import prefer_wide_vectors
+
+    prefer_wide_vectors()   # before any command module compiles a kernel
     exiting = argv is None   # the program (not a call from Python): it ends after the command
     argv = list(sys.argv[1:] if argv is None else argv)
     only = argv[0] if argv and argv[0] in COMMANDS else None

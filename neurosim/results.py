@@ -30,7 +30,7 @@ from pathlib import Path
 
 from neurosim import NeurosimError
 
-__all__ = ["RESULTS_DIR", "load_average", "write_result", "render", "readme_blocks", "measured_section", "check_readme",
+__all__ = ["RESULTS_DIR", "write_result", "render", "readme_blocks", "measured_section", "check_readme",
            "loose_numbers", "sync_readme", "quoting_pages", "render_verdict"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,14 +41,6 @@ SECTION = "Measured results"
 SECTION_HEADING = re.compile(r"^(?P<hashes>#+) Measured results[ \t]*$", re.M)
 #: a figure: digits not glued to letters (INT8, SpB2.0-5B and fp16 are names, not figures)
 NUMBER = re.compile(r"(?<![A-Za-z0-9_.])[-+]?\d[\d,]*(\.\d+)?(?![A-Za-z0-9_])")
-
-
-def load_average() -> str:
-    """The 1/5/15-minute load averages now ("n/a" off Linux): the context of a measured time."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def render(doc: dict) -> str:
@@ -228,7 +220,7 @@ def _joint_result(eval_dir: str, hw_dir: str, name: str, command: str | None) ->
            "settings": priced, "answer": joint_answer(priced)}
     for f in write_result(name, doc):
         print(f)
-    from neurosim.run.eval import verdict
+    from neurosim.run.eval_render import verdict
     conf = ev.get("confirmation")
     short = {"renderer": "neurosim.hwmodels.eval_report:render_answer", "command": command or "",
              "answer": doc["answer"], "windows": ev["settings"][0]["windows"],
@@ -260,7 +252,8 @@ def main(argv=None) -> int:
     e.add_argument("name")
     e.add_argument("--command", help="the command that produced the eval folder (recorded and printed)")
     e.add_argument("--figure", action="store_true", help="also draw the frontier figure, docs/results/NAME.png")
-    j = sub.add_parser("joint", help="an eval folder and a hw folder -> every setting priced: docs/results/NAME.{json,md,png}")
+    j = sub.add_parser("joint", help="an eval folder and a hw folder -> every setting priced: "
+                                     "docs/results/NAME.{json,md,png}")
     j.add_argument("eval_dir")
     j.add_argument("hw_dir")
     j.add_argument("name")

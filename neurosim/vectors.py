@@ -6,7 +6,8 @@ tuning flag changes which instructions are emitted, never the integers: loops wi
 keep their order of float operations. docs/results/engine.md measures the engine with it.
 
 It must be set before numba builds its target machine, which the first ``@njit`` decoration of
-the process does; so ``import neurosim`` applies it before any neurosim module decorates one.
+the process does: call :func:`prefer_wide_vectors` before importing a module that compiles kernels
+(``neurosim.cli.main``, the benchmarks and the test suite do; ``import neurosim`` does not).
 Opt out with ``NEUROSIM_VECTOR_WIDTH=256``; a user's own ``NUMBA_CPU_FEATURES`` always wins.
 """
 
@@ -15,12 +16,15 @@ from __future__ import annotations
 import os
 import sys
 
+__all__ = ["prefer_wide_vectors"]
+
 _FLAG = "-prefer-256-bit"
 
 
 def prefer_wide_vectors() -> bool:
     """Clear ``prefer-256-bit`` in numba's CPU features where the host has AVX-512BW and numba's
-    target machine is not built yet. Returns whether numba's kernels use 512-bit vectors."""
+    target machine is not built yet (it sets ``NUMBA_CPU_FEATURES``, so child processes compile the
+    same). Returns whether numba's kernels use 512-bit vectors."""
     if os.environ.get("NEUROSIM_VECTOR_WIDTH") == "256":
         return False
     if "NUMBA_CPU_FEATURES" in os.environ:  # the user's (or a parent process's) choice

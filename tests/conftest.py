@@ -11,6 +11,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from neurosim.cli import main
+from neurosim.vectors import prefer_wide_vectors
+
+prefer_wide_vectors()   # the kernels compile as the command line's do
 
 ROOT = Path(__file__).resolve().parent.parent
 

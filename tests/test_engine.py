@@ -158,7 +158,8 @@ def test_event_lists_match_one_event_at_a_time(seed, m, k, kc, mode, dtype):
 
 _WIDTH_CASE = """
 import sys, numpy as np
-import neurosim
+from neurosim.vectors import prefer_wide_vectors
+wide = prefer_wide_vectors()   # before the first kernel
 from numba.core import registry
 from neurosim.core import engine as E
 from neurosim.core.quant import quantize_activations
@@ -177,7 +178,7 @@ q, k, v = (rng.standard_normal((37, 3, 16)).astype(np.float32) for _ in range(3)
 floats = [quantize_activations(x, "absmax").scale, L.attend(q, k, v, *L.causal_segments(np.arange(37)))]
 np.save(sys.argv[1] + "/float.npy", np.concatenate([f.astype(np.float64).ravel() for f in floats]))
 tm = registry.cpu_target.target_context.codegen()._tm_features
-print(neurosim.WIDE_VECTORS, "-prefer-256-bit" in tm.split(","))
+print(wide, "-prefer-256-bit" in tm.split(","))
 """
 
 

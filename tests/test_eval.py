@@ -14,8 +14,11 @@ from neurosim.cli import main
 from neurosim.model.checkpoint import load_checkpoint
 from neurosim.model.network import Model
 from neurosim.run import smooth as SM
-from neurosim.run.eval import EvalLinear, QuantSetting, levels
-from neurosim.run.fidelity import Recorder, projection_for, projection_kinds as _layer_weight_names
+from neurosim.run.eval_hook import eval_hook
+from neurosim.run.eval_settings import QuantSetting
+from neurosim.run.backends import projection_for
+from neurosim.run.fidelity import projection_kinds as _layer_weight_names, window_levels
+from neurosim.run.recorder import Recorder
 from neurosim.run.metrics import accuracy
 from neurosim.run.settings import Settings
 from neurosim.run.evalstats import window_accuracy
@@ -47,8 +50,8 @@ def _ids(ckpt, n=40):
 
 
 def test_levels():
-    assert levels("bitwise", 7) == 127 and levels("bitwise", 11) == 2047
-    assert levels("bitwise_2c", 8) == 127 and levels("ternary", 127) == 127
+    assert window_levels("bitwise", 7) == 127 and window_levels("bitwise", 11) == 2047
+    assert window_levels("bitwise_2c", 8) == 127 and window_levels("ternary", 127) == 127
 
 
 def test_windows_disjoint_seeded_and_checked(tiny):
@@ -81,10 +84,11 @@ def test_hook_matches_neurosim_run_bit_for_bit(tiny, scale, clamp, window_for):
     if window_for:  # the run's recorder uses the longer windows too
         assert {r["T_fixed"] for n, r in ref.records.items() if "down_proj" in n} == {11}
     for mode in ("int8", "spike"):
-        h = EvalLinear(QuantSetting(mode=mode, scale=scale, clamp=clamp, window_for=window_for).validate(), list(kinds))
+        h = eval_hook(QuantSetting(mode=mode, scale=scale, clamp=clamp, window_for=window_for).validate(), kinds)
         assert np.array_equal(m.forward(ids, linear=h), want)
         # the lean records give the trace's totals
-        got = {r["name"]: r for r in h.records}
+        got = h.records
+        assert list(got) == [n for n in kinds if n in got]  # call order
         for name, r in ref.records.items():
             assert got[name]["spikes"] == r["spikes"] and got[name]["T_fixed"] == r["T_fixed"]
             assert got[name]["events"] == r["events"]
@@ -95,7 +99,7 @@ def test_window_accuracy_equals_run_metrics(tiny):
     m = Model(ck)
     ids = _ids(ck)
     fp = m.forward(ids)
-    q = m.forward(ids, linear=EvalLinear(QuantSetting().validate(), list(_layer_weight_names(m))))
+    q = m.forward(ids, linear=eval_hook(QuantSetting().validate(), _layer_weight_names(m)))
     got = window_accuracy(log_softmax(fp), q, ids, rows=7)
     ref = accuracy(fp, q, ids)
     assert np.isclose(got["kl"], ref["mean_kl"], rtol=1e-12) and got["top1"] == ref["top1_agreement"]
@@ -107,20 +111,20 @@ def test_window_for_spike_equals_int8_and_more_levels(tiny):
     ck = load_checkpoint(tiny)
     m = Model(ck)
     ids = _ids(ck)
-    names = list(_layer_weight_names(m))
+    names = _layer_weight_names(m)
     out = {}
     for mode in ("int8", "spike"):
-        h = EvalLinear(QuantSetting(mode=mode, window_for={"down_proj": 11}).validate(), names)
-        out[mode] = (m.forward(ids, linear=h), h.records)
+        h = eval_hook(QuantSetting(mode=mode, window_for={"down_proj": 11}).validate(), names)
+        out[mode] = (m.forward(ids, linear=h), list(h.records.values()))
     assert np.array_equal(out["int8"][0], out["spike"][0])
     recs = out["int8"][1]
     down = [r for r in recs if r["kind"] == "down_proj"]
     assert down and all(r["T_fixed"] == 11 for r in down)
     assert all(r["T_fixed"] == 7 for r in recs if r["kind"] != "down_proj")
-    plain = EvalLinear(QuantSetting().validate(), names)
+    plain = eval_hook(QuantSetting().validate(), names)
     m.forward(ids, linear=plain)
     spa = lambda rs: sum(r["spikes"] for r in rs) / sum(r["activations"] for r in rs)
-    assert spa(down) > spa([r for r in plain.records if r["kind"] == "down_proj"])
+    assert spa(down) > spa([r for r in plain.records.values() if r["kind"] == "down_proj"])
 
 
 def test_smoothing_fold_preserves_the_float_model(tiny):

@@ -12,7 +12,11 @@ from neurosim.core.coding import activation_bits, spike_counts_per_value
 from neurosim.model.checkpoint import load_checkpoint
 from neurosim.model.network import Model
 from neurosim.run import evalstats as ES
-from neurosim.run.eval import EvalLinear, QuantSetting, chosen_settings, sparsity_cell
+from neurosim.run.confirm import chosen_settings
+from neurosim.run.eval_hook import eval_hook
+from neurosim.run.eval_render import sparsity_cell
+from neurosim.run.eval_settings import QuantSetting
+from neurosim.run.fidelity import projection_kinds
 from neurosim.run.windows import load_texts, select_windows
 
 TEXT = ("To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer the slings "
@@ -69,8 +73,7 @@ def _direct_counts(tiny, texts, res, q: QuantSetting) -> dict:
     wins = select_windows(ck.tokenizer, load_texts(texts, None), 3, 16, 0)
     assert [(w.source, w.offset) for w in wins] == [(s["source"], s["offset"]) for s in res["selection"]]
     base = Model(ck, keep_weights=True)
-    names = [nm for i in range(base.n_layers) for nm in base.projection_names(i)]
-    hook = EvalLinear(q.validate(), names)
+    hook = eval_hook(q.validate(), projection_kinds(base)).projection
     got: dict = {}
 
     def linear(name, x, w):

@@ -175,7 +175,8 @@ def test_histogram_and_record_identical_to_cpu(device):
     import torch
 
     from neurosim.core.gpu import count_histogram_tensor, histogram_to_host
-    from neurosim.run.fidelity import Quantization, projection_record
+    from neurosim.run.fidelity import Quantization
+    from neurosim.run.recorder import projection_record
 
     rng = np.random.default_rng(4)
     c = rng.integers(-127, 128, (50, 64)).astype(np.int32)
@@ -187,7 +188,7 @@ def test_histogram_and_record_identical_to_cpu(device):
         np.testing.assert_array_equal(f, ref_f)
     for coding in ("bitwise", "bitwise_2c", "ternary"):
         q = Quantization(coding=coding)
-        rec = projection_record("p", "mlp", v, f, quant=q, in_features=64, out_features=9, silent_channels=16,
+        rec = projection_record("p", "mlp", v, f, quant=q, features=(64, 9), silent_channels=16,
                                 clamped=0, weight_clamped=0)
         ev = spike_linear(c, rng.integers(-5, 5, (9, 64)).astype(np.int8), coding, rec["T_engine"])
         assert rec["events"] == ev.events and rec["accumulates"] == ev.accumulates
@@ -294,7 +295,8 @@ def arch_ckpt(request, tmp_path_factory):
 def test_forward_counts_and_records_match_cpu(arch_ckpt, device):
     from neurosim.model import Model, load_checkpoint
     from neurosim.model.torch_network import TorchModel
-    from neurosim.run.fidelity import Quantization, Recorder, SpikeProjection, projection_kinds
+    from neurosim.run.fidelity import Quantization, SpikeProjection, projection_kinds
+    from neurosim.run.recorder import Recorder
     from neurosim.run.metrics import accuracy
     from neurosim.run.torch_fidelity import TorchQuantizedProjection, TorchRecorder, torch_accuracy
 

@@ -150,17 +150,23 @@ def test_public_face_resolves(package):
 
 
 def test_faces_load_lazily():
-    """Importing the faces loads none of the heavy submodules (numba engine, matplotlib, Amaranth, Dask)."""
+    """Importing the faces loads none of the heavy submodules (numba, llvmlite, matplotlib, Amaranth, Dask)
+    and leaves the environment as it was (the vector width is set by an explicit call)."""
+    import os
     import subprocess
     import sys
 
-    code = ("import sys, neurosim, neurosim.core, neurosim.run, neurosim.reports, neurosim.sweep\n"
-            "heavy = [m for m in ('numba', 'matplotlib', 'amaranth', 'dask', 'neurosim.core.engine', 'neurosim.run.runner')"
-            " if m in sys.modules]\n"
+    code = ("import os, sys\n"
+            "env = dict(os.environ)\n"
+            "import neurosim, neurosim.core, neurosim.run, neurosim.reports, neurosim.sweep\n"
+            "assert dict(os.environ) == env, 'import neurosim changed the environment'\n"
+            "heavy = [m for m in ('numba', 'llvmlite', 'matplotlib', 'amaranth', 'dask', 'neurosim.core.engine',"
+            " 'neurosim.run.runner') if m in sys.modules]\n"
             "assert not heavy, heavy\n"
             "from neurosim.run import execute\n"
             "assert 'neurosim.run.runner' in sys.modules and neurosim.execute is execute\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CPU_FEATURES", "NEUROSIM_VECTOR_WIDTH")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
     assert r.returncode == 0, r.stderr
 
 

@@ -265,7 +265,8 @@ def test_run_takes_eval_quantizer_keys_and_agrees_with_eval(llama, tmp_path, cap
     pass of the same setting in neurosim eval: one window that is the whole input, calibrated in
     passes of the same length, has the same quantized NLL."""
     from neurosim.model import load_checkpoint
-    from neurosim.run.eval import EvalConfig, QuantSetting, evaluate
+    from neurosim.run.eval import evaluate
+    from neurosim.run.eval_settings import EvalConfig, QuantSetting
 
     calib = tmp_path / "calib.txt"
     calib.write_text(CALIB)
@@ -306,16 +307,16 @@ def test_run_pins_blas_to_one_thread(tiny, monkeypatch):
     depend on OPENBLAS_NUM_THREADS), and the pin is lifted afterwards."""
     from threadpoolctl import threadpool_info
 
-    import neurosim.run.runner as R
+    import neurosim.run.metrics as M
 
     seen = []
-    orig = R.accuracy
+    orig = M.accuracy
 
     def spy(*a, **kw):
         seen.append([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"])
         return orig(*a, **kw)
 
-    monkeypatch.setattr(R, "accuracy", spy)
+    monkeypatch.setattr(M, "accuracy", spy)   # the CPU backend's accuracy metric
     run_quiet(model=str(tiny), prompt=PROMPT, mode="int8")
     assert seen and seen[0] and set(seen[0]) == {1}
 

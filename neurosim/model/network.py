@@ -63,6 +63,26 @@ def perplexity(logits: np.ndarray, ids) -> float:
     return float(np.exp(token_nll(logits, ids).mean()))
 
 
+def sse_inputs(lin, n: dict, x, sigmoid, allow_neg_eigval: bool) -> tuple:
+    """The SSE branch's projections of ``x`` (either backend: ``lin(name, x)`` applies the projection,
+    ``sigmoid`` the backend's): ``(q1, k1, v, q2, k2, beta)`` with the low-rank second query and key."""
+    q1, k1, v = lin(n["sse_q_proj"], x), lin(n["sse_k_proj"], x), lin(n["sse_v_proj"], x)
+    q2 = q1 + lin(n["lora_q_proj.1"], lin(n["lora_q_proj.0"], x))
+    k2 = k1 + lin(n["lora_k_proj.1"], lin(n["lora_k_proj.0"], x))
+    beta = sigmoid(lin(n["sse_b_proj"], x))
+    return q1, k1, v, q2, k2, beta * 2 if allow_neg_eigval else beta
+
+
+def report_progress(progress, i: int, layers: int) -> None:
+    """Layer ``i`` of ``layers`` is done: one step of a tqdm bar, or ``progress(i, layers)``."""
+    if progress is None:
+        return
+    if hasattr(progress, "update"):
+        progress.update(1)
+    else:
+        progress(i, layers)
+
+
 class Model:
     """A float reference decoder (see module docstring).
 
@@ -253,14 +273,8 @@ class Model:
         d = mc.sse_head_dim
         h = mc.sse_num_heads
         # ---- SSE branch (gated delta rule with sparse state expansion)
-        q1 = self._lin(linear, n["sse_q_proj"], x)
-        k1 = self._lin(linear, n["sse_k_proj"], x)
-        v = self._lin(linear, n["sse_v_proj"], x)
-        q2 = q1 + self._lin(linear, n["lora_q_proj.1"], self._lin(linear, n["lora_q_proj.0"], x))
-        k2 = k1 + self._lin(linear, n["lora_k_proj.1"], self._lin(linear, n["lora_k_proj.0"], x))
-        beta = L.sigmoid(self._lin(linear, n["sse_b_proj"], x))
-        if mc.allow_neg_eigval:
-            beta = beta * 2
+        q1, k1, v, q2, k2, beta = sse_inputs(lambda nm, t: self._lin(linear, nm, t), n, x, L.sigmoid,
+                                             mc.allow_neg_eigval)
         g = -np.exp(self.weight(n["A_log"])) * L.softplus(
             self._lin(linear, n["sse_a_proj"], x) + self.weight(n["dt_bias"]))
         e = self._lin(linear, n["sse_e_proj"], x)
@@ -363,11 +377,7 @@ class Model:
             h = self.run_layer(i, h, linear, pos0=pos0, cache=cache, dense_from=dense_from, stats=stats)
             if stats:
                 self.attention_stats[i] = stats
-            if progress is not None:
-                if hasattr(progress, "update"):
-                    progress.update(1)
-                else:
-                    progress(i, self.n_layers)
+            report_progress(progress, i, self.n_layers)
         if cache is not None:
             cache.pos = pos0 + h.shape[0]
         return self.head(h)

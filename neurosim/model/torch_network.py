@@ -25,6 +25,7 @@ from neurosim.model import layers as L
 from neurosim.model import torch_layers as TL
 from neurosim.model.attention_stats import full_stats, moba_count_stats, sse_stats, swa_stats
 from neurosim.model.decode_cache import DecodeCache
+from neurosim.model.network import report_progress, sse_inputs
 
 __all__ = ["TorchModel", "LogitRows", "default_linear", "MLP_ROWS", "LOGIT_ELEMENTS"]
 
@@ -166,14 +167,8 @@ class TorchModel:
         torch = self.torch
         mc = self.model_config
         s, d, h = x.shape[0], mc.sse_head_dim, mc.sse_num_heads
-        q1 = self._lin(linear, n["sse_q_proj"], x)
-        k1 = self._lin(linear, n["sse_k_proj"], x)
-        v = self._lin(linear, n["sse_v_proj"], x)
-        q2 = q1 + self._lin(linear, n["lora_q_proj.1"], self._lin(linear, n["lora_q_proj.0"], x))
-        k2 = k1 + self._lin(linear, n["lora_k_proj.1"], self._lin(linear, n["lora_k_proj.0"], x))
-        beta = TL.sigmoid(self._lin(linear, n["sse_b_proj"], x))
-        if mc.allow_neg_eigval:
-            beta = beta * 2
+        q1, k1, v, q2, k2, beta = sse_inputs(lambda nm, t: self._lin(linear, nm, t), n, x, TL.sigmoid,
+                                             mc.allow_neg_eigval)
         g = -torch.exp(self.weights[n["A_log"]]) * TL.softplus(
             self._lin(linear, n["sse_a_proj"], x) + self.weights[n["dt_bias"]])
         idx, w = TL.sse_route(self._lin(linear, n["sse_e_proj"], x), mc.num_writer)
@@ -272,11 +267,7 @@ class TorchModel:
                 h = self.run_layer(i, h, linear, pos0=pos0, cache=cache, stats=stats)
                 if stats is not None:
                     self.attention_stats[i] = stats
-                if progress is not None:
-                    if hasattr(progress, "update"):
-                        progress.update(1)
-                    else:
-                        progress(i, self.n_layers)
+                report_progress(progress, i, self.n_layers)
             if cache is not None:
                 cache.pos = pos0 + h.shape[0]
             big = rows and h.shape[0] * self.weights[self.model.lm_head_name].shape[0] > LOGIT_ELEMENTS

@@ -16,28 +16,25 @@ implementation of :class:`Projection` for every selected block projection of the
 
 A projection is the model's ``linear`` hook: ``projection(name, x, w) -> y`` with ``x`` [S, in] and
 ``w`` [out, in] in the model's dtype. ``projection.product(name, x, w)`` returns a :class:`Product`
-that also carries the integers behind ``y``. A :class:`Recorder` wraps a projection, forwards every
-call and, while ``recording``, gathers per-projection spike statistics, count histograms and the
-hardware tiles of the trace.
+that also carries the integers behind ``y``. A :class:`neurosim.run.recorder.Recorder` wraps a
+projection, forwards every call and, while ``recording``, gathers per-projection spike statistics,
+count histograms and the hardware tiles of the trace. :mod:`neurosim.run.backends` selects the
+projections of a device by name (these on the CPU, :mod:`neurosim.run.torch_fidelity`'s on cuda).
 """
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Protocol, runtime_checkable
 
 import numpy as np
 
-from neurosim.core.coding import INT8_WINDOW, count_histogram, count_range, fits, histogram_stats, resolve_steps
-from neurosim.core.dense import dense_linear, exact_linear, exact_product, float32_weights, spike_events
+from neurosim.core.coding import INT8_WINDOW, count_histogram, count_range, resolve_steps
+from neurosim.core.dense import dense_linear, exact_linear, exact_product, float32_weights
 from neurosim.core.engine import PackedWeights, spike_linear
-from neurosim.core.fast import histogram_silent
 from neurosim.core.gemv import FEW_ROWS, few_rows_linear
 from neurosim.core.quant import ActQuant, WeightQuant, dequant_linear, quantize_activations, quantize_weights
-from neurosim.defaults import LANES
-from neurosim.run.tiles import tile_rows, write_tile
 
 __all__ = [
     "count_histogram",
@@ -51,11 +48,7 @@ __all__ = [
     "Int8Projection",
     "SpikeProjection",
     "FIDELITIES",
-    "projection_for",
     "projection_kinds",
-    "projection_record",
-    "write_request_tile",
-    "Recorder",
 ]
 
 
@@ -122,11 +115,13 @@ class Product:
         return self.acts is not None
 
 
-class Projection:
-    """The projection interface: ``__call__(name, x, w) -> y`` (the model's ``linear`` hook) and
-    ``product(name, x, w) -> Product``. Subclasses implement :meth:`product`."""
+@runtime_checkable
+class Projection(Protocol):
+    """The projection interface: ``__call__(name, x, w) -> y`` (the model's ``linear`` hook),
+    ``product(name, x, w) -> Product``, and the weight-cache hooks the model calls (``holds``,
+    ``bind_model``). The fidelities below subclass it and implement :meth:`product`."""
 
-    mode = "?"
+    mode: str = "?"  #: the fidelity's name (``fp``, ``int8``, ``spike``)
 
     def selected(self, name: str) -> bool:
         """Whether the projection ``name`` (a weight tensor name) runs in this fidelity."""
@@ -135,6 +130,14 @@ class Projection:
     def product(self, name: str, x: np.ndarray, w: np.ndarray) -> Product:
         """The output ``y`` [S, out] of ``x`` [S, in] times ``w`` [out, in].T, with its integers if any."""
         raise NotImplementedError
+
+    def holds(self, name: str) -> bool:
+        """Whether the projection already keeps what it derives from weight ``name`` (the model then
+        passes ``w=None``); a float projection keeps nothing."""
+        return False
+
+    def bind_model(self, model) -> None:
+        """Called by ``Model.forward`` with the model whose weights the calls carry (no-op here)."""
 
     def __call__(self, name: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         return self.product(name, x, w).y
@@ -328,148 +331,10 @@ def model_cache_fits(model) -> bool:
 
 
 #: mode -> implementation
-FIDELITIES: dict[str, type[Projection]] = {"fp": FloatProjection, "int8": Int8Projection, "spike": SpikeProjection}
-
-
-def projection_for(s):
-    """The projection of a :class:`neurosim.run.settings.Settings` (its mode, quantization, patterns,
-    engine); with ``device`` cuda the torch forward's (:mod:`neurosim.run.torch_fidelity`)."""
-    if getattr(s, "device", "cpu") == "cuda":  # the torch forward's projections (lazy: PyTorch)
-        from neurosim.run.torch_fidelity import torch_projection_for
-
-        return torch_projection_for(s)
-    if s.mode == "fp":
-        return FloatProjection()
-    q = Quantization.from_settings(s)
-    if s.mode == "spike":
-        return SpikeProjection(q, s.projections, engine=s.engine or "event")
-    return FIDELITIES[s.mode](q, s.projections)
+FIDELITIES: dict[str, Callable[..., Projection]] = {"fp": FloatProjection, "int8": Int8Projection,
+                                                    "spike": SpikeProjection}
 
 
 def projection_kinds(model) -> dict[str, str]:
     """Every block projection weight name of ``model`` -> its layer kind, in the order the model calls them."""
     return {nm: model.layer_kind(i) for i in range(model.n_layers) for nm in model.projection_names(i)}
-
-
-def projection_record(name: str, kind: str, values, freq, *, quant: Quantization, in_features: int,
-                      out_features: int, silent_channels: int, clamped: int, weight_clamped: int,
-                      events: int | None = None) -> dict:
-    """The trace record of one quantized projection call, from the histogram of its INT8 counts
-    (``values``, ``freq``: :func:`neurosim.core.coding.count_histogram`) and the number of its input
-    channels that are zero in every row: :func:`neurosim.core.coding.histogram_stats` in the
-    projection's hardware window (``quant.plan(name)``; None when a count does not fit), plus name,
-    kind, sizes, clamps, the engine's window ``T_engine`` and its work. ``events``: the events the
-    engine consumed (None: counted from the histogram, as the dense path does)."""
-    q = quant
-    T_engine, hw = q.plan(name)[:2]
-    T = resolve_steps(values, q.coding, T_engine)
-    if events is None:
-        events = spike_events(values, q.coding, T, freq=freq)
-    stats_T = hw if bool(fits(values, q.coding, hw).all()) else None
-    st = histogram_stats(values, freq, q.coding, stats_T, channels=in_features, silent_channels=silent_channels)
-    tokens = st["activations"] // in_features
-    st.update(
-        name=name,
-        kind=kind,
-        in_features=in_features,
-        out_features=out_features,
-        tokens=tokens,
-        clamped=int(clamped),
-        weight_clamped=int(weight_clamped),
-        T_engine=T,
-        events=int(events),
-        accumulates=int(events) * out_features,
-        dense_macs=tokens * in_features * out_features,
-    )
-    return st
-
-
-class Recorder:
-    """The model's ``linear`` hook around a projection: forwards every call and, while ``recording``,
-    keeps per-projection statistics (``records``), count histograms (``histograms``) and writes the
-    requested hardware tiles.
-
-    kinds: weight name -> layer kind (:func:`projection_kinds`). tiles: weight name -> tile file stem
-    (:func:`neurosim.run.tiles.choose_tiles`), written under ``tiles_out``. source: the model label
-    recorded in each tile. Only quantized products are recorded; a float projection records nothing.
-    keep_counts: also keep each recorded projection's INT8 counts (``counts``: name -> array), to
-    compare runs count by count.
-    """
-
-    def __init__(self, projection: Projection, kinds: dict[str, str], *, tiles: dict[str, str] | None = None,
-                 tiles_out: Path | None = None, source: str = "smollm2-135m-instruct", keep_counts: bool = False):
-        self.projection = projection
-        self.kinds = kinds
-        self.recording = True
-        self.records: dict[str, dict] = {}
-        self.histograms: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self.tile_requests = dict(tiles or {})
-        self.tiles_out = Path(tiles_out) if tiles_out is not None else None
-        self.tiles_written: list[str] = []
-        self.source = source
-        self.keep_counts = keep_counts
-        self.counts: dict[str, np.ndarray] = {}
-        self._histogram: tuple | None = None  # (counts, histogram_silent of them): the last recorded input's
-
-    @property
-    def mode(self) -> str:
-        """The mode of the wrapped projection."""
-        return self.projection.mode
-
-    def selected(self, name: str) -> bool:
-        """Whether the wrapped projection runs ``name`` in its fidelity."""
-        return self.projection.selected(name)
-
-    def holds(self, name: str) -> bool:
-        """Whether the wrapped projection already holds ``name``'s derived weights (it gets w=None)."""
-        holds = getattr(self.projection, "holds", None)
-        return holds is not None and holds(name)
-
-    def bind_model(self, model) -> None:
-        """Passes ``Model.forward``'s model on to the projection (see QuantizedProjection.bind_model)."""
-        bind = getattr(self.projection, "bind_model", None)
-        if bind is not None:
-            bind(model)
-
-    def ordered_records(self) -> list[dict]:
-        """The records in the model's call order (the order of ``kinds``)."""
-        return [self.records[n] for n in self.kinds if n in self.records]
-
-    def __call__(self, name: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        p = self.projection.product(name, x, w)
-        if self.recording and p.quantized:
-            self._record(name, p)
-        return p.y
-
-    def _record(self, name: str, p: Product) -> None:
-        q = self.projection.quant  # type: ignore[attr-defined]  # a quantized projection
-        aq, wq = p.acts, p.weights
-        assert aq is not None and wq is not None  # p.quantized
-        c = aq.counts
-        tokens, in_f = c.shape
-        rng = aq.count_range or (None, None)
-        if self._histogram is None or self._histogram[0] is not c:  # shared inputs share counts
-            self._histogram = (c, histogram_silent(c, *rng))  # one pass: histogram + silent columns
-        values, freq, silent = self._histogram[1]
-        self.histograms[name] = (values, freq)
-        if self.keep_counts:
-            self.counts[name] = c
-        # int8 did not run the engine: projection_record counts the events it would process
-        self.records[name] = projection_record(
-            name, self.kinds.get(name, "unknown"), values, freq, quant=q, in_features=in_f,
-            out_features=wq.w_int.shape[0], silent_channels=silent, clamped=aq.clamped,
-            weight_clamped=wq.clamped, events=p.events)
-        if name in self.tile_requests and self.tiles_out is not None:
-            rows = tile_rows(tokens)
-            path = self.tiles_out / f"{self.tile_requests[name]}.npz"
-            write_request_tile(path, name, c[rows], wq.w_int[:LANES], q, aq.scale[rows],
-                               f"{self.source}:{name}:tokens{rows.start}+")
-            self.tiles_written.append(path.name)
-
-
-def write_request_tile(path: Path, name: str, counts: np.ndarray, w_lanes: np.ndarray, quant: Quantization,
-                       scale: np.ndarray, source: str) -> None:
-    """One requested hardware tile of the recorded projection ``name`` (:func:`neurosim.run.tiles.write_tile`):
-    its token rows' counts and scales, the first lanes' weights, the engine's window for those rows."""
-    write_tile(path, counts, w_lanes, quant.coding, T=resolve_steps(counts, quant.coding, quant.plan(name)[0]),
-               scale=scale, source=source)

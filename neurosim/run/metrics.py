@@ -57,7 +57,7 @@ def spike_sums(records: list[dict]) -> tuple[int, int, int, int, int]:
 
 
 def aggregate_totals(records: list[dict]) -> dict:
-    """Totals over projection records (:class:`neurosim.run.fidelity.Recorder`): counts summed,
+    """Totals over projection records (:class:`neurosim.run.recorder.Recorder`): counts summed,
     sparsities as zero cells over all cells, fractions weighted by activations (or input channels).
 
     Empty records give ``{}``. ``T_fixed``/``sparsity_fixed`` are set only when every record has a

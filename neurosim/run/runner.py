@@ -25,8 +25,10 @@ import numpy as np
 
 from neurosim import NeurosimError, __version__
 from neurosim.console import fit
-from neurosim.run.fidelity import Recorder, projection_for, projection_kinds
-from neurosim.run.metrics import accuracy, aggregate_totals, fixed_sparsity_text
+from neurosim.run.backends import backend
+from neurosim.run.fidelity import projection_kinds
+from neurosim.run.metrics import aggregate_totals, fixed_sparsity_text
+from neurosim.run.recorder import Recorder
 from neurosim.run.settings import Settings, add_arguments, settings_from_args
 from neurosim.run.tiles import choose_tiles
 
@@ -35,7 +37,7 @@ __all__ = ["execute", "format_summary", "configure", "run"]
 
 def execute(s: Settings, quiet: bool = False) -> dict:
     """Run a model with validated settings ``s``: a float pass, then (int8/spike) the quantized pass
-    through a :class:`~neurosim.run.fidelity.Recorder` (of the rotated and/or smoothed model when
+    through a :class:`~neurosim.run.recorder.Recorder` (of the rotated and/or smoothed model when
     ``s.rotate`` / ``s.smooth`` ask; the float reference is the model as stored), then the optional
     greedy generation.
 
@@ -80,8 +82,7 @@ def execute(s: Settings, quiet: bool = False) -> dict:
         model = Model(ckpt, dtype=np.dtype(s.dtype).type)
         if s.mode != "fp":
             FO.check_setting(s, model)
-        if s.device == "cuda":
-            check_gpu_memory(model, len(ids), s.mode != "fp")
+        backend(s.device).check_memory(model, len(ids), s.mode != "fp")
         calib = None
         if s.smooth is not None:
             from neurosim.run.windows import Window, check_disjoint
@@ -121,56 +122,24 @@ def _folded(s, model, calib, tokens: int) -> tuple:
     return model, info
 
 
-def check_gpu_memory(model, tokens: int, quantized: bool) -> None:
-    """Refuse (one line, before any work) a pass the GPU's memory cannot hold
-    (:func:`neurosim.model.torch_memory.check_fits`); no check on PyTorch's CPU device."""
-    from neurosim.core.gpu import torch_device
-    from neurosim.model.torch_memory import check_fits
-
-    torch, dev = torch_device("cuda")
-    if dev.type == "cuda":
-        total = torch.cuda.mem_get_info(dev)[1]
-        check_fits(model.model_config, tokens, model.dtype.itemsize, quantized, total,
-                   torch.cuda.get_device_name(dev))
-
-
-def _on_gpu(model, timing: dict):
-    """``model`` as a :class:`neurosim.model.torch_network.TorchModel` on the GPU; the upload's
-    seconds are added to ``timing["weights_s"]``."""
-    from neurosim.model.torch_network import TorchModel
-
-    t0 = time.perf_counter()
-    net = TorchModel(model, "cuda")
-    net.synchronize()
-    timing["weights_s"] = timing.get("weights_s", 0.0) + time.perf_counter() - t0
-    return net
-
-
 def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing) -> tuple[dict, Recorder | None]:
     """The float pass of ``model``, the quantized pass (of the folded model) and the generation:
     (summary without timing, the recorder or None); fills ``timing``."""
     from tqdm import tqdm
 
-    from neurosim.model import perplexity
     from neurosim.model import DecodeCache
 
     kinds = projection_kinds(model)
     bar = dict(total=model.n_layers, unit="layer", disable=quiet or None, leave=False)   # None: on a terminal only
-    cuda = s.device == "cuda"
-    rows = {"rows": True} if cuda else {}   # on the GPU the logits are made a row block at a time
-    net, acc_of, ppl_of, Rec = model, accuracy, perplexity, Recorder
-    if cuda:  # the whole forward on the GPU (torch): upload the weights first, timed apart
-        from neurosim.run.torch_fidelity import TorchRecorder, torch_accuracy, torch_perplexity
-
-        net = _on_gpu(model, timing)
-        acc_of, ppl_of, Rec = torch_accuracy, torch_perplexity, TorchRecorder  # type: ignore[assignment]  # torch twins
+    be = backend(s.device)
+    rows = be.forward_options   # on the GPU the logits are made a row block at a time
+    net = be.network(model, timing)   # on the GPU: the weights uploaded first, timed apart
     t0 = time.perf_counter()
     # the pass whose projections generate uses keeps its KV cache / SSE states for decoding
     cache = DecodeCache(model.n_layers) if s.generate and s.mode == "fp" else None
     with tqdm(desc=f"fp pass, {len(ids)} tokens", **bar) as pb:
         fp_logits = net.forward(ids, progress=pb, cache=cache, **rows)
-    if cuda:
-        net.synchronize()
+    be.synchronize(net)
     timing["fp_s"] = time.perf_counter() - t0
     summary = {
         "neurosim_version": __version__,
@@ -190,54 +159,55 @@ def _passes(s, model, ckpt, ids, source, model_dir, writer, calib, quiet, timing
             qmodel, info = _folded(s, model, calib, s.max_tokens)
             summary.update(info)
             timing["folds_s"] = time.perf_counter() - t0
-            if cuda:   # the folded weights replace the stored ones on the GPU
-                net = qnet = None   # free the first upload before the second
-                qnet = _on_gpu(qmodel, timing)
-            else:
-                qnet = qmodel
-        projection = projection_for(s)
-        hook = Rec(projection, kinds, source=s.model or "smollm2-135m-instruct")
+            net = qnet = None   # the folded weights replace the stored ones (on the GPU: freed first)
+            qnet = be.network(qmodel, timing)
+        projection = be.projection(s)
+        hook = be.recorder(projection, kinds, source=s.model or "smollm2-135m-instruct")
         if writer is not None:
             hook.tiles_out = writer.tiles_dir
             hook.tile_requests = choose_tiles(qmodel, [nm for nm in kinds if projection.selected(nm)], s.tiles)
         t0 = time.perf_counter()
         cache = DecodeCache(model.n_layers) if s.generate else None
-        if s.generate and not cuda:   # quantize each weight once: this pass and the decode steps after it
-            projection.weight_cache = {}
+        if s.generate:   # quantize each weight once: this pass and the decode steps after it
+            be.hold_weights(projection, True)
         with tqdm(desc=f"{s.mode} pass, {len(ids)} tokens", **bar) as pb:
             logits = qnet.forward(ids, linear=hook, progress=pb, cache=cache, **rows)
         hook.recording = False
         recs = hook.ordered_records()   # on the GPU: the statistics come to the host here
         timing[f"{s.mode}_s"] = time.perf_counter() - t0
-        layers = []
-        for i in range(model.n_layers):
-            prefix = model.layer_prefix(i)
-            entry = {"layer": i, "kind": model.layer_kind(i),
-                     "projections": [r for r in recs if r["name"].startswith(prefix)]}
-            if i in qnet.attention_stats:
-                entry["attention"] = qnet.attention_stats[i]
-            layers.append(entry)
-        summary["layers"] = layers
+        summary["layers"] = _layer_entries(model, recs, qnet.attention_stats)
         summary["totals"] = aggregate_totals(recs)
         t0 = time.perf_counter()
-        summary["accuracy"] = acc_of(fp_logits, logits, ids)
+        summary["accuracy"] = be.accuracy(fp_logits, logits, ids)
         timing["accuracy_s"] = time.perf_counter() - t0
         summary["tiles"] = sorted(hook.tiles_written)
     else:
-        summary["accuracy"] = {"ppl_fp": ppl_of(fp_logits, ids) if len(ids) > 1 else None}
+        summary["accuracy"] = {"ppl_fp": be.perplexity(fp_logits, ids) if len(ids) > 1 else None}
     if s.generate:
         t0 = time.perf_counter()
-        quantized = hook is not None and not cuda   # the torch projection keeps its weights anyway
-        if quantized and hook.projection.weight_cache is None:  # type: ignore[union-attr]  # once per weight
-            hook.projection.weight_cache = {}  # type: ignore[union-attr]
+        if hook is not None:   # quantize each weight once, not per token
+            be.hold_weights(hook.projection, True)
         try:
             new = qnet.generate(ids, s.generate, linear=hook, cache=cache, logits=logits)
         finally:
-            if quantized:
-                hook.projection.weight_cache = None  # type: ignore[union-attr]
+            if hook is not None:
+                be.hold_weights(hook.projection, False)
         timing["generate_s"] = time.perf_counter() - t0
         summary["generated"] = {"ids": new.tolist(), "text": ckpt.tokenizer.decode(new.tolist())}
     return summary, hook
+
+
+def _layer_entries(model, recs: list[dict], attention_stats: dict) -> list[dict]:
+    """The summary's ``layers``: per layer its kind, its projections' records and its attention statistics."""
+    layers = []
+    for i in range(model.n_layers):
+        prefix = model.layer_prefix(i)
+        entry = {"layer": i, "kind": model.layer_kind(i),
+                 "projections": [r for r in recs if r["name"].startswith(prefix)]}
+        if i in attention_stats:
+            entry["attention"] = attention_stats[i]
+        layers.append(entry)
+    return layers
 
 
 def format_summary(summary: dict) -> str:
@@ -249,7 +219,8 @@ def format_summary(summary: dict) -> str:
     lines.append(f"model {summary['model']['model_type']} ({summary['model']['n_layers']} layers), "
                  f"{summary['tokens']} tokens, mode {s['mode']}")
     if "layers" in summary:
-        lines.append(f"coding {s['coding']}, scale {s['scale']}" + (f" k={s['k']:g}" if s["scale"] == "adaptive" else "")
+        k = f" k={s['k']:g}" if s["scale"] == "adaptive" else ""
+        lines.append(f"coding {s['coding']}, scale {s['scale']}" + k
                      + f", clamp {s['clamp']}, window {s['window'] or 'per tensor'}"
                      + "".join(f", {p} T={T}" for p, T in (s.get("window_for") or {}).items()))
         if summary.get("rotation"):

@@ -22,8 +22,9 @@ from neurosim import NeurosimError
 from neurosim.core.coding import CODINGS, fits, required_steps
 from neurosim.core.quant import SCALES
 
-__all__ = ["MODES", "ENGINES", "DEVICES", "Settings", "check_encoding", "load_yaml", "read_yaml", "setting_items", "parse_clamp",
-           "parse_window_for", "add_arguments", "add_quantizer_arguments", "settings_from_args"]
+__all__ = ["MODES", "ENGINES", "DEVICES", "Quantizer", "Settings", "check_encoding", "load_yaml", "read_yaml",
+           "setting_items", "parse_clamp", "parse_window_for", "add_arguments", "add_quantizer_arguments",
+           "settings_from_args"]
 
 #: fidelities of a run: float reference, dense INT8 products, event-driven spiking products
 MODES = ("fp", "int8", "spike")
@@ -36,8 +37,30 @@ DEVICES = ("cpu", "cuda")
 
 
 @dataclass
-class Settings:
-    """Everything a run depends on; YAML keys and CLI flags have these names."""
+class Quantizer:
+    """The quantizer keys that ``neurosim run`` (:class:`Settings`) and ``neurosim eval``
+    (:class:`neurosim.run.eval_settings.QuantSetting`) share; YAML keys and CLI flags have these names."""
+
+    mode: str = "spike"  #: one of MODES
+    coding: str = "bitwise"  #: one of neurosim.core.coding.CODINGS
+    scale: str = "absmax"  #: activation quantizer, one of neurosim.core.quant.SCALES
+    k: float = 3.0  #: adaptive threshold divisor, V_th = mean|x| / k
+    clamp: int | None = 127  #: largest |count| (None: unbounded, adaptive only)
+    window: int | None = None  #: fixed spike window T in steps (None: derived from each tensor)
+    projections: list[str] = field(default_factory=lambda: ["*"])  #: fnmatch patterns of weight names
+    weight_group: int | None = None  #: inputs per weight scale (None: one scale per output channel)
+    smooth: float | None = None  #: SmoothQuant strength alpha in [0, 1] (None: no smoothing; neurosim.run.smooth)
+    calib_file: str | None = None  #: smoothing calibration text (None: The Winter's Tale, not an eval play)
+    calib_tokens: int = 2048  #: calibration tokens (the first of the calibration text)
+    window_for: dict[str, int] = field(default_factory=dict)  #: weight-name pattern -> fixed spike window T
+    rotate: str = "none"  #: residual-stream rotation folded into the weights (neurosim.run.rotate.ROTATIONS)
+    rotate_seed: int = 0  #: seed of a random rotation (rotate random, or no Hadamard of the hidden size)
+
+
+@dataclass
+class Settings(Quantizer):
+    """Everything a run depends on (the :class:`Quantizer` keys and these); YAML keys and CLI flags
+    have these names."""
 
     model: str | None = None  #: checkpoint dir (None: the embedded SmolLM2-135M)
     prompt: str | None = None
@@ -46,24 +69,10 @@ class Settings:
     max_tokens: int = 256  #: input truncated to this many tokens
     generate: int = 0  #: greedily generated tokens after the input
     allow_longer: bool = False  #: run past the model's max_position_embeddings (input + generated)
-    mode: str = "spike"  #: one of MODES
     engine: str | None = None  #: spike-mode product, one of ENGINES (None: event); int8 is always dense
     device: str = "cpu"  #: one of DEVICES; cuda runs the whole forward on the GPU (spike mode: dense path)
-    coding: str = "bitwise"  #: one of neurosim.core.coding.CODINGS
-    scale: str = "absmax"  #: activation quantizer, one of neurosim.core.quant.SCALES
-    k: float = 3.0  #: adaptive threshold divisor, V_th = mean|x| / k
-    clamp: int | None = 127  #: largest |count| (None: unbounded, adaptive only)
-    window: int | None = None  #: fixed spike window T in steps (None: derived from each tensor)
-    projections: list[str] = field(default_factory=lambda: ["*"])  #: fnmatch patterns of weight names
-    weight_group: int | None = None  #: inputs per weight scale (None: one scale per output channel)
     tiles: int = 32  #: hardware tiles written into the trace (sampled over layers and projection kinds)
     dtype: str = "float32"  #: float dtype of the model
-    smooth: float | None = None  #: SmoothQuant strength alpha in [0, 1] (None: no smoothing; neurosim.run.smooth)
-    calib_file: str | None = None  #: smoothing calibration text (None: The Winter's Tale, not an eval play)
-    calib_tokens: int = 2048  #: calibration tokens (the first of the calibration text)
-    window_for: dict[str, int] = field(default_factory=dict)  #: weight-name pattern -> fixed spike window T
-    rotate: str = "none"  #: residual-stream rotation folded into the weights (neurosim.run.rotate.ROTATIONS)
-    rotate_seed: int = 0  #: seed of a random rotation (rotate random, or no Hadamard of the hidden size)
     trace: str | None = None  #: trace directory to write (None: no trace)
 
     def validate(self) -> "Settings":
@@ -161,7 +170,8 @@ class Settings:
         if not isinstance(self.rotate_seed, int) or isinstance(self.rotate_seed, bool) or self.rotate_seed < 0:
             raise NeurosimError(f"rotate_seed must be a non-negative integer, got {self.rotate_seed!r}")
         if self.mode == "fp" and (self.smooth is not None or self.window_for or self.rotate != "none"):
-            raise NeurosimError("smooth, window_for and rotate change the quantized pass; they need --mode int8 or spike")
+            raise NeurosimError("smooth, window_for and rotate change the quantized pass; they need --mode int8 "
+                                "or spike")
 
 
 def check_encoding(name) -> None:
@@ -205,7 +215,8 @@ def setting_items(data: dict, known, where, what: str = "key"):
         k = str(key).replace("-", "_")
         if k not in known:
             hint = difflib.get_close_matches(k, known, n=1)
-            raise NeurosimError(f"unknown {what} {key!r} in {where}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+            mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise NeurosimError(f"unknown {what} {key!r} in {where}{mean}")
         if k == "clamp" and isinstance(value, str):
             value = parse_clamp(value)
         if k == "projections" and isinstance(value, str):
@@ -249,8 +260,8 @@ def add_quantizer_arguments(p) -> None:
     parser or an argument group): --smooth, --calib-file, --calib-tokens, --window-for, --rotate,
     --rotate-seed."""
     d = Settings()
-    p.add_argument("--smooth", type=float, help="SmoothQuant migration strength ALPHA in [0, 1], folded into the weights "
-                                                     "(default: no smoothing)")
+    p.add_argument("--smooth", type=float, help="SmoothQuant migration strength ALPHA in [0, 1], folded into the "
+                                                 "weights (default: no smoothing)")
     p.add_argument("--calib-file", help="calibration text for --smooth (default: The Winter's Tale)")
     p.add_argument("--calib-tokens", type=int, help=f"calibration tokens (default {d.calib_tokens})")
     p.add_argument("--window-for", action="append", metavar="PATTERN=T",

@@ -7,11 +7,11 @@
   weights per output channel (or group) on the device (:mod:`neurosim.core.gpu`, the CPU's
   formulas), the exact integer product (int8 tensor cores, int32 accumulation), one dequantization.
   Each weight is quantized once, on first use.
-* :class:`TorchRecorder`: the :class:`~neurosim.run.fidelity.Recorder` of the torch forward. Per
+* :class:`TorchRecorder`: the :class:`~neurosim.run.recorder.Recorder` of the torch forward. Per
   recorded projection it keeps, on the device, the histogram of the INT8 counts, the number of
   silent input channels, the clamp count and (for requested tiles) the tile's rows; they are copied
   to the host once, when the records are asked for, and turned into the same records by the same
-  function (:func:`~neurosim.run.fidelity.projection_record`), so the trace and ``summary.json``
+  function (:func:`~neurosim.run.recorder.projection_record`), so the trace and ``summary.json``
   have the CPU run's schema.
 * :func:`torch_accuracy` / :func:`torch_perplexity`: :func:`neurosim.run.metrics.accuracy` and the
   perplexity on device logits (float64, in row blocks), so the logits never leave the device.
@@ -27,7 +27,8 @@ import numpy as np
 
 from neurosim import NeurosimError
 from neurosim.defaults import LANES
-from neurosim.run.fidelity import Quantization, projection_record, write_request_tile
+from neurosim.run.fidelity import Quantization
+from neurosim.run.recorder import RecorderBase, projection_record, write_request_tile
 from neurosim.run.tiles import tile_rows
 
 __all__ = ["TorchFloatProjection", "TorchQuantizedProjection", "TorchRecorder", "torch_projection_for",
@@ -101,10 +102,10 @@ def torch_projection_for(s):
     return TorchQuantizedProjection(s.mode, Quantization.from_settings(s), s.projections)
 
 
-class TorchRecorder:
+class TorchRecorder(RecorderBase):
     """The torch forward's ``linear`` hook around a :class:`TorchQuantizedProjection`: forwards every
     call and, while ``recording``, keeps each projection's statistics on the device (module
-    docstring). Attributes and arguments as :class:`neurosim.run.fidelity.Recorder`; ``records``,
+    docstring). Attributes and arguments as :class:`neurosim.run.recorder.Recorder`; ``records``,
     ``histograms`` and the tiles are complete after :meth:`finish` (``ordered_records`` calls it).
     ``keep_counts``: also keep every recorded projection's INT8 counts (host copies, in ``counts``),
     to compare them with a CPU run."""
@@ -112,28 +113,9 @@ class TorchRecorder:
     def __init__(self, projection: TorchQuantizedProjection, kinds: dict[str, str], *,
                  tiles: dict[str, str] | None = None, tiles_out: Path | None = None,
                  source: str = "smollm2-135m-instruct", keep_counts: bool = False):
-        self.projection = projection
-        self.kinds = kinds
-        self.recording = True
-        self.records: dict[str, dict] = {}
-        self.histograms: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self.tile_requests = dict(tiles or {})
-        self.tiles_out = Path(tiles_out) if tiles_out is not None else None
-        self.tiles_written: list[str] = []
-        self.source = source
-        self.keep_counts = keep_counts
-        self.counts: dict[str, np.ndarray] = {}
+        super().__init__(projection, kinds, tiles=tiles, tiles_out=tiles_out, source=source, keep_counts=keep_counts)
         self._pending: dict[str, dict] = {}
         self._tokens: int | None = None
-
-    @property
-    def mode(self) -> str:
-        """The mode of the wrapped projection."""
-        return self.projection.mode
-
-    def selected(self, name: str) -> bool:
-        """Whether the wrapped projection runs ``name`` in its fidelity."""
-        return self.projection.selected(name)
 
     def __call__(self, name: str, x, w):
         y, aq, wq = self.projection.product(name, x, w)
@@ -188,8 +170,8 @@ class TorchRecorder:
             self.histograms[name] = values, freq
             wq = p["wq"]
             self.records[name] = projection_record(
-                name, self.kinds.get(name, "unknown"), values, freq, quant=q, in_features=p["in_f"],
-                out_features=int(wq.w_int.shape[0]), silent_channels=int((~p["active"]).sum()),
+                name, self.kinds.get(name, "unknown"), values, freq, quant=q,
+                features=(p["in_f"], int(wq.w_int.shape[0])), silent_channels=int((~p["active"]).sum()),
                 clamped=int(p["clamped"]), weight_clamped=wq.clamped)
             if p["tile"] and self.tiles_out is not None:   # tiles are kept only with a folder
                 import torch
