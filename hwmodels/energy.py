@@ -4,8 +4,9 @@ For every projection of the trace and every design, the access counts of :mod:`.
 priced with:
 
 * **compute**: the lane array's gate-level energy per busy cycle from ``neurosim hw`` (hw.json;
-  cell delays when simulated, else zero-delay), without its leakage, at the measured node
-  (OSU 0.18 um, 1.8 V) or scaled to ``node`` with Stillmaker & Baas (:mod:`.tech`; ESTIMATE).
+  cell delays when simulated, else zero-delay), without its leakage, at the measured node (the
+  document's cell library: OSU 0.18 um or SkyWater sky130 hd, 1.8 V) or scaled from it to ``node``
+  with Stillmaker & Baas (:mod:`.tech`; ESTIMATE).
   The zero-skipping MAC pays the dense MAC's measured mean energy per activation for each
   non-zero one (zero detection not counted);
 * **weight memory**: one SRAM read per weight row of ``lanes x 8`` bits (:mod:`.memory`, CACTI,
@@ -40,21 +41,31 @@ from . import tech
 from .literature import PUBLISHED
 
 SCHEMA = "neurosim.energy/1"
-MEASURED_NODE_NM = 180
-#: nodes where both CACTI and the compute scaling exist, plus the measured node (cited SRAM figures)
-NODES_NM = (45, 32, MEASURED_NODE_NM)
+#: nodes where both CACTI and the compute scaling exist, plus the measured libraries' nodes (cited SRAM
+#: figures; the compute energies unscaled at the document's own node, scaled at the other)
+NODES_NM = (45, 32, *tech.SOURCE_NODES)
 BUFFER_WORD_BITS = 64
 COMPONENTS = ("compute", "weight_sram", "weight_dram", "buffers", "outputs", "leakage")
 
 
-def read_hw(hw) -> dict:
-    """hw.json of a `neurosim hw` folder (or the file), checked for its schema."""
+def read_hw(hw, tech_name: str | None = None) -> dict:
+    """hw.json of a `neurosim hw` folder (or the file), checked for its schema; ``tech_name`` picks
+    that cell library's document (``HW/<tech>/hw.json`` of a ``--tech all`` folder) and refuses a
+    document measured on another library."""
     from neurosim.run.trace import read_json
     p = Path(hw)
     f = p / "hw.json" if p.is_dir() else p
+    if tech_name is not None:
+        tech.check_library(tech_name)
+        if (f.parent / tech_name / "hw.json").is_file():
+            f = f.parent / tech_name / "hw.json"
     doc = read_json(f, "give the folder written by `neurosim hw --out HWOUT`")
     if not isinstance(doc, dict) or doc.get("schema") != "neurosim.hw/1" or not isinstance(doc.get("results"), dict):
         raise NeurosimError(f"{f} is not a neurosim.hw/1 document (re-run `neurosim hw`)")
+    own = doc.get("settings", {}).get("tech", tech.DEFAULT_LIBRARY)
+    if tech_name is not None and own != tech_name:
+        raise NeurosimError(f"{f} was measured on {own}, not {tech_name} (run `neurosim hw --tech {tech_name}` "
+                            f"or --tech all)")
     return doc
 
 
@@ -154,9 +165,10 @@ def _break_even(s_meas: float, spk: dict, base: dict, memory: bool) -> float | N
 def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str = "sram", batch: int = 1,
                   buffer_kb: int = 8, freq: float | None = None, sram_model: str = "cacti",
                   dram_level: str = "low", cache_dir: str | Path = "build/energy_cache",
-                  scenarios: str | None = None) -> dict:
-    """The energy document (``energy.json``) of a trace under the hardware of ``hw``; with
-    ``scenarios`` (a grid of :func:`.scenarios.parse_grid`) also the verdict over that grid."""
+                  scenarios: str | None = None, tech_name: str | None = None) -> dict:
+    """The energy document (``energy.json``) of a trace under the hardware of ``hw`` (its
+    ``tech_name`` library's document, :func:`read_hw`); with ``scenarios`` (a grid of
+    :func:`.scenarios.parse_grid`) also the verdict over that grid."""
     from . import scenarios as sc
     grid = sc.parse_grid(scenarios) if scenarios else None
     if grid is not None:
@@ -167,27 +179,27 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
         raise NeurosimError(f"--batch must be >= 1, got {batch}")
     if node not in NODES_NM:
         raise NeurosimError(f"--node must be one of {', '.join(map(str, NODES_NM))} nm: CACTI models 22-90 nm, the "
-                            f"compute scaling (Stillmaker & Baas) 45/32/20/7 nm, and {MEASURED_NODE_NM} nm keeps the "
-                            f"measured node with cited SRAM figures; got {node}")
+                            f"compute scaling (Stillmaker & Baas) 45/32/20/7 nm, and the measured libraries' nodes "
+                            f"({'/'.join(map(str, tech.SOURCE_NODES))} nm) take cited SRAM figures; got {node}")
     if sram_model not in ("cacti", "cited"):
         raise NeurosimError(f"--sram-model must be cacti or cited, got {sram_model!r}")
     projections = df.projections_from_trace(trace)
     from neurosim.run.trace import read_summary
     summary = read_summary(trace)
-    doc_hw = read_hw(hw)
-    tech.check_scalable(doc_hw)
+    doc_hw = read_hw(hw, tech_name)
+    src_nm, src_vdd = tech.measured_supply(doc_hw)
     f, compute = compute_designs(doc_hw, freq)
     lanes = int(doc_hw.get("settings", {}).get("lanes", 16))
     row_bits = lanes * df.INT8_BITS
     word_bits, words_per_row = mem.weight_port(row_bits)
-    use_cited = node == MEASURED_NODE_NM or sram_model == "cited"
+    use_cited = node in tech.SOURCE_NODES or sram_model == "cited"
     if use_cited:
         sram = mem.sram_cited(sram_kb, word_bits, node)
         buf = mem.sram_cited(buffer_kb, BUFFER_WORD_BITS, node)
     else:
         sram = mem.sram_cacti(sram_kb, word_bits, node, cache_dir)
         buf = mem.sram_cacti(buffer_kb, BUFFER_WORD_BITS, node, cache_dir)
-    ef = 1.0 if node == MEASURED_NODE_NM else tech.energy_factor(node)
+    ef = 1.0 if node == src_nm else tech.energy_factor(node, src_nm, src_vdd)
     weight_bytes = sum(p.in_features * p.out_features for p in projections)
     largest_group = max(p.in_features for p in projections) * lanes
     if weights == "sram":
@@ -279,10 +291,12 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
                                                                            for c, x in v["components_pj"].items()}}
                                            for k, v in d.items()}}
                  for li, d in sorted(layers.items())]
-    label = ("measured node (OSU 0.18 um, 1.8 V)" if node == MEASURED_NODE_NM else
-             f"ESTIMATE: compute scaled from OSU 0.18 um to {node} nm (Stillmaker & Baas, x{ef:.4f})")
+    lib_name = tech.LIBRARIES[doc_hw.get("settings", {}).get("tech", tech.DEFAULT_LIBRARY)]["label"].split(" (")[0]
+    label = (f"measured node ({lib_name}, {src_vdd:g} V)" if node == src_nm else
+             f"ESTIMATE: compute scaled from {lib_name} to {node} nm (Stillmaker & Baas, x{ef:.4f})")
     constants = {
-        "compute": {"source": "neurosim hw gate-level simulation (hw.json)", "node_nm": MEASURED_NODE_NM,
+        "compute": {"source": "neurosim hw gate-level simulation (hw.json)", "node_nm": src_nm,
+                    "library": doc_hw.get("settings", {}).get("library"),
                     "vdd_v": doc_hw.get("settings", {}).get("voltage_v"), "unit": "pJ per busy cycle of the array",
                     "scaled_to_nm": node, "factor": ef, "label": label,
                     "scaling_source": tech.SOURCE, "scaled_vdd_v": tech.NOMINAL_VDD.get(node),

@@ -260,7 +260,8 @@ def assemble(found: SearchResult, power: dict, src: Source, settings: dict, tech
         "comparison": comparison,
         "paper": PAPER,
         "assumptions": assumptions(settings, spa),
-        "technology_scaling": scale_energy_area(comparison, tech_nodes) if tech_nodes else None,
+        "technology_scaling": scale_energy_area(comparison, tech_nodes, settings.get("tech", DEFAULT_LIBRARY),
+                                                settings["voltage_v"]) if tech_nodes else None,
     }
     return json.loads(json.dumps(doc, default=_jsonable))
 
