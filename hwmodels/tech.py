@@ -40,7 +40,8 @@ NOMINAL_VDD = {180: 1.8, 130: 1.8, 45: 1.0, 32: 0.9, 20: 0.9, 7: 0.7}
 TABULATED = tuple(sorted(AREA_DIV_FROM_180, reverse=True))
 
 
-def _efac(node: int, vdd: float) -> float:
+def energy_poly(node: int, vdd: float) -> float:
+    """The paper's energy polynomial of ``node`` at supply ``vdd`` [V] (relative units)."""
     a, b, c = ENERGY_POLY[node]
     return a * vdd * vdd + b * vdd + c
 
@@ -53,7 +54,7 @@ def energy_factor(node: int, src: int = 180, src_vdd: float | None = None) -> fl
         raise NeurosimError(f"no Stillmaker & Baas energy coefficients for a source node of {src} nm here "
                             f"(available: {', '.join(map(str, sorted(ENERGY_POLY, reverse=True)))})")
     v = NOMINAL_VDD[src] if src_vdd is None else float(src_vdd)
-    return _efac(node, NOMINAL_VDD[node]) / _efac(src, v)
+    return energy_poly(node, NOMINAL_VDD[node]) / energy_poly(src, v)
 
 
 def area_factor(node: int, src: int = 180) -> float:
