@@ -46,6 +46,8 @@ from .tools import cell_models_for, liberty_for
 __all__ = ["PAPER", "run_flow", "run_libraries", "library_summary", "fill_synthesis_cache", "assemble", "assumptions", "busy_cycle_energy", "compare", "check_out",
            "write_outputs"]
 
+#: tool processes run at a time by default: one per core
+DEFAULT_WORKERS = os.cpu_count() or 2
 #: the hw output folder's marker file and name in messages (neurosim.outdir.OutputFolder)
 MARKER, WHAT = "hw.json", "hw"
 
@@ -77,7 +79,7 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
              liberty: str | Path | None = None, trace: str | Path | None = None,
              flavour: str = "yowasp", rows: int = 32, k_inputs: int = 16, k: int = DEFAULT_K, seed: int = 0,
              glitches: bool = True, cache_dir: str | Path = "build/hw_cache", progress: bool = True,
-             tech_nodes=(45, 32, 7), workers: int = 2, pipelines: dict | None = None,
+             tech_nodes=(45, 32, 7), workers: int = DEFAULT_WORKERS, pipelines: dict | None = None,
              slew_mode: str = "driver", kinds=DEFAULT_KINDS, tech: str = DEFAULT_LIBRARY,
              write: bool = True) -> dict:
     """Run the flow and write ``out/hw.json``, ``out/hw.md`` and ``out/run.json``; return hw.json.
@@ -204,7 +206,7 @@ def library_summary(doc: dict) -> dict:
 
 def fill_synthesis_cache(*, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANES, liberty: str | Path | None = None,
                          flavour: str = "yowasp", k: int = DEFAULT_K, cache_dir: str | Path = "build/hw_cache",
-                         workers: int = 2, pipelines: dict | None = None, kinds=DEFAULT_KINDS,
+                         workers: int = DEFAULT_WORKERS, pipelines: dict | None = None, kinds=DEFAULT_KINDS,
                          tech: str = DEFAULT_LIBRARY) -> int:
     """Stage 1 alone (:func:`~neurosim.hwmodels.search.search`, no stimulus, no output folder): fills
     ``cache_dir``'s synthesis cache with everything :func:`run_flow` with the same search settings

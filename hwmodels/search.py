@@ -13,7 +13,9 @@
    :class:`Choice` says ``meets_timing=False``.
 
 Synthesis is cached on disk (:func:`neurosim.hwmodels.synth.synthesize`); a full-size array and its
-timing per clock are computed once per search (:attr:`SearchResult.arrays`).
+timing per clock are computed once per search (:attr:`SearchResult.arrays`). The step-2 searches of
+the (kind, clock) pairs run ``workers`` at a time and do not depend on one another, so the result
+is the same for any number of workers.
 Units: area um^2, time ns, frequency MHz, ABC delay targets ps.
 """
 
@@ -139,6 +141,7 @@ class Tools:
     progress: bool = True
     synthesized: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _emit_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def rtl_dir(self) -> Path:
@@ -154,7 +157,8 @@ class Tools:
         from neurosim.rtl.build import emit
         out_dir = self.rtl_dir
         out_dir.mkdir(parents=True, exist_ok=True)
-        m = emit(kind.design, lanes=lanes, k=k, pipeline=pipeline, out_dir=out_dir, **kind.emit_kw())
+        with self._emit_lock:        # one elaboration at a time (the searches run in threads)
+            m = emit(kind.design, lanes=lanes, k=k, pipeline=pipeline, out_dir=out_dir, **kind.emit_kw())
         m["verilog"] = str(out_dir / Path(m["verilog"]).name)
         m["family"] = FAMILY
         return m
@@ -298,70 +302,110 @@ def _candidates(kinds, periods: dict[float, float], k: int, tools: Tools, delay_
         bar.close()
 
 
+class _Arrays:
+    """The full-size arrays of one search and their timings, shared by the per-(kind, clock)
+    searches that run ``workers`` at a time: each array is synthesized and each (array, clock)
+    timed once (a lock per key); :meth:`ordered` gives them in the order one search after another
+    would have made them, so the document does not depend on the threads' timing."""
+
+    def __init__(self, tools: Tools, lanes: int, k: int, periods: dict[float, float]):
+        self.tools, self.lanes, self.k, self.periods = tools, lanes, k, periods
+        self.arrays: dict[tuple, FullArray] = {}
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def _key_lock(self, key: tuple) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def full(self, kind: DesignKind, p: int, dps: int, log: list) -> FullArray:
+        """The array of ``kind`` at pipeline ``p`` synthesized for ABC target ``dps`` [ps]."""
+        key = (kind.name, p, dps)
+        log.append((key, None))
+        with self._key_lock(key):
+            if key not in self.arrays:
+                m = self.tools.emit(kind, p, self.lanes, self.k)
+                self.arrays[key] = FullArray(kind, p, dps, m, self.tools.synthesize(kind, m, dps))
+        return self.arrays[key]
+
+    def timed(self, fa: FullArray, f: float, log: list) -> TimingResult:
+        """``fa`` timed at clock ``f`` [MHz] (with OpenSTA's vectorless power cross-check)."""
+        fk = freq_key(f)
+        key = (fa.kind.name, fa.pipeline, fa.abc_delay_target_ps)
+        log.append((key, fk))
+        with self._key_lock(key + (fk,)):
+            if fk not in fa.timing:
+                fa.timing[fk] = run_sta(fa.synth.netlist, fa.entry["top"], self.tools.liberty, self.periods[f],
+                                        activity=STA_CROSSCHECK_ACTIVITY)
+        return fa.timing[fk]
+
+    def ordered(self, logs: list[list]) -> dict[tuple, FullArray]:
+        """The arrays, and each array's timings, in the order of ``logs`` (one per search, in turn)."""
+        out: dict[tuple, FullArray] = {}
+        timings: dict[tuple, dict] = {}
+        for key, fk in (e for log in logs for e in log):
+            out.setdefault(key, self.arrays[key])
+            if fk is not None:
+                timings.setdefault(key, {}).setdefault(fk, self.arrays[key].timing[fk])
+        for key, fa in out.items():
+            fa.timing = timings.get(key, {})
+        return out
+
+
+def _choose(kind: DesignKind, f: float, candidates: list[Candidate], arrays: _Arrays) -> tuple[Choice, list]:
+    """The cheapest full-size array of ``kind`` meeting clock ``f`` [MHz]: candidates meeting it at
+    one lane by area, each at the ABC targets :data:`ABC_TARGET_STEPS` x the period; if none meets,
+    the fastest candidate at its best target. Returns the choice and the log of arrays it used."""
+    fk, log = freq_key(f), []
+    targets = [int(round(arrays.periods[f] * 1000 * x)) for x in ABC_TARGET_STEPS]
+    pick, tried = None, []
+    for c in _cheapest_meeting(candidates, kind, f):
+        for dps in targets:
+            fa = arrays.full(kind, c.pipeline, dps, log)
+            st = arrays.timed(fa, f, log)
+            tried.append({"top": fa.entry["top"], "abc_delay_target_ps": dps, "slack_ns": st.slack_ns})
+            if st.met:
+                pick = fa
+                break
+        if pick is not None:
+            break
+    met = pick is not None
+    if not met:       # nothing meets: the fastest candidate at its best ABC target
+        fastest = max((c for c in candidates if c.kind == kind), key=lambda c: c.timing[fk].fmax_mhz)
+        best = None
+        for dps in targets:
+            st = arrays.timed(arrays.full(kind, fastest.pipeline, dps, log), f, log)
+            if best is None or st.slack_ns > best[1]:
+                best = (dps, st.slack_ns)
+        pick = arrays.full(kind, fastest.pipeline, best[0], log)
+    return Choice(kind, f, pick, met, tried), log
+
+
+def _cheapest_meeting(candidates: list[Candidate], kind: DesignKind, f: float) -> list[Candidate]:
+    mine = [c for c in candidates if c.kind == kind and c.meets(freq_key(f))]
+    return sorted(mine, key=lambda c: c.area_um2)
+
+
 def search(kinds, freqs, *, lanes: int, k: int, tools: Tools, pipelines: dict | None = None) -> SearchResult:
     """Stage 1: candidates at one lane, then the cheapest full-size array meeting each clock.
 
     ``freqs`` are clocks in MHz (ascending); ``k`` is the arrays' maximum dot-product length;
-    ``pipelines`` ({kind name: [depths]}) restricts the searched depths (tests, quick runs)."""
+    ``pipelines`` ({kind name: [depths]}) restricts the searched depths (tests, quick runs). The
+    per-(kind, clock) searches run ``tools.workers`` at a time; the result does not depend on it."""
     periods = {f: round(1000.0 / f, 4) for f in freqs}
     delay_ps = int(round(min(periods.values()) * 1000))
     candidates = _candidates(kinds, periods, k, tools, delay_ps, pipelines)
-    arrays: dict[tuple, FullArray] = {}
-
-    def full(kind: DesignKind, p: int, dps: int) -> FullArray:
-        key = (kind.name, p, dps)
-        if key not in arrays:
-            m = tools.emit(kind, p, lanes, k)
-            arrays[key] = FullArray(kind, p, dps, m, tools.synthesize(kind, m, dps))
-        return arrays[key]
-
-    def timed(fa: FullArray, f: float) -> TimingResult:
-        fk = freq_key(f)
-        if fk not in fa.timing:
-            fa.timing[fk] = run_sta(fa.synth.netlist, fa.entry["top"], tools.liberty, periods[f],
-                                    activity=STA_CROSSCHECK_ACTIVITY)
-        return fa.timing[fk]
-
-    def cheapest_meeting(kind: DesignKind, f: float) -> list[Candidate]:
-        mine = [c for c in candidates if c.kind == kind and c.meets(freq_key(f))]
-        return sorted(mine, key=lambda c: c.area_um2)
-
+    arrays = _Arrays(tools, lanes, k, periods)
     sel = [(kind, f) for kind in kinds for f in freqs]
     bar = tools.bar(len(sel), f"hw: synth+STA chosen ({lanes} lanes)", "cfg")
-    # the first choice of every (kind, clock), synthesized `workers` at a time; the search below
-    # then finds them in the synthesis cache
-    first = []
-    for kind, f in sel:
-        ok = cheapest_meeting(kind, f)
-        if ok:
-            first.append((kind, tools.emit(kind, ok[0].pipeline, lanes, k), int(round(periods[f] * 1000))))
-    tools.map(lambda a: tools.synthesize(*a), first)
-    choices: dict[str, Choice] = {}
-    for kind, f in sel:
-        targets = [int(round(periods[f] * 1000 * x)) for x in ABC_TARGET_STEPS]
-        pick, tried = None, []
-        for c in cheapest_meeting(kind, f):
-            for dps in targets:
-                fa = full(kind, c.pipeline, dps)
-                st = timed(fa, f)
-                tried.append({"top": fa.entry["top"], "abc_delay_target_ps": dps, "slack_ns": st.slack_ns})
-                if st.met:
-                    pick = fa
-                    break
-            if pick is not None:
-                break
-        met = pick is not None
-        if not met:       # nothing meets: the fastest candidate at its best ABC target
-            fastest = max((c for c in candidates if c.kind == kind),
-                          key=lambda c: c.timing[freq_key(f)].fmax_mhz)
-            best = None
-            for dps in targets:
-                st = timed(full(kind, fastest.pipeline, dps), f)
-                if best is None or st.slack_ns > best[1]:
-                    best = (dps, st.slack_ns)
-            pick = arrays[(kind.name, fastest.pipeline, best[0])]
-        ch = Choice(kind, f, pick, met, tried)
-        choices[ch.key] = ch
+
+    def one(item) -> tuple[Choice, list]:
+        out = _choose(*item, candidates, arrays)
         bar.update(1)
-    bar.close()
-    return SearchResult(candidates, arrays, choices, delay_ps)
+        return out
+    try:
+        done = tools.map(one, sel)
+    finally:
+        bar.close()
+    choices = {ch.key: ch for ch, _ in done}
+    return SearchResult(candidates, arrays.ordered([log for _, log in done]), choices, delay_ps)
