@@ -27,10 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.core.coding import INT8_WINDOW
 from neurosim.defaults import K as DEFAULT_K, LANES as DEFAULT_LANES
 from neurosim.outdir import OutputFolder, check_replaceable
 from neurosim.paper import HW_CLAIMS as PAPER
 from neurosim.results import load_average
+from neurosim.rtl.params import MAX_LANES
 
 from .compare import busy_cycle_energy, compare
 from .liberty import Library
@@ -58,8 +60,8 @@ def _check(out: Path, freqs, lanes: int, coding: str, k_inputs: int, k: int) -> 
                             "re-encoded from it); got " + coding)
     if not freqs or any(f <= 0 for f in freqs):
         raise NeurosimError("--freq needs positive MHz values")
-    if lanes < 1 or lanes > 256:
-        raise NeurosimError("--lanes must be 1..256")
+    if lanes < 1 or lanes > MAX_LANES:
+        raise NeurosimError(f"--lanes must be 1..{MAX_LANES}")
     check_out(out)
     if not 1 <= k_inputs <= k:
         raise NeurosimError(f"--inputs must be 1..{k}: the arrays are built for dot products of at most "
@@ -106,7 +108,7 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
         src = tile_source(trace, rows, k_inputs, lanes, coding, seed=seed)
         model_stats = _model_stats(trace)
     else:
-        src = synthetic_source(rows, k_inputs, lanes, coding, T=7, seed=seed)
+        src = synthetic_source(rows, k_inputs, lanes, coding, T=INT8_WINDOW[coding], seed=seed)
     tools = Tools(lib_path, lib, flavour, Path(cache_dir), workers, progress)
     timings_s: dict[str, float] = {}
     t0 = time.time()
@@ -214,8 +216,8 @@ def fill_synthesis_cache(*, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANES, li
     find it there. Returns the number of Yosys runs made (0: all cached)."""
     if not freqs or any(f <= 0 for f in freqs):
         raise NeurosimError("--freq needs positive MHz values")
-    if lanes < 1 or lanes > 256:
-        raise NeurosimError("--lanes must be 1..256")
+    if lanes < 1 or lanes > MAX_LANES:
+        raise NeurosimError(f"--lanes must be 1..{MAX_LANES}")
     lib_path, lib = _library(liberty, tech, cache_dir)
     tools = Tools(lib_path, lib, flavour, Path(cache_dir), workers, progress=False)
     search(tuple(kinds), sorted(float(f) for f in freqs), lanes=lanes, k=k, tools=tools, pipelines=pipelines)

@@ -162,3 +162,16 @@ def test_corrupt_or_missing_liberty_is_one_clear_error(tmp_path):
         Library.load(text)
     with pytest.raises(NeurosimError, match="not found"):
         Library.load(tmp_path / "none.lib")
+
+
+def test_one_environment_for_both_libraries():
+    """Synthesis, timing and power share one environment: the output load, and the library's
+    smallest buffer as the input driver (BUFX2 in OSU 0.18 um, buf_1 in sky130 hd)."""
+    from neurosim.hwmodels import environment as env
+    from neurosim.hwmodels import power, sta, synth
+    from neurosim.hwmodels.liberty import Library
+    from neurosim.hwmodels.tools import SKY130HD_LIBERTY, default_liberty
+    assert power.OUTPUT_PORT_LOAD_PF == sta.STA_OUTPUT_LOAD_PF == env.OUTPUT_LOAD_PF
+    assert synth.ABC_LOAD == env.ABC_LOAD_FF == round(env.OUTPUT_LOAD_PF * 1000)
+    assert env.driver(Library.load(SKY130HD_LIBERTY)) == ("sky130_fd_sc_hd__buf_1", "X")
+    assert env.driver(Library.load(default_liberty()))[0] == "BUFX2"
