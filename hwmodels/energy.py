@@ -173,16 +173,7 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
     grid = sc.parse_grid(scenarios) if scenarios else None
     if grid is not None:
         sc.check_size(grid)
-    if weights not in ("sram", "dram"):
-        raise NeurosimError(f"--weights must be sram or dram, got {weights!r}")
-    if batch < 1:
-        raise NeurosimError(f"--batch must be >= 1, got {batch}")
-    if node not in NODES_NM:
-        raise NeurosimError(f"--node must be one of {', '.join(map(str, NODES_NM))} nm: CACTI models 22-90 nm, the "
-                            f"compute scaling (Stillmaker & Baas) 45/32/20/7 nm, and the measured libraries' nodes "
-                            f"({'/'.join(map(str, tech.SOURCE_NODES))} nm) take cited SRAM figures; got {node}")
-    if sram_model not in ("cacti", "cited"):
-        raise NeurosimError(f"--sram-model must be cacti or cited, got {sram_model!r}")
+    _check_settings(weights, batch, node, sram_model)
     projections = df.projections_from_trace(trace)
     from neurosim.run.trace import read_summary
     summary = read_summary(trace)
@@ -193,22 +184,11 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
     row_bits = lanes * df.INT8_BITS
     word_bits, words_per_row = mem.weight_port(row_bits)
     use_cited = node in tech.SOURCE_NODES or sram_model == "cited"
-    if use_cited:
-        sram = mem.sram_cited(sram_kb, word_bits, node)
-        buf = mem.sram_cited(buffer_kb, BUFFER_WORD_BITS, node)
-    else:
-        sram = mem.sram_cacti(sram_kb, word_bits, node, cache_dir)
-        buf = mem.sram_cacti(buffer_kb, BUFFER_WORD_BITS, node, cache_dir)
+    sram, buf = (_memory_bank(kb, w, node, use_cited, cache_dir)
+                 for kb, w in ((sram_kb, word_bits), (buffer_kb, BUFFER_WORD_BITS)))
     ef = 1.0 if node == src_nm else tech.energy_factor(node, src_nm, src_vdd)
     weight_bytes = sum(p.in_features * p.out_features for p in projections)
-    largest_group = max(p.in_features for p in projections) * lanes
-    if weights == "sram":
-        n_banks = math.ceil(weight_bytes / (sram_kb * 1024))
-    else:
-        if largest_group > sram_kb * 1024:
-            raise NeurosimError(f"--sram-kb {sram_kb} cannot stage one weight group of {largest_group} bytes "
-                                f"(K x lanes); use --sram-kb {2 ** math.ceil(math.log2(largest_group / 1024))} or more")
-        n_banks = 1
+    n_banks = _weight_banks(projections, lanes, weights, sram_kb)
     dram = mem.dram(dram_level)
     m = {"compute_factor": ef, "lanes": lanes, "period_ns": 1000.0 / f, "words_per_row": words_per_row,
          "memory": {"weight": sram, "buffer": buf, "dram_batch": batch if weights == "dram" else 0,
@@ -222,6 +202,57 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
         else:
             systems.append(sy)
     tokens = int(summary.get("tokens") or max(p.tokens for p in projections))
+    per_proj, totals, layers = _price_projections(projections, systems, m)
+    events = {}
+    for s in systems:
+        if not s["baseline"]:
+            events[s["coding"]] = sum(p.events(s["coding"], df_T(s["coding"])) for p in projections)
+    acts = sum(p.activations for p in projections)
+    s_meas = {c: e / acts for c, e in events.items()}
+
+    dense_macs = sum(p.tokens * p.in_features * p.out_features for p in projections)
+    designs = _design_rows(systems, totals, tokens, f, dense_macs, s_meas)
+    _finish_projection_rows(per_proj, systems, tokens)
+    per_layer = [{"layer": li, "designs": {k: _per_token_totals(v, tokens) for k, v in d.items()}}
+                 for li, d in sorted(layers.items())]
+    constants = _constants(doc_hw, compute, node, ef, sram, buf, dram, n_banks, row_bits, words_per_row, weights)
+    out = {
+        "schema": SCHEMA,
+        "settings": {"trace": str(trace), "hw": str(hw), "freq_mhz": f, "node_nm": node, "sram_kb": sram_kb,
+                     "buffer_kb": buffer_kb, "weights": weights, "batch": batch, "lanes": lanes,
+                     "sram_model": "cited" if use_cited else "cacti", "dram_level": dram_level,
+                     "word_bits": word_bits, "weight_row_bits": row_bits, "accesses_per_row": words_per_row},
+        "model": summary.get("model", {}).get("path") if isinstance(summary.get("model"), dict) else None,
+        "model_type": summary.get("model", {}).get("model_type") if isinstance(summary.get("model"), dict) else None,
+        "tokens": tokens, "projections": len(projections), "weight_bytes": weight_bytes,
+        "dense_macs_per_token": dense_macs / tokens,
+        "spikes_per_activation": s_meas,
+        "nonzero_fraction": sum(p.nonzero for p in projections) / acts,
+        "constants": constants,
+        "designs": designs,
+        "skipped_designs": skipped,
+        "per_layer": per_layer,
+        "per_projection": per_proj,
+        "published_break_even": PUBLISHED,
+        "assumptions": _assumptions(row_bits, word_bits, words_per_row),
+    }
+    if grid is not None:
+        from .energy_scenarios import Grid, summarize
+        g = Grid(projections, doc_hw, tokens=tokens, cache_dir=cache_dir)
+        out["scenarios"], out["scenario_rows"] = summarize(g, grid)
+        from .literature import yan_break_even
+        out["scenarios"]["yan_break_even"] = yan_break_even(projections, g)
+    return out
+
+
+def _memory_bank(kb: int, word_bits: int, node: int, cited: bool, cache_dir) -> dict:
+    """One SRAM bank at ``node``: cited figures or CACTI (:mod:`.memory`)."""
+    return mem.sram_cited(kb, word_bits, node) if cited else mem.sram_cacti(kb, word_bits, node, cache_dir)
+
+
+def _price_projections(projections, systems, m: dict) -> tuple[list[dict], dict, dict]:
+    """Every projection priced for every design: the per-projection rows, the totals per design and
+    the totals per layer and design (pJ over the trace)."""
     per_proj = []
     totals = {s["name"]: _zero() for s in systems}
     layers: dict[int, dict] = {}
@@ -229,7 +260,7 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
         row = {"name": p.name, "layer": p.layer, "activations": p.activations,
                "nonzero_fraction": p.nonzero / p.activations if p.activations else 0.0, "designs": {}}
         for s in systems:
-            kw = {"lanes": lanes, "acc_w": s["acc_w"]}
+            kw = {"lanes": m["lanes"], "acc_w": s["acc_w"]}
             if not s["baseline"]:
                 kw["coding"] = s["coding"]
             a = df.accesses(p, s["dataflow"], **kw)
@@ -240,19 +271,80 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
             _add(totals[s["name"]], r)
             _add(layers.setdefault(p.layer, {x["name"]: _zero() for x in systems})[s["name"]], r)
         per_proj.append(row)
-    events = {}
-    for s in systems:
-        if not s["baseline"]:
-            events[s["coding"]] = sum(p.events(s["coding"], df_T(s["coding"])) for p in projections)
-    acts = sum(p.activations for p in projections)
-    s_meas = {c: e / acts for c, e in events.items()}
+    return per_proj, totals, layers
 
+
+def _constants(doc_hw: dict, compute: list[dict], node: int, ef: float, sram: dict, buf: dict, dram: dict,
+               n_banks: int, row_bits: int, words_per_row: int, weights: str) -> dict:
+    """energy.json's ``constants``: the compute energies (measured node, scaling) and the memories."""
+    settings = doc_hw.get("settings", {})
+    src_nm, src_vdd = tech.measured_supply(doc_hw)
+    lib_name = tech.LIBRARIES[settings.get("tech", tech.DEFAULT_LIBRARY)]["label"].split(" (")[0]
+    label = (f"measured node ({lib_name}, {src_vdd:g} V)" if node == src_nm else
+             f"ESTIMATE: compute scaled from {lib_name} to {node} nm (Stillmaker & Baas, x{ef:.4f})")
+    return {
+        "compute": {"source": "neurosim hw gate-level simulation (hw.json)", "node_nm": src_nm,
+                    "library": settings.get("library"),
+                    "vdd_v": settings.get("voltage_v"), "unit": "pJ per busy cycle of the array",
+                    "scaled_to_nm": node, "factor": ef, "label": label,
+                    "scaling_source": tech.SOURCE, "scaled_vdd_v": tech.NOMINAL_VDD.get(node),
+                    "leakage_note": "array leakage scaled like dynamic energy (no leakage factor in the source)",
+                    "designs": [{k: c[k] for k in ("key", "top", "busy_pj", "dynamic_pj", "leakage_mw", "simulation",
+                                                   "meets_timing", "acc_w")} for c in compute]},
+        "weight_sram": dict(sram, banks=n_banks, weight_row_bits=row_bits, accesses_per_row=words_per_row,
+                            unit="pJ per access of one word; mW per bank"),
+        "buffer_sram": dict(buf, banks=2, unit="pJ per 64-bit access, charged per bit"),
+        "dram": dict(dram, used=weights == "dram"),
+    }
+
+
+def _assumptions(row_bits: int, word_bits: int, words_per_row: int) -> list[str]:
+    return [
+        "one lane array processes every projection in sequence, one input per cycle (no stalls)",
+        "zero-skipping MAC: the dense MAC's mean measured energy per activation for each non-zero one; "
+        "the compressor is not counted",
+        f"weight rows of {row_bits} bits read through a {word_bits}-bit SRAM port, {words_per_row} "
+        "access(es) per row, each charged in full (the narrowest CACTI port holding the row; no word "
+        "is reused across rows)",
+        "buffers charged per bit of a 64-bit SRAM port (packed sequential access)",
+        "dram: every weight streamed once per batch for every design",
+        "attention score/value products, norms and the LM head are not in the trace's projections",
+    ]
+
+
+def _check_settings(weights: str, batch: int, node: int, sram_model: str) -> None:
+    if weights not in ("sram", "dram"):
+        raise NeurosimError(f"--weights must be sram or dram, got {weights!r}")
+    if batch < 1:
+        raise NeurosimError(f"--batch must be >= 1, got {batch}")
+    if node not in NODES_NM:
+        raise NeurosimError(f"--node must be one of {', '.join(map(str, NODES_NM))} nm: CACTI models 22-90 nm, the "
+                            f"compute scaling (Stillmaker & Baas) 45/32/20/7 nm, and the measured libraries' nodes "
+                            f"({'/'.join(map(str, tech.SOURCE_NODES))} nm) take cited SRAM figures; got {node}")
+    if sram_model not in ("cacti", "cited"):
+        raise NeurosimError(f"--sram-model must be cacti or cited, got {sram_model!r}")
+
+
+def _weight_banks(projections, lanes: int, weights: str, sram_kb: int) -> int:
+    """Powered weight SRAM banks: every weight on chip (``sram``) or one staging bank (``dram``),
+    which must hold one weight group (K x lanes bytes)."""
+    if weights == "sram":
+        return math.ceil(sum(p.in_features * p.out_features for p in projections) / (sram_kb * 1024))
+    largest_group = max(p.in_features for p in projections) * lanes
+    if largest_group > sram_kb * 1024:
+        raise NeurosimError(f"--sram-kb {sram_kb} cannot stage one weight group of {largest_group} bytes "
+                            f"(K x lanes); use --sram-kb {2 ** math.ceil(math.log2(largest_group / 1024))} or more")
+    return 1
+
+
+def _design_rows(systems, totals: dict, tokens: int, f: float, dense_macs: int, s_meas: dict) -> list[dict]:
+    """energy.json's ``designs``: per design its energy per token by component and per
+    MAC-equivalent; per spiking design its reductions and break-even against each baseline."""
     def per_token(r):
         return {"components_pj": {k: v / tokens for k, v in r["components_pj"].items()},
                 "total_pj": r["total_pj"] / tokens, "unit_pj": r["unit_pj"] / tokens,
                 "busy_cycles": r["busy_cycles"] / tokens, "weight_row_reads": r["weight_row_reads"] / tokens,
                 "run_time_us": r["busy_cycles"] / tokens / f}
-    dense_macs = sum(p.tokens * p.in_features * p.out_features for p in projections)
     designs = []
     for s in systems:
         t = totals[s["name"]]
@@ -275,7 +367,18 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
                     "memory_included": _break_even(s_meas[s["coding"]], t, tb, True),
                     "unit_only": _break_even(s_meas[s["coding"]], t, tb, False)}
         designs.append(d)
-    for row in per_proj:          # per-projection break-even (memory included) for the figure
+    return designs
+
+
+def _per_token_totals(v: dict, tokens: int) -> dict:
+    return {"total_pj_per_token": v["total_pj"] / tokens,
+            "components_pj_per_token": {c: x / tokens for c, x in v["components_pj"].items()}}
+
+
+def _finish_projection_rows(per_proj: list[dict], systems, tokens: int) -> None:
+    """Per projection: each spiking design's break-even (memory included) against each baseline
+    (for the figure), and its designs' totals per token."""
+    for row in per_proj:
         for s in systems:
             if s["baseline"]:
                 continue
@@ -283,68 +386,7 @@ def energy_report(trace, hw, *, sram_kb: int = 64, node: int = 45, weights: str 
             row.setdefault("break_even", {})[s["name"]] = {
                 b["name"]: _break_even(sp, row["designs"][s["name"]], row["designs"][b["name"]], True)
                 for b in systems if b["baseline"]}
-        row["designs"] = {k: {"total_pj_per_token": v["total_pj"] / tokens,
-                              "components_pj_per_token": {c: x / tokens for c, x in v["components_pj"].items()}}
-                          for k, v in row["designs"].items()}
-    per_layer = [{"layer": li, "designs": {k: {"total_pj_per_token": v["total_pj"] / tokens,
-                                               "components_pj_per_token": {c: x / tokens
-                                                                           for c, x in v["components_pj"].items()}}
-                                           for k, v in d.items()}}
-                 for li, d in sorted(layers.items())]
-    lib_name = tech.LIBRARIES[doc_hw.get("settings", {}).get("tech", tech.DEFAULT_LIBRARY)]["label"].split(" (")[0]
-    label = (f"measured node ({lib_name}, {src_vdd:g} V)" if node == src_nm else
-             f"ESTIMATE: compute scaled from {lib_name} to {node} nm (Stillmaker & Baas, x{ef:.4f})")
-    constants = {
-        "compute": {"source": "neurosim hw gate-level simulation (hw.json)", "node_nm": src_nm,
-                    "library": doc_hw.get("settings", {}).get("library"),
-                    "vdd_v": doc_hw.get("settings", {}).get("voltage_v"), "unit": "pJ per busy cycle of the array",
-                    "scaled_to_nm": node, "factor": ef, "label": label,
-                    "scaling_source": tech.SOURCE, "scaled_vdd_v": tech.NOMINAL_VDD.get(node),
-                    "leakage_note": "array leakage scaled like dynamic energy (no leakage factor in the source)",
-                    "designs": [{k: c[k] for k in ("key", "top", "busy_pj", "dynamic_pj", "leakage_mw", "simulation",
-                                                   "meets_timing", "acc_w")} for c in compute]},
-        "weight_sram": dict(sram, banks=n_banks, weight_row_bits=row_bits, accesses_per_row=words_per_row,
-                            unit="pJ per access of one word; mW per bank"),
-        "buffer_sram": dict(buf, banks=2, unit="pJ per 64-bit access, charged per bit"),
-        "dram": dict(dram, used=weights == "dram"),
-    }
-    out = {
-        "schema": SCHEMA,
-        "settings": {"trace": str(trace), "hw": str(hw), "freq_mhz": f, "node_nm": node, "sram_kb": sram_kb,
-                     "buffer_kb": buffer_kb, "weights": weights, "batch": batch, "lanes": lanes,
-                     "sram_model": "cited" if use_cited else "cacti", "dram_level": dram_level,
-                     "word_bits": word_bits, "weight_row_bits": row_bits, "accesses_per_row": words_per_row},
-        "model": summary.get("model", {}).get("path") if isinstance(summary.get("model"), dict) else None,
-        "model_type": summary.get("model", {}).get("model_type") if isinstance(summary.get("model"), dict) else None,
-        "tokens": tokens, "projections": len(projections), "weight_bytes": weight_bytes,
-        "dense_macs_per_token": dense_macs / tokens,
-        "spikes_per_activation": s_meas,
-        "nonzero_fraction": sum(p.nonzero for p in projections) / acts,
-        "constants": constants,
-        "designs": designs,
-        "skipped_designs": skipped,
-        "per_layer": per_layer,
-        "per_projection": per_proj,
-        "published_break_even": PUBLISHED,
-        "assumptions": [
-            "one lane array processes every projection in sequence, one input per cycle (no stalls)",
-            "zero-skipping MAC: the dense MAC's mean measured energy per activation for each non-zero one; "
-            "the compressor is not counted",
-            f"weight rows of {row_bits} bits read through a {word_bits}-bit SRAM port, {words_per_row} "
-            "access(es) per row, each charged in full (the narrowest CACTI port holding the row; no word "
-            "is reused across rows)",
-            "buffers charged per bit of a 64-bit SRAM port (packed sequential access)",
-            "dram: every weight streamed once per batch for every design",
-            "attention score/value products, norms and the LM head are not in the trace's projections",
-        ],
-    }
-    if grid is not None:
-        from .energy_scenarios import Grid, summarize
-        g = Grid(projections, doc_hw, tokens=tokens, cache_dir=cache_dir)
-        out["scenarios"], out["scenario_rows"] = summarize(g, grid)
-        from .literature import yan_break_even
-        out["scenarios"]["yan_break_even"] = yan_break_even(projections, g)
-    return out
+        row["designs"] = {k: _per_token_totals(v, tokens) for k, v in row["designs"].items()}
 
 
 def published_text(x: dict) -> str:
