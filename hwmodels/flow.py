@@ -148,6 +148,7 @@ def run_flow(out: str | Path, settings: FlowSettings | None = None, *, write: bo
                              s.lanes, spike=kd.name) for kd in kinds if kd.design == "spike"}
     run_info = {"durations_s": {k2: round(v, 2) for k2, v in timings_s.items()},
                 "total_s": round(time.time() - t_start, 2), "syntheses_run": tools.synthesized,
+                "tool_s": {k2: round(v, 2) for k2, v in sorted(tools.seconds.items())},
                 "started_unix": round(t_start, 0), "cpus": os.cpu_count(), "load_avg_after": load_average()}
     doc["run"] = run_info          # the only non-deterministic field
     if write:
@@ -209,8 +210,8 @@ def run_libraries(out: str | Path, techs, settings: FlowSettings | None = None, 
     run_info = dict(main["run"])
     run_info["total_s"] = round(sum(d["run"]["total_s"] for d in docs.values()), 2)
     run_info["per_library_s"] = {t: d["run"]["total_s"] for t, d in docs.items()}
-    run_info["per_library"] = {t: {k: d["run"][k] for k in ("total_s", "syntheses_run", "load_avg_after")}
-                               for t, d in docs.items()}
+    run_info["per_library"] = {t: {k: d["run"][k] for k in ("total_s", "syntheses_run", "load_avg_after", "durations_s",
+                                                             "tool_s")} for t, d in docs.items()}
     run_info["syntheses_run"] = sum(d["run"]["syntheses_run"] for d in docs.values())
     run_info["load_avg_after"] = load_average()
     main["run"] = run_info

@@ -22,7 +22,9 @@ Units: area um^2, time ns, frequency MHz, ABC delay targets ps.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,6 +144,23 @@ class Tools:
     synthesized: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _emit_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    #: seconds spent per tool ("yosys", "opensta", "simulation"), summed over the workers
+    seconds: dict = field(default_factory=dict)
+
+    @contextmanager
+    def clock(self, tool: str):
+        """Add the time of the ``with`` block to :attr:`seconds` [tool]."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.seconds[tool] = self.seconds.get(tool, 0.0) + time.perf_counter() - t0
+
+    def sta(self, netlist, top: str, period_ns: float, activity: float | None = None) -> TimingResult:
+        """:func:`~neurosim.hwmodels.sta.run_sta` with this library, timed."""
+        with self.clock("opensta"):
+            return run_sta(netlist, top, self.liberty, period_ns, activity=activity)
 
     @property
     def rtl_dir(self) -> Path:
@@ -165,8 +184,9 @@ class Tools:
 
     def synthesize(self, kind: DesignKind, entry: dict, delay_ps: int) -> SynthResult:
         """Synthesize an emitted design for an ABC delay target [ps] (cached)."""
-        r = synthesize(entry["verilog"], entry["top"], self.liberty, cache_dir=self.cache_dir / "synth",
-                       flavour=self.flavour, booth=self.booth(kind), delay_ps=delay_ps, lib=self.lib)
+        with self.clock("yosys"):
+            r = synthesize(entry["verilog"], entry["top"], self.liberty, cache_dir=self.cache_dir / "synth",
+                           flavour=self.flavour, booth=self.booth(kind), delay_ps=delay_ps, lib=self.lib)
         if not r.cached:
             with self._lock:
                 self.synthesized += 1
@@ -293,7 +313,7 @@ def _candidates(kinds, periods: dict[float, float], k: int, tools: Tools, delay_
     def one(item) -> Candidate:
         kind, p, m = item
         r = tools.synthesize(kind, m, delay_ps)
-        timing = {freq_key(f): run_sta(r.netlist, m["top"], tools.liberty, periods[f]) for f in periods}
+        timing = {freq_key(f): tools.sta(r.netlist, m["top"], periods[f]) for f in periods}
         bar.update(1)
         return Candidate(kind, p, m["top"], m["latency"], r.area_um2, r.n_cells, timing)
     try:
@@ -335,8 +355,8 @@ class _Arrays:
         log.append((key, fk))
         with self._key_lock(key + (fk,)):
             if fk not in fa.timing:
-                fa.timing[fk] = run_sta(fa.synth.netlist, fa.entry["top"], self.tools.liberty, self.periods[f],
-                                        activity=STA_CROSSCHECK_ACTIVITY)
+                fa.timing[fk] = self.tools.sta(fa.synth.netlist, fa.entry["top"], self.periods[f],
+                                               activity=STA_CROSSCHECK_ACTIVITY)
         return fa.timing[fk]
 
     def ordered(self, logs: list[list]) -> dict[tuple, FullArray]:
