@@ -36,6 +36,8 @@ __all__ = ["ABC_TARGET_STEPS", "FAMILY", "STA_CROSSCHECK_ACTIVITY", "DesignKind"
            "DEFAULT_KINDS", "SPIKE_KINDS", "kinds_for", "pipeline_word", "pipelines_for", "Tools", "Candidate", "FullArray", "Choice", "SearchResult", "freq_key",
            "search"]
 
+#: bump when the timing constraints or the report parsing change (the STA cache's key)
+STA_CACHE_VERSION = 1
 #: ABC delay targets tried for the full array, as fractions of the clock period
 ABC_TARGET_STEPS = (1.0, 0.9, 0.8)
 #: toggles per net per cycle of OpenSTA's vectorless report_power (a cross-check figure)
@@ -158,9 +160,26 @@ class Tools:
                 self.seconds[tool] = self.seconds.get(tool, 0.0) + time.perf_counter() - t0
 
     def sta(self, netlist, top: str, period_ns: float, activity: float | None = None) -> TimingResult:
-        """:func:`~neurosim.hwmodels.sta.run_sta` with this library, timed."""
+        """:func:`~neurosim.hwmodels.sta.run_sta` with this library, timed; cached on disk under
+        ``cache_dir/sta`` by the netlist's content, the library and the constraints."""
+        import hashlib
+        import json
+        import os
+        from .environment import OUTPUT_LOAD_PF
+        h = hashlib.sha256()
+        for part in (STA_CACHE_VERSION, Path(netlist).read_bytes(), self.lib.digest, top, repr(float(period_ns)),
+                     repr(activity), repr(OUTPUT_LOAD_PF), self.lib.driver_cell()[0]):
+            h.update((part if isinstance(part, bytes) else str(part).encode()) + b"\0")
+        hit = self.cache_dir / "sta" / f"{h.hexdigest()[:24]}.json"
+        if hit.is_file():
+            return TimingResult(**json.loads(hit.read_text()))
         with self.clock("opensta"):
-            return run_sta(netlist, top, self.liberty, period_ns, activity=activity)
+            r = run_sta(netlist, top, self.liberty, period_ns, activity=activity)
+        hit.parent.mkdir(parents=True, exist_ok=True)
+        tmp = hit.with_name(f".{hit.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(r.to_dict()))
+        os.replace(tmp, hit)
+        return r
 
     @property
     def rtl_dir(self) -> Path:
