@@ -12,8 +12,8 @@
 3. :func:`neurosim.hwmodels.compare.compare` (:class:`~neurosim.hwmodels.compare.Comparison` per
    clock): per lane array at equal clock and at equal work, next to the paper's reductions.
 
-Caches: synthesis under ``cache_dir/synth``, emitted Verilog under ``cache_dir/rtl``, power under
-``cache_dir/power``. The output folder is written through :class:`neurosim.outdir.OutputFolder`.
+Caches: synthesis under ``cache_dir/synth``, emitted Verilog under ``cache_dir/rtl``, timing under
+``cache_dir/sta``, power under ``cache_dir/power``. The output folder is written through :class:`neurosim.outdir.OutputFolder`.
 Units: area um^2, energy pJ per cycle, power mW, time ns, frequency MHz.
 """
 
