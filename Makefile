@@ -138,6 +138,7 @@ results: setup
 	rm -rf $(B)/hw_libraries $(B)/hw_cache_libraries
 	$(PY) -m neurosim hw --tech all --cache $(B)/hw_cache_libraries --out $(B)/hw_libraries --quiet
 	$(PY) -m benchmarks.libraries --hw $(B)/hw_libraries
+	$(PY) -m benchmarks.node_scaling
 	$(PY) -m neurosim.results sync
 	$(PY) -m neurosim.results check
 

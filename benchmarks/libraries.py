@@ -106,12 +106,22 @@ def render(doc: dict) -> str:
         for d, r in row.items():
             L.append(f"| {fk} | {d} | {r['area_ratio']:.3f} | {r['energy_per_mac_eq_ratio']:.3f} |")
     run = doc["run"]
-    parts = "; ".join(f"{t} {r['total_s'] / 60:.1f} min, {r['syntheses_run']} Yosys runs, load average "
+    parts = "; ".join(f"{t} {r['total_s'] / 60:.1f} min{_profile(r)}, {r['syntheses_run']} Yosys runs, load average "
                       f"{r['load_avg_after']} after it" for t, r in run["per_library"].items())
     L += ["", f"Run time of `{doc['command']}` on {run['cpus']} CPUs: {run['total_s'] / 60:.1f} min ({parts}); "
               f"target: under {run['target_s'] // 60} min on 2 cores (a load average above the core count "
               "stretches it)."]
     return "\n".join(L) + "\n"
+
+
+def _profile(r: dict) -> str:
+    """Where one library's time went (documents that record it): stages, and tool time summed over
+    the workers."""
+    if "tool_s" not in r:
+        return ""
+    d, t = r["durations_s"], r["tool_s"]
+    return (f" (search {d['search'] / 60:.1f} min, power {d['power'] / 60:.1f} min; tool time over the workers: "
+            + ", ".join(f"{k} {v / 60:.1f} min" for k, v in t.items()) + ")")
 
 
 def render_answer(doc: dict) -> str:

@@ -90,15 +90,23 @@ def synthesis_settings(args) -> dict:
             "cache": str(Path(args.cache).resolve()), "tech": getattr(args, "tech", DEFAULT_LIBRARY)}
 
 
+def flow_settings(args, kinds):
+    """The :class:`~neurosim.hwmodels.flow.FlowSettings` of ``neurosim hw`` with ``args``."""
+    from .flow import FlowSettings
+    from .search import pipelines_for
+    return FlowSettings(freqs=tuple(args.freq), lanes=args.lanes, kinds=kinds,
+                        pipelines=pipelines_for(args.pipeline, kinds), liberty=args.liberty, trace=args.trace,
+                        flavour=args.yosys, k=args.k, rows=args.rows, k_inputs=args.inputs, seed=args.seed,
+                        glitches=not args.no_glitches, cache_dir=args.cache, progress=not args.quiet,
+                        tech_nodes=tuple(args.scale_nodes), slew_mode=args.slew)
+
+
 def fill_cache(args) -> int:
     """Stage 1 of ``neurosim hw`` with ``args`` alone, into its synthesis cache
     (:func:`neurosim.hwmodels.flow.fill_synthesis_cache`); the number of Yosys runs made."""
     from .flow import fill_synthesis_cache
-    from .search import pipelines_for
-    kinds = _kinds(args)
-    return sum(fill_synthesis_cache(freqs=args.freq, lanes=args.lanes, liberty=args.liberty, flavour=args.yosys,
-                                    k=args.k, cache_dir=args.cache, pipelines=pipelines_for(args.pipeline, kinds),
-                                    kinds=kinds, tech=tech) for tech in techs(args))
+    settings = flow_settings(args, _kinds(args))
+    return sum(fill_synthesis_cache(settings, tech=tech) for tech in techs(args))
 
 
 def check(args) -> None:
@@ -128,15 +136,9 @@ def check(args) -> None:
 def run(args) -> int:
     """``neurosim hw``: run the flow, print the reductions per clock; returns the exit status (0)."""
     from .flow import run_libraries
-    from .search import pipelines_for
     check(args)
-    kinds = _kinds(args)
-    pipelines = pipelines_for(args.pipeline, kinds)
-    doc = run_libraries(Path(args.out), techs(args), freqs=args.freq, lanes=args.lanes, kinds=kinds,
-                        pipelines=pipelines, liberty=args.liberty, trace=args.trace, flavour=args.yosys, k=args.k,
-                        rows=args.rows, k_inputs=args.inputs, seed=args.seed, glitches=not args.no_glitches,
-                        cache_dir=args.cache, progress=not args.quiet, tech_nodes=args.scale_nodes,
-                        slew_mode=args.slew)
+    settings = flow_settings(args, _kinds(args))
+    doc = run_libraries(Path(args.out), techs(args), settings)
     lines = []
     for name, comp in doc.get("comparison_kinds", {}).items():
         if name == "spike":

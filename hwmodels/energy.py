@@ -4,8 +4,9 @@ For every projection of the trace and every design, the access counts of :mod:`.
 priced with:
 
 * **compute**: the lane array's gate-level energy per busy cycle from ``neurosim hw`` (hw.json;
-  cell delays when simulated, else zero-delay), without its leakage, at the measured node
-  (OSU 0.18 um, 1.8 V) or scaled to ``node`` with Stillmaker & Baas (:mod:`.tech`; ESTIMATE).
+  cell delays when simulated, else zero-delay), without its leakage, at the measured node (the
+  document's cell library: OSU 0.18 um or SkyWater sky130 hd, 1.8 V) or scaled from it to ``node``
+  with Stillmaker & Baas (:mod:`.tech`; ESTIMATE).
   The zero-skipping MAC pays the dense MAC's measured mean energy per activation for each
   non-zero one (zero detection not counted);
 * **weight memory**: one SRAM read per weight row of ``lanes x 8`` bits (:mod:`.memory`, CACTI,
@@ -33,85 +34,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from neurosim import NeurosimError
-from neurosim.formats import ENERGY_SCHEMA, HW_SCHEMA
+from neurosim.formats import ENERGY_SCHEMA
 
 from . import dataflow as df
 from . import energy_grid as eg
 from . import memory as mem
 from . import tech
+from .designs import compute_designs, design_systems, read_hw
 from .literature import PUBLISHED
 
-MEASURED_NODE_NM = 180
-#: nodes where both CACTI and the compute scaling exist, plus the measured node (cited SRAM figures)
-NODES_NM = (45, 32, MEASURED_NODE_NM)
+#: nodes where both CACTI and the compute scaling exist, plus the measured libraries' nodes (cited SRAM
+#: figures; the compute energies unscaled at the document's own node, scaled at the other)
+NODES_NM = (45, 32, *tech.SOURCE_NODES)
 BUFFER_WORD_BITS = 64
 COMPONENTS = eg.COMPONENTS
-
-
-def read_hw(hw) -> dict:
-    """hw.json of a `neurosim hw` folder (or the file), checked for its schema."""
-    from neurosim.run.trace import read_json
-    p = Path(hw)
-    f = p / "hw.json" if p.is_dir() else p
-    doc = read_json(f, "give the folder written by `neurosim hw --out HWOUT`")
-    if not isinstance(doc, dict) or doc.get("schema") != HW_SCHEMA or not isinstance(doc.get("results"), dict):
-        raise NeurosimError(f"{f} is not a {HW_SCHEMA} document (re-run `neurosim hw`)")
-    return doc
-
-
-def compute_designs(doc: dict, freq: float | None) -> tuple[float, list[dict]]:
-    """The lane arrays of hw.json at one clock: energy per busy cycle [pJ] (dynamic, leakage apart)."""
-    from .compare import busy_cycle_energy
-    s = doc.get("settings", {})
-    freqs = sorted({float(r["freq_mhz"]) for r in doc["results"].values()})
-    if not freqs:
-        raise NeurosimError("hw.json has no results")
-    f = max(freqs) if freq is None else float(freq)
-    if f not in freqs:
-        raise NeurosimError(f"--freq {f:g} MHz not in hw.json (clocks: {', '.join(f'{x:g}' for x in freqs)})")
-    kinds = s.get("kinds") or {}     # `neurosim hw --coding ...`: the kind of every result row
-    out = []
-    for key, r in sorted(doc["results"].items()):
-        if float(r["freq_mhz"]) != f:
-            continue
-        kd = kinds.get(r["design"]) or {"design": "mac" if r["design"] == "mac" else "spike",
-                                         "coding": s.get("coding", "bitwise"), "variant": s.get("variant", "barrel")}
-        label = next((lb for lb in ("gspecify", "zero_delay") if "active" in r.get("power", {}).get(lb, {})), None)
-        if label is None:
-            continue
-        e_busy = busy_cycle_energy(r["power"][label], r["stream"]["events"])
-        period = 1000.0 / f
-        leak_mw = float(r.get("leakage_nw", 0.0)) * 1e-6
-        cfg = doc.get("configs", {}).get(f"{r['top']}@D{r['abc_delay_target_ps']}", {})
-        d = {"key": key, "design": kd["design"], "top": r["top"], "pipeline": r.get("pipeline"),
-             "meets_timing": bool(r.get("meets_timing")), "simulation": label,
-             "busy_pj": e_busy, "dynamic_pj": e_busy - leak_mw * period, "leakage_mw": leak_mw,
-             "acc_w": int(cfg.get("acc_w", 27)), "area_um2": r.get("area_um2")}
-        if kd["design"] != "mac":
-            d["coding"] = kd["coding"]
-            d["variant"] = kd.get("variant") or "unary"
-        out.append(d)
-    if not any(d["design"] == "mac" for d in out) or not any(d["design"] != "mac" for d in out):
-        raise NeurosimError(f"hw.json needs a simulated MAC and a spiking array at {f:g} MHz")
-    return f, out
-
-
-def design_systems(compute: list[dict]) -> list[dict]:
-    """Design x dataflow combinations: dense and zero-skipping MAC; per spiking array its dataflows."""
-    out = []
-    for c in compute:
-        if c["design"] == "mac":
-            out += [dict(c, name="MAC dense", dataflow="mac_dense", baseline=True),
-                    dict(c, name="MAC zero-skipping", dataflow="mac_zero_skip", baseline=True)]
-        else:
-            tag = c["coding"] if c["variant"] == "unary" else f"{c['coding']} {c['variant']}"
-            if c["variant"] == "horner":
-                out.append(dict(c, name=f"spike {tag}", dataflow="spike_horner", baseline=False))
-            else:
-                out += [dict(c, name=f"spike {tag}, row held", dataflow="spike_barrel_held", baseline=False),
-                        dict(c, name=f"spike {tag}, row per event", dataflow="spike_barrel_per_event",
-                             baseline=False)]
-    return out
 
 
 def _price(a: df.Accesses, p: df.Projection, sys_: dict, m: dict) -> dict:
@@ -160,8 +96,8 @@ def check_options(*, weights: str, batch: int, node: int, sram_model: str) -> No
         raise NeurosimError(f"--batch must be >= 1, got {batch}")
     if node not in NODES_NM:
         raise NeurosimError(f"--node must be one of {', '.join(map(str, NODES_NM))} nm: CACTI models 22-90 nm, the "
-                            f"compute scaling (Stillmaker & Baas) 45/32/20/7 nm, and {MEASURED_NODE_NM} nm keeps the "
-                            f"measured node with cited SRAM figures; got {node}")
+                            f"compute scaling (Stillmaker & Baas) 45/32/20/7 nm, and the measured libraries' nodes "
+                            f"({'/'.join(map(str, tech.SOURCE_NODES))} nm) take cited SRAM figures; got {node}")
     if sram_model not in ("cacti", "cited"):
         raise NeurosimError(f"--sram-model must be cacti or cited, got {sram_model!r}")
 
@@ -179,6 +115,7 @@ class EnergySettings:
     dram_level: str = "low"           # "low" or "high" end of the cited DRAM energy
     cache_dir: str | Path = "build/energy_cache"   # CACTI result cache
     scenarios: str | None = None      # a grid of :func:`.scenarios.parse_grid`, or None
+    tech_name: str | None = None      # the cell library's document of a `--tech all` folder (:func:`read_hw`)
 
     def check(self) -> None:
         """A one-line NeurosimError for the first value out of range."""
@@ -204,18 +141,21 @@ class MemoryPrices:
     pricing: dict
 
 
-def memory_prices(st: EnergySettings, projections: list[df.Projection], lanes: int, freq: float) -> MemoryPrices:
-    """Price the weight SRAM, buffers and DRAM for ``projections`` on an array of ``lanes`` at ``freq`` MHz."""
+def memory_prices(st: EnergySettings, projections: list[df.Projection], lanes: int, freq: float,
+                  doc_hw: dict) -> MemoryPrices:
+    """Price the weight SRAM, buffers and DRAM for ``projections`` on an array of ``lanes`` at ``freq`` MHz;
+    the compute energies of ``doc_hw`` scaled from its library's node to ``st.node``."""
+    src_nm, src_vdd = tech.measured_supply(doc_hw)
     row_bits = lanes * df.INT8_BITS
     word_bits, words_per_row = mem.weight_port(row_bits)
-    cited = st.node == MEASURED_NODE_NM or st.sram_model == "cited"
+    cited = st.node in tech.SOURCE_NODES or st.sram_model == "cited"
     if cited:
         sram = mem.sram_cited(st.sram_kb, word_bits, st.node)
         buf = mem.sram_cited(st.buffer_kb, BUFFER_WORD_BITS, st.node)
     else:
         sram = mem.sram_cacti(st.sram_kb, word_bits, st.node, st.cache_dir)
         buf = mem.sram_cacti(st.buffer_kb, BUFFER_WORD_BITS, st.node, st.cache_dir)
-    ef = 1.0 if st.node == MEASURED_NODE_NM else tech.energy_factor(st.node)
+    ef = 1.0 if st.node == src_nm else tech.energy_factor(st.node, src_nm, src_vdd)
     weight_bytes = sum(p.in_features * p.out_features for p in projections)
     largest_group = max(p.in_features for p in projections) * lanes
     if st.weights == "sram":
@@ -338,12 +278,15 @@ def finish_projection_rows(per_proj: list[dict], systems: list[dict], tokens: in
 
 def constants(st: EnergySettings, compute: list[dict], doc_hw: dict, mp: MemoryPrices) -> dict:
     """energy.json's ``constants``: every price with its source and unit."""
-    label = ("measured node (OSU 0.18 um, 1.8 V)" if st.node == MEASURED_NODE_NM else
-             f"ESTIMATE: compute scaled from OSU 0.18 um to {st.node} nm (Stillmaker & Baas, "
-             f"x{mp.compute_factor:.4f})")
+    settings = doc_hw.get("settings", {})
+    src_nm, src_vdd = tech.measured_supply(doc_hw)
+    lib_name = tech.LIBRARIES[settings.get("tech", tech.DEFAULT_LIBRARY)]["label"].split(" (")[0]
+    label = (f"measured node ({lib_name}, {src_vdd:g} V)" if st.node == src_nm else
+             f"ESTIMATE: compute scaled from {lib_name} to {st.node} nm (Stillmaker & Baas, x{mp.compute_factor:.4f})")
     return {
-        "compute": {"source": "neurosim hw gate-level simulation (hw.json)", "node_nm": MEASURED_NODE_NM,
-                    "vdd_v": doc_hw.get("settings", {}).get("voltage_v"), "unit": "pJ per busy cycle of the array",
+        "compute": {"source": "neurosim hw gate-level simulation (hw.json)", "node_nm": src_nm,
+                    "library": settings.get("library"),
+                    "vdd_v": settings.get("voltage_v"), "unit": "pJ per busy cycle of the array",
                     "scaled_to_nm": st.node, "factor": mp.compute_factor, "label": label,
                     "scaling_source": tech.SOURCE, "scaled_vdd_v": tech.NOMINAL_VDD.get(st.node),
                     "leakage_note": "array leakage scaled like dynamic energy (no leakage factor in the source)",
@@ -380,11 +323,10 @@ def energy_report(trace, hw, settings: EnergySettings | None = None, **changes) 
     projections = df.projections_from_trace(trace)
     from neurosim.run.trace import read_summary
     summary = read_summary(trace)
-    doc_hw = read_hw(hw)
-    tech.check_scalable(doc_hw)
+    doc_hw = read_hw(hw, st.tech_name)
     f, compute = compute_designs(doc_hw, st.freq)
     lanes = int(doc_hw.get("settings", {}).get("lanes", 16))
-    mp = memory_prices(st, projections, lanes, f)
+    mp = memory_prices(st, projections, lanes, f, doc_hw)
     systems, skipped = priced_systems(compute, projections)
     tokens = int(summary.get("tokens") or max(p.tokens for p in projections))
     per_proj, totals, layers = price_projections(projections, systems, lanes, mp.pricing)

@@ -20,8 +20,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sram-kb", type=int, default=64, help="weight SRAM bank size in KiB (default 64)")
     parser.add_argument("--buffer-kb", type=int, default=8, help="activation/spike/output buffer bank in KiB (default 8)")
     parser.add_argument("--node", type=int, default=45,
-                        help="memory node in nm: 45 or 32 (CACTI; compute scaled, ESTIMATE) or 180 (measured "
-                             "node, cited SRAM figures); default 45")
+                        help="memory node in nm: 45 or 32 (CACTI; compute scaled, ESTIMATE) or a measured "
+                             "library's node, 180 or 130 (cited SRAM figures; compute unscaled at the hw "
+                             "document's own node); default 45")
+    from .tech import LIBRARIES
+    parser.add_argument("--tech", default=None, choices=tuple(LIBRARIES),
+                        help="take the compute energies from this cell library's document of --hw (a "
+                             "`neurosim hw --tech all` folder holds both); default: the document --hw names")
     parser.add_argument("--weights", default="sram", choices=("sram", "dram"),
                         help="weights resident in on-chip SRAM (default), or streamed from DRAM once per batch "
                              "(default sram)")
@@ -71,11 +76,12 @@ def run(args) -> int:
     if args.eval_dir:
         from .energy_eval import read_eval
         eval_doc = read_eval(args.eval_dir)
-    hw_doc = read_hw(args.hw)
+    hw_doc = read_hw(args.hw, args.tech)
     if args.trace:
         doc = energy_report(args.trace, args.hw, sram_kb=args.sram_kb, node=args.node, weights=args.weights,
                             batch=args.batch, buffer_kb=args.buffer_kb, freq=args.freq, sram_model=args.sram_model,
-                            dram_level=args.dram, cache_dir=args.cache, scenarios=spec)
+                            dram_level=args.dram, cache_dir=args.cache, scenarios=spec,
+                            tech_name=args.tech)
     else:
         doc = {"schema": ENERGY_SCHEMA, "settings": {"hw": str(args.hw), "eval": str(args.eval_dir)}}
     if eval_doc is not None:

@@ -104,11 +104,12 @@ class Constants:
         return self._memo[key]
 
 
-def compute_factor(scenario: dict, design: dict, mac: dict, lanes: int) -> float:
-    """Multiplier of the measured (0.18 um) energies of ``design`` under the scenario's compute axis;
-    ``mac`` is the MAC design at the same clock (for the Horowitz anchors)."""
+def compute_factor(scenario: dict, design: dict, mac: dict, lanes: int, source: tuple = (180, 1.8)) -> float:
+    """Multiplier of the measured energies of ``design`` under the scenario's compute axis; ``mac``
+    is the MAC design at the same clock (for the Horowitz anchors); ``source`` the measured node [nm]
+    and supply [V] (:func:`.tech.measured_supply` of the hw document)."""
     v = scenario["compute"]
-    poly = tech.energy_factor(NODE_NM)
+    poly = tech.energy_factor(NODE_NM, *source)
     if v.startswith("poly"):
         return poly * (1.0 if v == "poly" else float(v[6:]))
     mac_lane = mac["dynamic_pj"] / lanes

@@ -17,7 +17,8 @@ from neurosim import NeurosimError
 from . import energy_grid as eg
 from . import memory as mem
 from . import scenarios as sc
-from .energy import compute_designs, design_systems
+from . import tech
+from .designs import compute_designs, design_systems
 
 BASELINES = ("MAC dense", "MAC zero-skipping")
 
@@ -46,6 +47,7 @@ class Grid:
         if self.tokens < 1:
             raise NeurosimError("the energy grid needs at least one token")
         self.lanes = int(hw_doc.get("settings", {}).get("lanes", 16))
+        self.source = tech.measured_supply(hw_doc)
         word_bits, self.words_per_row = mem.weight_port(self.lanes * 8)
         self.consts = eg.Constants(word_bits, cache_dir)
         self.clocks = sorted({float(r["freq_mhz"]) for r in hw_doc["results"].values()})
@@ -93,12 +95,13 @@ class Grid:
         out: dict = {"baselines": {}, "spiking": {}}
         base_r = {}
         for b in (x for x in systems if x["baseline"]):
-            r = eg.price(self.counts[b["name"]], b, s, mem_c, factor=eg.compute_factor(s, b, mac, self.lanes),
+            r = eg.price(self.counts[b["name"]], b, s, mem_c,
+                         factor=eg.compute_factor(s, b, mac, self.lanes, self.source),
                          period_ns=period, words_per_row=self.words_per_row)
             base_r[b["name"]] = r
             out["baselines"][b["name"]] = r["total_pj"] / self.tokens
         for d in (x for x in systems if not x["baseline"]):
-            c, f = self.counts[d["name"]], eg.compute_factor(s, d, mac, self.lanes)
+            c, f = self.counts[d["name"]], eg.compute_factor(s, d, mac, self.lanes, self.source)
             same = None
             row = {}
             for bname, br in base_r.items():
@@ -199,6 +202,7 @@ def summarize(grid_obj: Grid, grid: dict) -> tuple[dict, list[dict]]:
         tornado[b] = bars
     section = {"axes": sc.describe(), "grid": grid, "count": len(results), "default": default,
                "fixed": {"memory_node_nm": eg.NODE_NM, "buffer_kb": eg.BUFFER_KB,
+                         "compute_measured_at": {"node_nm": grid_obj.source[0], "vdd_v": grid_obj.source[1]},
                          "dram_pj_per_bit": mem.DRAM_PJ_PER_BIT["low"],
                          "memory_model": "CACTI 7 (weights, buffers, local weight buffer)"},
                "spikes_per_activation_mac_weighted": grid_obj.spikes,

@@ -12,8 +12,8 @@
 3. :func:`neurosim.hwmodels.compare.compare` (:class:`~neurosim.hwmodels.compare.Comparison` per
    clock): per lane array at equal clock and at equal work, next to the paper's reductions.
 
-Caches: synthesis under ``cache_dir/synth``, emitted Verilog under ``cache_dir/rtl``, power under
-``cache_dir/power``. The output folder is written through :class:`neurosim.outdir.OutputFolder`.
+Caches: synthesis under ``cache_dir/synth``, emitted Verilog under ``cache_dir/rtl``, timing under
+``cache_dir/sta``, power under ``cache_dir/power``. The output folder is written through :class:`neurosim.outdir.OutputFolder`.
 Units: area um^2, energy pJ per cycle, power mW, time ns, frequency MHz.
 """
 
@@ -22,16 +22,19 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.core.coding import INT8_WINDOW
 from neurosim.defaults import K as DEFAULT_K, LANES as DEFAULT_LANES
 from neurosim.outdir import OutputFolder, check_replaceable
 from neurosim.formats import HW_SCHEMA
 from neurosim.hostload import load_average
 from neurosim.paper import HW_CLAIMS
+from neurosim.rtl.params import MAX_LANES
 
 from .compare import busy_cycle_energy, compare
 from .liberty import Library
@@ -44,9 +47,11 @@ from .tech import scale_energy_area
 from .tech import DEFAULT_LIBRARY, LIBRARIES, check_library
 from .tools import cell_models_for, liberty_for
 
-__all__ = ["run_flow", "run_libraries", "library_summary", "fill_synthesis_cache", "assemble", "assumptions", "busy_cycle_energy", "compare", "check_out",
+__all__ = ["FlowSettings", "run_flow", "run_libraries", "library_summary", "fill_synthesis_cache", "assemble", "assumptions", "busy_cycle_energy", "compare", "check_out",
            "write_outputs"]
 
+#: tool processes run at a time by default: one per core
+DEFAULT_WORKERS = os.cpu_count() or 2
 #: the hw output folder's marker file and name in messages (neurosim.outdir.OutputFolder)
 MARKER, WHAT = "hw.json", "hw"
 
@@ -57,8 +62,8 @@ def _check(out: Path, freqs, lanes: int, coding: str, k_inputs: int, k: int) -> 
                             "re-encoded from it); got " + coding)
     if not freqs or any(f <= 0 for f in freqs):
         raise NeurosimError("--freq needs positive MHz values")
-    if lanes < 1 or lanes > 256:
-        raise NeurosimError("--lanes must be 1..256")
+    if lanes < 1 or lanes > MAX_LANES:
+        raise NeurosimError(f"--lanes must be 1..{MAX_LANES}")
     check_out(out)
     if not 1 <= k_inputs <= k:
         raise NeurosimError(f"--inputs must be 1..{k}: the arrays are built for dot products of at most "
@@ -74,76 +79,77 @@ def _library(liberty, tech: str = DEFAULT_LIBRARY, cache_dir: str | Path = "buil
     return lib_path, lib
 
 
-def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANES, coding: str = "bitwise",
-             liberty: str | Path | None = None, trace: str | Path | None = None,
-             flavour: str = "yowasp", rows: int = 32, k_inputs: int = 16, k: int = DEFAULT_K, seed: int = 0,
-             glitches: bool = True, cache_dir: str | Path = "build/hw_cache", progress: bool = True,
-             tech_nodes=(45, 32, 7), workers: int = 2, pipelines: dict | None = None,
-             slew_mode: str = "driver", kinds=DEFAULT_KINDS, tech: str = DEFAULT_LIBRARY,
-             write: bool = True) -> dict:
-    """Run the flow and write ``out/hw.json``, ``out/hw.md`` and ``out/run.json``; return hw.json.
+@dataclass(frozen=True)
+class FlowSettings:
+    """What one run of the flow measures, and how (the flags of ``neurosim hw``).
 
     ``freqs`` clocks [MHz]; ``lanes`` lanes of the full arrays; ``k`` their maximum dot-product
-    length; ``rows`` x ``k_inputs`` the stimulus (token rows x inputs per row); ``pipelines``
-    ({kind name: [depths]}, ``--pipeline``) restricts the searched depths; ``workers``
-    tool processes at a time; ``kinds`` the lane-array kinds (default: the MAC and the bitwise
-    barrel array; :func:`neurosim.hwmodels.search.kinds_for` for more codings and variants, each
-    driven by the stimulus re-encoded in its coding); ``tech`` the cell library
-    (:data:`neurosim.hwmodels.tech.LIBRARIES`; ``liberty`` overrides its file); ``write=False``
-    returns the document without writing it. Raises :class:`neurosim.NeurosimError` for bad settings before any
-    synthesis."""
+    length; ``rows`` x ``k_inputs`` the stimulus (token rows x inputs per row; from ``trace``'s
+    tiles, else seeded synthetic data in ``coding``); ``pipelines`` ({kind name: [depths]},
+    ``--pipeline``) restricts the searched depths; ``workers`` tool processes at a time; ``kinds``
+    the lane-array kinds (default: the MAC and the bitwise barrel array;
+    :func:`neurosim.hwmodels.search.kinds_for` for more codings and variants, each driven by the
+    stimulus re-encoded in its coding); ``tech`` the cell library
+    (:data:`neurosim.hwmodels.tech.LIBRARIES`; ``liberty`` overrides its file); ``tech_nodes`` the
+    Stillmaker & Baas nodes of the scaled estimates; ``glitches`` adds the delay-annotated
+    simulations; ``slew_mode`` the input transition of the energy tables."""
+
+    freqs: tuple = (250.0, 500.0)
+    lanes: int = DEFAULT_LANES
+    coding: str = "bitwise"
+    liberty: str | Path | None = None
+    trace: str | Path | None = None
+    flavour: str = "yowasp"
+    rows: int = 32
+    k_inputs: int = 16
+    k: int = DEFAULT_K
+    seed: int = 0
+    glitches: bool = True
+    cache_dir: str | Path = "build/hw_cache"
+    progress: bool = True
+    tech_nodes: tuple = (45, 32, 7)
+    workers: int = DEFAULT_WORKERS
+    pipelines: dict | None = None
+    slew_mode: str = "driver"
+    kinds: tuple = DEFAULT_KINDS
+    tech: str = DEFAULT_LIBRARY
+
+
+def run_flow(out: str | Path, settings: FlowSettings | None = None, *, write: bool = True, **changes) -> dict:
+    """Run the flow with ``settings`` (:class:`FlowSettings`; ``changes`` replace members of it) and
+    write ``out/hw.json``, ``out/hw.md`` and ``out/run.json``; return hw.json. ``write=False``
+    returns the document without writing it. Raises :class:`neurosim.NeurosimError` for bad
+    settings before any synthesis."""
     t_start = time.time()
+    s = replace(settings or FlowSettings(), **changes)
     out = Path(out)
-    _check(out, freqs, lanes, coding, k_inputs, k)
-    check_library(tech)
-    lib_path, lib = _library(liberty, tech, cache_dir)
+    _check(out, s.freqs, s.lanes, s.coding, s.k_inputs, s.k)
+    check_library(s.tech)
+    lib_path, lib = _library(s.liberty, s.tech, s.cache_dir)
     models = cell_models_for(lib_path)
-    freqs = sorted(float(f) for f in freqs)
-    # stimulus first: a bad --trace fails before any synthesis
-    model_stats = None
-    if trace:
-        src = tile_source(trace, rows, k_inputs, lanes, coding, seed=seed)
-        model_stats = _model_stats(trace)
-    else:
-        src = synthetic_source(rows, k_inputs, lanes, coding, T=7, seed=seed)
-    tools = Tools(lib_path, lib, flavour, Path(cache_dir), workers, progress)
+    freqs = sorted(float(f) for f in s.freqs)
+    src, model_stats = _stimulus(s)        # a bad --trace fails before any synthesis
+    tools = Tools(lib_path, lib, s.flavour, Path(s.cache_dir), s.workers, s.progress)
     timings_s: dict[str, float] = {}
     t0 = time.time()
-    kinds = tuple(kinds)
+    kinds = tuple(s.kinds)
     extra = [kd for kd in kinds if kd not in DEFAULT_KINDS]
     sources = {kd.coding: recode(src, kd.coding) for kd in kinds if kd.coding} | {"bitwise": src}
-    found = search(kinds, freqs, lanes=lanes, k=k, tools=tools, pipelines=pipelines)
+    found = search(kinds, freqs, lanes=s.lanes, k=s.k, tools=tools, pipelines=s.pipelines)
     timings_s["search"] = time.time() - t0
     t0 = time.time()
-    power = measure_power(found, sources if extra else src, tools, models=models, glitches=glitches,
-                          slew_mode=slew_mode)
+    power = measure_power(found, sources if extra else src, tools, models=models, glitches=s.glitches,
+                          slew_mode=s.slew_mode)
     timings_s["power"] = time.time() - t0
-    settings = {
-        "freqs_mhz": freqs, "lanes": lanes, "coding": coding, "variant": "barrel", "T": src.T, "k_max": k,
-        "liberty": str(lib_path), "library": lib.name, "voltage_v": lib.voltage, "rtl": FAMILY,
-        "families": [FAMILY], "yosys": flavour, "booth_for_mac": flavour == "yowasp",
-        "abc_delay_target_ps_candidates": found.delay_ps, "abc_target_steps_full_array": ABC_TARGET_STEPS,
-        "stimulus": src.origin, "rows": int(src.counts.shape[0]), "inputs": int(src.counts.shape[1]),
-        "seed": seed, "slew_ns": DEFAULT_SLEW_NS, "slew_mode": slew_mode,
-        "pipelines_searched": pipelines or "all",
-        "vectorless_toggle_rate": VECTORLESS_TOGGLE_RATE, "sta_crosscheck_activity": STA_CROSSCHECK_ACTIVITY,
-        "wire_capacitance": "none (unplaced netlist)", "clock_tree": "none (ideal clock; clock net = pin caps)",
-    }
-    if tech != DEFAULT_LIBRARY:      # the default document stays as it was
-        settings["tech"] = tech
-        settings["node_nm"] = LIBRARIES[tech]["node_nm"]
-    if extra:        # the default document stays as it was; more kinds add these members
-        settings["kinds"] = {kd.name: {"design": kd.design, "coding": kd.coding, "variant": kd.variant,
-                                       "T": sources[kd.coding].T if kd.coding else None,
-                                       "spikes_per_activation": sources[kd.coding].spikes_per_activation
-                                       if kd.coding else None} for kd in kinds}
-    doc = assemble(found, power, src, settings, tech_nodes, model_stats)
+    settings_doc = _settings_doc(s, freqs, lib_path, lib, found, src, kinds, sources if extra else None)
+    doc = assemble(found, power, src, settings_doc, s.tech_nodes, model_stats)
     if extra:
         doc["comparison_kinds"] = {
             kd.name: compare(doc["results"], freqs, sources[kd.coding].spikes_per_activation, sources[kd.coding].T,
-                             lanes, spike=kd.name) for kd in kinds if kd.design == "spike"}
+                             s.lanes, spike=kd.name) for kd in kinds if kd.design == "spike"}
     run_info = {"durations_s": {k2: round(v, 2) for k2, v in timings_s.items()},
                 "total_s": round(time.time() - t_start, 2), "syntheses_run": tools.synthesized,
+                "tool_s": {k2: round(v, 2) for k2, v in sorted(tools.seconds.items())},
                 "started_unix": round(t_start, 0), "cpus": os.cpu_count(), "load_avg_after": load_average()}
     doc["run"] = run_info          # the only non-deterministic field
     if write:
@@ -151,26 +157,62 @@ def run_flow(out: str | Path, *, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANE
     return doc
 
 
-def run_libraries(out: str | Path, techs, **kw) -> dict:
-    """:func:`run_flow` on each cell library of ``techs``; one library writes as run_flow does.
+def _stimulus(s: FlowSettings) -> tuple[Source, dict | None]:
+    """The stimulus of ``s`` (trace tiles, else seeded synthetic data over the coding's window) and
+    the whole model's spike statistics (trace only)."""
+    if s.trace:
+        return tile_source(s.trace, s.rows, s.k_inputs, s.lanes, s.coding, seed=s.seed), _model_stats(s.trace)
+    return synthetic_source(s.rows, s.k_inputs, s.lanes, s.coding, T=INT8_WINDOW[s.coding], seed=s.seed), None
+
+
+def _settings_doc(s: FlowSettings, freqs: list, lib_path: Path, lib: Library, found: SearchResult, src: Source,
+                  kinds: tuple, sources: dict | None) -> dict:
+    """hw.json's ``settings`` (``sources``: the stimulus per coding when more kinds than the default
+    ones were measured)."""
+    doc = {
+        "freqs_mhz": freqs, "lanes": s.lanes, "coding": s.coding, "variant": "barrel", "T": src.T, "k_max": s.k,
+        "liberty": str(lib_path), "library": lib.name, "voltage_v": lib.voltage, "rtl": FAMILY,
+        "families": [FAMILY], "yosys": s.flavour, "booth_for_mac": s.flavour == "yowasp",
+        "abc_delay_target_ps_candidates": found.delay_ps, "abc_target_steps_full_array": ABC_TARGET_STEPS,
+        "stimulus": src.origin, "rows": int(src.counts.shape[0]), "inputs": int(src.counts.shape[1]),
+        "seed": s.seed, "slew_ns": DEFAULT_SLEW_NS, "slew_mode": s.slew_mode,
+        "pipelines_searched": s.pipelines or "all",
+        "vectorless_toggle_rate": VECTORLESS_TOGGLE_RATE, "sta_crosscheck_activity": STA_CROSSCHECK_ACTIVITY,
+        "wire_capacitance": "none (unplaced netlist)", "clock_tree": "none (ideal clock; clock net = pin caps)",
+    }
+    if s.tech != DEFAULT_LIBRARY:      # the default document stays as it was
+        doc["tech"] = s.tech
+        doc["node_nm"] = LIBRARIES[s.tech]["node_nm"]
+    if sources:        # the default document stays as it was; more kinds add these members
+        doc["kinds"] = {kd.name: {"design": kd.design, "coding": kd.coding, "variant": kd.variant,
+                                  "T": sources[kd.coding].T if kd.coding else None,
+                                  "spikes_per_activation": sources[kd.coding].spikes_per_activation
+                                  if kd.coding else None} for kd in kinds}
+    return doc
+
+
+def run_libraries(out: str | Path, techs, settings: FlowSettings | None = None, **changes) -> dict:
+    """:func:`run_flow` with ``settings`` (and ``changes``) on each cell library of ``techs``; one
+    library writes as run_flow does.
     Several: ``out/hw.json`` is the first library's document with a ``libraries`` member (each
     library's :func:`library_summary`, side by side) and every other library's whole document is
     ``out/<tech>/hw.json``."""
     techs = list(techs)
     for t in techs:
         check_library(t)
+    s = replace(settings or FlowSettings(), **changes)
     if len(techs) == 1:
-        return run_flow(out, tech=techs[0], **kw)
+        return run_flow(out, s, tech=techs[0])
     out = Path(out)
     check_out(out)
-    docs = {t: run_flow(out, tech=t, write=False, **kw) for t in techs}
+    docs = {t: run_flow(out, s, tech=t, write=False) for t in techs}
     main = docs[techs[0]]
     main["libraries"] = {t: library_summary(d) for t, d in docs.items()}
     run_info = dict(main["run"])
     run_info["total_s"] = round(sum(d["run"]["total_s"] for d in docs.values()), 2)
     run_info["per_library_s"] = {t: d["run"]["total_s"] for t, d in docs.items()}
-    run_info["per_library"] = {t: {k: d["run"][k] for k in ("total_s", "syntheses_run", "load_avg_after")}
-                               for t, d in docs.items()}
+    run_info["per_library"] = {t: {k: d["run"][k] for k in ("total_s", "syntheses_run", "load_avg_after", "durations_s",
+                                                             "tool_s")} for t, d in docs.items()}
     run_info["syntheses_run"] = sum(d["run"]["syntheses_run"] for d in docs.values())
     run_info["load_avg_after"] = load_average()
     main["run"] = run_info
@@ -203,21 +245,21 @@ def library_summary(doc: dict) -> dict:
     return out
 
 
-def fill_synthesis_cache(*, freqs=(250.0, 500.0), lanes: int = DEFAULT_LANES, liberty: str | Path | None = None,
-                         flavour: str = "yowasp", k: int = DEFAULT_K, cache_dir: str | Path = "build/hw_cache",
-                         workers: int = 2, pipelines: dict | None = None, kinds=DEFAULT_KINDS,
-                         tech: str = DEFAULT_LIBRARY) -> int:
-    """Stage 1 alone (:func:`~neurosim.hwmodels.search.search`, no stimulus, no output folder): fills
-    ``cache_dir``'s synthesis cache with everything :func:`run_flow` with the same search settings
-    synthesizes, so that runs differing only in other settings (stimulus, trace, power options)
-    find it there. Returns the number of Yosys runs made (0: all cached)."""
-    if not freqs or any(f <= 0 for f in freqs):
+def fill_synthesis_cache(settings: FlowSettings | None = None, **changes) -> int:
+    """Stage 1 alone (:func:`~neurosim.hwmodels.search.search`, no stimulus, no output folder) with
+    ``settings`` (:class:`FlowSettings`; ``changes`` replace members): fills ``cache_dir``'s
+    synthesis cache with everything :func:`run_flow` with the same search settings synthesizes, so
+    that runs differing only in other settings (stimulus, trace, power options) find it there.
+    Returns the number of Yosys runs made (0: all cached)."""
+    s = replace(settings or FlowSettings(), **changes)
+    if not s.freqs or any(f <= 0 for f in s.freqs):
         raise NeurosimError("--freq needs positive MHz values")
-    if lanes < 1 or lanes > 256:
-        raise NeurosimError("--lanes must be 1..256")
-    lib_path, lib = _library(liberty, tech, cache_dir)
-    tools = Tools(lib_path, lib, flavour, Path(cache_dir), workers, progress=False)
-    search(tuple(kinds), sorted(float(f) for f in freqs), lanes=lanes, k=k, tools=tools, pipelines=pipelines)
+    if s.lanes < 1 or s.lanes > MAX_LANES:
+        raise NeurosimError(f"--lanes must be 1..{MAX_LANES}")
+    lib_path, lib = _library(s.liberty, s.tech, s.cache_dir)
+    tools = Tools(lib_path, lib, s.flavour, Path(s.cache_dir), s.workers, progress=False)
+    search(tuple(s.kinds), sorted(float(f) for f in s.freqs), lanes=s.lanes, k=s.k, tools=tools,
+           pipelines=s.pipelines)
     return tools.synthesized
 
 
@@ -261,7 +303,8 @@ def assemble(found: SearchResult, power: dict, src: Source, settings: dict, tech
         "comparison": comparison,
         "paper": HW_CLAIMS,
         "assumptions": assumptions(settings, spa),
-        "technology_scaling": scale_energy_area(comparison, tech_nodes) if tech_nodes else None,
+        "technology_scaling": scale_energy_area(comparison, tech_nodes, settings.get("tech", DEFAULT_LIBRARY),
+                                                settings["voltage_v"]) if tech_nodes else None,
     }
     return json.loads(json.dumps(doc, default=_jsonable))
 

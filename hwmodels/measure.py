@@ -169,7 +169,8 @@ def measure_power(found: SearchResult, src: Source | dict, tools: Tools, *, mode
     bar = tools.bar(len(sims), "hw: gate-level power", "sim")
 
     def one(sim: _Sim) -> dict:
-        out = _simulate(sim, models, slew_mode, cache)
+        with tools.clock("simulation"):
+            out = _simulate(sim, models, slew_mode, cache)
         bar.update(1)
         return out
     try:

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .environment import OUTPUT_LOAD_PF, driver
 from .netlist import Netlist
 from .vcd import Toggles
 from .liberty import Library
@@ -42,8 +43,8 @@ from .liberty import Library
 #: of OSU 0.18 um gates at light load (their rise/fall_transition tables give 0.03-0.1 ns at
 #: 5-25 fF). Documented assumption; the tables vary by a few percent in this range.
 DEFAULT_SLEW_NS = 0.1
-#: load on each output port bit [pF], the same 10 fF used for synthesis and timing
-OUTPUT_PORT_LOAD_PF = 0.010
+#: load on each output port bit [pF] (:mod:`.environment`, as in synthesis and timing)
+OUTPUT_PORT_LOAD_PF = OUTPUT_LOAD_PF
 
 
 @dataclass
@@ -84,7 +85,7 @@ def net_slews(net: Netlist, lib: Library, slew_ns: float = DEFAULT_SLEW_NS, cloc
         if n.driver is not None:
             out[name] = lib.output_transition(n.driver[1], n.driver[2], c, slew_ns)
         elif n.is_input:
-            out[name] = lib.output_transition(*lib.driver_cell(), c, slew_ns)
+            out[name] = lib.output_transition(*driver(lib), c, slew_ns)
         else:
             out[name] = slew_ns
     return out

@@ -13,17 +13,22 @@
    :class:`Choice` says ``meets_timing=False``.
 
 Synthesis is cached on disk (:func:`neurosim.hwmodels.synth.synthesize`); a full-size array and its
-timing per clock are computed once per search (:attr:`SearchResult.arrays`).
+timing per clock are computed once per search (:attr:`SearchResult.arrays`). The step-2 searches of
+the (kind, clock) pairs run ``workers`` at a time and do not depend on one another, so the result
+is the same for any number of workers.
 Units: area um^2, time ns, frequency MHz, ABC delay targets ps.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .design_kinds import DEFAULT_KINDS, MAC, SPIKE, SPIKE_KINDS, DesignKind, kinds_for, pipeline_word, pipelines_for
 from .liberty import Library
 from .sta import TimingResult, run_sta
 from .synth import SynthResult, synthesize
@@ -32,6 +37,8 @@ __all__ = ["ABC_TARGET_STEPS", "FAMILY", "STA_CROSSCHECK_ACTIVITY", "DesignKind"
            "DEFAULT_KINDS", "SPIKE_KINDS", "kinds_for", "pipeline_word", "pipelines_for", "Tools", "Candidate", "FullArray", "Choice", "SearchResult", "freq_key",
            "search"]
 
+#: bump when the timing constraints or the report parsing change (the STA cache's key)
+STA_CACHE_VERSION = 1
 #: ABC delay targets tried for the full array, as fractions of the clock period
 ABC_TARGET_STEPS = (1.0, 0.9, 0.8)
 #: toggles per net per cycle of OpenSTA's vectorless report_power (a cross-check figure)
@@ -43,85 +50,6 @@ FAMILY = "generator"
 def freq_key(freq_mhz: float) -> str:
     """The key of a clock in hw.json: ``250.0 -> "250"``."""
     return f"{freq_mhz:g}"
-
-
-@dataclass(frozen=True)
-class DesignKind:
-    """One kind of lane array the flow searches; ``name`` keys hw.json's results (``mac@250``)."""
-
-    name: str
-    design: str                  # "mac" | "spike"
-    coding: str | None = None    # spike coding (None for the MAC)
-    variant: str | None = None   # barrel | horner for the bitwise codings
-
-    def emit_kw(self) -> dict:
-        """Keywords of :func:`neurosim.rtl.emit` for this kind."""
-        return {"coding": self.coding, "variant": self.variant}
-
-
-MAC = DesignKind("mac", "mac")
-SPIKE = DesignKind("spike", "spike", "bitwise", "barrel")
-DEFAULT_KINDS = (MAC, SPIKE)
-#: every spiking kind of the RTL generator, by the name ``--coding`` uses (``coding[:variant]``)
-SPIKE_KINDS = {
-    "bitwise": SPIKE,
-    "bitwise:horner": DesignKind("spike_bitwise_horner", "spike", "bitwise", "horner"),
-    "bitwise_2c": DesignKind("spike_bitwise_2c_barrel", "spike", "bitwise_2c", "barrel"),
-    "bitwise_2c:horner": DesignKind("spike_bitwise_2c_horner", "spike", "bitwise_2c", "horner"),
-    "ternary": DesignKind("spike_ternary", "spike", "ternary", None),
-    "binary": DesignKind("spike_binary", "spike", "binary", None),
-}
-
-
-def kinds_for(codings) -> tuple[DesignKind, ...]:
-    """The MAC, the bitwise barrel array (hw.json's ``comparison`` pair, always kept) and the spiking
-    kinds named by ``codings`` (``"all"``, or names of :data:`SPIKE_KINDS`: ``bitwise`` = barrel,
-    ``bitwise:horner``, ``bitwise_2c``, ...)."""
-    from neurosim import NeurosimError
-    names = [codings] if isinstance(codings, str) else list(codings)
-    if "all" in names:
-        names = list(SPIKE_KINDS)
-    bad = [n for n in names if n not in SPIKE_KINDS]
-    if bad or not names:
-        raise NeurosimError(f"--coding: unknown {', '.join(bad) or 'empty list'}; choose all or from "
-                            f"{', '.join(SPIKE_KINDS)}")
-    return (MAC, SPIKE) + tuple(k for k in dict.fromkeys(SPIKE_KINDS[n] for n in names) if k != SPIKE)
-
-
-def pipeline_word(word: str) -> str:
-    """One word of ``--pipeline``: ``P``, ``P,P,...`` (every kind) or ``KIND=P[,P...]``; a malformed
-    word raises ValueError (argparse's ``type=``: a one-line usage error)."""
-    kind, _, depths = word.rpartition("=")
-    if (kind == "" and "=" in word) or not depths or not all(d.isdigit() for d in depths.split(",")):
-        raise ValueError(word)
-    return word
-
-
-def pipelines_for(words, kinds) -> dict | None:
-    """``--pipeline`` words -> :func:`search`'s ``pipelines`` ({kind name: [depths]}), or None (every
-    depth). ``P[,P]`` restricts every kind, ``KIND=P[,P]`` one kind (by its hw.json name: ``mac``,
-    ``spike``, ``spike_bitwise_horner``, ...; a later word wins); a depth the kind's design has not
-    (:data:`neurosim.rtl.params.PIPELINES`) is a one-line error."""
-    from neurosim import NeurosimError
-    from neurosim.rtl.params import PIPELINES
-    if not words:
-        return None
-    names = {k.name: k for k in kinds}
-    out: dict[str, list[int]] = {}
-    for w in words:
-        pipeline_word(w)
-        kind, _, depths = w.rpartition("=")
-        if kind and kind not in names:
-            raise NeurosimError(f"--pipeline {w}: no kind {kind!r} in this run; choose from {', '.join(names)}")
-        for name in ([kind] if kind else names):
-            out[name] = sorted({int(d) for d in depths.split(",")})
-    for name, depths in out.items():
-        have = PIPELINES[names[name].design]
-        bad = [d for d in depths if d not in have]
-        if bad:
-            raise NeurosimError(f"--pipeline: {name} has pipeline depths {min(have)}..{max(have)}, got "
-                                f"{', '.join(map(str, bad))}")
-    return out
 
 
 @dataclass
@@ -139,6 +67,41 @@ class Tools:
     progress: bool = True
     synthesized: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _emit_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    #: seconds spent per tool ("yosys", "opensta", "simulation"), summed over the workers
+    seconds: dict = field(default_factory=dict)
+
+    @contextmanager
+    def clock(self, tool: str):
+        """Add the time of the ``with`` block to :attr:`seconds` [tool]."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.seconds[tool] = self.seconds.get(tool, 0.0) + time.perf_counter() - t0
+
+    def sta(self, netlist, top: str, period_ns: float, activity: float | None = None) -> TimingResult:
+        """:func:`~neurosim.hwmodels.sta.run_sta` with this library, timed; cached on disk under
+        ``cache_dir/sta`` by the netlist's content, the library and the constraints."""
+        import hashlib
+        import json
+        import os
+        from .environment import OUTPUT_LOAD_PF
+        h = hashlib.sha256()
+        for part in (STA_CACHE_VERSION, Path(netlist).read_bytes(), self.lib.digest, top, repr(float(period_ns)),
+                     repr(activity), repr(OUTPUT_LOAD_PF), self.lib.driver_cell()[0]):
+            h.update((part if isinstance(part, bytes) else str(part).encode()) + b"\0")
+        hit = self.cache_dir / "sta" / f"{h.hexdigest()[:24]}.json"
+        if hit.is_file():
+            return TimingResult(**json.loads(hit.read_text()))
+        with self.clock("opensta"):
+            r = run_sta(netlist, top, self.liberty, period_ns, activity=activity)
+        hit.parent.mkdir(parents=True, exist_ok=True)
+        tmp = hit.with_name(f".{hit.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(r.to_dict()))
+        os.replace(tmp, hit)
+        return r
 
     @property
     def rtl_dir(self) -> Path:
@@ -154,15 +117,17 @@ class Tools:
         from neurosim.rtl.build import emit
         out_dir = self.rtl_dir
         out_dir.mkdir(parents=True, exist_ok=True)
-        m = emit(kind.design, lanes=lanes, k=k, pipeline=pipeline, out_dir=out_dir, **kind.emit_kw())
+        with self._emit_lock:        # one elaboration at a time (the searches run in threads)
+            m = emit(kind.design, lanes=lanes, k=k, pipeline=pipeline, out_dir=out_dir, **kind.emit_kw())
         m["verilog"] = str(out_dir / Path(m["verilog"]).name)
         m["family"] = FAMILY
         return m
 
     def synthesize(self, kind: DesignKind, entry: dict, delay_ps: int) -> SynthResult:
         """Synthesize an emitted design for an ABC delay target [ps] (cached)."""
-        r = synthesize(entry["verilog"], entry["top"], self.liberty, cache_dir=self.cache_dir / "synth",
-                       flavour=self.flavour, booth=self.booth(kind), delay_ps=delay_ps, lib=self.lib)
+        with self.clock("yosys"):
+            r = synthesize(entry["verilog"], entry["top"], self.liberty, cache_dir=self.cache_dir / "synth",
+                           flavour=self.flavour, booth=self.booth(kind), delay_ps=delay_ps, lib=self.lib)
         if not r.cached:
             with self._lock:
                 self.synthesized += 1
@@ -289,7 +254,7 @@ def _candidates(kinds, periods: dict[float, float], k: int, tools: Tools, delay_
     def one(item) -> Candidate:
         kind, p, m = item
         r = tools.synthesize(kind, m, delay_ps)
-        timing = {freq_key(f): run_sta(r.netlist, m["top"], tools.liberty, periods[f]) for f in periods}
+        timing = {freq_key(f): tools.sta(r.netlist, m["top"], periods[f]) for f in periods}
         bar.update(1)
         return Candidate(kind, p, m["top"], m["latency"], r.area_um2, r.n_cells, timing)
     try:
@@ -298,72 +263,114 @@ def _candidates(kinds, periods: dict[float, float], k: int, tools: Tools, delay_
         bar.close()
 
 
+class _Arrays:
+    """The full-size arrays of one search and their timings, shared by the per-(kind, clock)
+    searches that run ``workers`` at a time: each array is synthesized and each (array, clock)
+    timed once (a lock per key); :meth:`ordered` gives them in the order one search after another
+    would have made them, so the document does not depend on the threads' timing."""
+
+    def __init__(self, tools: Tools, lanes: int, k: int, periods: dict[float, float]):
+        self.tools, self.lanes, self.k, self.periods = tools, lanes, k, periods
+        self.arrays: dict[tuple, FullArray] = {}
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def _key_lock(self, key: tuple) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def full(self, kind: DesignKind, p: int, dps: int, log: list) -> FullArray:
+        """The array of ``kind`` at pipeline ``p`` synthesized for ABC target ``dps`` [ps]."""
+        key = (kind.name, p, dps)
+        log.append((key, None))
+        with self._key_lock(key):
+            if key not in self.arrays:
+                m = self.tools.emit(kind, p, self.lanes, self.k)
+                self.arrays[key] = FullArray(kind, p, dps, m, self.tools.synthesize(kind, m, dps))
+        return self.arrays[key]
+
+    def timed(self, fa: FullArray, f: float, log: list) -> TimingResult:
+        """``fa`` timed at clock ``f`` [MHz] (with OpenSTA's vectorless power cross-check)."""
+        fk = freq_key(f)
+        key = (fa.kind.name, fa.pipeline, fa.abc_delay_target_ps)
+        log.append((key, fk))
+        with self._key_lock(key + (fk,)):
+            if fk not in fa.timing:
+                fa.timing[fk] = self.tools.sta(fa.synth.netlist, fa.entry["top"], self.periods[f],
+                                               activity=STA_CROSSCHECK_ACTIVITY)
+        return fa.timing[fk]
+
+    def ordered(self, logs: list[list]) -> dict[tuple, FullArray]:
+        """The arrays, and each array's timings, in the order of ``logs`` (one per search, in turn)."""
+        out: dict[tuple, FullArray] = {}
+        timings: dict[tuple, dict] = {}
+        for key, fk in (e for log in logs for e in log):
+            out.setdefault(key, self.arrays[key])
+            if fk is not None:
+                timings.setdefault(key, {}).setdefault(fk, self.arrays[key].timing[fk])
+        for key, fa in out.items():
+            fa.timing = timings.get(key, {})
+        return out
+
+
+def _choose(kind: DesignKind, f: float, candidates: list[Candidate], arrays: _Arrays) -> tuple[Choice, list]:
+    """The cheapest full-size array of ``kind`` meeting clock ``f`` [MHz]: candidates meeting it at
+    one lane by area, each at the ABC targets :data:`ABC_TARGET_STEPS` x the period; if none meets,
+    the fastest candidate at its best target. Returns the choice and the log of arrays it used."""
+    fk = freq_key(f)
+    log: list = []
+    targets = [int(round(arrays.periods[f] * 1000 * x)) for x in ABC_TARGET_STEPS]
+    pick, tried = None, []
+    for c in _cheapest_meeting(candidates, kind, f):
+        for dps in targets:
+            fa = arrays.full(kind, c.pipeline, dps, log)
+            st = arrays.timed(fa, f, log)
+            tried.append({"top": fa.entry["top"], "abc_delay_target_ps": dps, "slack_ns": st.slack_ns})
+            if st.met:
+                pick = fa
+                break
+        if pick is not None:
+            break
+    met = pick is not None
+    if not met:       # nothing meets: the fastest candidate at its best ABC target
+        fastest = max((c for c in candidates if c.kind == kind), key=lambda c: c.timing[fk].fmax_mhz)
+        best: tuple[int, float] | None = None
+        for dps in targets:
+            st = arrays.timed(arrays.full(kind, fastest.pipeline, dps, log), f, log)
+            if best is None or st.slack_ns > best[1]:
+                best = (dps, st.slack_ns)
+        assert best is not None, "no ABC target to try"
+        pick = arrays.full(kind, fastest.pipeline, best[0], log)
+    assert pick is not None
+    return Choice(kind, f, pick, met, tried), log
+
+
+def _cheapest_meeting(candidates: list[Candidate], kind: DesignKind, f: float) -> list[Candidate]:
+    mine = [c for c in candidates if c.kind == kind and c.meets(freq_key(f))]
+    return sorted(mine, key=lambda c: c.area_um2)
+
+
 def search(kinds, freqs, *, lanes: int, k: int, tools: Tools, pipelines: dict | None = None) -> SearchResult:
     """Stage 1: candidates at one lane, then the cheapest full-size array meeting each clock.
 
     ``freqs`` are clocks in MHz (ascending); ``k`` is the arrays' maximum dot-product length;
-    ``pipelines`` ({kind name: [depths]}) restricts the searched depths (tests, quick runs)."""
+    ``pipelines`` ({kind name: [depths]}) restricts the searched depths (tests, quick runs). The
+    per-(kind, clock) searches run ``tools.workers`` at a time; the result does not depend on it."""
     periods = {f: round(1000.0 / f, 4) for f in freqs}
     delay_ps = int(round(min(periods.values()) * 1000))
     candidates = _candidates(kinds, periods, k, tools, delay_ps, pipelines)
-    arrays: dict[tuple, FullArray] = {}
-
-    def full(kind: DesignKind, p: int, dps: int) -> FullArray:
-        key = (kind.name, p, dps)
-        if key not in arrays:
-            m = tools.emit(kind, p, lanes, k)
-            arrays[key] = FullArray(kind, p, dps, m, tools.synthesize(kind, m, dps))
-        return arrays[key]
-
-    def timed(fa: FullArray, f: float) -> TimingResult:
-        fk = freq_key(f)
-        if fk not in fa.timing:
-            fa.timing[fk] = run_sta(fa.synth.netlist, fa.entry["top"], tools.liberty, periods[f],
-                                    activity=STA_CROSSCHECK_ACTIVITY)
-        return fa.timing[fk]
-
-    def cheapest_meeting(kind: DesignKind, f: float) -> list[Candidate]:
-        mine = [c for c in candidates if c.kind == kind and c.meets(freq_key(f))]
-        return sorted(mine, key=lambda c: c.area_um2)
-
+    arrays = _Arrays(tools, lanes, k, periods)
     sel = [(kind, f) for kind in kinds for f in freqs]
     bar = tools.bar(len(sel), f"hw: synth+STA chosen ({lanes} lanes)", "cfg")
-    # the first choice of every (kind, clock), synthesized `workers` at a time; the search below
-    # then finds them in the synthesis cache
-    first = []
-    for kind, f in sel:
-        ok = cheapest_meeting(kind, f)
-        if ok:
-            first.append((kind, tools.emit(kind, ok[0].pipeline, lanes, k), int(round(periods[f] * 1000))))
-    tools.map(lambda a: tools.synthesize(*a), first)
-    choices: dict[str, Choice] = {}
-    for kind, f in sel:
-        targets = [int(round(periods[f] * 1000 * x)) for x in ABC_TARGET_STEPS]
-        pick, tried = None, []
-        for c in cheapest_meeting(kind, f):
-            for dps in targets:
-                fa = full(kind, c.pipeline, dps)
-                st = timed(fa, f)
-                tried.append({"top": fa.entry["top"], "abc_delay_target_ps": dps, "slack_ns": st.slack_ns})
-                if st.met:
-                    pick = fa
-                    break
-            if pick is not None:
-                break
-        met = pick is not None
-        if not met:       # nothing meets: the fastest candidate at its best ABC target
-            fastest = max((c for c in candidates if c.kind == kind),
-                          key=lambda c: c.timing[freq_key(f)].fmax_mhz)
-            best: tuple[int, float] | None = None
-            for dps in targets:
-                st = timed(full(kind, fastest.pipeline, dps), f)
-                if best is None or st.slack_ns > best[1]:
-                    best = (dps, st.slack_ns)
-            assert best is not None, "no ABC target to try"
-            pick = arrays[(kind.name, fastest.pipeline, best[0])]
-        assert pick is not None
-        ch = Choice(kind, f, pick, met, tried)
-        choices[ch.key] = ch
+
+    def one(item) -> tuple[Choice, list]:
+        kind, f = item
+        out = _choose(kind, f, candidates, arrays)
         bar.update(1)
-    bar.close()
-    return SearchResult(candidates, arrays, choices, delay_ps)
+        return out
+    try:
+        done = tools.map(one, sel)
+    finally:
+        bar.close()
+    choices = {ch.key: ch for ch, _ in done}
+    return SearchResult(candidates, arrays.ordered([log for _, log in done]), choices, delay_ps)

@@ -1,9 +1,9 @@
 """Static timing with OpenSTA (Debian ``opensta``, binary ``sta``) on a mapped netlist.
 
 Constraints (same for every design): one clock on port ``clk``, input and output delays 0 against
-it, inputs driven by the library's driver cell (:meth:`~neurosim.hwmodels.liberty.Library.driver_cell`:
-``BUFX2`` in OSU), outputs loaded with 10 fF, ideal clock network (no clock tree: the
-netlists are not placed). The worst path's slack comes from ``report_checks -path_delay max``;
+it, inputs driven by the library's driver cell and outputs loaded as in synthesis and power
+(:mod:`neurosim.hwmodels.environment`), ideal clock network (no clock tree: the netlists are not
+placed). The worst path's slack comes from ``report_checks -path_delay max``;
 ``fmax = 1 / (period - slack)``.
 """
 
@@ -16,9 +16,10 @@ from pathlib import Path
 
 from neurosim import NeurosimError
 
+from .environment import OUTPUT_LOAD_PF, driver as driver_of
 from .tools import find_tool, run_tool
 
-STA_OUTPUT_LOAD_PF = 0.010   # 10 fF, the same load ABC was told about
+STA_OUTPUT_LOAD_PF = OUTPUT_LOAD_PF   # the same load ABC was told about (.environment)
 
 
 @dataclass
@@ -83,7 +84,7 @@ def run_sta(netlist: str | Path, top: str, liberty: str | Path, period_ns: float
     (``set_power_activity -global -activity``, toggles per clock) as a cross-check."""
     from .liberty import Library
     sta = find_tool("sta")
-    driver = Library.load(liberty).driver_cell()[0]
+    driver = driver_of(Library.load(liberty))[0]
     netlist, liberty = Path(netlist).resolve(), Path(liberty).resolve()
     tcl = [f"read_liberty {{{liberty}}}", f"read_verilog {{{netlist}}}", f"link_design {top}",
            f"create_clock -name clk -period {period_ns} [get_ports clk]",

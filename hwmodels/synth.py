@@ -23,6 +23,7 @@ from pathlib import Path
 
 from neurosim import NeurosimError
 
+from .environment import ABC_LOAD_FF, driver as driver_of
 from .liberty import Library
 from .tools import find_tool, run_tool
 
@@ -30,9 +31,8 @@ YOSYS_FLAVOURS = ("yowasp", "debian")
 ADDERS = ("default", "kogge-stone", "han-carlson", "sklansky")
 CACHE_VERSION = 4  # bump when the script or the parsing changes
 
-# ABC's constraint file: input drive (the library's driver cell, Library.driver_cell: BUFX2 in OSU)
-# and output load for ABC's buffering/sizing. set_load is in ABC's unit (fF); 10 fF ~ one FAX1 input.
-ABC_LOAD = 10
+# ABC's constraint file: input drive and output load for ABC's buffering/sizing (.environment)
+ABC_LOAD = ABC_LOAD_FF
 
 
 @dataclass
@@ -148,7 +148,7 @@ def synthesize(verilog: str | Path, top: str, liberty: str | Path, *, cache_dir:
     if abc_script not in ABC_SCRIPTS:
         raise NeurosimError(f"unknown ABC script {abc_script!r}; expected one of {tuple(ABC_SCRIPTS)}")
     script = _script(top, "cells.lib", booth, adder, delay_ps, flavour, abc_script)
-    driver = lib.driver_cell()[0]
+    driver = driver_of(lib)[0]
     constr = f"set_driving_cell {driver}\nset_load {ABC_LOAD}\n"
     h = hashlib.sha256()
     for part in (str(CACHE_VERSION), flavour, script, constr, verilog.read_text(), lib.digest):

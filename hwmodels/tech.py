@@ -2,15 +2,18 @@
 
 Source: A. Stillmaker and B. Baas, "Scaling equations for the accurate prediction of CMOS device
 performance from 180 nm to 7 nm", Integration, the VLSI Journal 58 (2017) 74-81,
-doi:10.1016/j.vlsi.2017.02.002. Area factors are the paper's table; energy uses the paper's fitted
-polynomial in VDD, ``E(V) = a V^2 + b V + c`` per node (coefficients as transcribed in the MIT-licensed
-``nodeScale`` tool of UCLA NanoCAD, ``depCoeffDict`` columns 4-6). High-performance (HP) models for
-45/32/7 nm. 28 nm is NOT a tabulated node (the paper has 32 and 20 nm): it is refused, not
-interpolated.
+doi:10.1016/j.vlsi.2017.02.002. Area factors are the paper's area table; energy uses the paper's
+fitted polynomial in VDD, ``E(V) = a V^2 + b V + c`` per node (the energy coefficients of its Table 5,
+as transcribed in the MIT-licensed ``nodeScale`` tool of UCLA NanoCAD, ``depCoeffDict`` columns 4-6;
+``areaDict`` for the area table). High-performance (HP) models for 45/32/20/7 nm. Two source nodes,
+the two measured libraries: 180 nm (OSU 0.18 um) and 130 nm (SkyWater sky130 hd). 28 nm is NOT a
+tabulated node (the paper has 32 and 20 nm): it is refused, not interpolated.
 
-The supply voltages are the nodes' usual nominal values and are an assumption of this module
-(180 nm 1.8 V from the OSU liberty; 45 nm 1.0 V, 32 nm 0.9 V, 7 nm 0.7 V). The scaling multiplies
-both designs by the same factor, so the relative reductions do not change; only absolute numbers move.
+The supply voltages are an assumption of this module: the two measured libraries' own supply (1.8 V
+both, from their liberty files) at 180 and 130 nm, the nodes' usual nominal values elsewhere (45 nm
+1.0 V, 32 nm 0.9 V, 20 nm 0.9 V, 7 nm 0.7 V). How far the 130 nm supply moves the answer: the paper's
+130 nm polynomial at 1.2 V gives 0.37x its value at 1.8 V. The scaling multiplies both designs by the
+same factor, so the relative reductions do not change; only absolute numbers move.
 """
 
 from __future__ import annotations
@@ -20,32 +23,56 @@ from neurosim import NeurosimError
 SOURCE = ("Stillmaker & Baas, Integration 58 (2017) 74-81, doi:10.1016/j.vlsi.2017.02.002; coefficients as "
           "transcribed in UCLA NanoCAD nodeScale (MIT)")
 
-#: area of a 180 nm design at node N = area_180 / AREA_DIV_FROM_180[N] (paper's area table, row N col 180)
-AREA_DIV_FROM_180 = {180: 1.0, 45: 19.0, 32: 40.0, 20: 88.0, 7: 320.0}
-#: energy polynomial coefficients (a, b, c): E ~ a V^2 + b V + c (relative units, same for all nodes)
-ENERGY_POLY = {180: (0.0, 24.64, -17.98),
+#: area of a design measured at source node S, at node N = area_S / AREA_DIV[S][N] (the paper's area
+#: table: row N, column S)
+AREA_DIV = {180: {180: 1.0, 130: 2.9, 45: 19.0, 32: 40.0, 20: 88.0, 7: 320.0},
+            130: {130: 1.0, 45: 6.4, 32: 14.0, 20: 30.0, 7: 110.0}}
+AREA_DIV_FROM_180 = AREA_DIV[180]
+#: the nodes energies and areas are measured at (the source of every scaling)
+SOURCE_NODES = tuple(AREA_DIV)
+#: energy polynomial coefficients (a, b, c): E ~ a V^2 + b V + c (relative units, same for all nodes;
+#: Table 5 of the paper)
+ENERGY_POLY = {180: (0.0, 24.64, -17.98), 130: (7.171, -6.709, 2.904),
                45: (1.018, -0.3107, 0.1539), 32: (0.8367, -0.4341, 0.1701),
                20: (0.373, -0.1582, 0.04104), 7: (0.1776, -0.09097, 0.02447)}
-#: nominal supply voltage assumed per node [V] (assumption, see module doc)
-NOMINAL_VDD = {180: 1.8, 45: 1.0, 32: 0.9, 20: 0.9, 7: 0.7}
+#: supply voltage assumed per node [V] (assumption, see module doc)
+NOMINAL_VDD = {180: 1.8, 130: 1.8, 45: 1.0, 32: 0.9, 20: 0.9, 7: 0.7}
 TABULATED = tuple(sorted(AREA_DIV_FROM_180, reverse=True))
 
 
-def _efac(node: int, vdd: float) -> float:
+def energy_poly(node: int, vdd: float) -> float:
+    """The paper's energy polynomial of ``node`` at supply ``vdd`` [V] (relative units)."""
     a, b, c = ENERGY_POLY[node]
     return a * vdd * vdd + b * vdd + c
 
 
-def energy_factor(node: int, src: int = 180) -> float:
-    """Multiply an energy at ``src`` (nominal VDD) by this to estimate it at ``node`` (nominal VDD)."""
+def energy_factor(node: int, src: int = 180, src_vdd: float | None = None) -> float:
+    """Multiply an energy at ``src`` (supply ``src_vdd`` [V], default :data:`NOMINAL_VDD`) by this to
+    estimate it at ``node`` (its :data:`NOMINAL_VDD`)."""
     check_node(node)
-    return _efac(node, NOMINAL_VDD[node]) / _efac(src, NOMINAL_VDD[src])
+    if src not in ENERGY_POLY:
+        raise NeurosimError(f"no Stillmaker & Baas energy coefficients for a source node of {src} nm here "
+                            f"(available: {', '.join(map(str, sorted(ENERGY_POLY, reverse=True)))})")
+    v = NOMINAL_VDD[src] if src_vdd is None else float(src_vdd)
+    return energy_poly(node, NOMINAL_VDD[node]) / energy_poly(src, v)
 
 
-def area_factor(node: int) -> float:
-    """Multiply an area at 180 nm by this to estimate it at ``node`` [dimensionless]."""
+def area_factor(node: int, src: int = 180) -> float:
+    """Multiply an area at ``src`` (a measured node, :data:`SOURCE_NODES`) by this to estimate it at
+    ``node`` [dimensionless]."""
     check_node(node)
-    return 1.0 / AREA_DIV_FROM_180[node]
+    check_source(src)
+    if node not in AREA_DIV[src]:
+        raise NeurosimError(f"no area factor from {src} nm to {node} nm (nodes larger than the source are "
+                            f"not scaled to)")
+    return 1.0 / AREA_DIV[src][node]
+
+
+def check_source(src: int) -> None:
+    """Raise a NeurosimError for a source node that is not a measured library's (:data:`SOURCE_NODES`)."""
+    if src not in SOURCE_NODES:
+        raise NeurosimError(f"the scaling starts from a measured node ({', '.join(map(str, SOURCE_NODES))} nm), "
+                            f"not {src} nm")
 
 
 def check_node(node: int) -> None:
@@ -55,13 +82,21 @@ def check_node(node: int) -> None:
                             f"(available: {', '.join(map(str, TABULATED))}); 28 nm would need interpolation")
 
 
-def scale_energy_area(comparison: dict, nodes) -> dict:
-    """Scaled estimates of the per-MAC-equivalent energy and the array areas of ``comparison``."""
-    out: dict = {"source": SOURCE, "label": "ESTIMATE (scaled from OSU 0.18 um; not synthesized at these nodes)",
-           "vdd_assumed_v": {str(n): NOMINAL_VDD[n] for n in NOMINAL_VDD}, "nodes": {}}
+def scale_energy_area(comparison: dict, nodes, tech: str = "osu018", vdd: float | None = None) -> dict:
+    """Scaled estimates of the per-MAC-equivalent energy and the array areas of ``comparison``,
+    measured on library ``tech`` (:data:`LIBRARIES`) at supply ``vdd`` [V] (default: the library's)."""
+    check_library(tech)
+    lib = LIBRARIES[tech]
+    src = lib["node_nm"]
+    vdd = lib["vdd_v"] if vdd is None else float(vdd)
+    out: dict = {"source": SOURCE, "label": f"ESTIMATE (scaled from {lib['label'].split(' (')[0]}; not synthesized "
+                                      f"at these nodes)",
+           "vdd_assumed_v": {str(n): NOMINAL_VDD[n] for n in NOMINAL_VDD} | {str(src): vdd}, "nodes": {}}
+    if tech != DEFAULT_LIBRARY:      # the default document stays as it was
+        out["from_node_nm"] = src
     for node in nodes:
         try:
-            ef, af = energy_factor(int(node)), area_factor(int(node))
+            ef, af = energy_factor(int(node), src, vdd), area_factor(int(node), src)
         except NeurosimError as exc:
             out["nodes"][str(node)] = {"refused": str(exc)}
             continue
@@ -104,12 +139,10 @@ def measured_node(doc: dict) -> int:
     return LIBRARIES[tech]["node_nm"]
 
 
-def check_scalable(doc: dict) -> None:
-    """Raise a NeurosimError unless the compute energies of hw.json ``doc`` were measured at a node the
-    scaling starts from (180 nm: OSU 0.18 um). Stillmaker & Baas's 130 nm coefficients are not
-    transcribed here, so a sky130 hd document cannot be scaled to other nodes."""
+def measured_supply(doc: dict) -> tuple[int, float]:
+    """The node [nm] and supply [V] a hw.json document's compute energies were measured at (its
+    library's; the document's ``voltage_v`` where given)."""
+    settings = doc.get("settings", doc)
+    tech = settings.get("tech", DEFAULT_LIBRARY)
     node = measured_node(doc)
-    if node != 180:
-        raise NeurosimError(f"the hw document was measured at {node} nm; the energy model scales compute "
-                            f"energies from 180 nm only (no Stillmaker & Baas coefficients for {node} nm here): "
-                            f"give the osu018 document (hw.json of `neurosim hw --tech osu018|all`)")
+    return node, float(settings.get("voltage_v") or LIBRARIES[tech]["vdd_v"])

@@ -31,7 +31,7 @@ def write_trace(path, counts, n=16):
     return path
 
 
-def write_hw(path, leak_nw=0.0, lanes=16):
+def write_hw(path, leak_nw=0.0, lanes=16, tech_name=None):
     def res(design, e):
         return {"design": design, "freq_mhz": 500.0, "top": f"{design}_top", "abc_delay_target_ps": 2000,
                 "meets_timing": True, "pipeline": 1, "area_um2": 1.0, "leakage_nw": leak_nw,
@@ -42,6 +42,8 @@ def write_hw(path, leak_nw=0.0, lanes=16):
                                                    "voltage_v": 1.8},
            "results": {"mac@500": res("mac", E_MAC), "spike@500": res("spike", E_SPK)},
            "configs": {"mac_top@D2000": {"acc_w": 27}, "spike_top@D2000": {"acc_w": 27}}}
+    if tech_name:
+        doc["settings"]["tech"] = tech_name
     path.mkdir()
     (path / "hw.json").write_text(json.dumps(doc))
     return path
@@ -108,6 +110,39 @@ def test_scaled_node_uses_cacti_and_the_tech_factor(tmp_path):
     assert doc["constants"]["compute"]["label"].startswith("ESTIMATE")
     dense = by_name(doc)["MAC dense"]["per_token"]["components_pj"]
     assert dense["compute"] == pytest.approx(4 * E_MAC * tech.energy_factor(45))
+
+
+@pytest.mark.parametrize("node", [130, 180, 45])
+def test_compute_energies_from_the_130nm_library(tmp_path, node):
+    """A sky130 hd document's compute energies are measured at 130 nm, 1.8 V: unscaled at 130 nm,
+    scaled from 130 nm (not from 180 nm) to any other node."""
+    trace = write_trace(tmp_path / "t", [[7, 0, 0, 0]])
+    hw = write_hw(tmp_path / "hw", tech_name="sky130hd")
+    doc = en.energy_report(trace, hw, node=node, sram_kb=64, sram_model="cited")
+    c = doc["constants"]["compute"]
+    want = 1.0 if node == 130 else tech.energy_factor(node, 130, 1.8)
+    assert c["node_nm"] == 130 and c["factor"] == pytest.approx(want)
+    assert node == 130 or want != pytest.approx(tech.energy_factor(node, 180, 1.8) if node != 180 else 1.0)
+    assert ("SkyWater" in c["label"]) and (c["label"].startswith("ESTIMATE") == (node != 130))
+    dense = by_name(doc)["MAC dense"]["per_token"]["components_pj"]
+    assert dense["compute"] == pytest.approx(4 * E_MAC * want)
+
+
+def test_tech_picks_a_library_of_a_tech_all_folder(tmp_path, rejected):
+    """``--tech sky130hd`` reads ``HW/sky130hd/hw.json`` of a ``--tech all`` folder; a document of
+    another library, or a folder without the library, is refused in one line."""
+    trace = write_trace(tmp_path / "t", [[7, 0, 0, 0]])
+    hw = write_hw(tmp_path / "hw")
+    write_hw(hw / "sky130hd", tech_name="sky130hd")
+    assert en.read_hw(hw, "sky130hd")["settings"]["tech"] == "sky130hd"
+    assert "tech" not in en.read_hw(hw, "osu018")["settings"]
+    doc = en.energy_report(trace, hw, node=180, tech_name="sky130hd")
+    assert doc["constants"]["compute"]["node_nm"] == 130
+    only = write_hw(tmp_path / "osu_only")
+    rejected(["energy", "--trace", str(trace), "--hw", str(only), "--tech", "sky130hd", "--scenarios", "none",
+              "--out", str(tmp_path / "e")], r"measured on osu018, not sky130hd", tmp_path / "e")
+    rejected(["energy", "--trace", str(trace), "--hw", str(only), "--tech", "tsmc7", "--scenarios", "none"],
+             r"--tech: invalid choice: 'tsmc7'")
 
 
 @pytest.mark.parametrize("lanes, port, per_row", [(1, 32, 1), (3, 32, 1), (16, 128, 1), (64, 512, 1), (80, 512, 2)])

@@ -54,10 +54,27 @@ def test_flow_end_to_end_deterministic(tmp_path):
     assert "refused" in doc["technology_scaling"]["nodes"]["28"]
     # rerun: everything from the caches, identical document apart from the 'run' field
     doc2 = run_flow(tmp_path / "hw", **kw)
+    assert "opensta" in doc["run"]["tool_s"] and "opensta" not in doc2["run"]["tool_s"]   # timing cached too
     a = json.loads((tmp_path / "hw" / "hw.json").read_text())
     a.pop("run"), doc.pop("run"), doc2.pop("run")
     assert doc == doc2 == a
     assert problems(a, Hw) == []    # the written hw.json matches its one description (neurosim.formats)
+
+
+@needs_lib
+def test_parallel_searches_give_the_serial_document(tmp_path):
+    """The per-(kind, clock) searches run ``workers`` at a time: one worker and three give the same
+    hw.json, member order included (two clocks, two depths per kind: the searches share arrays)."""
+    from neurosim.hwmodels.flow import run_flow
+    kw = dict(freqs=(250.0, 500.0), lanes=1, k=16, rows=1, k_inputs=4, glitches=False, write=False,
+              progress=False, pipelines={"mac": [1, 2], "spike": [1, 2]}, tech_nodes=())
+    # each run from an empty cache, so that both synthesize and time everything
+    docs = [run_flow(tmp_path / "hw", workers=w, cache_dir=tmp_path / f"cache{w}", **kw) for w in (1, 3)]
+    for d in docs:      # where the time went: each tool's seconds, summed over the workers
+        assert set(d.pop("run")["tool_s"]) == {"yosys", "opensta", "simulation"}
+    texts = [json.dumps(d).replace(f"cache{w}", "CACHE") for d, w in zip(docs, (1, 3))]   # netlist paths
+    assert texts[0] == texts[1]
+    assert len(docs[0]["configs"]) >= 4
 
 
 def test_tile_source_round_robin(tmp_path):

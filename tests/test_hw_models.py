@@ -206,3 +206,27 @@ def test_tech_refuses_untabulated_node():
     assert 0 < energy_factor(7) < energy_factor(45) < 1
     with pytest.raises(NeurosimError, match="28"):
         energy_factor(28)
+
+
+def test_stillmaker_baas_from_either_measured_node():
+    """The 130 nm row of Stillmaker & Baas (Table 5 energy polynomial, area table) as a source:
+    E(V) = a V^2 + b V + c evaluated at each node's supply, area by the table's 130 nm column."""
+    from neurosim.hwmodels.tech import area_factor, energy_factor, scale_energy_area
+    e130 = 7.171 * 1.8 ** 2 - 6.709 * 1.8 + 2.904
+    e180 = 24.64 * 1.8 - 17.98
+    e45 = 1.018 - 0.3107 + 0.1539
+    assert energy_factor(45, 130, 1.8) == pytest.approx(e45 / e130, rel=1e-12)
+    assert energy_factor(130, 180, 1.8) == pytest.approx(e130 / e180, rel=1e-12)
+    assert area_factor(45, 130) == pytest.approx(1 / 6.4) and area_factor(130) == pytest.approx(1 / 2.9)
+    with pytest.raises(NeurosimError, match="no area factor from 130 nm to 180 nm"):
+        area_factor(180, 130)
+    with pytest.raises(NeurosimError, match="source node of 90 nm"):
+        energy_factor(45, 90)
+    comp = {"250": {"area_mac_um2": 64.0, "area_spike_um2": 32.0,
+                    "zero_delay": {"energy_per_mac_eq_pj": {"mac": 10.0}}}}
+    sky = scale_energy_area(comp, [45, 180], "sky130hd", 1.8)
+    assert sky["from_node_nm"] == 130 and "SkyWater" in sky["label"]
+    n45 = sky["nodes"]["45"]["per_freq"]["250"]
+    assert n45["area_mac_um2"] == pytest.approx(10.0) and n45["energy_per_mac_eq_pj"]["mac"] == pytest.approx(10 * e45 / e130)
+    assert "refused" in sky["nodes"]["180"]
+    assert "from_node_nm" not in scale_energy_area(comp, [45])

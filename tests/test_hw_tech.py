@@ -89,3 +89,24 @@ def test_measured_node_of_a_document():
     assert measured_node({"settings": {"tech": "sky130hd"}}) == 130
     with pytest.raises(NeurosimError, match="unknown --tech"):
         measured_node({"tech": "x"})
+
+
+def test_node_scaling_result_is_the_libraries_result_scaled():
+    """docs/results/node_scaling.json is the committed libraries result scaled to 45 nm from each
+    library's own node (regenerated with it); each estimate is the measured figure x its factor."""
+    from benchmarks.node_scaling import check
+    from neurosim.hwmodels.tech import area_factor, energy_factor
+    from neurosim.results import RESULTS_DIR
+    libs = json.loads((RESULTS_DIR / "libraries.json").read_text())["libraries"]
+    doc = json.loads((RESULTS_DIR / "node_scaling.json").read_text())
+    assert doc["check"] == json.loads(json.dumps(check(libs)))
+    rows = doc["check"]["rows"]
+    assert {(r["freq_mhz"], r["design"]) for r in rows} == {(f, d) for f in libs["osu018"]["per_freq"]
+                                                           for d in ("mac", "spike")}
+    for r in rows:
+        for t, node in (("osu018", 180), ("sky130hd", 130)):
+            m = libs[t]["per_freq"][r["freq_mhz"]][r["design"]]
+            assert r["energy_at_target_pj"][t] == pytest.approx(m["energy_per_mac_eq_pj"] * energy_factor(45, node, 1.8))
+            assert r["area_at_target_um2"][t] == pytest.approx(m["area_um2"] * area_factor(45, node))
+        e = r["energy_at_target_pj"]
+        assert r["energy_difference_pct"] == pytest.approx(100 * (e["osu018"] / e["sky130hd"] - 1))

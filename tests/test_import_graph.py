@@ -109,9 +109,8 @@ def test_imported_resolves_relative_and_from_imports(tmp_path):
     assert imported("p.m", src, known, deferred=True) == {"p.sib", "p.pkg", "x", "z.w"}
 
 
-#: the one cycle through a deferred import still to cut (energy_report imports the scenario grid,
-#: which prices designs with energy's compute_designs); cutting energy_report apart removes it
-DEFERRED_TO_CUT = [["neurosim.hwmodels.energy", "neurosim.hwmodels.energy_scenarios"]]
+#: cycles through a deferred import that are still to cut (none)
+DEFERRED_TO_CUT: list[list[str]] = []
 
 
 @pytest.mark.parametrize("deferred", [False, True], ids=["top-level", "with-deferred"])

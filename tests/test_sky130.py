@@ -162,3 +162,33 @@ def test_corrupt_or_missing_liberty_is_one_clear_error(tmp_path):
         Library.load(text)
     with pytest.raises(NeurosimError, match="not found"):
         Library.load(tmp_path / "none.lib")
+
+
+def test_one_environment_for_both_libraries():
+    """Synthesis, timing and power share one environment: the output load, and the library's
+    smallest buffer as the input driver (BUFX2 in OSU 0.18 um, buf_1 in sky130 hd)."""
+    from neurosim.hwmodels import environment as env
+    from neurosim.hwmodels import power, sta, synth
+    from neurosim.hwmodels.liberty import Library
+    from neurosim.hwmodels.tools import SKY130HD_LIBERTY, default_liberty
+    assert power.OUTPUT_PORT_LOAD_PF == sta.STA_OUTPUT_LOAD_PF == env.OUTPUT_LOAD_PF
+    assert synth.ABC_LOAD == env.ABC_LOAD_FF == round(env.OUTPUT_LOAD_PF * 1000)
+    assert env.driver(Library.load(SKY130HD_LIBERTY)) == ("sky130_fd_sc_hd__buf_1", "X")
+    assert env.driver(Library.load(default_liberty()))[0] == "BUFX2"
+
+
+def test_flip_flop_deck(tmp_path):
+    """The direct clock-to-Q deck: clock and D ramps whose 20-80 % takes the table's transition,
+    the table's load, the flip-flop's special_nfet_01v8 model, delays at 50 % of 1.8 V, and the
+    three edges' supply windows apart (no toggle, Q rise, Q fall)."""
+    import re as _re
+    from benchmarks.crosscheck import DFF_PERIOD_NS, SLEW_NS, dff_deck
+    deck = dff_deck("dfxtp_1", tmp_path, 0.009, SLEW_NS)
+    ramp = float(_re.search(r"PULSE\(0 1\.8 1n (\S+)n", deck)[1])
+    assert ramp * 0.6 == pytest.approx(SLEW_NS, rel=1e-5)
+    assert "special_nfet_01v8__mismatch.corner.spice" in deck and "sky130_fd_sc_hd__dfxtp_1.spice" in deck
+    assert "cl q 0 0.009p" in deck and f" {DFF_PERIOD_NS:g}n)" in deck
+    assert deck.count("VAL=0.9") == 4
+    windows = [tuple(map(float, m)) for m in _re.findall(r"FROM=(\S+)n TO=(\S+)n", deck)]
+    edges = [1 + i * DFF_PERIOD_NS for i in range(3)]
+    assert len(windows) == 3 and all(a < e < b < e + DFF_PERIOD_NS / 2 for (a, b), e in zip(windows, edges))

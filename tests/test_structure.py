@@ -27,7 +27,6 @@ EXEMPT: dict[tuple[str, str], int] = {
     ("function lines", "benchmarks/longctx.py:render"): 82,
     ("function lines", "rtl/array.py:LaneArray.elaborate"): 96,
     ("function lines", "rtl/formal.py:ProofHarness.elaborate"): 105,
-    ("parameters", "hwmodels/flow.py:run_flow"): 21,
     ("parameters", "neurosim/model/layers.py:sse_recurrence"): 14,
     ("parameters", "neurosim/model/torch_layers.py:sse_recurrence"): 14,
 }
