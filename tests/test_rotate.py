@@ -304,3 +304,42 @@ def test_run_rotates_qwen2_and_spike_equals_int8(qwen2, tmp_path, capsys):
     assert a["rotation"] == b["rotation"] == "Hadamard 96 = Sylvester 8 x Paley I 12 (q=11)"
     assert a["accuracy"] == b["accuracy"]            # spike logits are int8's, bit for bit
     assert np.isfinite(a["accuracy"]["ppl_fp"]) and a["accuracy"]["ppl_quant"] != a["accuracy"]["ppl_fp"]
+
+
+def test_rotated_weights_of_a_large_model_go_to_disk_with_the_same_bits(qwen2, monkeypatch):
+    """Above GENERATE_WEIGHT_BYTES of float weights the rotated weights are written to a temporary
+    folder once and read back: the logits equal the in-memory fold's bit for bit; the folder goes
+    with the model."""
+    from neurosim.model import network
+    from neurosim.run import folds as FO
+    from neurosim.run.spill import SpilledCheckpoint
+
+    ck = load_checkpoint(qwen2)
+    ids = np.asarray(ck.tokenizer.encode(TEXT).ids[:24])
+    kept, what = FO.rotated_model(Model(ck), "hadamard", 0)
+    assert not isinstance(kept.ckpt, SpilledCheckpoint)
+    monkeypatch.setattr(network, "GENERATE_WEIGHT_BYTES", 1000)
+    spilled, what2 = FO.rotated_model(Model(ck), "hadamard", 0)
+    assert isinstance(spilled.ckpt, SpilledCheckpoint) and what2 == what
+    a = kept.forward(ids)
+    b = spilled.forward(ids)
+    files = sorted(spilled.ckpt.folder.glob("*.npy"))
+    assert len(files) >= 7 * ck.model_config.num_layers + 2     # every projection, the embedding and the head
+    assert np.array_equal(a, b) and np.array_equal(spilled.forward(ids), a)   # second pass: from the files
+    folder = spilled.ckpt.folder
+    spilled.ckpt.close()
+    assert not folder.exists()
+
+
+def test_no_disk_space_for_the_rotated_weights_is_one_line(qwen2, text_file, tmp_path, rejected, monkeypatch):
+    import shutil as sh
+
+    from neurosim.model import network
+    from neurosim.run import spill
+
+    monkeypatch.setattr(network, "GENERATE_WEIGHT_BYTES", 1000)
+    monkeypatch.setattr(spill.shutil, "disk_usage", lambda p: sh._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    out = tmp_path / "ev"
+    rejected(["eval", "--model", str(qwen2), "--text-file", str(text_file), "--windows", "2", "--window-tokens",
+              "16", "--rotate", "hadamard", "--out", str(out)],
+             r"not enough disk space for the rotated weights: 0\.00 GB needed, 0\.00 GB free in .*TMPDIR", out)
