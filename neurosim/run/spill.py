@@ -5,7 +5,8 @@ is kept in memory (about 0.5 GB), for Qwen2.5-Coder-1.5B it would be about 7 GB 
 :data:`neurosim.model.network.GENERATE_WEIGHT_BYTES` of float weights, :class:`SpilledCheckpoint`
 computes each folded tensor once, writes it to a private temporary folder (``TMPDIR``) and reads it
 back on every later request: the same bits as the in-memory copy, one tensor resident at a time.
-The folder is removed when the model is dropped or the process ends.
+The folder is removed when the model is dropped or the process ends (also on Ctrl-C; a process
+killed outright, e.g. by SIGKILL, leaves its ``neurosim-fold-*`` folder behind).
 """
 
 from __future__ import annotations
