@@ -179,8 +179,9 @@ class RotatedCheckpoint:
     stream rotated by ``q`` (float64 [hidden, hidden], orthogonal), see the module docstring.
 
     Tensors are computed in float64 from the base model's tensors on each call and returned in the
-    base model's dtype (wrap it in a ``Model(..., keep_weights=True)`` to compute each once). ``model_config`` is the base's with
-    untied embeddings; ``names`` adds ``lm_head.weight``.
+    base model's dtype (wrap it in a ``Model(..., keep_weights=True)`` or a
+    :class:`neurosim.run.spill.SpilledCheckpoint` to compute each once). ``model_config`` is the
+    base's with untied embeddings; ``names`` adds ``lm_head.weight``.
     """
 
     def __init__(self, base_model, q: np.ndarray, description: str = ""):
