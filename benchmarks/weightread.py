@@ -52,7 +52,8 @@ def measure(model: str, rounds: int) -> dict:
     for n in names[:3] + names[-3:]:
         assert np.array_equal(_mmap_copy(ck, n).view(np.uint32), ck.tensor(n).view(np.uint32)), n
     best = {k: min(v) for k, v in runs.items()}
-    return {"model": model, "tensors": len(names), "gb": sum(ck._entry(n).end - ck._entry(n).start for n in names) / 1e9,
+    gb = sum(ck._entry(n).end - ck._entry(n).start for n in names) / 1e9
+    return {"model": model, "tensors": len(names), "gb": gb,
             "rounds": rounds, "runs": {k: [[round(c, 2), round(w, 1)] for c, w in v] for k, v in runs.items()},
             "mmap_cpu_s": round(best["mmap"][0], 2), "read_cpu_s": round(best["read"][0], 2),
             "cpu_ratio": round(best["mmap"][0] / max(best["read"][0], 0.01), 2), "cpus": os.cpu_count()}
