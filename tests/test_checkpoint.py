@@ -618,3 +618,16 @@ def test_one_table_of_kinds_and_projection_roles():
             # every 2-D tensor of a layer is one of its projections, in the order the model calls them
             mats = [n for n, shape in layer_tensors(mc, i).values() if len(shape) == 2]
             assert sorted(mats) == sorted(mc.projection_names(i))
+
+
+def test_float32_tensors_are_read_whole_and_equal_the_stored_bytes(tmp_path):
+    """float32 tensors are read into a fresh writable array (not through the memory map); the values
+    are the stored ones bit for bit, in shards too."""
+    out = tmp_path / "q2"
+    make_checkpoint(out, "qwen2", "tiny", dtype="float32", shard_bytes=200_000)
+    ck = load_checkpoint(out)
+    assert len({ck._entry(n).file for n in ck.names}) > 1
+    for n in ck.names:
+        t, raw = ck.tensor(n), ck.raw(n)
+        assert t.dtype == np.float32 and t.flags.writeable and t.shape == raw.shape
+        assert np.array_equal(t.view(np.uint32), raw.view(np.uint32)), n

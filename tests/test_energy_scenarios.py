@@ -256,3 +256,31 @@ def test_report_prices_the_eval_settings_itself(trace, hw, tmp_path):
                                   json.loads((hw / "hw.json").read_text()))
     assert [s["label"] for s in priced["eval_settings"]] == ["absmax"]
     assert priced["eval_settings"][0]["scenarios"] == energy["scenarios"]["count"] == 3
+
+
+def test_a_qwen2_eval_is_priced_with_its_own_shapes(hw, tmp_path, capsys):
+    """A qwen2 eval (GQA: k/v narrower than q; MLP wider than hidden; a rotated setting beside absmax)
+    is priced per kind with the model's own K x N and layer count."""
+    from neurosim.model.maker import make_checkpoint, preset_config
+
+    cfg = dict(preset_config("qwen2", "tiny"), hidden_size=96, num_attention_heads=6, head_dim=16)
+    ck = make_checkpoint(tmp_path / "q2", config=cfg)
+    text = tmp_path / "t.txt"
+    text.write_text("def forward(x, weight, bias):\n    return x @ weight.T + bias\n" * 20)
+    spec = tmp_path / "s.yaml"
+    spec.write_text("settings:\n  - {label: absmax}\n  - {label: rot, rotate: hadamard}\n")
+    ev, e = tmp_path / "ev", tmp_path / "energy"
+    assert main(["eval", "--model", str(ck), "--text-file", str(text), "--windows", "2", "--window-tokens", "16",
+                 "--settings", str(spec), "--bootstrap", "100", "--quiet", "--out", str(ev)]) == 0
+    layers, kv = cfg["num_hidden_layers"], cfg["num_key_value_heads"] * 16
+    shapes = {"q_proj": (96, 96), "k_proj": (96, kv), "v_proj": (96, kv), "o_proj": (96, 96),
+              "gate_proj": (96, 128), "up_proj": (96, 128), "down_proj": (128, 96)}
+    doc = json.loads((ev / "eval.json").read_text())
+    for s in doc["settings"]:
+        projs, tokens = projections_of(s)
+        assert {p.name: (p.in_features, p.out_features) for p in projs} == shapes
+        assert {p.copies for p in projs} == {layers} and {p.tokens for p in projs} == {layers * tokens}
+    assert main(["energy", "--eval", str(ev), "--hw", str(hw), "--scenarios", "sram_cell=all", "--out", str(e)]) == 0
+    priced = {s["label"]: s for s in json.loads((e / "energy.json").read_text())["eval_settings"]}
+    a, r = (priced[k]["baselines"]["MAC dense"]["default_uj"] for k in ("absmax", "rot"))
+    assert a > 0 and r > 0 and priced["absmax"]["designs"] != priced["rot"]["designs"]

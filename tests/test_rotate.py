@@ -70,6 +70,13 @@ def qwen3(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def qwen2(tmp_path_factory):
+    """Tiny qwen2 (q/k/v biases, untied head) of hidden 96 = Sylvester 8 x Paley I 12: a Kronecker
+    Hadamard of a size that is not a power of two, as Qwen2.5-Coder-1.5B's 1536 = 128 x 12."""
+    return _ckpt(tmp_path_factory, "qwen2", hidden_size=96, num_attention_heads=6, head_dim=16)
+
+
+@pytest.fixture(scope="module")
 def spb_softmax(tmp_path_factory):
     """Tiny SpB2.0 whose layers are all MoBA / full softmax (no SSE+SWA layer)."""
     c = preset_config("sse_swa_moba", "tiny")
@@ -127,7 +134,7 @@ def _rel_diff(base, other, ids):
     return float(np.abs(a - b).max() / np.abs(a).max())
 
 
-@pytest.mark.parametrize("which", ["llama", "qwen3", "spb_softmax"])
+@pytest.mark.parametrize("which", ["llama", "qwen3", "qwen2", "spb_softmax"])
 @pytest.mark.parametrize("kind", ["hadamard", "random"])
 def test_fold_preserves_the_float_logits(request, which, kind):
     path = request.getfixturevalue(which)
@@ -243,3 +250,96 @@ def test_eval_records_the_rotation_and_composes_with_smoothing(llama, text_file,
     assert "Rotation of rand: random orthogonal 64" in (out / "eval.md").read_text()
     # each rotated setting quantizes other weights than the plain one: the figures differ
     assert len({by[k]["nll_quant"] for k in by}) == 5
+
+
+def test_qwen2_rotation_is_a_kronecker_hadamard_computed_in_row_blocks(qwen2, monkeypatch):
+    """The rotated weights of a qwen2 model do not depend on how many rows are rotated at once (the
+    row blocks that keep a 152k-row embedding's float64 intermediates small)."""
+    ck = load_checkpoint(qwen2)
+    base = Model(Jittered(ck), keep_weights=True)
+    q, desc = RT.rotation_matrix(base.hidden_size, "hadamard")
+    assert desc == "Hadamard 96 = Sylvester 8 x Paley I 12 (q=11)"
+    names = [base.embed_name, "lm_head.weight", *ck.model_config.names(1).values(),
+             *ck.model_config.bias_names(1).values()]
+    whole = {n: RT.RotatedCheckpoint(base, q, desc).tensor(n) for n in names}
+    monkeypatch.setattr(RT, "ROW_BLOCK", 7)
+    blocks = RT.RotatedCheckpoint(base, q, desc)
+    for n in names:
+        t = blocks.tensor(n)
+        assert t.dtype == np.float32 and np.array_equal(t, whole[n]), n
+    assert not np.array_equal(whole[base.embed_name], base.weight(base.embed_name))
+
+
+def test_rotated_qwen2_integer_paths_are_the_int8_gemm(qwen2):
+    """On the rotated qwen2 model every projection's spike product (event engine, bitwise coding)
+    equals the exact INT8 GEMM of the same codes, and int8 / spike runs give the same logits."""
+    from neurosim.core.engine import spike_linear
+    from neurosim.core.quant import quantize_activations, quantize_weights
+
+    ck = load_checkpoint(qwen2)
+    ids = np.asarray(ck.tokenizer.encode(TEXT).ids[:32])
+    base = Model(Jittered(ck), keep_weights=True)
+    q, desc = RT.rotation_matrix(base.hidden_size, "hadamard")
+    rot = Model(RT.RotatedCheckpoint(base, q, desc), keep_weights=True)
+    seen = []
+
+    def check(name, x, w):
+        aq, wq = quantize_activations(x), quantize_weights(w)
+        gemm = aq.counts.astype(np.int64) @ wq.w_int.astype(np.int64).T
+        assert np.array_equal(spike_linear(aq.counts, wq.w_int, "bitwise", 7).out, gemm), name
+        seen.append(name)
+        return x @ w.T
+
+    rot.forward(ids, linear=check)
+    assert len(seen) == 7 * base.n_layers
+
+
+def test_run_rotates_qwen2_and_spike_equals_int8(qwen2, tmp_path, capsys):
+    for mode in ("int8", "spike"):
+        assert main(["run", "--model", str(qwen2), "--prompt", TEXT[:200], "--mode", mode, "--rotate", "hadamard",
+                     "--trace", str(tmp_path / mode)]) == 0
+    assert "Hadamard 96 = Sylvester 8 x Paley I 12" in capsys.readouterr().out
+    a = json.loads((tmp_path / "int8" / "summary.json").read_text())
+    b = json.loads((tmp_path / "spike" / "summary.json").read_text())
+    assert a["rotation"] == b["rotation"] == "Hadamard 96 = Sylvester 8 x Paley I 12 (q=11)"
+    assert a["accuracy"] == b["accuracy"]            # spike logits are int8's, bit for bit
+    assert np.isfinite(a["accuracy"]["ppl_fp"]) and a["accuracy"]["ppl_quant"] != a["accuracy"]["ppl_fp"]
+
+
+def test_rotated_weights_of_a_large_model_go_to_disk_with_the_same_bits(qwen2, monkeypatch):
+    """Above GENERATE_WEIGHT_BYTES of float weights the rotated weights are written to a temporary
+    folder once and read back: the logits equal the in-memory fold's bit for bit; the folder goes
+    with the model."""
+    from neurosim.model import network
+    from neurosim.run import folds as FO
+    from neurosim.run.spill import SpilledCheckpoint
+
+    ck = load_checkpoint(qwen2)
+    ids = np.asarray(ck.tokenizer.encode(TEXT).ids[:24])
+    kept, what = FO.rotated_model(Model(ck), "hadamard", 0)
+    assert not isinstance(kept.ckpt, SpilledCheckpoint)
+    monkeypatch.setattr(network, "GENERATE_WEIGHT_BYTES", 1000)
+    spilled, what2 = FO.rotated_model(Model(ck), "hadamard", 0)
+    assert isinstance(spilled.ckpt, SpilledCheckpoint) and what2 == what
+    a = kept.forward(ids)
+    b = spilled.forward(ids)
+    files = sorted(spilled.ckpt.folder.glob("*.npy"))
+    assert len(files) >= 7 * ck.model_config.num_layers + 2     # every projection, the embedding and the head
+    assert np.array_equal(a, b) and np.array_equal(spilled.forward(ids), a)   # second pass: from the files
+    folder = spilled.ckpt.folder
+    spilled.ckpt.close()
+    assert not folder.exists()
+
+
+def test_no_disk_space_for_the_rotated_weights_is_one_line(qwen2, text_file, tmp_path, rejected, monkeypatch):
+    import shutil as sh
+
+    from neurosim.model import network
+    from neurosim.run import spill
+
+    monkeypatch.setattr(network, "GENERATE_WEIGHT_BYTES", 1000)
+    monkeypatch.setattr(spill.shutil, "disk_usage", lambda p: sh._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    out = tmp_path / "ev"
+    rejected(["eval", "--model", str(qwen2), "--text-file", str(text_file), "--windows", "2", "--window-tokens",
+              "16", "--rotate", "hadamard", "--out", str(out)],
+             r"not enough disk space for the rotated weights: 0\.00 GB needed, 0\.00 GB free in .*TMPDIR", out)

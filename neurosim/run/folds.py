@@ -62,13 +62,21 @@ def calibration_chunks(ids: np.ndarray, tokens: int) -> list[np.ndarray]:
 
 
 def rotated_model(base, rotate: str, seed: int):
-    """(Model of the rotated checkpoint with its weights kept, description of the matrix) for
-    ``rotate`` "hadamard" or "random" (:func:`neurosim.run.rotate.rotation_matrix`)."""
+    """(Model of the rotated checkpoint, description of the matrix) for ``rotate`` "hadamard" or
+    "random" (:func:`neurosim.run.rotate.rotation_matrix`). Each rotated weight is computed once:
+    kept in memory when the base model's float weights fit in GENERATE_WEIGHT_BYTES, else written to
+    a temporary folder and read back (:class:`neurosim.run.spill.SpilledCheckpoint`, same bits)."""
     from neurosim.model import Model
+    from neurosim.model.config import count_parameters
     from neurosim.run import rotate as RT
+    from neurosim.run.spill import SpilledCheckpoint
 
     q, what = RT.rotation_matrix(base.hidden_size, rotate, seed)
-    return Model(RT.RotatedCheckpoint(base, q, what), dtype=base.dtype.type, keep_weights=True), what
+    rck = RT.RotatedCheckpoint(base, q, what)
+    if base.weights_fit():
+        return Model(rck, dtype=base.dtype.type, keep_weights=True), what
+    need = count_parameters(rck.model_config) * base.dtype.itemsize
+    return Model(SpilledCheckpoint(rck, need, "the rotated weights"), dtype=base.dtype.type), what
 
 
 def smoothed_model(model, amax: dict, alpha: float, cached=None):

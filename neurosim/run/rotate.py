@@ -20,14 +20,17 @@ token row.
 
 Q is ``H / sqrt(d)`` for a Hadamard matrix H of order d when one can be built here (Sylvester
 doubling, Paley I (q + 1, q prime = 3 mod 4), Paley II (2 (q + 1), q prime = 1 mod 4) and
-Kronecker products of these; SmolLM2's 576 = Sylvester 16 x Paley II 36), else (or with
+Kronecker products of these; SmolLM2's 576 = Sylvester 16 x Paley II 36, Qwen2.5-Coder-1.5B's
+1536 = Sylvester 128 x Paley I 12, the 0.5B's 896 = Sylvester 32 x Paley II 28), else (or with
 ``rotate: random``) a seeded random orthogonal matrix (QR of a Gaussian, signs fixed by R's
 diagonal). :func:`rotation_matrix` says which was used.
 
 Where an online transform would be needed (not done here): the input of down_proj (after the
 SwiGLU non-linearity ``silu(gate) * up``, no linear producer to fold a rotation into; QuaRot
-applies an online Hadamard there) and anything after RoPE (q and k, e.g. to quantize the KV
-cache: RoPE is position-dependent, so a rotation of q / k cannot be folded into q_proj / k_proj).
+applies an online Hadamard there; one of Qwen2.5-Coder-1.5B's FFN width 8960 = Sylvester 64 x
+Paley I 140 exists, but it would be a transform the chip computes per token, not a fold) and
+anything after RoPE (q and k, e.g. to quantize the KV cache: RoPE is position-dependent, so a
+rotation of q / k cannot be folded into q_proj / k_proj).
 Here q.k and the KV cache stay float, so neither is needed. SpikingBrain 2.0's SSE+SWA layers
 cannot be rotated offline: their branch outputs pass through RMSNorms (``sse_merge_norm``,
 ``swa_merge_norm``) with their own weights on the way into the residual stream, and an
@@ -49,6 +52,9 @@ __all__ = ["ROTATIONS", "hadamard", "rotation_matrix", "unrotatable", "check_rot
 
 #: values of the ``rotate`` setting
 ROTATIONS = ("none", "hadamard", "random")
+
+#: rows of a weight rotated at once (float64 intermediates of about ROW_BLOCK x hidden x 8 bytes)
+ROW_BLOCK = 8192
 
 
 def _is_prime(n: int) -> bool:
@@ -172,9 +178,10 @@ class RotatedCheckpoint:
     """A checkpoint view of ``base_model`` (a :class:`neurosim.model.network.Model`) with the residual
     stream rotated by ``q`` (float64 [hidden, hidden], orthogonal), see the module docstring.
 
-    Tensors are computed in float64 from the base model's tensors on each call (wrap it in a
-    ``Model(..., keep_weights=True)`` to compute each once). ``model_config`` is the base's with
-    untied embeddings; ``names`` adds ``lm_head.weight``.
+    Tensors are computed in float64 from the base model's tensors on each call and returned in the
+    base model's dtype (wrap it in a ``Model(..., keep_weights=True)`` or a
+    :class:`neurosim.run.spill.SpilledCheckpoint` to compute each once). ``model_config`` is the
+    base's with untied embeddings; ``names`` adds ``lm_head.weight``.
     """
 
     def __init__(self, base_model, q: np.ndarray, description: str = ""):
@@ -208,18 +215,33 @@ class RotatedCheckpoint:
     def _w(self, name: str) -> np.ndarray:
         return np.asarray(self.base.weight(name), dtype=np.float64)
 
+    def _rows_times_q(self, name: str, scale: np.ndarray | None) -> np.ndarray:
+        """``(W diag(scale)) Q`` for the base weight ``name`` [rows, hidden], in float64 over blocks
+        of ROW_BLOCK rows, each cast to the base model's dtype as it is done: the float64
+        intermediates of a large matrix (an embedding of 152k rows) never exist whole. Row blocks
+        give the same values as one product (each output row is its own dot products)."""
+        w = self.base.weight(name)
+        out = np.empty(w.shape, dtype=self.base.dtype)
+        for a in range(0, w.shape[0], ROW_BLOCK):
+            blk = np.asarray(w[a:a + ROW_BLOCK], dtype=np.float64)
+            if scale is not None:
+                blk = blk * scale[None, :]
+            out[a:a + ROW_BLOCK] = blk @ self.q
+        return out
+
     def tensor(self, name: str) -> np.ndarray:
-        """The rotated tensor ``name`` (float64; norms of the residual stream are ones)."""
+        """The rotated tensor ``name`` (computed in float64, returned in the base model's dtype;
+        norms of the residual stream are ones)."""
         mc = self.base.model_config
         if name == LM_HEAD_NAME:
-            return (self._w(self.base.lm_head_name) * self._w(mc.final_norm_name)[None, :]) @ self.q
+            return self._rows_times_q(self.base.lm_head_name, self._w(mc.final_norm_name))
         if name == mc.embed_name:
-            return self._w(name) @ self.q
+            return self._rows_times_q(name, None)
         if name in self.norms:
-            return np.ones(mc.hidden_size)
+            return np.ones(mc.hidden_size, dtype=self.base.dtype)
         if name in self.readers:
-            return (self._w(name) * self._w(self.readers[name])[None, :]) @ self.q
+            return self._rows_times_q(name, self._w(self.readers[name]))
         if name in self.writers:
             w = self._w(name)
-            return w @ self.q if w.ndim == 1 else self.q.T @ w
+            return (w @ self.q if w.ndim == 1 else self.q.T @ w).astype(self.base.dtype)
         return self.base.weight(name)
