@@ -44,8 +44,8 @@ from neurosim.defaults import LANES as DEFAULT_LANES
 
 from .params import CODINGS, DEFAULT_T, Config, acc_range, count_range, make_config, signed_width
 
-#: lanes of the proved arrays (the lane is generated once and replicated)
-PROOF_LANES = 2
+#: lanes of the proved arrays: the default
+PROOF_LANES = DEFAULT_LANES
 #: statuses SymbiYosys reports
 PASS, FAIL = "PASS", "FAIL"
 
@@ -94,19 +94,21 @@ def proof_configs(k: int | None = None) -> list[Config]:
     return out
 
 
-def _sby(mode: str, depth: int) -> str:
+def _sby(mode: str, depth: int, cut_products: bool = False) -> str:
+    cut = "cutpoint t:$mul\n" if cut_products else ""
     return (f"[options]\nmode {mode}\ndepth {depth}\n\n[engines]\nsmtbmc yices\n\n"
-            f"[script]\nread_rtlil top.il\nprep -top top\n\n[files]\ntop.il\n")
+            f"[script]\nread_rtlil top.il\nprep -top top\n{cut}\n[files]\ntop.il\n")
 
 
-def run_sby(harness, folder: Path, mode: str, depth: int) -> tuple[str, float]:
+def run_sby(harness, folder: Path, mode: str, depth: int, cut_products: bool = False) -> tuple[str, float]:
     """Write the harness's RTLIL and a ``.sby`` file into ``folder`` and run SymbiYosys; return
-    (status, seconds). ``mode``: ``prove`` (k-induction) or ``cover``."""
+    (status, seconds). ``mode``: ``prove`` (k-induction) or ``cover``; ``cut_products``: every
+    multiplier's output is left free (Yosys ``cutpoint``)."""
     from amaranth.back import rtlil
     t = tools()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "top.il").write_text(rtlil.convert(harness, ports=harness.ports(), name="top"))
-    (folder / "proof.sby").write_text(_sby(mode, depth))
+    (folder / "proof.sby").write_text(_sby(mode, depth, cut_products))
     env = dict(os.environ, PATH=f"{Path(t['yices']).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     start = time.perf_counter()
     r = subprocess.run([t["sby"], "-f", "--yosys", t["yosys"], "--smtbmc", t["smtbmc"],
@@ -128,13 +130,33 @@ def depth_of(cfg: Config) -> int:
     return cfg.latency + 1
 
 
-def prove(cfg: Config, out_dir, unit_factory=None, tag: str = "") -> Result:
-    """Prove the array of one configuration by k-induction (``unit_factory`` builds the array: a
-    mutant in the tests; ``tag`` is appended to its folder's name)."""
-    from .formal import ProofHarness
+def split_multiplier(cfg: Config) -> bool:
+    """The MAC's product is built from registered partial products (P >= 3): SMT solvers do not
+    prove that sum equal to ``a * w`` in minutes, so its product is checked by
+    :func:`check_products` (all 65536 operand pairs) instead of formally."""
+    return cfg.design == "mac" and any(st.startswith("mulsplit") for st in cfg.stages)
+
+
+def prove(cfg: Config, out_dir, unit_factory=None, tag: str = "") -> list[Result]:
+    """Prove the array of one configuration, in two parts (``unit_factory`` builds the array: a
+    mutant in the tests; ``tag`` is appended to the folders' names):
+
+    * ``term``: every lane's term (the MAC's product) equals the specification's, by k-induction of
+      depth q + 1 (q: the product stage); not for a split multiplier (:func:`split_multiplier`);
+    * ``accumulate``: with the lane terms left free (multipliers cut), the accumulators follow the
+      reference by k-induction of depth latency + 1, from a run that opens with as many reset
+      cycles."""
+    from .formal import ProofHarness, TermHarness, product_stage
+    out = []
+    if not split_multiplier(cfg):
+        folder = Path(out_dir) / f"{cfg.top}{tag}_term"
+        status, secs = run_sby(TermHarness(cfg, unit_factory), folder, "prove", product_stage(cfg) + 1)
+        out.append(Result(cfg.top, "term", status, secs, str(folder)))
     folder = Path(out_dir) / f"{cfg.top}{tag}"
-    status, secs = run_sby(ProofHarness(cfg, unit_factory), folder, "prove", depth_of(cfg))
-    return Result(cfg.top, "accumulate", status, secs, str(folder))
+    status, secs = run_sby(ProofHarness(cfg, unit_factory, boot=depth_of(cfg), any_lane=True), folder,
+                           "prove", depth_of(cfg), cut_products=cfg.design == "mac")
+    out.append(Result(cfg.top, "accumulate", status, secs, str(folder)))
+    return out
 
 
 #: small arrays whose Cover traces are short: (design, coding, variant, t, cover depth)
@@ -303,16 +325,16 @@ def prove_all(out_dir, configs: list[Config] | None = None, workers: int = 2, lo
         check_range(cfg)
     products = {}
     for cfg in configs:
-        if cfg.design == "mac":
-            full = make_config("mac", coding=None, lanes=DEFAULT_LANES, k=cfg.k, pipeline=cfg.pipeline)
-            products[full.top] = check_products(full)
+        if split_multiplier(cfg):
+            products[cfg.top] = check_products(cfg)
     if products:
         log(f"product: prod == a * w for all 65536 (a, w) pairs on {', '.join(products)}")
     results: list[Result] = []
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for r in pool.map(lambda cfg: prove(cfg, out), configs):
-            log(f"{r.status:5} {r.top} ({r.seconds:.1f} s)")
-            results.append(r)
+        for rs in pool.map(lambda cfg: prove(cfg, out), configs):
+            for r in rs:
+                log(f"{r.status:5} {r.top} {r.part} ({r.seconds:.1f} s)")
+                results.append(r)
     covers = cover(out)
     for r in covers:
         log(f"{r.status:5} {r.top} cover ({r.seconds:.1f} s)")
