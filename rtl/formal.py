@@ -1,20 +1,28 @@
 """Formal properties of the lane arrays: an exact reference next to the generated design.
 
-:class:`ProofHarness` wraps one generated array (MAC or spiking unit, any coding, variant and
-pipeline depth) and adds, per lane, an ACC_W-bit reference accumulator ``ref`` driven by the same
-ports with the documented per-cycle semantics (docs/rtl.md):
+The proof of one array is split in two parts, each a harness around the generated array:
+
+:class:`TermHarness` (the lane terms): every lane's term, the signal its accumulator adds, equals
+the documented per-cycle semantics (docs/rtl.md) of the ports, in every cycle with ``valid``:
 
 =================== ==========================================================================
-design              per cycle (``valid`` gates the term; ``clear`` restarts from the term)
+design              term (``valid`` gates it; ``clear`` restarts the sum from it)
 =================== ==========================================================================
-mac                 ``ref += a * w``
-binary              ``ref += w``
-ternary             ``ref += neg ? -w : w``
-bitwise barrel      ``ref += (neg ? -w : w) << sh``
-bitwise_2c barrel   ``ref += (sh == t-1 ? -w : w) << sh``
-Horner variants     ``ref = (step ? 2 ref : ref) + term`` (two's complement: the term is
-                    negated from ``clear`` up to the first ``step``, the sign step)
+mac                 ``a * w`` (the SMT bit-vector product), at the product stage
+binary              ``w``
+ternary             ``neg ? -w : w``
+bitwise barrel      ``(neg ? -w : w) << sh``
+bitwise_2c barrel   ``(sh == t-1 ? -w : w) << sh``
+Horner variants     as binary / ternary; the sum doubles on ``step`` (two's complement: the term
+                    is negated from ``clear`` up to the first ``step``, the sign step)
 =================== ==========================================================================
+
+:class:`ProofHarness` (the accumulators): with the lane terms left free (the array's own term
+signals; the MAC's multipliers are cut by the proof script), a reference accumulator ``ref``
+(ACC_W bits) adds the same terms with the same ``valid`` / ``clear`` / Horner ``step`` semantics:
+``ref = (step ? 2 ref : ref) + term``. One lane is checked per run, any lane: the lane index is a
+solver constant (``AnyConst``), so the proof holds for every lane of the array while the solver's
+work grows with one lane's logic, not all of them.
 
 ``ref`` is kept modulo 2^ACC_W, as the hardware's register is. Because every exact dot product of
 at most K inputs lies in [acc_min, acc_max] (:func:`neurosim.rtl.params.acc_range`), which ACC_W
@@ -24,20 +32,21 @@ input adds exactly ``w * count``.
 
 Assumptions (``Assume``), the protocol of docs/rtl.md and nothing more:
 
-* ``rst``, once raised, is held for at least ``reset_cycles`` cycles;
+* ``rst``, once raised, is held for at least ``reset_cycles`` cycles, and the run opens with
+  ``boot`` cycles of it (the all-zero initial state stays all zero through a reset, so this
+  removes no behaviour; it makes the base case of the induction trivial);
 * a barrel event's shift ``sh`` is a step of the window, 0 .. t-1;
 * events (``valid``) and Horner ``step`` strobes belong to a dot product: they come in the cycle of
   a ``clear`` or after it, up to and including its ``last``;
 * the next ``clear`` comes at least ``gap`` idle cycles after a ``last``.
 
-Properties (``Assert``), checked in every cycle while ``rst`` is low:
+Properties (``Assert``) of the accumulators, checked in every cycle while ``rst`` is low:
 
-* the inductive invariant: accumulator segment j of every lane equals bits [lo_j, hi_j) of ``ref``
+* the inductive invariant: accumulator segment j of the lane equals bits [lo_j, hi_j) of ``ref``
   as it was ``stages + j`` cycles earlier (Horner arrays with a term register: of ``ref`` doubled
-  when the following cycle steps, as they store pre-doubled values), and the Horner two's
-  complement sign-step register equals the reference's;
+  when the following cycle steps, as they store pre-doubled values);
 * ``done`` is high exactly ``latency`` cycles after a ``last``, and then ``acc`` equals ``ref`` as
-  it was after the ``last`` cycle, in every lane.
+  it was after the ``last`` cycle.
 
 ``Cover`` statements (:attr:`ProofHarness.covers`) show the interesting states are reachable: a
 finished dot product, a negative result, an accumulator at its lower and upper bound, and (spiking
@@ -100,7 +109,8 @@ class ProofHarness(Elaboratable):
     reference, assumptions, assertions and covers of the module docstring.
 
     ``covers``: also add the Cover statements (bounds and full-length trains need a small K to be
-    reachable in a short trace; they are off for the proof itself)."""
+    reachable in a short trace; they are off for the proof itself); ``boot``: reset cycles the run
+    opens with; ``any_lane``: check one lane the solver picks instead of every lane."""
 
     def __init__(self, cfg: Config, unit_factory=None, covers: bool = False, boot: int = 0,
                  any_lane: bool = False):

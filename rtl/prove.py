@@ -9,19 +9,21 @@ The proof is split (docs/rtl.md, "What is proved"):
    inputs add their terms (checked on random rows, Horner included).
 2. **Range**: the exact dot products of at most K inputs lie in [acc_min, acc_max], inside ACC_W
    bits, so the accumulator's value modulo 2^ACC_W is the integer.
-3. **Products** (MAC, exhaustive by simulation of the default 16-lane arrays): the product
-   pipeline delivers ``a * w`` for all 65536 (a, w) pairs, with its stated latency, and 0 after an
-   idle cycle (:func:`check_products`).
-4. **Array** (SymbiYosys, ``smtbmc`` with Yices 2, k-induction): for every design, coding, variant
-   and pipeline depth, at the configured K, window and ACC_W, the accumulator segments follow the
-   reference and ``acc`` equals it at ``done`` (:class:`neurosim.rtl.formal.ProofHarness`); the
-   MAC's products are left free there (no multiplier inside the proof). Arrays of
-   :data:`PROOF_LANES` lanes are proved: the lanes are copies of one generated lane with nothing
-   shared but the broadcast inputs.
+3. **Terms** (SymbiYosys, ``smtbmc`` with Yices 2, k-induction of depth q + 1): in every lane of
+   the default 16-lane arrays, the term the accumulator adds equals the table of
+   :mod:`neurosim.rtl.formal` (:class:`~neurosim.rtl.formal.TermHarness`); the MAC's product at its
+   stage q equals the SMT product ``a * w`` of q cycles before, 0 after an idle cycle. Split
+   multipliers (MAC P >= 3, :func:`split_multiplier`) are checked exhaustively instead, by
+   simulation of all 65536 (a, w) pairs in every lane (:func:`check_products`).
+4. **Accumulators** (SymbiYosys, k-induction of depth latency + 1): for every design, coding,
+   variant and pipeline depth, at 16 lanes and the configured K, window and ACC_W, the
+   accumulator segments of any lane follow the reference and ``acc`` equals it at ``done``
+   (:class:`neurosim.rtl.formal.ProofHarness`), with the lane terms left free (every multiplier
+   cut: no multiplier inside the proof).
 5. **Reachability**: ``Cover`` traces on small arrays show a finished dot product, a negative
    result, both accumulator bounds and a full-length spike train are reachable.
 
-Everything runs under ``<out>/<top>/`` (the RTLIL, the ``.sby`` file and SymbiYosys' logs,
+Everything runs under ``<out>/<top>/`` and ``<out>/<top>_term/`` (the RTLIL, the ``.sby`` file and SymbiYosys' logs,
 with a counterexample trace on failure).
 """
 
