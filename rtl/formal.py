@@ -110,14 +110,16 @@ class ProofHarness(Elaboratable):
 
     ``covers``: also add the Cover statements (bounds and full-length trains need a small K to be
     reachable in a short trace; they are off for the proof itself); ``boot``: reset cycles the run
-    opens with; ``any_lane``: check one lane the solver picks instead of every lane."""
+    opens with; ``any_lane``: check one lane the solver picks instead of every lane;
+    ``check_terms``: also assert the lane terms (:func:`assert_terms`; not with cut multipliers)."""
 
     def __init__(self, cfg: Config, unit_factory=None, covers: bool = False, boot: int = 0,
-                 any_lane: bool = False):
+                 any_lane: bool = False, check_terms: bool = False):
         from .build import build_unit
         self.cfg = cfg
         self.boot = boot
         self.any_lane = any_lane
+        self.check_terms = check_terms
         self.dut = (unit_factory or build_unit)(cfg)
         self.dut._MustUse__silence = True      # elaborated by hand in elaborate(), not as a submodule
         self.covers = covers
@@ -239,6 +241,8 @@ class ProofHarness(Elaboratable):
             # into a bit offset, and the MAC proof cuts every multiplier
             acc = Array(d.acc[j].as_unsigned() for j in range(cfg.lanes))[lane]
             m.d.comb += Assert(rst | ~d.done | (acc == final[i]))
+        if self.check_terms:
+            assert_terms(m, cfg, d)
         if self.covers:
             self._covers(m)
         return m
@@ -288,32 +292,36 @@ class TermHarness(Elaboratable):
     ports = ProofHarness.ports
 
     def elaborate(self, platform):
-        cfg, d = self.cfg, self.dut
         m = Module()
-        m.submodules.dut = dut = d.elaborate(platform)       # elaborated here: its probes exist
+        m.submodules.dut = dut = self.dut.elaborate(platform)       # elaborated here: its probes exist
         del dut
-        terms = lane_terms(cfg, d)
-        if cfg.design == "mac":
-            q = product_stage(cfg)
-            live = Signal()
-            m.d.comb += live.eq((d.valid & ~ResetSignal("sync")) if q else 1)
-            live_q = delay(m, live, q, "live", reset_less=True)[-1]
-            a_q = delay(m, Value.cast(d.a), q, "a", reset_less=True)[-1]
-            for lane in range(cfg.lanes):
-                w_q = delay(m, Value.cast(d.w[lane]), q, f"w{lane}", reset_less=True)[-1]
-                m.d.comb += Assert(terms[lane] == Mux(live_q, a_q * w_q, 0))
-            return m
-        in_sign = Signal(reset_less=True)
-        if cfg.coding == "bitwise_2c" and cfg.has_step:
-            with m.If(d.step):
-                m.d.sync += in_sign.eq(0)
-            with m.Elif(d.clear):
-                m.d.sync += in_sign.eq(1)
-            m.d.comb += Assert(d.probe["in_sign"] == in_sign)
-        if cfg.has_sh:                           # an event's shift is one of the window's steps
-            m.d.comb += Assume(~d.valid | (d.sh <= cfg.t - 1))
-        for lane in range(cfg.lanes):
-            got, want = Signal(cfg.acc_w, name=f"term{lane}"), Signal(cfg.acc_w, name=f"spec{lane}")
-            m.d.comb += [got.eq(terms[lane]), want.eq(spec_term(cfg, d, lane, in_sign))]
-            m.d.comb += Assert(~d.valid | (got == want))
+        assert_terms(m, self.cfg, self.dut)
         return m
+
+
+def assert_terms(m: Module, cfg: Config, d) -> None:
+    """Add to ``m`` the assertions of :class:`TermHarness` on the elaborated array ``d``."""
+    terms = lane_terms(cfg, d)
+    if cfg.design == "mac":
+        q = product_stage(cfg)
+        live = Signal()
+        m.d.comb += live.eq((d.valid & ~ResetSignal("sync")) if q else 1)
+        live_q = delay(m, live, q, "live", reset_less=True)[-1]
+        a_q = delay(m, Value.cast(d.a), q, "a", reset_less=True)[-1]
+        for lane in range(cfg.lanes):
+            w_q = delay(m, Value.cast(d.w[lane]), q, f"w{lane}", reset_less=True)[-1]
+            m.d.comb += Assert(terms[lane] == Mux(live_q, a_q * w_q, 0))
+        return
+    in_sign = Signal(reset_less=True, name="in_sign_ref")
+    if cfg.coding == "bitwise_2c" and cfg.has_step:
+        with m.If(d.step):
+            m.d.sync += in_sign.eq(0)
+        with m.Elif(d.clear):
+            m.d.sync += in_sign.eq(1)
+        m.d.comb += Assert(d.probe["in_sign"] == in_sign)
+    if cfg.has_sh:                           # an event's shift is one of the window's steps
+        m.d.comb += Assume(~d.valid | (d.sh <= cfg.t - 1))
+    for lane in range(cfg.lanes):
+        got, want = Signal(cfg.acc_w, name=f"term{lane}"), Signal(cfg.acc_w, name=f"spec{lane}")
+        m.d.comb += [got.eq(terms[lane]), want.eq(spec_term(cfg, d, lane, in_sign))]
+        m.d.comb += Assert(~d.valid | (got == want))

@@ -9,7 +9,8 @@ The proof is split (docs/rtl.md, "What is proved"):
    inputs add their terms (checked on random rows, Horner included).
 2. **Range**: the exact dot products of at most K inputs lie in [acc_min, acc_max], inside ACC_W
    bits, so the accumulator's value modulo 2^ACC_W is the integer.
-3. **Terms** (SymbiYosys, ``smtbmc`` with Yices 2, k-induction of depth q + 1): in every lane of
+3. **Terms** (SymbiYosys, ``smtbmc`` with Yices 2, k-induction of depth q + 1; for the spiking
+   units in the run of step 4): in every lane of
    the default 16-lane arrays, the term the accumulator adds equals the table of
    :mod:`neurosim.rtl.formal` (:class:`~neurosim.rtl.formal.TermHarness`); the MAC's product at its
    stage q equals the SMT product ``a * w`` of q cycles before, 0 after an idle cycle. Split
@@ -18,13 +19,13 @@ The proof is split (docs/rtl.md, "What is proved"):
 4. **Accumulators** (SymbiYosys, k-induction of depth latency + 1): for every design, coding,
    variant and pipeline depth, at 16 lanes and the configured K, window and ACC_W, the
    accumulator segments of any lane follow the reference and ``acc`` equals it at ``done``
-   (:class:`neurosim.rtl.formal.ProofHarness`), with the lane terms left free (every multiplier
-   cut: no multiplier inside the proof).
+   (:class:`neurosim.rtl.formal.ProofHarness`), the reference adding the array's own lane terms
+   (the MAC's multipliers cut: no multiplier inside the proof).
 5. **Reachability**: ``Cover`` traces on small arrays show a finished dot product, a negative
    result, both accumulator bounds and a full-length spike train are reachable.
 
-Everything runs under ``<out>/<top>/`` and ``<out>/<top>_term/`` (the RTLIL, the ``.sby`` file and SymbiYosys' logs,
-with a counterexample trace on failure).
+Everything runs under ``<out>/<top>/`` (and the MAC's ``<out>/<top>_term/``): the RTLIL, the
+``.sby`` file and SymbiYosys' logs, with a counterexample trace on failure.
 """
 
 from __future__ import annotations
@@ -140,24 +141,28 @@ def split_multiplier(cfg: Config) -> bool:
 
 
 def prove(cfg: Config, out_dir, unit_factory=None, tag: str = "") -> list[Result]:
-    """Prove the array of one configuration, in two parts (``unit_factory`` builds the array: a
-    mutant in the tests; ``tag`` is appended to the folders' names):
+    """Prove the array of one configuration (``unit_factory`` builds the array: a mutant in the
+    tests; ``tag`` is appended to the folders' names):
 
-    * ``term``: every lane's term (the MAC's product) equals the specification's, by k-induction of
-      depth q + 1 (q: the product stage); not for a split multiplier (:func:`split_multiplier`);
+    * ``term``: every lane's term (the MAC's product) equals the specification's
+      (:class:`~neurosim.rtl.formal.TermHarness`); not for a split multiplier
+      (:func:`split_multiplier`);
     * ``accumulate``: with the lane terms left free (multipliers cut), the accumulators follow the
-      reference by k-induction of depth latency + 1, from a run that opens with as many reset
-      cycles."""
+      reference, by k-induction of depth latency + 1 from a run that opens with as many reset
+      cycles.
+
+    The spiking units have no multiplier to cut: both parts are one run (``term+accumulate``)."""
     from .formal import ProofHarness, TermHarness, product_stage
     out = []
-    if not split_multiplier(cfg):
+    mac = cfg.design == "mac"
+    if mac and not split_multiplier(cfg):
         folder = Path(out_dir) / f"{cfg.top}{tag}_term"
         status, secs = run_sby(TermHarness(cfg, unit_factory), folder, "prove", product_stage(cfg) + 1)
         out.append(Result(cfg.top, "term", status, secs, str(folder)))
     folder = Path(out_dir) / f"{cfg.top}{tag}"
-    status, secs = run_sby(ProofHarness(cfg, unit_factory, boot=depth_of(cfg), any_lane=True), folder,
-                           "prove", depth_of(cfg), cut_products=cfg.design == "mac")
-    out.append(Result(cfg.top, "accumulate", status, secs, str(folder)))
+    harness = ProofHarness(cfg, unit_factory, boot=depth_of(cfg), any_lane=True, check_terms=not mac)
+    status, secs = run_sby(harness, folder, "prove", depth_of(cfg), cut_products=mac)
+    out.append(Result(cfg.top, "accumulate" if mac else "term+accumulate", status, secs, str(folder)))
     return out
 
 

@@ -76,7 +76,7 @@ def test_mutant_fails_the_proof_and_the_original_passes(mutant, kw, tmp_path):
     log = (Path(failed[0].folder) / "sby.log").read_text()
     assert "failed assertion" in log or "Assert failed" in log
     good = prove.prove(cfg, tmp_path)
-    assert [r.status for r in good] == [prove.PASS] * len(good) == [prove.PASS] * 2, good
+    assert good and [r.status for r in good] == [prove.PASS] * len(good), good
 
 
 def test_covers_are_reached(tmp_path):
