@@ -78,11 +78,11 @@ def delay(m: Module, value, k: int, name: str, reset_less: bool = False) -> list
     return chain
 
 
-def spec_term(cfg: Config, d, lane: int, in_sign):
-    """Lane ``lane``'s signed term of this cycle by the table of the module docstring, from the ports
-    of the array ``d`` (before the ``valid`` gate); ``in_sign``: the Horner two's complement
-    sign-step state (the reference's). The MAC's: ``a * w`` (an SMT bit-vector product)."""
-    w = d.w[lane]
+def spec_term(cfg: Config, d, w, in_sign):
+    """The signed term of this cycle of a lane with weight ``w`` by the table of the module
+    docstring, from the ports of the array ``d`` (before the ``valid`` gate); ``in_sign``: the
+    Horner two's complement sign-step state (the reference's). The MAC's: ``a * w`` (an SMT
+    bit-vector product)."""
     if cfg.design == "mac":
         return d.a * w
     if cfg.coding == "binary":
@@ -242,7 +242,7 @@ class ProofHarness(Elaboratable):
             acc = Array(d.acc[j].as_unsigned() for j in range(cfg.lanes))[lane]
             m.d.comb += Assert(rst | ~d.done | (acc == final[i]))
         if self.check_terms:
-            assert_terms(m, cfg, d)
+            assert_terms(m, cfg, d, lanes)
         if self.covers:
             self._covers(m)
         return m
@@ -299,8 +299,9 @@ class TermHarness(Elaboratable):
         return m
 
 
-def assert_terms(m: Module, cfg: Config, d) -> None:
-    """Add to ``m`` the assertions of :class:`TermHarness` on the elaborated array ``d``."""
+def assert_terms(m: Module, cfg: Config, d, lanes=None) -> None:
+    """Add to ``m`` the assertions of :class:`TermHarness` on the elaborated array ``d``, for the
+    spiking units' ``lanes`` (default all; a Value: the lane the solver picks)."""
     terms = lane_terms(cfg, d)
     if cfg.design == "mac":
         q = product_stage(cfg)
@@ -321,7 +322,8 @@ def assert_terms(m: Module, cfg: Config, d) -> None:
         m.d.comb += Assert(d.probe["in_sign"] == in_sign)
     if cfg.has_sh:                           # an event's shift is one of the window's steps
         m.d.comb += Assume(~d.valid | (d.sh <= cfg.t - 1))
-    for lane in range(cfg.lanes):
-        got, want = Signal(cfg.acc_w, name=f"term{lane}"), Signal(cfg.acc_w, name=f"spec{lane}")
-        m.d.comb += [got.eq(terms[lane]), want.eq(spec_term(cfg, d, lane, in_sign))]
+    weights = [Value.cast(d.w[j]) for j in range(cfg.lanes)]
+    for i, lane in enumerate(range(cfg.lanes) if lanes is None else lanes):
+        got, want = Signal(cfg.acc_w, name=f"term_c{i}"), Signal(cfg.acc_w, name=f"spec_c{i}")
+        m.d.comb += [got.eq(Array(terms)[lane]), want.eq(spec_term(cfg, d, Array(weights)[lane], in_sign))]
         m.d.comb += Assert(~d.valid | (got == want))
