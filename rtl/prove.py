@@ -9,20 +9,23 @@ The proof is split (docs/rtl.md, "What is proved"):
    inputs add their terms (checked on random rows, Horner included).
 2. **Range**: the exact dot products of at most K inputs lie in [acc_min, acc_max], inside ACC_W
    bits, so the accumulator's value modulo 2^ACC_W is the integer.
-3. **Products** (MAC, exhaustive by simulation of the default 16-lane arrays): the product
-   pipeline delivers ``a * w`` for all 65536 (a, w) pairs, with its stated latency, and 0 after an
-   idle cycle (:func:`check_products`).
-4. **Array** (SymbiYosys, ``smtbmc`` with Yices 2, k-induction): for every design, coding, variant
-   and pipeline depth, at the configured K, window and ACC_W, the accumulator segments follow the
-   reference and ``acc`` equals it at ``done`` (:class:`neurosim.rtl.formal.ProofHarness`); the
-   MAC's products are left free there (no multiplier inside the proof). Arrays of
-   :data:`PROOF_LANES` lanes are proved: the lanes are copies of one generated lane with nothing
-   shared but the broadcast inputs.
+3. **Terms** (SymbiYosys, ``smtbmc`` with Yices 2, k-induction of depth q + 1; for the spiking
+   units in the run of step 4): in every lane of
+   the default 16-lane arrays, the term the accumulator adds equals the table of
+   :mod:`neurosim.rtl.formal` (:class:`~neurosim.rtl.formal.TermHarness`); the MAC's product at its
+   stage q equals the SMT product ``a * w`` of q cycles before, 0 after an idle cycle. Split
+   multipliers (MAC P >= 3, :func:`split_multiplier`) are checked exhaustively instead, by
+   simulation of all 65536 (a, w) pairs in every lane (:func:`check_products`).
+4. **Accumulators** (SymbiYosys, k-induction of depth latency + 1): for every design, coding,
+   variant and pipeline depth, at 16 lanes and the configured K, window and ACC_W, the
+   accumulator segments of any lane follow the reference and ``acc`` equals it at ``done``
+   (:class:`neurosim.rtl.formal.ProofHarness`), the reference adding the array's own lane terms
+   (the MAC's multipliers cut: no multiplier inside the proof).
 5. **Reachability**: ``Cover`` traces on small arrays show a finished dot product, a negative
    result, both accumulator bounds and a full-length spike train are reachable.
 
-Everything runs under ``<out>/<top>/`` (the RTLIL, the ``.sby`` file and SymbiYosys' logs,
-with a counterexample trace on failure).
+Everything runs under ``<out>/<top>/`` (and the MAC's ``<out>/<top>_term/``): the RTLIL, the
+``.sby`` file and SymbiYosys' logs, with a counterexample trace on failure.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ from neurosim.defaults import LANES as DEFAULT_LANES
 
 from .params import CODINGS, DEFAULT_T, Config, acc_range, count_range, make_config, signed_width
 
-#: lanes of the proved arrays (the lane is generated once and replicated)
-PROOF_LANES = 2
+#: lanes of the proved arrays: the default
+PROOF_LANES = DEFAULT_LANES
 #: statuses SymbiYosys reports
 PASS, FAIL = "PASS", "FAIL"
 
@@ -94,19 +97,21 @@ def proof_configs(k: int | None = None) -> list[Config]:
     return out
 
 
-def _sby(mode: str, depth: int) -> str:
+def _sby(mode: str, depth: int, cut_products: bool = False) -> str:
+    cut = "cutpoint t:$mul\n" if cut_products else ""
     return (f"[options]\nmode {mode}\ndepth {depth}\n\n[engines]\nsmtbmc yices\n\n"
-            f"[script]\nread_rtlil top.il\nprep -top top\n\n[files]\ntop.il\n")
+            f"[script]\nread_rtlil top.il\nprep -top top\n{cut}\n[files]\ntop.il\n")
 
 
-def run_sby(harness, folder: Path, mode: str, depth: int) -> tuple[str, float]:
+def run_sby(harness, folder: Path, mode: str, depth: int, cut_products: bool = False) -> tuple[str, float]:
     """Write the harness's RTLIL and a ``.sby`` file into ``folder`` and run SymbiYosys; return
-    (status, seconds). ``mode``: ``prove`` (k-induction) or ``cover``."""
+    (status, seconds). ``mode``: ``prove`` (k-induction) or ``cover``; ``cut_products``: every
+    multiplier's output is left free (Yosys ``cutpoint``)."""
     from amaranth.back import rtlil
     t = tools()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "top.il").write_text(rtlil.convert(harness, ports=harness.ports(), name="top"))
-    (folder / "proof.sby").write_text(_sby(mode, depth))
+    (folder / "proof.sby").write_text(_sby(mode, depth, cut_products))
     env = dict(os.environ, PATH=f"{Path(t['yices']).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     start = time.perf_counter()
     r = subprocess.run([t["sby"], "-f", "--yosys", t["yosys"], "--smtbmc", t["smtbmc"],
@@ -128,13 +133,37 @@ def depth_of(cfg: Config) -> int:
     return cfg.latency + 1
 
 
-def prove(cfg: Config, out_dir, unit_factory=None, tag: str = "") -> Result:
-    """Prove the array of one configuration by k-induction (``unit_factory`` builds the array: a
-    mutant in the tests; ``tag`` is appended to its folder's name)."""
-    from .formal import ProofHarness
+def split_multiplier(cfg: Config) -> bool:
+    """The MAC's product is built from registered partial products (P >= 3): SMT solvers do not
+    prove that sum equal to ``a * w`` in minutes, so its product is checked by
+    :func:`check_products` (all 65536 operand pairs) instead of formally."""
+    return cfg.design == "mac" and any(st.startswith("mulsplit") for st in cfg.stages)
+
+
+def prove(cfg: Config, out_dir, unit_factory=None, tag: str = "") -> list[Result]:
+    """Prove the array of one configuration (``unit_factory`` builds the array: a mutant in the
+    tests; ``tag`` is appended to the folders' names):
+
+    * ``term``: every lane's term (the MAC's product) equals the specification's
+      (:class:`~neurosim.rtl.formal.TermHarness`); not for a split multiplier
+      (:func:`split_multiplier`);
+    * ``accumulate``: with the lane terms left free (multipliers cut), the accumulators follow the
+      reference, by k-induction of depth latency + 1 from a run that opens with as many reset
+      cycles.
+
+    The spiking units have no multiplier to cut: both parts are one run (``term+accumulate``)."""
+    from .formal import ProofHarness, TermHarness, product_stage
+    out = []
+    mac = cfg.design == "mac"
+    if mac and not split_multiplier(cfg):
+        folder = Path(out_dir) / f"{cfg.top}{tag}_term"
+        status, secs = run_sby(TermHarness(cfg, unit_factory), folder, "prove", product_stage(cfg) + 1)
+        out.append(Result(cfg.top, "term", status, secs, str(folder)))
     folder = Path(out_dir) / f"{cfg.top}{tag}"
-    status, secs = run_sby(ProofHarness(cfg, unit_factory), folder, "prove", depth_of(cfg))
-    return Result(cfg.top, "accumulate", status, secs, str(folder))
+    harness = ProofHarness(cfg, unit_factory, boot=depth_of(cfg), any_lane=True, check_terms=not mac)
+    status, secs = run_sby(harness, folder, "prove", depth_of(cfg), cut_products=mac)
+    out.append(Result(cfg.top, "accumulate" if mac else "term+accumulate", status, secs, str(folder)))
+    return out
 
 
 #: small arrays whose Cover traces are short: (design, coding, variant, t, cover depth)
@@ -303,16 +332,16 @@ def prove_all(out_dir, configs: list[Config] | None = None, workers: int = 2, lo
         check_range(cfg)
     products = {}
     for cfg in configs:
-        if cfg.design == "mac":
-            full = make_config("mac", coding=None, lanes=DEFAULT_LANES, k=cfg.k, pipeline=cfg.pipeline)
-            products[full.top] = check_products(full)
+        if split_multiplier(cfg):
+            products[cfg.top] = check_products(cfg)
     if products:
         log(f"product: prod == a * w for all 65536 (a, w) pairs on {', '.join(products)}")
     results: list[Result] = []
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for r in pool.map(lambda cfg: prove(cfg, out), configs):
-            log(f"{r.status:5} {r.top} ({r.seconds:.1f} s)")
-            results.append(r)
+        for rs in pool.map(lambda cfg: prove(cfg, out), configs):
+            for r in rs:
+                log(f"{r.status:5} {r.top} {r.part} ({r.seconds:.1f} s)")
+                results.append(r)
     covers = cover(out)
     for r in covers:
         log(f"{r.status:5} {r.top} cover ({r.seconds:.1f} s)")

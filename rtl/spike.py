@@ -98,6 +98,7 @@ class SpikeArray(LaneArray):
             sig = Signal(tm.shape(), name=f"term{i}")
             m.d.comb += sig.eq(tm)
             terms.append(sig)
+        self.probe["term"] = terms          # the lane terms from the ports (formal proof)
         ctrl = ctrl0
         if "term" in cfg.stages:
             # Horner, one segment: it reads the step one stage ahead (neurosim.rtl.array), not s1
