@@ -1,0 +1,247 @@
+"""Rendering of the long-context benchmark (``docs/results/longctx.md`` and ``longctx_energy.png``):
+the energy per token against context length (:mod:`hwmodels.context_energy`), the run table and the figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+GIB = 1 << 30
+#: today's time per token at 4,096 tokens must stay within this factor up to the longest length,
+#: beyond the attention's own growth
+TIME_FACTOR = 1.5
+#: the memory PyTorch reports for the two GPU kinds (GiB)
+GPU_MEMORY_GIB = {"80 GB H100": 79.1, "H200": 139.8}
+
+
+def energy_section(doc: dict, energy: dict) -> dict:
+    """Energy per token against context length, from the measured MoBA key fractions and energy.json."""
+    from hwmodels.context_energy import ContextShape, context_terms
+    from neurosim.model.config import count_parameters, model_config
+    from neurosim.model.maker import preset_config
+
+    mc = model_config(preset_config("sse_swa_moba", "full"))
+    shape = ContextShape.from_config(mc)
+    proj_macs = count_parameters(mc) - mc.vocab_size * mc.hidden_size   # tied lm_head not in the trace
+    lanes = None
+    scen = []
+    for run in energy["runs"]:
+        if run["label"] not in ("SRAM, 45 nm", "DRAM, batch 16, 45 nm"):
+            continue
+        lanes = run["settings"]["lanes"]
+        by = {d["name"]: d["per_token"] for d in run["designs"]}
+        mac = by["MAC dense"]
+        macs_traced = mac["busy_cycles"] * lanes
+        spk = min((d for d in run["designs"] if d["name"].startswith("spike")),
+                  key=lambda d: d["per_token"]["total_pj"])
+        mem = run["dram_pj_per_bit"] if run["dram_pj_per_bit"] else run["weight_sram"]["read_pj"] / run["settings"]["weight_row_bits"]
+        scen.append(dict(label=run["label"], kv_memory="DRAM" if run["dram_pj_per_bit"] else "SRAM",
+                         mac_pj_per_mac=mac["total_pj"] / macs_traced,
+                         spike_pj_per_mac=spk["per_token"]["total_pj"] / macs_traced, best_spiking=spk["name"],
+                         compute_pj_per_mac=mac["components_pj"]["compute"] / macs_traced, mem_pj_per_bit=mem))
+    lengths = sorted({r["tokens"] for r in doc.get("runs", {}).values() if r.get("moba_key_fraction") is not None})
+    frac: dict = {}
+    for r in doc.get("runs", {}).values():
+        frac.setdefault(r["tokens"], r["moba_key_fraction"])
+    rows = []
+    for sc in scen:
+        for n in lengths:
+            proj_mac = proj_macs * sc["mac_pj_per_mac"]
+            proj_spk = proj_macs * sc["spike_pj_per_mac"]
+            kw = dict(mac_pj=sc["compute_pj_per_mac"], mem_pj_per_bit=sc["mem_pj_per_bit"])
+            moba = context_terms(shape, n, moba_key_fraction=frac[n], **kw)
+            dense = context_terms(shape, n, **kw)
+            rows.append(dict(scenario=sc["label"], tokens=n, moba_key_fraction=frac[n],
+                             projections_mac_uj=proj_mac / 1e6, projections_spike_uj=proj_spk / 1e6,
+                             context_uj=moba["total_pj"] / 1e6, context_dense_uj=dense["total_pj"] / 1e6,
+                             context_by_kind_uj={k: v / 1e6 for k, v in moba["pj"].items()},
+                             mac_total_uj=(proj_mac + moba["total_pj"]) / 1e6,
+                             spike_total_uj=(proj_spk + moba["total_pj"]) / 1e6,
+                             mac_dense_attention_uj=(proj_mac + dense["total_pj"]) / 1e6,
+                             spike_dense_attention_uj=(proj_spk + dense["total_pj"]) / 1e6))
+    cap = mc.moba_topk * mc.moba_chunk_size
+    for sc in scen:   # beyond the measured lengths: where the context terms reach the projections
+        kw = dict(mac_pj=sc["compute_pj_per_mac"], mem_pj_per_bit=sc["mem_pj_per_bit"])
+        proj = proj_macs * sc["mac_pj_per_mac"]
+        sc["crossover_dense_tokens"] = _solve(lambda n: context_terms(shape, n, **kw)["total_pj"] - proj)
+        sc["crossover_moba_cap_tokens"] = _solve(lambda n: context_terms(
+            shape, n, moba_key_fraction=min(1.0, cap / ((n + 1) / 2)), **kw)["total_pj"] - proj)
+    return dict(scenarios=scen, rows=rows, projection_macs_per_token=proj_macs, moba_cap_keys=cap,
+                assumptions=[
+                    "projections: the energy per multiply-accumulate of energy.json's traced model (one lane array, "
+                    "45 nm, its measured spike rates) times the 5B layout's projection weights per token (the 5B "
+                    "layout's own spike rates are not priced here)",
+                    "attention products and SSE state updates: MACs at the dense MAC's compute energy (no spiking form)",
+                    "K and V: 16-bit elements, each token's written once, each visited key's read once per KV head; "
+                    "SSE states: 32-bit, read and written once per chunk of 64 tokens",
+                    "MoBA: the measured mean key fraction x (n + 1) / 2 causal keys (the trace keeps the mean share, "
+                    "not the mean count); gate: one score per query head and past block",
+                    "SRAM scenario: K, V and states in SRAM at the weight SRAM's energy per bit; DRAM scenario: "
+                    "in DRAM (Horowitz ISSCC 2014 figure of energy.json)"])
+
+
+def _solve(f, lo: int = 1, hi: int = 1 << 34) -> int | None:
+    """The least n in [lo, hi] with f(n) >= 0 for an f increasing in n (None if f(hi) < 0)."""
+    if f(hi) < 0:
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if f(mid) >= 0 else (mid + 1, hi)
+    return lo
+
+
+def crossover(rows: list[dict], scenario: str, key: str) -> int | None:
+    """The first measured length where the context terms (``key``) reach the projections' energy."""
+    for r in rows:
+        if r["scenario"] == scenario and r[key] >= r["projections_mac_uj"]:
+            return r["tokens"]
+    return None
+
+
+def _tokens(n: int | None) -> str:
+    return "never below 2^34 tokens" if n is None else f"{n:,} tokens"
+
+
+def figure(doc: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = doc["energy"]["rows"]
+    scen = [s["label"] for s in doc["energy"]["scenarios"]]
+    fig, axes = plt.subplots(1, len(scen), figsize=(6 * len(scen), 4.2), squeeze=False)
+    for ax, sc in zip(axes[0], scen):
+        rs = [r for r in rows if r["scenario"] == sc]
+        n = [r["tokens"] for r in rs]
+        for key, label, style in (("mac_total_uj", "dense MAC, MoBA (measured)", "o-"),
+                                  ("spike_total_uj", "best spiking, MoBA (measured)", "s-"),
+                                  ("mac_dense_attention_uj", "dense MAC, dense attention", "o--"),
+                                  ("spike_dense_attention_uj", "best spiking, dense attention", "s--"),
+                                  ("projections_mac_uj", "projections alone (dense MAC)", ":")):
+            ax.plot(n, [r[key] for r in rs], style, label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("context length (tokens, prefill)")
+        ax.set_ylabel("energy per token (µJ)")
+        ax.set_title(sc)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- rendering
+def longest_admitted(gib: float) -> int:
+    """The longest 5B-layout spike run whose pre-flight estimate fits ``gib`` GiB."""
+    from neurosim.model.config import model_config
+    from neurosim.model.maker import preset_config
+    from neurosim.model.torch_memory import estimate_bytes
+
+    mc = model_config(preset_config("sse_swa_moba", "full"))
+    lo, hi = 0, 1 << 24
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if estimate_bytes(mc, mid) <= gib * GIB else (lo, mid - 1)
+    return lo
+
+
+def _run_rows(runs: list[dict]) -> list[str]:
+    """One table row per measured length: seconds per phase, attention share, memory."""
+    lines: list[str] = []
+    base = {}
+    for r in runs:
+        p = r["phases"]
+        work = p["fp_s"] + p["spike_s"]
+        att = sum(r["attention_s"].values())
+        rest = (work - att) / r["tokens"] * 1e3
+        if r["tokens"] == 4096:
+            base[r["gpu"]] = rest
+        ratio = rest / base[r["gpu"]] if r["gpu"] in base else None
+        lines.append(f"| {r['gpu']} | {r['tokens']:,} | {p['fp_s']:.2f} | {p['spike_s']:.2f} | {p['accuracy_s']:.2f} | "
+                     f"{p['total_s']:.1f} | {work / r['tokens'] * 1e3:.3f} | {att:.2f} | {att / work:.1%} | {rest:.3f} | "
+                     + (f"{ratio:.2f}x" if ratio is not None else "-") + f" | {r['peak_gib']:.1f} | {r['estimate_gib']:.1f} | "
+                     + (f"{r['moba_key_fraction']:.3f}" if r["moba_key_fraction"] is not None else "-") + " |")
+    return lines
+
+
+def _energy_lines(en: dict | None) -> list[str]:
+    """The energy per token against context length: a row per scenario and length, the crossovers."""
+    if not en:
+        return []
+    lines: list[str] = []
+    lines += ["", "Energy per token against context length (`longctx_energy.png`), µJ per token averaged over a "
+              f"prefill of n tokens; projections: {en['projection_macs_per_token']:,} MACs per token.", "",
+              "| scenario | tokens | MoBA key fraction | projections, dense MAC | projections, best spiking | "
+              "attention + KV + SSE (MoBA measured) | same, dense attention | spiking saves (projections) | "
+              "spiking saves (whole, MoBA) | spiking saves (whole, dense attention) |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in en["rows"]:
+        sv = 1 - r["projections_spike_uj"] / r["projections_mac_uj"]
+        sw = 1 - r["spike_total_uj"] / r["mac_total_uj"]
+        sd = 1 - r["spike_dense_attention_uj"] / r["mac_dense_attention_uj"]
+        lines.append(f"| {r['scenario']} | {r['tokens']:,} | {r['moba_key_fraction']:.3f} | "
+                     f"{r['projections_mac_uj']:,.0f} | {r['projections_spike_uj']:,.0f} | {r['context_uj']:,.0f} | "
+                     f"{r['context_dense_uj']:,.0f} | {sv:+.1%} | {sw:+.1%} | {sd:+.1%} |")
+    for sc in en["scenarios"]:
+        c1 = crossover(en["rows"], sc["label"], "context_uj")
+        c2 = crossover(en["rows"], sc["label"], "context_dense_uj")
+        lines += ["", f"{sc['label']}: best spiking design {sc['best_spiking']}; the context terms reach the "
+                  "projections' energy " + (f"at {c1:,} tokens" if c1 else "at no measured length") +
+                  " with MoBA's measured sparsity, " + (f"at {c2:,} tokens" if c2 else "at no measured length") +
+                  " with dense attention (model: " + _tokens(sc["crossover_dense_tokens"]) + " with dense attention, "
+                  + _tokens(sc["crossover_moba_cap_tokens"]) + f" with MoBA visiting its cap of {en['moba_cap_keys']:,} "
+                  "keys per query); from there on the spiking projections' saving is diluted by terms it does "
+                  "not touch."]
+    lines += ["", "Assumptions: " + "; ".join(en["assumptions"]) + "."]
+    return lines
+
+
+def render(doc: dict) -> str:
+    runs = sorted(doc.get("runs", {}).values(), key=lambda r: (r["gpu"], r["tokens"]))
+    lines = ["Long context (`" + doc.get("command", "python -m benchmarks.longctx") + "`): the SpB2.0-5B layout "
+             "(random weights, bf16 checkpoint, float32 on the GPU) in spike mode with trace statistics, one whole "
+             "`neurosim run --device cuda --mode spike --trace` per length. "
+             + "; ".join(f"{g['name']} ({g['memory_gib']:.1f} GiB, PyTorch {g['torch']}, CUDA {g['cuda']})"
+                         for g in doc.get("gpus", {}).values()) + ".", ""]
+    lines += ["| GPU | tokens | fp pass s | spike pass + statistics s | accuracy s | run s | ms/token (fp + spike) | "
+              "attention + SSE s | attention share | ms/token without attention + SSE | vs 4,096 | peak GPU GiB | "
+              "estimate GiB | MoBA key fraction |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += _run_rows(runs)
+    lines += ["", "Attention + SSE: device seconds (CUDA events) of MoBA's gate (block scores, selection) and products, "
+              "full attention, SWA and the SSE recurrence, both passes. Without them the time per token should stay "
+              f"within {TIME_FACTOR}x of its 4,096-token value (the column vs 4,096). The estimate is the pre-flight "
+              "check's (`neurosim run --device cuda` refuses a length whose estimate exceeds the GPU's memory)."]
+    detail = [r for r in runs if r["attention_s"]]
+    if detail:
+        lines += ["", "| GPU | tokens | " + " | ".join(f"{k} s" for k in ("moba_gate", "moba", "full", "swa", "sse")) + " |",
+                  "|---|---:|" + "---:|" * 5]
+        for r in detail:
+            lines.append(f"| {r['gpu']} | {r['tokens']:,} | " + " | ".join(
+                f"{r['attention_s'].get(k, 0.0):.2f}" for k in ("moba_gate", "moba", "full", "swa", "sse")) + " |")
+    for key, what in (("baseline", "the code before this change"), ("small_blocks", "small blocks")):
+        for b in doc.get(key, {}).values():
+            same = b.get("same_as_baseline") or b.get("same_as_default_blocks")
+            if not same:
+                lines += ["", f"Against {what} at {b['tokens']:,} tokens on the {b['gpu']}: {b.get('error')}"]
+                continue
+            t = b["phases"]
+            lines += ["", f"Against {what} at {b['tokens']:,} tokens on the {b['gpu']}: identical records "
+                      f"{same['identical_records']} of {same['records']}, identical count histograms "
+                      f"{same['identical_histograms']} of {same['histograms']}, attention statistics "
+                      f"{'equal' if same['attention_stats_equal'] else 'DIFFER'}, totals "
+                      f"{'equal' if same['totals_equal'] else 'DIFFER'}, accuracy {'equal' if same['accuracy_equal'] else 'DIFFERS'}"
+                      f"; its run {t['total_s']:.2f} s (fp {t['fp_s']:.2f} s, spike {t['spike_s']:.2f} s)."]
+    lines += ["", "Longest length the pre-flight estimate admits for the 5B layout in spike mode: " + ", ".join(
+        f"{longest_admitted(gib):,} tokens in {gib} GiB ({label})" for label, gib in GPU_MEMORY_GIB.items())
+        + " (above 524,288 tokens, the layout's max_position_embeddings, `--allow-longer` is needed)."]
+    for ref in doc.get("refusal", {}).values():
+        lines += ["", f"A length the {ref['gpu']} cannot hold ({ref['tokens']:,} tokens): exit status "
+                  f"{ref['exit_status']}, trace written: {'yes' if ref['trace_written'] else 'no'}; stderr: "
+                  + " / ".join(f"`{s}`" for s in ref["stderr"])]
+    lines += _energy_lines(doc.get("energy"))
+    return "\n".join(lines) + "\n"
+
+
