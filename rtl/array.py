@@ -145,14 +145,26 @@ class LaneArray(wiring.Component):
         ctrl0 = {"valid": self.valid, "clear": self.clear, "last": self.last,
                  "step": Const(0, 1)}
         ctrl, terms = self.front_end(m, ctrl0)
-        bounds = segment_bounds(cfg.acc_w, cfg.segments)
         horner = cfg.design == "spike" and cfg.variant == "horner"
         # Horner with a term register: each segment stores its value already doubled for the next
         # cycle's `step`, which it reads one stage ahead (the input ports for segment 0, the control
         # of segment j-1 for segment j), so `step` selects after the adder, not before it; the last
         # segment's own step then has no reader and gets no register (here and in the front end)
         predouble = horner and bool(cfg.stages)
-        # control bits of every accumulator segment's stage
+        seg_ctrl, dbl = self._segment_control(m, ctrl, predouble, rst)
+        for lane, term in enumerate(terms):
+            segs = self._accumulator(m, lane, term, seg_ctrl, dbl, horner, rst)
+            m.d.comb += self.acc[lane].eq(Cat(*segs))
+            self.probe["segs"].append(segs)
+        done = Signal(name="done_r")
+        m.d.sync += done.eq(seg_ctrl[-1]["last"])
+        m.d.comb += self.done.eq(done)
+        return m
+
+    def _segment_control(self, m: Module, ctrl: dict, predouble: bool, rst) -> tuple[list[dict], list]:
+        """The control bits of every accumulator segment's stage, and (pre-doubled Horner) each
+        segment's doubling bit of the next cycle."""
+        cfg = self.cfg
         seg_ctrl = [ctrl]
         for j in range(1, cfg.segments):
             src = seg_ctrl[-1]
@@ -167,66 +179,68 @@ class LaneArray(wiring.Component):
                 d = Signal(name=f"double_s{len(cfg.stages) + j}")
                 m.d.comb += d.eq(a["step"] & ~a["clear"] & ~rst)     # a clear starts afresh: no doubling
                 dbl.append(d)
-        for lane, term in enumerate(terms):
-            tw = term.shape().width
-            segs, carry, shift = [], None, None
-            for j, (lo, hi) in enumerate(bounds):
-                c = seg_ctrl[j]
-                # slice j of the sign-extended term, delayed by j cycles
-                if lo < tw:
-                    src = term[lo:min(hi, tw)]
-                else:
-                    src = term[tw - 1]
-                for d in range(j):
-                    src = self.zreg(m, src, seg_ctrl[d]["valid"], f"t{lane}_s{j}_d{d + 1}")
-                n = src.shape().width
-                sl = Cat(src, src[n - 1].replicate(hi - lo - n)) if hi - lo > n else src
-                L = hi - lo
-                clr = self.clear_bit(c, rst)
-                if j == 0 and not cfg.stages:
-                    val = Mux(c["valid"] & ~rst, sl, 0)     # straight from the input ports
-                else:
-                    val = sl                                 # from a zero-when-idle register
-                seg = Signal(unsigned(L), name=f"acc{lane}_seg{j}" if cfg.segments > 1 else f"acc{lane}",
-                             reset_less=True)
-                shin = Const(0, 1) if shift is None else shift   # Horner: bit doubled out of segment j-1
-                if predouble:
-                    base = seg
-                elif horner:
-                    base = Mux(c["step"], Cat(shin, seg[:L - 1]), seg)
-                else:
-                    base = Mux(c["step"], Cat(Const(0, 1), seg), seg)
-                full = Signal(unsigned(L + 1), name=f"sum{lane}_s{j}")
-                if carry is None:
-                    m.d.comb += full.eq(base + val)
-                else:
-                    m.d.comb += full.eq(base + val + carry)
-                if predouble:
-                    en = c["valid"] | c["clear"] | rst | dbl[j]
-                    new = Signal(unsigned(L), name=f"new{lane}_s{j}")
-                    m.d.comb += new.eq(Mux(clr, val, full[:L]))
+        return seg_ctrl, dbl
+
+    def _accumulator(self, m: Module, lane: int, term, seg_ctrl: list[dict], dbl: list, horner: bool,
+                     rst) -> list:
+        """Lane ``lane``'s accumulator segments (carry-save between them) fed by its ``term``."""
+        cfg = self.cfg
+        predouble = bool(dbl)
+        tw = term.shape().width
+        segs: list = []
+        carry, shift = None, None
+        for j, (lo, hi) in enumerate(segment_bounds(cfg.acc_w, cfg.segments)):
+            c = seg_ctrl[j]
+            # slice j of the sign-extended term, delayed by j cycles
+            if lo < tw:
+                src = term[lo:min(hi, tw)]
+            else:
+                src = term[tw - 1]
+            for d in range(j):
+                src = self.zreg(m, src, seg_ctrl[d]["valid"], f"t{lane}_s{j}_d{d + 1}")
+            n = src.shape().width
+            sl = Cat(src, src[n - 1].replicate(hi - lo - n)) if hi - lo > n else src
+            L = hi - lo
+            clr = self.clear_bit(c, rst)
+            if j == 0 and not cfg.stages:
+                val = Mux(c["valid"] & ~rst, sl, 0)     # straight from the input ports
+            else:
+                val = sl                                 # from a zero-when-idle register
+            seg = Signal(unsigned(L), name=f"acc{lane}_seg{j}" if cfg.segments > 1 else f"acc{lane}",
+                         reset_less=True)
+            shin = Const(0, 1) if shift is None else shift   # Horner: bit doubled out of segment j-1
+            if predouble:
+                base = seg
+            elif horner:
+                base = Mux(c["step"], Cat(shin, seg[:L - 1]), seg)
+            else:
+                base = Mux(c["step"], Cat(Const(0, 1), seg), seg)
+            full = Signal(unsigned(L + 1), name=f"sum{lane}_s{j}")
+            if carry is None:
+                m.d.comb += full.eq(base + val)
+            else:
+                m.d.comb += full.eq(base + val + carry)
+            if predouble:
+                en = c["valid"] | c["clear"] | rst | dbl[j]
+                new = Signal(unsigned(L), name=f"new{lane}_s{j}")
+                m.d.comb += new.eq(Mux(clr, val, full[:L]))
+                with m.If(en):
+                    m.d.sync += seg.eq(Mux(dbl[j], Cat(shin, new[:L - 1]), new))
+                top = new[L - 1]
+            else:
+                en = c["valid"] | c["clear"] | c["step"] | rst
+                with m.If(en):
+                    m.d.sync += seg.eq(Mux(clr, val, full[:L]))
+                top = Mux(clr, 0, seg[L - 1])
+            if j < cfg.segments - 1:
+                carry = Signal(unsigned(1), name=f"carry{lane}_s{j + 1}", reset_less=True)
+                with m.If(en):
+                    m.d.sync += carry.eq(Mux(clr, 0, self.carry_bit(full, L)))
+                if horner:
+                    # the doubling's carry between segments: this segment's top bit, one bit
+                    # apart from the adder's carry (so that stays one bit)
+                    shift = Signal(unsigned(1), name=f"shift{lane}_s{j + 1}", reset_less=True)
                     with m.If(en):
-                        m.d.sync += seg.eq(Mux(dbl[j], Cat(shin, new[:L - 1]), new))
-                    top = new[L - 1]
-                else:
-                    en = c["valid"] | c["clear"] | c["step"] | rst
-                    with m.If(en):
-                        m.d.sync += seg.eq(Mux(clr, val, full[:L]))
-                    top = Mux(clr, 0, seg[L - 1])
-                if j < cfg.segments - 1:
-                    carry = Signal(unsigned(1), name=f"carry{lane}_s{j + 1}", reset_less=True)
-                    with m.If(en):
-                        m.d.sync += carry.eq(Mux(clr, 0, self.carry_bit(full, L)))
-                    if horner:
-                        # the doubling's carry between segments: this segment's top bit, one bit
-                        # apart from the adder's carry (so that stays one bit)
-                        shift = Signal(unsigned(1), name=f"shift{lane}_s{j + 1}", reset_less=True)
-                        with m.If(en):
-                            m.d.sync += shift.eq(top)
-                segs.append(seg)
-            m.d.comb += self.acc[lane].eq(Cat(*segs))
-            self.probe["segs"].append(segs)
-        done = Signal(name="done_r")
-        m.d.sync += done.eq(seg_ctrl[-1]["last"])
-        m.d.comb += self.done.eq(done)
-        return m
+                        m.d.sync += shift.eq(top)
+            segs.append(seg)
+        return segs

@@ -21,9 +21,11 @@ MAX_PARAMETERS = 10
 #: generated modules the module-size limit does not apply to (none today)
 GENERATED: tuple[str, ...] = ()
 
-#: (limit, place) -> its size today; a place is a file, or file:qualified.function.name
+#: (limit, place) -> its size today; a place is a file, or file:qualified.function.name. The two
+#: SSE recurrences take the recurrence's own nine arrays (queries, keys, values, gates, routes) plus
+#: their options: no settings object carries such per-call tensors, so the parameter limit (meant for
+#: options a settings object holds) leaves them be.
 EXEMPT: dict[tuple[str, str], int] = {
-    ("function lines", "rtl/array.py:LaneArray.elaborate"): 96,
     ("parameters", "neurosim/model/layers.py:sse_recurrence"): 14,
     ("parameters", "neurosim/model/torch_layers.py:sse_recurrence"): 14,
 }
