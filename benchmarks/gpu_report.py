@@ -92,15 +92,15 @@ def _compare_table(doc: dict) -> list[str]:
     for m in doc["models"]:
         for c in m["compare"]:
             si = c["same_input"]
-            lines.append(
-                f"| {m['model']} | {c['tokens']} | {c['cpu_fp_s']:.2f} | {c['cpu_spike_s']:.2f} "
-                f"| {si['identical_counts'] / si['counts']:.4%} of {si['counts']:,} / {si['identical_outputs']} of "
-                f"{si['projections']} projections "
-                f"| {c['identical_count_share']:.3%} ({c['within_one_share']:.3%}) "
-                f"| {c['worst_projection_share']:.3%} | {c['identical_records']} of {c['records']} "
-                f"| {'equal' if c['record_schema_equal'] else 'DIFFERENT'} "
-                f"| {'equal' if c['attention_stats_equal'] else 'differ'} "
-                f"| {_logits(c['fp_logits'])} | {_logits(c['spike_logits'])} |")
+            cells = [m["model"], c["tokens"], f"{c['cpu_fp_s']:.2f}", f"{c['cpu_spike_s']:.2f}",
+                     f"{si['identical_counts'] / si['counts']:.4%} of {si['counts']:,} / {si['identical_outputs']} of "
+                     f"{si['projections']} projections",
+                     f"{c['identical_count_share']:.3%} ({c['within_one_share']:.3%})",
+                     f"{c['worst_projection_share']:.3%}", f"{c['identical_records']} of {c['records']}",
+                     "equal" if c["record_schema_equal"] else "DIFFERENT",
+                     "equal" if c["attention_stats_equal"] else "differ",
+                     _logits(c["fp_logits"]), _logits(c["spike_logits"])]
+            lines.append("| " + " | ".join(str(x) for x in cells) + " |")
     return lines
 
 
