@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import NeurosimError
+from neurosim.run.evalstats import interval_shown
 
 from .dataflow import Projection
 from .energy_scenarios import BASELINES, Grid, summarize
@@ -73,7 +74,9 @@ def price_settings(eval_doc: dict, hw_doc: dict, grid: dict, cache_dir="build/en
                     **{f"{k}_uj": v for k, v in section["best"][b]["baseline_uj_per_token"].items()}}
                 for b in BASELINES if b in dflt["baselines"]}
         windows = {k: int(v["window"]) for k, v in s["energy_counts"]["kinds"].items()}
-        out.append({"label": s["label"], "ppl_change": s.get("ppl_change"), "ppl_change_ci": s.get("ppl_change_ci"),
+        shown = interval_shown(int(eval_doc.get("config", {}).get("windows") or 0))
+        out.append({"label": s["label"], "ppl_change": s.get("ppl_change"),
+                    "ppl_change_ci": s.get("ppl_change_ci") if shown else None, "interval_shown": shown,
                     "windows": windows, "max_activation_bits": max(int(v["activation_bits"]) for v in
                                                                     s["energy_counts"]["kinds"].values()),
                     "spikes_per_activation_mac_weighted": section["spikes_per_activation_mac_weighted"],

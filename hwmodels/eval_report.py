@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from neurosim.run.evalstats import MIN_CI_WINDOWS, TOO_FEW
+
 #: the accuracy target: perplexity change against the float model at most +1%
 ACCURACY_BOUND = 0.01
 ZS = "MAC zero-skipping"
@@ -20,7 +22,12 @@ def wins_most(s: dict) -> bool:
 
 def joint_answer(priced: list[dict]) -> str:
     """One sentence: does any setting meet the accuracy target and win against the zero-skipping
-    MAC in most scenarios?"""
+    MAC in most scenarios? (Not judged where the eval had too few windows for an interval.)"""
+    if priced and not any(s.get("interval_shown", True) for s in priced):
+        best = max(priced, key=lambda s: s["best"].get(ZS, {}).get("wins_share", 0.0))
+        return (f"The accuracy target is not judged: too few windows for an interval (at least {MIN_CI_WINDOWS}). "
+                f"Most energy wins against the zero-skipping MAC: {best['label']}, "
+                f"{100 * best['best'].get(ZS, {}).get('wins_share', 0.0):.0f}% of scenarios.")
     both = [s["label"] for s in priced if meets_accuracy(s) and wins_most(s)]
     acc = [s["label"] for s in priced if meets_accuracy(s)]
     if both:
@@ -36,6 +43,8 @@ def _ci(s: dict) -> str:
     ci = s.get("ppl_change_ci")
     if s.get("ppl_change") is None:
         return "n/a"
+    if not s.get("interval_shown", True):
+        return f"{100 * s['ppl_change']:+.2f}% ({TOO_FEW})"
     inner = "" if not ci or ci[0] is None else f" [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]"
     return f"{100 * s['ppl_change']:+.2f}%{inner}"
 

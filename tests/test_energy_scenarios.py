@@ -132,6 +132,20 @@ def test_eval_kinds_price_like_the_projections(trace, hw):
             assert per_kind["best"][b][key] == pytest.approx(v[key], rel=1e-9, abs=1e-12)
 
 
+def test_joint_table_judges_accuracy_only_with_enough_windows(trace, hw):
+    """Under eight eval windows the joint table shows no interval and judges no setting."""
+    from neurosim.hwmodels.eval_report import joint_answer, render_settings
+
+    setting = dict(_setting_from_trace(trace), ppl_change=0.002, ppl_change_ci=[-0.004, 0.008])
+    grid = sc.parse_grid("sram_cell=all")
+    few = price_settings({"config": {"windows": 2}, "settings": [setting]}, read_hw(hw), grid)
+    many = price_settings({"config": {"windows": 8}, "settings": [setting]}, read_hw(hw), grid)
+    assert few[0]["ppl_change_ci"] is None and "+0.20% (too few windows)" in render_settings(few)
+    assert "not judged" in joint_answer(few) and "meet" not in joint_answer(few).split(":")[0]
+    assert many[0]["ppl_change_ci"] == [-0.004, 0.008] and "[-0.40, +0.80]" in render_settings(many)
+    assert "not judged" not in joint_answer(many)
+
+
 def test_wider_window_prices_a_wider_mac(trace, hw):
     projs = [df.Projection("x", 8, 32, 4, np.array([-300, 0, 5]), np.array([10, 12, 10]), window=11, act_bits=12)]
     g = Grid(projs, read_hw(hw), tokens=4)
