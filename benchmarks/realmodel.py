@@ -127,20 +127,29 @@ def render(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.realmodel", description=__doc__.splitlines()[0])
+def model_parser(module: str, doc: str, name: str, option: tuple[str, int]) -> argparse.ArgumentParser:
+    """The real-model benchmarks' command line: ``--model``, one size ``option`` (flag, default) and
+    ``--name`` (the result's name, default ``name``)."""
+    ap = argparse.ArgumentParser(prog=f"python -m benchmarks.{module}", description=doc.splitlines()[0])
     ap.add_argument("--model", default="qwen2.5-coder-1.5b")
-    ap.add_argument("--tokens", type=int, default=512)
-    ap.add_argument("--name", default="qwen_run", help="result name: docs/results/NAME.{json,md}")
-    a = ap.parse_args(argv)
-    r = measure(a.model, a.tokens)
-    doc = {"command": f"python -m benchmarks.realmodel --model {a.model} --tokens {a.tokens}",
-           "date": time.strftime("%Y-%m-%d"), "machine": platform.machine(),
-           "renderer": "benchmarks.realmodel:render", "result": r}
+    ap.add_argument(option[0], type=int, default=option[1])
+    ap.add_argument("--name", default=name, help="result name: docs/results/NAME.{json,md}")
+    return ap
+
+
+def write_run(a: argparse.Namespace, command: str, module: str, result: dict, **extra) -> int:
+    """Write the result document ``a.name`` (command, date, machine, renderer, ``extra``, result)."""
+    doc = {"command": command, "date": time.strftime("%Y-%m-%d"), "machine": platform.machine(), **extra,
+           "renderer": f"benchmarks.{module}:render", "result": result}
     for p in write_result(a.name, doc):
         print(p)
     return 0
 
+
+def main(argv=None) -> int:
+    a = model_parser("realmodel", __doc__, "qwen_run", ("--tokens", 512)).parse_args(argv)
+    r = measure(a.model, a.tokens)
+    return write_run(a, f"python -m benchmarks.realmodel --model {a.model} --tokens {a.tokens}", "realmodel", r)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -14,15 +14,12 @@ wall seconds, which are given too. Writes ``docs/results/NAME.json`` and ``NAME.
 
 from __future__ import annotations
 
-import argparse
 import os
-import platform
 import time
 
 import numpy as np
 
 from neurosim.hostload import load_average
-from neurosim.results import write_result
 
 
 def _cpu() -> float:
@@ -79,20 +76,13 @@ def render(doc: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.weightread", description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="qwen2.5-coder-1.5b")
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--name", default="qwen_weight_read", help="result name: docs/results/NAME.{json,md}")
-    a = ap.parse_args(argv)
+    from benchmarks.realmodel import model_parser, write_run
+
+    a = model_parser("weightread", __doc__, "qwen_weight_read", ("--rounds", 2)).parse_args(argv)
     load0 = load_average()
     r = measure(a.model, a.rounds)
-    doc = {"command": f"python -m benchmarks.weightread --model {a.model} --rounds {a.rounds}",
-           "date": time.strftime("%Y-%m-%d"), "machine": platform.machine(), "load_start": load0,
-           "load_end": load_average(), "renderer": "benchmarks.weightread:render", "result": r}
-    for p in write_result(a.name, doc):
-        print(p)
-    return 0
-
+    return write_run(a, f"python -m benchmarks.weightread --model {a.model} --rounds {a.rounds}", "weightread", r,
+                     load_start=load0, load_end=load_average())
 
 if __name__ == "__main__":
     raise SystemExit(main())
