@@ -64,6 +64,12 @@ def check(libs: dict, target: int = TARGET_NM) -> dict:
             "polynomial_step_180_to_130": {"energy": step_e, "area": step_a}, "rows": rows}
 
 
+def _span(v: list[float]) -> str:
+    """``"6.5x to 7.5x"``, or one figure where both ends round alike."""
+    lo, hi = f"{min(v):.1f}x", f"{max(v):.1f}x"
+    return lo if lo == hi else f"{lo} to {hi}"
+
+
 def render(doc: dict) -> str:
     """node_scaling.md from node_scaling.json."""
     c = doc["check"]
@@ -87,8 +93,8 @@ def render(doc: dict) -> str:
          "energies at 45 nm (and with them the compute share next to SRAM and DRAM in `neurosim energy`) "
          f"move by the factor between the two estimates. Horowitz's {t} nm 8-bit multiply plus 32-bit add is "
          f"{c['horowitz_mac_pj']:g} pJ; the MAC's estimate is "
-         + " and ".join(f"{min(v):.1f}x to {max(v):.1f}x that from {m[k]['node_nm']} nm"
-                        for k, v in c["mac_over_horowitz"].items()) + ".", "",
+         + " and ".join(f"{_span(v)} that from {m[k]['node_nm']} nm" for k, v in c["mac_over_horowitz"].items())
+         + ".", "",
          f"| MHz | design | pJ per MAC-eq 180 nm | pJ per MAC-eq 130 nm | at {t} nm from 180 | at {t} nm from 130 "
          f"| difference | area um^2 at {t} nm from 180 | from 130 | difference |",
          "|---|---|---|---|---|---|---|---|---|---|"]
