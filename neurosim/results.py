@@ -299,7 +299,7 @@ def main(argv=None) -> int:
         else:
             problems = check_readme()
             for problem in problems:
-                print(p)
+                print(problem)
             return 1 if problems else 0
     except NeurosimError as exc:
         print(f"neurosim results: error: {exc}", file=sys.stderr)

@@ -71,3 +71,12 @@ def test_checker_finds_stale_quotes_and_loose_figures(tmp_path):
             "## Energy\n\nAbout 40% less.\n")
     (tmp_path / "P.md").write_text(page)
     assert any("About 40% less" in p for p in check_readme(tmp_path / "P.md", res))
+
+
+def test_check_command_prints_each_problem(monkeypatch, capsys):
+    """`python -m neurosim.results check` names every stale quote and exits 1."""
+    import neurosim.results as results
+
+    monkeypatch.setattr(results, "check_readme", lambda: ["README.md's quote of x.md differs", "another"])
+    assert results.main(["check"]) == 1
+    assert capsys.readouterr().out.splitlines() == ["README.md's quote of x.md differs", "another"]
