@@ -32,6 +32,14 @@ def tiny(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory):
+    """A tiny random Llama checkpoint, made once per session (read only by the tests)."""
+    out = tmp_path_factory.mktemp("ckpt") / "llama"
+    assert main(["make-checkpoint", "--arch", "llama", "--preset", "tiny", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tiny):
     """The tiny checkpoint loaded as a Model; its MoBA block and SWA window are 8 tokens."""
     from neurosim.model import Model, load_checkpoint

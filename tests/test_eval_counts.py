@@ -28,10 +28,8 @@ OTHER = ("Now is the winter of our discontent made glorious summer by this sun o
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ckpt") / "llama"
-    assert main(["make-checkpoint", "--arch", "llama", "--preset", "tiny", str(out)]) == 0
-    return out
+def tiny(tiny_llama):
+    return tiny_llama
 
 
 @pytest.fixture(scope="module")

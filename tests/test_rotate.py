@@ -87,10 +87,9 @@ def spb_softmax(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def spb(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ckpt") / "spb"
-    assert main(["make-checkpoint", "--arch", "sse_swa_moba", "--preset", "tiny", str(out)]) == 0
-    return out
+def spb(tiny):
+    """The session's tiny SpB2.0 checkpoint (conftest), read only here."""
+    return tiny
 
 
 @pytest.fixture(scope="module")

@@ -228,10 +228,8 @@ def test_interrupted_run_leaves_no_trace(tmp_path, sig, slow_input, default_sigi
 
 # ------------------------------------------------------------------ quantizer keys shared with eval
 @pytest.fixture(scope="module")
-def llama(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ckpt") / "llama"
-    assert main(["make-checkpoint", "--arch", "llama", "--preset", "tiny", str(out)]) == 0
-    return out
+def llama(tiny_llama):
+    return tiny_llama
 
 
 CALIB = "A completely different calibration text about spikes, chips, tiles and lanes. " * 20
