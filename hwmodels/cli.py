@@ -112,20 +112,15 @@ def fill_cache(args) -> int:
 def check(args) -> None:
     """Check the parsed flags' values without doing any work (``neurosim sweep`` checks every point
     with it first); a one-line NeurosimError names the bad one."""
-    from neurosim.rtl.params import MAX_K, MAX_LANES
+    from neurosim.rtl.params import MAX_K
 
+    from .flow import check_array
     from .search import pipelines_for
     if args.rows < 1 or args.inputs < 1:
         raise NeurosimError("--rows and --inputs must be >= 1")
     if not 1 <= args.k <= MAX_K:
         raise NeurosimError(f"--k must be 1..{MAX_K}, got {args.k}")
-    if not 1 <= args.lanes <= MAX_LANES:
-        raise NeurosimError(f"--lanes must be 1..{MAX_LANES}")
-    if not args.freq or any(f <= 0 for f in args.freq):
-        raise NeurosimError("--freq needs positive MHz values")
-    if args.inputs > args.k:
-        raise NeurosimError(f"--inputs must be 1..{args.k}: the arrays are built for dot products of at most "
-                            f"K={args.k} inputs (longer ones could overflow the accumulators), got {args.inputs}")
+    check_array(args.freq, args.lanes, args.inputs, args.k)
     if args.seed < 0:
         raise NeurosimError(f"--seed must be >= 0, got {args.seed}")
     pipelines_for(args.pipeline, _kinds(args))

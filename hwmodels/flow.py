@@ -56,18 +56,23 @@ DEFAULT_WORKERS = os.cpu_count() or 2
 MARKER, WHAT = "hw.json", "hw"
 
 
-def _check(out: Path, freqs, lanes: int, coding: str, k_inputs: int, k: int) -> None:
-    if coding != "bitwise":
-        raise NeurosimError("the stimulus coding is bitwise (other spike codings: --coding all or a list, "
-                            "re-encoded from it); got " + coding)
+def check_array(freqs, lanes: int, k_inputs: int, k: int) -> None:
+    """The clocks [MHz], lane count and dot-product length of a run, before any work (one-line errors)."""
     if not freqs or any(f <= 0 for f in freqs):
         raise NeurosimError("--freq needs positive MHz values")
     if lanes < 1 or lanes > MAX_LANES:
         raise NeurosimError(f"--lanes must be 1..{MAX_LANES}")
-    check_out(out)
     if not 1 <= k_inputs <= k:
         raise NeurosimError(f"--inputs must be 1..{k}: the arrays are built for dot products of at most "
                             f"K={k} inputs (longer ones could overflow the accumulators), got {k_inputs}")
+
+
+def _check(out: Path, freqs, lanes: int, coding: str, k_inputs: int, k: int) -> None:
+    if coding != "bitwise":
+        raise NeurosimError("the stimulus coding is bitwise (other spike codings: --coding all or a list, "
+                            "re-encoded from it); got " + coding)
+    check_array(freqs, lanes, k_inputs, k)
+    check_out(out)
 
 
 def _library(liberty, tech: str = DEFAULT_LIBRARY, cache_dir: str | Path = "build/hw_cache") -> tuple[Path, Library]:
