@@ -148,30 +148,31 @@ docs: setup
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir $(B)/docs
 
 # A real model of SpB2.0's family, fetched by name (not part of main or test: 1.1 GB download, 7.1 GB
-# converted). The issue-sized frontier is 16 windows x 512 tokens per corpus; docs/results/qwen_*.md
-# were made at the budget REAL_WINDOWS=2 REAL_TOKENS=128 (each document states its setting).
+# converted). The frontier is 16 windows x 512 tokens per corpus (REAL_WINDOWS, REAL_TOKENS), scored in
+# REAL_WORKERS processes (identical figures for any number); the per-projection sensitivity runs at a budget
+# (REAL_SENS_WINDOWS x REAL_SENS_TOKENS). Each docs/results/qwen_*.md states the setting it was made with.
 REAL_MODEL ?= qwen2.5-coder-1.5b
 REAL_WINDOWS ?= 16
 REAL_TOKENS ?= 512
-# the held-out confirmation: the frontier setting with the lowest mean KL on code, on windows drawn with another seed
-REAL_BEST ?= --smooth 0.65 --calib-tokens 512 --window-for down_proj=11 --window-for v_proj=11 --label 'smooth 0.65, down+v T=11'
+REAL_WORKERS ?= 2
+REAL_SENS_WINDOWS ?= 2
+REAL_SENS_TOKENS ?= 128
+REAL_EVAL = $(PY) -m neurosim eval --model $(REAL_MODEL) --workers $(REAL_WORKERS)
+REAL_SIZE = --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS)
 fetch-model: setup
 	$(PY) -m neurosim fetch-model $(REAL_MODEL)
 
 results-real: fetch-model $(B)/hw/hw.json
 	$(PY) -m benchmarks.realmodel --model $(REAL_MODEL) --tokens 512 --name qwen_run
 	$(PY) -m benchmarks.weightread --model $(REAL_MODEL)
-	$(PY) -m neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/realmodel_frontier.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS) --out $(B)/eval-real-code
-	$(PY) -m neurosim.results eval $(B)/eval-real-code qwen_frontier_code --command "neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/realmodel_frontier.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS)"
-	$(PY) -m neurosim eval --model $(REAL_MODEL) --corpus shakespeare --settings benchmarks/realmodel_frontier.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS) --out $(B)/eval-real-plays
-	$(PY) -m neurosim.results eval $(B)/eval-real-plays qwen_frontier_plays --command "neurosim eval --model $(REAL_MODEL) --corpus shakespeare --settings benchmarks/realmodel_frontier.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS)"
-	$(PY) -m neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/sensitivity.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS) --out $(B)/eval-real-sens
-	$(PY) -m neurosim.results eval $(B)/eval-real-sens qwen_sensitivity_code --command "neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/sensitivity.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS)"
-	$(PY) -m neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --seed 1 $(REAL_BEST) --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS) --out $(B)/eval-real-heldout
-	$(PY) -m neurosim.results eval $(B)/eval-real-heldout qwen_heldout_code --command "neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --seed 1 $(REAL_BEST) --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS)"
-	$(PY) -m neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/realmodel_rotation.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS) --out $(B)/eval-real-rotation
-	$(PY) -m neurosim.results eval $(B)/eval-real-rotation qwen_rotation_code --command "neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/realmodel_rotation.yaml --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS)"
-	for e in code rotation; do $(PY) -m neurosim.results joint $(B)/eval-real-$$e $(B)/hw qwen_accuracy_energy_$$e --command "neurosim energy --eval $(B)/eval-real-$$e --hw $(B)/hw (hw of make main)" || exit 1; done
+	for c in code:python-stdlib plays:shakespeare; do n=$${c%%:*}; k=$${c#*:}; \
+	  $(REAL_EVAL) --corpus $$k --settings benchmarks/realmodel_frontier.yaml $(REAL_SIZE) --out $(B)/eval-real-$$n || exit 1; \
+	  $(PY) -m neurosim.results eval $(B)/eval-real-$$n qwen_frontier_$$n --command "neurosim eval --model $(REAL_MODEL) --corpus $$k --settings benchmarks/realmodel_frontier.yaml $(REAL_SIZE) --workers $(REAL_WORKERS)" || exit 1; \
+	  $(PY) -m neurosim.results joint $(B)/eval-real-$$n $(B)/hw qwen_accuracy_energy_$$n --command "neurosim energy --eval $(B)/eval-real-$$n --hw $(B)/hw (hw of make main)" || exit 1; done
+	$(REAL_EVAL) --corpus python-stdlib --seed 1 --settings benchmarks/realmodel_heldout.yaml $(REAL_SIZE) --out $(B)/eval-real-heldout
+	$(PY) -m neurosim.results eval $(B)/eval-real-heldout qwen_heldout_code --command "neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --seed 1 --settings benchmarks/realmodel_heldout.yaml $(REAL_SIZE) --workers $(REAL_WORKERS)"
+	$(REAL_EVAL) --corpus python-stdlib --settings benchmarks/sensitivity.yaml --windows $(REAL_SENS_WINDOWS) --window-tokens $(REAL_SENS_TOKENS) --out $(B)/eval-real-sens
+	$(PY) -m neurosim.results eval $(B)/eval-real-sens qwen_sensitivity_code --command "neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/sensitivity.yaml --windows $(REAL_SENS_WINDOWS) --window-tokens $(REAL_SENS_TOKENS) --workers $(REAL_WORKERS)"
 	$(PY) -m neurosim.results sync
 
 clean:

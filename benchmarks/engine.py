@@ -3,7 +3,7 @@
     python -m benchmarks.engine [--repeats 5] [--quick] [--out docs/results]
 
 Runs with ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` removed from the environment (it re-executes
-itself without them: they force an older OpenBLAS kernel, see /work/shared/TOOLCHAIN.md) and records
+itself without them: they force an older OpenBLAS kernel) and records
 the BLAS library and kernel it compared against (threadpoolctl). With ``--out DIR`` it writes
 ``DIR/engine.json`` and ``DIR/engine.md`` (rendered from the JSON; ``--render-only`` re-renders).
 
@@ -57,7 +57,7 @@ HEADLINE = (256, 2560, 9728)
 SHAPES = [(256, 2560, 9728), (256, 576, 1536)]
 TARGETS = [0.40, 0.64, 0.85]
 K_GRID = [0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0]
-#: targets of issue 13: spike within 2x of float32 BLAS, at least 3x faster than per-plane dense
+#: the targets: spike within 2x of float32 BLAS, at least 3x faster than per-plane dense
 GOALS = {"spike_over_f32_blas_max": 2.0, "per_step_over_spike_min": 3.0}
 
 

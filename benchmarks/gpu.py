@@ -41,7 +41,7 @@ from benchmarks.results_cli import parse_results_args, result_parser
 
 PROMPT = ("To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer the slings "
           "and arrows of outrageous fortune, or to take arms against a sea of troubles")
-#: SmolLM2-135M's layout (SPEC.md section 5), as a config.json for make_checkpoint (random weights)
+#: SmolLM2-135M's layout, as a config.json for make_checkpoint (random weights)
 SMOLLM2_CONFIG = {
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
     "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64,

@@ -14,7 +14,8 @@ fractions. ``--baseline SRC``: the same run at the first length with the neurosi
 statistics) and its time. ``--check-blocks``: the first length again with small blocks (attention
 one KV head at a time, SSE segments of 1,024, MLP rows of 1,024), compared the same way.
 ``--refuse TOKENS``: ``neurosim run`` at a length the GPU cannot hold (its exit status and line).
-Each step is saved as it ends (FILE, default OUT/longctx.json), so a run cut short keeps its results.
+The checks run right after the first length, then the other lengths; each step is saved as it ends
+(FILE, default OUT/longctx.json), so a run cut short keeps its results.
 
 Rendering adds the energy per token against context length (:mod:`hwmodels.context_energy`): the
 projections' energy per multiply-accumulate of the dense MAC and of the best spiking design from
@@ -159,9 +160,10 @@ def _refusal(model_dir: str, tokens: int, tmp: Path) -> dict:
 
 
 def measure(a, save) -> dict:
-    import torch
-
+    from neurosim.core.gpu import require_cuda
     from neurosim.model import make_checkpoint
+
+    torch = require_cuda()   # before any CUDA allocation: the allocator's settings
 
     doc = json.loads(Path(a.json).read_text()) if Path(a.json).is_file() else {}
     props = torch.cuda.get_device_properties(0)
@@ -181,18 +183,32 @@ def measure(a, save) -> dict:
     tmp = Path(tempfile.mkdtemp())
     tokens = [int(t) for t in a.tokens.split(",")]
     first = tokens[0]
-    for n in tokens:   # the lengths first, then the checks at the first length
-        r = _one_run(a.spb5b, n, tmp / f"trace{n}")
+    for n in tokens:   # the first length, its checks, then the other lengths
+        try:
+            r = _one_run(a.spb5b, n, tmp / f"trace{n}")
+        except torch.OutOfMemoryError as exc:   # recorded, and the next length tried
+            doc.setdefault("failed", {})[f"{props.name}:{n}"] = dict(tokens=n, gpu=props.name,
+                                                                  error=str(exc).splitlines()[0])
+            print(json.dumps(doc["failed"]), flush=True)
+            save(doc)
+            continue
         r["gpu"] = props.name
         runs[f"{props.name}:{n}"] = r
         print(json.dumps(r), flush=True)
         save(doc)
-    n, trace = first, tmp / f"trace{first}"
+        if n == first:
+            _checks(a, doc, save, props.name, n, tmp)
+    return doc
+
+
+def _checks(a, doc: dict, save, gpu: str, n: int, tmp: Path) -> None:
+    """The baseline comparison, the small-block comparison and the refusal, each saved as it ends."""
+    trace = tmp / f"trace{n}"
     if a.baseline:
         base = _baseline_run(a.baseline, a.spb5b, n, tmp / "base")
         if "error" not in base:
             base["same_as_baseline"] = _compare(tmp / "base", trace)
-        doc.setdefault("baseline", {})[f"{props.name}:{n}"] = dict(base, tokens=n, gpu=props.name)
+        doc.setdefault("baseline", {})[f"{gpu}:{n}"] = dict(base, tokens=n, gpu=gpu)
         print(json.dumps(doc["baseline"]), flush=True)
         save(doc)
     if a.check_blocks:
@@ -207,15 +223,14 @@ def measure(a, save) -> dict:
         finally:
             TL.SCORE_ELEMENTS, TL.SSE_SEGMENT, TN.MLP_ROWS = old
         rb["same_as_default_blocks"] = _compare(trace, tmp / "blocks")
-        rb.update(gpu=props.name, kv_heads_per_block=1, of_kv_heads=8, sse_segment=1024, mlp_rows=1024)
-        doc.setdefault("small_blocks", {})[f"{props.name}:{n}"] = rb
+        rb.update(gpu=gpu, kv_heads_per_block=1, of_kv_heads=8, sse_segment=1024, mlp_rows=1024)
+        doc.setdefault("small_blocks", {})[f"{gpu}:{n}"] = rb
         print(json.dumps(rb), flush=True)
         save(doc)
     if a.refuse:
-        doc.setdefault("refusal", {})[props.name] = dict(_refusal(a.spb5b, a.refuse, tmp), gpu=props.name)
+        doc.setdefault("refusal", {})[gpu] = dict(_refusal(a.spb5b, a.refuse, tmp), gpu=gpu)
         print(json.dumps(doc["refusal"]), flush=True)
         save(doc)
-    return doc
 
 
 def main(argv=None) -> int:

@@ -234,9 +234,18 @@ def render(doc: dict) -> str:
                       f"{'equal' if same['attention_stats_equal'] else 'DIFFER'}, totals "
                       f"{'equal' if same['totals_equal'] else 'DIFFER'}, accuracy {'equal' if same['accuracy_equal'] else 'DIFFERS'}"
                       f"; its run {t['total_s']:.2f} s (fp {t['fp_s']:.2f} s, spike {t['spike_s']:.2f} s)."]
+            if key == "small_blocks" and not same["totals_equal"]:
+                lines[-1] += (" Smaller blocks change the shapes of the float products (cuBLAS picks its kernel, and "
+                              "so its summation order, by shape) and the points where the SSE recurrence carries its "
+                              "state, so float activations differ in their last bits and the counts of values near a "
+                              "rounding boundary move: the float path is not invariant to its block sizes. The "
+                              "comparison with the earlier code runs both at the default blocks.")
     lines += ["", "Longest length the pre-flight estimate admits for the 5B layout in spike mode: " + ", ".join(
         f"{longest_admitted(gib):,} tokens in {gib} GiB ({label})" for label, gib in GPU_MEMORY_GIB.items())
         + " (above 524,288 tokens, the layout's max_position_embeddings, `--allow-longer` is needed)."]
+    for f in sorted(doc.get("failed", {}).values(), key=lambda f: f["tokens"]):
+        lines += ["", f"Did not finish: {f['tokens']:,} tokens on the {f['gpu']}"
+                  + (f" ({f['note']})" if f.get("note") else "") + f": `{f['error']}`"]
     for ref in doc.get("refusal", {}).values():
         lines += ["", f"A length the {ref['gpu']} cannot hold ({ref['tokens']:,} tokens): exit status "
                   f"{ref['exit_status']}, trace written: {'yes' if ref['trace_written'] else 'no'}; stderr: "

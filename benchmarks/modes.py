@@ -160,7 +160,7 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
-#: issue 13's targets: mode -> largest median ratio to fp (statistics on)
+#: the targets: mode -> largest median ratio to fp (statistics on)
 TARGETS = {"int8": 1.3, "spike": 2.0}
 
 

@@ -179,7 +179,7 @@ def checkpoint_ok(path: Path) -> bool:
         return False
 
 
-#: issue 13's targets for the 256-token spike run with trace
+#: the targets for the 256-token spike run with trace
 TARGET_S, TARGET_RSS_GB = 150, 4
 
 

@@ -1,6 +1,6 @@
 """Logic synthesis with Yosys onto a liberty library: mapped netlist, area and cell counts.
 
-The script follows ../shared/TOOLCHAIN.md: ``synth -flatten`` (``-booth`` with a current Yosys),
+The script: ``synth -flatten`` (``-booth`` with a current Yosys),
 ``dfflibmap``, ``abc -liberty -D <ps> -constr`` (the constraint file makes ABC buffer and size),
 ``opt_clean -purge; setundef -zero; stat -liberty; write_verilog -noattr -noexpr``.
 

@@ -180,7 +180,7 @@ def test_reads_files_written_by_safetensors_package(tmp_path, tiny_dirs):
 
 
 def test_full_preset_schema():
-    """The exact SpB2.0-5B layout (no data written): SPEC.md says about 5.17 B parameters."""
+    """The exact SpB2.0-5B layout (no data written): the paper's layout has about 5.17 B parameters."""
     cfg = preset_config("sse_swa_moba", "full")
     mc = model_config(cfg)
     kinds = mc.layer_kinds
@@ -468,7 +468,7 @@ def test_raw_views_survive_page_release_and_close(tmp_path):
     np.testing.assert_array_equal(ck.tensor(name), first)
 
 
-# ------------------------------------------------------------------------------- reference rules (SPEC.md 4.1)
+# ------------------------------------------------------------------------------- reference rules (the authors' code)
 
 def _spb2(**changes):
     cfg = preset_config("sse_swa_moba", "tiny")

@@ -1,7 +1,7 @@
 """The model stack against straightforward float64 re-implementations, plus real checkpoints.
 
 The fake checkpoints are duck-typed (model_config, names, tensor(name)) with random weights for
-exactly the tensors of ``expected_tensors`` (SPEC.md section 4 for SpB2.0, HF llama/qwen3); the naive
+exactly the tensors of ``expected_tensors`` (the SpB2.0 reference layout, HF llama/qwen3); the naive
 references below spell the tensor names and shapes out on their own.
 """
 
@@ -216,7 +216,7 @@ def naive_sse_swa(ck, p, xn):
     on = np.array([[rms(o[t, h], W(ck, a + "sse_o_norm.weight"), eps) for h in range(H)] for t in range(s)])
     sse = on.reshape(s, H * d) @ W(ck, a + "sse_o_proj.weight").T
     win = c["attn"]["window_size"]
-    # the reference code (SPEC.md 4.1): SWA has the top-level num_heads query heads
+    # the reference code: SWA has the top-level num_heads query heads
     swa = naive_attn(xn, *(W(ck, a + f"swa_{n}_proj.weight") for n in "qkvo"), c["num_heads"],
                      c["attn"]["num_kv_heads"], d, c["attn"]["rope_theta"], eps,
                      qn=W(ck, a + "swa_q_norm.weight"), kn=W(ck, a + "swa_k_norm.weight"),
@@ -315,7 +315,7 @@ def test_spb2_stack_vs_naive_float64():
 
 
 def test_reference_layout_swa_heads_untied_relu_negeig():
-    """The authors' reference layout (SPEC.md 4.1): attn.num_heads 8 for MoBA/full, the top-level
+    """The authors' reference layout: attn.num_heads 8 for MoBA/full, the top-level
     num_heads 4 for the SWA queries, attn.num_kv_heads 2 for both; no tie_word_embeddings (untied)."""
     cfg = spb2_config(heads=4, attn_heads=8, kv=2, tied=None, allow_neg_eigval=True, sse_qk_relu=True)
     exp = expected_tensors(cfg)
@@ -499,7 +499,7 @@ def test_tiny_spb2_from_make_checkpoint(tmp_path):
 
 # --------------------------------------------------------------------------- the reference layout, end to end
 def _reference_config():
-    """The tiny SpB2.0 preset changed to the layout the reference code writes (SPEC.md 4.1)."""
+    """The tiny SpB2.0 preset changed to the layout the reference code writes."""
     from neurosim.model import preset_config
 
     cfg = preset_config("sse_swa_moba", "tiny")              # hidden 64, head_dim 16, num_heads 4

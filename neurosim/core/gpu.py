@@ -30,6 +30,7 @@ piece (PyTorch, or a usable CUDA GPU); nothing here imports torch before one of 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +52,10 @@ _F32_TINY = float(np.finfo(np.float32).tiny)
 
 
 def require_torch():
-    """The ``torch`` module, or a one-line error naming the extra to install."""
+    """The ``torch`` module, or a one-line error naming the extra to install. Unless the caller set
+    ``PYTORCH_CUDA_ALLOC_CONF``, the CUDA allocator grows its segments in place (``expandable_segments``):
+    at long context the sequence-sized tensors of varying size otherwise leave reserved memory unusable."""
+    os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
     try:
         import torch
     except ImportError:

@@ -305,9 +305,10 @@ def sse_recurrence(q1, k1, q2, k2, v, g, beta, route_idx, route_w, n_partitions:
         S = torch.zeros((R * h, dk, dv), dtype=q1.dtype, device=dev)
     S = S.reshape(R, h, dk, dv)
     out = shared
-    for p in range(P):
-        op = parts[torch.arange(s, device=dev), rank[:, p].clamp(0, K - 1)]  # each token's row of partition p
+    for p in range(P):   # in place, over the routed tokens only: one add per element, as out + op
+        sel = routed[:, p].nonzero().squeeze(1)
+        op = parts[sel, rank[sel, p]]  # the routed tokens' rows of partition p
         if router_weight == "output":
-            op = op * w[:, p, None, None]
-        out = torch.where(routed[:, p, None, None], out + op, out)
+            op = op * w[sel, p, None, None]
+        out.index_add_(0, sel, op)
     return out, (S[0], S[1:])
