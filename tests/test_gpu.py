@@ -385,7 +385,7 @@ def test_run_on_torch_has_the_cpu_summary(tiny, mode, window_for, tmp_path, torc
     for run in (cpu, gpu):
         downs = [r for L in run["layers"] for r in L["projections"] if "down_proj" in r["name"]]
         assert all(r["T_fixed"] == (11 if window_for else 7) for r in downs)
-    assert gpu["tiles"] == cpu["tiles"] and len(gpu["tiles"]) == 4
+    assert gpu["tiles"] == cpu["tiles"] and len(gpu["tiles"]) == Settings().tiles
     assert {"weights_s", "fp_s", f"{mode}_s"} <= set(gpu["_timing"])
     a, b = read_summary(tmp_path / "cpu"), read_summary(tmp_path / "cuda")
     assert record_schema(a) == record_schema(b)
