@@ -25,7 +25,7 @@ def test_measured_results_section_quotes_results():
 
 def test_readme_quotes_the_verdict_and_the_answers():
     names = [n for n, _, _, _ in readme_blocks((ROOT / "README.md").read_text())]
-    assert names == ["verdict.md", "accuracy_energy_answer.md", "libraries_answer.md"]
+    assert names == ["verdict.md", "accuracy_energy_answer.md", "qwen_accuracy_energy_code_answer.md", "libraries_answer.md"]
 
 
 def test_pages_checked_are_the_readme_and_the_docs():
