@@ -110,3 +110,12 @@ def _default_sigint():
 def default_sigint():
     """A ``preexec_fn`` for a child that must die on SIGINT (a background job starts with it ignored)."""
     return _default_sigint
+
+
+@pytest.fixture
+def sigint_raises():
+    """The same in this process for one test: SIGINT raises KeyboardInterrupt (``interrupts.handling``
+    rightly leaves a signal the job inherited ignored, ignored)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)

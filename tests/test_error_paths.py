@@ -176,15 +176,6 @@ def test_ctrl_c_at_random_moments(tmp_path, long_run, default_sigint):
     assert interrupted >= 8, f"only {interrupted} of 12 runs were interrupted"
 
 
-@pytest.fixture
-def sigint_raises():
-    """SIGINT handled as Python's default: a background job inherits it ignored, and
-    ``interrupts.handling`` rightly leaves an ignored signal ignored."""
-    before = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, before)
-
-
 def test_a_signal_inside_a_deferred_block_waits_for_its_end(sigint_raises):
     """Two files that must agree (the sweep's table and its CSV, a folder swap) are written whole:
     the interrupt is raised when the block ends, once."""
