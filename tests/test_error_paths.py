@@ -176,6 +176,20 @@ def test_ctrl_c_at_random_moments(tmp_path, long_run, default_sigint):
     assert interrupted >= 8, f"only {interrupted} of 12 runs were interrupted"
 
 
+def test_python_m_exits_130_after_an_interrupt_inside_a_string_exec(tmp_path):
+    """An interrupt that ends a string ``exec`` (dataclasses and numba compile code that way) makes
+    ``python -m`` end by SIGINT even once caught; ``python -m neurosim`` still exits 130."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import neurosim.cli\n"
+        "def build_parser(only):\n"
+        "    exec('raise KeyboardInterrupt')\n"
+        "neurosim.cli.build_parser = build_parser\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    r = subprocess.run([sys.executable, "-m", "neurosim"], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert (r.returncode, r.stderr) == (130, "neurosim: interrupted\n")
+
+
 def test_a_signal_inside_a_deferred_block_waits_for_its_end(sigint_raises):
     """Two files that must agree (the sweep's table and its CSV, a folder swap) are written whole:
     the interrupt is raised when the block ends, once."""
