@@ -195,7 +195,7 @@ def _verdict_result(report_dir: str, command: str) -> None:
     meta = json.loads(p.read_text())
     if not meta.get("verdict"):
         raise NeurosimError(f"{p} records no verdict (re-run `neurosim report`)")
-    doc = {"verdict": meta["verdict"], "neurosim_version": meta.get("neurosim_version"), "command": command,
+    doc = {"short_answer": meta.get("short_answer", []), "verdict": meta["verdict"], "neurosim_version": meta.get("neurosim_version"), "command": command,
            "renderer": "neurosim.results:render_verdict"}
     for f in write_result("verdict", doc):
         print(f)
@@ -204,7 +204,8 @@ def _verdict_result(report_dir: str, command: str) -> None:
 def render_verdict(doc: dict) -> str:
     """``docs/results/verdict.md``: the verdict a report opened with, as a text block."""
     return "\n".join([f"The end of `{doc['command']}`'s output, the verdict the report opens with:", "",
-                      "```text", *doc["verdict"], "```"]) + "\n"
+                      "```text", *doc.get("short_answer", []), *([""] if doc.get("short_answer") else []),
+                      *doc["verdict"], "```"]) + "\n"
 
 
 def _joint_result(eval_dir: str, hw_dir: str, name: str, command: str | None) -> None:

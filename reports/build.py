@@ -30,7 +30,7 @@ from .energy_section import (
 from .eval_section import add_eval_section, eval_answer, eval_claims, frontier_figure, load_eval
 from .scenario_section import add_joint_section, add_scenario_details, add_tornado, scenario_answer
 from .sections import _f, _n, add_hw_details, add_sparsity_details, add_work_details
-from .verdict import verdict_lines
+from .verdict import short_answer, verdict_lines
 
 REPORT_FILES = ("report.md", "report.html", "report.json")
 #: the report folder's marker file and name in messages (neurosim.outdir.OutputFolder)
@@ -199,12 +199,13 @@ def _add_provenance(doc: Document, trace: Trace, hw: dict | None, hw_path: Path 
 def build_document(trace: Trace, hw: dict | None, hw_path: Path | None, energy: dict | None = None,
                    energy_path=None, ev: dict | None = None, ev_path=None) -> tuple[Document, list, dict]:
     """The document, its claims and the figure builders ``{name: callable -> Figure | None}``: the verdict
-    first, then one section per question (sparsity, accuracy, area and power, energy), each opening with
+    first (in words, then the claims and energy in 12 lines), then one section per question (sparsity, accuracy, area and power, energy), each opening with
     its one-line answer and its figure, the details in collapsible blocks."""
     S = trace.summary
     claims = _claims(S, hw, energy, ev)
     figs: dict = {}
     doc = Document(f"neurosim report: SpikingBrain 2.0's claims on {model_name(S)}")
+    doc.p(" ".join(short_answer(S, hw, energy, ev)))
     doc.pre(verdict_lines(S, hw, energy, ev))
     _add_opening(doc, S, claims)
     _add_sparsity(doc, figs, trace)
@@ -250,6 +251,7 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
     energy = _price_eval_settings(energy, ev, hw)
     doc, claims, figs = build_document(trace, hw, hw_path, energy, energy_path, ev, ev_path)
     verdict = verdict_lines(trace.summary, hw, energy, ev)
+    short = short_answer(trace.summary, hw, energy, ev)
 
     with OutputFolder(out, MARKER, WHAT) as folder:
         tmp = folder.building
@@ -272,8 +274,9 @@ def build_report(trace_dir, out, hw_dir=None, tile: str | None = None, progress:
                 "hw": str(hw_path) if hw_path else None, "tile": trace.tile_name,
                 "energy": str(energy_path) if energy_path else None,
                 "figures": [f"figures/{n}.png" for n in written],
-                "verdict": verdict, "claims": [c.as_dict() for c in claims]}
+                "short_answer": short, "verdict": verdict, "claims": [c.as_dict() for c in claims]}
         (tmp / "report.json").write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n")
         folder.commit()
     return {"out": out, "html": out / "report.html", "md": out / "report.md", "claims": claims, "verdict": verdict,
+            "short_answer": short,
             "figures": [out / "figures" / f"{n}.png" for n in written]}

@@ -63,7 +63,7 @@ def run(args) -> int:
         raise NeurosimError("give --trace OUT (the trace report) or --sweep DIR (the sweep's Pareto report)")
     res = build_report(args.trace, args.out, hw_dir=args.hw, tile=args.tile, progress=not args.quiet,
                        energy_dir=args.energy, eval_dir=args.eval)
-    print("\n".join(res["verdict"]))
+    print("\n".join(res["short_answer"] + [""] + res["verdict"]))
     print(fit(f"\nThe full claims table: {res['md']}"))
     print(fit(f"HTML report: {res['html'].resolve()}"))
     return 0

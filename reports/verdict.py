@@ -1,11 +1,14 @@
 """The verdict a user reads first: each paper claim beside its measurement, then the system-level
-energy answer over the modelling scenarios, in at most 12 lines of at most 80 characters.
+energy answer over the modelling scenarios, in at most 12 lines of at most 80 characters, and above it
+the same answer in words (:func:`short_answer`, at most 4 lines).
 
 Shared by the report (its first block), ``neurosim report``'s console output and the README.
 Reductions read like the paper's: positive means the spiking design is smaller or uses less.
 """
 
 from __future__ import annotations
+
+import textwrap
 
 from neurosim.paper import PAPER
 
@@ -34,14 +37,21 @@ def _accuracy(summary: dict, ev: dict | None) -> str:
     return "not measured"
 
 
+def _unit_comparison(hw: dict) -> tuple[str, dict, dict]:
+    """(clock MHz, the comparison at 500 MHz or the fastest clock, its power figures: gate-level
+    simulation with SDF delays where run, else zero-delay)."""
+    comp = hw.get("comparison", {})
+    fk = "500" if "500" in comp else sorted(comp, key=float)[-1]
+    c = comp[fk]
+    return fk, c, c.get("gspecify" if "power_reduction_equal_clock_busy_pct" in c.get("gspecify", {})
+                        else "zero_delay", {})
+
+
 def _hw_rows(hw: dict | None, energy: dict | None) -> list[str]:
     if hw is None:
         return ["area, power      (no hardware results given)"]
     comp = hw.get("comparison", {})
-    fk = "500" if "500" in comp else sorted(comp, key=float)[-1]
-    c = comp[fk]
-    label = "gspecify" if "power_reduction_equal_clock_busy_pct" in c.get("gspecify", {}) else "zero_delay"
-    p = c.get(label, {})
+    fk, c, p = _unit_comparison(hw)
     rows = [f"area saved       {PAPER['area_reduction_pct']:.1f}%   {_pct(c.get('area_reduction_pct'), False)} "
             f"one array at {fk} MHz (0.18 um cells)"]
     work = ""
@@ -98,4 +108,54 @@ def verdict_lines(summary: dict, hw: dict | None = None, energy: dict | None = N
     return out[:MAX_LINES]
 
 
-__all__ = ["WIDTH", "MAX_LINES", "MIN_WINDOWS_FOR_INTERVAL", "verdict_lines"]
+def _than(measured, claimed, more: str, less: str) -> str | None:
+    return None if measured is None else (more if measured >= claimed else less)
+
+
+def _accuracy_words(ev: dict | None) -> str:
+    """How the perplexity change compares with the paper's accuracy loss, judged on its interval."""
+    s = (ev or {}).get("settings") or [{}]
+    ci, n = s[0].get("ppl_change_ci"), int(s[0].get("windows", 0))
+    if not ci or n < MIN_WINDOWS_FOR_INTERVAL:
+        return "an accuracy loss with no interval yet"
+    paper = PAPER["accuracy_loss_pct"] / 100
+    return ("more accuracy loss" if ci[0] > paper else "less accuracy loss" if ci[1] < paper
+            else "an accuracy loss consistent with it")
+
+
+def _energy_words(energy: dict | None) -> str:
+    """Whether spiking saves energy per token with memory, over the scenarios, against each MAC."""
+    best = ((energy or {}).get("scenarios") or {}).get("best") or {}
+    if not best:
+        return "energy with memory not priced"
+    short = {"MAC dense": "dense", "MAC zero-skipping": "zero-skipping"}
+    shares = [f"{100 * v['wins_share']:.0f}% (vs {short.get(b, b)} MAC)" for b, v in best.items()]
+    if all(v["min"] > 0 for v in best.values()):
+        return "with memory included, spiking saves energy in every scenario"
+    if all(v["max"] < 0 for v in best.values()):
+        return "with memory included, spiking costs energy in every scenario"
+    return ("with memory included, spiking saves energy in " + " and ".join(shares)
+            + " of the scenarios: the sign depends on modelling choices")
+
+
+def short_answer(summary: dict, hw: dict | None = None, energy: dict | None = None,
+                 ev: dict | None = None) -> list[str]:
+    """The verdict in words, at most 4 lines of :data:`WIDTH` characters: each claim measured above or
+    below the paper's, and whether spiking saves energy with memory over the scenarios."""
+    t = summary.get("totals", {})
+    sp = t.get("sparsity_fixed", t.get("sparsity_data"))
+    sparsity = _than(None if sp is None else 100 * sp, PAPER["sparsity_pct"], "sparser spikes", "denser spikes")
+    parts = [sparsity or "no spike sparsity", _accuracy_words(ev)]
+    if (hw or {}).get("comparison"):
+        _, c, p = _unit_comparison(hw)
+        saved = [x for x in (_than(c.get("area_reduction_pct"), PAPER["area_reduction_pct"],
+                                   "more area saved", "less area saved"),
+                             _than(p.get("power_reduction_equal_clock_busy_pct"), PAPER["power_reduction_500mhz_pct"],
+                                   "more power saved per busy cycle", "less power saved per busy cycle")) if x]
+        if saved:
+            parts.append(" and ".join(saved) + " by one array")
+    text = "In short: against the paper, " + ", ".join(parts) + "; " + _energy_words(energy) + "."
+    return textwrap.wrap(text, WIDTH)[:4]
+
+
+__all__ = ["WIDTH", "MAX_LINES", "MIN_WINDOWS_FOR_INTERVAL", "short_answer", "verdict_lines"]

@@ -147,8 +147,9 @@ def test_report_without_hw_has_every_section_and_figure(trace, tmp_path, capsys)
     at = [md.index(f"\n## {h}\n") for h in HEADINGS]
     assert at == sorted(at) and all(f"<h2>{h}</h2>" in html for h in HEADINGS)
     assert all(f"### {h}" in md and f"<h3>{h}</h3>" in html for h in SUBHEADINGS)
-    # the verdict first: right after the title, before any section
-    assert md.split("\n")[2] == "```text" and md.split("\n")[3].startswith("VERDICT")
+    # the verdict first, in words and then in figures: right after the title, before any section
+    assert md.split("\n")[2].startswith("In short: against the paper")
+    assert md.split("\n")[4] == "```text" and md.split("\n")[5].startswith("VERDICT")
     assert html.index('<pre class="verdict">') < html.index("<h2>")
     # each section opens with its one-line answer; the details are collapsible
     assert html.count('<p class="answer">') == len(HEADINGS)
@@ -166,11 +167,14 @@ def test_report_without_hw_has_every_section_and_figure(trace, tmp_path, capsys)
     assert "figures/" not in html
     assert_well_formed(html)
     assert NO_HW in md and NO_HW in html
-    # stdout: the verdict (the page's first block), then the paths of the full claims table and the HTML
-    # report last
+    # stdout: the verdict in words and in figures (the page's first blocks), then the paths of the full
+    # claims table and the HTML report last
     lines = cap.out.strip().splitlines()
+    short = md.split("\n")[2]
     verdict = md.split("```text\n", 1)[1].split("\n```", 1)[0].splitlines()
-    assert lines[:len(verdict)] == verdict and lines[0].startswith("VERDICT")
+    assert " ".join(lines[:lines.index("")]) == short and lines[0].startswith("In short:")
+    at = lines.index("") + 1
+    assert lines[at:at + len(verdict)] == verdict and lines[at].startswith("VERDICT")
     assert "64.31%" in cap.out and NO_HW in cap.out
     assert cap.out.split()[-3:] == ["HTML", "report:", str((out / "report.html").resolve())]
     # nothing else is left beside the report
