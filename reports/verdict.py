@@ -146,7 +146,7 @@ def short_answer(summary: dict, hw: dict | None = None, energy: dict | None = No
     sp = t.get("sparsity_fixed", t.get("sparsity_data"))
     sparsity = _than(None if sp is None else 100 * sp, PAPER["sparsity_pct"], "sparser spikes", "denser spikes")
     parts = [sparsity or "no spike sparsity", _accuracy_words(ev)]
-    if (hw or {}).get("comparison"):
+    if hw and hw.get("comparison"):
         _, c, p = _unit_comparison(hw)
         saved = [x for x in (_than(c.get("area_reduction_pct"), PAPER["area_reduction_pct"],
                                    "more area saved", "less area saved"),
