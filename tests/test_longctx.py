@@ -261,6 +261,35 @@ def test_torch_traced_moba_mean_keys_equal_the_exact_count(tiny, n):
     assert moba and all(st["mean_keys"] == moba_mean_keys(n, 8, 2) for st in moba)
 
 
+def test_baseline_comparison_uses_the_fields_both_record():
+    """An earlier trace without ``mean_keys`` compares equal on the fields both record, and says
+    which field it lacks; a differing shared field or a layer missing its statistics differs."""
+    from benchmarks.longctx import same_attention
+
+    new = [dict(type="moba", key_fraction=0.5, mean_keys=10.5), None, dict(type="full", key_fraction=1.0)]
+    old = [dict(type="moba", key_fraction=0.5), None, dict(type="full", key_fraction=1.0)]
+    assert same_attention(old, new) == (True, ["mean_keys"])
+    assert same_attention(new, new) == (True, [])
+    assert same_attention([dict(old[0], key_fraction=0.4)] + old[1:], new)[0] is False
+    assert same_attention(old[:2] + [None], new)[0] is False
+
+
+def test_energy_table_checks_the_measured_moba_fraction():
+    """Rendering checks each GPU run's MoBA statistics against the exact count and refuses a run
+    that disagrees; the rows cover 4,096 x 2^k up to 1,048,576 tokens and the measured lengths."""
+    from benchmarks.longctx_report import ENERGY_LENGTHS, measured_moba
+    from hwmodels.context_energy import moba_key_share, moba_mean_keys
+
+    run = dict(tokens=65536, gpu="G", moba_key_fraction=moba_key_share(65536, 4096, 12),
+               moba_key_fractions=[moba_key_share(65536, 4096, 12)] * 2, moba_mean_keys=[moba_mean_keys(65536, 4096, 12)])
+    assert measured_moba({"runs": {"a": run}}, 4096, 12) == {65536: ["G"]}
+    with pytest.raises(ValueError, match="key fraction measured at 65,536 tokens on the G"):
+        measured_moba({"runs": {"a": dict(run, moba_key_fraction=1.0)}}, 4096, 12)
+    with pytest.raises(ValueError, match="mean keys measured at 65,536 tokens"):
+        measured_moba({"runs": {"a": dict(run, moba_mean_keys=[32768.5])}}, 4096, 12)
+    assert ENERGY_LENGTHS[0] == 4096 and ENERGY_LENGTHS[-1] == 1 << 20
+
+
 @pytest.mark.gpu
 def test_logit_rows_give_the_metrics_of_their_rows(tiny, monkeypatch):
     """``forward(rows=True)``: the whole logits while small (today's product); beyond
