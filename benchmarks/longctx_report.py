@@ -40,13 +40,13 @@ def _scenarios(energy: dict) -> list[dict]:
     return scen
 
 
-def measured_moba(doc: dict, chunk: int, topk: int) -> dict[int, list[str]]:
-    """The lengths measured on a GPU (and the GPUs), each run's MoBA statistics checked against the
+def measured_moba(doc: dict, chunk: int, topk: int) -> dict[int, dict]:
+    """The lengths measured on a GPU: {tokens: {gpus, key_fraction (measured)}}, each run's MoBA statistics checked against the
     exact count: its mean visited keys equal (when recorded), its key fractions equal up to float
     rounding. Raises ValueError on a disagreement."""
     from hwmodels.context_energy import moba_key_share, moba_mean_keys
 
-    out: dict[int, list[str]] = {}
+    out: dict[int, dict] = {}
     for r in doc.get("runs", {}).values():
         if r.get("moba_key_fraction") is None:
             continue
@@ -60,13 +60,14 @@ def measured_moba(doc: dict, chunk: int, topk: int) -> dict[int, list[str]]:
             if m != keys:
                 raise ValueError(f"the MoBA mean keys measured at {n:,} tokens on the {r['gpu']} are {m!r}, "
                                  f"not the exact {keys!r} (chunk {chunk}, top-k {topk})")
-        out.setdefault(n, []).append(r["gpu"])
+        m = out.setdefault(n, dict(gpus=[], key_fraction=r["moba_key_fraction"]))
+        m["gpus"].append(r["gpu"])
     return out
 
 
 def energy_section(doc: dict, energy: dict) -> dict:
     """Energy per token against context length, MoBA at its exact mean visited keys, from energy.json."""
-    from hwmodels.context_energy import ContextShape, causal_keys, context_terms, moba_key_share, moba_mean_keys
+    from hwmodels.context_energy import ContextShape, causal_keys, context_terms, moba_mean_keys
     from neurosim.model.config import count_parameters, model_config
     from neurosim.model.maker import preset_config
 
@@ -84,8 +85,9 @@ def energy_section(doc: dict, energy: dict) -> dict:
             keys = moba_mean_keys(n, chunk, topk)
             moba = context_terms(shape, n, moba_keys=keys, **kw)["total_pj"]
             dense = context_terms(shape, n, **kw)["total_pj"]
-            rows.append(dict(scenario=sc["label"], tokens=n, measured_on=measured.get(n, []),
-                             moba_key_fraction=moba_key_share(n, chunk, topk) if n in measured else None,
+            m = measured.get(n, {})
+            rows.append(dict(scenario=sc["label"], tokens=n, measured_on=m.get("gpus", []),
+                             moba_key_fraction=m.get("key_fraction"),
                              moba_mean_keys=keys, causal_keys=causal_keys(n),
                              projections_mac_uj=proj_mac / 1e6, projections_spike_uj=proj_spk / 1e6,
                              context_uj=moba / 1e6, context_dense_uj=dense / 1e6,

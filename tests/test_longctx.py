@@ -282,12 +282,39 @@ def test_energy_table_checks_the_measured_moba_fraction():
 
     run = dict(tokens=65536, gpu="G", moba_key_fraction=moba_key_share(65536, 4096, 12),
                moba_key_fractions=[moba_key_share(65536, 4096, 12)] * 2, moba_mean_keys=[moba_mean_keys(65536, 4096, 12)])
-    assert measured_moba({"runs": {"a": run}}, 4096, 12) == {65536: ["G"]}
+    assert measured_moba({"runs": {"a": run}}, 4096, 12) == {65536: dict(gpus=["G"], key_fraction=run["moba_key_fraction"])}
     with pytest.raises(ValueError, match="key fraction measured at 65,536 tokens on the G"):
         measured_moba({"runs": {"a": dict(run, moba_key_fraction=1.0)}}, 4096, 12)
     with pytest.raises(ValueError, match="mean keys measured at 65,536 tokens"):
         measured_moba({"runs": {"a": dict(run, moba_mean_keys=[32768.5])}}, 4096, 12)
     assert ENERGY_LENGTHS[0] == 4096 and ENERGY_LENGTHS[-1] == 1 << 20
+
+
+def test_energy_section_rows_crossovers_and_a_refused_run():
+    """From the committed energy.json: a row per scenario at every 4,096 x 2^k length up to 1,048,576
+    plus a measured one, MoBA equal to dense attention's keys up to chunk x top-k and fewer beyond,
+    the crossovers the first lengths where the context terms reach the projections; a measured run
+    whose fraction is not the exact one stops the rendering."""
+    import json
+    from pathlib import Path
+
+    from benchmarks.longctx_report import ENERGY_LENGTHS, energy_section
+    from hwmodels.context_energy import moba_key_share
+
+    energy = json.loads((Path(__file__).parent.parent / "docs" / "results" / "energy.json").read_text())
+    run = dict(tokens=100000, gpu="G", moba_key_fraction=moba_key_share(100000, 4096, 12))
+    en = energy_section({"runs": {"a": run}}, energy)
+    assert en["measured_lengths"] == [100000] and len(en["scenarios"]) == 2
+    for sc in en["scenarios"]:
+        rs = [r for r in en["rows"] if r["scenario"] == sc["label"]]
+        assert [r["tokens"] for r in rs] == sorted([*ENERGY_LENGTHS, 100000])
+        for r in rs:
+            assert (r["moba_mean_keys"] == r["causal_keys"]) == (r["tokens"] <= 49152)
+            assert r["moba_mean_keys"] <= r["causal_keys"] and r["measured_on"] == (["G"] if r["tokens"] == 100000 else [])
+        for key, n in (("context_uj", sc["crossover_moba_tokens"]), ("context_dense_uj", sc["crossover_dense_tokens"])):
+            assert all((r[key] >= r["projections_mac_uj"]) == (r["tokens"] >= n) for r in rs)
+    with pytest.raises(ValueError, match="100,000 tokens on the G"):
+        energy_section({"runs": {"a": dict(run, moba_key_fraction=0.5)}}, energy)
 
 
 @pytest.mark.gpu
