@@ -15,7 +15,8 @@ soliloquy on. Each layer runs in fp32 through ``Model.run_layer`` with its atten
 * MoBA / full: ``block_fraction`` = mean over queries and heads of (key blocks visited / causal key
   blocks), ``key_fraction`` = mean of (keys visited / causal keys); full attention is 1.0. For MoBA
   the block fraction is fixed by chunk and top-k alone (every query visits min(top-k, causal
-  blocks)); ``block_fraction_expected`` states it. The key fraction depends on which blocks win.
+  blocks)); ``block_fraction_expected`` states it. So is the key fraction: the past blocks are
+  whole, so a query visits (i - c chunk + 1) + min(top-k - 1, c) chunk keys in block c.
 * SSE: ``partition_tokens`` = tokens routed to each partition (each token to top-2 of 4), their
   ``usage_entropy_bits`` (2.0 = uniform), and the SWA branch's ``swa_key_fraction``.
 

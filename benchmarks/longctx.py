@@ -11,8 +11,8 @@ against the pre-flight estimate, the device seconds of the attention (MoBA's gat
 full attention, SWA) and of the SSE recurrence (CUDA events around those calls), MoBA's measured key
 fractions. ``--baseline SRC``: the same run at the first length with the neurosim package under SRC
 (an earlier version), its trace compared with this one's (records, histograms, attention
-statistics) and its time. ``--check-blocks``: the first length again with small blocks (attention
-one KV head at a time, SSE segments of 1,024, MLP rows of 1,024), compared the same way.
+statistics: the fields both versions record) and its time. ``--check-blocks``: the first length
+again with small blocks (attention one KV head at a time, SSE segments of 1,024, MLP rows of 1,024), compared the same way.
 ``--refuse TOKENS``: ``neurosim run`` at a length the GPU cannot hold (its exit status and line).
 The checks run right after the first length, then the other lengths; each step is saved as it ends
 (FILE, default OUT/longctx.json), so a run cut short keeps its results.
@@ -20,8 +20,9 @@ The checks run right after the first length, then the other lengths; each step i
 Rendering adds the energy per token against context length (:mod:`hwmodels.context_energy`): the
 projections' energy per multiply-accumulate of the dense MAC and of the best spiking design from
 ``energy.json`` (one lane array, 45 nm, SRAM weights; or DRAM weights in batches of 16), times the
-5B layout's projection MACs per token, plus the attention, KV-cache and SSE terms at the measured
-MoBA key fractions and with dense attention.
+5B layout's projection MACs per token, plus the attention, KV-cache and SSE terms with MoBA's exact
+mean visited keys (checked against the measured runs) and with dense attention, at 4,096 x 2^k
+tokens up to 1,048,576 and at the measured lengths.
 """
 
 from __future__ import annotations
@@ -97,15 +98,26 @@ def _trace_digest(trace: Path) -> dict:
     return dict(layers=s["layers"], totals=s["totals"], accuracy=s["accuracy"], hist=hist)
 
 
+def same_attention(a: list, b: list) -> tuple[bool, list[str]]:
+    """Whether two traces' per-layer attention statistics agree in the fields both record, and the
+    fields only one records (an earlier version may lack a newer field)."""
+    a, b = [x or {} for x in a], [y or {} for y in b]
+    one_only = sorted({k for x, y in zip(a, b) for k in x.keys() ^ y.keys()})
+    equal = len(a) == len(b) and all(bool(x) == bool(y) and all(x[k] == y[k] for k in x.keys() & y.keys())
+                                     for x, y in zip(a, b))
+    return equal, one_only
+
+
 def _compare(a: Path, b: Path) -> dict:
     da, db = _trace_digest(a), _trace_digest(b)
     recs_a = [r for L in da["layers"] for r in L["projections"]]
     recs_b = [r for L in db["layers"] for r in L["projections"]]
-    att_a = [L.get("attention") for L in da["layers"]]
-    att_b = [L.get("attention") for L in db["layers"]]
+    same_att, one_only = same_attention([L.get("attention") for L in da["layers"]],
+                                        [L.get("attention") for L in db["layers"]])
     return dict(identical_records=sum(x == y for x, y in zip(recs_a, recs_b)), records=len(recs_a),
                 identical_histograms=sum(da["hist"][k] == db["hist"].get(k) for k in da["hist"]),
-                histograms=len(da["hist"]), attention_stats_equal=att_a == att_b,
+                histograms=len(da["hist"]), attention_stats_equal=same_att,
+                attention_fields_in_one_only=one_only,
                 totals_equal=da["totals"] == db["totals"], accuracy_equal=da["accuracy"] == db["accuracy"])
 
 
@@ -127,12 +139,14 @@ def _one_run(model_dir: str, tokens: int, trace: Path) -> dict:
     finally:
         timers.close()
     mc = load_checkpoint(model_dir).model_config
-    moba = [L["attention"]["key_fraction"] for L in summ["layers"] if L.get("attention", {}).get("type") == "moba"]
+    stats = [L["attention"] for L in summ["layers"] if L.get("attention", {}).get("type") == "moba"]
+    moba = [a["key_fraction"] for a in stats]
     t = summ["_timing"]
     return dict(tokens=tokens, wall_s=wall, phases={k: t[k] for k in sorted(t)},
                 peak_gib=torch.cuda.max_memory_allocated() / GIB,
                 estimate_gib=estimate_bytes(mc, tokens) / GIB, attention_s=att,
                 moba_key_fraction=float(np.mean(moba)) if moba else None, moba_key_fractions=moba,
+                moba_mean_keys=[a["mean_keys"] for a in stats],
                 ppl_change=summ["accuracy"].get("ppl_change"))
 
 

@@ -14,23 +14,21 @@ TIME_FACTOR = 1.5
 GPU_MEMORY_GIB = {"80 GB H100": 79.1, "H200": 139.8}
 
 
-def energy_section(doc: dict, energy: dict) -> dict:
-    """Energy per token against context length, from the measured MoBA key fractions and energy.json."""
-    from hwmodels.context_energy import ContextShape, context_terms
-    from neurosim.model.config import count_parameters, model_config
-    from neurosim.model.maker import preset_config
+#: the energy table's lengths: 4,096 x 2^k tokens up to 1,048,576 (plus the lengths measured on a GPU)
+ENERGY_LENGTHS = tuple(4096 << k for k in range(9))
+#: a measured MoBA key fraction (a float mean of per-query shares) may differ from the exact one by rounding
+SHARE_RTOL = 1e-12
 
-    mc = model_config(preset_config("sse_swa_moba", "full"))
-    shape = ContextShape.from_config(mc)
-    proj_macs = count_parameters(mc) - mc.vocab_size * mc.hidden_size   # tied lm_head not in the trace
-    lanes = None
+
+def _scenarios(energy: dict) -> list[dict]:
+    """energy.json's SRAM and DRAM runs at 45 nm: energy per MAC of the dense MAC (whole and compute
+    only) and of the best spiking design, and the memory's energy per bit."""
     scen = []
     for run in energy["runs"]:
         if run["label"] not in ("SRAM, 45 nm", "DRAM, batch 16, 45 nm"):
             continue
         lanes = run["settings"]["lanes"]
-        by = {d["name"]: d["per_token"] for d in run["designs"]}
-        mac = by["MAC dense"]
+        mac = {d["name"]: d["per_token"] for d in run["designs"]}["MAC dense"]
         macs_traced = mac["busy_cycles"] * lanes
         spk = min((d for d in run["designs"] if d["name"].startswith("spike")),
                   key=lambda d: d["per_token"]["total_pj"])
@@ -39,34 +37,69 @@ def energy_section(doc: dict, energy: dict) -> dict:
                          mac_pj_per_mac=mac["total_pj"] / macs_traced,
                          spike_pj_per_mac=spk["per_token"]["total_pj"] / macs_traced, best_spiking=spk["name"],
                          compute_pj_per_mac=mac["components_pj"]["compute"] / macs_traced, mem_pj_per_bit=mem))
-    lengths = sorted({r["tokens"] for r in doc.get("runs", {}).values() if r.get("moba_key_fraction") is not None})
-    frac: dict = {}
+    return scen
+
+
+def measured_moba(doc: dict, chunk: int, topk: int) -> dict[int, dict]:
+    """The lengths measured on a GPU: {tokens: {gpus, key_fraction (measured)}}, each run's MoBA statistics checked against the
+    exact count: its mean visited keys equal (when recorded), its key fractions equal up to float
+    rounding. Raises ValueError on a disagreement."""
+    from hwmodels.context_energy import moba_key_share, moba_mean_keys
+
+    out: dict[int, dict] = {}
     for r in doc.get("runs", {}).values():
-        frac.setdefault(r["tokens"], r["moba_key_fraction"])
+        if r.get("moba_key_fraction") is None:
+            continue
+        n = r["tokens"]
+        share, keys = moba_key_share(n, chunk, topk), moba_mean_keys(n, chunk, topk)
+        for f in [r["moba_key_fraction"], *r.get("moba_key_fractions", [])]:
+            if abs(f - share) > SHARE_RTOL * share:
+                raise ValueError(f"the MoBA key fraction measured at {n:,} tokens on the {r['gpu']} is {f!r}, "
+                                 f"not the exact {share!r} (chunk {chunk}, top-k {topk})")
+        for m in r.get("moba_mean_keys", []):
+            if m != keys:
+                raise ValueError(f"the MoBA mean keys measured at {n:,} tokens on the {r['gpu']} are {m!r}, "
+                                 f"not the exact {keys!r} (chunk {chunk}, top-k {topk})")
+        m = out.setdefault(n, dict(gpus=[], key_fraction=r["moba_key_fraction"]))
+        m["gpus"].append(r["gpu"])
+    return out
+
+
+def energy_section(doc: dict, energy: dict) -> dict:
+    """Energy per token against context length, MoBA at its exact mean visited keys, from energy.json."""
+    from hwmodels.context_energy import ContextShape, causal_keys, context_terms, moba_mean_keys
+    from neurosim.model.config import count_parameters, model_config
+    from neurosim.model.maker import preset_config
+
+    mc = model_config(preset_config("sse_swa_moba", "full"))
+    shape = ContextShape.from_config(mc)
+    chunk, topk = mc.moba_chunk_size, mc.moba_topk
+    proj_macs = count_parameters(mc) - mc.vocab_size * mc.hidden_size   # tied lm_head not in the trace
+    scen = _scenarios(energy)
+    measured = measured_moba(doc, chunk, topk)
     rows = []
     for sc in scen:
-        for n in lengths:
-            proj_mac = proj_macs * sc["mac_pj_per_mac"]
-            proj_spk = proj_macs * sc["spike_pj_per_mac"]
-            kw = dict(mac_pj=sc["compute_pj_per_mac"], mem_pj_per_bit=sc["mem_pj_per_bit"])
-            moba = context_terms(shape, n, moba_key_fraction=frac[n], **kw)
-            dense = context_terms(shape, n, **kw)
-            rows.append(dict(scenario=sc["label"], tokens=n, moba_key_fraction=frac[n],
-                             projections_mac_uj=proj_mac / 1e6, projections_spike_uj=proj_spk / 1e6,
-                             context_uj=moba["total_pj"] / 1e6, context_dense_uj=dense["total_pj"] / 1e6,
-                             context_by_kind_uj={k: v / 1e6 for k, v in moba["pj"].items()},
-                             mac_total_uj=(proj_mac + moba["total_pj"]) / 1e6,
-                             spike_total_uj=(proj_spk + moba["total_pj"]) / 1e6,
-                             mac_dense_attention_uj=(proj_mac + dense["total_pj"]) / 1e6,
-                             spike_dense_attention_uj=(proj_spk + dense["total_pj"]) / 1e6))
-    cap = mc.moba_topk * mc.moba_chunk_size
-    for sc in scen:   # beyond the measured lengths: where the context terms reach the projections
         kw = dict(mac_pj=sc["compute_pj_per_mac"], mem_pj_per_bit=sc["mem_pj_per_bit"])
-        proj = proj_macs * sc["mac_pj_per_mac"]
-        sc["crossover_dense_tokens"] = _solve(lambda n: context_terms(shape, n, **kw)["total_pj"] - proj)
-        sc["crossover_moba_cap_tokens"] = _solve(lambda n: context_terms(
-            shape, n, moba_key_fraction=min(1.0, cap / ((n + 1) / 2)), **kw)["total_pj"] - proj)
-    return dict(scenarios=scen, rows=rows, projection_macs_per_token=proj_macs, moba_cap_keys=cap,
+        proj_mac, proj_spk = proj_macs * sc["mac_pj_per_mac"], proj_macs * sc["spike_pj_per_mac"]
+        for n in sorted(set(ENERGY_LENGTHS) | set(measured)):
+            keys = moba_mean_keys(n, chunk, topk)
+            moba = context_terms(shape, n, moba_keys=keys, **kw)["total_pj"]
+            dense = context_terms(shape, n, **kw)["total_pj"]
+            m = measured.get(n, {})
+            rows.append(dict(scenario=sc["label"], tokens=n, measured_on=m.get("gpus", []),
+                             moba_key_fraction=m.get("key_fraction"),
+                             moba_mean_keys=keys, causal_keys=causal_keys(n),
+                             projections_mac_uj=proj_mac / 1e6, projections_spike_uj=proj_spk / 1e6,
+                             context_uj=moba / 1e6, context_dense_uj=dense / 1e6,
+                             mac_total_uj=(proj_mac + moba) / 1e6, spike_total_uj=(proj_spk + moba) / 1e6,
+                             mac_dense_attention_uj=(proj_mac + dense) / 1e6,
+                             spike_dense_attention_uj=(proj_spk + dense) / 1e6))
+        # where the context terms reach the projections' energy (dense MAC)
+        sc["crossover_moba_tokens"] = _solve(lambda n: context_terms(
+            shape, n, moba_keys=moba_mean_keys(n, chunk, topk), **kw)["total_pj"] - proj_mac)
+        sc["crossover_dense_tokens"] = _solve(lambda n: context_terms(shape, n, **kw)["total_pj"] - proj_mac)
+    return dict(scenarios=scen, rows=rows, projection_macs_per_token=proj_macs, moba_chunk=chunk, moba_topk=topk,
+                measured_lengths=sorted(measured),
                 assumptions=[
                     "projections: the energy per multiply-accumulate of energy.json's traced model (one lane array, "
                     "45 nm, its measured spike rates) times the 5B layout's projection weights per token (the 5B "
@@ -74,8 +107,10 @@ def energy_section(doc: dict, energy: dict) -> dict:
                     "attention products and SSE state updates: MACs at the dense MAC's compute energy (no spiking form)",
                     "K and V: 16-bit elements, each token's written once, each visited key's read once per KV head; "
                     "SSE states: 32-bit, read and written once per chunk of 64 tokens",
-                    "MoBA: the measured mean key fraction x (n + 1) / 2 causal keys (the trace keeps the mean share, "
-                    "not the mean count); gate: one score per query head and past block",
+                    "MoBA: the exact mean keys a query visits over the prefill, (i - c x chunk + 1) + min(top-k - 1, c) "
+                    "x chunk for the query at position i in block c = i // chunk (its own block always in, later "
+                    "blocks out: the count does not depend on the weights); gate: one score per query head and past "
+                    "block (the exact mean of i // chunk)",
                     "SRAM scenario: K, V and states in SRAM at the weight SRAM's energy per bit; DRAM scenario: "
                     "in DRAM (Horowitz ISSCC 2014 figure of energy.json)"])
 
@@ -88,14 +123,6 @@ def _solve(f, lo: int = 1, hi: int = 1 << 34) -> int | None:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if f(mid) >= 0 else (mid + 1, hi)
     return lo
-
-
-def crossover(rows: list[dict], scenario: str, key: str) -> int | None:
-    """The first measured length where the context terms (``key``) reach the projections' energy."""
-    for r in rows:
-        if r["scenario"] == scenario and r[key] >= r["projections_mac_uj"]:
-            return r["tokens"]
-    return None
 
 
 def _tokens(n: int | None) -> str:
@@ -114,12 +141,14 @@ def figure(doc: dict, path: Path) -> None:
     for ax, sc in zip(axes[0], scen):
         rs = [r for r in rows if r["scenario"] == sc]
         n = [r["tokens"] for r in rs]
-        for key, label, style in (("mac_total_uj", "dense MAC, MoBA (measured)", "o-"),
-                                  ("spike_total_uj", "best spiking, MoBA (measured)", "s-"),
+        for key, label, style in (("mac_total_uj", "dense MAC, MoBA", "o-"),
+                                  ("spike_total_uj", "best spiking, MoBA", "s-"),
                                   ("mac_dense_attention_uj", "dense MAC, dense attention", "o--"),
                                   ("spike_dense_attention_uj", "best spiking, dense attention", "s--"),
                                   ("projections_mac_uj", "projections alone (dense MAC)", ":")):
             ax.plot(n, [r[key] for r in rs], style, label=label)
+        for i, m in enumerate(doc["energy"].get("measured_lengths", [])):
+            ax.axvline(m, color="grey", lw=0.8, ls="-.", label="measured on a GPU" if i == 0 else None)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("context length (tokens, prefill)")
@@ -166,36 +195,59 @@ def _run_rows(runs: list[dict]) -> list[str]:
     return lines
 
 
+def _saving(r: dict, spike: str, mac: str) -> float:
+    return 1 - r[spike] / r[mac]
+
+
 def _energy_lines(en: dict | None) -> list[str]:
     """The energy per token against context length: a row per scenario and length, the crossovers."""
     if not en:
         return []
+    chunk, topk = en["moba_chunk"], en["moba_topk"]
+    meas = en["measured_lengths"]
     lines: list[str] = []
     lines += ["", "Energy per token against context length (`longctx_energy.png`), µJ per token averaged over a "
-              f"prefill of n tokens; projections: {en['projection_macs_per_token']:,} MACs per token.", "",
-              "| scenario | tokens | MoBA key fraction | projections, dense MAC | projections, best spiking | "
-              "attention + KV + SSE (MoBA measured) | same, dense attention | spiking saves (projections) | "
-              "spiking saves (whole, MoBA) | spiking saves (whole, dense attention) |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              f"prefill of n tokens; projections: {en['projection_macs_per_token']:,} MACs per token. MoBA (chunk "
+              f"{chunk:,}, top-{topk}) at the exact mean keys a query visits: up to chunk x top-k = {chunk * topk:,} "
+              "tokens every query visits all its causal keys, so MoBA's products equal dense attention's (its gate "
+              f"comes on top); beyond, a query visits at most {chunk * topk:,} keys. "
+              + (f"Measured on a GPU (the runs above): {', '.join(f'{n:,}' for n in meas)} tokens; there the measured "
+                 "MoBA key fraction equals the exact one (checked when rendering)." if meas else
+                 "No length measured on a GPU."), "",
+              "| scenario | tokens | measured MoBA key fraction (= exact) | MoBA keys per query | causal keys per query | "
+              "projections, dense MAC | projections, best spiking | attention + KV + SSE (MoBA) | same, dense "
+              "attention | spiking saves (projections) | spiking saves (whole, MoBA) | spiking saves (whole, dense "
+              "attention) |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in en["rows"]:
-        sv = 1 - r["projections_spike_uj"] / r["projections_mac_uj"]
-        sw = 1 - r["spike_total_uj"] / r["mac_total_uj"]
-        sd = 1 - r["spike_dense_attention_uj"] / r["mac_dense_attention_uj"]
-        lines.append(f"| {r['scenario']} | {r['tokens']:,} | {r['moba_key_fraction']:.3f} | "
-                     f"{r['projections_mac_uj']:,.0f} | {r['projections_spike_uj']:,.0f} | {r['context_uj']:,.0f} | "
-                     f"{r['context_dense_uj']:,.0f} | {sv:+.1%} | {sw:+.1%} | {sd:+.1%} |")
+        fm = f"{r['moba_key_fraction']:.3f}" if r["measured_on"] else "-"
+        lines.append(f"| {r['scenario']} | {r['tokens']:,} | {fm} | {r['moba_mean_keys']:,.1f} | "
+                     f"{r['causal_keys']:,.1f} | {r['projections_mac_uj']:,.0f} | {r['projections_spike_uj']:,.0f} | "
+                     f"{r['context_uj']:,.0f} | {r['context_dense_uj']:,.0f} | "
+                     f"{_saving(r, 'projections_spike_uj', 'projections_mac_uj'):+.1%} | "
+                     f"{_saving(r, 'spike_total_uj', 'mac_total_uj'):+.1%} | "
+                     f"{_saving(r, 'spike_dense_attention_uj', 'mac_dense_attention_uj'):+.1%} |")
     for sc in en["scenarios"]:
-        c1 = crossover(en["rows"], sc["label"], "context_uj")
-        c2 = crossover(en["rows"], sc["label"], "context_dense_uj")
-        lines += ["", f"{sc['label']}: best spiking design {sc['best_spiking']}; the context terms reach the "
-                  "projections' energy " + (f"at {c1:,} tokens" if c1 else "at no measured length") +
-                  " with MoBA's measured sparsity, " + (f"at {c2:,} tokens" if c2 else "at no measured length") +
-                  " with dense attention (model: " + _tokens(sc["crossover_dense_tokens"]) + " with dense attention, "
-                  + _tokens(sc["crossover_moba_cap_tokens"]) + f" with MoBA visiting its cap of {en['moba_cap_keys']:,} "
-                  "keys per query); from there on the spiking projections' saving is diluted by terms it does "
-                  "not touch."]
+        rs = {r["tokens"]: r for r in en["rows"] if r["scenario"] == sc["label"]}
+        at = [n for n in (ENERGY_LENGTHS[0], 131072, ENERGY_LENGTHS[-1]) if n in rs]
+        lines += ["", f"{sc['label']}: the context terms (attention + KV + SSE) reach the projections' energy "
+                  f"(dense MAC) at {_tokens(sc['crossover_moba_tokens'])} with MoBA and at "
+                  f"{_tokens(sc['crossover_dense_tokens'])} with dense attention. The best spiking design "
+                  f"({sc['best_spiking']}) saves {_saving(rs[at[0]], 'projections_spike_uj', 'projections_mac_uj'):.1%} "
+                  "of the projections' energy at every length, but it does not touch the context terms, so its "
+                  "saving on the whole token shrinks as they grow: "
+                  + ", ".join(f"{_saving(rs[n], 'spike_total_uj', 'mac_total_uj'):.1%} at {n:,} tokens" for n in at)
+                  + " with MoBA; "
+                  + ", ".join(f"{_saving(rs[n], 'spike_dense_attention_uj', 'mac_dense_attention_uj'):.1%} at {n:,}"
+                              for n in at) + " with dense attention."]
     lines += ["", "Assumptions: " + "; ".join(en["assumptions"]) + "."]
     return lines
+
+
+def _fields(same: dict) -> str:
+    """The attention fields one version lacks (compared: the fields both record)."""
+    one = same.get("attention_fields_in_one_only")
+    return f" in the fields both versions record ({', '.join(one)} in one only)" if one else ""
 
 
 def render(doc: dict) -> str:
@@ -231,7 +283,7 @@ def render(doc: dict) -> str:
             lines += ["", f"Against {what} at {b['tokens']:,} tokens on the {b['gpu']}: identical records "
                       f"{same['identical_records']} of {same['records']}, identical count histograms "
                       f"{same['identical_histograms']} of {same['histograms']}, attention statistics "
-                      f"{'equal' if same['attention_stats_equal'] else 'DIFFER'}, totals "
+                      f"{'equal' if same['attention_stats_equal'] else 'DIFFER'}{_fields(same)}, totals "
                       f"{'equal' if same['totals_equal'] else 'DIFFER'}, accuracy {'equal' if same['accuracy_equal'] else 'DIFFERS'}"
                       f"; its run {t['total_s']:.2f} s (fp {t['fp_s']:.2f} s, spike {t['spike_s']:.2f} s)."]
             if key == "small_blocks" and not same["totals_equal"]:

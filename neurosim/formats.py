@@ -75,9 +75,10 @@ class Layer(TypedDict):
     kind: str  # attention | moba | full | sse_swa
     projections: list[ProjectionRecord]  # the layer's projections in call order
     attention: NotRequired[dict[str, Any]]  # attention-level sparsity of the traced pass: MoBA {type: moba, chunk,
-    #   topk, queries, block_fraction, key_fraction} (mean over queries and heads of the causal key blocks / keys each
-    #   query visits); full and llama attention the same with type full and both fractions 1.0; SSE+SWA {type: sse,
-    #   queries, partition_tokens, usage_entropy_bits, max_entropy_bits, swa_key_fraction}
+    #   topk, queries, block_fraction, key_fraction, mean_keys} (mean over queries and heads of the causal key blocks /
+    #   keys each query visits, and of the keys it visits); full and llama attention {type: full, queries,
+    #   block_fraction: 1.0, key_fraction: 1.0}; SSE+SWA {type: sse, queries, partition_tokens, usage_entropy_bits,
+    #   max_entropy_bits, swa_key_fraction}
 
 
 class Totals(TypedDict):

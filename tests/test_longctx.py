@@ -171,14 +171,150 @@ def test_context_terms_count_the_products_and_traffic():
     assert dense["macs"]["full"] == dense["macs"]["moba"] == 2 * 4 * 8 * 512   # (n + 1) / 2 keys
     assert dense["macs"]["swa"] == 2 * 4 * 8 * 8 and dense["macs"]["sse"] == 4 * 4 * 3 * 64
     assert dense["macs"]["gate"] == 0
-    sparse = context_terms(shape, n, mac_pj=1.0, mem_pj_per_bit=0.0, moba_key_fraction=0.25)
+    sparse = context_terms(shape, n, mac_pj=1.0, mem_pj_per_bit=0.0, moba_keys=128)
     assert sparse["macs"]["moba"] == dense["macs"]["moba"] / 4
-    assert sparse["macs"]["gate"] == 4 * 8 * 512 / 16 + 2 * 8
+    past = sum(i // 16 for i in range(n)) / n                                 # past blocks per query (mean)
+    assert sparse["macs"]["gate"] == pytest.approx(4 * 8 * past + 2 * 8, rel=1e-12)
     mem = context_terms(shape, n, mac_pj=0.0, mem_pj_per_bit=1.0, kv_bits=8)
     assert mem["bits"]["full"] == 2 * 2 * 8 * 8 * 513       # own K, V written + 512 keys read
     assert mem["total_pj"] == pytest.approx(sum(mem["bits"].values()))
     far = context_terms(shape, 4 * n + 3, mac_pj=1.0, mem_pj_per_bit=0.0)
     assert far["macs"]["full"] == 4 * dense["macs"]["full"] and far["macs"]["swa"] == dense["macs"]["swa"]
+
+
+def _visited_keys(n: int, chunk: int, topk: int) -> np.ndarray:
+    """The formula, query by query: own block up to the query, min(topk - 1, c) whole past blocks."""
+    i = np.arange(n)
+    c = i // chunk
+    return i - c * chunk + 1 + np.minimum(topk - 1, c) * chunk
+
+
+@pytest.mark.parametrize("chunk,topk", [(8, 2), (8, 1), (4, 3), (16, 5), (4096, 12)])
+def test_moba_mean_keys_is_exact_and_dense_up_to_chunk_times_topk(chunk, topk):
+    """The O(1) sum equals the query-by-query sum at every length around the block edges; the mean
+    is the causal mean (n + 1) / 2 exactly when n <= chunk x topk, and below it beyond."""
+    from hwmodels.context_energy import causal_keys, moba_key_share, moba_mean_keys, moba_past_blocks, moba_total_keys
+
+    cap = chunk * topk
+    lengths = sorted({n for m in (1, chunk, cap, 3 * cap + 1) for n in (m - 1, m, m + 1) if n > 0} | {7, 33, 100})
+    for n in lengths:
+        k = _visited_keys(n, chunk, topk)
+        assert moba_total_keys(n, chunk, topk) == int(k.sum())
+        assert moba_mean_keys(n, chunk, topk) == int(k.sum()) / n
+        assert moba_past_blocks(n, chunk) == int((np.arange(n) // chunk).sum()) / n
+        assert moba_key_share(n, chunk, topk) == pytest.approx(np.mean(k / (np.arange(n) + 1)), rel=1e-12)
+        assert (moba_mean_keys(n, chunk, topk) == causal_keys(n)) == (n <= cap), n
+        assert (moba_key_share(n, chunk, topk) == 1.0) == (n <= cap), n
+
+
+@pytest.mark.parametrize("chunk,topk", [(8, 2), (8, 3), (5, 1)])
+def test_moba_selection_visits_the_structural_keys(chunk, topk):
+    """``moba_select`` on random q/k: every query visits min(topk, c + 1) blocks, and the keys it
+    visits (its own block causally, whole past blocks) are the formula's, whatever the scores."""
+    from hwmodels.context_energy import moba_mean_keys
+    from neurosim.model import layers as L
+
+    rng = np.random.default_rng(chunk * 10 + topk)
+    for n in (7, 33, 100):
+        sel = L.moba_select(rng.standard_normal((n, 4, 8)).astype(np.float32),
+                            rng.standard_normal((n, 2, 8)).astype(np.float32), chunk, topk)
+        mask = sel[:, :, np.arange(n) // chunk] & np.tri(n, dtype=bool)[None]     # token-level [H, S, S]
+        keys = mask.sum(axis=2)
+        np.testing.assert_array_equal(keys, np.broadcast_to(_visited_keys(n, chunk, topk), keys.shape))
+        assert int(keys.sum()) / keys.size == moba_mean_keys(n, chunk, topk)
+
+
+def _traced_moba(tiny, n: int, device: str = "cpu") -> list[dict]:
+    from neurosim.run import Settings, execute
+
+    summ = execute(Settings(model=str(tiny), prompt=PROMPT * 20, max_tokens=n, mode="int8", device=device),
+                   quiet=True)
+    return [L["attention"] for L in summ["layers"] if L.get("attention", {}).get("type") == "moba"]
+
+
+@pytest.mark.parametrize("n", [7, 33, 100])
+def test_traced_moba_mean_keys_equal_the_exact_count(tiny, n):
+    """A run of the tiny SpB2.0 (MoBA chunk 8, top-2) on the numpy backend records the exact mean
+    visited keys, at lengths inside, at and past chunk x top-k and not multiples of the chunk."""
+    from hwmodels.context_energy import moba_key_share, moba_mean_keys
+
+    moba = _traced_moba(tiny, n)
+    assert moba and all(a["queries"] == n and (a["chunk"], a["topk"]) == (8, 2) for a in moba)
+    for a in moba:
+        assert a["mean_keys"] == moba_mean_keys(n, 8, 2)
+        assert a["key_fraction"] == pytest.approx(moba_key_share(n, 8, 2), rel=1e-12)
+    assert (moba[0]["key_fraction"] == 1.0) == (n <= 16)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n", [33, 100])
+def test_torch_traced_moba_mean_keys_equal_the_exact_count(tiny, n):
+    """The torch backend (``TorchModel``, from its per-query counts) records the same exact mean keys."""
+    from hwmodels.context_energy import moba_mean_keys
+    from neurosim.model import Model, load_checkpoint
+    from neurosim.model.torch_network import TorchModel
+
+    ids = np.random.default_rng(n).integers(0, 512, n)
+    net = TorchModel(Model(load_checkpoint(tiny)), "cpu")
+    net.forward(ids)
+    moba = [st for st in net.attention_stats.values() if st["type"] == "moba"]
+    assert moba and all(st["mean_keys"] == moba_mean_keys(n, 8, 2) for st in moba)
+
+
+def test_baseline_comparison_uses_the_fields_both_record():
+    """An earlier trace without ``mean_keys`` compares equal on the fields both record, and says
+    which field it lacks; a differing shared field or a layer missing its statistics differs."""
+    from benchmarks.longctx import same_attention
+
+    new = [dict(type="moba", key_fraction=0.5, mean_keys=10.5), None, dict(type="full", key_fraction=1.0)]
+    old = [dict(type="moba", key_fraction=0.5), None, dict(type="full", key_fraction=1.0)]
+    assert same_attention(old, new) == (True, ["mean_keys"])
+    assert same_attention(new, new) == (True, [])
+    assert same_attention([dict(old[0], key_fraction=0.4)] + old[1:], new)[0] is False
+    assert same_attention(old[:2] + [None], new)[0] is False
+
+
+def test_energy_table_checks_the_measured_moba_fraction():
+    """Rendering checks each GPU run's MoBA statistics against the exact count and refuses a run
+    that disagrees; the rows cover 4,096 x 2^k up to 1,048,576 tokens and the measured lengths."""
+    from benchmarks.longctx_report import ENERGY_LENGTHS, measured_moba
+    from hwmodels.context_energy import moba_key_share, moba_mean_keys
+
+    run = dict(tokens=65536, gpu="G", moba_key_fraction=moba_key_share(65536, 4096, 12),
+               moba_key_fractions=[moba_key_share(65536, 4096, 12)] * 2, moba_mean_keys=[moba_mean_keys(65536, 4096, 12)])
+    assert measured_moba({"runs": {"a": run}}, 4096, 12) == {65536: dict(gpus=["G"], key_fraction=run["moba_key_fraction"])}
+    with pytest.raises(ValueError, match="key fraction measured at 65,536 tokens on the G"):
+        measured_moba({"runs": {"a": dict(run, moba_key_fraction=1.0)}}, 4096, 12)
+    with pytest.raises(ValueError, match="mean keys measured at 65,536 tokens"):
+        measured_moba({"runs": {"a": dict(run, moba_mean_keys=[32768.5])}}, 4096, 12)
+    assert ENERGY_LENGTHS[0] == 4096 and ENERGY_LENGTHS[-1] == 1 << 20
+
+
+def test_energy_section_rows_crossovers_and_a_refused_run():
+    """From the committed energy.json: a row per scenario at every 4,096 x 2^k length up to 1,048,576
+    plus a measured one, MoBA equal to dense attention's keys up to chunk x top-k and fewer beyond,
+    the crossovers the first lengths where the context terms reach the projections; a measured run
+    whose fraction is not the exact one stops the rendering."""
+    import json
+    from pathlib import Path
+
+    from benchmarks.longctx_report import ENERGY_LENGTHS, energy_section
+    from hwmodels.context_energy import moba_key_share
+
+    energy = json.loads((Path(__file__).parent.parent / "docs" / "results" / "energy.json").read_text())
+    run = dict(tokens=100000, gpu="G", moba_key_fraction=moba_key_share(100000, 4096, 12))
+    en = energy_section({"runs": {"a": run}}, energy)
+    assert en["measured_lengths"] == [100000] and len(en["scenarios"]) == 2
+    for sc in en["scenarios"]:
+        rs = [r for r in en["rows"] if r["scenario"] == sc["label"]]
+        assert [r["tokens"] for r in rs] == sorted([*ENERGY_LENGTHS, 100000])
+        for r in rs:
+            assert (r["moba_mean_keys"] == r["causal_keys"]) == (r["tokens"] <= 49152)
+            assert r["moba_mean_keys"] <= r["causal_keys"] and r["measured_on"] == (["G"] if r["tokens"] == 100000 else [])
+        for key, n in (("context_uj", sc["crossover_moba_tokens"]), ("context_dense_uj", sc["crossover_dense_tokens"])):
+            assert all((r[key] >= r["projections_mac_uj"]) == (r["tokens"] >= n) for r in rs)
+    with pytest.raises(ValueError, match="100,000 tokens on the G"):
+        energy_section({"runs": {"a": dict(run, moba_key_fraction=0.5)}}, energy)
 
 
 @pytest.mark.gpu

@@ -1,6 +1,7 @@
 """Attention-level statistics of a whole-sequence pass (``Model.attention_stats``), one formula each,
-shared by the numpy and the torch forward: the fraction of blocks and keys a MoBA query visits, the
-keys a sliding window sees, and how evenly SSE routes tokens over its partitions (bits)."""
+shared by the numpy and the torch forward: the fraction of blocks and keys a MoBA query visits and
+its mean keys, the keys a sliding window sees, and how evenly SSE routes tokens over its partitions
+(bits)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,14 @@ def moba_stats(sel, st, en, qpos, chunk: int, topk: int) -> dict:
 
 def moba_count_stats(blocks, keys, qpos, chunk: int, topk: int) -> dict:
     """MoBA from per-query counts: blocks / keys int [H, S] = selected blocks / visited keys of each
-    query head and query (what a pass can keep instead of the whole selection)."""
+    query head and query (what a pass can keep instead of the whole selection). ``mean_keys``: the
+    mean visited keys per query (an exact integer sum, one rounding)."""
     cur = qpos // chunk + 1
+    keys = np.asarray(keys)
     return dict(type="moba", chunk=chunk, topk=topk, queries=int(len(qpos)),
                 block_fraction=float(np.mean(blocks / cur[None])),
-                key_fraction=float(np.mean(keys / (qpos + 1)[None])))
+                key_fraction=float(np.mean(keys / (qpos + 1)[None])),
+                mean_keys=int(keys.sum(dtype=np.int64)) / keys.size)
 
 
 def full_stats(queries: int) -> dict:
