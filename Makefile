@@ -155,8 +155,8 @@ REAL_MODEL ?= qwen2.5-coder-1.5b
 REAL_WINDOWS ?= 16
 REAL_TOKENS ?= 512
 REAL_WORKERS ?= 2
-REAL_SENS_WINDOWS ?= 2
-REAL_SENS_TOKENS ?= 128
+REAL_SENS_WINDOWS ?= 8
+REAL_SENS_TOKENS ?= 256
 REAL_EVAL = $(PY) -m neurosim eval --model $(REAL_MODEL) --workers $(REAL_WORKERS)
 REAL_SIZE = --windows $(REAL_WINDOWS) --window-tokens $(REAL_TOKENS)
 fetch-model: setup

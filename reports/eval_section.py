@@ -107,11 +107,12 @@ def eval_answer(ev: dict) -> str:
 def add_eval_section(doc, figs: dict, ev: dict, ev_path) -> None:
     """The frontier's details (setting table, per-kind table); the opening figure is ``accuracy_frontier``
     (:func:`frontier_figure`), added by the caller."""
-    from neurosim.run.eval_render import confirmation_lines, format_kinds, format_table
+    from neurosim.run.eval_render import confirmation_lines, format_kinds, format_table, source_noun
 
     doc.p(f"From `{ev_path}`; windows drawn with seed {ev['config']['seed']} from "
           f"{', '.join(ev['corpus']['sources'])}. Perplexity change = exp(mean NLL change) - 1; intervals are "
-          "95% percentile bootstrap intervals over windows (and, where shown, over plays: each source text "
+          "95% percentile bootstrap intervals over windows (and, where shown, over "
+          f"{source_noun(ev['config'])}: each source text "
           "resampled with its windows). A sparsity marked mixed counts each projection in its own window; "
           "the figure beside it counts every projection on the common INT8 window.")
     _table_from_md(doc, format_table(ev))

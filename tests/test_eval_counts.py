@@ -185,7 +185,18 @@ def test_intervals_over_plays_in_eval(confirmed):
         lo, hi = s["dnll_ci_plays"]
         assert lo <= s["dnll"] <= hi
         assert s["ppl_change_ci_plays"] == [float(np.expm1(lo)), float(np.expm1(hi))]
-    assert "ppl change [95% CI over plays]" in (out / "eval.md").read_text()
+    # the windows came from --text-file: the groups are called texts, in the table and in eval.json
+    assert "ppl change [95% CI over texts]" in (out / "eval.md").read_text()
+    assert "(texts)" in res["ci"]["plays"]["method"]
+
+
+def test_source_texts_are_named_by_corpus():
+    from neurosim.run.eval_render import source_noun
+
+    assert source_noun({"corpus": None, "text_file": None}) == "plays"
+    assert source_noun({"corpus": "shakespeare", "text_file": None}) == "plays"
+    assert source_noun({"corpus": "python-stdlib", "text_file": None}) == "files"
+    assert source_noun({"corpus": None, "text_file": ["a.txt"]}) == "texts"
 
 
 def test_confirmation_on_disjoint_windows(tiny, texts, confirmed):

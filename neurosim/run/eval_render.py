@@ -29,8 +29,17 @@ def _mac_weighted(t: dict) -> float | None:
     return t.get("mac_weighted_spikes_per_activation", t.get("accumulates_per_dense_mac"))
 
 
-#: the table header's note on the intervals over plays
-PLAYS_NOTE = ", and over plays (cluster bootstrap: each source text resampled with its windows)"
+def source_noun(config: dict) -> str:
+    """What the corpus's source texts are called: plays (Shakespeare), files (the standard library's
+    source) or texts (``--text-file``)."""
+    if config.get("text_file"):
+        return "texts"
+    return "files" if config.get("corpus") == "python-stdlib" else "plays"
+
+
+def plays_note(config: dict) -> str:
+    """The table header's note on the intervals over the source texts."""
+    return f", and over {source_noun(config)} (cluster bootstrap: each source text resampled with its windows)"
 
 
 def format_table(result: dict) -> str:
@@ -42,10 +51,11 @@ def format_table(result: dict) -> str:
     ci = ES.interval_shown(n)
     few = f"no intervals: {ES.TOO_FEW} (at least {ES.MIN_CI_WINDOWS})"
     lines = [f"{n} windows x {wt} tokens, {result['model']['model_type']}; "
-             + (("95% bootstrap intervals over windows" + (PLAYS_NOTE if plays else "")) if ci else few),
+             + (("95% bootstrap intervals over windows" + (plays_note(result["config"]) if plays else "")) if ci
+                else few),
              "",
              "| setting | dNLL (nats/token) [95% CI] | ppl change [95% CI] | "
-             + ("ppl change [95% CI over plays] | " if plays else "")
+             + (f"ppl change [95% CI over {source_noun(result['config'])}] | " if plays else "")
              + f"dNLL vs {first} [paired 95% CI] | mean KL | top-1 agree | sparsity, fixed window T "
              "| spikes/act (MAC-weighted) | tokens |",
              "|---|---|---|---|---|---|---|---|---|" + ("---|" if plays else "")]
