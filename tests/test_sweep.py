@@ -193,6 +193,20 @@ def test_killed_worker_is_replaced_and_every_point_is_in_the_table_once(tmp_path
     assert "5 points (5 computed, 0 reused, 0 errors)" in o
 
 
+def test_scratch_of_a_dead_worker_is_removed_and_a_live_ones_kept(tmp_path):
+    from neurosim.sweep.point import SCRATCH_PREFIX, remove_stale_scratch
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()                                    # exited and reaped: its pid names no process
+    dead = tmp_path / f"{SCRATCH_PREFIX}0123abcd-p{child.pid}-x1y2z3_a"
+    live = tmp_path / f"{SCRATCH_PREFIX}0123abcd-p{os.getpid()}-q9w8e7_r"
+    other = tmp_path / "neurosim-sweep-notes"
+    for d in (dead, live, other):
+        (d / "trace").mkdir(parents=True)
+    assert remove_stale_scratch(str(tmp_path)) == 1
+    assert not dead.exists() and live.is_dir() and other.is_dir()
+
+
 def test_interrupt_then_rerun_computes_only_the_missing_points(tmp_path):
     spec = run_points_spec(tmp_path / "spec.yaml", ["bitwise", "ternary", "bitwise_2c"], max_tokens=24,
                            extra=[{"run.scale": "adaptive", "run.k": k, "run.clamp": "none"} for k in (2, 3, 4)])

@@ -214,6 +214,26 @@ def fill_synthesis(words: list[str], hw_cache: str | None) -> dict:
         return {"syntheses_run": None, "error": " ".join(str(exc).split()), "seconds": round(time.time() - t0, 3)}
 
 
+#: prefix of a point's scratch folder in the temporary directory; the owner's process id follows
+SCRATCH_PREFIX = "neurosim-sweep-"
+
+
+def remove_stale_scratch(tmpdir: str | None = None) -> int:
+    """Remove the scratch folders of points whose worker process has died (a worker killed mid-point
+    cannot remove its own); returns how many were removed. Folders of live processes stay."""
+    removed = 0
+    for d in Path(tmpdir or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-p*-*"):
+        try:
+            pid = int(d.name.rsplit("-p", 1)[1].split("-", 1)[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+            removed += 1
+        except (ValueError, IndexError, PermissionError):
+            continue
+    return removed
+
+
 def run_point(payload: dict, *after) -> dict:
     """Compute one point. ``payload``: ``hash``, ``code_version``, ``argv`` (stage -> flags),
     ``hw_cache`` (shared synthesis cache folder); ``after``: results of tasks it waits for (its
@@ -228,7 +248,8 @@ def run_point(payload: dict, *after) -> dict:
         return {"row": {**base, "status": "error", "seconds": 0.0,
                         "error": f"worker code version {mine} differs from the client's {payload['code_version']}"},
                 "files": {}}
-    tmp = Path(tempfile.mkdtemp(prefix=f"neurosim-sweep-{payload['hash']}-"))
+    remove_stale_scratch()
+    tmp = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{payload['hash']}-p{os.getpid()}-"))
     files: dict[str, str] = {}
     row: dict = {}
     log = io.StringIO()
@@ -286,6 +307,7 @@ def run_point(payload: dict, *after) -> dict:
 
 __all__ = [
     "run_point",
+    "remove_stale_scratch",
     "synthesis_key",
     "fill_synthesis",
     "run_figures",
