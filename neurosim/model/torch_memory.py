@@ -16,7 +16,7 @@ from __future__ import annotations
 from neurosim import NeurosimError
 from neurosim.model.config import count_parameters
 
-__all__ = ["RESERVE", "floats_per_token", "estimate_bytes", "check_fits"]
+__all__ = ["RESERVE", "floats_per_token", "activation_bytes", "estimate_bytes", "check_fits"]
 
 #: bytes set aside for the CUDA context, cuBLAS workspaces and the caching allocator's slack
 RESERVE = 3 << 30
@@ -57,17 +57,21 @@ def _work_bytes(mc, dtype_bytes: int) -> int:
     return max(mlp, scores, sse) + logits
 
 
+def activation_bytes(mc, tokens: int, dtype_bytes: int = 4) -> int:
+    """The estimate's activation part (bytes): the per-token term, the whole logits, the work areas."""
+    from neurosim.model.torch_network import LOGIT_ELEMENTS
+
+    logits = 2 * tokens * mc.vocab_size * dtype_bytes if tokens * mc.vocab_size <= LOGIT_ELEMENTS else 0
+    return tokens * floats_per_token(mc) * dtype_bytes + logits + _work_bytes(mc, dtype_bytes)
+
+
 def estimate_bytes(mc, tokens: int, dtype_bytes: int = 4, quantized: bool = True) -> int:
     """Estimated peak device bytes of a pass of ``tokens`` tokens (module docstring)."""
     params = count_parameters(mc)
     weights = params * dtype_bytes
     if quantized:
         weights += 2 * (params - mc.vocab_size * mc.hidden_size)
-    from neurosim.model.torch_network import LOGIT_ELEMENTS
-
-    logits = 2 * tokens * mc.vocab_size * dtype_bytes if tokens * mc.vocab_size <= LOGIT_ELEMENTS else 0
-    return (weights + tokens * floats_per_token(mc) * dtype_bytes + logits + _work_bytes(mc, dtype_bytes)
-            + RESERVE)
+    return weights + activation_bytes(mc, tokens, dtype_bytes) + RESERVE
 
 
 def check_fits(mc, tokens: int, dtype_bytes: int, quantized: bool, device_bytes: int, device_name: str) -> int:
