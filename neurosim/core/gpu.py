@@ -124,8 +124,7 @@ def quantize_activations_tensor(x, scale: str = "absmax", k: float = 3.0, clamp:
         v = (ax.to(f64).sum(dim=-1, keepdim=True) / n / _scalar(x, float(k), f64)).clamp(VTH_MIN, VTH_MAX)
     del ax
     v32 = v.to(f32)
-    # in place from here (a fresh tensor): one [rows, K] float at a time besides x and the counts
-    q = x.to(f32) / v32 if x.dtype != f32 else x / v32
+    q = x.to(f32) / v32   # a fresh tensor, rounded and clamped in place (the same values, less memory)
     if under is not None:
         q.masked_fill_(under, 0.0)  # a row below the smallest scale counts zero (x / 1 -> 0)
     q.round_()  # round half to even
