@@ -162,7 +162,6 @@ def measure_pass(model_dir, tokens: int, tiles: int = 32, seed: int = 0) -> dict
         phase("statistics", hook.ordered_records)
         phase("accuracy", lambda: be.accuracy(fp, q, ids))
         wall = time.perf_counter() - t0
-        del fp, q
     return dict(tokens=tokens, peak_bytes=max(peaks.values()), phase_peak_bytes=peaks, wall_s=wall,
                 at_peak={name: _grouped(a) for name, a in alive.items()})
 
@@ -259,15 +258,15 @@ def measure(a) -> dict:
     return doc
 
 
-#: PyTorch's CPU threads (the machine's cores, at most 2: the numbers do not depend on it)
-THREADS = 2
+#: PyTorch's CPU threads (one: the live bytes do not depend on it, and a shared machine slows its barriers)
+THREADS = 1
 
 
 def torch_threads() -> None:
-    """Use :data:`THREADS` CPU threads (fewer when the machine has fewer cores)."""
+    """Use :data:`THREADS` CPU threads."""
     import torch
 
-    torch.set_num_threads(max(1, min(THREADS, os.cpu_count() or 1)))
+    torch.set_num_threads(THREADS)
 
 
 def main(argv=None) -> int:

@@ -68,7 +68,9 @@ def render(doc: dict) -> str:
     base_runs = {r["tokens"]: r for r in base.get("runs", [])}
     blocks = ", ".join(f"{k} {v:,}" for k, v in sorted(doc["blocks"].items()))
     lines = [f"Peak live tensor bytes of a torch spike run against the pre-flight estimate (`{doc['command']}`): "
-             f"PyTorch's CPU device ({m['cpus']} cores, PyTorch {m['torch']}, Python {m['python']}), the float "
+             f"PyTorch's CPU device ({m['cpus']} cores, {m['threads']} thread{'s' * (m['threads'] != 1)}, PyTorch {m['torch']}, Python "
+             f"{m['python']}" + (f", load average {'/'.join(m['load_average'])} at the start" if m.get("load_average") else "")
+             + "), the float "
              "pass, the spike pass with the trace statistics and "
              f"{doc['tiles']} tiles, the statistics and the accuracy metrics, as `neurosim run --device cuda --mode "
              "spike --trace` runs them, of a random-weight checkpoint of the SpB2.0 layout scaled down "
