@@ -88,7 +88,8 @@ def render(doc: dict) -> str:
     lines += ["", f"Alive at the spike pass's peak at {last['tokens']:,} tokens (the largest groups):", ""]
     lines += _alive(last, "spike pass")
     if last["tokens"] in base_runs:
-        lines += ["", "The same with the earlier code:", ""]
+        lines += ["", "The same with the earlier code (its int32 storages of tokens x features are INT8 counts of whole "
+                  "projections, kept alive until the pass ended by the trace tiles' views onto their rows):", ""]
         lines += _alive(base_runs[last["tokens"]], "spike pass")
     big = doc["spb5b"]
     text = (f"The SpB2.0-5B layout's estimate at {big['tokens']:,} tokens: {big['per_token_bytes']:,} bytes per "
