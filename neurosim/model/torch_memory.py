@@ -69,7 +69,9 @@ def _work_bytes(mc, dtype_bytes: int) -> int:
     sse = 0
     if "sse_swa" in mc.layer_kinds:
         streams = (mc.num_sparse_partition + 1) * mc.sse_num_heads
-        sse = streams * TL.SSE_SEGMENT * mc.sse_head_dim * 16 * dtype_bytes
+        # per packed position of a stream: about 16 head-dim rows (the packed inputs, the solve's two
+        # operands, the output) and 5 chunk rows (the chunk's C x C decays, k k^T, A and q k^T, one in flight)
+        sse = streams * TL.SSE_SEGMENT * (mc.sse_head_dim * 16 + TL.DELTA_CHUNK * 5) * dtype_bytes
     logits = LOGIT_ROWS * mc.vocab_size * 8 * 6                    # float64 log-softmax blocks
     return max(mlp, scores, sse) + logits
 
