@@ -294,7 +294,9 @@ def render(doc: dict) -> str:
                               "comparison with the earlier code runs both at the default blocks.")
     lines += ["", "Longest length the pre-flight estimate admits for the 5B layout in spike mode: " + ", ".join(
         f"{longest_admitted(gib):,} tokens in {gib} GiB ({label})" for label, gib in GPU_MEMORY_GIB.items())
-        + " (above 524,288 tokens, the layout's max_position_embeddings, `--allow-longer` is needed)."]
+        + " (above 524,288 tokens, the layout's max_position_embeddings, `--allow-longer` is needed). These lengths "
+        "are the estimate of the code as rendered; the estimate column above is the one of the code each run was "
+        "measured with. The estimate's activation part against the live tensor bytes of a run: torch_peak.md."]
     for f in sorted(doc.get("failed", {}).values(), key=lambda f: f["tokens"]):
         lines += ["", f"Did not finish: {f['tokens']:,} tokens on the {f['gpu']}"
                   + (f" ({f['note']})" if f.get("note") else "") + f": `{f['error']}`"]

@@ -114,19 +114,23 @@ def quantize_activations_tensor(x, scale: str = "absmax", k: float = 3.0, clamp:
     f64, f32 = torch.float64, torch.float32
     nonfinite = (~torch.isfinite(x)).sum()
     ax = x.abs()
+    under = None
     if scale == "absmax":
         v = ax.amax(dim=-1, keepdim=True).to(f64) / _scalar(x, float(levels), f64)
         under = v.to(f32) < _F32_TINY
         v = torch.where(under, _scalar(x, 1.0, f64), v)
-        x = torch.where(under, _scalar(x, 0.0, x.dtype), x)
     else:
         n = _scalar(x, float(x.shape[-1]), f64)
         v = (ax.to(f64).sum(dim=-1, keepdim=True) / n / _scalar(x, float(k), f64)).clamp(VTH_MIN, VTH_MAX)
+    del ax
     v32 = v.to(f32)
-    q = torch.round(x.to(f32) / v32)  # round half to even
+    q = x.to(f32) / v32   # a fresh tensor, rounded and clamped in place (the same values, less memory)
+    if under is not None:
+        q.masked_fill_(under, 0.0)  # a row below the smallest scale counts zero (x / 1 -> 0)
+    q.round_()  # round half to even
     if clamp is not None:
         clamped = (q.abs() > clamp).sum()
-        q = q.clamp(-clamp, clamp)
+        q.clamp_(-clamp, clamp)
         bound = int(clamp)
     else:
         clamped = torch.zeros((), dtype=torch.int64, device=x.device)
@@ -219,14 +223,14 @@ def dequant_linear_tensor(aq: TensorActQuant, wq: TensorWeightQuant):
         raise NeurosimError(f"activation features {c.shape[-1]} != weight in_features {wq.w_int.shape[1]}")
     a_scale = aq.scale.to(f64)
     if wq.group_size is None:
-        acc = wq.product(c, aq.bound).to(f64)
-        return (acc * a_scale * wq.scale[:, 0].to(f64)).to(torch.float32)
+        acc = wq.product(c, aq.bound).to(f64)   # a fresh tensor: scaled in place, the same products
+        return acc.mul_(a_scale).mul_(wq.scale[:, 0].to(f64)).to(torch.float32)
     g = wq.group_size
     y = torch.zeros((c.shape[0], wq.w_int.shape[0]), dtype=f64, device=c.device)
     for j in range(wq.groups):
         part = wq.product(c[:, j * g:(j + 1) * g].contiguous(), aq.bound, j)
-        y = y + part.to(f64) * wq.scale[:, j].to(f64)
-    return (y * a_scale).to(torch.float32)
+        y += part.to(f64) * wq.scale[:, j].to(f64)
+    return y.mul_(a_scale).to(torch.float32)
 
 
 def count_histogram_tensor(counts, bound: int):

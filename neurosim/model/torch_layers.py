@@ -81,8 +81,8 @@ def sigmoid(x):
 
 
 def silu(x):
-    """x * sigmoid(x)."""
-    return x * sigmoid(x)
+    """x * sigmoid(x) (the product made in place in the sigmoid's tensor: the same product)."""
+    return sigmoid(x).mul_(x)
 
 
 def softplus(x):

@@ -176,7 +176,10 @@ class TorchModel:
         if stats is not None:
             self._pending.append((stats, "sse", torch.bincount(idx.reshape(-1), minlength=mc.num_sparse_partition), s))
         act = torch.relu if mc.sse_qk_relu else TL.silu
-        q1, k1, q2, k2 = (act(t).reshape(s, h, d) for t in (q1, k1, q2, k2))
+        q1 = act(q1).reshape(s, h, d)   # one at a time: each input freed as its activation is made
+        k1 = act(k1).reshape(s, h, d)
+        q2 = act(q2).reshape(s, h, d)
+        k2 = act(k2).reshape(s, h, d)
         v = TL.silu(v).reshape(s, h, -1)
         o, state = TL.sse_recurrence(q1, k1, q2, k2, v, g, beta, idx, w, mc.num_sparse_partition,
                                      router_weight=self.sse_router_weight,
@@ -205,14 +208,14 @@ class TorchModel:
     def _mlp_rows(self, linear, n: dict, x):
         gate = self._lin(linear, n["gate_proj"], x)
         up = self._lin(linear, n["up_proj"], x)
-        return self._lin(linear, n["down_proj"], TL.silu(gate) * up)
+        return self._lin(linear, n["down_proj"], TL.silu(gate).mul_(up))
 
     def _finish_stats(self) -> None:
         """The pending attention statistics of the pass as host dicts (one copy each, at the end)."""
         mc = self.model_config
         for stats, kind, tensor, extra in self._pending:
             if kind == "moba":
-                blocks, keys = (t.cpu().numpy() for t in tensor)
+                blocks, keys = (t.cpu().numpy().astype(np.int64) for t in tensor)
                 stats.update(moba_count_stats(blocks, keys, extra, mc.moba_chunk_size, mc.moba_topk))
             else:
                 stats.update(sse_stats(tensor.cpu().numpy(), extra))
@@ -224,21 +227,26 @@ class TorchModel:
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
             raise NeurosimError(f"token id out of range [0, {self.vocab_size})")
-        return self.weights[self.model_config.embed_name][self.torch.from_numpy(ids).to(self.device)]
+        return self.weights[self.model_config.embed_name][self.torch.from_numpy(ids).to(self.device)]  # a copy
 
     def run_layer(self, i: int, h, linear=None, *, pos0: int = 0, cache: DecodeCache | None = None,
-                  stats: dict | None = None):
-        """One pre-norm block on the device (``Model.run_layer``)."""
+                  stats: dict | None = None, in_place: bool = False):
+        """One pre-norm block on the device (``Model.run_layer``). ``in_place``: add both branches
+        into ``h`` itself (the same additions; the pass holds one residual stream, not three)."""
         linear = linear or default_linear
         n = self._names[i]
         kind = self.model_config.layer_kinds[i]
         ctx = dict(pos0=pos0, entry=None if cache is None else cache.layers[i], stats=stats)
         x = self._norm(n["attn_norm"], h)
         if kind == "sse_swa":
-            h = h + self._attn_sse_swa(linear, n, x, ctx)
+            a = self._attn_sse_swa(linear, n, x, ctx)
         else:
-            h = h + self._softmax_branch(linear, n, "", x, "moba" if kind == "moba" else "causal", ctx)
-        return h + self._mlp(linear, n, self._norm(n["mlp_norm"], h))
+            a = self._softmax_branch(linear, n, "", x, "moba" if kind == "moba" else "causal", ctx)
+        del x
+        h = h.add_(a) if in_place else h + a
+        del a
+        m = self._mlp(linear, n, self._norm(n["mlp_norm"], h))
+        return h.add_(m) if in_place else h + m
 
     def head(self, h):
         """Final norm and lm_head: [S, hidden] -> logits [S, vocab] (device tensor)."""
@@ -264,7 +272,7 @@ class TorchModel:
             self._pending = []
             for i in range(self.n_layers):
                 stats: dict | None = {} if pos0 == 0 else None
-                h = self.run_layer(i, h, linear, pos0=pos0, cache=cache, stats=stats)
+                h = self.run_layer(i, h, linear, pos0=pos0, cache=cache, stats=stats, in_place=True)
                 if stats is not None:
                     self.attention_stats[i] = stats
                 report_progress(progress, i, self.n_layers)
@@ -327,13 +335,19 @@ class LogitRows:
 
 
 def _moba_counts(torch, sel, chunk: int, pos0: int):
-    """(selected blocks, visited keys) int64 [H, S] of a MoBA selection sel [H, S, nb] for queries at
-    positions pos0..: what ``moba_count_stats`` needs, without keeping the selection."""
+    """(selected blocks, visited keys) int32 [H, S] of a MoBA selection sel [H, S, nb] for queries at
+    positions pos0..: what ``moba_count_stats`` needs, without keeping the selection (kept until the
+    pass ends: 8 bytes per query head and token)."""
     h, s, nb = sel.shape
     qpos = torch.arange(pos0, pos0 + s, device=sel.device)
     b = torch.arange(nb, device=sel.device)
-    keys = torch.minimum((b[None] + 1) * chunk, qpos[:, None] + 1) - b[None] * chunk  # [S, nb]
-    return sel.sum(dim=2), (sel * keys[None].clamp(min=0)).sum(dim=2)
+    keys = (torch.minimum((b[None] + 1) * chunk, qpos[:, None] + 1) - b[None] * chunk).clamp(min=0)  # [S, nb]
+    blocks = torch.zeros((h, s), dtype=torch.int32, device=sel.device)
+    visited = torch.zeros((h, s), dtype=torch.int32, device=sel.device)
+    for j in range(nb):   # a block at a time: no [H, S, nb] integer tensor (S < 2^31: int32 is exact)
+        blocks += sel[:, :, j]
+        visited += sel[:, :, j] * keys[:, j].to(torch.int32)
+    return blocks, visited
 
 
 def default_linear(name: str, x, w):

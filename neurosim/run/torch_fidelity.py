@@ -148,7 +148,8 @@ class TorchRecorder(RecorderBase):
             rows = tile_rows(self._tokens_of(p))
             lo, hi = max(rows.start, a), min(rows.stop, p["rows"])
             if lo < hi:
-                p["tile"].append((rows, c[lo - a:hi - a], aq.scale[lo - a:hi - a]))
+                # copies: a view would keep the whole [rows, in] counts alive until the pass ends
+                p["tile"].append((rows, c[lo - a:hi - a].clone(), aq.scale[lo - a:hi - a].clone()))
         if self.keep_counts:
             p["counts"].append(c)
 
