@@ -171,6 +171,8 @@ results-real: fetch-model $(B)/hw/hw.json
 	  $(PY) -m neurosim.results joint $(B)/eval-real-$$n $(B)/hw qwen_accuracy_energy_$$n --command "neurosim energy --eval $(B)/eval-real-$$n --hw $(B)/hw (hw of make main)" || exit 1; done
 	$(REAL_EVAL) --corpus python-stdlib --seed 1 --settings benchmarks/realmodel_heldout.yaml $(REAL_SIZE) --out $(B)/eval-real-heldout
 	$(PY) -m neurosim.results eval $(B)/eval-real-heldout qwen_heldout_code --command "neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --seed 1 --settings benchmarks/realmodel_heldout.yaml $(REAL_SIZE) --workers $(REAL_WORKERS)"
+	$(REAL_EVAL) --corpus shakespeare --seed 1 --exclude-windows $(B)/eval-real-plays --settings benchmarks/realmodel_heldout_plays.yaml $(REAL_SIZE) --out $(B)/eval-real-heldout-plays
+	$(PY) -m neurosim.results eval $(B)/eval-real-heldout-plays qwen_heldout_plays --command "neurosim eval --model $(REAL_MODEL) --corpus shakespeare --seed 1 --exclude-windows docs/results/qwen_frontier_plays.json --settings benchmarks/realmodel_heldout_plays.yaml $(REAL_SIZE) --workers $(REAL_WORKERS)"
 	$(REAL_EVAL) --corpus python-stdlib --settings benchmarks/sensitivity.yaml --windows $(REAL_SENS_WINDOWS) --window-tokens $(REAL_SENS_TOKENS) --out $(B)/eval-real-sens
 	$(PY) -m neurosim.results eval $(B)/eval-real-sens qwen_sensitivity_code --command "neurosim eval --model $(REAL_MODEL) --corpus python-stdlib --settings benchmarks/sensitivity.yaml --windows $(REAL_SENS_WINDOWS) --window-tokens $(REAL_SENS_TOKENS) --workers $(REAL_WORKERS)"
 	$(PY) -m neurosim.results sync

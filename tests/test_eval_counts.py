@@ -214,6 +214,38 @@ def test_confirmation_on_disjoint_windows(tiny, texts, confirmed):
     assert len(rows) == 1 + 3 * 3 + 3 * len(labels) and sum("[confirmation]" in r for r in rows) == 3 * len(labels)
 
 
+def test_exclude_windows_draws_none_of_an_earlier_evals(tiny, texts, confirmed, tmp_path):
+    res, first = confirmed
+    out = tmp_path / "held"
+    # the same seed would draw the same windows: every one must now come from another slot
+    assert main(["eval", "--model", str(tiny), "--text-file", *texts, "--windows", "3", "--window-tokens", "16",
+                 "--exclude-windows", str(first), "--bootstrap", "200", "--out", str(out), "--quiet"]) == 0
+    held = json.loads((out / "eval.json").read_text())
+    spans = lambda sel: {(w["source"], w["offset"] + i) for w in sel for i in range(w["tokens"])}
+    assert not spans(res["selection"]) & spans(held["selection"]) and len(held["selection"]) == 3
+    assert held["config"]["exclude_windows"] == str(first) and held["config"]["seed"] == res["config"]["seed"]
+
+
+@pytest.mark.parametrize("case,msg", [
+    ("missing", "exclude_windows: no eval result at"),
+    ("not-eval", "is not an eval result with a window selection"),
+    ("length", "has windows of 16 tokens, this eval 8"),
+    ("corpus", "none of the windows of"),
+])
+def test_bad_exclude_windows(tiny, texts, confirmed, tmp_path, capsys, case, msg):
+    _, first = confirmed
+    path = {"missing": tmp_path / "nowhere", "length": first, "corpus": tmp_path / "other.json",
+            "not-eval": tmp_path / "list.json"}[case]
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "other.json").write_text(json.dumps({"selection": [{"source": "x.txt", "offset": 0, "tokens": 16}]}))
+    out = tmp_path / "ev"
+    rc = main(["eval", "--model", str(tiny), "--text-file", *texts, "--windows", "2",
+               "--window-tokens", "8" if case == "length" else "16", "--exclude-windows", str(path), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and msg in err[0], err
+    assert not out.exists() and not list(tmp_path.glob(".ev*"))
+
+
 def test_chosen_settings_frontier():
     def s(label, hi, spa, proj=("*",)):
         return {"label": label, "quantizer": {"projections": list(proj), "coding": "bitwise"},

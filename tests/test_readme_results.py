@@ -43,6 +43,20 @@ def test_accuracy_result_names_its_renderer():
     assert RESULTS_DIR / "accuracy.json" in RENDERED
 
 
+@pytest.mark.parametrize("held,chosen_on,files", [("qwen_heldout_code", "qwen_frontier_code", True),
+                                                   ("qwen_heldout_plays", "qwen_frontier_plays", False)])
+def test_held_out_results_share_no_window_with_the_frontier(held, chosen_on, files):
+    """The held-out confirmations the docs quote were scored on windows their frontier did not use (and
+    on code, where the docs say so, in other files)."""
+    spans = {}
+    for name in (held, chosen_on):
+        sel = json.loads((RESULTS_DIR / f"{name}.json").read_text())["selection"]
+        spans[name] = {(w["source"], w["offset"] + i) for w in sel for i in range(w["tokens"])}
+    assert spans[held] and spans[chosen_on] and not spans[held] & spans[chosen_on]
+    if files:
+        assert not {s for s, _ in spans[held]} & {s for s, _ in spans[chosen_on]}
+
+
 @pytest.mark.parametrize("path", RENDERED, ids=lambda p: p.name)
 def test_results_md_is_rendered_from_json(path):
     assert render(json.loads(path.read_text())) == path.with_suffix(".md").read_text()

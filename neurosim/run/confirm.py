@@ -3,16 +3,21 @@ the target they are judged against.
 
 The choice is made on the first window set; the held-out windows are drawn with another seed from
 the slots the first draw did not take, so no window is shared, and the chosen settings are scored
-again on them in the same command (:func:`neurosim.run.eval.evaluate`).
+again on them in the same command (:func:`neurosim.run.eval.evaluate`). A later command confirms
+an earlier eval with ``--exclude-windows``: its windows are drawn from the slots the earlier eval's
+did not take (:func:`excluded_slots`).
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 from neurosim import NeurosimError
 from neurosim.run.metrics import common_sparsity, mixed_windows
 
 __all__ = ["TARGET_PPL", "TARGET_SPARSITY", "target_sparsity", "target_met", "CHOICE_RULE", "chosen_settings",
-           "confirmation_windows", "window_spans", "full_settings"]
+           "confirmation_windows", "window_spans", "full_settings", "excluded_slots"]
 
 #: the target: perplexity-change interval entirely below +1% at >= 65% fixed-window sparsity
 #: (on the common basis where the windows differ between projections)
@@ -72,10 +77,36 @@ def confirmation_windows(cfg, ckpt, texts, wins, calib):
 
     if cfg.confirm_seed is None:
         return None
-    held = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.confirm_seed,
-                          exclude={(w.source, w.offset) for w in wins})
+    taken = {(w.source, w.offset) for w in wins}
+    if cfg.exclude_windows:
+        taken |= excluded_slots(cfg.exclude_windows, cfg.window_tokens, {src for src, _ in texts})
+    held = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.confirm_seed, exclude=taken)
     if window_spans(held) & window_spans(wins):  # cannot happen: slots never overlap; checked all the same
         raise NeurosimError("the confirmation windows overlap the selection windows")
     for src, ids in calib.values():
         check_disjoint(ids, held, src, against="the confirmation windows")
     return held
+
+
+def excluded_slots(path: str, window_tokens: int, sources: set[str]) -> set[tuple[str, int]]:
+    """The (source, token offset) slots of an earlier eval's windows (its eval.json, its folder or a
+    results file made from it), which a held-out draw leaves out. One-line errors: no such result,
+    no window selection in it, windows of another length, or none from this eval's texts."""
+    p = Path(path)
+    f = p / "eval.json" if p.is_dir() else p
+    if not f.is_file():
+        raise NeurosimError(f"exclude_windows: no eval result at {path} (an eval.json or its folder)")
+    try:
+        doc = json.loads(f.read_text())
+        sel = doc["selection"]
+        slots = {(str(w["source"]), int(w["offset"])) for w in sel}
+        lengths = {int(w["tokens"]) for w in sel}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NeurosimError(f"exclude_windows: {f} is not an eval result with a window selection ({exc})") from None
+    if lengths - {window_tokens}:
+        raise NeurosimError(f"exclude_windows: {f} has windows of {sorted(lengths)[0]} tokens, this eval "
+                            f"{window_tokens}: give the same --window-tokens so the slots line up")
+    if not {src for src, _ in slots} & sources:
+        raise NeurosimError(f"exclude_windows: none of the windows of {f} come from this eval's texts "
+                            "(another corpus?)")
+    return slots

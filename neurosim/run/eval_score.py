@@ -58,7 +58,12 @@ def prepare(cfg: EvalConfig) -> Prepared:
     if ckpt.tokenizer is None:
         raise NeurosimError(f"{model_dir} has no tokenizer.json; neurosim eval needs one to read text")
     texts = load_texts(cfg.text_file, cfg.corpus, cfg.encoding)
-    wins = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.seed,
+    exclude: set[tuple[str, int]] = set()
+    if cfg.exclude_windows:
+        from neurosim.run.confirm import excluded_slots
+
+        exclude = excluded_slots(cfg.exclude_windows, cfg.window_tokens, {src for src, _ in texts})
+    wins = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.seed, exclude=exclude,
                           one_per_text=cfg.corpus == "python-stdlib")
     base = Model(ckpt, dtype=np.dtype(cfg.dtype).type)
     base.keep_weights = base.weights_fit()   # float weights kept for small models only (re-read otherwise)

@@ -67,6 +67,8 @@ class EvalConfig:
     seed: int = 0
     #: seed of held-out windows (none shared with the seed's) on which the chosen settings are scored again
     confirm_seed: int | None = None
+    #: an earlier eval (eval.json or its folder): windows are drawn from the slots its windows did not take
+    exclude_windows: str | None = None
     bootstrap: int = 10000
     dtype: str = "float32"
     workers: int = 1  #: processes scoring windows (the figures do not depend on it)
@@ -89,6 +91,9 @@ class EvalConfig:
         if self.confirm_seed == self.seed:
             raise NeurosimError(f"confirm_seed must differ from seed ({self.seed}): the held-out windows need "
                                 "their own draw")
+        if self.exclude_windows is not None and not Path(self.exclude_windows).exists():
+            raise NeurosimError(f"exclude_windows: no eval result at {self.exclude_windows} (an eval.json or its "
+                                "folder)")
         if self.dtype not in ("float32", "float64"):
             raise NeurosimError(f"dtype must be float32 or float64, got {self.dtype!r}")
         if not self.settings:
