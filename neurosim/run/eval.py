@@ -192,7 +192,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "target and the accuracy/spike frontier) on windows drawn with this seed, none shared with --seed's "
                    "(default: no confirmation)")
     p.add_argument("--exclude-windows", metavar="EVAL", help="an earlier eval (its eval.json or folder): draw "
-                   "none of its windows, to confirm its choice on held-out windows (same --window-tokens)")
+                   "none of its windows, to confirm its choice on held-out windows (same --window-tokens; default: "
+                   "exclude none)")
     p.add_argument("--bootstrap", type=int, help=f"bootstrap resamples (default {d.bootstrap})")
     p.add_argument("--dtype", choices=("float32", "float64"), help="float dtype of the model (default float32)")
     p.add_argument("--workers", type=int, help="processes scoring windows, one core each (default 1; "
