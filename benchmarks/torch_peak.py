@@ -178,17 +178,20 @@ def _grouped(alive: list, top: int = 16) -> list[list]:
 def estimate_terms(mc, tokens: int) -> dict:
     """The estimate of the package imported (this one, or an earlier one's in a baseline run) for a
     float32 spike pass of ``tokens`` tokens (bytes): the whole, its activation part (the whole less
-    the weights and the reserve: the estimate less that of no token, plus the work areas) and its
-    per-token term."""
+    the weights and the reserve) and its per-token term."""
     from neurosim.model import torch_memory as TM
+    from neurosim.model.config import count_parameters
 
     try:
         per_token = TM.floats_per_token(mc, tokens)
     except TypeError:   # an earlier version: no length-dependent term
         per_token = TM.floats_per_token(mc)
     whole = TM.estimate_bytes(mc, tokens)
-    return dict(estimate_bytes=whole, activation_bytes=whole - TM.estimate_bytes(mc, 0) + TM._work_bytes(mc, 4),
-                per_token_bytes=per_token * 4)
+    params = count_parameters(mc)   # the weight term of every version: float32 values + int8 codes and operand
+    activation = whole - params * 4 - 2 * (params - mc.vocab_size * mc.hidden_size) - TM.RESERVE
+    if hasattr(TM, "activation_bytes") and TM.activation_bytes(mc, tokens) != activation:
+        raise RuntimeError("the estimate's weight term changed: update estimate_terms")
+    return dict(estimate_bytes=whole, activation_bytes=activation, per_token_bytes=per_token * 4)
 
 
 def measure_all(tokens: list[int], scale: int, tiles: int) -> dict:
