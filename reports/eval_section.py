@@ -107,7 +107,8 @@ def eval_answer(ev: dict) -> str:
 def add_eval_section(doc, figs: dict, ev: dict, ev_path) -> None:
     """The frontier's details (setting table, per-kind table); the opening figure is ``accuracy_frontier``
     (:func:`frontier_figure`), added by the caller."""
-    from neurosim.run.eval_render import confirmation_lines, format_kinds, format_table, source_noun
+    from neurosim.run.eval_render import confirmation_lines, format_kinds, format_table
+    from neurosim.run.windows import source_noun
 
     doc.p(f"From `{ev_path}`; windows drawn with seed {ev['config']['seed']} from "
           f"{', '.join(ev['corpus']['sources'])}. Perplexity change = exp(mean NLL change) - 1; intervals are "

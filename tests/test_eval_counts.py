@@ -191,7 +191,7 @@ def test_intervals_over_plays_in_eval(confirmed):
 
 
 def test_source_texts_are_named_by_corpus():
-    from neurosim.run.eval_render import source_noun
+    from neurosim.run.windows import source_noun
 
     assert source_noun({"corpus": None, "text_file": None}) == "plays"
     assert source_noun({"corpus": "shakespeare", "text_file": None}) == "plays"

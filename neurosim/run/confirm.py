@@ -70,17 +70,16 @@ def window_spans(wins) -> set:
     return {(w.source, int(w.offset) + i) for w in wins for i in range(len(w.ids))}
 
 
-def confirmation_windows(cfg, ckpt, texts, wins, calib):
+def confirmation_windows(cfg, ckpt, texts, wins, calib, excluded=frozenset()):
     """The held-out windows of ``--confirm-seed`` (None without it): drawn with that seed from the
-    slots no selection window uses, so no window is shared; calibration texts checked against them."""
+    slots no selection window uses (nor ``excluded``, those of ``--exclude-windows``), so no window is
+    shared; calibration texts checked against them."""
     from neurosim.run.windows import check_disjoint, select_windows
 
     if cfg.confirm_seed is None:
         return None
-    taken = {(w.source, w.offset) for w in wins}
-    if cfg.exclude_windows:
-        taken |= excluded_slots(cfg.exclude_windows, cfg.window_tokens, {src for src, _ in texts})
-    held = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.confirm_seed, exclude=taken)
+    held = select_windows(ckpt.tokenizer, texts, cfg.windows, cfg.window_tokens, cfg.confirm_seed,
+                          exclude={(w.source, w.offset) for w in wins} | set(excluded))
     if window_spans(held) & window_spans(wins):  # cannot happen: slots never overlap; checked all the same
         raise NeurosimError("the confirmation windows overlap the selection windows")
     for src, ids in calib.values():

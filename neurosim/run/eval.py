@@ -75,7 +75,7 @@ def evaluate(cfg: EvalConfig, quiet: bool = False) -> dict:
     folder = OutputFolder(cfg.out, EVAL_MARKER, "eval") if cfg.out else None
     try:
         prep = prepare(cfg)
-        held_out = confirmation_windows(cfg, prep.ckpt, prep.texts, prep.windows, prep.calib)
+        held_out = confirmation_windows(cfg, prep.ckpt, prep.texts, prep.windows, prep.calib, prep.excluded)
         # ---------------------------------------------------------------- all checks done: work
         timing: dict = {}
         scored = score_windows(cfg, prep.windows, prep, quiet, timing, "passes_s")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from neurosim.run import evalstats as ES
 from neurosim.run.confirm import TARGET_PPL, TARGET_SPARSITY, full_settings, target_met, target_sparsity
 from neurosim.run.metrics import fixed_sparsity_text
+from neurosim.run.windows import source_noun
 
 __all__ = ["format_table", "format_kinds", "verdict", "confirmation_lines", "render_result", "rotation_lines",
            "sparsity_cell"]
@@ -29,19 +30,6 @@ def _mac_weighted(t: dict) -> float | None:
     return t.get("mac_weighted_spikes_per_activation", t.get("accumulates_per_dense_mac"))
 
 
-def source_noun(config: dict) -> str:
-    """What the corpus's source texts are called: plays (Shakespeare), files (the standard library's
-    source) or texts (``--text-file``)."""
-    if config.get("text_file"):
-        return "texts"
-    return "files" if config.get("corpus") == "python-stdlib" else "plays"
-
-
-def plays_note(config: dict) -> str:
-    """The table header's note on the intervals over the source texts."""
-    return f", and over {source_noun(config)} (cluster bootstrap: each source text resampled with its windows)"
-
-
 def format_table(result: dict) -> str:
     """The Markdown table of an eval result (also printed)."""
     n = result["settings"][0]["windows"]
@@ -50,12 +38,13 @@ def format_table(result: dict) -> str:
     plays = "ppl_change_ci_plays" in result["settings"][0]
     ci = ES.interval_shown(n)
     few = f"no intervals: {ES.TOO_FEW} (at least {ES.MIN_CI_WINDOWS})"
+    texts = source_noun(result["config"])
+    over_texts = f", and over {texts} (cluster bootstrap: each source text resampled with its windows)"
     lines = [f"{n} windows x {wt} tokens, {result['model']['model_type']}; "
-             + (("95% bootstrap intervals over windows" + (plays_note(result["config"]) if plays else "")) if ci
-                else few),
+             + (("95% bootstrap intervals over windows" + (over_texts if plays else "")) if ci else few),
              "",
              "| setting | dNLL (nats/token) [95% CI] | ppl change [95% CI] | "
-             + (f"ppl change [95% CI over {source_noun(result['config'])}] | " if plays else "")
+             + (f"ppl change [95% CI over {texts}] | " if plays else "")
              + f"dNLL vs {first} [paired 95% CI] | mean KL | top-1 agree | sparsity, fixed window T "
              "| spikes/act (MAC-weighted) | tokens |",
              "|---|---|---|---|---|---|---|---|---|" + ("---|" if plays else "")]

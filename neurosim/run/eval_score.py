@@ -3,7 +3,7 @@ models and hooks of every setting (:class:`Scorer`), which score one window at a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ class Prepared:
     windows: list
     base: Any  #: neurosim.model.network.Model
     calib: dict
+    excluded: set = field(default_factory=set)  #: (source, offset) slots of --exclude-windows
 
 
 @dataclass
@@ -78,7 +79,7 @@ def prepare(cfg: EvalConfig) -> Prepared:
                 src, ids = FO.calibration_ids(q.calib_file, q.calib_tokens, ckpt.tokenizer, cfg.encoding)
                 check_disjoint(ids, wins, src)
                 calib[key] = (src, ids)
-    return Prepared(ckpt, model_dir, texts, wins, base, calib)
+    return Prepared(ckpt, model_dir, texts, wins, base, calib, exclude)
 
 
 def check_kind_windows(q: QuantSetting, base) -> None:

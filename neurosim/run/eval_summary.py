@@ -8,10 +8,10 @@ import numpy as np
 from neurosim import __version__
 from neurosim.run import evalstats as ES
 from neurosim.run.code_corpus import corpus_record
-from neurosim.run.eval_render import source_noun
 from neurosim.run.eval_score import Prepared, Scored
 from neurosim.run.eval_settings import EvalConfig, QuantSetting
 from neurosim.run.fidelity import name_matches, window_levels
+from neurosim.run.windows import source_noun
 
 __all__ = ["summarize"]
 
@@ -120,7 +120,7 @@ def summarize(cfg: EvalConfig, prep: Prepared, wins: list, scored: Scored) -> di
         "selection": [{"window": w.index, "source": w.source, "offset": w.offset, "tokens": int(len(w.ids))}
                       for w in wins],
         "ci": {"level": ES.CI_LEVEL, "method": "percentile bootstrap over windows", "resamples": cfg.bootstrap,
-               "plays": {"method": f"cluster bootstrap: the source texts ({source_noun(asdict(cfg))}) resampled "
+               "plays": {"method": f"cluster bootstrap: the source texts ({source_noun(vars(cfg))}) resampled "
                                    "with their windows",
                          "groups": int(draws.shape[1])}},
         "smoothing": smooth_info,

@@ -74,6 +74,14 @@ def encode_plain(tokenizer, text: str) -> np.ndarray:
         tokenizer.encode_special_tokens = before
 
 
+def source_noun(config: dict) -> str:
+    """What an eval's source texts are called (``config``: its corpus and text_file keys): plays
+    (Shakespeare), files (the standard library's sources) or texts (``--text-file``)."""
+    if config.get("text_file"):
+        return "texts"
+    return "files" if config.get("corpus") == "python-stdlib" else "plays"
+
+
 def select_windows(tokenizer, texts: list[tuple[str, str]], windows: int, window_tokens: int,
                    seed: int, exclude: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
                    one_per_text: bool = False) -> list[Window]:
