@@ -155,7 +155,8 @@ def _baseline_run(src: str, model_dir: str, tokens: int, trace: Path) -> dict:
     code = ("import json,sys;from benchmarks.longctx import _settings;from neurosim.run import execute;"
             f"s=execute(_settings({model_dir!r},{tokens},{str(trace)!r}),quiet=True);"
             "print('PHASES '+json.dumps(s['_timing']))")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(src).resolve()), str(Path.cwd())]))
+    path = [str(Path(src).resolve()), str(Path.cwd()), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in path if p))
     r = subprocess.run([sys.executable, "-P", "-c", code], env=env, capture_output=True, text=True)  # -P: SRC, not the cwd
     if r.returncode:
         return dict(error=r.stderr.strip().splitlines()[-1:])
@@ -208,6 +209,7 @@ def measure(a, save) -> dict:
             continue
         r["gpu"] = props.name
         runs[f"{props.name}:{n}"] = r
+        doc.get("failed", {}).pop(f"{props.name}:{n}", None)   # an earlier failure at this length, now run
         print(json.dumps(r), flush=True)
         save(doc)
         if n == first:
@@ -247,6 +249,14 @@ def _checks(a, doc: dict, save, gpu: str, n: int, tmp: Path) -> None:
         save(doc)
 
 
+def invocation(a) -> str:
+    """The measuring command as run, the checkpoint and the earlier package named DIR and SRC."""
+    parts = ["python -m benchmarks.longctx --spb5b DIR", f"--tokens {a.tokens}"]
+    parts += ["--baseline SRC"] * bool(a.baseline) + ["--check-blocks"] * a.check_blocks
+    parts += [f"--refuse {a.refuse}"] * bool(a.refuse) + [f"--memory-gib {a.memory_gib:g}"] * bool(a.memory_gib)
+    return " ".join(parts)
+
+
 def main(argv=None) -> int:
     ap = result_parser(__doc__, "longctx")
     ap.add_argument("--json", help="the measurement file (default OUT/longctx.json)")
@@ -259,10 +269,13 @@ def main(argv=None) -> int:
     a, out = parse_results_args(ap, argv)
     a.json = a.json or str(out / "longctx.json")
 
+    command = invocation(a)
+
     def save(doc):
         doc["renderer"] = "benchmarks.longctx_report:render"
-        doc.setdefault("command", "python -m benchmarks.longctx --spb5b DIR --tokens 4096,16384,32768,65536,131072 "
-                       "--baseline SRC --check-blocks --refuse 1048576")
+        doc.pop("command", None)
+        if command not in doc.setdefault("commands", []):
+            doc["commands"].append(command)
         Path(a.json).write_text(json.dumps(doc, indent=1, sort_keys=True, allow_nan=False) + "\n")
     if a.render_only:
         from neurosim.results import write_result
