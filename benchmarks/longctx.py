@@ -252,8 +252,10 @@ def _checks(a, doc: dict, save, gpu: str, n: int, tmp: Path) -> None:
 def invocation(a) -> str:
     """The measuring command as run, the checkpoint and the earlier package named DIR and SRC."""
     parts = ["python -m benchmarks.longctx --spb5b DIR", f"--tokens {a.tokens}"]
-    parts += ["--baseline SRC"] * bool(a.baseline) + ["--check-blocks"] * a.check_blocks
-    parts += [f"--refuse {a.refuse}"] * bool(a.refuse) + [f"--memory-gib {a.memory_gib:g}"] * bool(a.memory_gib)
+    parts += ["--baseline SRC"] if a.baseline else []
+    parts += ["--check-blocks"] if a.check_blocks else []
+    parts += [f"--refuse {a.refuse}"] if a.refuse else []
+    parts += [f"--memory-gib {a.memory_gib:g}"] if a.memory_gib else []
     return " ".join(parts)
 
 

@@ -274,6 +274,23 @@ def test_baseline_comparison_uses_the_fields_both_record():
     assert same_attention(old[:2] + [None], new)[0] is False
 
 
+def test_measuring_command_is_recorded_as_run_and_listed_in_the_header():
+    """Each measuring call's command, flags as given (paths named DIR and SRC), heads the rendering;
+    optional flags left out are not named."""
+    import argparse
+
+    from benchmarks.longctx import invocation
+    from benchmarks.longctx_report import render
+
+    full = argparse.Namespace(tokens="4096,131072", baseline="/x/old", check_blocks=True, refuse=1048576, memory_gib=79.0)
+    bare = argparse.Namespace(tokens="4096,262144", baseline=None, check_blocks=False, refuse=None, memory_gib=None)
+    assert invocation(full) == ("python -m benchmarks.longctx --spb5b DIR --tokens 4096,131072 --baseline SRC "
+                                "--check-blocks --refuse 1048576 --memory-gib 79")
+    assert invocation(bare) == "python -m benchmarks.longctx --spb5b DIR --tokens 4096,262144"
+    head = render({"commands": [invocation(full), invocation(bare)]}).splitlines()[0]
+    assert head.startswith(f"Long context (`{invocation(full)}`, then `{invocation(bare)}`)")
+
+
 def test_energy_table_checks_the_measured_moba_fraction():
     """Rendering checks each GPU run's MoBA statistics against the exact count and refuses a run
     that disagrees; the rows cover 4,096 x 2^k up to 1,048,576 tokens and the measured lengths."""
