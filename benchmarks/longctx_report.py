@@ -195,6 +195,21 @@ def _run_rows(runs: list[dict]) -> list[str]:
     return lines
 
 
+def _reach_lines(runs: list[dict]) -> list[str]:
+    """Per GPU, the longest run and the measured peaks against their estimates."""
+    lines: list[str] = []
+    for gpu in sorted({r["gpu"] for r in runs}):
+        rs = [r for r in runs if r["gpu"] == gpu]
+        top = max(rs, key=lambda r: r["tokens"])
+        share = [r["peak_gib"] / r["estimate_gib"] for r in rs]
+        lines += ["", f"Reach on the {gpu}: {top['tokens']:,} tokens ran (peak {top['peak_gib']:.1f} GiB, estimate "
+                  f"{top['estimate_gib']:.1f} GiB, run {top['phases']['total_s']:.0f} s); every measured peak is "
+                  f"{min(share):.2f} to {max(share):.2f} of its estimate."]
+    if not any("H200" in r["gpu"] for r in runs):
+        lines += ["", "No run on an H200 is recorded here: its length above is the estimate's alone."]
+    return lines
+
+
 def _saving(r: dict, spike: str, mac: str) -> float:
     return 1 - r[spike] / r[mac]
 
@@ -298,6 +313,7 @@ def render(doc: dict) -> str:
         + " (above 524,288 tokens, the layout's max_position_embeddings, `--allow-longer` is needed). These lengths "
         "are the estimate of the code as rendered; the estimate column above is the one of the code each run was "
         "measured with. The estimate's activation part against the live tensor bytes of a run: torch_peak.md."]
+    lines += _reach_lines(runs)
     for f in sorted(doc.get("failed", {}).values(), key=lambda f: f["tokens"]):
         lines += ["", f"Did not finish: {f['tokens']:,} tokens on the {f['gpu']}"
                   + (f" ({f['note']})" if f.get("note") else "") + f": `{f['error']}`"]

@@ -291,6 +291,18 @@ def test_measuring_command_is_recorded_as_run_and_listed_in_the_header():
     assert head.startswith(f"Long context (`{invocation(full)}`, then `{invocation(bare)}`)")
 
 
+def test_reach_names_the_longest_run_and_the_peak_share_per_gpu():
+    """Per GPU the longest run and the range of peak / estimate; no H200 run is said so."""
+    from benchmarks.longctx_report import _reach_lines
+
+    run = dict(gpu="G", tokens=4096, peak_gib=30.0, estimate_gib=40.0, phases=dict(total_s=7.0))
+    long = dict(run, tokens=131072, peak_gib=45.0, estimate_gib=50.0, phases=dict(total_s=300.0))
+    text = " ".join(_reach_lines([run, long]))
+    assert "Reach on the G: 131,072 tokens ran (peak 45.0 GiB, estimate 50.0 GiB, run 300 s)" in text
+    assert "0.75 to 0.90 of its estimate" in text and "No run on an H200" in text
+    assert "No run on an H200" not in " ".join(_reach_lines([dict(run, gpu="NVIDIA H200")]))
+
+
 def test_energy_table_checks_the_measured_moba_fraction():
     """Rendering checks each GPU run's MoBA statistics against the exact count and refuses a run
     that disagrees; the rows cover 4,096 x 2^k up to 1,048,576 tokens and the measured lengths."""
