@@ -11,7 +11,8 @@ against the pre-flight estimate, the device seconds of the attention (MoBA's gat
 full attention, SWA) and of the SSE recurrence (CUDA events around those calls), MoBA's measured key
 fractions. ``--baseline SRC``: the same run at the first length with the neurosim package under SRC
 (an earlier version), its trace compared with this one's (records, histograms, attention
-statistics: the fields both versions record) and its time. ``--check-blocks``: the first length
+statistics: the fields both versions record) and its time (``--repeats N``: N more runs of each,
+alternating, for medians). ``--check-blocks``: the first length
 again with small blocks (attention one KV head at a time, SSE segments of 1,024, MLP rows of 1,024), compared the same way.
 ``--refuse TOKENS``: ``neurosim run`` at a length the GPU cannot hold (its exit status and line).
 The checks run right after the first length, then the other lengths; each step is saved as it ends
@@ -164,6 +165,16 @@ def _baseline_run(src: str, model_dir: str, tokens: int, trace: Path) -> dict:
     return dict(phases=json.loads(line[7:]))
 
 
+def _timing_pairs(a, n: int, tmp: Path, repeats: int) -> list[dict]:
+    """``repeats`` runs of this code and of the earlier one at ``n`` tokens, alternating: the phases of each."""
+    pairs = []
+    for i in range(repeats):
+        now = _one_run(a.spb5b, n, tmp / f"repeat{i}")["phases"]
+        pairs.append(dict(current=now, baseline=_baseline_run(a.baseline, a.spb5b, n, tmp / f"base{i}").get("phases")))
+        print(json.dumps(pairs[-1]), flush=True)
+    return pairs
+
+
 def _refusal(model_dir: str, tokens: int, tmp: Path) -> dict:
     text = tmp / "long.txt"
     text.write_text(PROMPT * (tokens // 8 + 10))
@@ -227,6 +238,9 @@ def _checks(a, doc: dict, save, gpu: str, n: int, tmp: Path) -> None:
         doc.setdefault("baseline", {})[f"{gpu}:{n}"] = dict(base, tokens=n, gpu=gpu)
         print(json.dumps(doc["baseline"]), flush=True)
         save(doc)
+        if a.repeats > 0 and "error" not in base:
+            doc["baseline"][f"{gpu}:{n}"]["timing_pairs"] = _timing_pairs(a, n, tmp, a.repeats)
+            save(doc)
     if a.check_blocks:
         from neurosim.model import torch_layers as TL
         from neurosim.model import torch_network as TN
@@ -256,6 +270,7 @@ def invocation(a) -> str:
     parts += ["--check-blocks"] if a.check_blocks else []
     parts += [f"--refuse {a.refuse}"] if a.refuse else []
     parts += [f"--memory-gib {a.memory_gib:g}"] if a.memory_gib else []
+    parts += [f"--repeats {a.repeats}"] if getattr(a, "repeats", 0) else []
     return " ".join(parts)
 
 
@@ -268,6 +283,9 @@ def main(argv=None) -> int:
     ap.add_argument("--check-blocks", action="store_true")
     ap.add_argument("--refuse", type=int, help="a length the GPU cannot hold: check the refusal")
     ap.add_argument("--memory-gib", type=float, help="cap the GPU memory the run may allocate (GiB)")
+    ap.add_argument("--repeats", type=int, default=0,
+                    help="with --baseline: time this code and the earlier one this many more times each, "
+                         "alternating (default 0)")
     a, out = parse_results_args(ap, argv)
     a.json = a.json or str(out / "longctx.json")
 

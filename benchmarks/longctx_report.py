@@ -4,6 +4,7 @@ the energy per token against context length (:mod:`hwmodels.context_energy`), th
 from __future__ import annotations
 
 from pathlib import Path
+from statistics import median
 
 
 GIB = 1 << 30
@@ -195,6 +196,18 @@ def _run_rows(runs: list[dict]) -> list[str]:
     return lines
 
 
+def timing_sentence(pairs: list[dict]) -> str:
+    """The medians of alternating runs of this code and the earlier one (fp + spike + accuracy, s)."""
+    def work(p: dict) -> float:
+        return p["fp_s"] + p["spike_s"] + p["accuracy_s"]
+    pairs = [p for p in pairs if p.get("baseline")]
+    now = float(median([work(p["current"]) for p in pairs]))
+    old = float(median([work(p["baseline"]) for p in pairs]))
+    return (f"Timed {len(pairs)} more times each, alternating: median fp + spike + accuracy {now:.2f} s against "
+            f"{old:.2f} s for the earlier code ({now / old:.3f}x; fastest {min(work(p['current']) for p in pairs):.2f} s "
+            f"against {min(work(p['baseline']) for p in pairs):.2f} s).")
+
+
 def _reach_lines(runs: list[dict]) -> list[str]:
     """Per GPU, the longest run and the measured peaks against their estimates."""
     lines: list[str] = []
@@ -302,6 +315,8 @@ def render(doc: dict) -> str:
                       f"{'equal' if same['attention_stats_equal'] else 'DIFFER'}{_fields(same)}, totals "
                       f"{'equal' if same['totals_equal'] else 'DIFFER'}, accuracy {'equal' if same['accuracy_equal'] else 'DIFFERS'}"
                       f"; its run {t['total_s']:.2f} s (fp {t['fp_s']:.2f} s, spike {t['spike_s']:.2f} s)."]
+            if b.get("timing_pairs"):
+                lines[-1] += " " + timing_sentence(b["timing_pairs"])
             if key == "small_blocks" and not same["totals_equal"]:
                 lines[-1] += (" Smaller blocks change the shapes of the float products (cuBLAS picks its kernel, and "
                               "so its summation order, by shape) and the points where the SSE recurrence carries its "

@@ -287,8 +287,22 @@ def test_measuring_command_is_recorded_as_run_and_listed_in_the_header():
     assert invocation(full) == ("python -m benchmarks.longctx --spb5b DIR --tokens 4096,131072 --baseline SRC "
                                 "--check-blocks --refuse 1048576 --memory-gib 79")
     assert invocation(bare) == "python -m benchmarks.longctx --spb5b DIR --tokens 4096,262144"
+    assert invocation(argparse.Namespace(**dict(vars(full), repeats=5))).endswith("--memory-gib 79 --repeats 5")
     head = render({"commands": [invocation(full), invocation(bare)]}).splitlines()[0]
     assert head.startswith(f"Long context (`{invocation(full)}`, then `{invocation(bare)}`)")
+
+
+def test_alternating_timings_give_medians_and_the_ratio():
+    """Repeated runs of this code and the earlier one: medians of fp + spike + accuracy and their ratio;
+    a pair whose earlier run failed is left out."""
+    from benchmarks.longctx_report import timing_sentence
+
+    def ph(t):
+        return dict(fp_s=t, spike_s=1.0, accuracy_s=0.0)
+    pairs = [dict(current=ph(c), baseline=ph(b)) for c, b in ((2.0, 3.0), (1.0, 2.0), (5.0, 1.5))]
+    text = timing_sentence(pairs + [dict(current=ph(9.0), baseline=None)])
+    assert text.startswith("Timed 3 more times each, alternating: median fp + spike + accuracy 3.00 s against 3.00 s")
+    assert "(1.000x; fastest 2.00 s against 2.50 s)" in text
 
 
 def test_reach_names_the_longest_run_and_the_peak_share_per_gpu():
