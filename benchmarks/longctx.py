@@ -153,22 +153,19 @@ def _one_run(model_dir: str, tokens: int, trace: Path) -> dict:
 
 def _baseline_run(src: str, model_dir: str, tokens: int, trace: Path) -> dict:
     """The same run with the neurosim package of ``src`` (a subprocess), its phases."""
-    code = ("import json,sys;from benchmarks.longctx import _settings;from neurosim.run import execute;"
-            f"s=execute(_settings({model_dir!r},{tokens},{str(trace)!r}),quiet=True);"
-            "print('PHASES '+json.dumps(s['_timing']))")
-    path = [str(Path(src).resolve()), str(Path.cwd()), os.environ.get("PYTHONPATH", "")]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in path if p))
-    r = subprocess.run([sys.executable, "-P", "-c", code], env=env, capture_output=True, text=True)  # -P: SRC, not the cwd
-    if r.returncode:
-        return dict(error=r.stderr.strip().splitlines()[-1:])
-    line = [ln for ln in r.stdout.splitlines() if ln.startswith("PHASES ")][-1]
-    return dict(phases=json.loads(line[7:]))
+    from benchmarks.earlier import with_package
+
+    try:
+        return dict(phases=with_package(src, "from benchmarks.longctx import _settings\nfrom neurosim.run import execute",
+                                        f"execute(_settings({model_dir!r},{tokens},{str(trace)!r}),quiet=True)['_timing']"))
+    except RuntimeError as exc:
+        return dict(error=[str(exc)])
 
 
-def _timing_pairs(a, n: int, tmp: Path, repeats: int) -> list[dict]:
-    """``repeats`` runs of this code and of the earlier one at ``n`` tokens, alternating: the phases of each."""
+def _timing_pairs(a, n: int, tmp: Path) -> list[dict]:
+    """``a.repeats`` runs of this code and of the earlier one at ``n`` tokens, alternating: the phases of each."""
     pairs = []
-    for i in range(repeats):
+    for i in range(a.repeats):
         now = _one_run(a.spb5b, n, tmp / f"repeat{i}")["phases"]
         pairs.append(dict(current=now, baseline=_baseline_run(a.baseline, a.spb5b, n, tmp / f"base{i}").get("phases")))
         print(json.dumps(pairs[-1]), flush=True)
@@ -239,7 +236,7 @@ def _checks(a, doc: dict, save, gpu: str, n: int, tmp: Path) -> None:
         print(json.dumps(doc["baseline"]), flush=True)
         save(doc)
         if a.repeats > 0 and "error" not in base:
-            doc["baseline"][f"{gpu}:{n}"]["timing_pairs"] = _timing_pairs(a, n, tmp, a.repeats)
+            doc["baseline"][f"{gpu}:{n}"]["timing_pairs"] = _timing_pairs(a, n, tmp)
             save(doc)
     if a.check_blocks:
         from neurosim.model import torch_layers as TL
@@ -270,7 +267,7 @@ def invocation(a) -> str:
     parts += ["--check-blocks"] if a.check_blocks else []
     parts += [f"--refuse {a.refuse}"] if a.refuse else []
     parts += [f"--memory-gib {a.memory_gib:g}"] if a.memory_gib else []
-    parts += [f"--repeats {a.repeats}"] if getattr(a, "repeats", 0) else []
+    parts += [f"--repeats {a.repeats}"] if a.repeats else []
     return " ".join(parts)
 
 

@@ -280,7 +280,7 @@ def _fields(same: dict) -> str:
 
 def render(doc: dict) -> str:
     runs = sorted(doc.get("runs", {}).values(), key=lambda r: (r["gpu"], r["tokens"]))
-    commands = doc.get("commands") or [doc.get("command", "python -m benchmarks.longctx")]
+    commands = doc.get("commands", ["python -m benchmarks.longctx"])
     lines = ["Long context (" + ", then ".join(f"`{c}`" for c in commands) + "): the SpB2.0-5B layout "
              "(random weights, bf16 checkpoint, float32 on the GPU) in spike mode with trace statistics, one whole "
              "`neurosim run --device cuda --mode spike --trace` per length. "

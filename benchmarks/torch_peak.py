@@ -220,26 +220,15 @@ def measure_all(tokens: list[int], scale: int, tiles: int) -> dict:
                 torch=torch.__version__)
 
 
-#: the length at which the 5B layout's estimate is quoted (where the 80 GB H100 ran out of memory)
+#: the length at which the 5B layout's estimate is quoted (the length an 80 GB H100 must hold)
 SPB5B_TOKENS = 131072
 
 
 def _baseline(src: str, tokens: list[int], scale: int, tiles: int) -> dict:
     """:func:`measure_all` with the neurosim package under ``src`` (an earlier version; a subprocess)."""
-    import subprocess
+    from benchmarks.earlier import with_package
 
-    here = Path(__file__).resolve().parent
-    code = ("import importlib.util,json,sys\n"
-            "for n in ('torch_live','torch_peak'):\n"
-            f" spec=importlib.util.spec_from_file_location('benchmarks.'+n,{str(here)!r}+'/'+n+'.py')\n"
-            " m=importlib.util.module_from_spec(spec);sys.modules['benchmarks.'+n]=m;spec.loader.exec_module(m)\n"
-            f"print('RESULT '+json.dumps(m.measure_all({tokens!r},{scale},{tiles})))")
-    path = os.pathsep.join([str(Path(src).resolve()), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]])
-    r = subprocess.run([sys.executable, "-P", "-c", code], env=dict(os.environ, PYTHONPATH=path),
-                       capture_output=True, text=True)
-    if r.returncode:
-        raise RuntimeError(f"the baseline run failed: {r.stderr.strip().splitlines()[-1:]}")
-    return json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")][-1][7:])
+    return with_package(src, "from benchmarks.torch_peak import measure_all", f"measure_all({tokens!r},{scale},{tiles})")
 
 
 def measure(a) -> dict:

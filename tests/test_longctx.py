@@ -274,6 +274,24 @@ def test_baseline_comparison_uses_the_fields_both_record():
     assert same_attention(old[:2] + [None], new)[0] is False
 
 
+def test_baseline_runs_the_earlier_neurosim_with_this_checkouts_benchmarks(tmp_path):
+    """``--baseline SRC`` imports neurosim from SRC and the benchmarks from this checkout (not SRC's own);
+    a folder without a neurosim package and a failing run are one-line errors."""
+    from benchmarks.earlier import ROOT, with_package
+
+    old = tmp_path / "old"
+    (old / "neurosim").mkdir(parents=True)
+    (old / "neurosim" / "__init__.py").write_text("VERSION = 'earlier'\n")
+    (old / "benchmarks").mkdir()
+    (old / "benchmarks" / "__init__.py").write_text("raise ImportError('the earlier benchmarks')\n")
+    got = with_package(str(old), "import neurosim, benchmarks", "[neurosim.VERSION, benchmarks.__file__]")
+    assert got == ["earlier", str(ROOT / "benchmarks" / "__init__.py")]
+    with pytest.raises(RuntimeError, match="holds no neurosim package"):
+        with_package(str(tmp_path), "", "1")
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        with_package(str(old), "", "1 / 0")
+
+
 def test_measuring_command_is_recorded_as_run_and_listed_in_the_header():
     """Each measuring call's command, flags as given (paths named DIR and SRC), heads the rendering;
     optional flags left out are not named."""
@@ -282,8 +300,10 @@ def test_measuring_command_is_recorded_as_run_and_listed_in_the_header():
     from benchmarks.longctx import invocation
     from benchmarks.longctx_report import render
 
-    full = argparse.Namespace(tokens="4096,131072", baseline="/x/old", check_blocks=True, refuse=1048576, memory_gib=79.0)
-    bare = argparse.Namespace(tokens="4096,262144", baseline=None, check_blocks=False, refuse=None, memory_gib=None)
+    full = argparse.Namespace(tokens="4096,131072", baseline="/x/old", check_blocks=True, refuse=1048576, memory_gib=79.0,
+                              repeats=0)
+    bare = argparse.Namespace(tokens="4096,262144", baseline=None, check_blocks=False, refuse=None, memory_gib=None,
+                              repeats=0)
     assert invocation(full) == ("python -m benchmarks.longctx --spb5b DIR --tokens 4096,131072 --baseline SRC "
                                 "--check-blocks --refuse 1048576 --memory-gib 79")
     assert invocation(bare) == "python -m benchmarks.longctx --spb5b DIR --tokens 4096,262144"

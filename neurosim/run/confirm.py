@@ -17,7 +17,7 @@ from neurosim import NeurosimError
 from neurosim.run.metrics import common_sparsity, mixed_windows
 
 __all__ = ["TARGET_PPL", "TARGET_SPARSITY", "target_sparsity", "target_met", "CHOICE_RULE", "chosen_settings",
-           "confirmation_windows", "window_spans", "full_settings", "excluded_slots"]
+           "confirmation_windows", "window_spans", "full_settings", "excluded_slots", "eval_result_file"]
 
 #: the target: perplexity-change interval entirely below +1% at >= 65% fixed-window sparsity
 #: (on the common basis where the windows differ between projections)
@@ -87,14 +87,20 @@ def confirmation_windows(cfg, ckpt, texts, wins, calib, excluded=frozenset()):
     return held
 
 
-def excluded_slots(path: str, window_tokens: int, sources: set[str]) -> set[tuple[str, int]]:
-    """The (source, token offset) slots of an earlier eval's windows (its eval.json, its folder or a
-    results file made from it), which a held-out draw leaves out. One-line errors: no such result,
-    no window selection in it, windows of another length, or none from this eval's texts."""
+def eval_result_file(path: str) -> Path:
+    """The eval.json that ``--exclude-windows`` names (the file, or the folder holding it), or a one-line error."""
     p = Path(path)
     f = p / "eval.json" if p.is_dir() else p
     if not f.is_file():
         raise NeurosimError(f"exclude_windows: no eval result at {path} (an eval.json or its folder)")
+    return f
+
+
+def excluded_slots(path: str, window_tokens: int, sources: set[str]) -> set[tuple[str, int]]:
+    """The (source, token offset) slots of an earlier eval's windows (its eval.json, its folder or a
+    results file made from it), which a held-out draw leaves out. One-line errors: no such result,
+    no window selection in it, windows of another length, or none from this eval's texts."""
+    f = eval_result_file(path)
     try:
         doc = json.loads(f.read_text())
         sel = doc["selection"]

@@ -91,9 +91,10 @@ class EvalConfig:
         if self.confirm_seed == self.seed:
             raise NeurosimError(f"confirm_seed must differ from seed ({self.seed}): the held-out windows need "
                                 "their own draw")
-        if self.exclude_windows is not None and not Path(self.exclude_windows).exists():
-            raise NeurosimError(f"exclude_windows: no eval result at {self.exclude_windows} (an eval.json or its "
-                                "folder)")
+        if self.exclude_windows is not None:
+            from neurosim.run.confirm import eval_result_file
+
+            eval_result_file(self.exclude_windows)
         if self.dtype not in ("float32", "float64"):
             raise NeurosimError(f"dtype must be float32 or float64, got {self.dtype!r}")
         if not self.settings:
